@@ -1,0 +1,2 @@
+// Placeholder module: filled by its issue.
+export {};

@@ -1,0 +1,26 @@
+// Shared jest settings: TypeScript as native ESM through swc, workspace aliases mapped to sources.
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+
+export function jestConfig(displayName, overrides = {}) {
+  return {
+    displayName,
+    testEnvironment: 'node',
+    extensionsToTreatAsEsm: ['.ts'],
+    transform: {
+      '^.+\\.ts$': [
+        '@swc/jest',
+        { jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'es6' } },
+      ],
+    },
+    moduleNameMapper: {
+      '^(\.{1,2}/.*)\.js$': '$1',
+      '^@linkerd-rotator/(x509|kube|rotation)$': path.join(root, 'libs/$1/src/index.ts'),
+      '^@linkerd-rotator/cluster$': path.join(root, 'e2e/cluster/src/index.ts'),
+    },
+    testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+    ...overrides,
+  };
+}
