@@ -18,7 +18,6 @@ export function jestConfig(displayName, overrides = {}) {
     moduleNameMapper: {
       '^(\.{1,2}/.*)\.js$': '$1',
       '^@linkerd-rotator/(x509|kube|rotation)$': path.join(root, 'libs/$1/src/index.ts'),
-      '^@linkerd-rotator/cluster$': path.join(root, 'e2e/cluster/src/index.ts'),
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
     ...overrides,

@@ -15,9 +15,9 @@ nx run-many -t lint typecheck --outputStyle=static || status=1
 echo "== unit tests"
 jest --ci --json --outputFile="$results/unit.json" || status=1
 
-if [ -f e2e/jest.config.js ]; then
+if [ -f e2e/jest.integration.js ]; then
   echo "== local-cluster integration tests"
-  jest --ci -c e2e/jest.config.js --runInBand --json --outputFile="$results/integration.json" || status=1
+  jest --ci -c e2e/jest.integration.js --runInBand --json --outputFile="$results/integration.json" || status=1
 fi
 
 node scripts/summarize-jest.mjs "$results"/*.json || status=1

@@ -1,0 +1,40 @@
+// Thin wrappers for running the cluster's own kubectl and helm binaries against a kubeconfig,
+// with errors that carry the command and its stderr.
+import { spawn } from 'node:child_process';
+
+export interface RunOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Resolve with the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(command: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      const result = { code: code ?? -1, stdout, stderr };
+      if (result.code !== 0 && !opts.allowFailure) {
+        const shown = [command.split('/').pop(), ...args].join(' ');
+        reject(new Error(`\`${shown}\` exited ${result.code}: ${stderr.trim() || stdout.trim()}`));
+      } else {
+        resolve(result);
+      }
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}

@@ -1,0 +1,126 @@
+// Starting the cluster's component processes (detached, logs to files, pids recorded) and waiting
+// on observed readiness conditions with deadlines. A wait fails fast when its process has died.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+
+export interface ProcessRecord {
+  name: string;
+  pid: number;
+  log: string;
+  command: string[];
+}
+
+export interface StartOptions {
+  name: string;
+  command: string;
+  args: string[];
+  log: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Start a long-running component detached from this process so a CLI `up` can exit. */
+export function startProcess(opts: StartOptions): ProcessRecord {
+  const fd = openSync(opts.log, 'a');
+  try {
+    const child = spawn(opts.command, opts.args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${opts.name} (${opts.command})`);
+    child.unref();
+    return { name: opts.name, pid: child.pid, log: opts.log, command: [opts.command, ...opts.args] };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** SIGTERM the process group, then SIGKILL whatever is left once the deadline passes. */
+export async function stopProcess(rec: Pick<ProcessRecord, 'pid' | 'name'>, graceMs = 10_000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-rec.pid, sig);
+    } catch {
+      try {
+        process.kill(rec.pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  if (!isAlive(rec.pid)) return;
+  signal('SIGTERM');
+  try {
+    await waitFor(() => !isAlive(rec.pid), { what: `${rec.name} (pid ${rec.pid}) to exit`, timeoutMs: graceMs, intervalMs: 50 });
+  } catch {
+    signal('SIGKILL');
+    await waitFor(() => !isAlive(rec.pid), { what: `${rec.name} (pid ${rec.pid}) to die after SIGKILL`, timeoutMs: 5_000, intervalMs: 50 });
+  }
+}
+
+export function logTail(file: string, lines = 25): string {
+  if (!existsSync(file)) return '(no log)';
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+export interface WaitOptions {
+  what: string;
+  timeoutMs: number;
+  intervalMs?: number;
+  /** Fail at once, with its log, when this process is no longer running. */
+  process?: ProcessRecord;
+}
+
+/**
+ * Poll an observed condition until it holds or the deadline passes. Used only for readiness
+ * probes of processes we started (health endpoints, API objects), never as a stand-in timer.
+ */
+export async function waitFor<T>(condition: () => T | Promise<T>, opts: WaitOptions): Promise<NonNullable<T>> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (opts.process && !isAlive(opts.process.pid)) {
+      throw new Error(`${opts.process.name} exited while waiting for ${opts.what}. Last log lines (${opts.process.log}):\n${logTail(opts.process.log)}`);
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? ` Last error: ${lastError.message}` : '';
+      const log = opts.process ? `\nLast log lines (${opts.process.log}):\n${logTail(opts.process.log)}` : '';
+      throw new Error(`Timed out after ${opts.timeoutMs} ms waiting for ${opts.what}.${detail}${log}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
+  }
+}
+
+/** Ask the kernel for free loopback ports (held together so they are distinct). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<net.Server>((resolve, reject) => {
+        const s = net.createServer();
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => resolve(s));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}

@@ -1,0 +1,146 @@
+// The local cluster behaves like a real one where this product depends on it: workloads roll on
+// kwok nodes, cert-manager issues and renews, trust-manager syncs bundles, helm installs charts.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { waitFor } from '../cluster/src/index.js';
+import { createNamespace, testCluster } from '../support/cluster.js';
+
+const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
+
+async function jsonpath(args: string[], expr: string): Promise<string> {
+  return (await kubectl([...args, '-o', `jsonpath=${expr}`])).stdout.trim();
+}
+
+describe('local cluster', () => {
+  it('reports the pinned Kubernetes version', async () => {
+    const out = await kubectl(['version', '-o', 'json']);
+    const version = JSON.parse(out.stdout) as { serverVersion: { gitVersion: string; minor: string } };
+    expect(version.serverVersion.gitVersion).toMatch(/^v1\.3[3-9]\.\d+$/);
+  });
+
+  it('rolls out a 3-replica Deployment on kwok nodes and completes a rollout restart with new pods', async () => {
+    const ns = await createNamespace('rollout');
+    await kubectl(['-n', ns, 'create', 'deployment', 'web', '--image=example.invalid/web:1', '--replicas=3']);
+    await kubectl(['-n', ns, 'rollout', 'status', 'deployment/web', '--timeout=120s']);
+    const before = (await jsonpath(['-n', ns, 'get', 'pods', '-l', 'app=web'], '{.items[*].metadata.name}')).split(' ');
+    expect(before).toHaveLength(3);
+    const nodes = await jsonpath(['-n', ns, 'get', 'pods', '-l', 'app=web'], '{.items[*].spec.nodeName}');
+    expect(nodes).toMatch(/kwok-node-/);
+
+    await kubectl(['-n', ns, 'rollout', 'restart', 'deployment/web']);
+    await kubectl(['-n', ns, 'rollout', 'status', 'deployment/web', '--timeout=120s']);
+    const after = await waitFor(
+      async () => {
+        const names = (await jsonpath(['-n', ns, 'get', 'pods', '-l', 'app=web', '--field-selector=status.phase=Running'], '{.items[*].metadata.name}')).split(' ').filter(Boolean);
+        return names.length === 3 && names.every((n) => !before.includes(n)) ? names : undefined;
+      },
+      { what: 'only new pods to remain after the restart', timeoutMs: 120_000 },
+    );
+    expect(after.filter((n) => before.includes(n))).toEqual([]);
+  });
+
+  it('issues a self-signed CA and a CA-signed certificate with cert-manager, and a renewal bumps status.revision', async () => {
+    const ns = await createNamespace('certs');
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: selfsigned, namespace: ${ns}}
+spec: {selfSigned: {}}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: root, namespace: ${ns}}
+spec:
+  isCA: true
+  commonName: test-root
+  secretName: root
+  privateKey: {algorithm: ECDSA, size: 256}
+  issuerRef: {name: selfsigned, kind: Issuer}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: ca, namespace: ${ns}}
+spec: {ca: {secretName: root}}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: leaf, namespace: ${ns}}
+spec:
+  commonName: leaf.example
+  dnsNames: [leaf.example]
+  secretName: leaf
+  privateKey: {algorithm: ECDSA, size: 256}
+  issuerRef: {name: ca, kind: Issuer}
+`);
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'certificate/root', 'certificate/leaf', '--timeout=120s']);
+    const leafCa = await jsonpath(['-n', ns, 'get', 'secret', 'leaf'], '{.data.ca\\.crt}');
+    const rootCrt = await jsonpath(['-n', ns, 'get', 'secret', 'root'], '{.data.tls\\.crt}');
+    expect(leafCa).toBe(rootCrt);
+    const rev = Number(await jsonpath(['-n', ns, 'get', 'certificate', 'root'], '{.status.revision}'));
+    expect(rev).toBe(1);
+
+    // What `cmctl renew` does: set the Issuing condition through the status subresource.
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const conditions = JSON.parse((await kubectl(['-n', ns, 'get', 'certificate', 'root', '-o', 'jsonpath={.status.conditions}'])).stdout) as unknown[];
+    conditions.push({ type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'Certificate re-issuance manually triggered', lastTransitionTime: now });
+    await kubectl(['-n', ns, 'patch', 'certificate', 'root', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })]);
+    await waitFor(async () => Number(await jsonpath(['-n', ns, 'get', 'certificate', 'root'], '{.status.revision}')) === rev + 1, {
+      what: 'status.revision to advance after the renewal trigger',
+      timeoutMs: 120_000,
+    });
+    expect(await jsonpath(['-n', ns, 'get', 'secret', 'root'], '{.data.tls\\.crt}')).not.toBe(rootCrt);
+  });
+
+  it('syncs a trust-manager bundle into a ConfigMap in labelled namespaces only', async () => {
+    const labelled = await createNamespace('bundle-target', { labels: { 'linkerd-rotator-test/bundle': 'yes' } });
+    const other = await createNamespace('bundle-other');
+    const caNs = await createNamespace('bundle-src');
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: selfsigned, namespace: cert-manager}
+spec: {selfSigned: {}}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: bundle-src-${caNs}, namespace: cert-manager}
+spec:
+  isCA: true
+  commonName: bundle-src
+  secretName: bundle-src-${caNs}
+  privateKey: {algorithm: ECDSA, size: 256}
+  issuerRef: {name: selfsigned, kind: Issuer}
+`);
+    await kubectl(['-n', 'cert-manager', 'wait', '--for=condition=Ready', `certificate/bundle-src-${caNs}`, '--timeout=120s']);
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: trust.cert-manager.io/v1alpha1
+kind: Bundle
+metadata: {name: test-bundle-${caNs}}
+spec:
+  sources:
+  - secret: {name: bundle-src-${caNs}, key: tls.crt}
+  target:
+    configMap: {key: ca-bundle.crt}
+    namespaceSelector:
+      matchLabels: {linkerd-rotator-test/bundle: "yes"}
+`);
+    const synced = await waitFor(
+      async () => (await kubectl(['-n', labelled, 'get', 'configmap', `test-bundle-${caNs}`, '-o', 'jsonpath={.data.ca-bundle\\.crt}'], undefined).catch(() => ({ stdout: '' }))).stdout,
+      { what: 'the bundle ConfigMap in the labelled namespace', timeoutMs: 120_000 },
+    );
+    expect(synced).toContain('BEGIN CERTIFICATE');
+    const absent = await kubectl(['-n', other, 'get', 'configmap', `test-bundle-${caNs}`]).then(() => 'present', () => 'absent');
+    expect(absent).toBe('absent');
+  });
+
+  it('installs a chart with helm', async () => {
+    const ns = await createNamespace('helm');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-'));
+    mkdirSync(path.join(dir, 'templates'));
+    writeFileSync(path.join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: trivial\nversion: 0.1.0\nkubeVersion: ">=1.33.0-0"\n');
+    writeFileSync(path.join(dir, 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\ndata:\n  hello: {{ .Values.hello | default "world" | quote }}\n');
+    await testCluster().helm(['install', 'trivial', dir, '-n', ns, '--set', 'hello=there', '--wait', '--timeout', '60s']);
+    expect(await jsonpath(['-n', ns, 'get', 'configmap', 'trivial-cm'], '{.data.hello}')).toBe('there');
+  });
+});

@@ -1,0 +1,12 @@
+// Local-cluster integration tier: one real cluster per test run (globalSetup), each test in its
+// own namespaces. Run by `npm test` after the unit tier; needs the Go-built binaries (built on demand).
+import { jestConfig } from '../jest.preset.js';
+
+export default jestConfig('integration', {
+  rootDir: '.',
+  testMatch: ['<rootDir>/integration/**/*.spec.ts'],
+  globalSetup: '<rootDir>/support/global-setup.ts',
+  globalTeardown: '<rootDir>/support/global-teardown.ts',
+  testTimeout: 300_000,
+  maxWorkers: 1,
+});
