@@ -1,3 +1,16 @@
 // Pure certificate logic for linkerd-rotator: PEM parsing, fingerprints, chain checks.
 // Takes bytes and returns facts or decisions; imports nothing from Kubernetes or HTTP.
+import './peculiar.js';
+
 export * from './fingerprint.js';
+export * from './pem.js';
+export * from './certificate.js';
+export * from './bundle.js';
+export * from './chain.js';
+export * from './keys.js';
+export * from './linkerd-rules.js';
+export * from './policy.js';
+export { LruCache } from './lru.js';
+/** Test fixtures (real certificates, generated): `fixtures.makeAnchor()`, `fixtures.makeIssuer(anchor)`, ... */
+export * as fixtures from './testing.js';
+export type { Credentials, CertOptions, KeySpec } from './testing.js';

@@ -1,0 +1,58 @@
+import { BundleCache, normalizeBundle, parseBundle } from './bundle.js';
+import { sha256Hex } from './fingerprint.js';
+import { bundleOf, makeAnchor, type Credentials } from './testing.js';
+
+describe('parseBundle', () => {
+  let a: Credentials;
+  let b: Credentials;
+
+  beforeAll(async () => {
+    a = await makeAnchor({ cn: 'a' });
+    b = await makeAnchor({ cn: 'b' });
+  });
+
+  it('parses certificates in order and hashes the exact text', () => {
+    const text = bundleOf(b, a);
+    const parsed = parseBundle(text);
+    expect(parsed.certificates.map((c) => c.fingerprint)).toEqual([b.fingerprint, a.fingerprint]);
+    expect(parsed.textSha256).toBe(sha256Hex(text));
+    expect(parsed.problems).toEqual([]);
+  });
+
+  it('normalises CRLF, blank lines and comments away', () => {
+    const messy = `# anchors\r\n\r\n${a.certPem.replace(/\n/g, '\r\n')}\r\n\r\nsome text\r\n${b.certPem}`;
+    expect(normalizeBundle(messy)).toBe(bundleOf(a, b));
+    expect(parseBundle(messy).strayTextLines).toBe(2);
+  });
+
+  it('reports non-certificate blocks and unparsable certificates by block number', () => {
+    const crl = '-----BEGIN X509 CRL-----\nMAMCAQU=\n-----END X509 CRL-----\n';
+    const junk = '-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END CERTIFICATE-----\n';
+    const parsed = parseBundle(a.certPem + crl + junk);
+    expect(parsed.certificates).toHaveLength(1);
+    expect(parsed.problems.map((p) => [p.index, p.kind])).toEqual([
+      [2, 'not-a-certificate-block'],
+      [3, 'unparsable-certificate'],
+    ]);
+  });
+
+  it('flags a pasted private key', () => {
+    const parsed = parseBundle(a.certPem + a.keyPem);
+    expect(parsed.containsPrivateKey).toBe(true);
+    expect(parsed.normalizedPem).not.toContain('PRIVATE KEY');
+    expect(JSON.stringify(parsed.problems)).not.toContain(a.keyPem.split('\n')[1]);
+  });
+});
+
+describe('BundleCache', () => {
+  it('parses each distinct text once and evicts beyond its capacity', async () => {
+    const [x, y] = [await makeAnchor(), await makeAnchor()];
+    const cache = new BundleCache(1);
+    const first = cache.parse(x.certPem);
+    expect(cache.parse(x.certPem)).toBe(first);
+    expect([cache.hits, cache.misses]).toEqual([1, 1]);
+    cache.parse(y.certPem);
+    expect(cache.parse(x.certPem)).not.toBe(first);
+    expect(cache.misses).toBe(3);
+  });
+});
