@@ -1,2 +1,7 @@
-// Placeholder module: filled by its issue.
-export {};
+// The only code in linkerd-rotator that talks to the Kubernetes API, behind small interfaces
+// (TrustSnapshotSource, ...) that the webhook and the rotation engine depend on.
+export * from './names.js';
+export * from './snapshot.js';
+export * from './projections.js';
+export * from './informer-cache.js';
+export { KubeConfig } from '@kubernetes/client-node';
