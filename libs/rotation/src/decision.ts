@@ -1,0 +1,96 @@
+// What `decide` returns: one Action to perform, a Gate to wait on, Done, or Stop with a bounded reason.
+// Every decision carries the state to persist once it has been carried out.
+import type { Fingerprint, OwnerKind, Tier, WorkloadRef } from './snapshot.js';
+import type { Phase, RotationState, StopReason } from './state.js';
+
+export type Action =
+  /** Copy tls.crt and tls.key from the prepared-anchor Secret into the active-anchor Secret, if it still holds `fingerprint`. */
+  | { readonly kind: 'write-active-anchor'; readonly fingerprint: Fingerprint; readonly purpose: 'bootstrap' | 'promote' }
+  /** Copy tls.crt (never a key) from `source` into the previous-anchor Secret, if `source` holds `fingerprint`. */
+  | {
+      readonly kind: 'write-previous-anchor';
+      readonly fingerprint: Fingerprint;
+      readonly source: 'prepared' | 'active';
+      readonly purpose: 'bootstrap' | 'retire';
+    }
+  /** Set `Issuing=True` on Certificate linkerd-trust-anchor, as `cmctl renew` does. */
+  | { readonly kind: 'renew-prepared-anchor'; readonly revision: number }
+  /** Set `Issuing=True` on Certificate linkerd-identity-issuer. */
+  | { readonly kind: 'renew-identity-issuer' }
+  /** Patch `restartedAt` on these workloads (a workload that no longer exists is skipped). */
+  | {
+      readonly kind: 'roll-workloads';
+      readonly phase: 'TrustBoth' | 'Promote' | 'Retire';
+      readonly tier: Tier;
+      readonly workloads: readonly WorkloadRef[];
+      readonly restartedAt: string;
+      /** Workloads rolled in this phase including these, and the phase's total so far. */
+      readonly rolled: number;
+      readonly total: number;
+    }
+  /** Nothing to do in the cluster: persist the new phase. */
+  | { readonly kind: 'record-transition'; readonly from: Phase; readonly to: Phase; readonly why: string };
+
+export type ActionKind = Action['kind'];
+
+export interface RotationEvent {
+  readonly type: 'Normal' | 'Warning';
+  /** CamelCase, as Kubernetes Events expect. */
+  readonly reason: string;
+  readonly message: string;
+}
+
+export type GateName =
+  | 'prepared-anchor-renewed'
+  | 'prepared-anchor-present'
+  | 'bundles-synced'
+  | 'injector-serves-bundle'
+  | 'roll-baseline-reached'
+  | 'pods-trust-both'
+  | 'identity-issuer-chained'
+  | 'identity-loaded-issuer'
+  | 'leaves-renewed'
+  | 'leaf-lifetime-elapsed'
+  | 'pods-trust-only-new'
+  | 'promotion-safe'
+  | 'retirement-safe';
+
+/** A meshed pod the rotator never restarts: an operator deletes it, or a Job finishes it. */
+export interface Blocker {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly owner: OwnerKind | 'bare';
+  readonly ownerName?: string;
+  /** What is wrong, and what to do. */
+  readonly message: string;
+}
+
+/** What `waitFor` should watch; the adapter maps these to informers or, for `clock`, a timer. */
+export type WatchSource = 'prepared-anchor' | 'anchor-secrets' | 'bundles' | 'injector' | 'pods' | 'workloads' | 'issuer' | 'identity-events' | 'clock';
+
+export interface Gate {
+  readonly name: GateName;
+  readonly phase: Phase;
+  /** One line: what is awaited and how much is still missing ("3 of 40 meshed pods ..."). */
+  readonly summary: string;
+  /** The items still missing, most relevant first, capped for display. */
+  readonly missing: readonly string[];
+  readonly progress?: { readonly done: number; readonly total: number };
+  readonly blockers: readonly Blocker[];
+  readonly watch: readonly WatchSource[];
+  /** For clock gates: the gate opens at this time. */
+  readonly notBefore?: number;
+}
+
+export type Decision =
+  | { readonly kind: 'action'; readonly action: Action; readonly state: RotationState; readonly event?: RotationEvent; readonly summary: string }
+  | { readonly kind: 'gate'; readonly gate: Gate; readonly state: RotationState }
+  | { readonly kind: 'done'; readonly state: RotationState; readonly summary: string }
+  | {
+      readonly kind: 'stop';
+      readonly reason: StopReason;
+      readonly message: string;
+      /** The state to persist; undefined when this run must not write (another run owns the state). */
+      readonly state?: RotationState;
+      readonly event?: RotationEvent;
+    };

@@ -1,0 +1,71 @@
+// The knobs of a rotation run (start policy, gentle mode, roll concurrency, lifetimes, bounds).
+// Parsed once by the caller; `resolveOptions` fills defaults and rejects values that cannot work.
+
+/**
+ * When a run may start a new rotation (an unfinished one is always resumed):
+ * - `never`: only resume;
+ * - `if-due`: start when a prepared anchor with a new key is waiting, or the active anchor is older
+ *   than `maxActiveAgeMs` (the CronJob's `--only-if-older-than`);
+ * - `always`: start now (`--force`).
+ */
+export type StartPolicy = 'never' | 'if-due' | 'always';
+
+export interface DecideOptions {
+  /** This run's Lease holder identity. */
+  readonly holder: string;
+  readonly start: StartPolicy;
+  /** With `if-due`: rotate when the active anchor's notBefore is at least this old. */
+  readonly maxActiveAgeMs?: number;
+  /** Wait one leaf lifetime after promotion instead of rolling every meshed workload. */
+  readonly gentle: boolean;
+  /** Workloads restarting at once, across tiers. */
+  readonly maxConcurrentRollouts: number;
+  /** Linkerd's `issuanceLifetime` (24h by default). */
+  readonly leafLifetimeMs: number;
+  /** Linkerd's clock skew allowance (20s). */
+  readonly clockSkewMs: number;
+  /** Renewal requests of the prepared anchor before giving up. */
+  readonly maxPrepareRequests: number;
+  /** Renewal requests of the identity issuer after promotion before giving up. */
+  readonly maxIssuerRenewals: number;
+  /** Times cert-manager may replace the target before promotion before the run stops. */
+  readonly maxRetargets: number;
+}
+
+export const DEFAULT_OPTIONS: Omit<DecideOptions, 'holder'> = {
+  start: 'if-due',
+  gentle: false,
+  maxConcurrentRollouts: 5,
+  leafLifetimeMs: 24 * 60 * 60 * 1000,
+  clockSkewMs: 20 * 1000,
+  maxPrepareRequests: 3,
+  maxIssuerRenewals: 3,
+  maxRetargets: 3,
+};
+
+export function resolveOptions(options: Partial<DecideOptions> & Pick<DecideOptions, 'holder'>): DecideOptions {
+  const resolved: DecideOptions = { ...DEFAULT_OPTIONS, ...dropUndefined(options), holder: options.holder };
+  const positive: (keyof DecideOptions)[] = ['maxConcurrentRollouts', 'maxPrepareRequests', 'maxIssuerRenewals'];
+  for (const key of positive) {
+    const value = resolved[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new RangeError(`expected ${key} to be a whole number of at least 1, found ${String(value)}; pass a positive integer`);
+    }
+  }
+  for (const key of ['leafLifetimeMs', 'clockSkewMs', 'maxRetargets'] as const) {
+    if (!Number.isFinite(resolved[key]) || resolved[key] < 0) {
+      throw new RangeError(`expected ${key} to be a non-negative number, found ${String(resolved[key])}; fix the option`);
+    }
+  }
+  if (resolved.maxActiveAgeMs !== undefined && !(resolved.maxActiveAgeMs >= 0)) {
+    throw new RangeError(`expected maxActiveAgeMs to be a non-negative duration, found ${String(resolved.maxActiveAgeMs)}; fix --only-if-older-than`);
+  }
+  if (resolved.holder.length === 0) {
+    throw new RangeError('expected a non-empty Lease holder identity, found an empty string; pass the pod name or a unique run id');
+  }
+  return resolved;
+}
+
+function dropUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,173 @@
+// `plan`: every phase and restart a rotation would do from here, in order, with counts; changes nothing.
+// Uses the same freshness rules and roll order as `decide`, so the plan matches what a run does.
+import type { Blocker, Decision } from './decision.js';
+import { decide } from './decide.js';
+import type { DecideOptions } from './options.js';
+import { shortFp, type ClusterSnapshot, type Fingerprint, type Tier, type WorkloadRef } from './snapshot.js';
+import { ms, type Phase, type RotationState } from './state.js';
+import { formatAnchors, freshLeafSince, podTrust, trustContext } from './trust.js';
+import { rollStatus, TIERS, type Freshness, type RollStatus } from './workloads.js';
+
+export type PlanStepKind =
+  | 'bootstrap'
+  | 'renew-prepared-anchor'
+  | 'use-prepared-anchor'
+  | 'wait'
+  | 'roll'
+  | 'write-active-anchor'
+  | 'renew-identity-issuer'
+  | 'write-previous-anchor'
+  | 'finish';
+
+export interface PlanStep {
+  readonly phase: Phase;
+  readonly kind: PlanStepKind;
+  readonly description: string;
+  /** Roll steps: the workloads, in restart order. */
+  readonly workloads?: readonly WorkloadRef[];
+  readonly tier?: Tier;
+}
+
+type RollPhaseName = 'TrustBoth' | 'Promote' | 'Retire';
+
+export interface Plan {
+  /** Whether a run with these options would rotate (start or resume). */
+  readonly rotates: boolean;
+  readonly summary: string;
+  /** The phase the rotation is in (or would start from). */
+  readonly phase: Phase;
+  readonly from?: Fingerprint;
+  /** Undefined while the new anchor is still to be issued. */
+  readonly to?: Fingerprint;
+  readonly steps: readonly PlanStep[];
+  readonly rolls: { readonly total: number; readonly byPhase: Readonly<Record<RollPhaseName, number>>; readonly byTier: Readonly<Record<Tier, number>> };
+  /** Pods the rotator will not restart that block a phase until an operator (or a Job's end) removes them. */
+  readonly blockers: readonly (Blocker & { readonly phase: Phase })[];
+  /** What `decide` would do right now (the Lease assumed held by `options.holder`). */
+  readonly next: Decision;
+}
+
+const ORDER: readonly Phase[] = ['Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done'];
+
+/** The rotation's full remaining course as things stand; reads only its arguments. */
+export function plan(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): Plan {
+  const asHolder: ClusterSnapshot = { ...snapshot, lease: { holder: options.holder, expiresAt: snapshot.observedAt + 60_000 } };
+  const next = decide(asHolder, state, options);
+  const steps: PlanStep[] = [];
+  const byPhase: Record<RollPhaseName, number> = { TrustBoth: 0, Promote: 0, Retire: 0 };
+  const byTier: Record<Tier, number> = { 'control-plane': 0, extension: 0, 'data-plane': 0 };
+  const blockers = new Map<string, Blocker & { phase: Phase }>();
+  const phase: Phase = state.phase === 'Stopped' ? (state.stopped?.phase ?? 'Idle') : state.phase;
+  const r = state.rotation;
+
+  if (!snapshot.active) steps.push({ phase, kind: 'bootstrap', description: `write linkerd-active-anchor from the prepared anchor ${shortFp(snapshot.prepared.anchor?.fingerprint)}` });
+  if (!snapshot.previous) steps.push({ phase, kind: 'bootstrap', description: 'write linkerd-previous-anchor (certificate only) from the active anchor' });
+
+  const inRotation = r !== undefined && ORDER.includes(phase) && phase !== 'Done';
+  const starting = !inRotation && wouldStart(next);
+  const result = (rotates: boolean, summary: string, from?: Fingerprint, to?: Fingerprint): Plan => ({
+    rotates,
+    summary,
+    phase: inRotation ? phase : starting ? 'Prepare' : phase,
+    ...(from ? { from } : {}),
+    ...(to ? { to } : {}),
+    steps,
+    rolls: { total: byPhase.TrustBoth + byPhase.Promote + byPhase.Retire, byPhase, byTier },
+    blockers: [...blockers.values()],
+    next,
+  });
+  if (!inRotation && !starting) {
+    return result(false, next.kind === 'done' ? next.summary : `no rotation now: ${next.kind === 'stop' ? next.message : 'bootstrap first'}`);
+  }
+
+  const from = r?.from.fingerprint ?? snapshot.active?.fingerprint ?? snapshot.prepared.anchor?.fingerprint;
+  const prepared = snapshot.prepared.anchor;
+  const fromKey = r?.from.publicKeyFingerprint ?? snapshot.active?.publicKeyFingerprint;
+  const to = r?.to?.fingerprint ?? (prepared && prepared.publicKeyFingerprint !== fromKey ? prepared.fingerprint : undefined);
+  const current: Phase = inRotation ? phase : 'Prepare';
+  const context = trustContext(snapshot, state);
+  const isCurrent = (p: Phase) => p === current;
+  const later = (p: Phase) => ORDER.indexOf(p) >= ORDER.indexOf(current);
+  const toName = to ? shortFp(to) : 'the new anchor';
+
+  const addRolls = (p: RollPhaseName, status: RollStatus) => {
+    for (const tier of TIERS) {
+      const list = status.needsRoll.filter((ref) => tierOf(snapshot, ref) === tier);
+      if (list.length === 0) continue;
+      byPhase[p] += list.length;
+      byTier[tier] += list.length;
+      steps.push({ phase: p, kind: 'roll', tier, workloads: list, description: `restart ${list.length} ${tier} workload(s)` });
+    }
+    for (const blocker of status.blockers) {
+      const key = `${blocker.namespace}/${blocker.pod}`;
+      if (!blockers.has(key)) blockers.set(key, { ...blocker, phase: p });
+    }
+  };
+  const everyoneStale: Freshness = () => ({ fresh: false, why: 'predates this phase' });
+  const baselineOf = (p: Phase) => (isCurrent(p) && r?.rollBaseline ? ms(r.rollBaseline) : Number.POSITIVE_INFINITY);
+  const status = (p: Phase, fresh: Freshness) => rollStatus(snapshot, fresh, baselineOf(p), options.maxConcurrentRollouts);
+
+  if (later('Prepare')) {
+    steps.push(
+      to
+        ? { phase: 'Prepare', kind: 'use-prepared-anchor', description: `use the waiting prepared anchor ${toName}` }
+        : { phase: 'Prepare', kind: 'renew-prepared-anchor', description: 'renew Certificate linkerd-trust-anchor and wait for a new key' },
+    );
+  }
+  if (later('TrustBoth')) {
+    steps.push({ phase: 'TrustBoth', kind: 'wait', description: `wait until every trust-roots ConfigMap holds ${formatAnchors([from ?? '', to ?? ''].filter(Boolean))}${to ? '' : ' (with the new anchor)'} and the injector serves it` });
+    const fresh: Freshness = to && from
+      ? (pod) => {
+          const trust = podTrust(pod, context);
+          return trust.known && trust.certain.has(from) && trust.certain.has(to) ? { fresh: true } : { fresh: false, why: `does not trust ${formatAnchors([from, to])}` };
+        }
+      : everyoneStale;
+    addRolls('TrustBoth', status('TrustBoth', fresh));
+    steps.push({ phase: 'TrustBoth', kind: 'wait', description: 'wait until every meshed pod trusts both anchors and is Ready' });
+  }
+  if (later('Promote')) {
+    if (!(isCurrent('Promote') && snapshot.active?.fingerprint === to)) {
+      steps.push({ phase: 'Promote', kind: 'write-active-anchor', description: `write ${toName} into linkerd-active-anchor` });
+    }
+    if (!(isCurrent('Promote') && to && snapshot.issuer?.chainsTo === to)) {
+      steps.push({ phase: 'Promote', kind: 'renew-identity-issuer', description: `renew linkerd-identity-issuer under ${toName}` });
+    }
+    steps.push({ phase: 'Promote', kind: 'wait', description: 'wait for the issuer to chain to the new anchor and identity to report IssuerUpdated' });
+    if (options.gentle) {
+      steps.push({ phase: 'Promote', kind: 'wait', description: `gentle: wait one leaf lifetime (${Math.round(options.leafLifetimeMs / 3_600_000)}h) instead of restarting` });
+    } else {
+      const loadedAt = isCurrent('Promote') && r?.issuerUpdatedAt ? ms(r.issuerUpdatedAt) : undefined;
+      const fresh: Freshness = loadedAt === undefined ? everyoneStale : (pod) => (pod.startedAt >= freshLeafSince(loadedAt) ? { fresh: true } : { fresh: false, why: 'holds a leaf from the old issuer' });
+      addRolls('Promote', status('Promote', fresh));
+      steps.push({ phase: 'Promote', kind: 'wait', description: 'wait until every meshed pod started after IssuerUpdated and is Ready' });
+    }
+  }
+  if (later('Retire')) {
+    if (!(isCurrent('Retire') && snapshot.previous?.fingerprint === to)) {
+      steps.push({ phase: 'Retire', kind: 'write-previous-anchor', description: `write ${toName} into linkerd-previous-anchor, dropping ${shortFp(from)} from the bundle` });
+    }
+    steps.push({ phase: 'Retire', kind: 'wait', description: `wait until every trust-roots ConfigMap and the injector drop ${shortFp(from)}` });
+    const fresh: Freshness =
+      isCurrent('Retire') && from
+        ? (pod) => {
+            const trust = podTrust(pod, context);
+            return trust.known && !trust.possible.has(from) ? { fresh: true } : { fresh: false, why: `still trusts ${shortFp(from)}` };
+          }
+        : everyoneStale;
+    addRolls('Retire', status('Retire', fresh));
+    steps.push({ phase: 'Retire', kind: 'wait', description: 'wait until every meshed pod trusts only the new anchor and is Ready' });
+  }
+  steps.push({ phase: 'Done', kind: 'finish', description: 'record the finished rotation and emit an Event' });
+
+  const summary = `${inRotation ? `resume in ${phase}` : 'start a rotation'}: ${shortFp(from)} -> ${to ? shortFp(to) : '(new anchor from renewal)'}; ${byPhase.TrustBoth + byPhase.Promote + byPhase.Retire} workload restarts (TrustBoth ${byPhase.TrustBoth}, Promote ${byPhase.Promote}, Retire ${byPhase.Retire})${blockers.size > 0 ? `; ${blockers.size} pod(s) the rotator cannot restart` : ''}`;
+  return result(true, summary, from, to);
+}
+
+function wouldStart(next: Decision): boolean {
+  return next.kind === 'action' && next.action.kind === 'record-transition' && next.action.to === 'Prepare';
+}
+
+function tierOf(snapshot: ClusterSnapshot, ref: WorkloadRef): Tier {
+  const workload = snapshot.workloads.find((w) => w.kind === ref.kind && w.namespace === ref.namespace && w.name === ref.name);
+  return workload?.tier ?? snapshot.pods.find((p) => p.namespace === ref.namespace && p.owner?.name === ref.name)?.tier ?? 'data-plane';
+}

@@ -1,0 +1,94 @@
+// The interfaces the Kubernetes adapter implements so the rotation engine can read and act.
+// Each port is one narrow capability; contracts below say what must be atomic and what is idempotent.
+import type { Gate, RotationEvent } from './decision.js';
+import type { ClusterSnapshot, Fingerprint, WorkloadRef } from './snapshot.js';
+
+/** Reads every fact `decide` needs at one moment (list/watch caches are fine; one GET per pod per poll is not). */
+export interface ClusterReader {
+  readSnapshot(): Promise<ClusterSnapshot>;
+}
+
+/** The outcome of a guarded copy: `mismatch` when the source no longer holds the expected anchor. */
+export type WriteOutcome = { readonly written: true } | { readonly written: false; readonly found?: Fingerprint };
+
+/** Writes the runner-owned anchor Secrets. Keys are copied between Secrets only; never logged (I5). */
+export interface AnchorSecrets {
+  /**
+   * Copies tls.crt and tls.key from the prepared-anchor Secret into the active-anchor Secret,
+   * from one read of the prepared Secret, and only if its certificate has `expected`.
+   */
+  writeActiveFromPrepared(expected: Fingerprint): Promise<WriteOutcome>;
+  /** Copies tls.crt only (never a key) from `source` into the previous-anchor Secret, if `source` holds `expected`. */
+  writePrevious(source: 'prepared' | 'active', expected: Fingerprint): Promise<WriteOutcome>;
+}
+
+/** Triggers cert-manager renewals by setting `Issuing=True` (reason ManuallyTriggered), like `cmctl renew`. */
+export interface CertificateRenewals {
+  renewPreparedAnchor(): Promise<void>;
+  renewIdentityIssuer(): Promise<void>;
+}
+
+/** Restarts a workload by patching `restartedAt` on its pod template (Rollout: `spec.restartAt`). */
+export interface WorkloadRestarts {
+  /** Resolves `not-found` when the workload (or its namespace) no longer exists; that is not an error. */
+  restart(workload: WorkloadRef, restartedAt: string): Promise<'restarted' | 'not-found'>;
+}
+
+export interface StoredState {
+  readonly data: Readonly<Record<string, string>>;
+  readonly resourceVersion: string;
+}
+
+export type StateWriteOutcome = { readonly ok: true; readonly resourceVersion: string } | { readonly ok: false; readonly conflict: true };
+
+/** The state ConfigMap, with optimistic concurrency on `resourceVersion`. */
+export interface StateStore {
+  /** Undefined when the ConfigMap does not exist yet. */
+  read(): Promise<StoredState | undefined>;
+  /** Creates (expected undefined) or replaces (expected = the last version read or written). */
+  write(data: Readonly<Record<string, string>>, expectedResourceVersion: string | undefined): Promise<StateWriteOutcome>;
+}
+
+export type LeaseOutcome = { readonly held: true; readonly expiresAt: number } | { readonly held: false; readonly holder?: string; readonly expiresAt?: number };
+
+/** The `coordination.k8s.io` Lease; acquire succeeds when it is free, expired, or already ours. */
+export interface LeaseLock {
+  acquire(holder: string, durationMs: number): Promise<LeaseOutcome>;
+  renew(holder: string, durationMs: number): Promise<LeaseOutcome>;
+  release(holder: string): Promise<void>;
+}
+
+/** Kubernetes Events on the state ConfigMap and Certificate linkerd-trust-anchor. */
+export interface EventRecorder {
+  record(event: RotationEvent): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+/** A condition to wait for: `satisfied` is evaluated on fresh snapshots; `gate` says what to watch. */
+export interface WaitCondition {
+  readonly gate: Gate;
+  satisfied(snapshot: ClusterSnapshot): boolean;
+}
+
+/**
+ * Waits until the condition holds or `deadline` passes, driven by watches on `gate.watch`
+ * (and a timer for `clock` gates), never by a fixed poll interval chosen here.
+ */
+export interface Waiter {
+  waitFor(condition: WaitCondition, deadline: number): Promise<'satisfied' | 'timeout'>;
+}
+
+export interface RotationPorts {
+  readonly cluster: ClusterReader;
+  readonly anchors: AnchorSecrets;
+  readonly certificates: CertificateRenewals;
+  readonly workloads: WorkloadRestarts;
+  readonly state: StateStore;
+  readonly lease: LeaseLock;
+  readonly events: EventRecorder;
+  readonly clock: Clock;
+  readonly waiter: Waiter;
+}

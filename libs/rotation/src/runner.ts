@@ -1,0 +1,232 @@
+// The driver loop: hold the Lease, snapshot, decide, act or wait on the gate, persist after every step.
+// Waits are observed conditions with deadlines (I3); a missed deadline stops in a safe, resumable state.
+import type { Action, Decision, Gate, RotationEvent } from './decision.js';
+import { decide, stoppedOnDeadline } from './decide.js';
+import { checkActionSafety, describeViolation } from './invariants.js';
+import { resolveOptions, type DecideOptions } from './options.js';
+import type { RotationPorts, WaitCondition } from './ports.js';
+import type { ClusterSnapshot, Tier, WorkloadRef } from './snapshot.js';
+import { initialState, iso, parseState, sameState, serializeState, type Phase, type RotationState, type StopReason } from './state.js';
+
+export interface RunOptions extends Partial<Omit<DecideOptions, 'holder'>> {
+  readonly holder: string;
+  /** How long a gate may stay pending with no action in between before the run stops (I3). */
+  readonly gateTimeoutMs: number;
+  readonly leaseDurationMs: number;
+  /** A guard against a decide loop that makes no progress (a bug, never a normal end). */
+  readonly maxSteps?: number;
+}
+
+export type ProgressEvent =
+  | { readonly kind: 'started'; readonly phase: Phase; readonly holder: string }
+  | { readonly kind: 'phase'; readonly from: Phase; readonly to: Phase; readonly why: string }
+  | { readonly kind: 'action'; readonly phase: Phase; readonly action: Action; readonly summary: string }
+  | {
+      readonly kind: 'rolled';
+      readonly phase: Phase;
+      readonly tier: Tier;
+      readonly restarted: readonly WorkloadRef[];
+      readonly notFound: readonly WorkloadRef[];
+      readonly rolled: number;
+      readonly total: number;
+    }
+  | { readonly kind: 'waiting'; readonly gate: Gate; readonly deadline: number }
+  | { readonly kind: 'done'; readonly summary: string }
+  | { readonly kind: 'stopped'; readonly reason: StopReason; readonly message: string };
+
+export type Progress = (event: ProgressEvent) => void;
+
+export interface RunResult {
+  /** `refused`: another run holds the Lease, nothing was written. */
+  readonly outcome: 'done' | 'stopped' | 'refused';
+  readonly reason?: StopReason;
+  readonly message: string;
+  readonly state?: RotationState;
+  readonly steps: number;
+  readonly actions: number;
+  readonly rolls: number;
+  /** Time spent inside `waitFor`, by the clock port. */
+  readonly waitedMs: number;
+}
+
+class StateConflict extends Error {}
+
+const DEFAULT_MAX_STEPS = 1_000_000;
+
+/** Runs (or resumes) a rotation to Done, or stops safely; never throws for cluster errors. */
+export async function runRotation(ports: RotationPorts, options: RunOptions, progress: Progress = () => {}): Promise<RunResult> {
+  const { gateTimeoutMs, leaseDurationMs, maxSteps = DEFAULT_MAX_STEPS, ...decideOptions } = options;
+  const o = resolveOptions(decideOptions);
+  const stats = { steps: 0, actions: 0, rolls: 0, waitedMs: 0 };
+  const result = (outcome: RunResult['outcome'], message: string, state: RotationState | undefined, reason?: StopReason): RunResult => ({
+    outcome,
+    message,
+    ...stats,
+    ...(state ? { state } : {}),
+    ...(reason ? { reason } : {}),
+  });
+
+  const lease = await ports.lease.acquire(o.holder, leaseDurationMs);
+  if (!lease.held) {
+    const message = `expected the rotation Lease to be free, found it held by ${lease.holder ?? 'another run'}${lease.expiresAt ? ` until ${iso(lease.expiresAt)}` : ''}; let that run finish (or its Lease expire) and run again`;
+    progress({ kind: 'stopped', reason: 'lease-held', message });
+    return result('refused', message, undefined, 'lease-held');
+  }
+
+  let state: RotationState = initialState();
+  let resourceVersion: string | undefined;
+  const persist = async (next: RotationState): Promise<void> => {
+    if (sameState(next, state)) return;
+    const written = await ports.state.write(serializeState(next), resourceVersion);
+    if (!written.ok) throw new StateConflict();
+    resourceVersion = written.resourceVersion;
+    state = next;
+  };
+  const record = async (event: RotationEvent | undefined): Promise<void> => {
+    if (event) await ports.events.record(event);
+  };
+  const stopWith = async (reason: StopReason, message: string, next: RotationState | undefined, event?: RotationEvent): Promise<RunResult> => {
+    if (next) await persist(next);
+    await record(event ?? { type: 'Warning', reason: 'RotationStopped', message: `${reason}: ${message}` });
+    progress({ kind: 'stopped', reason, message });
+    return result('stopped', message, state, reason);
+  };
+
+  try {
+    const stored = await ports.state.read();
+    const parsed = parseState(stored?.data);
+    if (!parsed.ok) return await stopWith('state-invalid', parsed.message, undefined);
+    state = parsed.state;
+    resourceVersion = stored?.resourceVersion;
+    progress({ kind: 'started', phase: state.phase, holder: o.holder });
+
+    // Per gate name, when this run first waited on it since the last action or phase change.
+    let pendingSince = new Map<string, number>();
+    for (; stats.steps < maxSteps; stats.steps++) {
+      const renewed = await ports.lease.renew(o.holder, leaseDurationMs);
+      if (!renewed.held) {
+        const message = `expected to keep the rotation Lease, found it ${renewed.holder ? `held by ${renewed.holder}` : 'gone'}; nothing more was written, run again to resume`;
+        progress({ kind: 'stopped', reason: 'lease-lost', message });
+        return result('stopped', message, state, 'lease-lost');
+      }
+      const snapshot = await ports.cluster.readSnapshot();
+      const decision = decide(snapshot, state, o);
+      switch (decision.kind) {
+        case 'done':
+          await persist(decision.state);
+          progress({ kind: 'done', summary: decision.summary });
+          return result('done', decision.summary, state);
+        case 'stop':
+          if (!decision.state) {
+            progress({ kind: 'stopped', reason: decision.reason, message: decision.message });
+            return result(decision.reason === 'lease-held' ? 'refused' : 'stopped', decision.message, state, decision.reason);
+          }
+          return await stopWith(decision.reason, decision.message, decision.state, decision.event);
+        case 'action': {
+          const violations = checkActionSafety(decision.action, snapshot, decision.state, o);
+          if (violations.length > 0) {
+            const message = `expected ${decision.action.kind} to keep I1 and I2, found ${violations.map(describeViolation).join('; ')}; this is a rotator bug, report it with the state ConfigMap`;
+            return await stopWith('invariant-violation', message, haltState(state, 'invariant-violation', message, snapshot.observedAt));
+          }
+          const applied = await perform(ports, decision, progress, stats);
+          stats.actions++;
+          if (!applied) continue; // a guarded copy found the source changed: decide again on a fresh snapshot
+          await persist(decision.state);
+          await record(decision.event);
+          if (decision.action.kind === 'record-transition') {
+            progress({ kind: 'phase', from: decision.action.from, to: decision.action.to, why: decision.action.why });
+          }
+          pendingSince = new Map();
+          break;
+        }
+        case 'gate': {
+          await persist(decision.state);
+          const gate = decision.gate;
+          const now = ports.clock.now();
+          const since = pendingSince.get(gate.name) ?? now;
+          pendingSince.set(gate.name, since);
+          const deadline = Math.max(since + gateTimeoutMs, gate.notBefore === undefined ? 0 : gate.notBefore + gateTimeoutMs);
+          if (now >= deadline) return await stopOnDeadline(gate, now);
+          progress({ kind: 'waiting', gate, deadline });
+          const condition = gateCondition(gate, state, o);
+          const until = Math.min(deadline, now + Math.max(1, Math.floor(leaseDurationMs / 3)));
+          const outcome = await ports.waiter.waitFor(condition, until);
+          const after = ports.clock.now();
+          stats.waitedMs += Math.max(0, after - now);
+          if (outcome === 'timeout' && after >= deadline) return await stopOnDeadline(gate, after);
+          break;
+        }
+      }
+    }
+    const message = `expected the rotation to settle within ${maxSteps} steps, found it still in phase ${state.phase}; this is a rotator bug, report it with the state ConfigMap`;
+    return await stopWith('deadline', message, haltState(state, 'deadline', message, ports.clock.now()));
+  } catch (error) {
+    if (error instanceof StateConflict) {
+      const message = 'expected to own the state ConfigMap, found it changed by someone else (resourceVersion conflict); nothing more was written, check for another runner and run again';
+      progress({ kind: 'stopped', reason: 'state-conflict', message });
+      return result('stopped', message, state, 'state-conflict');
+    }
+    const message = `expected the cluster call to succeed, found: ${(error as Error).message ?? String(error)}; fix the cause and run again to resume`;
+    try {
+      return await stopWith('action-failed', message, haltState(state, 'action-failed', message, ports.clock.now()));
+    } catch {
+      progress({ kind: 'stopped', reason: 'action-failed', message });
+      return result('stopped', message, state, 'action-failed');
+    }
+  } finally {
+    await ports.lease.release(o.holder).catch(() => undefined);
+  }
+
+  async function stopOnDeadline(gate: Gate, now: number): Promise<RunResult> {
+    const next = stoppedOnDeadline(state, gate, now);
+    return stopWith('deadline', next.stopped?.message ?? gate.summary, next);
+  }
+}
+
+function haltState(state: RotationState, reason: StopReason, message: string, now: number): RotationState {
+  const phase = state.phase === 'Stopped' ? (state.stopped?.phase ?? 'Idle') : state.phase;
+  return { ...state, phase: 'Stopped', stopped: { reason, phase, message, at: iso(now) } };
+}
+
+/** The gate is satisfied once `decide` on a fresh snapshot no longer waits on this same gate. */
+export function gateCondition(gate: Gate, state: RotationState, options: DecideOptions): WaitCondition {
+  return {
+    gate,
+    satisfied(snapshot: ClusterSnapshot): boolean {
+      const next: Decision = decide(snapshot, state, options);
+      return !(next.kind === 'gate' && next.gate.name === gate.name);
+    },
+  };
+}
+
+/** Carries out one action; false when a guarded copy found its source changed (nothing written). */
+async function perform(ports: RotationPorts, decision: Extract<Decision, { kind: 'action' }>, progress: Progress, stats: { rolls: number }): Promise<boolean> {
+  const action = decision.action;
+  const phase = decision.state.phase;
+  progress({ kind: 'action', phase, action, summary: decision.summary });
+  switch (action.kind) {
+    case 'write-active-anchor':
+      return (await ports.anchors.writeActiveFromPrepared(action.fingerprint)).written;
+    case 'write-previous-anchor':
+      return (await ports.anchors.writePrevious(action.source, action.fingerprint)).written;
+    case 'renew-prepared-anchor':
+      await ports.certificates.renewPreparedAnchor();
+      return true;
+    case 'renew-identity-issuer':
+      await ports.certificates.renewIdentityIssuer();
+      return true;
+    case 'roll-workloads': {
+      const restarted: WorkloadRef[] = [];
+      const notFound: WorkloadRef[] = [];
+      for (const workload of action.workloads) {
+        const outcome = await ports.workloads.restart(workload, action.restartedAt);
+        (outcome === 'restarted' ? restarted : notFound).push(workload);
+      }
+      stats.rolls += restarted.length;
+      progress({ kind: 'rolled', phase: action.phase, tier: action.tier, restarted, notFound, rolled: action.rolled, total: action.total });
+      return true;
+    }
+    case 'record-transition':
+      return true;
+  }
+}

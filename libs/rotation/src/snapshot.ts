@@ -1,0 +1,154 @@
+// The cluster facts the rotation engine decides on: anchors, issuer, bundles, injector, pods, workloads.
+// Filled by the Kubernetes adapter; holds fingerprints and times only, never key material (I5).
+
+/** Lower-case hex SHA-256 of a certificate's DER: the identity of an anchor everywhere. */
+export type Fingerprint = string;
+
+/** Milliseconds since the Unix epoch. Kubernetes times (startTime, event times) have whole seconds. */
+export type EpochMs = number;
+
+/** One CA certificate, known by fingerprints. */
+export interface AnchorFacts {
+  readonly fingerprint: Fingerprint;
+  /** SHA-256 of the SubjectPublicKeyInfo: tells a new key from a re-issued certificate. */
+  readonly publicKeyFingerprint: string;
+  readonly notBefore: EpochMs;
+  readonly notAfter: EpochMs;
+}
+
+/** A cert-manager Certificate's `Issuing` condition, reduced to what the engine needs. */
+export interface IssuingFacts {
+  /** `true` while cert-manager issues; `false` after a failure; `absent` when idle. */
+  readonly issuing: 'true' | 'false' | 'absent';
+  /** `status.revision`; 0 when the Certificate has never been issued. */
+  readonly revision: number;
+  /** `status.lastFailureTime`, when cert-manager reported a failed issuance. */
+  readonly lastFailureAt?: EpochMs;
+  /** The `Issuing=False` condition's reason and message, for the operator. */
+  readonly lastFailureMessage?: string;
+}
+
+/** Certificate `linkerd-trust-anchor` and its Secret: the prepared anchor. */
+export interface PreparedAnchorFacts extends IssuingFacts {
+  /** The Secret's certificate; undefined while the Secret is missing or unreadable. */
+  readonly anchor?: AnchorFacts;
+}
+
+/** Secret `linkerd-identity-issuer` and its Certificate. */
+export interface IdentityIssuerFacts extends IssuingFacts {
+  readonly fingerprint: Fingerprint;
+  /** The anchor the issuer verifies against (checked by the adapter); undefined when none known. */
+  readonly chainsTo?: Fingerprint;
+  readonly notBefore: EpochMs;
+  readonly notAfter: EpochMs;
+}
+
+/** ConfigMap `linkerd-identity-trust-roots` in one target namespace. */
+export interface BundleFacts {
+  readonly namespace: string;
+  /** SHA-256 of the `ca-bundle.crt` text: what the injector stamps as `linkerd.io/trust-root-sha256`. */
+  readonly sha256: string;
+  /** Fingerprints of the certificates in the bundle. */
+  readonly anchors: readonly Fingerprint[];
+}
+
+/** What the proxy-injector would stamp on a pod created now (server-side dry-run). */
+export interface InjectorFacts {
+  readonly trustRootSha256: string;
+}
+
+/** Controllers the engine can restart through their pod template. */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Rollout';
+
+/** A pod's top owner: a workload, a Job (left to finish) or something else (never restarted). */
+export type OwnerKind = WorkloadKind | 'Job' | 'Other';
+
+/** Linkerd control plane, an extension (viz, multicluster, jaeger...), or the data plane. */
+export type Tier = 'control-plane' | 'extension' | 'data-plane';
+
+export interface WorkloadRef {
+  readonly kind: WorkloadKind;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** A pod with a linkerd-proxy container that has not terminated (Pending, Running, or Terminating). */
+export interface MeshedPod {
+  readonly namespace: string;
+  readonly name: string;
+  /** Top owner after walking ReplicaSets up; undefined for a bare pod. */
+  readonly owner?: { readonly kind: OwnerKind; readonly name: string };
+  readonly tier: Tier;
+  /** True for pods of the identity controller, whose anchors are loaded once at start. */
+  readonly identityController: boolean;
+  /** Annotation `linkerd.io/trust-root-sha256`, when the injector stamped it. */
+  readonly trustRootSha256?: string;
+  /**
+   * True when the proxy reads its anchors through `configMapKeyRef` (control plane from the chart):
+   * the annotation then says nothing, and trust is inferred from the bundle at pod start.
+   */
+  readonly trustFromConfigMap: boolean;
+  /** Anchors parsed from the pod's literal `LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS`, when the adapter has them. */
+  readonly trustedAnchors?: readonly Fingerprint[];
+  /** `status.startTime`. */
+  readonly startedAt: EpochMs;
+  readonly ready: boolean;
+}
+
+/** A Deployment, StatefulSet, DaemonSet or Argo Rollout that owns meshed pods. */
+export interface WorkloadFacts extends WorkloadRef {
+  readonly tier: Tier;
+  /** Desired pods (DaemonSet: desiredNumberScheduled). */
+  readonly replicas: number;
+  readonly readyReplicas: number;
+  readonly updatedReplicas: number;
+  readonly generation: number;
+  readonly observedGeneration: number;
+  /** `kubectl.kubernetes.io/restartedAt` (Rollout: `spec.restartAt`), parsed; undefined when unset. */
+  readonly restartedAt?: EpochMs;
+}
+
+export type IdentityEventReason = 'IssuerUpdated' | 'IssuerUpdateSkipped' | 'IssuerValidationFailed';
+
+/** An Event the identity controller recorded; `at` is its last timestamp (whole seconds). */
+export interface IdentityEvent {
+  readonly reason: IdentityEventReason;
+  readonly at: EpochMs;
+  readonly message?: string;
+}
+
+/** The `coordination.k8s.io` Lease that keeps two runs apart. */
+export interface LeaseFacts {
+  readonly holder?: string;
+  readonly expiresAt?: EpochMs;
+}
+
+/** Everything `decide` and `plan` look at, read in one go by the adapter. */
+export interface ClusterSnapshot {
+  /** When the snapshot was taken (the clock port); `decide` uses it as "now". */
+  readonly observedAt: EpochMs;
+  readonly prepared: PreparedAnchorFacts;
+  readonly active?: AnchorFacts;
+  /** The previous-anchor Secret's certificate (it never holds a key). */
+  readonly previous?: AnchorFacts;
+  readonly issuer?: IdentityIssuerFacts;
+  readonly bundles: readonly BundleFacts[];
+  /** Undefined when the dry-run could not be made. */
+  readonly injector?: InjectorFacts;
+  readonly pods: readonly MeshedPod[];
+  readonly workloads: readonly WorkloadFacts[];
+  readonly identityEvents: readonly IdentityEvent[];
+  readonly lease?: LeaseFacts;
+}
+
+export function podKey(pod: { namespace: string; name: string }): string {
+  return `${pod.namespace}/${pod.name}`;
+}
+
+export function workloadKey(ref: WorkloadRef): string {
+  return `${ref.kind}/${ref.namespace}/${ref.name}`;
+}
+
+export function shortFp(fingerprint: Fingerprint | undefined): string {
+  return fingerprint === undefined ? '(none)' : fingerprint.slice(0, 16);
+}

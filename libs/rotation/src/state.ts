@@ -1,0 +1,176 @@
+// The rotation state persisted in the release namespace's ConfigMap: phases, fingerprints, markers.
+// Versioned and zod-validated on read, so a damaged or newer state stops the run instead of guessing.
+import { z } from 'zod';
+
+export const PHASES = ['Idle', 'Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done', 'Stopped'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Phases in which a rotation is under way (a stop keeps the phase it stopped in). */
+export const ROTATION_PHASES = ['Prepare', 'TrustBoth', 'Promote', 'Retire'] as const;
+export type RotationPhase = (typeof ROTATION_PHASES)[number];
+
+/** Every reason a run can stop for; bounded so metrics and alerts can match on it. */
+export const STOP_REASONS = [
+  'lease-held',
+  'lease-lost',
+  'state-invalid',
+  'state-conflict',
+  'deadline',
+  'action-failed',
+  'invariant-violation',
+  'cannot-adopt',
+  'anchor-secret-missing',
+  'active-anchor-changed',
+  'prepared-anchor-changed',
+  'prepared-anchor-unstable',
+  'prepared-key-unchanged',
+  'prepared-renewal-failed',
+  'issuer-not-chained',
+  'identity-rejected-issuer',
+] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+export const STATE_VERSION = 1;
+/** ConfigMap data key holding the JSON state; `phase` is copied beside it for `kubectl get -o yaml` readers. */
+export const STATE_DATA_KEY = 'state.json';
+export const PHASE_DATA_KEY = 'phase';
+
+const fingerprint = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256 fingerprint');
+const time = z.iso.datetime({ offset: true });
+
+const anchorRef = z.strictObject({ fingerprint, publicKeyFingerprint: fingerprint });
+
+const knownBundle = z.strictObject({
+  anchors: z.array(fingerprint),
+  /** First time any target ConfigMap was seen holding this bundle. */
+  firstSeenAt: time,
+  /** First time every target ConfigMap was seen holding it (used to infer configMapKeyRef trust). */
+  syncedAt: time.optional(),
+});
+
+const rotation = z.strictObject({
+  id: z.string().min(1),
+  from: anchorRef,
+  /** Undefined until Prepare has a prepared anchor with a new key. */
+  to: anchorRef.optional(),
+  startedAt: time,
+  phaseStartedAt: time,
+  /** `status.revision` of the prepared Certificate when the rotation started. */
+  preparedRevisionAtStart: z.number().int().min(0),
+  prepareRequests: z.number().int().min(0),
+  prepareRequestedAt: time.optional(),
+  /** Targets given up because cert-manager replaced them before promotion. */
+  retargets: z.array(z.strictObject({ fingerprint, at: time })),
+  /** Restarts at or after this time count as rolls of the current phase. */
+  rollBaseline: time.optional(),
+  /** Per-phase roll markers: workload key -> the restartedAt value written. */
+  rolls: z.partialRecord(z.enum(['TrustBoth', 'Promote', 'Retire']), z.record(z.string(), time)),
+  promotedAt: time.optional(),
+  issuerRenewals: z.number().int().min(0),
+  /** The identity controller's first IssuerUpdated for an issuer chained to `to`. */
+  issuerUpdatedAt: time.optional(),
+});
+
+const stopped = z.strictObject({
+  reason: z.enum(STOP_REASONS),
+  /** The phase to resume in. */
+  phase: z.enum(['Idle', 'Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done']),
+  message: z.string(),
+  at: time,
+  gate: z.string().optional(),
+});
+
+const lastRotation = z.strictObject({
+  id: z.string(),
+  from: fingerprint,
+  to: fingerprint,
+  startedAt: time,
+  finishedAt: time,
+});
+
+export const rotationStateSchema = z.strictObject({
+  version: z.literal(STATE_VERSION),
+  phase: z.enum(PHASES),
+  rotation: rotation.optional(),
+  stopped: stopped.optional(),
+  last: lastRotation.optional(),
+  knownBundles: z.record(z.string(), knownBundle),
+});
+
+export type RotationState = z.infer<typeof rotationStateSchema>;
+export type RotationRecord = z.infer<typeof rotation>;
+export type KnownBundle = z.infer<typeof knownBundle>;
+export type RollPhase = keyof RotationRecord['rolls'];
+
+export function initialState(): RotationState {
+  return { version: STATE_VERSION, phase: 'Idle', knownBundles: {} };
+}
+
+export type ParsedState = { ok: true; state: RotationState } | { ok: false; message: string };
+
+/**
+ * Reads the state from a ConfigMap's data; a missing ConfigMap or key is a fresh Idle state.
+ * Anything else that does not validate is refused with what was expected and what to do.
+ */
+export function parseState(data: Readonly<Record<string, string>> | undefined): ParsedState {
+  const text = data?.[STATE_DATA_KEY];
+  if (text === undefined) return { ok: true, state: initialState() };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return {
+      ok: false,
+      message: `expected JSON in the state ConfigMap key ${STATE_DATA_KEY}, found unparsable text (${(error as Error).message}); restore it from the last Event or delete the key only if no rotation is in progress`,
+    };
+  }
+  const version = (json as { version?: unknown } | null)?.version;
+  if (version !== STATE_VERSION) {
+    return {
+      ok: false,
+      message: `expected rotation state version ${STATE_VERSION}, found ${JSON.stringify(version)}; run the linkerd-rotator release that wrote it, or upgrade this one`,
+    };
+  }
+  const parsed = rotationStateSchema.safeParse(json);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      message: `expected a valid rotation state v${STATE_VERSION} in ${STATE_DATA_KEY}, found: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}; repair the ConfigMap or delete the key only if no rotation is in progress`,
+    };
+  }
+  return { ok: true, state: parsed.data };
+}
+
+/** The ConfigMap data for a state; keys are sorted so equal states serialize equally. */
+export function serializeState(state: RotationState): Record<string, string> {
+  return { [PHASE_DATA_KEY]: state.phase, [STATE_DATA_KEY]: canonicalJson(state) };
+}
+
+export function sameState(a: RotationState, b: RotationState): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>)
+          .filter(([, x]) => x !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
+    }
+    return v;
+  });
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function ms(isoTime: string): number {
+  return Date.parse(isoTime);
+}
+
+export function isRotationPhase(phase: Phase): phase is RotationPhase {
+  return (ROTATION_PHASES as readonly string[]).includes(phase);
+}

@@ -1,0 +1,176 @@
+// What each proxy trusts and which anchors its peers' leaves may chain to, inferred from facts.
+// Conservative by construction: a proxy whose bundle cannot be proven is "unknown", never assumed fresh.
+import type { ClusterSnapshot, EpochMs, Fingerprint, MeshedPod } from './snapshot.js';
+import type { DecideOptions } from './options.js';
+import { iso, ms, type KnownBundle, type RotationRecord, type RotationState } from './state.js';
+
+export type PodTrust =
+  | {
+      readonly known: true;
+      /** Anchors the proxy trusts for sure. */
+      readonly certain: ReadonlySet<Fingerprint>;
+      /** Anchors the proxy may trust (differs from `certain` only for configMapKeyRef inference). */
+      readonly possible: ReadonlySet<Fingerprint>;
+    }
+  | { readonly known: false; readonly why: string };
+
+/** The bundle every target ConfigMap holds, or undefined while they differ (or none exists). */
+export function syncedBundle(snapshot: ClusterSnapshot): { sha256: string; anchors: ReadonlySet<Fingerprint> } | undefined {
+  const [first, ...rest] = snapshot.bundles;
+  if (first === undefined || rest.some((b) => b.sha256 !== first.sha256)) return undefined;
+  return { sha256: first.sha256, anchors: new Set(first.anchors) };
+}
+
+/** The anchors trust-manager should put in every bundle: prepared, active and previous certificates. */
+export function sourceAnchors(snapshot: ClusterSnapshot): ReadonlySet<Fingerprint> {
+  const set = new Set<Fingerprint>();
+  for (const anchor of [snapshot.prepared.anchor, snapshot.active, snapshot.previous]) {
+    if (anchor) set.add(anchor.fingerprint);
+  }
+  return set;
+}
+
+/**
+ * Adds the bundles seen in this snapshot to the known-bundle table: the table maps the
+ * `trust-root-sha256` of pods injected long ago to the anchors they trust, so it is kept in the state.
+ */
+export function learnBundles(known: RotationState['knownBundles'], snapshot: ClusterSnapshot): RotationState['knownBundles'] {
+  let next = known;
+  const now = iso(snapshot.observedAt);
+  for (const bundle of snapshot.bundles) {
+    if (next[bundle.sha256] === undefined) {
+      next = { ...next, [bundle.sha256]: { anchors: [...new Set(bundle.anchors)].sort(), firstSeenAt: now } };
+    }
+  }
+  const synced = syncedBundle(snapshot);
+  const entry = synced ? next[synced.sha256] : undefined;
+  if (synced && entry && entry.syncedAt === undefined) {
+    next = { ...next, [synced.sha256]: { ...entry, syncedAt: now } };
+  }
+  return next;
+}
+
+const KEEP_BUNDLES = 16;
+
+/** Drops known bundles nothing refers to any more, keeping the newest few for configMapKeyRef inference. */
+export function pruneBundles(known: RotationState['knownBundles'], snapshot: ClusterSnapshot): RotationState['knownBundles'] {
+  const referenced = new Set<string>(snapshot.bundles.map((b) => b.sha256));
+  for (const pod of snapshot.pods) if (pod.trustRootSha256) referenced.add(pod.trustRootSha256);
+  if (snapshot.injector) referenced.add(snapshot.injector.trustRootSha256);
+  const newest = Object.entries(known)
+    .sort(([, a], [, b]) => ms(b.firstSeenAt) - ms(a.firstSeenAt))
+    .slice(0, KEEP_BUNDLES)
+    .map(([hash]) => hash);
+  const keep = new Set([...newest, ...[...referenced].filter((hash) => known[hash] !== undefined)]);
+  return Object.fromEntries(Object.entries(known).filter(([hash]) => keep.has(hash)));
+}
+
+/** The first whole second at or after `t`: Kubernetes start times and event times are truncated to seconds. */
+export function nextWholeSecond(t: EpochMs): EpochMs {
+  return Math.ceil(t / 1000) * 1000;
+}
+
+export interface TrustContext {
+  readonly known: RotationState['knownBundles'];
+  readonly bundleByNamespace: ReadonlyMap<string, string>;
+}
+
+export function trustContext(snapshot: ClusterSnapshot, state: RotationState): TrustContext {
+  return {
+    known: learnBundles(state.knownBundles, snapshot),
+    bundleByNamespace: new Map(snapshot.bundles.map((b) => [b.namespace, b.sha256])),
+  };
+}
+
+export function bundleAnchors(context: TrustContext, sha256: string | undefined): ReadonlySet<Fingerprint> | undefined {
+  const entry = sha256 === undefined ? undefined : context.known[sha256];
+  return entry ? new Set(entry.anchors) : undefined;
+}
+
+/**
+ * What a pod's proxy trusts: the parsed anchors when the adapter has them; for configMapKeyRef pods,
+ * every bundle that may have been in their namespace's ConfigMap when they started; otherwise the
+ * bundle its `trust-root-sha256` names.
+ */
+export function podTrust(pod: MeshedPod, context: TrustContext): PodTrust {
+  if (pod.trustedAnchors) {
+    const set = new Set(pod.trustedAnchors);
+    return { known: true, certain: set, possible: set };
+  }
+  if (pod.trustFromConfigMap) return configMapTrust(pod, context);
+  const anchors = bundleAnchors(context, pod.trustRootSha256);
+  if (anchors) return { known: true, certain: anchors, possible: anchors };
+  return {
+    known: false,
+    why:
+      pod.trustRootSha256 === undefined
+        ? 'no linkerd.io/trust-root-sha256 annotation'
+        : `trust-root-sha256 ${pod.trustRootSha256.slice(0, 16)} matches no bundle seen by the rotator`,
+  };
+}
+
+function configMapTrust(pod: MeshedPod, context: TrustContext): PodTrust {
+  const current = context.bundleByNamespace.get(pod.namespace);
+  if (current === undefined) {
+    return { known: false, why: `reads trust roots by configMapKeyRef, but namespace ${pod.namespace} has no trust-roots ConfigMap` };
+  }
+  const entries = Object.entries(context.known);
+  let base: [string, KnownBundle] | undefined;
+  for (const entry of entries) {
+    const syncedAt = entry[1].syncedAt;
+    if (syncedAt === undefined || nextWholeSecond(ms(syncedAt)) > pod.startedAt) continue;
+    if (base === undefined || ms(syncedAt) > ms(base[1].syncedAt as string)) base = entry;
+  }
+  if (base === undefined) {
+    return { known: false, why: 'reads trust roots by configMapKeyRef and started before the rotator saw its bundle synced' };
+  }
+  const baseSyncedAt = ms(base[1].syncedAt as string);
+  const candidates = new Set<string>([base[0], current]);
+  for (const [hash, entry] of entries) if (ms(entry.firstSeenAt) > baseSyncedAt) candidates.add(hash);
+  const sets = [...candidates].map((hash) => new Set(context.known[hash]?.anchors ?? []));
+  const certain = new Set([...(sets[0] ?? [])].filter((fp) => sets.every((s) => s.has(fp))));
+  const possible = new Set(sets.flatMap((s) => [...s]));
+  return { known: true, certain, possible };
+}
+
+/** When the identity controller loaded an issuer chained to the new anchor, if it has. */
+export function issuerLoadedAt(rotation: RotationRecord | undefined): EpochMs | undefined {
+  return rotation?.issuerUpdatedAt === undefined ? undefined : ms(rotation.issuerUpdatedAt);
+}
+
+/** A pod that started after this time got its leaf from the issuer chained to the new anchor. */
+export function freshLeafSince(issuerUpdatedAt: EpochMs): EpochMs {
+  return issuerUpdatedAt + 1000;
+}
+
+/**
+ * True when no running proxy can still hold a leaf issued before the identity controller loaded
+ * the new issuer: every pod started after it, or a whole leaf lifetime has passed.
+ */
+export function leavesRenewed(snapshot: ClusterSnapshot, rotation: RotationRecord | undefined, options: DecideOptions): boolean {
+  const loadedAt = issuerLoadedAt(rotation);
+  if (loadedAt === undefined) return false;
+  if (snapshot.observedAt >= leafLifetimeElapsedAt(loadedAt, options)) return true;
+  return snapshot.pods.every((pod) => pod.startedAt >= freshLeafSince(loadedAt));
+}
+
+export function leafLifetimeElapsedAt(issuerUpdatedAt: EpochMs, options: DecideOptions): EpochMs {
+  return freshLeafSince(issuerUpdatedAt) + options.leafLifetimeMs + options.clockSkewMs;
+}
+
+/**
+ * Anchors that leaves held by running proxies (or issued next) may chain to: the current issuer's
+ * anchor, plus the rotation's old anchor until every leaf has been renewed under the new issuer.
+ */
+export function leafAnchorsInCirculation(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): ReadonlySet<Fingerprint> {
+  const set = new Set<Fingerprint>();
+  if (snapshot.issuer?.chainsTo) set.add(snapshot.issuer.chainsTo);
+  const rotation = state.rotation;
+  if (rotation && !leavesRenewed(snapshot, rotation, options)) set.add(rotation.from.fingerprint);
+  return set;
+}
+
+export function formatAnchors(set: Iterable<Fingerprint>): string {
+  const list = [...set].map((fp) => fp.slice(0, 16)).sort();
+  return `{${list.join(', ')}}`;
+}
