@@ -1,2 +1,48 @@
-// Placeholder module: filled by its issue.
-export {};
+// Entry point of the admission webhook + exporter: parse configuration once, start the informer
+// cache against the cluster, serve HTTPS admission and plain-HTTP health/metrics until SIGTERM.
+import { pino } from 'pino';
+import { InformerTrustCache, KubeConfig } from '@linkerd-rotator/kube';
+import { ConfigError, flagHelp, parseConfig } from './config.js';
+import { startWebhook } from './server.js';
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`linkerd-rotator webhook: validating admission for Linkerd's trust roots\n\nFlags:\n${flagHelp()}\n`);
+    return;
+  }
+  let config;
+  try {
+    config = parseConfig(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.logLevel, base: { component: 'webhook' } });
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+  else kubeConfig.loadFromDefault();
+
+  const cache = new InformerTrustCache(kubeConfig, config.names, { logger: logger.child({ component: 'trust-cache' }) });
+  await cache.start();
+  const webhook = await startWebhook({ config, source: cache, logger });
+  void cache.waitForSync(5 * 60_000).then((ok) =>
+    ok ? logger.info('trust state synced; ready') : logger.warn('trust state still not synced after 5 minutes; check RBAC and API access'),
+  );
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    await webhook.close();
+    await cache.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`webhook failed to start: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,18 @@
+import { ConfigError, parseConfig } from './config.js';
+
+describe('parseConfig', () => {
+  it('reads flags, falls back to WEBHOOK_* env and defaults', () => {
+    const c = parseConfig(['--tls-cert-file', '/c.pem', '--port', '9443', '--linkerd-namespace', 'mesh'], { WEBHOOK_TLS_KEY_FILE: '/k.pem', WEBHOOK_PORT: '1' });
+    expect(c.tls).toEqual({ certFile: '/c.pem', keyFile: '/k.pem', reloadIntervalMs: 5000 });
+    expect(c.listen).toEqual({ address: '0.0.0.0', port: 9443 });
+    expect(c.names.linkerdNamespace).toBe('mesh');
+    expect(c.names.trustRootsConfigMap).toBe('linkerd-identity-trust-roots');
+    expect(c.limits.maxBytes).toBe(256 * 1024);
+  });
+
+  it('rejects unknown flags, missing files and bad numbers with the flag named', () => {
+    expect(() => parseConfig(['--nope', 'x'], {})).toThrow(ConfigError);
+    expect(() => parseConfig([], {})).toThrow(/--tls-cert-file/);
+    expect(() => parseConfig(['--tls-cert-file', 'a', '--tls-key-file', 'b', '--port', 'http'], {})).toThrow(/--port/);
+  });
+});
