@@ -41,16 +41,41 @@ describe('projections', () => {
     expect(bundleViewOf({ metadata: meta, data: {} }, 'ca-bundle.crt')).toBeUndefined();
   });
 
-  it('reads the rotation state and reports malformed fingerprints', () => {
-    const fp = 'AB'.repeat(32);
+  describe('rotation state (libs/rotation state.json v1)', () => {
+    const A = 'a'.repeat(64);
+    const B = 'b'.repeat(64);
     const meta = { name: 'linkerd-rotator-state', namespace: 'linkerd-rotator' };
-    expect(rotationStateViewOf({ metadata: meta, data: { phase: ' trust-both\n', requiredAnchors: `${fp},\n${'cd'.repeat(32)}` } })).toEqual({
-      source: 'ConfigMap linkerd-rotator/linkerd-rotator-state',
-      phase: 'trust-both',
-      requiredAnchorFingerprints: [fp.toLowerCase(), 'cd'.repeat(32)],
+    const view = (state: object | string) =>
+      rotationStateViewOf({ metadata: meta, data: { 'state.json': typeof state === 'string' ? state : JSON.stringify(state) } });
+    const rotation = (extra: object = {}) => ({ id: 'r1', from: { fingerprint: A, publicKeyFingerprint: A }, to: { fingerprint: B, publicKeyFingerprint: B }, ...extra });
+
+    it('requires nothing when idle or absent', () => {
+      expect(rotationStateViewOf({ metadata: meta })).toEqual({ source: 'ConfigMap linkerd-rotator/linkerd-rotator-state', phase: 'Idle', requiredAnchorFingerprints: [] });
+      expect(view({ version: 1, phase: 'Idle', knownBundles: {} }).requiredAnchorFingerprints).toEqual([]);
     });
-    const bad = rotationStateViewOf({ metadata: meta, data: { phase: 'promote', requiredAnchors: 'nope' } });
-    expect(bad.problem).toMatch(/1 entry that are not SHA-256 hex fingerprints/);
-    expect(rotationStateViewOf({ metadata: meta }).requiredAnchorFingerprints).toEqual([]);
+
+    it('keeps the old anchor until Retire, and the new one once promoted', () => {
+      expect(view({ version: 1, phase: 'TrustBoth', rotation: rotation() }).requiredAnchorFingerprints).toEqual([A]);
+      expect(view({ version: 1, phase: 'Promote', rotation: rotation() }).requiredAnchorFingerprints).toEqual([A]);
+      expect(view({ version: 1, phase: 'Promote', rotation: rotation({ promotedAt: '2026-01-01T00:00:00Z' }) }).requiredAnchorFingerprints).toEqual([A, B]);
+      expect(view({ version: 1, phase: 'Retire', rotation: rotation({ promotedAt: '2026-01-01T00:00:00Z' }) }).requiredAnchorFingerprints).toEqual([B]);
+      expect(view({ version: 1, phase: 'Done', rotation: rotation({ promotedAt: '2026-01-01T00:00:00Z' }) }).requiredAnchorFingerprints).toEqual([]);
+    });
+
+    it('does not pin a target that was never promoted (cert-manager may replace it)', () => {
+      expect(view({ version: 1, phase: 'TrustBoth', rotation: rotation() }).requiredAnchorFingerprints).not.toContain(B);
+    });
+
+    it('keeps the guarantees of the phase a stopped run stopped in', () => {
+      const v = view({ version: 1, phase: 'Stopped', stopped: { phase: 'TrustBoth', reason: 'deadline' }, rotation: rotation() });
+      expect(v.phase).toBe('Stopped in TrustBoth');
+      expect(v.requiredAnchorFingerprints).toEqual([A]);
+    });
+
+    it('reports unreadable state as a problem', () => {
+      expect(view('{nope').problem).toMatch(/is not JSON/);
+      expect(view({ version: 2, phase: 'Idle' }).problem).toMatch(/not a rotation state v1 \(version: /);
+      expect(view({ version: 1, phase: 'Promote', rotation: { from: { fingerprint: 'xyz' } } }).problem).toMatch(/rotation.from.fingerprint/);
+    });
   });
 });

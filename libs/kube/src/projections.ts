@@ -1,6 +1,7 @@
 // Pure projections from Kubernetes objects to snapshot views: decode the certificate fields and
 // drop everything else, so private keys never reach the snapshot.
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import { z } from 'zod';
 import type { BundleView, CertificateView, IssuerView, RotationStateView } from './snapshot.js';
 
 export function describeObject(kind: string, namespace: string | undefined, name: string | undefined): string {
@@ -31,23 +32,53 @@ export function bundleViewOf(configMap: V1ConfigMap, key: string): BundleView | 
   return { source: describeObject('ConfigMap', configMap.metadata?.namespace, configMap.metadata?.name), pem };
 }
 
-const FINGERPRINT = /^[0-9a-f]{64}$/;
+const Fingerprint = z.string().regex(/^[0-9a-f]{64}$/);
+const AnchorRef = z.looseObject({ fingerprint: Fingerprint });
+/** The fields of the rotation engine's state (libs/rotation, `state.json` v1) that the webhook needs. */
+const StateForAdmission = z.looseObject({
+  version: z.literal(1),
+  phase: z.string(),
+  rotation: z.looseObject({ from: AnchorRef, to: AnchorRef.optional(), promotedAt: z.string().optional() }).optional(),
+  stopped: z.looseObject({ phase: z.string() }).optional(),
+});
+
+/** Phases before retirement: proxies started before the rotation trust only the old anchor. */
+const KEEP_FROM = new Set(['Prepare', 'TrustBoth', 'Promote']);
+/** Phases after promotion: the new anchor signs the issuer. */
+const KEEP_TO = new Set(['Promote', 'Retire']);
 
 /**
- * The rotation state's view for the webhook: `data.phase` and `data.requiredAnchors` (SHA-256 DER
- * fingerprints, separated by commas or whitespace). Unreadable content becomes `problem`.
+ * What the rotation state requires of every bundle: the old anchor until the Retire phase, and the
+ * new one once promoted. Read from `data["state.json"]` as the rotation engine writes it; a missing
+ * key is an idle state, and anything unreadable becomes `problem` (the webhook then fails closed).
  */
 export function rotationStateViewOf(configMap: V1ConfigMap): RotationStateView {
   const source = describeObject('ConfigMap', configMap.metadata?.namespace, configMap.metadata?.name);
-  const phase = configMap.data?.['phase']?.trim() ?? '';
-  const raw = configMap.data?.['requiredAnchors'] ?? '';
-  const entries = raw.split(/[\s,]+/).filter((s) => s !== '').map((s) => s.toLowerCase());
-  const bad = entries.filter((e) => !FINGERPRINT.test(e));
-  const view: RotationStateView = { source, phase, requiredAnchorFingerprints: entries.filter((e) => FINGERPRINT.test(e)) };
-  if (bad.length > 0) {
-    view.problem = `data.requiredAnchors of ${source} holds ${bad.length} entr${bad.length === 1 ? 'y' : 'ies'} that are not SHA-256 hex fingerprints`;
+  const text = configMap.data?.['state.json'];
+  if (text === undefined) return { source, phase: configMap.data?.['phase']?.trim() || 'Idle', requiredAnchorFingerprints: [] };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { source, phase: 'unknown', requiredAnchorFingerprints: [], problem: `data["state.json"] of ${source} is not JSON` };
   }
-  return view;
+  const parsed = StateForAdmission.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      source,
+      phase: 'unknown',
+      requiredAnchorFingerprints: [],
+      problem: `data["state.json"] of ${source} is not a rotation state v1 (${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'})`,
+    };
+  }
+  const state = parsed.data;
+  // A stopped run keeps the guarantees of the phase it stopped in.
+  const phase = state.phase === 'Stopped' ? (state.stopped?.phase ?? 'Stopped') : state.phase;
+  const required: string[] = [];
+  if (state.rotation && KEEP_FROM.has(phase)) required.push(state.rotation.from.fingerprint);
+  if (state.rotation?.to && state.rotation.promotedAt && KEEP_TO.has(phase)) required.push(state.rotation.to.fingerprint);
+  return { source, phase: state.phase === 'Stopped' ? `Stopped in ${phase}` : phase, requiredAnchorFingerprints: required };
 }
 
 const KEPT_SECRET_KEYS = new Set(['tls.crt', 'ca.crt']);

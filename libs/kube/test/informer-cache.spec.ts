@@ -85,10 +85,13 @@ describe('InformerTrustCache against a fake API server', () => {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name: names.stateConfigMap, namespace: names.releaseNamespace },
-      data: { phase: 'trust-both', requiredAnchors: `${a.fingerprint},${b.fingerprint}` },
+      data: {
+        phase: 'TrustBoth',
+        'state.json': JSON.stringify({ version: 1, phase: 'TrustBoth', rotation: { from: { fingerprint: a.fingerprint }, to: { fingerprint: b.fingerprint } } }),
+      },
     });
-    await eventually(() => cache.current().rotation?.phase === 'trust-both', 'rotation state');
-    expect(cache.current().rotation?.requiredAnchorFingerprints).toEqual([a.fingerprint, b.fingerprint]);
+    await eventually(() => cache.current().rotation?.phase === 'TrustBoth', 'rotation state');
+    expect(cache.current().rotation?.requiredAnchorFingerprints).toEqual([a.fingerprint]);
 
     server.remove({ kind: 'Secret', metadata: { name: names.previousAnchorSecret, namespace: names.trustNamespace } });
     await eventually(() => cache.current().previousAnchor === undefined, 'previous anchor deleted');
