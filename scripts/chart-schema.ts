@@ -1,5 +1,6 @@
 // Generates charts/linkerd-rotator/values.schema.json and the README's values table from the
-// documented values.yaml (`npm run chart:schema`; `--check` exits 1 when either file is stale).
+// documented values.yaml (`npm run chart:schema`; `--check` exits 1 when either file is stale;
+// `--chart <dir>` points it at another chart directory, as the chart tests do).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,12 +196,20 @@ export function generate(valuesYaml: string, readme: string): Generated {
 
 function main(): void {
   const check = process.argv.includes('--check');
+  const chartArg = process.argv.indexOf('--chart');
+  const dir = chartArg > 0 ? path.resolve(process.argv[chartArg + 1] ?? '') : chartDir;
   const files = {
-    values: path.join(chartDir, 'values.yaml'),
-    schema: path.join(chartDir, 'values.schema.json'),
-    readme: path.join(chartDir, 'README.md'),
+    values: path.join(dir, 'values.yaml'),
+    schema: path.join(dir, 'values.schema.json'),
+    readme: path.join(dir, 'README.md'),
   };
-  const out = generate(readFileSync(files.values, 'utf8'), readFileSync(files.readme, 'utf8'));
+  let out: Generated;
+  try {
+    out = generate(readFileSync(files.values, 'utf8'), readFileSync(files.readme, 'utf8'));
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
   const stale = [
     [files.schema, out.schema],
     [files.readme, out.readme],

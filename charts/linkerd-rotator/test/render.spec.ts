@@ -1,0 +1,397 @@
+// Assertions over the objects `helm template` renders: least-privilege RBAC, hardened pods, the
+// webhook's scope, CronJob and hook settings, the PKI pieces and their switches, names in one place.
+import { find, only, releaseNamespace, render, type K8sObject } from './support/render.js';
+
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  verbs: string[];
+}
+interface PodSpec {
+  securityContext: Record<string, unknown>;
+  containers: { name: string; image: string; args?: string[]; securityContext: Record<string, unknown>; resources: Record<string, unknown>; envFrom?: unknown[] }[];
+  serviceAccountName: string;
+  restartPolicy?: string;
+  affinity?: Record<string, unknown>;
+}
+type Spec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const spec = (o: K8sObject): Spec => o['spec'] as Spec;
+const rules = (o: K8sObject): Rule[] => o['rules'] as Rule[];
+const defaults = render();
+const fullname = 'rot-linkerd-rotator';
+
+function podSpecs(objects: K8sObject[]): [string, PodSpec][] {
+  const out: [string, PodSpec][] = [];
+  for (const o of objects) {
+    const s = spec(o);
+    if (o.kind === 'Deployment' || o.kind === 'Job') out.push([`${o.kind}/${o.metadata.name}`, s['template']['spec']]);
+    if (o.kind === 'CronJob') out.push([`${o.kind}/${o.metadata.name}`, s['jobTemplate']['spec']['template']['spec']]);
+    if (o.kind === 'Pod') out.push([`${o.kind}/${o.metadata.name}`, s as PodSpec]);
+  }
+  return out;
+}
+
+/** Every grant of a ServiceAccount, as [namespace or "*", rule] pairs, followed through the bindings. */
+function grantsOf(objects: K8sObject[], serviceAccount: string): [string, Rule][] {
+  const grants: [string, Rule][] = [];
+  for (const binding of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
+    const subjects = binding['subjects'] as { name: string; namespace: string }[];
+    if (!subjects.some((s) => s.name === serviceAccount && s.namespace === releaseNamespace)) continue;
+    const ref = binding['roleRef'] as { kind: string; name: string };
+    const role = objects.find((o) => o.kind === ref.kind && o.metadata.name === ref.name && o.metadata.namespace === binding.metadata.namespace);
+    if (!role) throw new Error(`${binding.kind}/${binding.metadata.name} refers to a missing ${ref.kind}/${ref.name}`);
+    for (const rule of rules(role)) grants.push([binding.metadata.namespace ?? '*', rule]);
+  }
+  return grants;
+}
+
+function allows(grants: [string, Rule][], namespace: string, group: string, resource: string, verb: string, name?: string): boolean {
+  return grants.some(
+    ([ns, r]) =>
+      (ns === '*' || ns === namespace) &&
+      (r.apiGroups ?? []).includes(group) &&
+      (r.resources ?? []).includes(resource) &&
+      r.verbs.includes(verb) &&
+      (!r.resourceNames || (name !== undefined && r.resourceNames.includes(name))),
+  );
+}
+
+describe('RBAC', () => {
+  const runner = grantsOf(defaults, `${fullname}-runner`);
+  const webhook = grantsOf(defaults, `${fullname}-webhook`);
+
+  it('has no wildcard in any role, and no escalate, bind or impersonate', () => {
+    const roles = defaults.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
+    expect(roles.length).toBeGreaterThanOrEqual(9);
+    for (const role of roles) {
+      for (const rule of rules(role)) {
+        expect([...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs, ...(rule.resourceNames ?? [])]).not.toContain('*');
+        expect(rule.verbs).not.toEqual(expect.arrayContaining(['escalate']));
+        expect(rule.verbs.some((v) => ['bind', 'impersonate', 'deletecollection', 'delete'].includes(v))).toBe(false);
+      }
+    }
+  });
+
+  it('names every Secret it reads or writes, except creates (which the admission guard narrows)', () => {
+    for (const [ns, rule] of [...runner, ...webhook]) {
+      if (!rule.resources?.includes('secrets')) continue;
+      expect(ns).not.toBe('*');
+      if (rule.verbs.join() === 'create') continue;
+      expect(rule.resourceNames?.length).toBeGreaterThan(0);
+    }
+    expect(allows(runner, 'cert-manager', '', 'secrets', 'update', 'linkerd-active-anchor')).toBe(true);
+    expect(allows(runner, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
+    expect(allows(runner, 'kube-system', '', 'secrets', 'get', 'linkerd-active-anchor')).toBe(false);
+    expect(allows(runner, 'linkerd', '', 'secrets', 'update', 'linkerd-identity-issuer')).toBe(false);
+    expect(allows(webhook, 'linkerd', '', 'secrets', 'watch', 'linkerd-identity-issuer')).toBe(true);
+  });
+
+  it('lets the runner renew exactly the two certificates, through certificates/status', () => {
+    expect(allows(runner, 'cert-manager', 'cert-manager.io', 'certificates/status', 'update', 'linkerd-trust-anchor')).toBe(true);
+    expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificates/status', 'update', 'linkerd-identity-issuer')).toBe(true);
+    expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificates/status', 'update', 'other')).toBe(false);
+    expect(allows(runner, 'cert-manager', 'cert-manager.io', 'certificates', 'update', 'linkerd-trust-anchor')).toBe(false);
+  });
+
+  it('gives the runner the state ConfigMap and Lease by name in the release namespace', () => {
+    expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'linkerd-rotator-state')).toBe(true);
+    expect(allows(runner, releaseNamespace, 'coordination.k8s.io', 'leases', 'update', 'linkerd-rotator')).toBe(true);
+    expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'other')).toBe(false);
+    expect(allows(runner, 'default', 'coordination.k8s.io', 'leases', 'create')).toBe(false);
+  });
+
+  it('keeps cluster-wide grants to discovery and rolls', () => {
+    expect(allows(runner, 'shop', 'apps', 'deployments', 'patch', 'web')).toBe(true);
+    expect(allows(runner, 'shop', 'argoproj.io', 'rollouts', 'patch', 'web')).toBe(true);
+    expect(allows(runner, 'shop', '', 'pods', 'list')).toBe(true);
+    expect(allows(runner, 'shop', '', 'configmaps', 'get', 'linkerd-identity-trust-roots')).toBe(true);
+    expect(allows(runner, 'shop', '', 'configmaps', 'get', 'app-config')).toBe(false);
+    expect(allows(runner, 'shop', 'apps', 'deployments', 'update', 'web')).toBe(false);
+    expect(allows(runner, 'shop', '', 'pods', 'delete', 'web-1')).toBe(false);
+  });
+
+  it('gives the webhook read-only access', () => {
+    expect(webhook.length).toBeGreaterThan(0);
+    for (const [, rule] of webhook) expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+  });
+
+  it('grants dry-run pod creates cluster-wide, in listed namespaces only, or not at all', () => {
+    expect(allows(runner, 'shop', '', 'pods', 'create')).toBe(true);
+    const listed = grantsOf(render({ rbac: { podDryRun: { mode: 'namespaces', namespaces: ['shop'] } } }), `${fullname}-runner`);
+    expect(allows(listed, 'shop', '', 'pods', 'create')).toBe(true);
+    expect(allows(listed, 'payments', '', 'pods', 'create')).toBe(false);
+    const none = grantsOf(render({ rbac: { podDryRun: { mode: 'none' }, argoRollouts: false } }), `${fullname}-runner`);
+    expect(allows(none, 'shop', '', 'pods', 'create')).toBe(false);
+    expect(allows(none, 'shop', 'argoproj.io', 'rollouts', 'patch', 'web')).toBe(false);
+  });
+
+  it('narrows the runner creates RBAC cannot name with a ValidatingAdmissionPolicy', () => {
+    const policy = only(defaults, 'ValidatingAdmissionPolicy');
+    const s = spec(policy);
+    expect(s['failurePolicy']).toBe('Fail');
+    expect(s['matchConditions'][0].expression).toBe(`request.userInfo.username == 'system:serviceaccount:${releaseNamespace}:${fullname}-runner'`);
+    const expressions = (s['validations'] as { expression: string }[]).map((v) => v.expression).join('\n');
+    expect(expressions).toContain('request.dryRun == true');
+    expect(expressions).toContain("object.metadata.name in ['linkerd-active-anchor', 'linkerd-previous-anchor']");
+    expect(expressions).toContain("object.metadata.name == 'linkerd-rotator-state'");
+    expect(spec(only(defaults, 'ValidatingAdmissionPolicyBinding'))['policyName']).toBe(policy.metadata.name);
+    expect(find(render({ rbac: { admissionGuard: { enabled: false } } }), 'ValidatingAdmissionPolicy')).toHaveLength(0);
+  });
+
+  it('uses separate ServiceAccounts for the runner and the webhook', () => {
+    const accounts = Object.fromEntries(podSpecs(defaults).map(([name, pod]) => [name, pod.serviceAccountName]));
+    expect(accounts[`Deployment/${fullname}-webhook`]).toBe(`${fullname}-webhook`);
+    expect(accounts[`CronJob/${fullname}-rotate`]).toBe(`${fullname}-runner`);
+    expect(accounts[`Job/${fullname}-bootstrap`]).toBe(`${fullname}-runner`);
+  });
+});
+
+describe('pods', () => {
+  it('are hardened: non-root 65532, read-only root, no capabilities, RuntimeDefault seccomp, resources', () => {
+    const pods = podSpecs(defaults);
+    expect(pods.map(([n]) => n).sort()).toEqual([`CronJob/${fullname}-rotate`, `Deployment/${fullname}-webhook`, `Job/${fullname}-bootstrap`, `Pod/${fullname}-check`]);
+    for (const [, pod] of pods) {
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+      for (const c of pod.containers) {
+        expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect(c.resources).toMatchObject({ requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { memory: expect.any(String) } });
+        expect(c.envFrom).toEqual([{ configMapRef: { name: `${fullname}-config` } }]);
+      }
+    }
+  });
+
+  it('run the app images at the chart appVersion unless a tag or digest is given', () => {
+    const images = (objects: K8sObject[]) => podSpecs(objects).map(([n, p]) => [n, p.containers[0]!.image]);
+    expect(Object.fromEntries(images(defaults))).toMatchObject({
+      [`Deployment/${fullname}-webhook`]: 'ghcr.io/linkerd-rotator/webhook:0.1.0',
+      [`CronJob/${fullname}-rotate`]: 'ghcr.io/linkerd-rotator/rotation-runner:0.1.0',
+    });
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const pinned = render({ runner: { image: { tag: '9.9.9' } }, webhook: { image: { digest } } });
+    expect(Object.fromEntries(images(pinned))).toMatchObject({
+      [`Deployment/${fullname}-webhook`]: `ghcr.io/linkerd-rotator/webhook@${digest}`,
+      [`Job/${fullname}-bootstrap`]: 'ghcr.io/linkerd-rotator/rotation-runner:9.9.9',
+    });
+  });
+
+  it('read every namespace and object name from one ConfigMap', () => {
+    const config = only(defaults, 'ConfigMap', `${fullname}-config`)['data'];
+    expect(config).toEqual({
+      TRUST_NAMESPACE: 'cert-manager',
+      LINKERD_NAMESPACE: 'linkerd',
+      STATE_NAMESPACE: releaseNamespace,
+      PREPARED_ANCHOR_SECRET: 'linkerd-trust-anchor',
+      PREPARED_ANCHOR_CERTIFICATE: 'linkerd-trust-anchor',
+      ACTIVE_ANCHOR_SECRET: 'linkerd-active-anchor',
+      PREVIOUS_ANCHOR_SECRET: 'linkerd-previous-anchor',
+      ISSUER_SECRET: 'linkerd-identity-issuer',
+      ISSUER_CERTIFICATE: 'linkerd-identity-issuer',
+      TRUST_ROOTS_CONFIGMAP: 'linkerd-identity-trust-roots',
+      STATE_CONFIGMAP: 'linkerd-rotator-state',
+      LEASE: 'linkerd-rotator',
+    });
+  });
+});
+
+describe('webhook', () => {
+  const config = only(defaults, 'ValidatingWebhookConfiguration');
+  const hooks = config['webhooks'] as Spec[];
+
+  it('runs two replicas spread across nodes, with a PDB, serving TLS from the cert-manager Secret', () => {
+    const deployment = only(defaults, 'Deployment');
+    const pod = spec(deployment)['template']['spec'];
+    expect(spec(deployment)['replicas']).toBe(2);
+    expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    expect(pod.containers[0].args).toEqual(['--tls-cert-file', '/tls/tls.crt', '--tls-key-file', '/tls/tls.key', '--port', '8443', '--metrics-port', '9090']);
+    expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: `${fullname}-webhook-tls` } });
+    expect(spec(only(defaults, 'PodDisruptionBudget'))['minAvailable']).toBe(1);
+    expect(spec(only(defaults, 'Certificate', `${fullname}-webhook`))['secretName']).toBe(`${fullname}-webhook-tls`);
+  });
+
+  it('is scoped by namespace, name and operation, failing closed only there', () => {
+    expect(hooks.map((h) => h['name'])).toEqual(['trust-roots.linkerd-rotator.io', 'identity-issuer.linkerd-rotator.io']);
+    const [roots, issuer] = hooks as [Spec, Spec];
+    expect(roots['namespaceSelector']).toEqual({ matchLabels: { 'linkerd.io/is-control-plane': 'true' } });
+    expect(roots['rules']).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['configmaps'], scope: 'Namespaced' }]);
+    expect(roots['matchConditions'][0].expression).toBe("request.name == 'linkerd-identity-trust-roots'");
+    expect(issuer['namespaceSelector']).toEqual({ matchLabels: { 'kubernetes.io/metadata.name': 'linkerd' } });
+    expect(issuer['rules'][0].resources).toEqual(['secrets']);
+    expect(issuer['rules'][0].operations).toEqual(['CREATE', 'UPDATE']);
+    expect(issuer['matchConditions'][0].expression).toBe("request.name == 'linkerd-identity-issuer'");
+    for (const h of hooks) {
+      expect(h).toMatchObject({ failurePolicy: 'Fail', sideEffects: 'None', timeoutSeconds: 5, admissionReviewVersions: ['v1'] });
+      expect(h['clientConfig']).toEqual({ service: { name: `${fullname}-webhook`, namespace: releaseNamespace, path: '/validate', port: 443 } });
+    }
+  });
+
+  it('gets its CA injected by cert-manager, or takes an explicit URL and caBundle', () => {
+    expect(config.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe(`${releaseNamespace}/${fullname}-webhook`);
+    const byUrl = only(render({ webhook: { clientConfig: { mode: 'url', url: 'https://127.0.0.1:9443/validate' }, caBundle: 'Q0E=', timeoutSeconds: 10 } }), 'ValidatingWebhookConfiguration');
+    expect(byUrl.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBeUndefined();
+    for (const h of byUrl['webhooks'] as Spec[]) {
+      expect(h['clientConfig']).toEqual({ url: 'https://127.0.0.1:9443/validate', caBundle: 'Q0E=' });
+      expect(h['timeoutSeconds']).toBe(10);
+    }
+  });
+
+  it('lets namespace deletion and garbage collection through', () => {
+    expect(hooks[0]!['matchConditions'][1].expression).toContain("'system:serviceaccount:kube-system:namespace-controller'");
+  });
+
+  it('renders nothing of the webhook when turned off', () => {
+    const objects = render({ webhook: { enabled: false } });
+    expect(objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'webhook')).toEqual([]);
+  });
+});
+
+describe('runner workloads', () => {
+  it('run rotate from a CronJob that never overlaps and has deadlines', () => {
+    const cron = spec(only(defaults, 'CronJob'));
+    expect(cron).toMatchObject({ schedule: '17 3 * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600, suspend: false });
+    expect(cron['jobTemplate']['spec']).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 21600 });
+    const pod = cron['jobTemplate']['spec']['template']['spec'];
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.containers[0].args).toEqual(['rotate', '--only-if-older-than', '720h', '--max-concurrent-rollouts', '2', '--phase-timeout', '30m']);
+  });
+
+  it('passes gentle mode, limits and the schedule through', () => {
+    const cron = spec(only(render({ runner: { rotation: { gentle: true, maxConcurrentRollouts: 5, schedule: '0 * * * *', timeZone: 'Etc/UTC', onlyIfOlderThan: '1440h' } } }), 'CronJob'));
+    expect(cron['schedule']).toBe('0 * * * *');
+    expect(cron['timeZone']).toBe('Etc/UTC');
+    expect(cron['jobTemplate']['spec']['template']['spec'].containers[0].args).toEqual(['rotate', '--only-if-older-than', '1440h', '--max-concurrent-rollouts', '5', '--phase-timeout', '30m', '--gentle']);
+  });
+
+  it('bootstraps from a post-install/post-upgrade hook that is recreated and cleaned up', () => {
+    const job = only(defaults, 'Job');
+    expect(job.metadata.annotations).toMatchObject({
+      'helm.sh/hook': 'post-install,post-upgrade',
+      'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+    });
+    expect(spec(job)['template']['spec'].containers[0].args).toEqual(['bootstrap']);
+    expect(only(defaults, 'Pod').metadata.annotations?.['helm.sh/hook']).toBe('test');
+    expect(find(render({ runner: { bootstrap: { enabled: false }, rotation: { enabled: false } } }), 'CronJob')).toHaveLength(0);
+  });
+});
+
+describe('PKI', () => {
+  it('renders the prepared anchor as a one-year ECDSA P-256 CA renewed monthly with new keys', () => {
+    const anchor = only(defaults, 'Certificate', 'linkerd-trust-anchor');
+    expect(anchor.metadata.namespace).toBe('cert-manager');
+    expect(spec(anchor)).toMatchObject({
+      isCA: true,
+      secretName: 'linkerd-trust-anchor',
+      duration: '8760h',
+      renewBefore: '8030h',
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      issuerRef: { name: 'linkerd-trust-root-issuer', kind: 'Issuer' },
+    });
+    expect(spec(only(defaults, 'Issuer', 'linkerd-trust-root-issuer'))).toEqual({ selfSigned: {} });
+  });
+
+  it('signs the identity issuer from the active anchor only', () => {
+    expect(spec(only(defaults, 'ClusterIssuer'))).toEqual({ ca: { secretName: 'linkerd-active-anchor' } });
+    const issuer = only(defaults, 'Certificate', 'linkerd-identity-issuer');
+    expect(issuer.metadata.namespace).toBe('linkerd');
+    expect(spec(issuer)).toMatchObject({ isCA: true, duration: '48h', renewBefore: '25h', privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'linkerd-identity-issuer', kind: 'ClusterIssuer' } });
+  });
+
+  it('publishes prepared, active and previous through a Bundle or a ClusterBundle', () => {
+    const bundle = only(defaults, 'Bundle');
+    expect(bundle.apiVersion).toBe('trust.cert-manager.io/v1alpha1');
+    expect(spec(bundle)['sources'].map((s: Spec) => s['secret'])).toEqual(
+      ['linkerd-trust-anchor', 'linkerd-active-anchor', 'linkerd-previous-anchor'].map((name) => ({ name, key: 'tls.crt' })),
+    );
+    expect(spec(bundle)['target']).toEqual({ configMap: { key: 'ca-bundle.crt' }, namespaceSelector: { matchLabels: { 'linkerd.io/is-control-plane': 'true' } } });
+    expect(bundle.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+
+    const objects = render({ pki: { bundle: { kind: 'ClusterBundle' } } });
+    expect(find(objects, 'Bundle')).toHaveLength(0);
+    const cluster = only(objects, 'ClusterBundle');
+    expect(cluster.apiVersion).toBe('trust-manager.io/v1alpha2');
+    expect(spec(cluster)['sourceRefs']).toEqual(
+      ['linkerd-trust-anchor', 'linkerd-active-anchor', 'linkerd-previous-anchor'].map((name) => ({ kind: 'Secret', name, key: 'tls.crt' })),
+    );
+    expect(spec(cluster)['target']['configMap']).toEqual({ data: [{ key: 'ca-bundle.crt' }] });
+    const runner = grantsOf(objects, `${fullname}-runner`);
+    expect(allows(runner, '', 'trust-manager.io', 'clusterbundles', 'get', 'linkerd-identity-trust-roots')).toBe(true);
+    expect(allows(runner, '', 'trust.cert-manager.io', 'bundles', 'get', 'linkerd-identity-trust-roots')).toBe(false);
+  });
+
+  it.each([
+    ['rootIssuer', 'Issuer', 'linkerd-trust-root-issuer'],
+    ['trustAnchor', 'Certificate', 'linkerd-trust-anchor'],
+    ['identityIssuer', 'ClusterIssuer', 'linkerd-identity-issuer'],
+    ['issuerCertificate', 'Certificate', 'linkerd-identity-issuer'],
+    ['bundle', 'Bundle', 'linkerd-identity-trust-roots'],
+  ])('can turn off pki.%s for adoption, leaving the other pieces', (piece, kind, name) => {
+    const objects = render({ pki: { [piece]: { enabled: false } } });
+    expect(find(objects, kind, name)).toHaveLength(0);
+    expect(find(objects, 'CronJob')).toHaveLength(1);
+    const pkiCount = (os: K8sObject[]) => os.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'pki').length;
+    expect(pkiCount(objects)).toBe(pkiCount(defaults) - 1);
+  });
+
+  it('follows renamed objects and namespaces everywhere', () => {
+    const objects = render({ namespaces: { trust: 'trust', linkerd: 'mesh' }, names: { activeAnchorSecret: 'anchor-now', issuerSecret: 'issuer-now' } });
+    expect(spec(only(objects, 'ClusterIssuer'))['ca']['secretName']).toBe('anchor-now');
+    expect(only(objects, 'Certificate', 'linkerd-trust-anchor').metadata.namespace).toBe('trust');
+    expect(spec(only(objects, 'Certificate', 'linkerd-identity-issuer'))['secretName']).toBe('issuer-now');
+    const runner = grantsOf(objects, `${fullname}-runner`);
+    expect(allows(runner, 'trust', '', 'secrets', 'update', 'anchor-now')).toBe(true);
+    expect(allows(runner, 'mesh', '', 'secrets', 'get', 'issuer-now')).toBe(true);
+    const hooks = only(objects, 'ValidatingWebhookConfiguration')['webhooks'] as Spec[];
+    expect(hooks[1]!['namespaceSelector']['matchLabels']['kubernetes.io/metadata.name']).toBe('mesh');
+  });
+
+  it('creates the Linkerd namespace with its labels only when asked, and keeps it on uninstall', () => {
+    expect(find(defaults, 'Namespace')).toHaveLength(0);
+    const ns = only(render({ linkerdNamespace: { create: true } }), 'Namespace');
+    expect(ns.metadata.name).toBe('linkerd');
+    expect(ns.metadata.labels).toMatchObject({ 'linkerd.io/is-control-plane': 'true', 'config.linkerd.io/admission-webhooks': 'disabled' });
+    expect(ns.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+  });
+});
+
+describe('monitoring, network policy and ArgoCD', () => {
+  it('ships only the metrics Service by default, and the ServiceMonitor, rules and dashboard on request', () => {
+    expect(find(defaults, 'Service', `${fullname}-metrics`)).toHaveLength(1);
+    expect(find(defaults, 'ServiceMonitor')).toHaveLength(0);
+    const objects = render({ monitoring: { serviceMonitor: { enabled: true, labels: { release: 'prom' } }, prometheusRule: { enabled: true }, dashboard: { enabled: true } } });
+    const monitor = only(objects, 'ServiceMonitor');
+    expect(monitor.metadata.labels?.['release']).toBe('prom');
+    const selector = spec(monitor)['selector']['matchLabels'] as Record<string, string>;
+    expect(selector).toEqual({ 'app.kubernetes.io/name': 'linkerd-rotator', 'app.kubernetes.io/instance': 'rot', 'app.kubernetes.io/component': 'metrics' });
+    expect(only(objects, 'Service', `${fullname}-metrics`).metadata.labels).toMatchObject(selector);
+    const rule = spec(only(objects, 'PrometheusRule'))['groups'][0]['rules'][0];
+    expect(rule.alert).toBe('LinkerdRotatorExporterAbsent');
+    expect(rule.annotations.runbook_url).toMatch(/docs\/runbooks\/LinkerdRotatorExporterAbsent\.md$/);
+    const dashboard = only(objects, 'ConfigMap', `${fullname}-dashboard`);
+    expect(dashboard.metadata.labels?.['grafana_dashboard']).toBe('1');
+    expect(JSON.parse((dashboard['data'] as Record<string, string>)['linkerd-rotator.json']!).uid).toBe('linkerd-rotator');
+  });
+
+  it('renders NetworkPolicies only when enabled: runner pods take no traffic', () => {
+    expect(find(defaults, 'NetworkPolicy')).toHaveLength(0);
+    const policies = find(render({ networkPolicy: { enabled: true } }), 'NetworkPolicy');
+    expect(policies.map((p) => p.metadata.name).sort()).toEqual([`${fullname}-runner`, `${fullname}-webhook`]);
+    expect(spec(policies.find((p) => p.metadata.name.endsWith('runner'))!)).toMatchObject({ policyTypes: ['Ingress'], ingress: [] });
+  });
+
+  it('orders an ArgoCD sync in waves and lets custom resources skip the dry run while CRDs arrive', () => {
+    const wave = (o: K8sObject) => o.metadata.annotations?.['argocd.argoproj.io/sync-wave'];
+    expect(wave(only(defaults, 'ServiceAccount', `${fullname}-runner`))).toBe('-1');
+    expect(wave(only(defaults, 'Certificate', 'linkerd-trust-anchor'))).toBe('0');
+    expect(wave(only(defaults, 'Deployment'))).toBe('1');
+    expect(only(defaults, 'Bundle').metadata.annotations?.['argocd.argoproj.io/sync-options']).toBe('Delete=false,SkipDryRunOnMissingResource=true');
+    const off = render({ argocd: { syncWaves: false } });
+    expect(off.filter((o) => Object.keys(o.metadata.annotations ?? {}).some((k) => k === 'argocd.argoproj.io/sync-wave'))).toEqual([]);
+  });
+
+  it('labels every object with the app.kubernetes.io set and commonLabels', () => {
+    for (const o of render({ commonLabels: { team: 'platform' } })) {
+      expect(o.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'linkerd-rotator', 'app.kubernetes.io/instance': 'rot', 'app.kubernetes.io/managed-by': 'Helm', team: 'platform' });
+    }
+  });
+});
