@@ -5,3 +5,5 @@ export * from './snapshot.js';
 export * from './projections.js';
 export * from './informer-cache.js';
 export { KubeConfig } from '@kubernetes/client-node';
+/** Test double: an in-process API server serving list/watch of Secrets and ConfigMaps. */
+export { FakeApiServer, type FakeObject } from './fake-apiserver.js';

@@ -2,7 +2,7 @@ import { fixtures, type Credentials } from '@linkerd-rotator/x509';
 import { InformerTrustCache } from '../src/informer-cache.js';
 import { DEFAULT_TRUST_OBJECT_NAMES as names } from '../src/names.js';
 import type { TrustSnapshot } from '../src/snapshot.js';
-import { FakeApiServer } from './fake-apiserver.js';
+import { FakeApiServer } from '../src/fake-apiserver.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const tlsSecret = (namespace: string, name: string, cred: Credentials, withKey = true) => ({

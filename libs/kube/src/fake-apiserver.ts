@@ -1,13 +1,13 @@
-// A minimal Kubernetes API server for informer tests: namespaced list and watch of Secrets and
+// A minimal Kubernetes API server for tests and benchmarks: namespaced list and watch of Secrets and
 // ConfigMaps with fieldSelector metadata.name, resourceVersions, and failure injection.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; resourceVersion?: string; annotations?: Record<string, string> }; data?: Record<string, string> };
+export type FakeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; resourceVersion?: string; annotations?: Record<string, string> }; data?: Record<string, string> };
 
 export class FakeApiServer {
-  private readonly objects = new Map<string, Obj>();
+  private readonly objects = new Map<string, FakeObject>();
   private readonly watchers = new Set<{ resource: string; namespace: string; name: string | undefined; res: ServerResponse }>();
   private version = 100;
   private server: Server | undefined;
@@ -42,7 +42,7 @@ export class FakeApiServer {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 
-  put(obj: Obj): void {
+  put(obj: FakeObject): void {
     const key = this.key(obj);
     const type = this.objects.has(key) ? 'MODIFIED' : 'ADDED';
     const stored = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.version) } };
@@ -50,7 +50,7 @@ export class FakeApiServer {
     this.emit(type, stored);
   }
 
-  remove(obj: Pick<Obj, 'kind' | 'metadata'>): void {
+  remove(obj: Pick<FakeObject, 'kind' | 'metadata'>): void {
     const key = this.key(obj);
     const stored = this.objects.get(key);
     if (!stored) return;
@@ -68,11 +68,11 @@ export class FakeApiServer {
     return this.watchers.size;
   }
 
-  private key(obj: Pick<Obj, 'kind' | 'metadata'>): string {
+  private key(obj: Pick<FakeObject, 'kind' | 'metadata'>): string {
     return `${obj.kind === 'Secret' ? 'secrets' : 'configmaps'}/${obj.metadata.namespace}/${obj.metadata.name}`;
   }
 
-  private emit(type: string, obj: Obj): void {
+  private emit(type: string, obj: FakeObject): void {
     const resource = obj.kind === 'Secret' ? 'secrets' : 'configmaps';
     for (const w of this.watchers) {
       if (w.resource === resource && w.namespace === obj.metadata.namespace && (w.name === undefined || w.name === obj.metadata.name)) {

@@ -1,0 +1,216 @@
+// `npm run bench:webhook`: builds the webhook as a container would run it (esbuild, plain node),
+// starts it against an in-process fake API server, and drives it over real HTTPS from a separate
+// load-generator process with a 3-anchor and a 50-certificate bundle: req/s, p50/p99, peak RSS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { DEFAULT_TRUST_OBJECT_NAMES as names, FakeApiServer } from '@linkerd-rotator/kube';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const here = path.join(root, 'apps/webhook/bench');
+const seconds = Number(process.env.BENCH_SECONDS ?? 20);
+const dir = mkdtempSync(path.join(tmpdir(), 'webhook-bench-'));
+const write = (name: string, content: string) => {
+  const p = path.join(dir, name);
+  writeFileSync(p, content);
+  return p;
+};
+
+interface LoadResult {
+  requestsPerSecond: number;
+  total: number;
+  failed: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Fixed rate: the open-loop generator (load-rate.mjs); rate 0: autocannon as fast as it can (load.mjs). */
+function load(url: string, bodyFile: string, rate: number, duration: number, connections: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const script = rate > 0 ? 'load-rate.mjs' : 'load.mjs';
+    const child = spawn(process.execPath, [path.join(here, script), url, bodyFile, String(rate), String(duration), String(connections)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
+  });
+}
+
+function reviewBody(bundle: string): string {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'bench',
+      kind: { group: '', version: 'v1', kind: 'ConfigMap' },
+      resource: { group: '', version: 'v1', resource: 'configmaps' },
+      name: names.trustRootsConfigMap,
+      namespace: names.linkerdNamespace,
+      operation: 'UPDATE',
+      userInfo: { username: 'system:serviceaccount:cert-manager:trust-manager' },
+      object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRootsConfigMap, namespace: names.linkerdNamespace }, data: { [names.trustRootsKey]: bundle } },
+    },
+  });
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const tlsSecret = (namespace: string, name: string, cred: Credentials) => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace },
+  data: { 'tls.crt': b64(cred.certPem), 'tls.key': b64(cred.keyPem) },
+});
+
+/** Bundles src/main.ts to plain JS (dependencies stay in node_modules), as an image build would. */
+async function buildWebhook(): Promise<string> {
+  const outdir = path.join(root, 'tmp/bench');
+  mkdirSync(outdir, { recursive: true });
+  const outfile = path.join(outdir, 'webhook.mjs');
+  await build({
+    entryPoints: [path.join(root, 'apps/webhook/src/main.ts')],
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    tsconfig: path.join(root, 'tsconfig.base.json'),
+    outfile,
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** Cumulative counts of the server-side latency histogram, by upper bound in seconds. */
+async function serverBuckets(metricsPort: number): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  const line = /^linkerd_rotator_admission_duration_seconds_bucket\{le="([^"]+)",resource="configmaps",operation="UPDATE"\} (\d+)$/;
+  for (const l of text.split('\n')) {
+    const m = line.exec(l) ?? /^linkerd_rotator_admission_duration_seconds_bucket\{resource="configmaps",operation="UPDATE",le="([^"]+)"\} (\d+)$/.exec(l);
+    if (m) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  }
+  return buckets;
+}
+
+/** The histogram bucket bound (ms) under which quantile q of the requests between two scrapes fell. */
+function serverQuantile(before: Map<number, number>, after: Map<number, number>, q: number): string {
+  const bounds = [...after.keys()].sort((x, y) => x - y);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const le of bounds) {
+    if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le === Infinity ? '> 1000 ms' : `<= ${le * 1000} ms`;
+  }
+  return 'n/a';
+}
+
+async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string, certFile: string, keyFile: string): Promise<{ child: ChildProcess; port: number; metricsPort: number }> {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const child = spawn(
+    process.execPath,
+    [...nodeFlags.split(' ').filter(Boolean), entry, '--kubeconfig', kubeconfig, '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--log-level', 'warn'],
+    { cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`webhook exited ${child.exitCode} before becoming ready`);
+    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.ok, () => false);
+    if (ready) return { child, port, metricsPort };
+    if (Date.now() > deadline) throw new Error('webhook not ready within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`building the webhook and generating certificates in ${dir} ...`);
+  const entry = await buildWebhook();
+  const servingCa = await fixtures.makeAnchor({ cn: 'bench-webhook-ca' });
+  const serving = await fixtures.makeLeaf(servingCa, { cn: 'localhost' });
+  const [prepared, active, previous] = [await fixtures.makeAnchor(), await fixtures.makeAnchor(), await fixtures.makeAnchor()];
+  const issuer = await fixtures.makeIssuer(active);
+  const others: Credentials[] = [];
+  for (let i = 0; i < 47; i++) others.push(await fixtures.makeAnchor({ cn: `bench-anchor-${i}` }));
+  const three = fixtures.bundleOf(prepared, active, previous);
+  const fifty = fixtures.bundleOf(prepared, active, previous, ...others);
+
+  const api = new FakeApiServer();
+  const kc = await api.start();
+  api.put(tlsSecret(names.trustNamespace, names.preparedAnchorSecret, prepared));
+  api.put(tlsSecret(names.trustNamespace, names.activeAnchorSecret, active));
+  api.put({ ...tlsSecret(names.trustNamespace, names.previousAnchorSecret, previous), data: { 'tls.crt': b64(previous.certPem) } });
+  api.put(tlsSecret(names.linkerdNamespace, names.issuerSecret, issuer));
+  api.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRootsConfigMap, namespace: names.linkerdNamespace }, data: { [names.trustRootsKey]: three } });
+
+  const files = {
+    kubeconfig: write('kubeconfig', kc.exportConfig()),
+    cert: write('tls.crt', serving.certPem),
+    key: write('tls.key', serving.keyPem),
+    three: write('three.json', reviewBody(three)),
+    fifty: write('fifty.json', reviewBody(fifty)),
+  };
+  // Default V8 settings, and the young-generation cap recommended for the container (docs/webhook.md).
+  const variants = process.env.BENCH_NODE_FLAGS !== undefined ? [process.env.BENCH_NODE_FLAGS] : ['', '--max-semi-space-size=2'];
+  try {
+    for (const flags of variants) await runVariant(flags, entry, files);
+  } finally {
+    await api.stop();
+  }
+  const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+  console.log(`\nmachine: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}; ${seconds} s per scenario; load average at the end ${load1}`);
+  console.log('client latency: open-loop generator at a fixed rate, measured from each request\'s scheduled send time (max rate: autocannon, 1 ms resolution), loopback HTTPS with keep-alive;');
+  console.log('server latency: the webhook\'s own histogram (request body received -> response sent); CPU is shared with whatever else runs on this machine');
+}
+
+async function runVariant(flags: string, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<void> {
+  const { child, port, metricsPort } = await startWebhook(flags, entry, files.kubeconfig, files.cert, files.key);
+  const pid = child.pid as number;
+  const idle = rssMiB(pid, 'VmRSS');
+  const url = `https://127.0.0.1:${port}/validate`;
+  const scenarios = [
+    { name: '3 anchors @ 500 req/s', body: files.three, rate: 500, connections: 10 },
+    { name: '50 certs  @ 500 req/s', body: files.fifty, rate: 500, connections: 10 },
+    { name: '3 anchors, max rate  ', body: files.three, rate: 0, connections: 20 },
+  ];
+  console.log(`\nnode flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
+  try {
+    for (const s of scenarios) {
+      await load(url, s.body, s.rate === 0 ? 500 : s.rate, 3, s.connections); // warm-up: JIT, parse cache, TLS sessions
+      const before = await serverBuckets(metricsPort);
+      const r = await load(url, s.body, s.rate, seconds, s.connections);
+      const after = await serverBuckets(metricsPort);
+      console.log(
+        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${serverQuantile(before, after, 0.5)}, p99 ${serverQuantile(before, after, 0.99)} | ${r.total} requests, ${r.failed} failed | peak RSS so far ${rssMiB(pid, 'VmHWM').toFixed(1)} MiB`,
+      );
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
