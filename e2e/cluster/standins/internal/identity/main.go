@@ -246,10 +246,15 @@ func Main(args []string) int {
 		code = 1
 	}
 	log.Printf("level=info msg=%q", "shutting down gRPC server on "+lis.Addr().String())
-	srv.GracefulStop()
-	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-	defer done()
-	_ = admin.Shutdown(shutdownCtx)
+	// Bounded graceful stop: in-flight Certify calls finish, then streams are cut.
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		srv.Stop()
+	}
+	_ = admin.Close()
 	return code
 }
 

@@ -195,9 +195,13 @@ func Main(args []string) int {
 	go func() { _ = admin.Serve(adminLis) }()
 
 	<-ctx.Done()
-	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	// The API server keeps HTTP/2 connections open; give in-flight reviews a
+	// moment, then close whatever is left.
+	shutdownCtx, done := context.WithTimeout(context.Background(), 2*time.Second)
 	defer done()
-	_ = srv.Shutdown(shutdownCtx)
-	_ = admin.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+	}
+	_ = admin.Close()
 	return 0
 }
