@@ -153,8 +153,14 @@ build_component() {
   done
   rm -f "$work/.time"
   printf '%s\n' "$stamp" >"$work/.stamp"
-  rm -rf "$outdir"
-  mv "$work" "$outdir"
+  # Move file by file (rename is atomic), so a reader never sees a missing or half-written
+  # binary, and files another tool keeps in the same directory are left alone.
+  mkdir -p "$outdir"
+  local f
+  for f in "$work"/* "$work/.stamp"; do
+    mv -f "$f" "$outdir/"
+  done
+  rmdir "$work"
   log "$component $version: done in $((SECONDS - component_start))s -> $outdir"
 }
 
@@ -185,7 +191,7 @@ copy_crds() {
     count=$((count + 1))
   done
   [[ $count -gt 0 ]] || { rm -rf "$tmp"; die "$name CRDs: no *.yaml in $modpath@$version/$subdir"; }
-  chmod -R u+w "$tmp"
+  chmod -R u+w,go+rX "$tmp"
   rm -rf "$dest"
   mv "$tmp" "$dest"
   log "$name CRDs $version: $count files -> $dest"

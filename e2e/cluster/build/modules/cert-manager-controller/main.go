@@ -97,6 +97,9 @@ func run() error {
 	fs.BoolVar(&opts.showVersion, "version", false, "print the cert-manager version and exit")
 	logf.AddFlags(logOpts, fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if opts.showVersion {
