@@ -1,3 +1,3 @@
 import { jestConfig } from '../../jest.preset.js';
 
-export default jestConfig('rotation', { passWithNoTests: true }) // TODO(issue): drop passWithNoTests once the first spec lands;
+export default jestConfig('rotation');

@@ -7,7 +7,6 @@ import { podKey, shortFp, workloadKey, type AnchorFacts, type ClusterSnapshot, t
 import { iso, ms, type Phase, type RollPhase, type RotationRecord, type RotationState, type StopReason } from './state.js';
 import {
   formatAnchors,
-  freshLeafSince,
   leafLifetimeElapsedAt,
   leavesRenewed,
   learnBundles,
@@ -19,7 +18,7 @@ import {
   trustContext,
   type TrustContext,
 } from './trust.js';
-import { rollStatus, type Freshness, type RollStatus } from './workloads.js';
+import { identitySubset, rollStatus, type Freshness, type RollStatus } from './workloads.js';
 
 /** How many missing items a gate lists; the summary always carries the full count. */
 const MAX_LISTED = 20;
@@ -317,11 +316,24 @@ function decidePromote(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anc
     next = { ...next, issuerUpdatedAt: iso(Math.min(...updated)) };
   }
   const loadedAt = ms(next.issuerUpdatedAt as string);
+  if (next.identityFreshAt === undefined) {
+    // One IssuerUpdated proves one replica reloaded; restarting every identity pod proves them all
+    // (and covers a replica that missed the Secret update, linkerd2#15109).
+    const fresh: Freshness = (pod) =>
+      pod.startedAt >= loadedAt + 1000 ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before the identity controller loaded the new issuer (${iso(loadedAt)})` };
+    const identityOnly = identitySubset(s);
+    const identityCtx = { ...ctx, s: identityOnly, state: withRotation(ctx.state, next) };
+    const restarted = rollPhase(identityCtx, next, 'Promote', fresh, loadedAt + 1000, 'identity-restarted', 'run the new issuer (identity controller restarted after IssuerUpdated)', () => undefined);
+    if (restarted) return restarted;
+    const { rollBaseline: _identityBaseline, ...rest } = next;
+    next = { ...rest, identityFreshAt: iso(ctx.now) };
+  }
+  const since = nextWholeSecond(ms(next.identityFreshAt as string));
   const withNext = { ...ctx, state: withRotation(ctx.state, next) };
   const toRetire = () => transition(withNext, 'Retire', next, `every leaf in use chains to ${shortFp(to)}; retiring ${shortFp(from)}`);
   if (o.gentle) {
     if (leavesRenewed(s, next, o)) return toRetire();
-    const until = leafLifetimeElapsedAt(loadedAt, o);
+    const until = leafLifetimeElapsedAt(since, o);
     return gate(withNext, {
       name: 'leaf-lifetime-elapsed',
       summary: `gentle mode: waiting one leaf lifetime, until ${iso(until)}, for every proxy to renew its leaf under ${shortFp(to)}`,
@@ -331,8 +343,8 @@ function decidePromote(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anc
     });
   }
   const fresh: Freshness = (pod) =>
-    pod.startedAt >= freshLeafSince(loadedAt) ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before the identity controller loaded the new issuer (${iso(loadedAt)})` };
-  return rollPhase(withNext, next, 'Promote', fresh, freshLeafSince(loadedAt), 'leaves-renewed', 'hold a leaf chained to the new anchor', toRetire);
+    pod.startedAt >= since ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before every identity controller ran the new issuer (${iso(since)})` };
+  return rollPhase(withNext, next, 'Promote', fresh, since, 'leaves-renewed', 'hold a leaf chained to the new anchor', toRetire);
 }
 
 // ---- Retire ----------------------------------------------------------------------------------
@@ -436,7 +448,7 @@ function bundleAndInjector(ctx: Ctx, phase: Phase, required: ReadonlySet<Fingerp
  * Restarts stale workloads tier by tier and waits for every pod to be fresh and Ready; then `next`.
  * `minBaseline` keeps restarts made before a required moment (the issuer load) from counting.
  */
-function rollPhase(
+function rollPhase<T extends Decision | undefined>(
   ctx: Ctx,
   r: RotationRecord,
   phase: RollPhase,
@@ -444,8 +456,8 @@ function rollPhase(
   minBaseline: number | undefined,
   gateName: GateName,
   goal: string,
-  next: () => Decision,
-): Decision {
+  next: () => T,
+): Decision | T {
   let rotation = r;
   if (rotation.rollBaseline === undefined) {
     rotation = { ...rotation, rollBaseline: iso(Math.max(nextWholeSecond(ctx.now), minBaseline ?? 0)) };

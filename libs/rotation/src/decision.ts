@@ -49,6 +49,7 @@ export type GateName =
   | 'pods-trust-both'
   | 'identity-issuer-chained'
   | 'identity-loaded-issuer'
+  | 'identity-restarted'
   | 'leaves-renewed'
   | 'leaf-lifetime-elapsed'
   | 'pods-trust-only-new'

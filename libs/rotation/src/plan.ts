@@ -5,8 +5,8 @@ import { decide } from './decide.js';
 import type { DecideOptions } from './options.js';
 import { shortFp, type ClusterSnapshot, type Fingerprint, type Tier, type WorkloadRef } from './snapshot.js';
 import { ms, type Phase, type RotationState } from './state.js';
-import { formatAnchors, freshLeafSince, podTrust, trustContext } from './trust.js';
-import { rollStatus, TIERS, type Freshness, type RollStatus } from './workloads.js';
+import { formatAnchors, leavesFreshSince, podTrust, trustContext } from './trust.js';
+import { identitySubset, rollStatus, TIERS, type Freshness, type RollStatus } from './workloads.js';
 
 export type PlanStepKind =
   | 'bootstrap'
@@ -90,13 +90,13 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const later = (p: Phase) => ORDER.indexOf(p) >= ORDER.indexOf(current);
   const toName = to ? shortFp(to) : 'the new anchor';
 
-  const addRolls = (p: RollPhaseName, status: RollStatus) => {
+  const addRolls = (p: RollPhaseName, status: RollStatus, prefix = '') => {
     for (const tier of TIERS) {
       const list = status.needsRoll.filter((ref) => tierOf(snapshot, ref) === tier);
       if (list.length === 0) continue;
       byPhase[p] += list.length;
       byTier[tier] += list.length;
-      steps.push({ phase: p, kind: 'roll', tier, workloads: list, description: `restart ${list.length} ${tier} workload(s)` });
+      steps.push({ phase: p, kind: 'roll', tier, workloads: list, description: `${prefix}restart ${list.length} ${tier} workload(s)` });
     }
     for (const blocker of status.blockers) {
       const key = `${blocker.namespace}/${blocker.pod}`;
@@ -133,11 +133,17 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       steps.push({ phase: 'Promote', kind: 'renew-identity-issuer', description: `renew linkerd-identity-issuer under ${toName}` });
     }
     steps.push({ phase: 'Promote', kind: 'wait', description: 'wait for the issuer to chain to the new anchor and identity to report IssuerUpdated' });
+    if (!(isCurrent('Promote') && r?.identityFreshAt)) {
+      const loadedAt = isCurrent('Promote') && r?.issuerUpdatedAt ? ms(r.issuerUpdatedAt) : undefined;
+      const fresh: Freshness = loadedAt === undefined ? everyoneStale : (pod) => (pod.startedAt >= loadedAt + 1000 ? { fresh: true } : { fresh: false, why: 'started before the new issuer' });
+      const identity = rollStatus(identitySubset(snapshot), fresh, baselineOf('Promote'), options.maxConcurrentRollouts);
+      addRolls('Promote', identity, 'restart the identity controller so every replica runs the new issuer: ');
+    }
     if (options.gentle) {
       steps.push({ phase: 'Promote', kind: 'wait', description: `gentle: wait one leaf lifetime (${Math.round(options.leafLifetimeMs / 3_600_000)}h) instead of restarting` });
     } else {
-      const loadedAt = isCurrent('Promote') && r?.issuerUpdatedAt ? ms(r.issuerUpdatedAt) : undefined;
-      const fresh: Freshness = loadedAt === undefined ? everyoneStale : (pod) => (pod.startedAt >= freshLeafSince(loadedAt) ? { fresh: true } : { fresh: false, why: 'holds a leaf from the old issuer' });
+      const since = isCurrent('Promote') ? leavesFreshSince(r) : undefined;
+      const fresh: Freshness = since === undefined ? everyoneStale : (pod) => (pod.startedAt >= since ? { fresh: true } : { fresh: false, why: 'holds a leaf from the old issuer' });
       addRolls('Promote', status('Promote', fresh));
       steps.push({ phase: 'Promote', kind: 'wait', description: 'wait until every meshed pod started after IssuerUpdated and is Ready' });
     }

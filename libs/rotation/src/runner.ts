@@ -56,7 +56,8 @@ const DEFAULT_MAX_STEPS = 1_000_000;
 /** Runs (or resumes) a rotation to Done, or stops safely; never throws for cluster errors. */
 export async function runRotation(ports: RotationPorts, options: RunOptions, progress: Progress = () => {}): Promise<RunResult> {
   const { gateTimeoutMs, leaseDurationMs, maxSteps = DEFAULT_MAX_STEPS, ...decideOptions } = options;
-  const o = resolveOptions(decideOptions);
+  // After the rotation this run started or resumed reaches Done, it never starts another one.
+  let o = resolveOptions(decideOptions);
   const stats = { steps: 0, actions: 0, rolls: 0, waitedMs: 0 };
   const result = (outcome: RunResult['outcome'], message: string, state: RotationState | undefined, reason?: StopReason): RunResult => ({
     outcome,
@@ -102,6 +103,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
 
     // Per gate name, when this run first waited on it since the last action or phase change.
     let pendingSince = new Map<string, number>();
+    let finished: string | undefined;
     for (; stats.steps < maxSteps; stats.steps++) {
       const renewed = await ports.lease.renew(o.holder, leaseDurationMs);
       if (!renewed.held) {
@@ -114,8 +116,8 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
       switch (decision.kind) {
         case 'done':
           await persist(decision.state);
-          progress({ kind: 'done', summary: decision.summary });
-          return result('done', decision.summary, state);
+          progress({ kind: 'done', summary: finished ?? decision.summary });
+          return result('done', finished ?? decision.summary, state);
         case 'stop':
           if (!decision.state) {
             progress({ kind: 'stopped', reason: decision.reason, message: decision.message });
@@ -135,6 +137,10 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
           await record(decision.event);
           if (decision.action.kind === 'record-transition') {
             progress({ kind: 'phase', from: decision.action.from, to: decision.action.to, why: decision.action.why });
+            if (decision.action.to === 'Done') {
+              o = { ...o, start: 'never' };
+              finished = decision.action.why;
+            }
           }
           pendingSince = new Map();
           break;

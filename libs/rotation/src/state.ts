@@ -69,6 +69,8 @@ const rotation = z.strictObject({
   issuerRenewals: z.number().int().min(0),
   /** The identity controller's first IssuerUpdated for an issuer chained to `to`. */
   issuerUpdatedAt: time.optional(),
+  /** When every identity pod was seen started after that IssuerUpdated: every leaf issued since chains to `to`. */
+  identityFreshAt: time.optional(),
 });
 
 const stopped = z.strictObject({

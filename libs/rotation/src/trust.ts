@@ -133,29 +133,24 @@ function configMapTrust(pod: MeshedPod, context: TrustContext): PodTrust {
   return { known: true, certain, possible };
 }
 
-/** When the identity controller loaded an issuer chained to the new anchor, if it has. */
-export function issuerLoadedAt(rotation: RotationRecord | undefined): EpochMs | undefined {
-  return rotation?.issuerUpdatedAt === undefined ? undefined : ms(rotation.issuerUpdatedAt);
-}
-
-/** A pod that started after this time got its leaf from the issuer chained to the new anchor. */
-export function freshLeafSince(issuerUpdatedAt: EpochMs): EpochMs {
-  return issuerUpdatedAt + 1000;
+/** A pod that started at or after this time got its leaf from the issuer chained to the new anchor. */
+export function leavesFreshSince(rotation: RotationRecord | undefined): EpochMs | undefined {
+  return rotation?.identityFreshAt === undefined ? undefined : nextWholeSecond(ms(rotation.identityFreshAt));
 }
 
 /**
- * True when no running proxy can still hold a leaf issued before the identity controller loaded
- * the new issuer: every pod started after it, or a whole leaf lifetime has passed.
+ * True when no running proxy can still hold a leaf issued before every identity controller served
+ * the new issuer: every pod started after that, or a whole leaf lifetime has passed.
  */
 export function leavesRenewed(snapshot: ClusterSnapshot, rotation: RotationRecord | undefined, options: DecideOptions): boolean {
-  const loadedAt = issuerLoadedAt(rotation);
-  if (loadedAt === undefined) return false;
-  if (snapshot.observedAt >= leafLifetimeElapsedAt(loadedAt, options)) return true;
-  return snapshot.pods.every((pod) => pod.startedAt >= freshLeafSince(loadedAt));
+  const since = leavesFreshSince(rotation);
+  if (since === undefined) return false;
+  if (snapshot.observedAt >= leafLifetimeElapsedAt(since, options)) return true;
+  return snapshot.pods.every((pod) => pod.startedAt >= since);
 }
 
-export function leafLifetimeElapsedAt(issuerUpdatedAt: EpochMs, options: DecideOptions): EpochMs {
-  return freshLeafSince(issuerUpdatedAt) + options.leafLifetimeMs + options.clockSkewMs;
+export function leafLifetimeElapsedAt(since: EpochMs, options: DecideOptions): EpochMs {
+  return since + options.leafLifetimeMs + options.clockSkewMs;
 }
 
 /**

@@ -172,3 +172,10 @@ export function rollStatus(snapshot: ClusterSnapshot, isFresh: Freshness, baseli
     complete: pending.length === 0 && inProgress.length === 0,
   };
 }
+
+/** The identity controller's pods and the workloads that own them. */
+export function identitySubset(snapshot: ClusterSnapshot): ClusterSnapshot {
+  const pods = snapshot.pods.filter((p) => p.identityController);
+  const owners = new Set(pods.map((p) => `${p.namespace}/${p.owner?.name ?? ''}`));
+  return { ...snapshot, pods, workloads: snapshot.workloads.filter((w) => owners.has(`${w.namespace}/${w.name}`)) };
+}

@@ -1,0 +1,23 @@
+import { DEFAULT_OPTIONS, resolveOptions } from '../src/index.js';
+
+describe('resolveOptions', () => {
+  it('fills defaults: if-due start, 5 concurrent rollouts, 24h leaves, 20s skew', () => {
+    const o = resolveOptions({ holder: 'pod-1' });
+    expect(o).toEqual({ ...DEFAULT_OPTIONS, holder: 'pod-1' });
+    expect(o.leafLifetimeMs).toBe(86_400_000);
+  });
+
+  it('ignores undefined overrides (parsed CLI flags that were not given)', () => {
+    expect(resolveOptions({ holder: 'x', maxConcurrentRollouts: undefined }).maxConcurrentRollouts).toBe(5);
+  });
+
+  it.each([
+    [{ maxConcurrentRollouts: 0 }, /maxConcurrentRollouts to be a whole number of at least 1, found 0/],
+    [{ maxConcurrentRollouts: 1.5 }, /maxConcurrentRollouts/],
+    [{ leafLifetimeMs: -1 }, /leafLifetimeMs to be a non-negative number/],
+    [{ maxActiveAgeMs: -5 }, /maxActiveAgeMs .* --only-if-older-than/],
+    [{ holder: '' }, /non-empty Lease holder/],
+  ])('rejects %p', (bad, message) => {
+    expect(() => resolveOptions({ holder: 'x', ...bad })).toThrow(message);
+  });
+});
