@@ -211,7 +211,7 @@ function decideTrustBoth(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: A
   if (ready) return ready;
   const context = trustContext(ctx.s, ctx.state);
   const fresh: Freshness = (pod) => trustsAll(pod, context, [from, to]);
-  return rollPhase(ctx, r, 'TrustBoth', fresh, undefined, 'pods-trust-both', `trust ${formatAnchors([from, to])}`, () =>
+  return rollPhase(ctx, r, 'TrustBoth', fresh, undefined, true, 'pods-trust-both', `trust ${formatAnchors([from, to])}`, () =>
     transition(ctx, 'Promote', r, `every meshed pod trusts ${formatAnchors([from, to])}; promoting ${shortFp(to)}`),
   );
 }
@@ -323,9 +323,9 @@ function decidePromote(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anc
       pod.startedAt >= loadedAt + 1000 ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before the identity controller loaded the new issuer (${iso(loadedAt)})` };
     const identityOnly = identitySubset(s);
     const identityCtx = { ...ctx, s: identityOnly, state: withRotation(ctx.state, next) };
-    const restarted = rollPhase(identityCtx, next, 'Promote', fresh, loadedAt + 1000, 'identity-restarted', 'run the new issuer (identity controller restarted after IssuerUpdated)', () => undefined);
+    const restarted = rollPhase(identityCtx, next, 'Promote', fresh, loadedAt + 1000, false, 'identity-restarted', 'run the new issuer (identity controller restarted after IssuerUpdated)', () => undefined);
     if (restarted) return restarted;
-    const { rollBaseline: _identityBaseline, ...rest } = next;
+    const { rollBaseline: _identityBaseline, rollBundle: _identityBundle, ...rest } = next;
     next = { ...rest, identityFreshAt: iso(ctx.now) };
   }
   const since = nextWholeSecond(ms(next.identityFreshAt as string));
@@ -344,7 +344,7 @@ function decidePromote(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anc
   }
   const fresh: Freshness = (pod) =>
     pod.startedAt >= since ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before every identity controller ran the new issuer (${iso(since)})` };
-  return rollPhase(withNext, next, 'Promote', fresh, since, 'leaves-renewed', 'hold a leaf chained to the new anchor', toRetire);
+  return rollPhase(withNext, next, 'Promote', fresh, since, false, 'leaves-renewed', 'hold a leaf chained to the new anchor', toRetire);
 }
 
 // ---- Retire ----------------------------------------------------------------------------------
@@ -366,14 +366,17 @@ function decideRetire(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anch
   const ready = bundleAndInjector(ctx, 'Retire', new Set([to]), from);
   if (ready) return ready;
   const context = trustContext(s, ctx.state);
+  const current = syncedBundle(s)?.anchors ?? new Set<Fingerprint>();
   const fresh: Freshness = (pod) => {
     const trust = podTrust(pod, context);
     if (!trust.known) return { fresh: false, why: `has unknown trust (${trust.why})` };
     if (trust.possible.has(from)) return { fresh: false, why: `still trusts the retired anchor ${shortFp(from)}` };
     if (!trust.certain.has(to)) return { fresh: false, why: `does not trust ${shortFp(to)} for sure (trusts ${formatAnchors(trust.certain)})` };
+    const dropped = [...trust.possible].filter((fp) => !current.has(fp));
+    if (dropped.length > 0) return { fresh: false, why: `still trusts ${formatAnchors(dropped)}, no longer in the bundle` };
     return { fresh: true };
   };
-  return rollPhase(ctx, r, 'Retire', fresh, undefined, 'pods-trust-only-new', `trust ${shortFp(to)} and no longer ${shortFp(from)}`, () => finish(ctx, r, to));
+  return rollPhase(ctx, r, 'Retire', fresh, undefined, true, 'pods-trust-only-new', `trust ${shortFp(to)} and no longer ${shortFp(from)}`, () => finish(ctx, r, to));
 }
 
 function sourcesAfterRetire(s: ClusterSnapshot, to: Fingerprint): Fingerprint[] {
@@ -454,13 +457,18 @@ function rollPhase<T extends Decision | undefined>(
   phase: RollPhase,
   fresh: Freshness,
   minBaseline: number | undefined,
+  bundleFresh: boolean,
   gateName: GateName,
   goal: string,
   next: () => T,
 ): Decision | T {
   let rotation = r;
-  if (rotation.rollBaseline === undefined) {
-    rotation = { ...rotation, rollBaseline: iso(Math.max(nextWholeSecond(ctx.now), minBaseline ?? 0)) };
+  const bundle = bundleFresh ? syncedBundle(ctx.s)?.sha256 : undefined;
+  if (rotation.rollBaseline === undefined || (bundle !== undefined && rotation.rollBundle !== bundle)) {
+    // Restarts made before the bundle changed (cert-manager renewed the prepared anchor) picked up
+    // the old bundle: they do not count, so stale workloads are restarted again.
+    const { rollBundle: _old, ...rest } = rotation;
+    rotation = { ...rest, rollBaseline: iso(Math.max(nextWholeSecond(ctx.now), minBaseline ?? 0)), ...(bundle !== undefined ? { rollBundle: bundle } : {}) };
   }
   const baseline = ms(rotation.rollBaseline as string);
   const withBaseline = { ...ctx, state: withRotation(ctx.state, rotation) };
@@ -560,7 +568,7 @@ function gate(ctx: Ctx, g: Omit<Gate, 'phase' | 'blockers'> & { blockers?: reado
 }
 
 function transition(ctx: Ctx, to: Phase, rotation: RotationRecord, why: string): Decision {
-  const { rollBaseline: _baseline, ...rest } = rotation;
+  const { rollBaseline: _baseline, rollBundle: _bundle, ...rest } = rotation;
   const next: RotationRecord = { ...rest, phaseStartedAt: iso(ctx.now) };
   const state: RotationState = { ...ctx.state, phase: to, rotation: next, knownBundles: pruneBundles(ctx.state.knownBundles, ctx.s) };
   return act(ctx, { kind: 'record-transition', from: ctx.state.phase, to, why }, state, why, { type: 'Normal', reason: `Rotation${to}`, message: why });
@@ -575,6 +583,7 @@ function stop(ctx: Ctx, reason: StopReason, message: string): Decision {
 /** The state a caller persists when it stops on a missed gate deadline (I3): the old anchor stays trusted. */
 export function stoppedOnDeadline(state: RotationState, gate: Gate, now: number): RotationState {
   const phase = state.phase === 'Stopped' ? (state.stopped?.phase ?? 'Idle') : state.phase;
-  const message = `expected gate ${gate.name} to open before the deadline, found: ${gate.summary}; fix what it names (or raise the timeout) and run again to resume`;
+  const details = [...gate.blockers.map((b) => b.message), ...gate.missing.slice(0, 5)];
+  const message = `expected gate ${gate.name} to open before the deadline, found: ${gate.summary}${details.length > 0 ? ` (${details.join('; ')})` : ''}; fix what it names (or raise the timeout) and run again to resume`;
   return { ...state, phase: 'Stopped', stopped: { reason: 'deadline', phase, message, at: iso(now), gate: gate.name } };
 }

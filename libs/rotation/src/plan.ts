@@ -157,7 +157,8 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       isCurrent('Retire') && from
         ? (pod) => {
             const trust = podTrust(pod, context);
-            return trust.known && !trust.possible.has(from) ? { fresh: true } : { fresh: false, why: `still trusts ${shortFp(from)}` };
+            const current = new Set(snapshot.bundles[0]?.anchors ?? []);
+            return trust.known && trust.certain.has(to ?? '') && [...trust.possible].every((fp) => current.has(fp)) ? { fresh: true } : { fresh: false, why: `still trusts ${shortFp(from)}` };
           }
         : everyoneStale;
     addRolls('Retire', status('Retire', fresh));

@@ -67,7 +67,14 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
     ...(reason ? { reason } : {}),
   });
 
-  const lease = await ports.lease.acquire(o.holder, leaseDurationMs);
+  let lease: Awaited<ReturnType<RotationPorts['lease']['acquire']>>;
+  try {
+    lease = await ports.lease.acquire(o.holder, leaseDurationMs);
+  } catch (error) {
+    const message = `expected to acquire the rotation Lease, found an error: ${(error as Error).message ?? String(error)}; nothing was written, fix the cause and run again`;
+    progress({ kind: 'stopped', reason: 'action-failed', message });
+    return result('stopped', message, undefined, 'action-failed');
+  }
   if (!lease.held) {
     const message = `expected the rotation Lease to be free, found it held by ${lease.holder ?? 'another run'}${lease.expiresAt ? ` until ${iso(lease.expiresAt)}` : ''}; let that run finish (or its Lease expire) and run again`;
     progress({ kind: 'stopped', reason: 'lease-held', message });

@@ -63,6 +63,8 @@ const rotation = z.strictObject({
   retargets: z.array(z.strictObject({ fingerprint, at: time })),
   /** Restarts at or after this time count as rolls of the current phase. */
   rollBaseline: time.optional(),
+  /** The bundle (sha256) the baseline was taken for; a different synced bundle starts a new baseline. */
+  rollBundle: z.string().optional(),
   /** Per-phase roll markers: workload key -> the restartedAt value written. */
   rolls: z.partialRecord(z.enum(['TrustBoth', 'Promote', 'Retire']), z.record(z.string(), time)),
   promotedAt: time.optional(),

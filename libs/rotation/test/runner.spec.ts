@@ -1,0 +1,248 @@
+import { plan, resolveOptions, runRotation, type ProgressEvent } from '../src/index.js';
+import { anchorFp, FakeCluster, sameSet } from './fake-cluster.js';
+import { expectRotated, RUN, runResuming, storedState } from './harness.js';
+
+const A = anchorFp('A');
+const B = anchorFp('B');
+const C = anchorFp('C');
+const MUTATIONS = ['writeState', 'restart', 'writeActiveFromPrepared', 'writePrevious', 'renewPreparedAnchor', 'renewIdentityIssuer', 'recordEvent'];
+
+describe('runRotation on the fake cluster', () => {
+  it('rotates A -> B end to end: new active, bundle {B}, issuer under B, every proxy fresh, I1/I2 at every step', async () => {
+    const fake = new FakeCluster({ seed: 11 });
+    const events: ProgressEvent[] = [];
+    const result = await runRotation(fake.ports(), RUN, (e) => events.push(e));
+    expect(result).toMatchObject({ outcome: 'done', message: expect.stringMatching(/done: every meshed pod trusts only the new anchors/) });
+    expect(expectRotated(fake, A)).toBe(B);
+    expect(sameSet(fake.bundleSet() as Set<string>, new Set([B]))).toBe(true);
+    const phases = events.flatMap((e) => (e.kind === 'phase' ? [`${e.from}->${e.to}`] : []));
+    expect(phases).toEqual(['Idle->Prepare', 'Prepare->TrustBoth', 'TrustBoth->Promote', 'Promote->Retire', 'Retire->Done']);
+    expect(fake.recorded.map((e) => e.reason)).toEqual(expect.arrayContaining(['RotationPrepare', 'AnchorPromoted', 'AnchorRetired', 'RotationDone']));
+  });
+
+  it('reports progress a person can follow: rolled n/total per phase', async () => {
+    const fake = new FakeCluster({ seed: 12 });
+    const rolled: string[] = [];
+    await runRotation(fake.ports(), RUN, (e) => e.kind === 'rolled' && rolled.push(`${e.phase} ${e.rolled}/${e.total}`));
+    expect(rolled.filter((r) => r.startsWith('TrustBoth')).at(-1)).toBe('TrustBoth 11/11');
+    expect(rolled.filter((r) => r.startsWith('Retire')).at(-1)).toBe('Retire 11/11');
+  });
+
+  it('restarts exactly what plan predicted, in the same order', async () => {
+    const fake = new FakeCluster({ seed: 13 });
+    const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ holder: 'plan', start: 'always' }));
+    const result = await runRotation(fake.ports(), RUN);
+    expect(result.rolls).toBe(predicted.rolls.total);
+    expect(fake.restarts.length).toBe(predicted.rolls.total);
+    const order = predicted.steps.flatMap((s) => (s.kind === 'roll' ? (s.workloads ?? []).map((w) => `${w.namespace}/${w.name}`) : []));
+    expect(fake.restarts).toEqual(order);
+  });
+
+  it('changes nothing when a finished rotation is run again (I4)', async () => {
+    const fake = new FakeCluster({ seed: 14 });
+    await runRotation(fake.ports(), RUN);
+    const version = fake.state?.resourceVersion;
+    const before = fake.calls.length;
+    const again = await runRotation(fake.ports(), { ...RUN, start: 'if-due', holder: 'run-2' });
+    expect(again.outcome).toBe('done');
+    expect(fake.state?.resourceVersion).toBe(version);
+    expect(fake.calls.slice(before).filter((c) => MUTATIONS.includes(c.name))).toEqual([]);
+  });
+
+  it('refuses a second run while another holds the Lease, touching nothing', async () => {
+    const fake = new FakeCluster({ seed: 15 });
+    fake.lease = { holder: 'someone-else', expiresAt: fake.clock + 30_000 };
+    const result = await runRotation(fake.ports(), RUN);
+    expect(result).toMatchObject({ outcome: 'refused', reason: 'lease-held', message: expect.stringMatching(/held by someone-else/) });
+    expect(fake.calls.filter((c) => MUTATIONS.includes(c.name))).toEqual([]);
+    expect(fake.lease?.holder).toBe('someone-else');
+  });
+
+  it('stops without writing more when the Lease is taken away mid-run', async () => {
+    const fake = new FakeCluster({ seed: 16 });
+    let writesAtTheft = -1;
+    const result = await runRotation(fake.ports(), RUN, (e) => {
+      if (e.kind === 'waiting' && e.gate.name === 'pods-trust-both' && writesAtTheft < 0) {
+        fake.lease = { holder: 'thief', expiresAt: fake.clock + 600_000 };
+        writesAtTheft = fake.calls.filter((c) => c.name === 'writeState').length;
+      }
+    });
+    expect(result).toMatchObject({ outcome: 'stopped', reason: 'lease-lost' });
+    expect(fake.calls.filter((c) => c.name === 'writeState').length).toBe(writesAtTheft);
+    expect(fake.active?.fingerprint).toBe(A);
+  });
+
+  it('stops safely on a missed deadline with the old anchor still active and trusted (I3), then resumes', async () => {
+    const fake = new FakeCluster({ seed: 17 });
+    fake.workload('app-1', 'svc-0').stuck = true;
+    const stopped = await runRotation(fake.ports(), { ...RUN, gateTimeoutMs: 60_000 });
+    expect(stopped).toMatchObject({ outcome: 'stopped', reason: 'deadline', message: expect.stringMatching(/expected gate pods-trust-both to open before the deadline.*app-1\/svc-0/) });
+    const state = storedState(fake);
+    expect(state).toMatchObject({ phase: 'Stopped', stopped: { reason: 'deadline', phase: 'TrustBoth', gate: 'pods-trust-both' } });
+    expect(fake.active?.fingerprint).toBe(A);
+    expect([...(fake.bundleSet() ?? [])]).toContain(A);
+    expect(fake.recorded.at(-1)).toMatchObject({ type: 'Warning', reason: 'RotationStopped' });
+    expect(fake.violations).toEqual([]);
+
+    fake.workload('app-1', 'svc-0').stuck = false;
+    for (const p of fake.pods) if (p.readyAt === Number.POSITIVE_INFINITY) p.readyAt = fake.clock;
+    fake.advance(61_000);
+    const resumed = await runRotation(fake.ports(), { ...RUN, holder: 'run-2', start: 'never' });
+    expect(resumed.outcome).toBe('done');
+    expectRotated(fake, A);
+  });
+
+  it('refuses a damaged state ConfigMap instead of guessing, writing nothing', async () => {
+    const fake = new FakeCluster({ seed: 18 });
+    fake.state = { data: { 'state.json': '{"version":1,"phase":"Promote"' }, resourceVersion: '7' };
+    const result = await runRotation(fake.ports(), RUN);
+    expect(result).toMatchObject({ outcome: 'stopped', reason: 'state-invalid' });
+    expect(fake.state.resourceVersion).toBe('7');
+  });
+
+  it('stops on a resourceVersion conflict (someone else wrote the state)', async () => {
+    const fake = new FakeCluster({ seed: 19 });
+    let bumped = false;
+    const result = await runRotation(fake.ports(), RUN, (e) => {
+      if (e.kind === 'waiting' && !bumped && fake.state) {
+        bumped = true;
+        fake.state = { ...fake.state, resourceVersion: 'foreign' };
+      }
+    });
+    expect(result).toMatchObject({ outcome: 'stopped', reason: 'state-conflict' });
+    expect(fake.state?.resourceVersion).toBe('foreign');
+  });
+
+  it('gentle mode restarts only the identity controller after promotion, then waits one leaf lifetime', async () => {
+    const lifetime = 10 * 60_000;
+    const fake = new FakeCluster({ seed: 20, leafLifetimeMs: lifetime });
+    const byPhase: Record<string, number> = {};
+    const result = await runRotation(fake.ports(), { ...RUN, gentle: true, leafLifetimeMs: lifetime, clockSkewMs: 1000 }, (e) => {
+      if (e.kind === 'rolled') byPhase[e.phase] = (byPhase[e.phase] ?? 0) + e.restarted.length;
+    });
+    expect(result.outcome).toBe('done');
+    expect(byPhase).toEqual({ TrustBoth: 11, Promote: 1, Retire: 11 });
+    expectRotated(fake, A);
+  });
+
+  it('survives an identity replica that misses the issuer update (linkerd2#15109)', async () => {
+    const fake = new FakeCluster({ seed: 21, identityReplicas: 3 });
+    let deafened = false;
+    await runRotation(fake.ports(), RUN, (e) => {
+      if (e.kind === 'phase' && e.to === 'Promote' && !deafened) {
+        deafened = true;
+        fake.deafenIdentityReplica();
+      }
+    });
+    expectRotated(fake, A);
+  });
+
+  it('holds at TrustBoth for a bare pod that trusts only A, naming it; continues once it is deleted', async () => {
+    const fake = new FakeCluster({ seed: 22 });
+    fake.addBarePod('app-0', 'debug-shell');
+    const blocked = await runRotation(fake.ports(), { ...RUN, gateTimeoutMs: 120_000 });
+    expect(blocked).toMatchObject({ outcome: 'stopped', reason: 'deadline', message: expect.stringMatching(/bare pod app-0\/debug-shell/) });
+    expect(fake.active?.fingerprint).toBe(A);
+    fake.pods = fake.pods.filter((p) => p.name !== 'debug-shell');
+    fake.advance(61_000);
+    expect((await runRotation(fake.ports(), { ...RUN, holder: 'run-2', start: 'never' })).outcome).toBe('done');
+    expectRotated(fake, A);
+  });
+
+  it('lets a Job pod with a stale bundle finish, then carries on', async () => {
+    const fake = new FakeCluster({ seed: 23 });
+    fake.addJobPod('app-0', 'migrate', 90_000);
+    const result = await runRotation(fake.ports(), RUN);
+    expect(result.outcome).toBe('done');
+    expect(fake.restarts.some((r) => r.includes('migrate'))).toBe(false);
+    expectRotated(fake, A);
+  });
+
+  it('retargets to C when cert-manager renews again during TrustBoth, never promoting B or C early', async () => {
+    const fake = new FakeCluster({ seed: 24 });
+    let renewed = false;
+    const phases: string[] = [];
+    await runRotation(fake.ports(), RUN, (e) => {
+      if (e.kind === 'phase') phases.push(`${e.from}->${e.to}`);
+      if (e.kind === 'rolled' && e.phase === 'TrustBoth' && !renewed) {
+        renewed = true;
+        fake.renewPreparedExternally();
+      }
+    });
+    expect(phases).toContain('TrustBoth->TrustBoth');
+    expect(expectRotated(fake, A)).toBe(C);
+    expect(storedState(fake).rotation).toBeUndefined();
+  });
+
+  it('finishes with B when cert-manager renews C after promotion; C is trusted and waits for the next run', async () => {
+    const fake = new FakeCluster({ seed: 25 });
+    let renewed = false;
+    await runRotation(fake.ports(), RUN, (e) => {
+      if (e.kind === 'phase' && e.to === 'Retire' && !renewed) {
+        renewed = true;
+        fake.renewPreparedExternally();
+        fake.advance(5000);
+      }
+    });
+    expect(expectRotated(fake, A)).toBe(B);
+    expect(sameSet(fake.bundleSet() as Set<string>, new Set([B, C]))).toBe(true);
+    const next = await runRotation(fake.ports(), { ...RUN, holder: 'run-2', start: 'if-due' });
+    expect(next.outcome).toBe('done');
+    expect(expectRotated(fake, B)).toBe(C);
+  });
+
+  it('stops when cert-manager renews without a new key', async () => {
+    const fake = new FakeCluster({ seed: 26, rotationPolicy: 'Never' });
+    const result = await runRotation(fake.ports(), RUN);
+    expect(result).toMatchObject({ outcome: 'stopped', reason: 'prepared-key-unchanged' });
+    expect(fake.active?.fingerprint).toBe(A);
+  });
+
+  it('takes the issuer auto-renewing during TrustBoth, a namespace deletion and a scale to zero in its stride', async () => {
+    const fake = new FakeCluster({ seed: 27, namespaces: 4 });
+    fake.workload('app-2', 'svc-0').replicas = 0;
+    let done = false;
+    const result = await runRotation(fake.ports(), RUN, (e) => {
+      if (e.kind === 'rolled' && e.phase === 'TrustBoth' && e.tier === 'data-plane' && !done) {
+        done = true;
+        fake.issuerIssuing = true;
+        fake.deleteNamespace('app-3');
+      }
+    });
+    expect(result.outcome).toBe('done');
+    expectRotated(fake, A);
+  });
+});
+
+describe('kill -9 at every step, then resume (I4)', () => {
+  const small = { namespaces: 1, deploymentsPerNamespace: 2, identityReplicas: 1 };
+  const clean = new FakeCluster({ seed: 31, ...small });
+  let total = 0;
+  beforeAll(async () => {
+    await runRotation(clean.ports(), RUN);
+    total = clean.mutatingCalls();
+  });
+
+  it('has a meaningful number of steps to kill at', () => {
+    expect(total).toBeGreaterThan(30);
+  });
+
+  for (const mode of ['before', 'after'] as const) {
+    it(`ends in the same final state whichever mutating call is killed (${mode} it takes effect)`, async () => {
+      const failures: string[] = [];
+      for (let k = 1; k <= total; k++) {
+        const fake = new FakeCluster({ seed: 31, ...small });
+        fake.killAt(k, mode);
+        const { result, runs } = await runResuming(fake, { start: 'always' });
+        try {
+          expect(runs).toBe(2);
+          expect(result.outcome).toBe('done');
+          expectRotated(fake, A);
+        } catch (error) {
+          failures.push(`kill at ${k} (${fake.calls.filter((c) => c.mutating)[k - 1]?.name}): ${(error as Error).message.slice(0, 300)}`);
+        }
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+});
