@@ -1,6 +1,9 @@
 // Assertions over the objects `helm template` renders: least-privilege RBAC, hardened pods, the
 // webhook's scope, CronJob and hook settings, the PKI pieces and their switches, names in one place.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { find, only, releaseNamespace, render, type K8sObject } from './support/render.js';
+import { repoRoot } from './support/tools.js';
 
 interface Rule {
   apiGroups?: string[];
@@ -366,7 +369,10 @@ describe('monitoring, network policy and ArgoCD', () => {
     expect(only(objects, 'Service', `${fullname}-metrics`).metadata.labels).toMatchObject(selector);
     const rule = spec(only(objects, 'PrometheusRule'))['groups'][0]['rules'][0];
     expect(rule.alert).toBe('LinkerdRotatorExporterAbsent');
-    expect(rule.annotations.runbook_url).toMatch(/docs\/runbooks\/LinkerdRotatorExporterAbsent\.md$/);
+    for (const r of spec(only(objects, 'PrometheusRule'))['groups'].flatMap((g: Spec) => g['rules'])) {
+      expect(r.annotations.runbook_url).toBe(`https://github.com/linkerd-rotator/linkerd-rotator/blob/main/docs/runbooks/${r.alert}.md`);
+      expect(existsSync(path.join(repoRoot, 'docs/runbooks', `${r.alert}.md`))).toBe(true);
+    }
     const dashboard = only(objects, 'ConfigMap', `${fullname}-dashboard`);
     expect(dashboard.metadata.labels?.['grafana_dashboard']).toBe('1');
     expect(JSON.parse((dashboard['data'] as Record<string, string>)['linkerd-rotator.json']!).uid).toBe('linkerd-rotator');
