@@ -1,6 +1,6 @@
 // The rotation state machine: from a fresh snapshot and the persisted state, the one next step.
 // Pure and idempotent: "already done?" is read from the cluster, so a killed run resumes exactly.
-import type { Action, Blocker, Decision, Gate, GateName, RotationEvent, WatchSource } from './decision.js';
+import type { Action, Blocker, Decision, Gate, GateName, RotationEvent } from './decision.js';
 import { checkActionSafety, describeViolation, type Violation } from './invariants.js';
 import type { DecideOptions } from './options.js';
 import { podKey, shortFp, workloadKey, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type MeshedPod } from './snapshot.js';
@@ -207,7 +207,7 @@ function decideTrustBoth(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: A
   if (active.fingerprint !== from) return activeChanged(ctx, from, active);
   const retarget = checkRetarget(ctx, r, 'TrustBoth');
   if (retarget) return retarget;
-  const ready = bundleAndInjector(ctx, 'TrustBoth', new Set([from, to]), undefined);
+  const ready = bundleAndInjector(ctx, new Set([from, to]), undefined);
   if (ready) return ready;
   const context = trustContext(ctx.s, ctx.state);
   const fresh: Freshness = (pod) => trustsAll(pod, context, [from, to]);
@@ -262,7 +262,7 @@ function decidePromote(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anc
     if (r.promotedAt !== undefined) return activeChanged(ctx, to, active);
     const retarget = checkRetarget(ctx, r, 'Promote');
     if (retarget) return retarget;
-    const ready = bundleAndInjector(ctx, 'Promote', new Set([from, to]), undefined);
+    const ready = bundleAndInjector(ctx, new Set([from, to]), undefined);
     if (ready) return ready;
     const action: Action = { kind: 'write-active-anchor', fingerprint: to, purpose: 'promote' };
     const unsafe = safetyGate(ctx, action, 'promotion-safe');
@@ -319,8 +319,12 @@ function decidePromote(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anc
   if (next.identityFreshAt === undefined) {
     // One IssuerUpdated proves one replica reloaded; restarting every identity pod proves them all
     // (and covers a replica that missed the Secret update, linkerd2#15109).
+    // The baseline is taken after this snapshot showed the issuer Secret chained to B, so an
+    // identity pod started at or after it loaded the new issuer from its files at start.
+    const baseline = next.rollBaseline !== undefined ? ms(next.rollBaseline) : Math.max(nextWholeSecond(ctx.now), loadedAt + 1000);
+    next = { ...next, rollBaseline: iso(baseline) };
     const fresh: Freshness = (pod) =>
-      pod.startedAt >= loadedAt + 1000 ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before the identity controller loaded the new issuer (${iso(loadedAt)})` };
+      pod.startedAt >= baseline ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before the identity controller was restarted on the new issuer (${iso(baseline)})` };
     const identityOnly = identitySubset(s);
     const identityCtx = { ...ctx, s: identityOnly, state: withRotation(ctx.state, next) };
     const restarted = rollPhase(identityCtx, next, 'Promote', fresh, loadedAt + 1000, false, 'identity-restarted', 'run the new issuer (identity controller restarted after IssuerUpdated)', () => undefined);
@@ -363,7 +367,7 @@ function decideRetire(ctx: Ctx, r: RotationRecord, to: Fingerprint, active: Anch
       message: `anchor ${shortFp(from)} removed from the trust bundle sources; bundle becomes ${formatAnchors(sourcesAfterRetire(s, to))}`,
     });
   }
-  const ready = bundleAndInjector(ctx, 'Retire', new Set([to]), from);
+  const ready = bundleAndInjector(ctx, new Set([to]), from);
   if (ready) return ready;
   const context = trustContext(s, ctx.state);
   const current = syncedBundle(s)?.anchors ?? new Set<Fingerprint>();
@@ -401,7 +405,7 @@ function finish(ctx: Ctx, r: RotationRecord, to: Fingerprint): Decision {
  * Every target ConfigMap holds exactly what the sources say, the sources contain `required` and
  * not `forbidden`, and the injector stamps that bundle: only then may pods be restarted.
  */
-function bundleAndInjector(ctx: Ctx, phase: Phase, required: ReadonlySet<Fingerprint>, forbidden: Fingerprint | undefined): Decision | undefined {
+function bundleAndInjector(ctx: Ctx, required: ReadonlySet<Fingerprint>, forbidden: Fingerprint | undefined): Decision | undefined {
   const { s } = ctx;
   const sources = sourceAnchors(s);
   const expected = formatAnchors(sources);
@@ -443,7 +447,6 @@ function bundleAndInjector(ctx: Ctx, phase: Phase, required: ReadonlySet<Fingerp
       watch: ['injector'],
     });
   }
-  void phase;
   return undefined;
 }
 

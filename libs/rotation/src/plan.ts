@@ -134,8 +134,8 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     }
     steps.push({ phase: 'Promote', kind: 'wait', description: 'wait for the issuer to chain to the new anchor and identity to report IssuerUpdated' });
     if (!(isCurrent('Promote') && r?.identityFreshAt)) {
-      const loadedAt = isCurrent('Promote') && r?.issuerUpdatedAt ? ms(r.issuerUpdatedAt) : undefined;
-      const fresh: Freshness = loadedAt === undefined ? everyoneStale : (pod) => (pod.startedAt >= loadedAt + 1000 ? { fresh: true } : { fresh: false, why: 'started before the new issuer' });
+      const since = isCurrent('Promote') && r?.rollBaseline ? ms(r.rollBaseline) : undefined;
+      const fresh: Freshness = since === undefined ? everyoneStale : (pod) => (pod.startedAt >= since ? { fresh: true } : { fresh: false, why: 'started before the new issuer' });
       const identity = rollStatus(identitySubset(snapshot), fresh, baselineOf('Promote'), options.maxConcurrentRollouts);
       addRolls('Promote', identity, 'restart the identity controller so every replica runs the new issuer: ');
     }

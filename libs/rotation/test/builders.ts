@@ -148,3 +148,12 @@ export function trustBothCluster(o: Partial<ClusterSnapshot> = {}): ClusterSnaps
 export function iso(t: number): string {
   return new Date(t).toISOString();
 }
+
+/** Freezes a value deeply, so a test fails if the code under test mutates its inputs. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -2,6 +2,7 @@ import { decide, initialState, sameState, workloadKey, type ClusterSnapshot, typ
 import {
   anchor,
   bundle,
+  deepFreeze,
   fp,
   hashOf,
   HOUR,
@@ -28,14 +29,6 @@ function gate(d: Decision) {
 function stopped(d: Decision) {
   if (d.kind !== 'stop') throw new Error(`expected a stop, found ${d.kind}: ${JSON.stringify(d).slice(0, 400)}`);
   return d;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 describe('the Lease', () => {
