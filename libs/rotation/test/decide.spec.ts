@@ -1,3 +1,5 @@
+// decide, phase by phase: bootstrap, start policies, gates, restarts, and the interleavings of issue 4.
+// Snapshots are built by hand (builders.ts) so each rule is exercised in isolation.
 import { decide, initialState, sameState, workloadKey, type ClusterSnapshot, type Decision, type RotationState } from '../src/index.js';
 import {
   anchor,

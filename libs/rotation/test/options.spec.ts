@@ -1,3 +1,5 @@
+// resolveOptions: defaults and the values that cannot work, refused with what to fix.
+// These are the numbers the CLI flags map to.
 import { DEFAULT_OPTIONS, resolveOptions } from '../src/index.js';
 
 describe('resolveOptions', () => {

@@ -1,3 +1,5 @@
+// plan: the ordered course of a rotation with restart counts, blockers and the next decision.
+// Pure: inputs are frozen; parity with a real run is checked in runner.spec.ts.
 import { initialState, plan, resolveOptions, type RotationState } from '../src/index.js';
 import { anchor, deepFreeze, fp, iso, options, pod, rotating, snapshot, T0, trustBothCluster, workload } from './builders.js';
 import { FakeCluster } from './fake-cluster.js';

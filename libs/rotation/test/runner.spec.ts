@@ -1,3 +1,5 @@
+// runRotation on the fake cluster: end-to-end rotation, rerun, Lease, deadlines, kills and interleavings.
+// Assertions read the fake's ground truth (proxies' real trust and leaves), not the engine's view.
 import { plan, resolveOptions, runRotation, type ProgressEvent } from '../src/index.js';
 import { anchorFp, FakeCluster, sameSet } from './fake-cluster.js';
 import { expectRotated, RUN, runResuming, storedState } from './harness.js';

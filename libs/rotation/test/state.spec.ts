@@ -1,3 +1,5 @@
+// The persisted state format: round trip, canonical text, and refusal of anything unexpected.
+// A damaged or newer state must stop a run, never be guessed at.
 import { initialState, parseState, sameState, serializeState, STATE_DATA_KEY } from '../src/index.js';
 import { rotating } from './builders.js';
 

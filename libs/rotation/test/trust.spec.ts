@@ -1,3 +1,5 @@
+// Trust inference: bundle learning, pods by hash or configMapKeyRef start time, and live leaf anchors.
+// Unknown must never read as fresh.
 import {
   initialState,
   leafAnchorsInCirculation,

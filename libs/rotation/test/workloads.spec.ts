@@ -1,3 +1,5 @@
+// rollStatus: tier order, concurrency bound, restart detection, scaled-to-zero, deleted owners, blockers.
+// Freshness is a stub here so only the rollout logic is under test.
 import { rollStatus, workloadKey, type Freshness, type MeshedPod } from '../src/index.js';
 import { pod, snapshot, T0, workload } from './builders.js';
 
