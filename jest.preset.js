@@ -16,7 +16,7 @@ export function jestConfig(displayName, overrides = {}) {
       ],
     },
     moduleNameMapper: {
-      '^(\.{1,2}/.*)\.js$': '$1',
+      '^(\\.{1,2}/.*)\\.js$': '$1',
       '^@linkerd-rotator/(x509|kube|rotation)$': path.join(root, 'libs/$1/src/index.ts'),
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],

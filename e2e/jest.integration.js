@@ -5,8 +5,8 @@ import { jestConfig } from '../jest.preset.js';
 export default jestConfig('integration', {
   rootDir: '.',
   testMatch: ['<rootDir>/integration/**/*.spec.ts'],
-  globalSetup: '<rootDir>/support/global-setup.ts',
-  globalTeardown: '<rootDir>/support/global-teardown.ts',
+  globalSetup: '<rootDir>/support/global-setup.mjs',
+  globalTeardown: '<rootDir>/support/global-teardown.mjs',
   testTimeout: 300_000,
   maxWorkers: 1,
 });

@@ -15,6 +15,9 @@ nx run-many -t lint typecheck --outputStyle=static || status=1
 echo "== unit tests"
 jest --ci --json --outputFile="$results/unit.json" || status=1
 
+echo "== Go unit tests of the Linkerd stand-ins"
+(cd e2e/cluster/standins && CGO_ENABLED=0 go test -json ./...) | node scripts/go-test-summary.mjs "$results/go-standins.json" || status=1
+
 if [ -f e2e/jest.integration.js ]; then
   echo "== local-cluster integration tests"
   jest --ci -c e2e/jest.integration.js --runInBand --json --outputFile="$results/integration.json" || status=1

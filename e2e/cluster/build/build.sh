@@ -10,6 +10,7 @@
 #   bin/<component>-<version>/<binary>     the binaries (plus .stamp, build.log, build-stats.tsv)
 #   crds/cert-manager-<version>/*.yaml     CRDs copied out of the module zips
 #   crds/trust-manager-<version>/*.yaml
+#   kwok-stages-<version>/stages.yaml      kwok's "fast" node and pod stages, for kwok --config
 #   bin/manifest.json                      binary name -> absolute path, versions, CRD dirs
 #
 # Each component is built in its own module under modules/<component>/ with a committed go.mod
@@ -156,6 +157,7 @@ build_component() {
   # Move file by file (rename is atomic), so a reader never sees a missing or half-written
   # binary, and files another tool keeps in the same directory are left alone.
   mkdir -p "$outdir"
+  chmod 755 "$outdir"
   local f
   for f in "$work"/* "$work/.stamp"; do
     mv -f "$f" "$outdir/"
@@ -197,6 +199,37 @@ copy_crds() {
   log "$name CRDs $version: $count files -> $dest"
 }
 
+# kwok needs Stage configs to move nodes and pods along; these are kwokctl's "fast" set (node
+# initialize + lease heartbeat, pod ready/complete/delete) from the kwok module zip, concatenated
+# into one file for `kwok --config=<file>`.
+kwok_stage_files=(
+  kustomize/stage/node/fast/node-initialize.yaml
+  kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml
+  kustomize/stage/pod/fast/pod-ready.yaml
+  kustomize/stage/pod/fast/pod-complete.yaml
+  kustomize/stage/pod/fast/pod-delete.yaml
+)
+copy_kwok_stages() {
+  local force="$1" moddir="$modules/kwok" version dir
+  version="$(cd "$moddir" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)"
+  local dest="$cache_root/kwok-stages-$version"
+  if [[ "$force" == false && -f "$dest/stages.yaml" ]]; then
+    log "kwok stages $version: cached in $dest"
+    return 0
+  fi
+  dir="$(cd "$moddir" && go mod download "sigs.k8s.io/kwok@$version" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+  mkdir -p "$dest"
+  local tmp f
+  tmp="$(mktemp "$dest/.stages.XXXXXX")"
+  for f in "${kwok_stage_files[@]}"; do
+    [[ -f "$dir/$f" ]] || { rm -f "$tmp"; die "kwok stages: $f is missing from sigs.k8s.io/kwok@$version"; }
+    { printf -- '---\n# %s\n' "$f"; cat "$dir/$f"; } >>"$tmp"
+  done
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$dest/stages.yaml"
+  log "kwok stages $version: ${#kwok_stage_files[@]} stages -> $dest/stages.yaml"
+}
+
 json_string() {
   local s="$1"
   s="${s//\\/\\\\}"; s="${s//\"/\\\"}"
@@ -233,13 +266,20 @@ write_manifest() {
       crds+="${crds:+,}"$'\n    '"$(json_string "$name"): {\"version\": $(json_string "${d##*/$name-}"), \"dir\": $(json_string "$d")}"
     done
   done
+  local stages=""
+  for d in "$cache_root"/kwok-stages-v*; do
+    [[ -f "$d/stages.yaml" ]] || continue
+    stages="{\"version\": $(json_string "${d##*/kwok-stages-}"), \"file\": $(json_string "$d/stages.yaml")}"
+  done
   {
     printf '{\n  "schemaVersion": 1,\n  "goVersion": %s,\n' "$(json_string "$(go env GOVERSION)")"
     printf '  "binaries": {%s\n  },\n' "$bins"
     printf '  "versions": {%s\n  },\n' "$vers"
     printf '  "components": {%s\n  },\n' "$comps"
-    printf '  "crds": {%s\n  }\n}\n' "$crds"
+    printf '  "crds": {%s\n  },\n' "$crds"
+    printf '  "kwokStages": %s\n}\n' "${stages:-null}"
   } >"$tmp"
+  chmod 644 "$tmp"
   mv "$tmp" "$manifest"
   log "manifest: $manifest"
 }
@@ -306,6 +346,7 @@ main() {
   for spec in "${crd_sources[@]}"; do
     copy_crds "$spec" "$force"
   done
+  copy_kwok_stages "$force"
   write_manifest
   log "all done in $((SECONDS - total_start))s"
   cat "$bin_root/manifest.json"

@@ -7,7 +7,7 @@ import https from 'node:https';
 import http from 'node:http';
 import path from 'node:path';
 import { run, type RunOptions, type RunResult } from './kubectl.js';
-import { clusterStateDir, readManifest, type BuildManifest } from './paths.js';
+import { cacheRoot, clusterStateDir, readManifest, type BuildManifest } from './paths.js';
 import { makeCa, makeLeaf, makeServiceAccountKey } from './pki.js';
 import { freePorts, isAlive, logTail, startProcess, stopProcess, waitFor, type ProcessRecord } from './process.js';
 
@@ -327,6 +327,9 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       '--authorization-mode=Node,RBAC', '--service-cluster-ip-range=10.96.0.0/16',
       '--allow-privileged=true', '--endpoint-reconciler-type=none', '--profiling=false',
       '--enable-priority-and-fairness=false', '--v=1',
+      // Nodes are kwok's and the node-lifecycle controller is off, so nothing would lift the
+      // not-ready taint this plugin puts on new nodes.
+      '--disable-admission-plugins=TaintNodesByCondition',
     ],
     'kube-controller-manager': [
       bin('kube-controller-manager'), `--kubeconfig=${kubeconfig}`,
@@ -335,7 +338,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       '--leader-elect=false', `--root-ca-file=${p('ca.crt')}`,
       `--service-account-private-key-file=${p('sa.key')}`,
       `--cluster-signing-cert-file=${p('ca.crt')}`, `--cluster-signing-key-file=${p('ca.key')}`,
-      '--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller',
+      '--controllers=*,-node-ipam-controller,-node-lifecycle-controller',
       '--profiling=false', '--v=1',
     ],
     'kube-scheduler': [
@@ -345,7 +348,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       '--profiling=false', '--v=1',
     ],
     kwok: [
-      bin('kwok'), `--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true',
+      bin('kwok'), `--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', `--config=${await kwokStages(manifest.versions['kwok'] ?? 'v0.8.0')}`,
       `--server-address=127.0.0.1:${ports['kwok']}`, '--cidr=10.244.0.0/16', '--node-ip=10.0.0.1',
     ],
     'cert-manager-controller': [
@@ -398,10 +401,10 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     log(`${nodes} kwok nodes Ready`);
 
     await cluster.kubectl(['create', 'namespace', 'cert-manager']);
-    await applyCrds(cluster, manifest.crds['cert-manager']!, timeoutMs);
+    await applyCrds(cluster, manifest.crds['cert-manager']?.dir ?? '', timeoutMs);
     await start('cert-manager-controller');
     await start('cert-manager-cainjector');
-    await applyCrds(cluster, manifest.crds['trust-manager']!, timeoutMs);
+    await applyCrds(cluster, manifest.crds['trust-manager']?.dir ?? '', timeoutMs);
     await start('trust-manager');
     log(`cluster "${name}" is up: export KUBECONFIG=${kubeconfig}`);
     return cluster;
@@ -410,6 +413,23 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     for (const rec of [...state.processes].reverse()) await stopProcess(rec).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * kwok ships its stages (node initialise; pod ready, complete, delete) as YAML in its module, not
+ * in the binary. Collect the "fast" ones into one config file in the cache (from the Go module
+ * cache, downloading the module if needed) so pods become Ready and graceful deletes complete.
+ */
+async function kwokStages(version: string): Promise<string> {
+  const file = path.join(cacheRoot(), `kwok-stages-${version}.yaml`);
+  if (existsSync(file)) return file;
+  const dl = await run('go', ['mod', 'download', '-json', `sigs.k8s.io/kwok@${version}`], { env: { ...process.env, GOFLAGS: '-mod=mod' } });
+  const dir = (JSON.parse(dl.stdout) as { Dir?: string }).Dir;
+  if (!dir) throw new Error(`could not locate the kwok ${version} module to read its stages: ${dl.stdout}`);
+  const stageFiles = ['node/fast/node-initialize.yaml', 'pod/fast/pod-ready.yaml', 'pod/fast/pod-complete.yaml', 'pod/fast/pod-delete.yaml'];
+  const docs = stageFiles.map((f) => readFileSync(path.join(dir, 'kustomize/stage', f), 'utf8').trim());
+  writeFileSync(file, `${docs.join('\n---\n')}\n`);
+  return file;
 }
 
 async function applyCrds(cluster: Cluster, crdDir: string, timeoutMs: number): Promise<void> {

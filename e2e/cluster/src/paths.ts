@@ -19,7 +19,7 @@ export function clusterStateDir(name: string): string {
 /** Binaries and CRD directories written by e2e/cluster/build/build.sh. */
 export interface BuildManifest {
   binaries: Record<string, string>;
-  crds: Record<string, string>;
+  crds: Record<string, { version: string; dir: string }>;
   versions: Record<string, string>;
 }
 
