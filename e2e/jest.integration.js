@@ -6,7 +6,6 @@ export default jestConfig('integration', {
   rootDir: '.',
   testMatch: ['<rootDir>/integration/**/*.spec.ts'],
   globalSetup: '<rootDir>/support/global-setup.mjs',
-  globalTeardown: '<rootDir>/support/global-teardown.mjs',
   testTimeout: 300_000,
   maxWorkers: 1,
 });

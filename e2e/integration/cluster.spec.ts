@@ -4,7 +4,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../cluster/src/index.js';
-import { createNamespace, testCluster } from '../support/cluster.js';
+import { createNamespace, useCluster } from '../support/cluster.js';
+
+const testCluster = useCluster();
 
 const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
 
@@ -142,5 +144,28 @@ spec:
     writeFileSync(path.join(dir, 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\ndata:\n  hello: {{ .Values.hello | default "world" | quote }}\n');
     await testCluster().helm(['install', 'trivial', dir, '-n', ns, '--set', 'hello=there', '--wait', '--timeout', '60s']);
     expect(await jsonpath(['-n', ns, 'get', 'configmap', 'trivial-cm'], '{.data.hello}')).toBe('there');
+  });
+});
+
+describe('cluster CLI', () => {
+  it('`cluster up` then `cluster down` leaves no process of ours running (checked by pid)', async () => {
+    const { run } = await import('../cluster/src/kubectl.js');
+    const { loadClusterState, isAlive, repoRoot } = await import('../cluster/src/index.js');
+    const name = `cli-${process.pid}`;
+    const tsx = path.join(repoRoot, 'node_modules/.bin/tsx');
+    const cli = path.join(repoRoot, 'e2e/cluster/src/cli.ts');
+    const up = await run(tsx, [cli, 'up', '--no-build', '--name', name, '--nodes', '1'], { timeoutMs: 240_000 });
+    expect(up.stdout).toMatch(/export KUBECONFIG=\S+kubeconfig/);
+    const state = loadClusterState(name)!;
+    const pids = state.processes.map((p) => p.pid);
+    expect(pids.length).toBeGreaterThanOrEqual(8);
+    expect(pids.every(isAlive)).toBe(true);
+
+    const status = await run(tsx, [cli, 'status', '--name', name]);
+    expect(status.stdout).toContain('kube-apiserver');
+
+    await run(tsx, [cli, 'down', '--name', name], { timeoutMs: 120_000 });
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(loadClusterState(name)).toBeUndefined();
   });
 });

@@ -6,7 +6,9 @@ import * as x509 from '@peculiar/x509';
 import { createHash } from 'node:crypto';
 import { waitFor } from '../cluster/src/index.js';
 import { installLinkerd, type LinkerdHandle } from '../cluster/src/linkerd/install.js';
-import { createNamespace, testCluster } from '../support/cluster.js';
+import { createNamespace, useCluster } from '../support/cluster.js';
+
+const testCluster = useCluster();
 import { certify, identityName } from '../support/identity-client.js';
 import { applyLinkerdDocsPki } from '../support/linkerd-docs-pki.js';
 
@@ -83,10 +85,12 @@ describe('Linkerd proxy-injector', () => {
       metadata: { annotations: Record<string, string> };
       spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] };
     };
-    const bundle = (await kubectl(['-n', 'linkerd', 'get', 'configmap', 'linkerd-identity-trust-roots', '-o', 'jsonpath={.data.ca-bundle\\.crt}'])).stdout;
+    const cm = JSON.parse((await kubectl(['-n', 'linkerd', 'get', 'configmap', 'linkerd-identity-trust-roots', '-o', 'json'])).stdout) as { data: Record<string, string> };
+    const bundle = cm.data['ca-bundle.crt']!;
     const proxy = pod.spec.containers.find((c) => c.name === 'linkerd-proxy');
     expect(proxy).toBeDefined();
-    expect(proxy!.env?.find((e) => e.name === 'LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS')?.value).toBe(bundle);
+    // Upstream renders the env from the trimmed PEM plus one newline; the hash is of the file as read.
+    expect(proxy!.env?.find((e) => e.name === 'LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS')?.value?.trim()).toBe(bundle.trim());
     expect(pod.metadata.annotations['linkerd.io/trust-root-sha256']).toBe(createHash('sha256').update(bundle).digest('hex'));
 
     const plain = await createNamespace('plain');

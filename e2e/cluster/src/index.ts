@@ -2,4 +2,4 @@
 export { Cluster, attachCluster, loadClusterState, startCluster, stopCluster, type ClusterState, type ComponentName } from './cluster.js';
 export { buildClusterBinaries, buildLinkerdStandins } from './build.js';
 export { waitFor, isAlive, freePorts } from './process.js';
-export { readManifest, cacheRoot } from './paths.js';
+export { readManifest, cacheRoot, repoRoot } from './paths.js';
