@@ -1,19 +1,22 @@
 // The rotation-runner CLI program: commander wiring shared by every command, with one exit-code
-// convention (0 ok, 1 the check failed, 2 usage error) and output through injectable streams.
+// convention (exit.ts: 0 ok, 1 stopped safely or check failed, 2 usage, 3 Lease held, 4 cluster error)
+// and output through injectable streams.
 import { Command, CommanderError } from 'commander';
+import { registerBootstrap } from './commands/bootstrap.js';
+import { registerPlan } from './commands/plan.js';
+import { registerRotate } from './commands/rotate.js';
+import { registerCheck, registerStatus } from './commands/status.js';
 import { registerValidateBundle } from './commands/validate-bundle.js';
+import { EXIT, UsageError } from './exit.js';
 
-/** Thrown by a command for a wrong invocation (bad flag value, unreadable file): exit 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 export interface CommandIO {
   out(text: string): void;
   err(text: string): void;
 }
 
-export const EXIT_USAGE = 2;
+export const EXIT_USAGE = EXIT.usage;
 
 export function buildProgram(io: CommandIO, setExitCode: (code: number) => void): Command {
   const program = new Command('rotator')
@@ -21,6 +24,11 @@ export function buildProgram(io: CommandIO, setExitCode: (code: number) => void)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError('(run with --help for usage)');
+  registerBootstrap(program, io, setExitCode);
+  registerPlan(program, io, setExitCode);
+  registerRotate(program, io, setExitCode);
+  registerStatus(program, io, setExitCode);
+  registerCheck(program, io, setExitCode);
   registerValidateBundle(program, io, setExitCode);
   // Each command inherits the exit override and output streams.
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });

@@ -7,3 +7,5 @@ export * from './informer-cache.js';
 export { KubeConfig } from '@kubernetes/client-node';
 /** Test double: an in-process API server serving list/watch of Secrets and ConfigMaps. */
 export { FakeApiServer, type FakeObject } from './fake-apiserver.js';
+/** The rotation engine's Kubernetes adapter (every port of libs/rotation). */
+export * from './rotation/index.js';

@@ -1,0 +1,66 @@
+// `bootstrap`: the chart's post-install/post-upgrade hook. Waits for cert-manager to issue the
+// prepared anchor, then creates the active and previous anchor Secrets from it when they are
+// missing, through the engine (which refuses to adopt an anchor the identity issuer does not chain
+// to). Changes no certificate; a rotation in progress is left to `rotate`.
+import type { Command } from 'commander';
+import { anchorFactsOf, wakeOn } from '@linkerd-rotator/kube';
+import { isRotationPhase, parseState, runRotation, shortFp } from '@linkerd-rotator/rotation';
+import { Option } from 'commander';
+import type { CommandIO } from '../cli.js';
+import { parseClusterConfig, parseDuration, withClusterOptions } from '../config.js';
+import { EXIT, UsageError } from '../exit.js';
+import { progressLogger } from '../logging.js';
+import { startWatching, withSession, type Session } from '../session.js';
+
+export async function bootstrap(session: Session, waitMs: number): Promise<number> {
+  const { adapter, config, logger } = session;
+  const n = config.names;
+  adapter.reader.strictInjector = false; // bootstrap never restarts a pod: the injector does not matter
+  const parsed = parseState((await adapter.state.read())?.data);
+  if (!parsed.ok) {
+    logger.error({}, parsed.message);
+    return EXIT.stopped;
+  }
+  const phase = parsed.state.phase === 'Stopped' ? (parsed.state.stopped?.phase ?? 'Idle') : parsed.state.phase;
+  if (isRotationPhase(phase)) {
+    logger.info({ phase }, `a rotation is in progress (phase ${phase}); bootstrap has nothing to do, \`rotate\` resumes it`);
+    return EXIT.ok;
+  }
+  await startWatching(session);
+  const prepared = () => anchorFactsOf(adapter.cache.preparedSecret.get(n.trustNamespace, n.preparedAnchorSecret));
+  if (!prepared()) {
+    logger.info({ secret: `${n.trustNamespace}/${n.preparedAnchorSecret}` }, 'waiting for cert-manager to issue the prepared anchor');
+    const issued = await wakeOn(async () => prepared() !== undefined, { collections: adapter.cache.forSource('prepared-anchor'), deadline: adapter.context.now() + waitMs, now: adapter.context.now });
+    if (!issued) {
+      logger.error(
+        { secret: `${n.trustNamespace}/${n.preparedAnchorSecret}` },
+        `expected cert-manager to issue Secret ${n.trustNamespace}/${n.preparedAnchorSecret} within ${Math.round(waitMs / 1000)}s, found none; check Certificate ${n.preparedAnchorCertificate} and its Issuer, then run bootstrap again`,
+      );
+      return EXIT.stopped;
+    }
+  }
+  const result = await runRotation(adapter.ports, { holder: config.holder, start: 'never', gateTimeoutMs: waitMs, leaseDurationMs: config.leaseDurationMs }, progressLogger(logger));
+  if (result.outcome === 'refused') return EXIT.leaseHeld;
+  if (result.outcome !== 'done') return EXIT.stopped;
+  const active = anchorFactsOf(adapter.cache.activeSecret.get(n.trustNamespace, n.activeAnchorSecret));
+  const previous = anchorFactsOf(adapter.cache.previousSecret.get(n.trustNamespace, n.previousAnchorSecret));
+  logger.info({ active: shortFp(active?.fingerprint), previous: shortFp(previous?.fingerprint), actions: result.actions }, result.actions > 0 ? 'bootstrapped' : 'already bootstrapped: nothing changed');
+  return EXIT.ok;
+}
+
+export function registerBootstrap(program: Command, io: CommandIO, setExitCode: (code: number) => void): void {
+  const command = program
+    .command('bootstrap')
+    .description('create the active and previous anchor Secrets from the prepared anchor when they are missing (adopts a cluster set up from Linkerd\'s docs); idempotent')
+    .addOption(new Option('--wait <duration>', 'how long to wait for cert-manager to issue the prepared anchor').env('BOOTSTRAP_WAIT').default('4m'));
+  withClusterOptions(command).action(async (opts: Record<string, unknown>) => {
+    const config = parseClusterConfig(opts);
+    let waitMs: number;
+    try {
+      waitMs = parseDuration(String(opts['wait']));
+    } catch (err) {
+      throw new UsageError(`--wait ${(err as Error).message}`);
+    }
+    setExitCode(await withSession('bootstrap', config, io, {}, (session) => bootstrap(session, waitMs)));
+  });
+}

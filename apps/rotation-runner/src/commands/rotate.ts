@@ -1,0 +1,152 @@
+// `rotate`: run or resume a rotation to Done (the CronJob's command). When nothing is due it answers
+// from four reads, without watching the cluster; otherwise it drives the engine's runRotation over
+// the Kubernetes adapter and prints a final report (text, or JSON with --output json).
+import type { Command } from 'commander';
+import { anchorFactsOf, KubeApiError, type RotationAdapter } from '@linkerd-rotator/kube';
+import { decide, isRotationPhase, parseState, resolveOptions, runRotation, shortFp, type ClusterSnapshot, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
+import type { CommandIO } from '../cli.js';
+import { formatDuration, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
+import { EXIT, UsageError } from '../exit.js';
+import { progressLogger } from '../logging.js';
+import { startWatching, withSession, type Session } from '../session.js';
+
+export interface RotateReport {
+  outcome: RunResult['outcome'] | 'not-due';
+  reason?: string;
+  message: string;
+  phase?: string;
+  from?: string;
+  to?: string;
+  wallMs: number;
+  waitedMs: number;
+  heldByBudgetsMs: number;
+  steps: number;
+  actions: number;
+  rolls: number;
+  apiRequests: number;
+  requestsByKind: Array<{ verb: string; resource: string; count: number }>;
+  peakRssBytes: number;
+}
+
+export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOptions {
+  return {
+    holder: config.holder,
+    start: flags.force ? 'always' : 'if-due',
+    ...(flags.onlyIfOlderThan !== undefined ? { maxActiveAgeMs: flags.onlyIfOlderThan } : {}),
+    gentle: flags.gentle,
+    maxConcurrentRollouts: flags.maxConcurrentRollouts,
+    leafLifetimeMs: flags.leafLifetime,
+    gateTimeoutMs: flags.phaseTimeout,
+    leaseDurationMs: config.leaseDurationMs,
+  };
+}
+
+/**
+ * The CronJob's fast path: an idle state, both runner Secrets present and no rotation due by the
+ * engine's own rule, read from the state ConfigMap and the three anchor Secrets only.
+ */
+async function notDue(adapter: RotationAdapter, options: RunOptions): Promise<string | undefined> {
+  if (options.start === 'always') return undefined;
+  const stored = await adapter.state.read();
+  const parsed = parseState(stored?.data);
+  if (!parsed.ok || parsed.state.phase === 'Stopped' || isRotationPhase(parsed.state.phase)) return undefined;
+  const { context: ctx } = adapter;
+  const n = ctx.names;
+  const read = async (name: string) => {
+    try {
+      return await ctx.call({ verb: 'get', resource: 'secrets', namespace: n.trustNamespace, name }, () => ctx.core.readNamespacedSecret({ namespace: n.trustNamespace, name }));
+    } catch (err) {
+      if (err instanceof KubeApiError && err.kind === 'not-found') return undefined;
+      throw err;
+    }
+  };
+  const [prepared, active, previous] = await Promise.all([read(n.preparedAnchorSecret), read(n.activeAnchorSecret), read(n.previousAnchorSecret)]);
+  const now = ctx.now();
+  const anchor = anchorFactsOf(prepared);
+  const activeFacts = anchorFactsOf(active);
+  const previousFacts = anchorFactsOf(previous);
+  if (!activeFacts || !previousFacts) return undefined;
+  const snapshot: ClusterSnapshot = {
+    observedAt: now,
+    prepared: { issuing: 'absent', revision: 0, ...(anchor ? { anchor } : {}) },
+    active: activeFacts,
+    previous: previousFacts,
+    bundles: [],
+    pods: [],
+    workloads: [],
+    identityEvents: [],
+    lease: { holder: options.holder, expiresAt: now + 60_000 },
+  };
+  const { gateTimeoutMs: _g, leaseDurationMs: _l, maxSteps: _m, ...decideOptions } = options;
+  const decision = decide(snapshot, parsed.state, resolveOptions(decideOptions));
+  return decision.kind === 'done' ? decision.summary : undefined;
+}
+
+export async function rotate(session: Session, flags: RotationFlags): Promise<RotateReport> {
+  const { adapter, config, logger } = session;
+  const options = runOptions(config, flags);
+  const base = () => ({
+    wallMs: Date.now() - session.started,
+    heldByBudgetsMs: adapter.restarts.heldMs,
+    apiRequests: adapter.requests.total,
+    requestsByKind: adapter.requests.byKind(),
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  });
+  const quiet = await notDue(adapter, options);
+  if (quiet !== undefined) {
+    logger.info({}, `nothing to do: ${quiet}`);
+    return { outcome: 'not-due', message: quiet, waitedMs: 0, steps: 0, actions: 0, rolls: 0, ...base() };
+  }
+  await startWatching(session);
+  const result = await runRotation(adapter.ports, options, progressLogger(logger));
+  const state = result.state;
+  const r = state?.rotation;
+  return {
+    outcome: result.outcome,
+    ...(result.reason ? { reason: result.reason } : {}),
+    message: result.message,
+    ...(state ? { phase: state.phase === 'Stopped' ? `Stopped in ${state.stopped?.phase ?? '?'}` : state.phase } : {}),
+    ...(r?.from ?? state?.last ? { from: r?.from.fingerprint ?? state?.last?.from } : {}),
+    ...(r?.to ?? state?.last ? { to: r?.to?.fingerprint ?? state?.last?.to } : {}),
+    waitedMs: result.waitedMs,
+    steps: result.steps,
+    actions: result.actions,
+    rolls: result.rolls,
+    ...base(),
+  };
+}
+
+export function exitCodeOf(report: RotateReport): number {
+  if (report.outcome === 'done' || report.outcome === 'not-due') return EXIT.ok;
+  if (report.outcome === 'refused') return EXIT.leaseHeld;
+  return EXIT.stopped;
+}
+
+export function formatRotateReport(report: RotateReport): string {
+  const lines = [`${report.outcome === 'not-due' ? 'not due' : report.outcome}: ${report.message}`];
+  if (report.phase) lines.push(`  phase:     ${report.phase}${report.from ? `  (${shortFp(report.from)} -> ${shortFp(report.to)})` : ''}`);
+  if (report.outcome !== 'not-due') {
+    lines.push(`  restarts:  ${report.rolls} workload rolls in ${report.actions} actions, ${report.steps} steps`);
+    lines.push(`  time:      ${formatDuration(report.wallMs)} in all, ${formatDuration(report.waitedMs)} waiting on gates`);
+  }
+  lines.push(`  requests:  ${report.apiRequests} Kubernetes API requests`);
+  return lines.join('\n') + '\n';
+}
+
+export function registerRotate(program: Command, io: CommandIO, setExitCode: (code: number) => void): void {
+  const command = program
+    .command('rotate')
+    .description('run or resume a trust-anchor rotation to completion (what the CronJob runs); exits 0 quickly when nothing is due')
+    .option('--output <format>', 'final report: text or json', 'text');
+  withRotationOptions(withClusterOptions(command)).action(async (opts: Record<string, unknown>) => {
+    if (opts['output'] !== 'text' && opts['output'] !== 'json') throw new UsageError(`--output must be text or json, got ${String(opts['output'])}`);
+    const config = parseClusterConfig(opts);
+    const flags = parseRotationFlags(opts);
+    const code = await withSession('rotate', config, io, { budgetTimeoutMs: flags.phaseTimeout }, async (session) => {
+      const report = await rotate(session, flags);
+      io.out(opts['output'] === 'json' ? `${JSON.stringify(report)}\n` : formatRotateReport(report));
+      return exitCodeOf(report);
+    });
+    setExitCode(code);
+  });
+}

@@ -1,0 +1,68 @@
+// One command's connection to the cluster: the kubeconfig (file or in-cluster ServiceAccount), the
+// rotation adapter over it, and the mapping of API failures at start to exit code 4 with the message.
+import { KubeApiError, KubeConfig, createRotationAdapter, type RotationAdapter } from '@linkerd-rotator/kube';
+import type { Logger } from 'pino';
+import type { CommandIO } from './cli.js';
+import type { ClusterConfig } from './config.js';
+import { EXIT, UsageError } from './exit.js';
+import { adapterLogger, makeLogger } from './logging.js';
+
+export interface Session {
+  readonly config: ClusterConfig;
+  readonly logger: Logger;
+  readonly adapter: RotationAdapter;
+  readonly started: number;
+}
+
+export function loadKubeConfig(config: ClusterConfig): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new UsageError(`cannot load the kubeconfig ${config.kubeconfig ?? '(default)'}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!kc.getCurrentCluster()) throw new UsageError('no cluster in the kubeconfig: pass --kubeconfig or run in a pod with a ServiceAccount');
+  return kc;
+}
+
+export interface SessionOptions {
+  /** The phase timeout: how long a restart may wait for a PodDisruptionBudget. */
+  readonly budgetTimeoutMs?: number;
+  readonly isTTY?: boolean;
+}
+
+/**
+ * Runs `body` with a session; the adapter's watches are stopped afterwards. A KubeApiError that
+ * escapes (a 403 or an unreachable API before the engine started) is logged and becomes exit 4.
+ */
+export async function withSession(command: string, config: ClusterConfig, io: CommandIO, options: SessionOptions, body: (session: Session) => Promise<number>): Promise<number> {
+  const logger = makeLogger(config, io, command, options.isTTY ?? process.stderr.isTTY === true);
+  const adapter = createRotationAdapter(loadKubeConfig(config), {
+    names: config.names,
+    stateNamespace: config.stateNamespace,
+    instance: config.holder,
+    apiTimeoutMs: config.apiTimeoutMs,
+    budgetTimeoutMs: options.budgetTimeoutMs ?? 30 * 60_000,
+    ...(config.injectorNamespace ? { injectorNamespace: config.injectorNamespace } : {}),
+    logger: adapterLogger(logger),
+  });
+  try {
+    return await body({ config, logger, adapter, started: Date.now() });
+  } catch (err) {
+    if (err instanceof KubeApiError) {
+      logger.error({ kind: err.kind, code: err.code }, err.message);
+      return EXIT.cluster;
+    }
+    throw err;
+  } finally {
+    await adapter.stop();
+  }
+}
+
+/** Starts the watches and waits for their first lists (bounded by the API timeout). */
+export async function startWatching(session: Session): Promise<void> {
+  const { adapter, config } = session;
+  await adapter.start();
+  await adapter.cache.synced(adapter.context.now() + config.apiTimeoutMs);
+}

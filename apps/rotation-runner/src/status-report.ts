@@ -1,0 +1,216 @@
+// What `status` shows and `check` judges: the rotation state, the anchors with their expiry, the
+// bundle per namespace, the issuer chain, the injector's answer and stale proxies. Pure over a
+// snapshot and the state, so the findings can be tested without a cluster.
+import { podTrust, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+
+export interface AnchorStatus {
+  role: 'prepared' | 'active' | 'previous';
+  fingerprint?: string;
+  publicKeyFingerprint?: string;
+  notBefore?: string;
+  notAfter?: string;
+  expiresInHours?: number;
+}
+
+export interface StalePod {
+  pod: string;
+  why: string;
+  /** The pod does not trust, for sure, an anchor that signs now (active, or the issuer's): mTLS may fail. */
+  critical?: boolean;
+}
+
+export interface StatusReport {
+  observedAt: string;
+  rotation: {
+    phase: string;
+    stoppedReason?: string;
+    stoppedMessage?: string;
+    from?: string;
+    to?: string;
+    phaseStartedAt?: string;
+    last?: { from: string; to: string; finishedAt: string };
+    stateProblem?: string;
+  };
+  lease?: { holder?: string; expiresAt?: string };
+  anchors: AnchorStatus[];
+  issuer?: { fingerprint: string; notAfter: string; expiresInHours: number; chainsTo?: string; chainsToRole?: string; issuing: string };
+  bundles: Array<{ namespace: string; sha256: string; anchors: string[] }>;
+  bundleSynced: boolean;
+  injector: { trustRootSha256?: string; namespace?: string; problem?: string };
+  pods: { meshed: number; notReady: number; stale: StalePod[]; unknown: StalePod[] };
+  findings: Finding[];
+}
+
+export interface Finding {
+  severity: 'problem' | 'note';
+  message: string;
+}
+
+export interface CheckThresholds {
+  /** An anchor (active, or the prepared one waiting) expiring sooner than this is a problem. */
+  anchorMinValidityMs: number;
+  /** The identity issuer expiring sooner than this is a problem (cert-manager renews it 25h before). */
+  issuerMinValidityMs: number;
+  /** A rotation whose phase started longer ago than this, with no live Lease, counts as stuck. */
+  stuckAfterMs: number;
+}
+
+export const DEFAULT_THRESHOLDS: CheckThresholds = { anchorMinValidityMs: 30 * 86_400_000, issuerMinValidityMs: 12 * 3_600_000, stuckAfterMs: 6 * 3_600_000 };
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+const hours = (ms: number) => Math.floor(ms / 3_600_000);
+
+function anchorStatus(role: AnchorStatus['role'], a: AnchorFacts | undefined, now: number): AnchorStatus {
+  if (!a) return { role };
+  return { role, fingerprint: a.fingerprint, publicKeyFingerprint: a.publicKeyFingerprint, notBefore: iso(a.notBefore) as string, notAfter: iso(a.notAfter) as string, expiresInHours: hours(a.notAfter - now) };
+}
+
+/** Stale proxies: injected pods whose trust-root-sha256 is not the current bundle's; configMapKeyRef pods by inferred trust. */
+export function stalePods(snapshot: ClusterSnapshot, state: RotationState | undefined, current: { sha256: string; anchors: ReadonlySet<Fingerprint> } | undefined): { stale: StalePod[]; unknown: StalePod[] } {
+  const stale: StalePod[] = [];
+  const unknown: StalePod[] = [];
+  if (!current) return { stale, unknown };
+  const context = trustContext(snapshot, state ?? { version: 1, phase: 'Idle', knownBundles: {} });
+  const signing = [snapshot.active?.fingerprint, snapshot.issuer?.chainsTo].filter((fp): fp is Fingerprint => fp !== undefined);
+  const key = (p: MeshedPod) => `${p.namespace}/${p.name}`;
+  for (const pod of snapshot.pods) {
+    const trust = podTrust(pod, context);
+    const critical = trust.known && signing.some((fp) => !trust.certain.has(fp));
+    if (!pod.trustFromConfigMap) {
+      if (pod.trustRootSha256 === undefined) unknown.push({ pod: key(pod), why: 'no linkerd.io/trust-root-sha256 annotation' });
+      else if (pod.trustRootSha256 !== current.sha256) stale.push({ pod: key(pod), why: `trust-root-sha256 ${pod.trustRootSha256.slice(0, 16)} is not the current bundle's ${current.sha256.slice(0, 16)}`, ...(critical ? { critical } : {}) });
+      continue;
+    }
+    // Control-plane pods read the bundle by configMapKeyRef; their annotation hashes a Helm value.
+    if (!trust.known) unknown.push({ pod: key(pod), why: trust.why });
+    else if (trust.possible.size !== current.anchors.size || [...trust.possible].some((fp) => !current.anchors.has(fp))) {
+      stale.push({ pod: key(pod), why: 'started before the current bundle was synced (reads it by configMapKeyRef)', ...(critical ? { critical } : {}) });
+    }
+  }
+  return { stale, unknown };
+}
+
+export interface ReportInput {
+  snapshot: ClusterSnapshot;
+  state?: RotationState;
+  stateProblem?: string;
+  lease?: LeaseFacts;
+  injector: { namespace?: string; problem?: string };
+  linkerdNamespace: string;
+  thresholds: CheckThresholds;
+}
+
+export function buildReport(input: ReportInput): StatusReport {
+  const { snapshot: s, state } = input;
+  const now = s.observedAt;
+  const effective = state?.phase === 'Stopped' ? (state.stopped?.phase ?? 'Idle') : state?.phase;
+  const inRotation = effective === 'Prepare' || effective === 'TrustBoth' || effective === 'Promote' || effective === 'Retire';
+  const roles: Array<[AnchorStatus['role'], AnchorFacts | undefined]> = [
+    ['prepared', s.prepared.anchor],
+    ['active', s.active],
+    ['previous', s.previous],
+  ];
+  // The signing role first: the active anchor is usually also the prepared one.
+  const roleOf = (fp: string | undefined) => [roles[1], roles[2], roles[0]].find((r) => r?.[1] && r[1].fingerprint === fp)?.[0];
+  const first = s.bundles[0];
+  const bundleSynced = first !== undefined && s.bundles.every((b) => b.sha256 === first.sha256);
+  const home = s.bundles.find((b) => b.namespace === input.linkerdNamespace) ?? first;
+  const current = home ? { sha256: home.sha256, anchors: new Set(home.anchors) } : undefined;
+  const { stale, unknown } = stalePods(s, state, current);
+  const findings: Finding[] = [];
+  const problem = (message: string) => findings.push({ severity: 'problem', message });
+  const note = (message: string) => findings.push({ severity: 'note', message });
+  const t = input.thresholds;
+
+  if (input.stateProblem) problem(input.stateProblem);
+  if (!s.active) problem('Secret of the active anchor is missing: run `bootstrap`');
+  else if (s.active.notAfter - now < t.anchorMinValidityMs) problem(`active anchor ${shortFp(s.active.fingerprint)} expires ${iso(s.active.notAfter)} (in ${hours(s.active.notAfter - now)}h): rotate now`);
+  if (!s.previous) problem('Secret of the previous anchor is missing: run `bootstrap`');
+  if (!s.prepared.anchor) problem('the prepared anchor Secret is missing: check Certificate linkerd-trust-anchor');
+  if (s.prepared.issuing === 'false') problem(`cert-manager failed to issue the prepared anchor: ${s.prepared.lastFailureMessage ?? 'no message'}`);
+  if (!s.issuer) problem('the identity issuer Secret is missing or unreadable');
+  else {
+    if (s.issuer.notAfter - now < t.issuerMinValidityMs) problem(`identity issuer ${shortFp(s.issuer.fingerprint)} expires ${iso(s.issuer.notAfter)} (in ${hours(s.issuer.notAfter - now)}h): cert-manager is not renewing it`);
+    if (!s.issuer.chainsTo) problem(`identity issuer ${shortFp(s.issuer.fingerprint)} chains to no known anchor: proxies will reject its leaves`);
+    else if (!inRotation && s.active && s.issuer.chainsTo !== s.active.fingerprint) problem(`identity issuer chains to ${shortFp(s.issuer.chainsTo)}, not to the active anchor ${shortFp(s.active.fingerprint)}`);
+    if (s.issuer.issuing === 'false') problem(`cert-manager failed to issue the identity issuer: ${s.issuer.lastFailureMessage ?? 'no message'}`);
+  }
+  if (s.bundles.length === 0) problem('no trust-roots ConfigMap found in any namespace: check the trust-manager Bundle');
+  for (const b of s.bundles) {
+    if (s.active && !b.anchors.includes(s.active.fingerprint)) problem(`the trust bundle in namespace ${b.namespace} does not hold the active anchor ${shortFp(s.active.fingerprint)}`);
+    if (s.issuer?.chainsTo && !b.anchors.includes(s.issuer.chainsTo)) problem(`the trust bundle in namespace ${b.namespace} does not hold the anchor the identity issuer chains to (${shortFp(s.issuer.chainsTo)})`);
+  }
+  if (!inRotation) {
+    if (!bundleSynced && s.bundles.length > 0) problem(`the trust-roots ConfigMaps differ between namespaces (${s.bundles.map((b) => `${b.namespace}: ${b.sha256.slice(0, 12)}`).join(', ')})`);
+    const critical = stale.filter((p) => p.critical);
+    if (critical.length > 0) problem(`${critical.length} meshed pod(s) do not trust the anchor that signs identities now, outside a rotation (first: ${critical[0]?.pod}: ${critical[0]?.why}); restart them or run \`rotate --force\``);
+    else if (stale.length > 0) problem(`${stale.length} meshed pod(s) do not run with the current bundle outside a rotation (first: ${stale[0]?.pod}: ${stale[0]?.why}); the next rotation restarts them, or restart them now`);
+    if (current && s.injector && s.injector.trustRootSha256 !== current.sha256) problem(`the proxy-injector injects bundle ${s.injector.trustRootSha256.slice(0, 16)}, not the current ${current.sha256.slice(0, 16)}`);
+  }
+  if (!s.injector) note(`the proxy-injector check could not run: ${input.injector.problem ?? 'no answer'}`);
+  if (unknown.length > 0) note(`${unknown.length} meshed pod(s) of unknown trust (first: ${unknown[0]?.pod}: ${unknown[0]?.why})`);
+  if (state?.phase === 'Stopped') problem(`the last rotation run stopped (${state.stopped?.reason}): ${state.stopped?.message ?? ''}`);
+  if (inRotation && state?.rotation) {
+    const since = Date.parse(state.rotation.phaseStartedAt);
+    const leaseLive = input.lease?.holder !== undefined && (input.lease.expiresAt ?? Infinity) > now;
+    if (!leaseLive && now - since > t.stuckAfterMs) problem(`a rotation has been in phase ${effective} since ${state.rotation.phaseStartedAt} with no run holding the Lease: run \`rotate\` to resume it`);
+  }
+  if (inRotation && stale.length > 0) note(`${stale.length} meshed pod(s) still to be restarted by the rotation in progress`);
+
+  const lease = input.lease;
+  return {
+    observedAt: iso(now) as string,
+    rotation: {
+      phase: state?.phase ?? 'unknown',
+      ...(state?.stopped ? { stoppedReason: state.stopped.reason, stoppedMessage: state.stopped.message } : {}),
+      ...(state?.rotation ? { from: state.rotation.from.fingerprint, phaseStartedAt: state.rotation.phaseStartedAt, ...(state.rotation.to ? { to: state.rotation.to.fingerprint } : {}) } : {}),
+      ...(state?.last ? { last: { from: state.last.from, to: state.last.to, finishedAt: state.last.finishedAt } } : {}),
+      ...(input.stateProblem ? { stateProblem: input.stateProblem } : {}),
+    },
+    ...(lease ? { lease: { ...(lease.holder ? { holder: lease.holder } : {}), ...(lease.expiresAt !== undefined ? { expiresAt: iso(lease.expiresAt) as string } : {}) } } : {}),
+    anchors: roles.map(([role, a]) => anchorStatus(role, a, now)),
+    ...(s.issuer
+      ? {
+          issuer: {
+            fingerprint: s.issuer.fingerprint,
+            notAfter: iso(s.issuer.notAfter) as string,
+            expiresInHours: hours(s.issuer.notAfter - now),
+            ...(s.issuer.chainsTo ? { chainsTo: s.issuer.chainsTo } : {}),
+            ...(roleOf(s.issuer.chainsTo) ? { chainsToRole: roleOf(s.issuer.chainsTo) as string } : {}),
+            issuing: s.issuer.issuing,
+          },
+        }
+      : {}),
+    bundles: s.bundles.map((b) => ({ namespace: b.namespace, sha256: b.sha256, anchors: [...b.anchors] })),
+    bundleSynced,
+    injector: { ...(s.injector ? { trustRootSha256: s.injector.trustRootSha256 } : {}), ...(input.injector.namespace ? { namespace: input.injector.namespace } : {}), ...(input.injector.problem ? { problem: input.injector.problem } : {}) },
+    pods: { meshed: s.pods.length, notReady: s.pods.filter((p) => !p.ready).length, stale, unknown },
+    findings,
+  };
+}
+
+export function formatReport(r: StatusReport, verbose = false): string {
+  const out: string[] = [];
+  const rot = r.rotation;
+  out.push(`Rotation:   ${rot.phase}${rot.stoppedReason ? ` (${rot.stoppedReason})` : ''}${rot.from ? `  ${shortFp(rot.from)} -> ${rot.to ? shortFp(rot.to) : '(new anchor)'} since ${rot.phaseStartedAt}` : ''}`);
+  if (rot.last) out.push(`Last:       ${shortFp(rot.last.from)} -> ${shortFp(rot.last.to)} finished ${rot.last.finishedAt}`);
+  out.push(`Lease:      ${r.lease?.holder ? `held by ${r.lease.holder} until ${r.lease.expiresAt}` : 'free'}`);
+  out.push('Anchors:');
+  for (const a of r.anchors) {
+    out.push(`  ${a.role.padEnd(9)} ${a.fingerprint ? `${shortFp(a.fingerprint)}  expires ${a.notAfter} (${Math.floor((a.expiresInHours ?? 0) / 24)}d)` : '(missing)'}`);
+  }
+  if (r.issuer) out.push(`Issuer:     ${shortFp(r.issuer.fingerprint)}  expires ${r.issuer.notAfter} (${r.issuer.expiresInHours}h)  chains to ${r.issuer.chainsTo ? `${shortFp(r.issuer.chainsTo)}${r.issuer.chainsToRole ? ` (${r.issuer.chainsToRole})` : ''}` : 'no known anchor'}`);
+  else out.push('Issuer:     (missing)');
+  out.push(`Bundles:    ${r.bundles.length} namespace(s), ${r.bundleSynced ? 'all the same' : 'DIFFERENT'}`);
+  for (const b of r.bundles) out.push(`  ${b.namespace.padEnd(20)} sha256 ${b.sha256.slice(0, 16)}  {${b.anchors.map((a) => shortFp(a)).join(', ')}}`);
+  out.push(`Injector:   ${r.injector.trustRootSha256 ? `injects ${r.injector.trustRootSha256.slice(0, 16)} (dry-run in ${r.injector.namespace})` : `unknown (${r.injector.problem ?? 'no answer'})`}`);
+  out.push(`Pods:       ${r.pods.meshed} meshed, ${r.pods.notReady} not Ready, ${r.pods.stale.length} stale, ${r.pods.unknown.length} of unknown trust`);
+  const list = verbose ? r.pods.stale : r.pods.stale.slice(0, 10);
+  for (const p of list) out.push(`  stale ${p.pod}: ${p.why}`);
+  if (list.length < r.pods.stale.length) out.push(`  ... and ${r.pods.stale.length - list.length} more`);
+  if (r.findings.length > 0) {
+    out.push('Findings:');
+    for (const f of r.findings) out.push(`  ${f.severity === 'problem' ? 'PROBLEM' : 'note'}: ${f.message}`);
+  } else out.push('Findings:   none');
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,89 @@
+// The Kubernetes adapter of the rotation engine: every port of libs/rotation wired to one set of
+// caches and clients. `start()` lists and watches; `stop()` closes the watches so the process can exit.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { RotationPorts } from '@linkerd-rotator/rotation';
+import { KubeAnchorSecrets } from './anchors.js';
+import { ClusterCache } from './cache.js';
+import { makeContext, type AdapterContext, type AdapterLogger } from './context.js';
+import { KubeEventRecorder } from './events.js';
+import { InjectorProbe } from './injector.js';
+import { KubeLease } from './lease.js';
+import type { RotatorObjectNames } from './names.js';
+import { KubeClusterReader } from './reader.js';
+import { KubeCertificateRenewals } from './renewals.js';
+import { countRequests, type RequestStats } from './request-stats.js';
+import { KubeWorkloadRestarts } from './restarts.js';
+import { KubeStateStore } from './state-store.js';
+import { KubeWaiter } from './waiter.js';
+
+export interface RotationAdapterOptions {
+  readonly names: RotatorObjectNames;
+  /** Where the state ConfigMap and the Lease live (the chart's release namespace). */
+  readonly stateNamespace: string;
+  /** This run's identity on Events (`reportingInstance`); the Lease holder is the engine's option. */
+  readonly instance: string;
+  /** How long API calls retry an unreachable API server before the run stops safely. */
+  readonly apiTimeoutMs: number;
+  /** How long a restart may wait for a PodDisruptionBudget (the phase timeout). */
+  readonly budgetTimeoutMs: number;
+  /** Dry-run pods only in this namespace (else in meshed namespaces). */
+  readonly injectorNamespace?: string;
+  readonly logger?: AdapterLogger;
+  readonly now?: () => number;
+}
+
+export interface RotationAdapter {
+  readonly ports: RotationPorts;
+  readonly context: AdapterContext;
+  readonly cache: ClusterCache;
+  readonly reader: KubeClusterReader;
+  readonly lease: KubeLease;
+  readonly state: KubeStateStore;
+  readonly restarts: KubeWorkloadRestarts;
+  readonly waiter: KubeWaiter;
+  readonly events: KubeEventRecorder;
+  readonly injector: InjectorProbe;
+  /** Every API request made through this adapter, by verb and resource. */
+  readonly requests: RequestStats;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationAdapterOptions): RotationAdapter {
+  const requests = countRequests(kubeConfig);
+  const context = makeContext(kubeConfig, options.names, { apiTimeoutMs: options.apiTimeoutMs, ...(options.logger ? { logger: options.logger } : {}), ...(options.now ? { now: options.now } : {}) });
+  const cache = new ClusterCache(context);
+  const lease = new KubeLease(context, options.stateNamespace);
+  const injector = new InjectorProbe(context, options.injectorNamespace);
+  const reader = new KubeClusterReader(context, cache, injector, lease);
+  const state = new KubeStateStore(context, options.stateNamespace);
+  const restarts = new KubeWorkloadRestarts(context, cache, reader, options.budgetTimeoutMs);
+  const waiter = new KubeWaiter(context, cache, reader);
+  const events = new KubeEventRecorder(context, options.stateNamespace, options.instance, () => state.uid);
+  const ports: RotationPorts = {
+    cluster: reader,
+    anchors: new KubeAnchorSecrets(context, { active: cache.activeSecret, previous: cache.previousSecret }),
+    certificates: new KubeCertificateRenewals(context, { prepared: cache.preparedCertificate, issuer: cache.issuerCertificate }),
+    workloads: restarts,
+    state,
+    lease,
+    events,
+    clock: { now: context.now },
+    waiter,
+  };
+  return {
+    ports,
+    context,
+    cache,
+    reader,
+    lease,
+    state,
+    restarts,
+    waiter,
+    events,
+    injector,
+    requests,
+    start: () => cache.start(),
+    stop: () => cache.stop(),
+  };
+}

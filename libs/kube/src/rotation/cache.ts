@@ -1,0 +1,259 @@
+// Every list+watch the rotation runner keeps: pods and their owners cluster-wide, the named PKI
+// objects (field-selected, as the chart's resourceNames require), identity events, namespaces and
+// budgets. Started once; snapshots read from memory, so API requests grow with changes, not polls.
+import {
+  PolicyV1Api,
+  type CoreV1Event,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1DaemonSet,
+  type V1Deployment,
+  type V1Namespace,
+  type V1Pod,
+  type V1PodDisruptionBudget,
+  type V1ReplicaSet,
+  type V1Secret,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
+import type { WatchSource } from '@linkerd-rotator/rotation';
+import { Collection, type CollectionOptions } from './collection.js';
+import { ARGO_ROLLOUTS, CERT_MANAGER, type AdapterContext } from './context.js';
+import { classify, KubeApiError } from './errors.js';
+import { slimNamespace, slimPod, slimReplicaSet } from './pod-facts.js';
+import { slimEvent, slimMeta, slimSecret, type CertificateObject } from './pki-facts.js';
+import { slimWorkload, type RolloutObject } from './workload-facts.js';
+
+const byName = (name: string) => `metadata.name=${name}`;
+
+export type AnyCollection = Collection<KubernetesObject>;
+export const erase = <T extends KubernetesObject>(c: Collection<T>): AnyCollection => c as unknown as AnyCollection;
+
+export class ClusterCache {
+  readonly pods: Collection<V1Pod>;
+  readonly replicaSets: Collection<V1ReplicaSet>;
+  readonly deployments: Collection<V1Deployment>;
+  readonly statefulSets: Collection<V1StatefulSet>;
+  readonly daemonSets: Collection<V1DaemonSet>;
+  /** Undefined when the cluster serves no argoproj.io Rollouts (or the chart grants none). */
+  rollouts: Collection<RolloutObject> | undefined;
+  readonly namespaces: Collection<V1Namespace>;
+  readonly budgets: Collection<V1PodDisruptionBudget>;
+  readonly trustRoots: Collection<V1ConfigMap>;
+  readonly preparedSecret: Collection<V1Secret>;
+  readonly activeSecret: Collection<V1Secret>;
+  readonly previousSecret: Collection<V1Secret>;
+  readonly issuerSecret: Collection<V1Secret>;
+  readonly preparedCertificate: Collection<CertificateObject>;
+  readonly issuerCertificate: Collection<CertificateObject>;
+  readonly identityEvents: Collection<CoreV1Event>;
+  private started = false;
+
+  constructor(private readonly ctx: AdapterContext) {
+    const { core, apps, custom, names: n } = ctx;
+    const policy = ctx.kubeConfig.makeApiClient(PolicyV1Api);
+    const make = <T extends KubernetesObject>(options: CollectionOptions<T>) => new Collection<T>(ctx.kubeConfig, options, ctx.logger);
+    const namedSecret = (namespace: string, name: string) =>
+      make<V1Secret>({
+        name: `Secret ${namespace}/${name}`,
+        path: `/api/v1/namespaces/${namespace}/secrets`,
+        fieldSelector: byName(name),
+        operation: { verb: 'list', resource: 'secrets', namespace, name },
+        list: () => core.listNamespacedSecret({ namespace, fieldSelector: byName(name) }),
+        slim: slimSecret,
+      });
+    const namedCertificate = (namespace: string, name: string) =>
+      make<CertificateObject>({
+        name: `Certificate ${namespace}/${name}`,
+        path: `/apis/${CERT_MANAGER.group}/${CERT_MANAGER.version}/namespaces/${namespace}/${CERT_MANAGER.plural}`,
+        fieldSelector: byName(name),
+        operation: { verb: 'list', resource: 'certificates.cert-manager.io', namespace, name },
+        list: () => custom.listNamespacedCustomObject({ ...CERT_MANAGER, namespace, fieldSelector: byName(name) }) as Promise<KubernetesListObject<CertificateObject>>,
+        slim: slimMeta,
+      });
+
+    this.pods = make<V1Pod>({ name: 'pods', path: '/api/v1/pods', operation: { verb: 'list', resource: 'pods' }, list: () => core.listPodForAllNamespaces(), slim: slimPod });
+    this.replicaSets = make<V1ReplicaSet>({
+      name: 'replicasets',
+      path: '/apis/apps/v1/replicasets',
+      operation: { verb: 'list', resource: 'replicasets.apps' },
+      list: () => apps.listReplicaSetForAllNamespaces(),
+      slim: slimReplicaSet,
+    });
+    this.deployments = make<V1Deployment>({
+      name: 'deployments',
+      path: '/apis/apps/v1/deployments',
+      operation: { verb: 'list', resource: 'deployments.apps' },
+      list: () => apps.listDeploymentForAllNamespaces(),
+      slim: slimWorkload,
+    });
+    this.statefulSets = make<V1StatefulSet>({
+      name: 'statefulsets',
+      path: '/apis/apps/v1/statefulsets',
+      operation: { verb: 'list', resource: 'statefulsets.apps' },
+      list: () => apps.listStatefulSetForAllNamespaces(),
+      slim: slimWorkload,
+    });
+    this.daemonSets = make<V1DaemonSet>({
+      name: 'daemonsets',
+      path: '/apis/apps/v1/daemonsets',
+      operation: { verb: 'list', resource: 'daemonsets.apps' },
+      list: () => apps.listDaemonSetForAllNamespaces(),
+      slim: slimWorkload,
+    });
+    this.namespaces = make<V1Namespace>({ name: 'namespaces', path: '/api/v1/namespaces', operation: { verb: 'list', resource: 'namespaces' }, list: () => core.listNamespace(), slim: slimNamespace });
+    this.budgets = make<V1PodDisruptionBudget>({
+      name: 'poddisruptionbudgets',
+      path: '/apis/policy/v1/poddisruptionbudgets',
+      operation: { verb: 'list', resource: 'poddisruptionbudgets.policy' },
+      list: () => policy.listPodDisruptionBudgetForAllNamespaces(),
+      slim: slimMeta,
+    });
+    this.trustRoots = make<V1ConfigMap>({
+      name: `ConfigMaps ${n.trustRootsConfigMap} (all namespaces)`,
+      path: '/api/v1/configmaps',
+      fieldSelector: byName(n.trustRootsConfigMap),
+      operation: { verb: 'list', resource: 'configmaps', name: n.trustRootsConfigMap },
+      list: () => core.listConfigMapForAllNamespaces({ fieldSelector: byName(n.trustRootsConfigMap) }),
+      slim: slimMeta,
+    });
+    this.preparedSecret = namedSecret(n.trustNamespace, n.preparedAnchorSecret);
+    this.activeSecret = namedSecret(n.trustNamespace, n.activeAnchorSecret);
+    this.previousSecret = namedSecret(n.trustNamespace, n.previousAnchorSecret);
+    this.issuerSecret = namedSecret(n.linkerdNamespace, n.issuerSecret);
+    this.preparedCertificate = namedCertificate(n.trustNamespace, n.preparedAnchorCertificate);
+    this.issuerCertificate = namedCertificate(n.linkerdNamespace, n.issuerCertificate);
+    const eventSelector = `involvedObject.name=${n.identityDeployment}`;
+    this.identityEvents = make<CoreV1Event>({
+      name: `Events of ${n.linkerdNamespace}/${n.identityDeployment}`,
+      path: `/api/v1/namespaces/${n.linkerdNamespace}/events`,
+      fieldSelector: eventSelector,
+      operation: { verb: 'list', resource: 'events', namespace: n.linkerdNamespace },
+      list: () => core.listNamespacedEvent({ namespace: n.linkerdNamespace, fieldSelector: eventSelector }),
+      slim: slimEvent,
+    });
+  }
+
+  all(): AnyCollection[] {
+    return [
+      erase(this.pods),
+      erase(this.replicaSets),
+      erase(this.deployments),
+      erase(this.statefulSets),
+      erase(this.daemonSets),
+      ...(this.rollouts ? [erase(this.rollouts)] : []),
+      erase(this.namespaces),
+      erase(this.budgets),
+      ...this.forSource('bundles'),
+      ...this.forSource('anchor-secrets'),
+      ...this.forSource('issuer'),
+      erase(this.preparedCertificate),
+      ...this.forSource('identity-events'),
+    ];
+  }
+
+  /** The collections whose changes can open a gate watching `source`. */
+  forSource(source: WatchSource): AnyCollection[] {
+    switch (source) {
+      case 'prepared-anchor':
+        return [erase(this.preparedSecret), erase(this.preparedCertificate)];
+      case 'anchor-secrets':
+        return [erase(this.preparedSecret), erase(this.activeSecret), erase(this.previousSecret)];
+      case 'bundles':
+      case 'injector':
+        return [erase(this.trustRoots)];
+      case 'pods':
+        return [erase(this.pods), erase(this.namespaces)];
+      case 'workloads':
+        return [erase(this.deployments), erase(this.statefulSets), erase(this.daemonSets), ...(this.rollouts ? [erase(this.rollouts)] : []), erase(this.replicaSets)];
+      case 'issuer':
+        return [erase(this.issuerSecret), erase(this.issuerCertificate)];
+      case 'identity-events':
+        return [erase(this.identityEvents)];
+      case 'clock':
+        return [];
+    }
+  }
+
+  /** Starts every list+watch (Rollouts only when the cluster serves them and RBAC allows). */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.detectRollouts();
+    for (const c of this.all()) c.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all().map((c) => c.stop()));
+  }
+
+  /**
+   * Resolves once every collection has listed since its last failure. Throws at once on a permission
+   * error (it will not heal by waiting) and, at `deadline`, with the last failure of those not synced.
+   */
+  async synced(deadline: number): Promise<void> {
+    const check = (): 'ok' | 'wait' | KubeApiError => {
+      const pending = this.all().filter((c) => !c.synced);
+      if (pending.length === 0) return 'ok';
+      const forbidden = pending.map((c) => c.error).find((e) => e?.kind === 'forbidden' || e?.kind === 'unauthorized');
+      if (forbidden) return forbidden;
+      if (this.ctx.now() >= deadline) {
+        const failure = pending.map((c) => c.error).find((e) => e !== undefined);
+        return new KubeApiError(
+          'unreachable',
+          failure?.code,
+          failure?.operation ?? { verb: 'list', resource: pending[0]?.options.name ?? 'objects' },
+          failure
+            ? `${failure.message}; the runner kept retrying until its deadline and stopped in a safe state: run again once the API server is reachable`
+            : `expected to list ${pending.map((c) => c.options.name).join(', ')} before the deadline, found them not listed yet; check the API server's health and run again`,
+        );
+      }
+      return 'wait';
+    };
+    const first = check();
+    if (first === 'ok') return;
+    if (first instanceof KubeApiError) throw first;
+    await new Promise<void>((resolve, reject) => {
+      const unsubscribe = this.all().map((c) => c.onChange(() => settle()));
+      const timer = setTimeout(() => settle(), Math.max(0, deadline - this.ctx.now()) + 5);
+      const settle = () => {
+        const result = check();
+        if (result === 'wait') return;
+        clearTimeout(timer);
+        for (const u of unsubscribe) u();
+        if (result === 'ok') resolve();
+        else reject(result);
+      };
+    });
+  }
+
+  private async detectRollouts(): Promise<void> {
+    const { custom, logger } = this.ctx;
+    const op = { verb: 'list', resource: 'rollouts.argoproj.io' };
+    try {
+      await this.ctx.call(op, () => custom.listClusterCustomObject({ ...ARGO_ROLLOUTS, limit: 1 }));
+    } catch (err) {
+      const error = classify(err, op);
+      if (error.kind === 'not-found') {
+        logger.debug({}, 'argoproj.io Rollouts are not served: Rollouts are not watched');
+        return;
+      }
+      if (error.kind === 'forbidden') {
+        logger.warn({ error: error.message }, 'Rollouts are served but the runner may not list them (chart value rbac.argoRollouts): meshed Rollouts will be reported, not restarted');
+        return;
+      }
+      throw error;
+    }
+    this.rollouts = new Collection<RolloutObject>(
+      this.ctx.kubeConfig,
+      {
+        name: 'rollouts',
+        path: `/apis/${ARGO_ROLLOUTS.group}/${ARGO_ROLLOUTS.version}/${ARGO_ROLLOUTS.plural}`,
+        operation: { verb: 'list', resource: 'rollouts.argoproj.io' },
+        list: () => custom.listClusterCustomObject({ ...ARGO_ROLLOUTS }) as Promise<KubernetesListObject<RolloutObject>>,
+        slim: slimWorkload,
+      },
+      this.ctx.logger,
+    );
+  }
+}

@@ -1,0 +1,171 @@
+// One list+watch cache of a resource (cluster-wide, or one named object by field selector so RBAC
+// can scope it with resourceNames), slimmed in place, re-listed after errors, and overlaid with the
+// runner's own writes so a snapshot taken right after a write already shows it (read-your-writes).
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { classify, type KubeApiError, type KubeOperation } from './errors.js';
+
+export interface CollectionOptions<T extends KubernetesObject> {
+  /** For logs: `pods`, `Secret cert-manager/linkerd-active-anchor`. */
+  readonly name: string;
+  /** The watch path, e.g. `/api/v1/pods` or `/api/v1/namespaces/cert-manager/secrets`. */
+  readonly path: string;
+  /** What the list call is, for error messages. */
+  readonly operation: KubeOperation;
+  readonly list: () => Promise<KubernetesListObject<T>>;
+  readonly fieldSelector?: string;
+  /** Drops what the rotator never reads, in place (the informer's own cache holds this object). */
+  readonly slim?: (obj: T) => void;
+}
+
+export interface CollectionLogger {
+  warn(fields: object, message: string): void;
+  debug?(fields: object, message: string): void;
+}
+
+/** Watches with no event for this long are re-opened (dead connections are noticed within it). */
+const WATCH_IDLE_TIMEOUT_MS = 120_000;
+const RELIST_BASE_MS = 500;
+const RELIST_MAX_MS = 8_000;
+
+/** Compares two resourceVersions as the etcd revisions they are; undefined when either is not numeric. */
+export function compareResourceVersions(a: string | undefined, b: string | undefined): number | undefined {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return undefined;
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x === y ? 0 : x < y ? -1 : 1;
+}
+
+const keyOf = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+
+export class Collection<T extends KubernetesObject> {
+  private informer: ListWatch<T> | undefined;
+  private readonly overlay = new Map<string, T>();
+  private readonly listeners = new Set<() => void>();
+  private relistTimer: NodeJS.Timeout | undefined;
+  private relistDelay = RELIST_BASE_MS;
+  private stopped = true;
+  private isSynced = false;
+  private lastError: KubeApiError | undefined;
+  /** Times the collection was (re)listed: 1 in a run without errors. */
+  lists = 0;
+
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    readonly options: CollectionOptions<T>,
+    private readonly logger?: CollectionLogger,
+  ) {}
+
+  get synced(): boolean {
+    return this.isSynced;
+  }
+
+  /** The last list/watch failure, until the next successful list. */
+  get error(): KubeApiError | undefined {
+    return this.lastError;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.build();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.relistTimer) clearTimeout(this.relistTimer);
+    const informer = this.informer;
+    this.informer = undefined;
+    await informer?.stop();
+  }
+
+  /** Called after every change, sync or failure. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  items(): T[] {
+    const base = this.informer?.list() ?? [];
+    if (this.overlay.size === 0) return [...base];
+    const merged = new Map(base.map((obj) => [keyOf(obj), obj]));
+    for (const [key, mine] of this.overlay) {
+      const theirs = merged.get(key);
+      if (!theirs || compareResourceVersions(theirs.metadata?.resourceVersion, mine.metadata?.resourceVersion) === -1) merged.set(key, mine);
+    }
+    return [...merged.values()];
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    const theirs = this.informer?.get(name, namespace);
+    const mine = this.overlay.get(`${namespace ?? ''}/${name}`);
+    if (!mine) return theirs;
+    if (!theirs || compareResourceVersions(theirs.metadata?.resourceVersion, mine.metadata?.resourceVersion) === -1) return mine;
+    return theirs;
+  }
+
+  /**
+   * Records an object this process just wrote (the API's response), so reads see it before the
+   * watch delivers it; the watched copy wins as soon as it is as new.
+   */
+  remember(obj: T): void {
+    this.options.slim?.(obj);
+    this.overlay.set(keyOf(obj), obj);
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  private build(): void {
+    const watch = new Watch(this.kubeConfig);
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_IDLE_TIMEOUT_MS;
+    const list = async (): Promise<KubernetesListObject<T>> => {
+      const result = await this.options.list();
+      for (const item of result.items) this.options.slim?.(item);
+      // Kubernetes leaves kind/apiVersion off list items; nothing here relies on them.
+      if (this.informer === informer) {
+        this.lists++;
+        this.isSynced = true;
+        this.lastError = undefined;
+        this.relistDelay = RELIST_BASE_MS;
+        queueMicrotask(() => this.notify());
+      }
+      return result;
+    };
+    const informer = new ListWatch<T>(this.options.path, watch, list, false, undefined, this.options.fieldSelector);
+    const onObject = (obj: T) => {
+      if (this.informer !== informer) return;
+      this.options.slim?.(obj);
+      const key = keyOf(obj);
+      const mine = this.overlay.get(key);
+      if (mine && compareResourceVersions(obj.metadata?.resourceVersion, mine.metadata?.resourceVersion) !== -1) this.overlay.delete(key);
+      this.notify();
+    };
+    informer.on('add', onObject);
+    informer.on('update', onObject);
+    informer.on('delete', (obj: T) => {
+      if (this.informer !== informer) return;
+      this.overlay.delete(keyOf(obj));
+      this.notify();
+    });
+    informer.on('error', (err: unknown) => {
+      if (this.informer !== informer || this.stopped) return;
+      // ListWatch stops after an error other than a plain disconnect: re-list from scratch with a
+      // new informer, so nothing that changed meanwhile is missed.
+      this.isSynced = false;
+      this.lastError = classify(err, this.options.operation);
+      this.logger?.warn({ collection: this.options.name, error: this.lastError.message, retryInMs: this.relistDelay }, 'list/watch failed; re-listing');
+      void informer.stop();
+      this.informer = undefined;
+      this.notify();
+      this.relistTimer = setTimeout(() => {
+        if (!this.stopped) this.build();
+      }, this.relistDelay);
+      this.relistTimer.unref();
+      this.relistDelay = Math.min(this.relistDelay * 2, RELIST_MAX_MS);
+    });
+    this.informer = informer;
+    void informer.start().catch(() => undefined);
+  }
+}

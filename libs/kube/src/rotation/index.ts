@@ -1,0 +1,21 @@
+// The Kubernetes adapter of the rotation engine (libs/rotation ports), beside the webhook's cache.
+export * from './adapter.js';
+export * from './names.js';
+export * from './errors.js';
+export * from './request-stats.js';
+export { Collection, compareResourceVersions } from './collection.js';
+export { ClusterCache, type AnyCollection } from './cache.js';
+export { KubeClusterReader, type ReadOptions } from './reader.js';
+export { InjectorProbe, probePod, type InjectorAnswer } from './injector.js';
+export { KubeLease, leaseFactsOf } from './lease.js';
+export { KubeStateStore } from './state-store.js';
+export { KubeWorkloadRestarts, selectorMatches, budgetBelowMinimum } from './restarts.js';
+export { KubeCertificateRenewals, manuallyTriggered } from './renewals.js';
+export { KubeAnchorSecrets } from './anchors.js';
+export { KubeEventRecorder, eventFor } from './events.js';
+export { KubeWaiter, injectorBackoff } from './waiter.js';
+export { wakeOn } from './wake.js';
+export { silentLogger, type AdapterLogger, type AdapterContext } from './context.js';
+export * from './pod-facts.js';
+export * from './workload-facts.js';
+export * from './pki-facts.js';

@@ -1,0 +1,99 @@
+// The PKI objects as rotation facts: anchor Secrets as fingerprints, cert-manager Certificates as
+// Issuing/revision, trust-roots ConfigMaps as bundle hashes, identity Events as timestamps.
+// Certificates are parsed once per distinct text; no key material is ever read here (I5).
+import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { AnchorFacts, BundleFacts, IdentityEvent, IdentityEventReason, IssuingFacts } from '@linkerd-rotator/rotation';
+import { BundleCache, sha256Hex, type ParsedCertificate } from '@linkerd-rotator/x509';
+
+/** The fields of a cert-manager.io/v1 Certificate the rotator reads and writes. */
+export interface CertificateObject extends KubernetesObject {
+  spec?: { secretName?: string; issuerRef?: { name?: string; kind?: string } };
+  status?: {
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }>;
+    revision?: number;
+    lastFailureTime?: string;
+    failedIssuanceAttempts?: number;
+    notBefore?: string;
+    notAfter?: string;
+    renewalTime?: string;
+  };
+}
+
+const parsed = new BundleCache(256);
+
+/** Certificates in a PEM text (cached by the text's hash: bundles and env values repeat a lot). */
+export function certificatesOf(pem: string): readonly ParsedCertificate[] {
+  return parsed.parse(pem).certificates;
+}
+
+export function decodeSecretKey(secret: V1Secret | undefined, key: string): string | undefined {
+  const value = secret?.data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
+
+export function anchorFactsOfCertificate(cert: ParsedCertificate): AnchorFacts {
+  return { fingerprint: cert.fingerprint, publicKeyFingerprint: cert.spkiFingerprint, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
+}
+
+/** The first certificate of a Secret's tls.crt; undefined when missing or unparsable. */
+export function anchorFactsOf(secret: V1Secret | undefined): AnchorFacts | undefined {
+  const pem = decodeSecretKey(secret, 'tls.crt');
+  const first = pem === undefined ? undefined : certificatesOf(pem)[0];
+  return first ? anchorFactsOfCertificate(first) : undefined;
+}
+
+/** cert-manager's view of one Certificate: issuing now, revision, last failure. */
+export function issuingFactsOf(cert: CertificateObject | undefined): IssuingFacts {
+  const status = cert?.status;
+  const issuing = status?.conditions?.find((c) => c.type === 'Issuing');
+  const failedAt = status?.lastFailureTime ? Date.parse(status.lastFailureTime) : undefined;
+  const failure = issuing?.status === 'False' ? [issuing.reason, issuing.message].filter(Boolean).join(': ') : undefined;
+  return {
+    issuing: issuing?.status === 'True' ? 'true' : issuing?.status === 'False' ? 'false' : 'absent',
+    revision: status?.revision ?? 0,
+    ...(failedAt !== undefined && Number.isFinite(failedAt) ? { lastFailureAt: failedAt } : {}),
+    ...(failure ? { lastFailureMessage: failure } : {}),
+  };
+}
+
+/** A trust-roots ConfigMap as the hash Linkerd's injector stamps and the anchors it holds. */
+export function bundleFactsOf(cm: V1ConfigMap, key: string): BundleFacts | undefined {
+  const text = cm.data?.[key] ?? (cm.binaryData?.[key] !== undefined ? Buffer.from(cm.binaryData[key] as string, 'base64').toString('utf8') : undefined);
+  if (text === undefined) return undefined;
+  return { namespace: cm.metadata?.namespace ?? '', sha256: sha256Hex(text), anchors: certificatesOf(text).map((c) => c.fingerprint) };
+}
+
+const IDENTITY_REASONS = new Set<string>(['IssuerUpdated', 'IssuerUpdateSkipped', 'IssuerValidationFailed']);
+
+function eventTime(e: CoreV1Event): number | undefined {
+  const candidates = [e.lastTimestamp, e.series?.lastObservedTime, e.eventTime, e.firstTimestamp, e.metadata?.creationTimestamp];
+  for (const value of candidates) {
+    if (value === undefined || value === null) continue;
+    const ms = value instanceof Date ? value.getTime() : Date.parse(String(value));
+    if (Number.isFinite(ms)) return ms;
+  }
+  return undefined;
+}
+
+/** The identity controller's issuer events (an aggregated Event counts at its last timestamp). */
+export function identityEventOf(e: CoreV1Event): IdentityEvent | undefined {
+  if (!e.reason || !IDENTITY_REASONS.has(e.reason)) return undefined;
+  const at = eventTime(e);
+  if (at === undefined) return undefined;
+  return { reason: e.reason as IdentityEventReason, at, ...(e.message ? { message: e.message.slice(0, 300) } : {}) };
+}
+
+/** Keeps tls.crt and ca.crt of a Secret, in place; the key and the kubectl apply copy are dropped. */
+export { stripSecret as slimSecret } from '../projections.js';
+
+/** Keeps an Event's reason, message, times and subject. */
+export function slimEvent(e: CoreV1Event): void {
+  if (e.metadata) delete e.metadata.managedFields;
+  delete (e as { source?: unknown }).source;
+  delete (e as { related?: unknown }).related;
+}
+
+/** Drops managed fields (the bulk of a Certificate or ConfigMap we only read a few fields of). */
+export function slimMeta(obj: KubernetesObject): void {
+  if (obj.metadata) delete obj.metadata.managedFields;
+}

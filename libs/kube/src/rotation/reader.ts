@@ -1,0 +1,233 @@
+// ClusterReader: one snapshot of everything `decide` needs, assembled from the list/watch caches.
+// Reads no pod or workload from the API; only the named anchor Secrets are re-read, and only right
+// after cert-manager changed their Certificate, so a renewal is never seen half-done.
+import type { V1Secret } from '@kubernetes/client-node';
+import type {
+  BundleFacts,
+  ClusterReader,
+  ClusterSnapshot,
+  Fingerprint,
+  IdentityEvent,
+  IdentityIssuerFacts,
+  LeaseFacts,
+  MeshedPod,
+  WorkloadFacts,
+  WorkloadKind,
+  WorkloadRef,
+} from '@linkerd-rotator/rotation';
+import { workloadKey } from '@linkerd-rotator/rotation';
+import { verifyChain, type ParsedCertificate } from '@linkerd-rotator/x509';
+import type { ClusterCache } from './cache.js';
+import type { Collection } from './collection.js';
+import type { AdapterContext } from './context.js';
+import type { InjectorAnswer, InjectorProbe } from './injector.js';
+import { meshedPodOf, tierOfNamespace, type PodContext } from './pod-facts.js';
+import { anchorFactsOf, bundleFactsOf, certificatesOf, decodeSecretKey, identityEventOf, issuingFactsOf, type CertificateObject } from './pki-facts.js';
+import { meshedTemplate, workloadFactsOf, type WorkloadObject } from './workload-facts.js';
+
+export interface ReadOptions {
+  /** Ask the proxy-injector again even if the bundles did not change. */
+  readonly forceInjector?: boolean;
+  /** How long to wait for caches that are re-listing after an API failure (default: the API timeout). */
+  readonly deadline?: number;
+}
+
+export interface LeaseView {
+  facts(): LeaseFacts | undefined;
+}
+
+const INJECT_ANNOTATION = 'linkerd.io/inject';
+
+export class KubeClusterReader implements ClusterReader {
+  private lastCertificateVersions = new Map<string, string | undefined>();
+  private chainCache = new Map<string, Fingerprint | undefined>();
+  /** The proxy-injector's last answer, with the reason when it has none (for `status`). */
+  injector: InjectorAnswer = {};
+  /** Throw on a 403 from the dry-run (the rotation cannot pass its injector gate without it). */
+  strictInjector = true;
+
+  constructor(
+    private readonly ctx: AdapterContext,
+    private readonly cache: ClusterCache,
+    private readonly probe: InjectorProbe,
+    private readonly lease: LeaseView,
+  ) {}
+
+  async readSnapshot(options: ReadOptions = {}): Promise<ClusterSnapshot> {
+    const { ctx, cache } = this;
+    await cache.synced(options.deadline ?? ctx.now() + ctx.apiTimeoutMs);
+    await this.refreshAfterRenewal();
+    const observedAt = ctx.now();
+    const { pods, workloads } = this.meshed();
+    const bundles = this.bundles();
+    const prepared = anchorFactsOf(cache.preparedSecret.get(ctx.names.trustNamespace, ctx.names.preparedAnchorSecret));
+    const active = anchorFactsOf(cache.activeSecret.get(ctx.names.trustNamespace, ctx.names.activeAnchorSecret));
+    const previous = anchorFactsOf(cache.previousSecret.get(ctx.names.trustNamespace, ctx.names.previousAnchorSecret));
+    const issuer = await this.issuer();
+    const candidates = this.probeNamespaces(pods);
+    const key = bundles.map((b) => `${b.namespace}=${b.sha256}`).sort().join(',');
+    this.injector = await this.probe.answer(key, candidates, options.forceInjector ?? false);
+    if (this.strictInjector && this.injector.error?.kind === 'forbidden') throw this.injector.error;
+    const lease = this.lease.facts();
+    return {
+      observedAt,
+      prepared: { ...issuingFactsOf(cache.preparedCertificate.get(ctx.names.trustNamespace, ctx.names.preparedAnchorCertificate)), ...(prepared ? { anchor: prepared } : {}) },
+      ...(active ? { active } : {}),
+      ...(previous ? { previous } : {}),
+      ...(issuer ? { issuer } : {}),
+      bundles,
+      ...(this.injector.facts ? { injector: this.injector.facts } : {}),
+      pods,
+      workloads,
+      identityEvents: this.identityEvents(),
+      ...(lease ? { lease } : {}),
+    };
+  }
+
+  /** Every meshed pod, and the workloads that own meshed pods or will create them. */
+  meshed(): { pods: MeshedPod[]; workloads: WorkloadFacts[] } {
+    const { cache, ctx } = this;
+    const podContext: PodContext = {
+      linkerdNamespace: ctx.names.linkerdNamespace,
+      replicaSet: (namespace, name) => cache.replicaSets.get(namespace, name),
+      hasDeployment: (namespace, name) => cache.deployments.get(namespace, name) !== undefined,
+      namespace: (name) => cache.namespaces.get(undefined, name),
+      anchorsOf: (pem) => certificatesOf(pem).map((c) => c.fingerprint),
+    };
+    const pods: MeshedPod[] = [];
+    for (const pod of cache.pods.items()) {
+      const meshed = meshedPodOf(pod, podContext);
+      if (meshed) pods.push(meshed);
+    }
+    const workloads = new Map<string, WorkloadFacts>();
+    const add = (kind: WorkloadKind, obj: WorkloadObject | undefined) => {
+      if (!obj?.metadata?.name) return;
+      const namespace = obj.metadata.namespace ?? '';
+      const ref: WorkloadRef = { kind, namespace, name: obj.metadata.name };
+      const key = workloadKey(ref);
+      if (!workloads.has(key)) workloads.set(key, workloadFactsOf(kind, obj, tierOfNamespace(namespace, podContext.namespace(namespace), ctx.names.linkerdNamespace)));
+    };
+    for (const pod of pods) {
+      const owner = pod.owner;
+      if (owner && owner.kind !== 'Job' && owner.kind !== 'Other') add(owner.kind, this.workload(owner.kind, pod.namespace, owner.name));
+    }
+    const kinds: Array<[WorkloadKind, Collection<WorkloadObject> | undefined]> = [
+      ['Deployment', cache.deployments as Collection<WorkloadObject>],
+      ['StatefulSet', cache.statefulSets as Collection<WorkloadObject>],
+      ['DaemonSet', cache.daemonSets as Collection<WorkloadObject>],
+      ['Rollout', cache.rollouts as Collection<WorkloadObject> | undefined],
+    ];
+    for (const [kind, collection] of kinds) {
+      for (const obj of collection?.items() ?? []) {
+        const namespace = obj.metadata?.namespace ?? '';
+        if (meshedTemplate(obj, podContext.namespace(namespace)?.metadata?.annotations?.[INJECT_ANNOTATION])) add(kind, obj);
+      }
+    }
+    return { pods, workloads: [...workloads.values()] };
+  }
+
+  workload(kind: WorkloadKind, namespace: string, name: string): WorkloadObject | undefined {
+    const { cache } = this;
+    switch (kind) {
+      case 'Deployment':
+        return cache.deployments.get(namespace, name);
+      case 'StatefulSet':
+        return cache.statefulSets.get(namespace, name);
+      case 'DaemonSet':
+        return cache.daemonSets.get(namespace, name);
+      case 'Rollout':
+        return cache.rollouts?.get(namespace, name);
+    }
+  }
+
+  bundles(): BundleFacts[] {
+    const out: BundleFacts[] = [];
+    for (const cm of this.cache.trustRoots.items()) {
+      const facts = bundleFactsOf(cm, this.ctx.names.trustRootsKey);
+      if (facts) out.push(facts);
+    }
+    return out.sort((a, b) => a.namespace.localeCompare(b.namespace));
+  }
+
+  private identityEvents(): IdentityEvent[] {
+    const out: IdentityEvent[] = [];
+    for (const e of this.cache.identityEvents.items()) {
+      const event = identityEventOf(e);
+      if (event) out.push(event);
+    }
+    return out.sort((a, b) => a.at - b.at);
+  }
+
+  /** Namespaces to dry-run a pod in: data-plane namespaces with meshed pods first, then extensions. */
+  private probeNamespaces(pods: readonly MeshedPod[]): string[] {
+    const rank = { 'data-plane': 0, extension: 1, 'control-plane': 2 } as const;
+    const terminating = (ns: string) => this.cache.namespaces.get(undefined, ns)?.metadata?.deletionTimestamp !== undefined;
+    const seen = new Map<string, number>();
+    for (const pod of pods) if (pod.tier !== 'control-plane' && !terminating(pod.namespace)) seen.set(pod.namespace, Math.min(seen.get(pod.namespace) ?? 9, rank[pod.tier]));
+    return [...seen.entries()].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).map(([ns]) => ns);
+  }
+
+  /** The identity issuer, and which known anchor it verifies against (checked with libs/x509). */
+  private async issuer(): Promise<IdentityIssuerFacts | undefined> {
+    const { cache, ctx } = this;
+    const pem = decodeSecretKey(cache.issuerSecret.get(ctx.names.linkerdNamespace, ctx.names.issuerSecret), 'tls.crt');
+    const chain = pem === undefined ? [] : certificatesOf(pem);
+    const [leaf, ...intermediates] = chain;
+    if (!leaf) return undefined;
+    const anchors = new Map<string, ParsedCertificate>();
+    const secrets = [cache.preparedSecret, cache.activeSecret, cache.previousSecret];
+    for (const collection of secrets) {
+      for (const secret of collection.items()) {
+        const text = decodeSecretKey(secret, 'tls.crt');
+        for (const cert of text === undefined ? [] : certificatesOf(text)) anchors.set(cert.fingerprint, cert);
+      }
+    }
+    for (const cm of cache.trustRoots.items()) {
+      const text = cm.data?.[ctx.names.trustRootsKey];
+      for (const cert of text === undefined ? [] : certificatesOf(text)) anchors.set(cert.fingerprint, cert);
+    }
+    const key = `${leaf.fingerprint}:${[...anchors.keys()].sort().join(',')}`;
+    let chainsTo = this.chainCache.get(key);
+    if (!this.chainCache.has(key)) {
+      const result = await verifyChain(leaf, { anchors: [...anchors.values()], intermediates, targetSignsLeaves: true });
+      chainsTo = result.ok ? result.anchor.fingerprint : undefined;
+      if (this.chainCache.size > 64) this.chainCache.clear();
+      this.chainCache.set(key, chainsTo);
+    }
+    return {
+      ...issuingFactsOf(cache.issuerCertificate.get(ctx.names.linkerdNamespace, ctx.names.issuerCertificate)),
+      fingerprint: leaf.fingerprint,
+      ...(chainsTo ? { chainsTo } : {}),
+      notBefore: leaf.notBefore.getTime(),
+      notAfter: leaf.notAfter.getTime(),
+    };
+  }
+
+  /**
+   * cert-manager writes a Certificate's Secret before it bumps `status.revision`, but the two watches
+   * deliver independently. When a Certificate moved since the last snapshot, re-read its Secret
+   * (after seeing the Certificate), so the snapshot never pairs a new revision with an old Secret.
+   */
+  private async refreshAfterRenewal(): Promise<void> {
+    const { cache, ctx } = this;
+    const n = ctx.names;
+    const pairs: Array<[string, Collection<CertificateObject>, string, Collection<V1Secret>, string]> = [
+      [n.trustNamespace, cache.preparedCertificate, n.preparedAnchorCertificate, cache.preparedSecret, n.preparedAnchorSecret],
+      [n.linkerdNamespace, cache.issuerCertificate, n.issuerCertificate, cache.issuerSecret, n.issuerSecret],
+    ];
+    for (const [namespace, certificates, certName, secrets, secretName] of pairs) {
+      const version = certificates.get(namespace, certName)?.metadata?.resourceVersion;
+      const key = `${namespace}/${certName}`;
+      const seen = this.lastCertificateVersions.has(key);
+      if (seen && this.lastCertificateVersions.get(key) === version) continue;
+      this.lastCertificateVersions.set(key, version);
+      const op = { verb: 'get', resource: 'secrets', namespace, name: secretName };
+      try {
+        const fresh = await ctx.call(op, () => ctx.core.readNamespacedSecret({ namespace, name: secretName }));
+        secrets.remember(fresh);
+      } catch (err) {
+        if ((err as { kind?: string }).kind !== 'not-found') throw err;
+      }
+    }
+  }
+}

@@ -1,0 +1,91 @@
+// Waiting on caches: re-check a condition whenever one of the watched collections changes (checks
+// coalesced, at most one every `minIntervalMs`), until it holds or the deadline passes. No polling.
+import type { AnyCollection } from './cache.js';
+
+export interface WakeOptions {
+  readonly collections: readonly AnyCollection[];
+  readonly deadline: number;
+  readonly now: () => number;
+  /** Extra wake-ups at these times (clock gates). */
+  readonly alarms?: readonly number[];
+  /** Coalesces bursts (a rollout changes hundreds of pods): checks at most this often. */
+  readonly minIntervalMs?: number;
+  /** Also re-check on this schedule (ms after the previous check), for things no watch reports. */
+  readonly recheck?: (attempt: number) => number | undefined;
+}
+
+/**
+ * Resolves true once `check` returns true, false at the deadline. A check that throws rejects the
+ * wait; a check that returns `undefined` counts as "not yet".
+ */
+export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start') => Promise<boolean | undefined>, options: WakeOptions): Promise<boolean> {
+  const { now, deadline } = options;
+  const minInterval = options.minIntervalMs ?? 200;
+  return new Promise<boolean>((resolve, reject) => {
+    let done = false;
+    let running = false;
+    let pending: 'change' | 'alarm' | 'recheck' | undefined;
+    let lastRun = 0;
+    let coalesce: NodeJS.Timeout | undefined;
+    let recheckTimer: NodeJS.Timeout | undefined;
+    let recheckAttempt = 0;
+    const timers: NodeJS.Timeout[] = [];
+    const unsubscribe = options.collections.map((c) => c.onChange(() => request('change')));
+    const finish = (value: boolean | Error) => {
+      if (done) return;
+      done = true;
+      for (const u of unsubscribe) u();
+      for (const t of timers) clearTimeout(t);
+      if (coalesce) clearTimeout(coalesce);
+      if (recheckTimer) clearTimeout(recheckTimer);
+      if (value instanceof Error) reject(value);
+      else resolve(value);
+    };
+    const run = async (reason: 'change' | 'alarm' | 'recheck' | 'start') => {
+      if (done) return;
+      if (running) {
+        pending = pending ?? (reason === 'start' ? 'change' : reason);
+        return;
+      }
+      running = true;
+      lastRun = now();
+      try {
+        if ((await check(reason)) === true) return finish(true);
+      } catch (err) {
+        return finish(err as Error);
+      } finally {
+        running = false;
+      }
+      if (reason === 'recheck' || reason === 'start') scheduleRecheck();
+      if (pending) {
+        const next = pending;
+        pending = undefined;
+        request(next);
+      }
+    };
+    const request = (reason: 'change' | 'alarm' | 'recheck') => {
+      if (done || coalesce) return;
+      if (running) {
+        pending = pending ?? reason;
+        return;
+      }
+      const wait = Math.max(0, lastRun + minInterval - now());
+      coalesce = setTimeout(() => {
+        coalesce = undefined;
+        void run(reason);
+      }, wait);
+    };
+    const scheduleRecheck = () => {
+      if (!options.recheck || done) return;
+      const delay = options.recheck(recheckAttempt++);
+      if (delay === undefined) return;
+      if (recheckTimer) clearTimeout(recheckTimer);
+      recheckTimer = setTimeout(() => void run('recheck'), delay);
+    };
+    for (const at of options.alarms ?? []) {
+      if (at > now() && at < deadline) timers.push(setTimeout(() => request('alarm'), at - now() + 1));
+    }
+    timers.push(setTimeout(() => finish(false), Math.max(0, deadline - now())));
+    void run('start');
+  });
+}
