@@ -1,0 +1,462 @@
+// charts/linkerd-rotator on the local cluster (issue 5): helm install into the real API server with
+// real cert-manager, cainjector and trust-manager; the chart's webhook registration against the
+// webhook app run as the chart's ServiceAccount; RBAC and the admission guard; upgrade; uninstall.
+import { X509Certificate } from 'node:crypto';
+import { parseAllDocuments } from 'yaml';
+import { waitFor } from '../cluster/src/index.js';
+import { makeCa } from '../cluster/src/pki.js';
+import {
+  applyPrometheusOperatorCrds,
+  b64,
+  bootstrapStandIn,
+  chartDir,
+  generatedServingTls,
+  inventory,
+  jsonpath,
+  kubectlAs,
+  names,
+  release,
+  runnerSa,
+  saUser,
+  secretData,
+  serviceAccountKubeconfig,
+  startChartWebhook,
+  trustRootsPem,
+  urlModeValues,
+  waitForTrustRoots,
+  webhookEndpoint,
+  webhookSa,
+  type ChartWebhook,
+  type WebhookEndpoint,
+} from '../support/chart.js';
+import { useCluster } from '../support/cluster.js';
+
+const testCluster = useCluster({ nodes: 1 });
+const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
+const tryKubectl = (args: string[], input?: string) => testCluster().kubectl(args, { allowFailure: true, ...(input === undefined ? {} : { input }) });
+const appNs = 'meshed-app';
+const T = names.trustNs;
+const L = names.linkerdNs;
+const R = release.namespace;
+
+let endpoint: WebhookEndpoint;
+let webhook: ChartWebhook | undefined;
+let runnerKubeconfig: string;
+let baseline: Set<string>;
+let anchorA: string;
+
+const cert = (pem: string) => new X509Certificate(pem);
+const chainsTo = (childPem: string, parentPem: string) => cert(childPem).checkIssued(cert(parentPem)) && cert(childPem).verify(cert(parentPem).publicKey);
+
+beforeAll(async () => {
+  // What exists before the chart: Linkerd's namespace labelled as the README says, the release
+  // namespace, a meshed app namespace, and the prometheus-operator CRDs (monitoring is turned on
+  // by the upgrade test). The inventory taken here is what uninstall must return to.
+  await kubectl(['create', 'namespace', names.linkerdNs]);
+  await kubectl(['label', 'namespace', names.linkerdNs, 'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled', 'linkerd.io/control-plane-ns=linkerd']);
+  await kubectl(['create', 'namespace', release.namespace]);
+  await kubectl(['create', 'namespace', appNs]);
+  await applyPrometheusOperatorCrds(testCluster());
+  endpoint = await webhookEndpoint();
+  baseline = await inventory(testCluster());
+}, 600_000);
+
+afterAll(async () => {
+  await webhook?.stop();
+});
+
+describe('helm install', () => {
+  it('installs in url mode; cert-manager issues the webhook serving certificate and cainjector injects its CA; PKI becomes Ready after bootstrap; trust roots reach Linkerd', async () => {
+    const install = await testCluster().helm([
+      'install', release.name, chartDir, '-n', release.namespace, '--wait', '--timeout', '120s',
+      ...urlModeValues(endpoint),
+      '--set', 'webhook.servingCertificate.ipAddresses={127.0.0.1}',
+    ]);
+    expect(install.stdout).toContain('STATUS: deployed');
+
+    // The serving certificate the chart asks cert-manager for; the webhook process serves it.
+    await kubectl(['-n', release.namespace, 'wait', '--for=condition=Ready', `certificate/${release.name}-webhook`, '--timeout=60s']);
+    const serving = await secretData(testCluster(), release.namespace, `${release.name}-webhook-tls`);
+    expect(cert(serving['tls.crt']!).checkIP('127.0.0.1')).toBe('127.0.0.1');
+    const injected = await waitFor(
+      async () => {
+        const bundles = (await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].clientConfig.caBundle}')).split(' ').filter(Boolean);
+        return bundles.length === 2 ? bundles : undefined;
+      },
+      { what: 'cainjector to inject the serving CA into both webhooks (cert-manager.io/inject-ca-from)', timeoutMs: 60_000 },
+    );
+    expect(injected).toEqual([b64(serving['ca.crt']!), b64(serving['ca.crt']!)]);
+    expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].clientConfig.url}')).toBe(`${endpoint.url} ${endpoint.url}`);
+
+    // The webhook app as the chart's Deployment runs it, authenticated with a token of its ServiceAccount.
+    webhook = await startChartWebhook(testCluster(), {
+      endpoint,
+      tls: { certPem: serving['tls.crt']!, keyPem: serving['tls.key']! },
+      kubeconfig: await serviceAccountKubeconfig(testCluster(), webhookSa),
+    });
+
+    // Before bootstrap: the prepared anchor is issued, nothing signs the identity issuer yet.
+    await kubectl(['-n', names.trustNs, 'wait', '--for=condition=Ready', `issuer/${names.rootIssuer}`, `certificate/${names.prepared}`, '--timeout=60s']);
+    expect(await jsonpath(testCluster(), ['get', 'clusterissuer', names.clusterIssuer], '{.status.conditions[?(@.type=="Ready")].status}')).toBe('False');
+
+    // The post-install hook Job completed, but under kwok its pod runs no container, so its work
+    // (`bootstrap`) is done here, as the hook's ServiceAccount would do it.
+    runnerKubeconfig = await serviceAccountKubeconfig(testCluster(), runnerSa);
+    expect((await bootstrapStandIn(testCluster(), runnerKubeconfig)).created).toEqual([names.active, names.previous]);
+
+    await kubectl(['wait', '--for=condition=Ready', `clusterissuer/${names.clusterIssuer}`, '--timeout=60s']);
+    await kubectl(['-n', names.linkerdNs, 'wait', '--for=condition=Ready', `certificate/${names.issuer}`, '--timeout=60s']);
+    await kubectl(['wait', '--for=condition=Synced', `bundle/${names.trustRoots}`, '--timeout=60s']);
+
+    const prepared = await secretData(testCluster(), names.trustNs, names.prepared);
+    const active = await secretData(testCluster(), names.trustNs, names.active);
+    const previous = await secretData(testCluster(), names.trustNs, names.previous);
+    anchorA = prepared['tls.crt']!;
+    expect(active['tls.crt']).toBe(anchorA);
+    expect(active['tls.key']).toBe(prepared['tls.key']);
+    expect(Object.keys(previous)).toEqual(['tls.crt']);
+    expect(previous['tls.crt']).toBe(anchorA);
+    expect(cert(anchorA).ca).toBe(true);
+
+    await waitForTrustRoots(testCluster(), [anchorA], 'the trust-roots ConfigMap in Linkerd namespace to hold the bootstrapped anchor');
+    const issuer = await secretData(testCluster(), names.linkerdNs, names.issuer);
+    expect(chainsTo(issuer['tls.crt']!, anchorA)).toBe(true);
+    expect(cert(issuer['tls.crt']!).ca).toBe(true);
+
+    // trust-manager's write and cert-manager's issuer write both went through the webhook.
+    const metrics = await webhook.metrics();
+    expect(metrics).toMatch(/linkerd_rotator_admission_requests_total\{resource="configmaps",operation="CREATE",verdict="allowed"\} [1-9]/);
+    expect(metrics).toMatch(/linkerd_rotator_admission_requests_total\{resource="secrets",operation="CREATE",verdict="allowed"\} [1-9]/);
+    // Rendered but inert objects are present too.
+    expect(await jsonpath(testCluster(), ['-n', release.namespace, 'get', 'cronjob', `${release.name}-rotate`], '{.spec.concurrencyPolicy}')).toBe('Forbid');
+  });
+});
+
+describe("the chart's ValidatingWebhookConfiguration in the real API server", () => {
+  const configMap = (bundle: string) =>
+    JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRoots, namespace: names.linkerdNs }, data: { 'ca-bundle.crt': bundle } });
+
+  it('denies a kubectl apply of the trust roots without the active anchor, showing the webhook message; allows a correct one', async () => {
+    const { certPem: otherCa } = await makeCa('some-other-ca');
+    const denied = await tryKubectl(['apply', '-f', '-'], configMap(otherCa));
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('admission webhook "trust-roots.linkerd-rotator.io" denied the request');
+    expect(denied.stderr).toMatch(/must contain the active trust anchor "CN=root\.linkerd\.cluster\.local" \(sha256:[0-9a-f]{16}\) from Secret cert-manager\/linkerd-active-anchor/);
+    expect(await trustRootsPem(testCluster())).toContain(anchorA.trim().split('\n')[1]);
+
+    const allowed = await tryKubectl(['apply', '-f', '-'], configMap(anchorA + otherCa));
+    expect(allowed.stderr).not.toContain('denied');
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toContain(`configmap/${names.trustRoots} configured`);
+    // trust-manager puts its own bundle back (at once: it watches its targets).
+    await waitForTrustRoots(testCluster(), [anchorA], 'trust-manager to restore the bundle');
+  });
+});
+
+describe('RBAC', () => {
+  const groups = (ns: string) => ['--as-group=system:serviceaccounts', `--as-group=system:serviceaccounts:${ns}`, '--as-group=system:authenticated'];
+  type Check = [verb: string, resource: string, namespace: string | '*', extra?: string[]];
+  const canI = async (sa: string, [verb, resource, ns, extra]: Check) => {
+    const nsArgs = ns === '*' ? ['--all-namespaces'] : ['-n', ns];
+    const r = await tryKubectl(['auth', 'can-i', verb, resource, ...nsArgs, ...(extra ?? []), `--as=${saUser(sa)}`, ...groups(release.namespace)]);
+    return r.stdout.trim();
+  };
+  /** Every check as "verb resource -n ns: yes|no", so a failure lists each wrong answer. */
+  const answers = async (sa: string, checks: Check[]) =>
+    Promise.all(checks.map(async (c) => `${c[0]} ${c[1]}${c[3] ? ` ${c[3].join(' ')}` : ''} -n ${c[2]}: ${await canI(sa, c)}`));
+  const expectAll = async (sa: string, checks: Check[], answer: 'yes' | 'no') => {
+    const got = await answers(sa, checks);
+    expect(got).toEqual(got.map((line) => line.replace(/: \S+$/, `: ${answer}`)));
+  };
+  const status = ['--subresource=status'];
+  const subjectAccess = async (sa: string, resourceAttributes: Record<string, string>) => {
+    const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: saUser(sa), groups: ['system:serviceaccounts', `system:serviceaccounts:${R}`, 'system:authenticated'], resourceAttributes } };
+    const out = await kubectl(['create', '-f', '-', '-o', 'json'], JSON.stringify(review));
+    return (JSON.parse(out.stdout) as { status: { allowed: boolean } }).status.allowed;
+  };
+
+  it("the runner's ServiceAccount can do what bootstrap and a rotation need", async () => {
+    await expectAll(runnerSa, [
+      ['get', `secrets/${names.prepared}`, T], ['watch', `secrets/${names.prepared}`, T],
+      ['get', `secrets/${names.active}`, T], ['update', `secrets/${names.active}`, T], ['patch', `secrets/${names.active}`, T],
+      ['get', `secrets/${names.previous}`, T], ['update', `secrets/${names.previous}`, T], ['patch', `secrets/${names.previous}`, T],
+      ['create', 'secrets', T],
+      ['get', `certificates.cert-manager.io/${names.prepared}`, T], ['patch', `certificates.cert-manager.io/${names.prepared}`, T, status],
+      ['create', 'events', T],
+      ['get', `secrets/${names.issuer}`, L], ['get', `certificates.cert-manager.io/${names.issuer}`, L],
+      ['patch', `certificates.cert-manager.io/${names.issuer}`, L, status], ['list', 'events', L],
+      ['get', `configmaps/${names.trustRoots}`, L], ['get', `configmaps/${names.trustRoots}`, appNs],
+      ['get', `configmaps/${names.state}`, R], ['update', `configmaps/${names.state}`, R], ['create', 'configmaps', R],
+      ['get', `leases.coordination.k8s.io/${names.lease}`, R], ['update', `leases.coordination.k8s.io/${names.lease}`, R], ['create', 'leases.coordination.k8s.io', R],
+      ['create', 'events', R],
+      ['list', 'pods', '*'], ['list', 'namespaces', '*'], ['list', 'replicasets.apps', '*'], ['list', 'poddisruptionbudgets.policy', '*'],
+      ['patch', 'deployments.apps', appNs], ['patch', 'statefulsets.apps', appNs], ['patch', 'daemonsets.apps', appNs],
+      ['get', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'], ['get', `clusterissuers.cert-manager.io/${names.clusterIssuer}`, '*'],
+      // Server-side dry-run pod creates (the injector check); the admission guard refuses real ones.
+      ['create', 'pods', appNs],
+    ], 'yes');
+    // Argo Rollouts' CRD is not installed, so kubectl cannot resolve the resource: ask the authorizer directly.
+    expect(await subjectAccess(runnerSa, { verb: 'patch', group: 'argoproj.io', resource: 'rollouts', namespace: appNs })).toBe(true);
+  });
+
+  it("the runner's ServiceAccount cannot read other Secrets, write the prepared anchor or trust roots, patch other objects, or delete anything", async () => {
+    await expectAll(runnerSa, [
+      ['list', 'secrets', T], ['get', 'secrets/some-other-secret', T], ['get', 'secrets/cert-manager-webhook-ca', T],
+      ['list', 'secrets', L], ['get', 'secrets/linkerd-proxy-injector-k8s-tls', L], ['update', `secrets/${names.issuer}`, L], ['patch', `secrets/${names.issuer}`, L], ['create', 'secrets', L],
+      ['list', 'secrets', 'kube-system'], ['get', 'secrets/bootstrap-token-abcdef', 'kube-system'],
+      ['list', 'secrets', R], ['get', `secrets/${release.name}-webhook-tls`, R],
+      // The prepared anchor is cert-manager's to write; renewal goes through certificates/status.
+      ['update', `secrets/${names.prepared}`, T], ['patch', `secrets/${names.prepared}`, T],
+      ['patch', `configmaps/${names.trustRoots}`, L], ['update', `configmaps/${names.trustRoots}`, L], ['create', 'configmaps', L], ['create', 'configmaps', T],
+      ['patch', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'], ['patch', `clusterissuers.cert-manager.io/${names.clusterIssuer}`, '*'],
+      ['patch', `certificates.cert-manager.io/${names.prepared}`, T], ['patch', `certificates.cert-manager.io/${names.issuer}`, L],
+      ['update', 'deployments.apps', appNs], ['patch', 'services', appNs], ['patch', 'namespaces', '*'], ['patch', 'configmaps/kube-root-ca.crt', appNs],
+      ['patch', `validatingwebhookconfigurations.admissionregistration.k8s.io/${release.name}`, '*'],
+      ['patch', `validatingadmissionpolicies.admissionregistration.k8s.io/${release.name}-runner-guard`, '*'],
+      ['delete', `validatingadmissionpolicybindings.admissionregistration.k8s.io/${release.name}-runner-guard`, '*'],
+      ['create', 'clusterrolebindings.rbac.authorization.k8s.io', '*'], ['escalate', 'roles.rbac.authorization.k8s.io', R], ['impersonate', 'serviceaccounts', R],
+      ['create', 'pods', appNs, ['--subresource=exec']], ['create', 'serviceaccounts', R, ['--subresource=token']],
+      ['delete', `secrets/${names.active}`, T], ['delete', `secrets/${names.previous}`, T], ['delete', `configmaps/${names.state}`, R],
+      ['delete', `leases.coordination.k8s.io/${names.lease}`, R], ['delete', 'pods', appNs], ['delete', 'deployments.apps', appNs],
+      ['delete', `certificates.cert-manager.io/${names.prepared}`, T], ['delete', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'],
+      ['deletecollection', 'secrets', T],
+    ], 'no');
+  });
+
+  it("the webhook's ServiceAccount can read only the objects it watches, by name, and write nothing", async () => {
+    await expectAll(webhookSa, [
+      ['get', `secrets/${names.prepared}`, T], ['list', `secrets/${names.active}`, T], ['watch', `secrets/${names.previous}`, T],
+      ['watch', `secrets/${names.issuer}`, L], ['watch', `configmaps/${names.trustRoots}`, L], ['watch', `configmaps/${names.state}`, R],
+      ['list', 'pods', '*'],
+    ], 'yes');
+    await expectAll(webhookSa, [
+      ['list', 'secrets', T], ['get', 'secrets/some-other-secret', T], ['list', 'secrets', L], ['list', 'secrets', 'kube-system'],
+      ['list', 'secrets', R], ['get', `secrets/${release.name}-webhook-tls`, R], ['list', 'configmaps', L], ['get', 'configmaps/other', R],
+      ['update', `secrets/${names.active}`, T], ['patch', `secrets/${names.issuer}`, L], ['create', 'secrets', T],
+      ['patch', `configmaps/${names.trustRoots}`, L], ['create', 'configmaps', R], ['create', 'events', R],
+      ['patch', 'pods', appNs], ['delete', 'pods', appNs], ['create', 'pods', appNs],
+      ['patch', `validatingwebhookconfigurations.admissionregistration.k8s.io/${release.name}`, '*'],
+      ['patch', `certificates.cert-manager.io/${names.issuer}`, L, status],
+    ], 'no');
+  });
+
+  it('no rule granted to either ServiceAccount uses a wildcard (SelfSubjectRulesReview in every relevant namespace)', async () => {
+    const wildcards: string[] = [];
+    for (const sa of [runnerSa, webhookSa]) {
+      for (const ns of [T, L, R, appNs, 'kube-system']) {
+        const review = JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace: ns } });
+        const out = await kubectl(['create', '--validate=false', '-f', '-', '-o', 'json', `--as=${saUser(sa)}`, ...groups(R)], review);
+        const rules = (JSON.parse(out.stdout) as { status: { resourceRules: Array<{ verbs: string[]; apiGroups?: string[]; resources?: string[] }> } }).status.resourceRules;
+        for (const r of rules) {
+          if ([...r.verbs, ...(r.apiGroups ?? []), ...(r.resources ?? [])].includes('*')) wildcards.push(`${sa} in ${ns}: ${JSON.stringify(r)}`);
+        }
+      }
+    }
+    expect(wildcards).toEqual([]);
+  });
+
+  it("the chart's ValidatingAdmissionPolicy refuses the runner creates of other names and real pods; allows its own objects and dry runs", async () => {
+    const as = kubectlAs(testCluster(), runnerKubeconfig);
+    const lease = (name: string) => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: R } });
+    const pod = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'injector-probe', namespace: appNs }, spec: { containers: [{ name: 'c', image: 'example.invalid/probe:1' }] } });
+    const guard = `ValidatingAdmissionPolicy '${release.name}-runner-guard'`;
+
+    const otherSecret = await as(['-n', T, 'create', 'secret', 'generic', 'stolen-copy', '--from-literal=tls.key=x', '--dry-run=server']);
+    expect(otherSecret.stderr).toContain(guard);
+    expect(otherSecret.stderr).toContain(`the rotation runner may create only the Secrets ${T}/${names.active} and ${T}/${names.previous}`);
+    const otherConfigMap = await as(['-n', R, 'create', 'configmap', 'other-state', '--dry-run=server']);
+    expect(otherConfigMap.stderr).toContain(`the rotation runner may create only the ConfigMap ${R}/${names.state}`);
+    const otherLease = await as(['create', '-f', '-', '--dry-run=server'], lease('other-lease'));
+    expect(otherLease.stderr).toContain(`the rotation runner may create only the Lease ${R}/${names.lease}`);
+    const realPod = await as(['create', '-f', '-'], pod);
+    expect(realPod.stderr).toContain('the rotation runner may create pods only as a server-side dry run');
+    expect((await tryKubectl(['-n', appNs, 'get', 'pod', 'injector-probe'])).code).not.toBe(0);
+
+    for (const ok of [
+      await as(['-n', R, 'create', 'configmap', names.state, '--dry-run=server']),
+      await as(['create', '-f', '-', '--dry-run=server'], lease(names.lease)),
+      await as(['create', '-f', '-', '--dry-run=server'], pod),
+    ]) {
+      expect(ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+    }
+    // Anyone else is not affected by the guard.
+    expect((await tryKubectl(['-n', T, 'create', 'secret', 'generic', 'stolen-copy', '--dry-run=server'])).code).toBe(0);
+  });
+
+  it("the runner's ServiceAccount makes every write of a rotation (stand-in for `rotate`): renew, trust both, promote, re-issue, retire, roll; the webhook lets each through", async () => {
+    const as = kubectlAs(testCluster(), runnerKubeconfig);
+    const ok = async (args: string[], input?: string) => {
+      const r = await as(args, input);
+      if (r.code !== 0) throw new Error(`as the runner: kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
+      return r.stdout;
+    };
+    const renew = async (ns: string, name: string) => {
+      // What `cmctl renew` does: an Issuing condition through the status subresource.
+      const crt = JSON.parse(await ok(['-n', ns, 'get', 'certificate', name, '-o', 'json'])) as { status: { revision: number; conditions: unknown[] } };
+      const conditions = [...crt.status.conditions, { type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'rotation', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }];
+      await ok(['-n', ns, 'patch', 'certificate', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })]);
+      await waitFor(async () => Number(await jsonpath(testCluster(), ['-n', ns, 'get', 'certificate', name], '{.status.revision}')) > crt.status.revision, {
+        what: `Certificate ${ns}/${name} to be re-issued`,
+        timeoutMs: 60_000,
+      });
+    };
+    const writeSecret = (name: string, data: Record<string, string>) =>
+      ok(['-n', T, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])) })]);
+
+    // Prepare: a new prepared anchor B; trust-manager publishes {A, B}.
+    await renew(T, names.prepared);
+    const b = await secretData(testCluster(), T, names.prepared);
+    expect(b['tls.crt']).not.toBe(anchorA);
+    await waitForTrustRoots(testCluster(), [anchorA, b['tls.crt']!], 'the bundle to hold A and B');
+    // Promote: B signs the issuer from now on.
+    await writeSecret(names.active, { 'tls.crt': b['tls.crt']!, 'tls.key': b['tls.key']! });
+    await renew(L, names.issuer);
+    const issuer = await secretData(testCluster(), L, names.issuer);
+    expect(chainsTo(issuer['tls.crt']!, b['tls.crt']!)).toBe(true);
+    // Retire: A leaves the bundle.
+    await writeSecret(names.previous, { 'tls.crt': b['tls.crt']! });
+    await waitForTrustRoots(testCluster(), [b['tls.crt']!], 'the bundle to hold B only');
+    // Roll a meshed workload and probe the injector with a dry run.
+    await kubectl(['-n', appNs, 'create', 'deployment', 'web', '--image=example.invalid/web:1']);
+    await ok(['-n', appNs, 'patch', 'deployment', 'web', '-p', JSON.stringify({ spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } })]);
+    await kubectl(['-n', appNs, 'rollout', 'status', 'deployment/web', '--timeout=60s']);
+    await ok(['-n', R, 'create', 'configmap', names.state, '--dry-run=server']);
+    const event = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'rotation-done.test', namespace: R }, involvedObject: { kind: 'ConfigMap', name: names.state, namespace: R }, reason: 'RotationDone', message: 'test', type: 'Normal' };
+    await ok(['create', '-f', '-'], JSON.stringify(event));
+
+    const metrics = await webhook!.metrics();
+    expect(metrics).not.toMatch(/verdict="(error|invalid)"\} [1-9]/);
+    expect(metrics).toMatch(/resource="configmaps",operation="UPDATE",verdict="allowed"\} [1-9]/);
+    expect(metrics).toMatch(/resource="secrets",operation="UPDATE",verdict="allowed"\} [1-9]/);
+    anchorA = b['tls.crt']!;
+  });
+});
+
+describe('the contract between the chart and the webhook app', () => {
+  it('the webhook started with only what the chart gives its pod (args, envFrom config, env) watches the objects the chart names', async () => {
+    // Rendered, not installed: another release namespace and state ConfigMap name than the defaults.
+    const own = await webhookEndpoint();
+    const rendered = await testCluster().helm([
+      'template', 'other', chartDir, '-n', 'rotator-system', '--kube-version', '1.37.0', ...urlModeValues(own),
+      '--set', 'names.stateConfigMap=rotator-state', '--set', 'names.lease=rotator-lease',
+    ]);
+    const docs = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; data?: Record<string, string> } | null);
+    const deployment = docs.find((d) => d?.kind === 'Deployment' && d.metadata?.name === 'other-linkerd-rotator-webhook');
+    const config = docs.find((d) => d?.kind === 'ConfigMap' && d.metadata?.name === 'other-linkerd-rotator-config');
+    expect(config?.data?.['STATE_NAMESPACE']).toBe('rotator-system');
+    const tls = await generatedServingTls();
+    const started = await startChartWebhook(testCluster(), {
+      endpoint: own,
+      tls,
+      kubeconfig: testCluster().kubeconfigPath,
+      deployment,
+      configMapData: config!.data!,
+      contractOnly: true,
+      waitReady: false,
+    });
+    try {
+      const watched = await waitFor(
+        () => {
+          const objects = [...started.log().matchAll(/"object":"([^"]+)"/g)].map((m) => m[1]!);
+          return new Set(objects).size >= 6 ? [...new Set(objects)].sort() : undefined;
+        },
+        { what: 'the webhook to list each object it guards once', timeoutMs: 30_000 },
+      );
+      expect(watched).toEqual(
+        [
+          `ConfigMap ${L}/${names.trustRoots}`,
+          'ConfigMap rotator-system/rotator-state',
+          `Secret ${L}/${names.issuer}`,
+          `Secret ${T}/${names.active}`,
+          `Secret ${T}/${names.previous}`,
+          `Secret ${T}/${names.prepared}`,
+        ].sort(),
+      );
+    } finally {
+      await started.stop();
+    }
+  });
+});
+
+describe('helm upgrade', () => {
+  it('applies changed values (common-recipe profile, schedule, webhook timeout, monitoring on) without touching the active anchor, the issuer or the injected caBundle', async () => {
+    const before = {
+      active: await secretData(testCluster(), T, names.active),
+      previous: await secretData(testCluster(), T, names.previous),
+      issuer: await secretData(testCluster(), L, names.issuer),
+      revision: await jsonpath(testCluster(), ['-n', T, 'get', 'certificate', names.prepared], '{.status.revision}'),
+      caBundle: await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[0].clientConfig.caBundle}'),
+    };
+    const upgrade = await testCluster().helm([
+      'upgrade', release.name, chartDir, '-n', release.namespace, '--reuse-values', '--wait', '--timeout', '120s',
+      '--set', 'pki.trustAnchor.duration=2880h', '--set', 'pki.trustAnchor.renewBefore=1440h', '--set', 'runner.rotation.onlyIfOlderThan=1440h',
+      '--set', 'runner.rotation.schedule=5 4 * * 1', '--set', 'webhook.timeoutSeconds=10',
+      '--set', 'monitoring.serviceMonitor.enabled=true', '--set', 'monitoring.prometheusRule.enabled=true', '--set', 'monitoring.dashboard.enabled=true',
+    ]);
+    expect(upgrade.stdout).toContain('STATUS: deployed');
+    expect(upgrade.stdout).toContain('REVISION: 2');
+
+    const certSpec = JSON.parse((await kubectl(['-n', T, 'get', 'certificate', names.prepared, '-o', 'jsonpath={.spec}'])).stdout) as { duration: string; renewBefore: string };
+    expect([certSpec.duration, certSpec.renewBefore]).toEqual(['2880h', '1440h']);
+    const cronjob = JSON.parse((await kubectl(['-n', R, 'get', 'cronjob', `${release.name}-rotate`, '-o', 'json'])).stdout) as {
+      spec: { schedule: string; jobTemplate: { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } } };
+    };
+    expect(cronjob.spec.schedule).toBe('5 4 * * 1');
+    expect(cronjob.spec.jobTemplate.spec.template.spec.containers[0]!.args.join(' ')).toContain('--only-if-older-than 1440h');
+    expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].timeoutSeconds}')).toBe('10 10');
+    await kubectl(['-n', R, 'get', `servicemonitor.monitoring.coreos.com/${release.name}-metrics`, `prometheusrule.monitoring.coreos.com/${release.name}`]);
+    expect(await jsonpath(testCluster(), ['-n', R, 'get', 'configmap', '-l', 'grafana_dashboard=1'], '{.items[*].metadata.name}')).not.toBe('');
+
+    // The anchors that sign or are trusted did not change, and helm's three-way merge kept cainjector's caBundle.
+    await kubectl(['wait', '--for=condition=Ready', `clusterissuer/${names.clusterIssuer}`, '--timeout=30s']);
+    expect(await secretData(testCluster(), T, names.active)).toEqual(before.active);
+    expect(await secretData(testCluster(), T, names.previous)).toEqual(before.previous);
+    expect(await secretData(testCluster(), L, names.issuer)).toEqual(before.issuer);
+    expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[0].clientConfig.caBundle}')).toBe(before.caBundle);
+    // A new duration changes the CertificateRequest spec, so cert-manager re-issues the prepared anchor
+    // at once (a new key: rotationPolicy Always). That is safe, because the prepared anchor signs nothing
+    // until it is promoted; trust-manager publishes it next to the active one and the webhook allows that.
+    await waitFor(async () => Number(await jsonpath(testCluster(), ['-n', T, 'get', 'certificate', names.prepared], '{.status.revision}')) === Number(before.revision) + 1, {
+      what: 'cert-manager to re-issue the prepared anchor with the new duration',
+      timeoutMs: 60_000,
+    });
+    await kubectl(['-n', T, 'wait', '--for=condition=Ready', `certificate/${names.prepared}`, '--timeout=30s']);
+    const prepared = cert((await secretData(testCluster(), T, names.prepared))['tls.crt']!);
+    expect((Date.parse(prepared.validTo) - Date.parse(prepared.validFrom)) / 3_600_000).toBe(2880);
+    await waitForTrustRoots(testCluster(), [prepared.toString(), before.active['tls.crt']!], 'the bundle to hold the re-issued prepared anchor and the active one');
+    // ... so guarded writes still reach the webhook.
+    const denied = await tryKubectl(['-n', L, 'delete', 'configmap', names.trustRoots]);
+    expect(denied.stderr).toContain('admission webhook "trust-roots.linkerd-rotator.io" denied the request: deleting ConfigMap');
+  });
+});
+
+describe('helm uninstall', () => {
+  it('removes everything the chart made except what the README says is kept: anchor Secrets and the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
+    const uninstall = await testCluster().helm(['uninstall', release.name, '-n', release.namespace, '--wait', '--timeout', '120s']);
+    expect(uninstall.stdout).toContain(`[Bundle] ${names.trustRoots}`);
+    // Kept, per the chart README's Uninstall section.
+    const documented = [
+      `Secret/${T}/${names.prepared}`,
+      `Secret/${T}/${names.active}`,
+      `Secret/${T}/${names.previous}`,
+      `Bundle//${names.trustRoots}`,
+      `ConfigMap/${L}/${names.trustRoots}`,
+    ].sort();
+    // The test's own workload in the app namespace is not the chart's.
+    const ours = (id: string) => new RegExp(`^(Deployment|ReplicaSet|Pod)/${appNs}/`).test(id);
+    let added: string[] = [];
+    let removed: string[] = [];
+    await waitFor(
+      async () => {
+        const now = await inventory(testCluster());
+        added = [...now].filter((id) => !baseline.has(id) && !ours(id)).sort();
+        removed = [...baseline].filter((id) => !now.has(id)).sort();
+        // Settled once garbage collection has removed the pods, ReplicaSets and CertificateRequests.
+        return !added.some((id) => /^(Pod|ReplicaSet|CertificateRequest|Job|EndpointSlice|Endpoints)\//.test(id));
+      },
+      { what: 'garbage collection after helm uninstall', timeoutMs: 60_000 },
+    ).catch(() => undefined);
+    expect({ kept: added, removed }).toEqual({ kept: documented, removed: [] });
+  });
+});

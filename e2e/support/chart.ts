@@ -1,0 +1,371 @@
+// Runs this repo's chart (charts/linkerd-rotator) on the local cluster: helm install in url mode
+// against the webhook from apps/webhook started as a local process under the chart's webhook
+// ServiceAccount, plus a stand-in for the runner's `bootstrap` until apps/rotation-runner has one.
+import { X509Certificate, createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseCertificate, type Credentials } from '@linkerd-rotator/x509';
+import { registerExtraProcess, unregisterExtraProcess } from '../cluster/src/cluster.js';
+import { freePorts, logTail, repoRoot, waitFor, type Cluster } from '../cluster/src/index.js';
+import type { RunResult } from '../cluster/src/kubectl.js';
+import { makeCa, makeLeaf } from '../cluster/src/pki.js';
+import { startProcess, stopProcess, type ProcessRecord } from '../cluster/src/process.js';
+
+export const chartDir = path.join(repoRoot, 'charts/linkerd-rotator');
+
+/** The release as the chart README installs it (its namespace also holds the state ConfigMap and Lease). */
+export const release = { name: 'linkerd-rotator', namespace: 'linkerd-rotator' } as const;
+export const runnerSa = `${release.name}-runner`;
+export const webhookSa = `${release.name}-webhook`;
+export const saUser = (sa: string, ns: string = release.namespace) => `system:serviceaccount:${ns}:${sa}`;
+
+/** Object names and namespaces: the chart's defaults (values.yaml `names`, `namespaces`). */
+export const names = {
+  trustNs: 'cert-manager',
+  linkerdNs: 'linkerd',
+  rootIssuer: 'linkerd-trust-root-issuer',
+  prepared: 'linkerd-trust-anchor',
+  active: 'linkerd-active-anchor',
+  previous: 'linkerd-previous-anchor',
+  clusterIssuer: 'linkerd-identity-issuer',
+  issuer: 'linkerd-identity-issuer',
+  trustRoots: 'linkerd-identity-trust-roots',
+  state: 'linkerd-rotator-state',
+  lease: 'linkerd-rotator',
+} as const;
+
+export const b64 = (s: string) => Buffer.from(s).toString('base64');
+export const unb64 = (s: string) => Buffer.from(s, 'base64').toString();
+
+export async function jsonpath(cluster: Cluster, args: string[], expr: string): Promise<string> {
+  return (await cluster.kubectl([...args, '-o', `jsonpath=${expr}`])).stdout.trim();
+}
+
+export async function secretData(cluster: Cluster, ns: string, name: string): Promise<Record<string, string>> {
+  const out = await cluster.kubectl(['-n', ns, 'get', 'secret', name, '-o', 'json']);
+  const data = (JSON.parse(out.stdout) as { data?: Record<string, string> }).data ?? {};
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, unb64(v)]));
+}
+
+/** ca-bundle.crt of the trust-roots ConfigMap, byte for byte. */
+export async function trustRootsPem(cluster: Cluster, ns: string = names.linkerdNs): Promise<string> {
+  const out = await cluster.kubectl(['-n', ns, 'get', 'configmap', names.trustRoots, '-o', 'json']);
+  return (JSON.parse(out.stdout) as { data?: Record<string, string> }).data?.['ca-bundle.crt'] ?? '';
+}
+
+/**
+ * A kubeconfig that authenticates as a ServiceAccount with a TokenRequest token (not impersonation),
+ * so the API server sees exactly what an in-cluster pod of that account would send.
+ */
+export async function serviceAccountKubeconfig(cluster: Cluster, sa: string, ns: string = release.namespace): Promise<string> {
+  const token = (await cluster.kubectl(['-n', ns, 'create', 'token', sa, '--duration=2h'])).stdout.trim();
+  const ca = readFileSync(path.join(cluster.state.dir, 'pki', 'ca.crt'), 'utf8');
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), `kubeconfig-${sa}-`)), 'kubeconfig');
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "${cluster.state.server}", certificate-authority-data: ${b64(ca)}}}]
+users: [{name: ${sa}, user: {token: ${token}}}]
+contexts: [{name: local, context: {cluster: local, user: ${sa}}}]
+current-context: local
+`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+/** kubectl authenticated as a ServiceAccount (see serviceAccountKubeconfig); resolves even on failure. */
+export function kubectlAs(cluster: Cluster, kubeconfig: string) {
+  return (args: string[], input?: string): Promise<RunResult> =>
+    cluster.kubectl([`--kubeconfig=${kubeconfig}`, ...args], { allowFailure: true, ...(input === undefined ? {} : { input }) });
+}
+
+/** Where the chart's webhook will listen: chosen before install, because the URL is a chart value. */
+export interface WebhookEndpoint {
+  port: number;
+  metricsPort: number;
+  url: string;
+}
+
+export async function webhookEndpoint(): Promise<WebhookEndpoint> {
+  const [port, metricsPort] = await freePorts(2);
+  return { port: port!, metricsPort: metricsPort!, url: `https://127.0.0.1:${port}/validate` };
+}
+
+/** helm values for a local-cluster install: webhook by URL on loopback, ports as chosen. */
+export function urlModeValues(endpoint: WebhookEndpoint): string[] {
+  return [
+    '--set', 'webhook.clientConfig.mode=url',
+    '--set', `webhook.clientConfig.url=${endpoint.url}`,
+    '--set', `webhook.port=${endpoint.port}`,
+    '--set', `webhook.metricsPort=${endpoint.metricsPort}`,
+  ];
+}
+
+/** A serving certificate for 127.0.0.1 from a throwaway CA, for `webhook.caBundle`. */
+export async function generatedServingTls(): Promise<{ caBundle: string; certPem: string; keyPem: string }> {
+  const ca = await makeCa('linkerd-rotator-test-webhook-ca');
+  const leaf = await makeLeaf(ca, { commonName: 'linkerd-rotator-webhook', ips: ['127.0.0.1'], usage: 'server' });
+  return { caBundle: b64(ca.certPem), ...leaf };
+}
+
+interface ContainerSpec {
+  args?: string[];
+  env?: Array<{ name: string; value?: string }>;
+  envFrom?: Array<{ configMapRef?: { name: string } }>;
+}
+
+/**
+ * The chart's config ConfigMap variables (docs/chart.md "Configuration contract") and the webhook
+ * flag that each one is meant to set. The webhook today reads only WEBHOOK_-prefixed variables and
+ * calls the state namespace --release-namespace, so these are also passed as flags (see
+ * startChartWebhook's `contractOnly`).
+ */
+const configToWebhookFlag: Record<string, string> = {
+  TRUST_NAMESPACE: '--trust-namespace',
+  LINKERD_NAMESPACE: '--linkerd-namespace',
+  STATE_NAMESPACE: '--release-namespace',
+  PREPARED_ANCHOR_SECRET: '--prepared-anchor-secret',
+  ACTIVE_ANCHOR_SECRET: '--active-anchor-secret',
+  PREVIOUS_ANCHOR_SECRET: '--previous-anchor-secret',
+  ISSUER_SECRET: '--issuer-secret',
+  TRUST_ROOTS_CONFIGMAP: '--trust-roots-configmap',
+  STATE_CONFIGMAP: '--state-configmap',
+};
+
+export interface ChartWebhook {
+  process: ProcessRecord;
+  endpoint: WebhookEndpoint;
+  /** Lines the webhook logged so far. */
+  log(): string;
+  readyz(): Promise<number>;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface StartChartWebhookOptions {
+  endpoint: WebhookEndpoint;
+  tls: { certPem: string; keyPem: string };
+  /** kubeconfig the process authenticates with (the chart's webhook ServiceAccount). */
+  kubeconfig: string;
+  /** The chart's rendered Deployment and config ConfigMap to take args and env from. */
+  deployment?: unknown;
+  configMapData?: Record<string, string>;
+  /** Start with the chart's args and env only, without the names also passed as flags. */
+  contractOnly?: boolean;
+  /** Wait for /readyz (every guarded object listed once). */
+  waitReady?: boolean;
+}
+
+/**
+ * Starts apps/webhook as the chart's Deployment starts it: the container's args (TLS paths pointed at
+ * local files, listening on loopback) and its env (envFrom the chart's config ConfigMap, LOG_LEVEL,
+ * POD_NAME, POD_NAMESPACE), authenticated as the webhook ServiceAccount.
+ */
+export async function startChartWebhook(cluster: Cluster, opts: StartChartWebhookOptions): Promise<ChartWebhook> {
+  const deployment = (opts.deployment ??
+    JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'deployment', `${release.name}-webhook`, '-o', 'json'])).stdout)) as {
+    spec: { template: { spec: { containers: ContainerSpec[] } } };
+  };
+  const container = deployment.spec.template.spec.containers[0]!;
+  const configMapName = container.envFrom?.find((e) => e.configMapRef)?.configMapRef?.name;
+  if (!configMapName) throw new Error('the chart webhook Deployment has no envFrom configMapRef: expected the config ConfigMap of docs/chart.md');
+  const configMapData =
+    opts.configMapData ??
+    ((JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', configMapName, '-o', 'json'])).stdout) as { data: Record<string, string> }).data);
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-webhook-'));
+  writeFileSync(path.join(dir, 'tls.crt'), opts.tls.certPem);
+  writeFileSync(path.join(dir, 'tls.key'), opts.tls.keyPem, { mode: 0o600 });
+  const args = (container.args ?? []).map((a) => a.replace(/^\/tls\//, `${dir}/`));
+  args.push('--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--kubeconfig', opts.kubeconfig);
+  if (!opts.contractOnly) {
+    for (const [key, flag] of Object.entries(configToWebhookFlag)) {
+      if (configMapData[key] !== undefined) args.push(flag, configMapData[key]!);
+    }
+  }
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...configMapData };
+  for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  env['POD_NAME'] = 'local-webhook';
+  env['POD_NAMESPACE'] = release.namespace;
+
+  const rec = startProcess({
+    name: 'chart-webhook',
+    command: path.join(repoRoot, 'node_modules/.bin/tsx'),
+    args: ['--tsconfig', path.join(repoRoot, 'tsconfig.base.json'), path.join(repoRoot, 'apps/webhook/src/main.ts'), ...args],
+    log: path.join(dir, 'webhook.log'),
+    env,
+    cwd: repoRoot,
+  });
+  registerExtraProcess(cluster.state, rec);
+  const metricsUrl = `http://127.0.0.1:${opts.endpoint.metricsPort}`;
+  const readyz = async () => (await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status ?? 0;
+  const handle: ChartWebhook = {
+    process: rec,
+    endpoint: opts.endpoint,
+    log: () => readFileSync(rec.log, 'utf8'),
+    readyz,
+    metrics: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
+    stop: async () => {
+      await stopProcess(rec);
+      unregisterExtraProcess(cluster.state, rec);
+    },
+  };
+  const what = opts.waitReady === false ? 'the webhook to listen (/healthz)' : 'the webhook to be ready (/readyz: every guarded object listed)';
+  const path_ = opts.waitReady === false ? 'healthz' : 'readyz';
+  await waitFor(async () => (await fetch(`${metricsUrl}/${path_}`).catch(() => undefined))?.status === 200, {
+    what,
+    timeoutMs: 60_000,
+    process: rec,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\nwebhook log (${rec.log}):\n${logTail(rec.log, 40)}`);
+  });
+  return handle;
+}
+
+/**
+ * STAND-IN for `rotator bootstrap` (the chart's post-install/post-upgrade hook), which
+ * apps/rotation-runner does not have yet: replace with the runner's command once it exists. Does
+ * what DESIGN.md "Bootstrap" says, through the API as the runner's ServiceAccount (`kubeconfig`):
+ * wait for the prepared anchor, then create the active anchor (tls.crt + tls.key) from it and the
+ * previous anchor (tls.crt only) from the active one, each only when missing.
+ * The hook Job itself cannot do it here: under kwok its pod completes without running a container.
+ */
+export async function bootstrapStandIn(cluster: Cluster, kubeconfig: string): Promise<{ created: string[] }> {
+  const as = kubectlAs(cluster, kubeconfig);
+  const ns = names.trustNs;
+  const prepared = await waitFor(
+    async () => {
+      const r = await as(['-n', ns, 'get', 'secret', names.prepared, '-o', 'json']);
+      if (r.code !== 0) return undefined;
+      const data = (JSON.parse(r.stdout) as { data?: Record<string, string> }).data ?? {};
+      return data['tls.crt'] && data['tls.key'] ? data : undefined;
+    },
+    { what: `Secret ${ns}/${names.prepared} with tls.crt and tls.key (the prepared anchor)`, timeoutMs: 120_000 },
+  );
+  const created: string[] = [];
+  const exists = async (name: string) => (await as(['-n', ns, 'get', 'secret', name])).code === 0;
+  const create = async (manifest: object) => {
+    const r = await as(['create', '-f', '-'], JSON.stringify(manifest));
+    if (r.code !== 0) throw new Error(`bootstrap stand-in: creating a Secret as the runner failed: ${r.stderr.trim()}`);
+  };
+  if (!(await exists(names.active))) {
+    await create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: { name: names.active, namespace: ns },
+      data: { 'tls.crt': prepared['tls.crt'], 'tls.key': prepared['tls.key'] },
+    });
+    created.push(names.active);
+  }
+  if (!(await exists(names.previous))) {
+    const active = JSON.parse((await as(['-n', ns, 'get', 'secret', names.active, '-o', 'json'])).stdout) as { data: Record<string, string> };
+    await create({ apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: names.previous, namespace: ns }, data: { 'tls.crt': active.data['tls.crt'] } });
+    created.push(names.previous);
+  }
+  return { created };
+}
+
+/** Wait until the trust-roots ConfigMap in Linkerd's namespace holds exactly these PEMs (any order). */
+export async function waitForTrustRoots(cluster: Cluster, certsPem: string[], what: string): Promise<string> {
+  const norm = (pem: string) => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((b) => b.replace(/\s+/g, '')).sort();
+  const want = [...new Set(certsPem.flatMap(norm))].sort();
+  return waitFor(
+    async () => {
+      const pem = await trustRootsPem(cluster).catch(() => '');
+      return JSON.stringify(norm(pem)) === JSON.stringify(want) ? pem : undefined;
+    },
+    { what, timeoutMs: 60_000 },
+  );
+}
+
+/** Every listable object (kind, namespace, name), Events and node Leases left out: for before/after diffs. */
+export async function inventory(cluster: Cluster): Promise<Set<string>> {
+  const types = (await cluster.kubectl(['api-resources', '--verbs=list', '-o', 'name'])).stdout
+    .split('\n')
+    .map((t) => t.trim())
+    .filter((t) => t && !/^events(\.events\.k8s\.io)?$/.test(t));
+  const out = await cluster.kubectl(['get', types.join(','), '-A', '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']);
+  return new Set(
+    out.stdout
+      .split('\n')
+      .filter(Boolean)
+      .filter((id) => !id.startsWith('Lease/kube-node-lease/')),
+  );
+}
+
+/** The CRDs of prometheus-operator (ServiceMonitor, PrometheusRule) from its pinned Go module. */
+export async function applyPrometheusOperatorCrds(cluster: Cluster): Promise<void> {
+  const { run } = await import('../cluster/src/kubectl.js');
+  const dl = await run('go', ['mod', 'download', '-json', 'github.com/prometheus-operator/prometheus-operator@v0.85.0'], {
+    env: { ...process.env, GO111MODULE: 'on', GOFLAGS: '-mod=mod' },
+    timeoutMs: 600_000,
+  });
+  const dir = (JSON.parse(dl.stdout) as { Dir?: string }).Dir;
+  if (!dir) throw new Error(`could not locate the prometheus-operator module: ${dl.stdout}`);
+  const files = ['monitoring.coreos.com_servicemonitors.yaml', 'monitoring.coreos.com_prometheusrules.yaml'].map((f) =>
+    path.join(dir, 'example/prometheus-operator-crd', f),
+  );
+  await cluster.kubectl(['apply', '--server-side', ...files.flatMap((f) => ['-f', f])]);
+  await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...files.flatMap((f) => ['-f', f])]);
+}
+
+export interface RotatorRelease {
+  webhook: ChartWebhook;
+  endpoint: WebhookEndpoint;
+  runnerKubeconfig: string;
+  /** The bootstrapped anchor (prepared = active = previous), PEM. */
+  anchorPem: string;
+}
+
+/**
+ * The chart installed as scenario tests need it: Linkerd's namespace labelled, helm install in url
+ * mode with a generated serving certificate and `webhook.caBundle`, the webhook app running as the
+ * chart's webhook ServiceAccount, bootstrap done as the runner's, PKI Ready and trust roots published.
+ */
+export async function installRotator(cluster: Cluster, extraValues: string[] = []): Promise<RotatorRelease> {
+  const ns = await cluster.kubectl(['get', 'namespace', names.linkerdNs], { allowFailure: true });
+  if (ns.code !== 0) await cluster.kubectl(['create', 'namespace', names.linkerdNs]);
+  await cluster.kubectl(['label', '--overwrite', 'namespace', names.linkerdNs, 'linkerd.io/is-control-plane=true']);
+  const endpoint = await webhookEndpoint();
+  const tls = await generatedServingTls();
+  await cluster.helm([
+    'install', release.name, chartDir, '-n', release.namespace, '--create-namespace', '--wait', '--timeout', '120s',
+    ...urlModeValues(endpoint), '--set', `webhook.caBundle=${tls.caBundle}`, ...extraValues,
+  ]);
+  const webhook = await startChartWebhook(cluster, { endpoint, tls, kubeconfig: await serviceAccountKubeconfig(cluster, webhookSa) });
+  const runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
+  await bootstrapStandIn(cluster, runnerKubeconfig);
+  await cluster.kubectl(['-n', names.linkerdNs, 'wait', '--for=condition=Ready', `certificate/${names.issuer}`, '--timeout=60s']);
+  const anchorPem = (await secretData(cluster, names.trustNs, names.active))['tls.crt']!;
+  await waitForTrustRoots(cluster, [anchorPem], 'trust-manager to publish the bootstrapped anchor to Linkerd namespace');
+  return { webhook, endpoint, runnerKubeconfig, anchorPem };
+}
+
+/**
+ * An ECDSA P-256 certificate and key read from a cluster Secret (cert-manager writes SEC1 keys) as
+ * libs/x509 fixture Credentials, so fixtures can sign with a real cluster anchor.
+ */
+export async function credentialsFromPem(certPem: string, keyPem: string): Promise<Credentials> {
+  const key = createPrivateKey(keyPem);
+  const alg = { name: 'ECDSA', namedCurve: 'P-256' };
+  const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const keys = {
+    privateKey: await webcrypto.subtle.importKey('pkcs8', pkcs8, alg, true, ['sign']),
+    publicKey: await webcrypto.subtle.importKey('spki', spki, alg, true, ['verify']),
+  };
+  const cert = parseCertificate(new Uint8Array(new X509Certificate(certPem).raw));
+  return {
+    cert,
+    certPem,
+    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    keyPemTraditional: key.export({ type: 'sec1', format: 'pem' }).toString(),
+    fingerprint: cert.fingerprint,
+    keys,
+    keySpec: 'ecdsa-p256',
+  };
+}
