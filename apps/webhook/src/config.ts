@@ -1,7 +1,7 @@
 // Webhook configuration, parsed once at start from flags (and WEBHOOK_* environment variables)
 // with zod; every later module receives a typed, validated value.
 import { parseArgs } from 'node:util';
-import { DEFAULT_TRUST_OBJECT_NAMES, type TrustObjectNames } from '@linkerd-rotator/kube';
+import { DEFAULT_TRUST_OBJECT_NAMES, MESHED_POD_LABEL, type TrustObjectNames } from '@linkerd-rotator/kube';
 import { DEFAULT_BUNDLE_LIMITS, type BundleLimits } from '@linkerd-rotator/x509';
 import { z } from 'zod';
 import { NAMESPACE_CONTROLLER } from './decide.js';
@@ -35,6 +35,8 @@ export const ConfigSchema = z.object({
   trustRootsConfigmap: name.default(DEFAULT_TRUST_OBJECT_NAMES.trustRootsConfigMap),
   trustRootsKey: name.default(DEFAULT_TRUST_OBJECT_NAMES.trustRootsKey),
   stateConfigmap: name.default(DEFAULT_TRUST_OBJECT_NAMES.stateConfigMap),
+  exporterWatchPods: z.enum(['true', 'false']).default('true'),
+  meshedPodSelector: z.string().default(MESHED_POD_LABEL),
 });
 
 export type RawConfig = z.infer<typeof ConfigSchema>;
@@ -49,6 +51,8 @@ export interface WebhookConfig {
   allowDeleteBy: string[];
   logLevel: RawConfig['logLevel'];
   names: TrustObjectNames;
+  /** The PKI health exporter: watch meshed pods (stale-proxy metrics), selected by this label selector ("" = all pods). */
+  exporter?: { watchPods: boolean; meshedPodSelector: string };
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -102,6 +106,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       trustRootsKey: c.trustRootsKey,
       stateConfigMap: c.stateConfigmap,
     },
+    exporter: { watchPods: c.exporterWatchPods === 'true', meshedPodSelector: c.meshedPodSelector },
   };
 }
 

@@ -9,3 +9,4 @@ export { KubeConfig } from '@kubernetes/client-node';
 export { FakeApiServer, type FakeObject } from './fake-apiserver.js';
 /** The rotation engine's Kubernetes adapter (every port of libs/rotation). */
 export * from './rotation/index.js';
+export * from './exporter-cache.js';

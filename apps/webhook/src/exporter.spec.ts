@@ -1,0 +1,332 @@
+// The exporter's metrics from plain snapshots and real generated certificates: every certificate role,
+// bundle health, stale proxies, rotation phases and failures, and series that disappear with their object.
+import { createHash } from 'node:crypto';
+import { Registry } from 'prom-client';
+import {
+  DEFAULT_TRUST_OBJECT_NAMES as names,
+  StaticExporterSource,
+  StaticSnapshotSource,
+  type ExporterSnapshot,
+  type MeshedPodView,
+  type TrustSnapshot,
+} from '@linkerd-rotator/kube';
+import { serializeState, type RotationState } from '@linkerd-rotator/rotation';
+import { fixtures, shortFingerprint, type Credentials } from '@linkerd-rotator/x509';
+import { EXPORTER_METRICS as M, registerExporterMetrics } from './exporter-metrics.js';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text format (enough of it for prom-client's output). */
+function parse(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`unparsable metrics line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, '$1');
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const unix = (d: Date) => Math.floor(d.getTime() / 1000);
+const NOW = new Date('2030-01-01T00:00:00Z');
+
+let prepared: Credentials;
+let active: Credentials;
+let previous: Credentials;
+let issuer: Credentials;
+let servingCa: Credentials;
+let serving: Credentials;
+
+beforeAll(async () => {
+  // notBefore/notAfter are whole seconds in X.509; pick them so the expected values are exact.
+  active = await fixtures.makeAnchor({ notBefore: new Date('2029-06-01T00:00:00Z'), notAfter: new Date('2030-06-01T00:00:00Z') });
+  previous = await fixtures.makeAnchor({ cn: 'old.root', notBefore: new Date('2029-01-01T00:00:00Z'), notAfter: new Date('2030-01-05T00:00:00Z') });
+  prepared = await fixtures.makeAnchor({ notBefore: new Date('2029-12-30T00:00:00Z'), notAfter: new Date('2030-12-30T00:00:00Z') });
+  issuer = await fixtures.makeIssuer(active, { notBefore: new Date('2029-12-31T12:00:00Z'), notAfter: new Date('2030-01-02T12:00:00Z') });
+  servingCa = await fixtures.makeAnchor({ cn: 'webhook-ca' });
+  serving = await fixtures.makeLeaf(servingCa, { cn: 'linkerd-rotator-webhook.linkerd-rotator.svc', notAfter: new Date('2030-03-01T00:00:00Z') });
+});
+
+const cm = (namespace: string, pem: string | undefined) => ({ namespace, source: `ConfigMap ${namespace}/${names.trustRootsConfigMap}`, ...(pem === undefined ? {} : { pem }) });
+const pod = (namespace: string, name: string, facts: Partial<MeshedPodView> = {}): MeshedPodView => ({ namespace, name, trustFromConfigMap: false, ...facts });
+
+function trustOf(overrides: Partial<TrustSnapshot> = {}): TrustSnapshot {
+  return {
+    preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: prepared.certPem },
+    activeAnchor: { source: 'Secret cert-manager/linkerd-active-anchor', certPem: active.certPem },
+    previousAnchor: { source: 'Secret cert-manager/linkerd-previous-anchor', certPem: previous.certPem },
+    issuer: { source: 'Secret linkerd/linkerd-identity-issuer', certPem: issuer.certPem, caPem: active.certPem },
+    ...overrides,
+  };
+}
+
+function stateOf(state: RotationState): ExporterSnapshot['state'] {
+  return { source: 'ConfigMap linkerd-rotator/linkerd-rotator-state', data: serializeState(state) };
+}
+
+const fp = (c: Credentials) => c.fingerprint;
+
+function setup(trust: TrustSnapshot, cluster: ExporterSnapshot, opts: { serving?: string; synced?: boolean } = {}) {
+  const registry = new Registry();
+  const trustSource = new StaticSnapshotSource(trust, opts.synced ?? true);
+  const clusterSource = new StaticExporterSource(cluster, opts.synced ?? true);
+  let now = NOW;
+  registerExporterMetrics(registry, {
+    trust: trustSource,
+    cluster: clusterSource,
+    names,
+    servingCertPem: () => opts.serving,
+    now: () => now,
+  });
+  return {
+    trustSource,
+    clusterSource,
+    setNow: (d: Date) => (now = d),
+    scrape: async () => parse(await registry.metrics()),
+  };
+}
+
+const find = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+const one = (samples: Sample[], name: string, labels: Record<string, string> = {}): number => {
+  const found = find(samples, name, labels);
+  if (found.length !== 1) throw new Error(`expected one ${name}${JSON.stringify(labels)}, found ${found.length}: ${JSON.stringify(found)}`);
+  return found[0]!.value;
+};
+
+describe('certificate expiry', () => {
+  it('exports not-after and not-before of every role, labelled by role, namespace, short fingerprint and subject', async () => {
+    const bundle = fixtures.bundleOf(prepared, active, previous);
+    const { scrape } = setup(trustOf(), { trustRoots: [cm('linkerd', bundle), cm('linkerd-viz', bundle)], pods: [], podsWatched: true }, { serving: serving.certPem });
+    const s = await scrape();
+    const expected: Array<[string, string, Credentials]> = [
+      ['prepared-anchor', 'cert-manager', prepared],
+      ['active-anchor', 'cert-manager', active],
+      ['previous-anchor', 'cert-manager', previous],
+      ['identity-issuer', 'linkerd', issuer],
+      ['identity-issuer-chain', 'linkerd', active],
+      ['webhook-serving', 'linkerd-rotator', serving],
+      ['trust-bundle', 'linkerd', prepared],
+      ['trust-bundle', 'linkerd', active],
+      ['trust-bundle', 'linkerd', previous],
+      ['trust-bundle', 'linkerd-viz', active],
+    ];
+    for (const [role, namespace, cert] of expected) {
+      const labels = { role, namespace, fingerprint: shortFingerprint(fp(cert)) };
+      expect(one(s, M.notAfter, labels)).toBe(unix(cert.cert.notAfter));
+      expect(one(s, M.notBefore, labels)).toBe(unix(cert.cert.notBefore));
+      expect(find(s, M.notAfter, labels)[0]!.labels['subject']).toBe(cert.cert.subject);
+    }
+    expect(one(s, M.notAfter, { role: 'active-anchor' })).toBe(unix(new Date('2030-06-01T00:00:00Z')));
+    // 6 singletons + 3 certificates in each of two bundles.
+    expect(find(s, M.notAfter)).toHaveLength(12);
+    expect(one(s, M.synced)).toBe(1);
+  });
+
+  it('drops the series of a certificate that disappears, and of a bundle certificate that was replaced', async () => {
+    const { scrape, trustSource, clusterSource } = setup(trustOf(), { trustRoots: [cm('linkerd', fixtures.bundleOf(active, previous))], pods: [], podsWatched: true });
+    expect(find(await scrape(), M.notAfter, { fingerprint: shortFingerprint(fp(previous)) })).toHaveLength(2);
+    trustSource.set(trustOf({ previousAnchor: { source: 'Secret cert-manager/linkerd-previous-anchor', certPem: active.certPem } }));
+    clusterSource.set({ trustRoots: [cm('linkerd', fixtures.bundleOf(active))], pods: [], podsWatched: true });
+    const after = await scrape();
+    expect(find(after, M.notAfter, { fingerprint: shortFingerprint(fp(previous)) })).toEqual([]);
+    expect(find(after, M.notBefore, { fingerprint: shortFingerprint(fp(previous)) })).toEqual([]);
+    expect(one(after, M.notAfter, { role: 'previous-anchor' })).toBe(unix(active.cert.notAfter));
+  });
+
+  it('reports a duplicated bundle certificate once', async () => {
+    const { scrape } = setup(trustOf(), { trustRoots: [cm('linkerd', fixtures.bundleOf(active, active))], pods: [], podsWatched: true });
+    const s = await scrape();
+    expect(find(s, M.notAfter, { role: 'trust-bundle' })).toHaveLength(1);
+    expect(one(s, M.bundleCertificates, { namespace: 'linkerd' })).toBe(2);
+  });
+
+  it('exports nothing but exporter_synced 0 until the caches have listed their objects', async () => {
+    const { scrape } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true }, { synced: false });
+    const s = await scrape();
+    expect(s).toEqual([{ name: M.synced, labels: {}, value: 0 }]);
+  });
+});
+
+describe('bundle health', () => {
+  it('says which target ConfigMaps hold the active anchor and the issuer anchor, with their size and hash', async () => {
+    const good = fixtures.bundleOf(prepared, active);
+    const stale = fixtures.bundleOf(previous);
+    const { scrape } = setup(trustOf(), { trustRoots: [cm('linkerd', good), cm('linkerd-viz', stale)], pods: [], podsWatched: true });
+    const s = await scrape();
+    expect(one(s, M.bundleActive, { namespace: 'linkerd' })).toBe(1);
+    expect(one(s, M.bundleIssuer, { namespace: 'linkerd' })).toBe(1);
+    expect(one(s, M.bundleActive, { namespace: 'linkerd-viz' })).toBe(0);
+    expect(one(s, M.bundleIssuer, { namespace: 'linkerd-viz' })).toBe(0);
+    expect(one(s, M.bundleCertificates, { namespace: 'linkerd' })).toBe(2);
+    expect(one(s, M.bundleInfo, { namespace: 'linkerd', sha256: sha256(good) })).toBe(1);
+    expect(one(s, M.bundleInfo, { namespace: 'linkerd-viz', sha256: sha256(stale) })).toBe(1);
+  });
+
+  it('matches the active anchor by DER: an impostor with the same subject does not count', async () => {
+    const impostor = await fixtures.makeImpostor(active);
+    const { scrape } = setup(trustOf(), { trustRoots: [cm('linkerd', impostor.certPem)], pods: [], podsWatched: true });
+    const s = await scrape();
+    expect(one(s, M.bundleActive, { namespace: 'linkerd' })).toBe(0);
+    expect(one(s, M.bundleIssuer, { namespace: 'linkerd' })).toBe(0);
+  });
+
+  it("reports Linkerd's namespace as empty when its trust-roots ConfigMap is missing", async () => {
+    const { scrape } = setup(trustOf(), { trustRoots: [cm('linkerd-viz', active.certPem)], pods: [], podsWatched: true });
+    const s = await scrape();
+    expect(one(s, M.bundleCertificates, { namespace: 'linkerd' })).toBe(0);
+    expect(one(s, M.bundleActive, { namespace: 'linkerd' })).toBe(0);
+    expect(one(s, M.bundleIssuer, { namespace: 'linkerd' })).toBe(0);
+    expect(find(s, M.bundleInfo, { namespace: 'linkerd' })).toEqual([]);
+    expect(one(s, M.bundleActive, { namespace: 'linkerd-viz' })).toBe(1);
+  });
+
+  it('leaves contains-active and contains-issuer out while their Secrets are missing', async () => {
+    const { scrape } = setup(trustOf({ activeAnchor: undefined, issuer: undefined }), { trustRoots: [cm('linkerd', active.certPem)], pods: [], podsWatched: true });
+    const s = await scrape();
+    expect(find(s, M.bundleActive)).toEqual([]);
+    expect(find(s, M.bundleIssuer)).toEqual([]);
+    expect(find(s, M.preparedWaiting)).toEqual([]);
+    expect(one(s, M.bundleCertificates, { namespace: 'linkerd' })).toBe(1);
+  });
+});
+
+describe('stale proxies', () => {
+  it('counts meshed pods per namespace and those whose trust-root-sha256 is not the current bundle', async () => {
+    const current = fixtures.bundleOf(active, prepared);
+    const old = fixtures.bundleOf(active);
+    const { scrape, clusterSource } = setup(trustOf(), {
+      trustRoots: [cm('linkerd', current)],
+      pods: [
+        pod('shop', 'web-1', { trustRootSha256: sha256(current) }),
+        pod('shop', 'web-2', { trustRootSha256: sha256(old) }),
+        pod('pay', 'api-1', { trustRootSha256: sha256(old) }),
+        pod('pay', 'unknown-1'),
+      ],
+      podsWatched: true,
+    });
+    let s = await scrape();
+    expect(one(s, M.meshedPods, { namespace: 'shop' })).toBe(2);
+    expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(1);
+    expect(one(s, M.meshedPods, { namespace: 'pay' })).toBe(2);
+    expect(one(s, M.staleProxies, { namespace: 'pay' })).toBe(1);
+
+    // Pods rolled: the stale count returns to zero; a namespace without meshed pods leaves the output.
+    clusterSource.set({ trustRoots: [cm('linkerd', current)], pods: [pod('shop', 'web-3', { trustRootSha256: sha256(current) })], podsWatched: true });
+    s = await scrape();
+    expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(0);
+    expect(find(s, M.meshedPods, { namespace: 'pay' })).toEqual([]);
+    expect(find(s, M.staleProxies, { namespace: 'pay' })).toEqual([]);
+  });
+
+  it('judges configMapKeyRef proxies by start time against when every target held the bundle (state knownBundles)', async () => {
+    const current = fixtures.bundleOf(active, prepared);
+    const state: RotationState = {
+      version: 1,
+      phase: 'Idle',
+      knownBundles: { [sha256(current)]: { anchors: [fp(active), fp(prepared)], firstSeenAt: '2029-12-30T00:00:00.000Z', syncedAt: '2029-12-30T00:01:00.000Z' } },
+    };
+    const { scrape } = setup(trustOf(), {
+      trustRoots: [cm('linkerd', current)],
+      pods: [
+        pod('linkerd', 'identity-old', { trustFromConfigMap: true, trustRootSha256: 'helm-value-hash', startTime: Date.parse('2029-12-30T00:00:30Z') }),
+        pod('linkerd', 'identity-new', { trustFromConfigMap: true, trustRootSha256: 'helm-value-hash', startTime: Date.parse('2029-12-30T00:01:00Z') }),
+      ],
+      podsWatched: true,
+      state: stateOf(state),
+    });
+    const s = await scrape();
+    expect(one(s, M.meshedPods, { namespace: 'linkerd' })).toBe(2);
+    expect(one(s, M.staleProxies, { namespace: 'linkerd' })).toBe(1);
+  });
+
+  it('exports meshed pods but no stale count while the current bundle is unknown', async () => {
+    const { scrape } = setup(trustOf(), { trustRoots: [], pods: [pod('shop', 'web-1', { trustRootSha256: 'x' })], podsWatched: true });
+    const s = await scrape();
+    expect(one(s, M.meshedPods, { namespace: 'shop' })).toBe(1);
+    expect(find(s, M.staleProxies)).toEqual([]);
+  });
+});
+
+describe('rotation', () => {
+  const base = (phase: RotationState['phase'], extra: Partial<RotationState> = {}): RotationState => ({ version: 1, phase, knownBundles: {}, ...extra });
+  const rotationRecord = (phaseStartedAt: string) => ({
+    id: 'r1',
+    from: { fingerprint: fp(active), publicKeyFingerprint: active.cert.spkiFingerprint },
+    to: { fingerprint: fp(prepared), publicKeyFingerprint: prepared.cert.spkiFingerprint },
+    startedAt: '2029-12-31T00:00:00.000Z',
+    phaseStartedAt,
+    preparedRevisionAtStart: 1,
+    prepareRequests: 0,
+    retargets: [],
+    rolls: {},
+    issuerRenewals: 0,
+  });
+
+  it('is Idle with a valid state when the state ConfigMap does not exist yet', async () => {
+    const { scrape } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true });
+    const s = await scrape();
+    expect(one(s, M.phase, { phase: 'Idle' })).toBe(1);
+    expect(find(s, M.phase).filter((x) => x.value === 1)).toHaveLength(1);
+    expect(find(s, M.phase)).toHaveLength(7);
+    expect(one(s, M.stateValid)).toBe(1);
+    expect(find(s, M.phaseStart)).toEqual([]);
+    expect(find(s, M.lastSuccess)).toEqual([]);
+    expect(find(s, M.lastFailure)).toEqual([]);
+  });
+
+  it('exports the phase as an enum, when it started, and the last success', async () => {
+    const state = base('TrustBoth', {
+      rotation: rotationRecord('2029-12-31T06:00:00.000Z'),
+      last: { id: 'r0', from: fp(previous), to: fp(active), startedAt: '2029-06-01T00:00:00.000Z', finishedAt: '2029-06-01T02:00:00.000Z' },
+    });
+    const { scrape } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true, state: stateOf(state) });
+    const s = await scrape();
+    expect(one(s, M.phase, { phase: 'TrustBoth' })).toBe(1);
+    expect(one(s, M.phase, { phase: 'Idle' })).toBe(0);
+    expect(one(s, M.phaseStart)).toBe(unix(new Date('2029-12-31T06:00:00Z')));
+    expect(one(s, M.lastSuccess)).toBe(unix(new Date('2029-06-01T02:00:00Z')));
+  });
+
+  it('exports a stop with its bounded reason, and remembers it after the next run resumes', async () => {
+    const stopped = base('Stopped', {
+      rotation: rotationRecord('2029-12-31T06:00:00.000Z'),
+      stopped: { reason: 'deadline', phase: 'TrustBoth', message: 'gate bundles-synced timed out', at: '2029-12-31T07:00:00.000Z' },
+    });
+    const { scrape, clusterSource } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true, state: stateOf(stopped) });
+    let s = await scrape();
+    expect(one(s, M.phase, { phase: 'Stopped' })).toBe(1);
+    expect(one(s, M.lastFailure, { reason: 'deadline' })).toBe(unix(new Date('2029-12-31T07:00:00Z')));
+
+    clusterSource.set({ trustRoots: [], pods: [], podsWatched: true, state: stateOf(base('TrustBoth', { rotation: rotationRecord('2029-12-31T08:00:00.000Z') })) });
+    s = await scrape();
+    expect(one(s, M.phase, { phase: 'TrustBoth' })).toBe(1);
+    expect(one(s, M.lastFailure, { reason: 'deadline' })).toBe(unix(new Date('2029-12-31T07:00:00Z')));
+  });
+
+  it('says the state is invalid (and claims no phase) when state.json cannot be read', async () => {
+    const { scrape } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true, state: { source: 'x', data: { 'state.json': '{"version": 2}' } } });
+    const s = await scrape();
+    expect(one(s, M.stateValid)).toBe(0);
+    expect(find(s, M.phase).every((x) => x.value === 0)).toBe(true);
+  });
+
+  it('counts the seconds a prepared anchor with a new key has waited, and 0 when prepared and active share a key', async () => {
+    const { scrape, trustSource, setNow } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true });
+    expect(one(await scrape(), M.preparedWaiting)).toBe(2 * 86400);
+    setNow(new Date(NOW.getTime() + 90_000));
+    expect(one(await scrape(), M.preparedWaiting)).toBe(2 * 86400 + 90);
+    // cert-manager re-issued the active anchor's certificate with the same key: nothing waits.
+    const reissued = await fixtures.makeAnchor({ keys: active.keys, notBefore: new Date('2029-12-31T00:00:00Z') });
+    trustSource.set(trustOf({ preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: reissued.certPem } }));
+    expect(one(await scrape(), M.preparedWaiting)).toBe(0);
+  });
+});

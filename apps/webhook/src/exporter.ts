@@ -1,0 +1,218 @@
+// The PKI health exporter's decisions: from the informer caches' plain snapshots to the values of
+// every exporter metric (certificates, bundles, stale proxies, rotation). Pure apart from the clock.
+import type { ExporterSnapshot, TrustObjectNames, TrustSnapshot } from '@linkerd-rotator/kube';
+import { PHASES, STOP_REASONS, parseState, type Phase, type RotationState, type StopReason } from '@linkerd-rotator/rotation';
+import { BundleCache, shortFingerprint, verifyChain, type ParsedCertificate } from '@linkerd-rotator/x509';
+
+/** The `role` label of the certificate metrics. */
+export const CERTIFICATE_ROLES = [
+  'prepared-anchor',
+  'active-anchor',
+  'previous-anchor',
+  'trust-bundle',
+  'identity-issuer',
+  'identity-issuer-chain',
+  'webhook-serving',
+] as const;
+export type CertificateRole = (typeof CERTIFICATE_ROLES)[number];
+
+export interface CertificateSample {
+  role: CertificateRole;
+  namespace: string;
+  /** Short SHA-256 of the DER. */
+  fingerprint: string;
+  subject: string;
+  /** Unix seconds. */
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface BundleSample {
+  namespace: string;
+  /** SHA-256 of `ca-bundle.crt` exactly as stored (what pods' `trust-root-sha256` is compared with); "" when the key is missing. */
+  sha256: string;
+  certificates: number;
+  /** undefined when the active anchor is unknown (its Secret is missing). */
+  containsActiveAnchor?: boolean;
+  /** undefined when the issuer is unknown. */
+  containsIssuerAnchor?: boolean;
+}
+
+export interface PodSample {
+  namespace: string;
+  meshed: number;
+  /** undefined when the current bundle is unknown. */
+  stale?: number;
+}
+
+export interface RotationSample {
+  /** false when the state ConfigMap exists but does not hold a readable state v1. */
+  stateValid: boolean;
+  /** undefined when the state is invalid. */
+  phase?: Phase;
+  /** Unix seconds; set while a rotation is under way or stopped. */
+  phaseStartedAt?: number;
+  lastSuccessAt?: number;
+  lastFailure?: { at: number; reason: StopReason };
+}
+
+export interface PreparedAnchorSample {
+  /** Unix seconds the prepared anchor with a key other than the active anchor's was issued; undefined when none waits. */
+  waitingSince?: number;
+}
+
+export interface ExporterView {
+  certificates: CertificateSample[];
+  bundles: BundleSample[];
+  pods: PodSample[];
+  podsWatched: boolean;
+  rotation: RotationSample;
+  /** undefined when the prepared or the active anchor is unknown. */
+  prepared?: PreparedAnchorSample;
+}
+
+export interface ExporterInput {
+  trust: TrustSnapshot;
+  cluster: ExporterSnapshot;
+  names: TrustObjectNames;
+  /** The webhook's serving certificate (PEM), as it serves it. */
+  servingCertPem?: string;
+}
+
+/** Subjects longer than this are cut, so a hostile certificate cannot blow up a label. */
+const MAX_SUBJECT = 128;
+/** Certificates reported per bundle at most (the webhook refuses bundles over its own limit anyway). */
+const MAX_BUNDLE_CERTIFICATES = 150;
+
+const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+const isoSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+/**
+ * Derives the view from the snapshots. Certificates are parsed through a bounded cache keyed by the
+ * PEM text's SHA-256, so an unchanged bundle costs one hash per call.
+ */
+export class ExporterModel {
+  private readonly bundles = new BundleCache(64);
+  /** The newest stop this process has seen: the state drops `stopped` once a run resumes. */
+  private lastFailure: RotationSample['lastFailure'];
+  private readonly stateCache = new Map<string, ReturnType<typeof parseState>>();
+
+  private certificates(pem: string | undefined): ParsedCertificate[] {
+    return pem === undefined ? [] : this.bundles.parse(pem).certificates;
+  }
+
+  async view(input: ExporterInput): Promise<ExporterView> {
+    const { trust, cluster, names } = input;
+    const prepared = this.certificates(trust.preparedAnchor?.certPem)[0];
+    const active = this.certificates(trust.activeAnchor?.certPem)[0];
+    const previous = this.certificates(trust.previousAnchor?.certPem)[0];
+    const issuerChain = this.certificates(trust.issuer?.certPem);
+    const issuer = issuerChain[0];
+    const issuerCa = this.certificates(trust.issuer?.caPem);
+
+    const certificates = new Map<string, CertificateSample>();
+    const add = (role: CertificateRole, namespace: string, cert: ParsedCertificate | undefined) => {
+      if (!cert) return;
+      const fingerprint = shortFingerprint(cert.fingerprint);
+      const key = `${role}\u0000${namespace}\u0000${fingerprint}`;
+      if (certificates.has(key)) return;
+      certificates.set(key, {
+        role,
+        namespace,
+        fingerprint,
+        subject: cert.subject.slice(0, MAX_SUBJECT),
+        notBefore: seconds(cert.notBefore),
+        notAfter: seconds(cert.notAfter),
+      });
+    };
+    add('prepared-anchor', names.trustNamespace, prepared);
+    add('active-anchor', names.trustNamespace, active);
+    add('previous-anchor', names.trustNamespace, previous);
+    add('identity-issuer', names.linkerdNamespace, issuer);
+    for (const cert of [...issuerChain.slice(1), ...issuerCa]) add('identity-issuer-chain', names.linkerdNamespace, cert);
+    if (input.servingCertPem !== undefined) add('webhook-serving', names.releaseNamespace, this.certificates(input.servingCertPem)[0]);
+
+    // Linkerd's own namespace always has a row: a missing trust-roots ConfigMap there is the worst case.
+    const targets = [...cluster.trustRoots];
+    if (!targets.some((t) => t.namespace === names.linkerdNamespace)) targets.push({ namespace: names.linkerdNamespace, source: 'missing' });
+    const bundles: BundleSample[] = [];
+    let currentSha: string | undefined;
+    for (const target of targets.sort((a, b) => a.namespace.localeCompare(b.namespace))) {
+      const parsed = target.pem === undefined ? undefined : this.bundles.parse(target.pem);
+      const certs = (parsed?.certificates ?? []).slice(0, MAX_BUNDLE_CERTIFICATES);
+      for (const cert of certs) add('trust-bundle', target.namespace, cert);
+      const sample: BundleSample = { namespace: target.namespace, sha256: parsed?.textSha256 ?? '', certificates: certs.length };
+      if (active) sample.containsActiveAnchor = certs.some((c) => c.fingerprint === active.fingerprint);
+      if (issuer) {
+        const chain = await verifyChain(issuer, { anchors: certs, intermediates: issuerChain.slice(1) });
+        sample.containsIssuerAnchor = chain.ok;
+      }
+      bundles.push(sample);
+      if (target.namespace === names.linkerdNamespace && parsed) currentSha = parsed.textSha256;
+    }
+
+    const state = this.state(cluster);
+    const rotation = this.rotation(state);
+    const view: ExporterView = {
+      certificates: [...certificates.values()],
+      bundles,
+      pods: this.pods(cluster, currentSha, state),
+      podsWatched: cluster.podsWatched,
+      rotation,
+    };
+    if (prepared && active) {
+      view.prepared = prepared.spkiFingerprint === active.spkiFingerprint ? {} : { waitingSince: seconds(prepared.notBefore) };
+    }
+    return view;
+  }
+
+  private state(cluster: ExporterSnapshot): ReturnType<typeof parseState> {
+    const text = cluster.state?.data['state.json'] ?? '';
+    let parsed = this.stateCache.get(text);
+    if (!parsed) {
+      parsed = parseState(cluster.state?.data);
+      // Only the latest text matters; keep the map from growing with every state write.
+      this.stateCache.clear();
+      this.stateCache.set(text, parsed);
+    }
+    return parsed;
+  }
+
+  private rotation(parsed: ReturnType<typeof parseState>): RotationSample {
+    if (!parsed.ok) return { stateValid: false, ...(this.lastFailure ? { lastFailure: this.lastFailure } : {}) };
+    const state = parsed.state;
+    const sample: RotationSample = { stateValid: true, phase: state.phase };
+    if (state.rotation) sample.phaseStartedAt = isoSeconds(state.rotation.phaseStartedAt);
+    if (state.last) sample.lastSuccessAt = isoSeconds(state.last.finishedAt);
+    if (state.stopped) {
+      const seen = { at: isoSeconds(state.stopped.at), reason: state.stopped.reason };
+      if (!this.lastFailure || seen.at >= this.lastFailure.at) this.lastFailure = seen;
+    }
+    if (this.lastFailure) sample.lastFailure = this.lastFailure;
+    return sample;
+  }
+
+  private pods(cluster: ExporterSnapshot, currentSha: string | undefined, parsed: ReturnType<typeof parseState>): PodSample[] {
+    // Proxies that read the ConfigMap at container start are fresh when started after every target held the bundle.
+    const known = parsed.ok && currentSha ? parsed.state.knownBundles[currentSha] : undefined;
+    const syncedAt = known ? Date.parse(known.syncedAt ?? known.firstSeenAt) : undefined;
+    const byNamespace = new Map<string, PodSample>();
+    for (const pod of cluster.pods) {
+      let sample = byNamespace.get(pod.namespace);
+      if (!sample) {
+        sample = { namespace: pod.namespace, meshed: 0, ...(currentSha ? { stale: 0 } : {}) };
+        byNamespace.set(pod.namespace, sample);
+      }
+      sample.meshed++;
+      if (!currentSha) continue;
+      const stale = pod.trustFromConfigMap
+        ? syncedAt !== undefined && pod.startTime !== undefined && pod.startTime < syncedAt
+        : pod.trustRootSha256 !== undefined && pod.trustRootSha256 !== currentSha;
+      if (stale) sample.stale = (sample.stale ?? 0) + 1;
+    }
+    return [...byNamespace.values()].sort((a, b) => a.namespace.localeCompare(b.namespace));
+  }
+}
+
+export { PHASES, STOP_REASONS };
+export type { RotationState };
