@@ -8,7 +8,6 @@ import { makeCa } from '../cluster/src/pki.js';
 import {
   applyPrometheusOperatorCrds,
   b64,
-  bootstrapStandIn,
   chartDir,
   generatedServingTls,
   inventory,
@@ -16,6 +15,7 @@ import {
   kubectlAs,
   names,
   release,
+  runRunnerAsChart,
   runnerSa,
   saUser,
   secretData,
@@ -27,6 +27,7 @@ import {
   webhookEndpoint,
   webhookSa,
   type ChartWebhook,
+  type RunnerRun,
   type WebhookEndpoint,
 } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
@@ -44,6 +45,12 @@ let webhook: ChartWebhook | undefined;
 let runnerKubeconfig: string;
 let baseline: Set<string>;
 let anchorA: string;
+
+/** A runner run ended with `code` and met no RBAC or admission refusal on the way. */
+function expectExit(r: RunnerRun, code: number): void {
+  if (r.code !== code) throw new Error(`rotator ${r.args.join(' ')} exited ${r.code}, expected ${code}:\n${r.stderr}\n${r.stdout}`);
+  expect(`${r.stdout}${r.stderr}`).not.toMatch(/forbidden|denied the request/i);
+}
 
 const cert = (pem: string) => new X509Certificate(pem);
 const chainsTo = (childPem: string, parentPem: string) => cert(childPem).checkIssued(cert(parentPem)) && cert(childPem).verify(cert(parentPem).publicKey);
@@ -99,10 +106,13 @@ describe('helm install', () => {
     await kubectl(['-n', names.trustNs, 'wait', '--for=condition=Ready', `issuer/${names.rootIssuer}`, `certificate/${names.prepared}`, '--timeout=60s']);
     expect(await jsonpath(testCluster(), ['get', 'clusterissuer', names.clusterIssuer], '{.status.conditions[?(@.type=="Ready")].status}')).toBe('False');
 
-    // The post-install hook Job completed, but under kwok its pod runs no container, so its work
-    // (`bootstrap`) is done here, as the hook's ServiceAccount would do it.
+    // The post-install hook Job completed, but under kwok its pod runs no container, so its work is
+    // done here: the runner with the hook's args and env, authenticated as the hook's ServiceAccount.
     runnerKubeconfig = await serviceAccountKubeconfig(testCluster(), runnerSa);
-    expect((await bootstrapStandIn(testCluster(), runnerKubeconfig)).created).toEqual([names.active, names.previous]);
+    const boot = await runRunnerAsChart(testCluster(), { kubeconfig: runnerKubeconfig, workload: 'bootstrap-hook' });
+    expect(boot.args).toEqual(['bootstrap']);
+    expectExit(boot, 0);
+    expect(boot.stdout + boot.stderr).toContain('"msg":"bootstrapped"');
 
     await kubectl(['wait', '--for=condition=Ready', `clusterissuer/${names.clusterIssuer}`, '--timeout=60s']);
     await kubectl(['-n', names.linkerdNs, 'wait', '--for=condition=Ready', `certificate/${names.issuer}`, '--timeout=60s']);
@@ -272,13 +282,14 @@ describe('RBAC', () => {
     expect(realPod.stderr).toContain('the rotation runner may create pods only as a server-side dry run');
     expect((await tryKubectl(['-n', appNs, 'get', 'pod', 'injector-probe'])).code).not.toBe(0);
 
+    // bootstrap already created the state ConfigMap and the Lease: AlreadyExists comes from storage,
+    // after admission, so it too shows that the guard let the create through.
     for (const ok of [
       await as(['-n', R, 'create', 'configmap', names.state, '--dry-run=server']),
       await as(['create', '-f', '-', '--dry-run=server'], lease(names.lease)),
       await as(['create', '-f', '-', '--dry-run=server'], pod),
     ]) {
-      expect(ok.stderr).toBe('');
-      expect(ok.code).toBe(0);
+      expect(ok.code === 0 ? '' : ok.stderr).toMatch(/^$|^Error from server \(AlreadyExists\)/);
     }
     // Anyone else is not affected by the guard.
     expect((await tryKubectl(['-n', T, 'create', 'secret', 'generic', 'stolen-copy', '--dry-run=server'])).code).toBe(0);
@@ -330,6 +341,18 @@ describe('RBAC', () => {
     expect(metrics).toMatch(/resource="configmaps",operation="UPDATE",verdict="allowed"\} [1-9]/);
     expect(metrics).toMatch(/resource="secrets",operation="UPDATE",verdict="allowed"\} [1-9]/);
     anchorA = b['tls.crt']!;
+  });
+
+  it("the runner's own commands run under its ServiceAccount as the chart runs them: `check` (helm test Pod) and `rotate` (CronJob) with nothing due", async () => {
+    const [check, rotate] = await Promise.all([
+      runRunnerAsChart(testCluster(), { kubeconfig: runnerKubeconfig, workload: 'helm-test', extraArgs: ['--output', 'json'] }),
+      runRunnerAsChart(testCluster(), { kubeconfig: runnerKubeconfig, workload: 'rotate-cronjob' }),
+    ]);
+    expect(check.args.slice(0, 1)).toEqual(['check']);
+    expect(check.stdout + check.stderr).not.toMatch(/forbidden/i);
+    expect([0, 1]).toContain(check.code);
+    expect(rotate.args.join(' ')).toMatch(/^rotate --only-if-older-than 720h /);
+    expectExit(rotate, 0);
   });
 });
 
@@ -396,6 +419,10 @@ describe('helm upgrade', () => {
     ]);
     expect(upgrade.stdout).toContain('STATUS: deployed');
     expect(upgrade.stdout).toContain('REVISION: 2');
+    // The post-upgrade hook reruns bootstrap, which finds nothing to do.
+    const boot = await runRunnerAsChart(testCluster(), { kubeconfig: runnerKubeconfig, workload: 'bootstrap-hook' });
+    expectExit(boot, 0);
+    expect(boot.stdout + boot.stderr).toContain('already bootstrapped: nothing changed');
 
     const certSpec = JSON.parse((await kubectl(['-n', T, 'get', 'certificate', names.prepared, '-o', 'jsonpath={.spec}'])).stdout) as { duration: string; renewBefore: string };
     expect([certSpec.duration, certSpec.renewBefore]).toEqual(['2880h', '1440h']);
@@ -432,11 +459,14 @@ describe('helm upgrade', () => {
 });
 
 describe('helm uninstall', () => {
-  it('removes everything the chart made except what the README says is kept: anchor Secrets and the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
+  it('removes everything the chart made except what the README says is kept: anchor Secrets, state ConfigMap and Lease, the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
     const uninstall = await testCluster().helm(['uninstall', release.name, '-n', release.namespace, '--wait', '--timeout', '120s']);
     expect(uninstall.stdout).toContain(`[Bundle] ${names.trustRoots}`);
-    // Kept, per the chart README's Uninstall section.
+    // Kept, per the chart README's Uninstall section (the state ConfigMap and Lease were created by
+    // the runner's bootstrap).
     const documented = [
+      `ConfigMap/${R}/${names.state}`,
+      `Lease/${R}/${names.lease}`,
       `Secret/${T}/${names.prepared}`,
       `Secret/${T}/${names.active}`,
       `Secret/${T}/${names.previous}`,

@@ -1,14 +1,16 @@
 // Runs this repo's chart (charts/linkerd-rotator) on the local cluster: helm install in url mode
 // against the webhook from apps/webhook started as a local process under the chart's webhook
-// ServiceAccount, plus a stand-in for the runner's `bootstrap` until apps/rotation-runner has one.
+// ServiceAccount, and the runner from apps/rotation-runner run as the chart's hook and CronJob would.
 import { X509Certificate, createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { parseCertificate, type Credentials } from '@linkerd-rotator/x509';
 import { registerExtraProcess, unregisterExtraProcess } from '../cluster/src/cluster.js';
-import { freePorts, logTail, repoRoot, waitFor, type Cluster } from '../cluster/src/index.js';
-import type { RunResult } from '../cluster/src/kubectl.js';
+import { freePorts, logTail, waitFor, type Cluster } from '../cluster/src/index.js';
+import { repoRoot } from '../cluster/src/paths.js';
+import { run, type RunResult } from '../cluster/src/kubectl.js';
 import { makeCa, makeLeaf } from '../cluster/src/pki.js';
 import { startProcess, stopProcess, type ProcessRecord } from '../cluster/src/process.js';
 
@@ -225,48 +227,54 @@ export async function startChartWebhook(cluster: Cluster, opts: StartChartWebhoo
   return handle;
 }
 
+export interface RunnerRun extends RunResult {
+  args: string[];
+}
+
 /**
- * STAND-IN for `rotator bootstrap` (the chart's post-install/post-upgrade hook), which
- * apps/rotation-runner does not have yet: replace with the runner's command once it exists. Does
- * what DESIGN.md "Bootstrap" says, through the API as the runner's ServiceAccount (`kubeconfig`):
- * wait for the prepared anchor, then create the active anchor (tls.crt + tls.key) from it and the
- * previous anchor (tls.crt only) from the active one, each only when missing.
- * The hook Job itself cannot do it here: under kwok its pod completes without running a container.
+ * Runs apps/rotation-runner as one of the chart's runner pods would: the container args of the
+ * bootstrap hook Job (`helm get hooks`) or the rotation CronJob, its env (envFrom the config
+ * ConfigMap, LOG_LEVEL, POD_NAME, POD_NAMESPACE), authenticated as the runner's ServiceAccount
+ * (`kubeconfig` stands in for the in-cluster token). Under kwok the chart's pods run no container,
+ * so this is how the hook's and the CronJob's work gets done on the local cluster.
  */
-export async function bootstrapStandIn(cluster: Cluster, kubeconfig: string): Promise<{ created: string[] }> {
-  const as = kubectlAs(cluster, kubeconfig);
-  const ns = names.trustNs;
-  const prepared = await waitFor(
-    async () => {
-      const r = await as(['-n', ns, 'get', 'secret', names.prepared, '-o', 'json']);
-      if (r.code !== 0) return undefined;
-      const data = (JSON.parse(r.stdout) as { data?: Record<string, string> }).data ?? {};
-      return data['tls.crt'] && data['tls.key'] ? data : undefined;
-    },
-    { what: `Secret ${ns}/${names.prepared} with tls.crt and tls.key (the prepared anchor)`, timeoutMs: 120_000 },
-  );
-  const created: string[] = [];
-  const exists = async (name: string) => (await as(['-n', ns, 'get', 'secret', name])).code === 0;
-  const create = async (manifest: object) => {
-    const r = await as(['create', '-f', '-'], JSON.stringify(manifest));
-    if (r.code !== 0) throw new Error(`bootstrap stand-in: creating a Secret as the runner failed: ${r.stderr.trim()}`);
-  };
-  if (!(await exists(names.active))) {
-    await create({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      type: 'kubernetes.io/tls',
-      metadata: { name: names.active, namespace: ns },
-      data: { 'tls.crt': prepared['tls.crt'], 'tls.key': prepared['tls.key'] },
-    });
-    created.push(names.active);
+export async function runRunnerAsChart(
+  cluster: Cluster,
+  opts: { kubeconfig: string; workload: 'bootstrap-hook' | 'helm-test' | 'rotate-cronjob'; extraArgs?: string[]; timeoutMs?: number },
+): Promise<RunnerRun> {
+  let container: ContainerSpec;
+  if (opts.workload !== 'rotate-cronjob') {
+    type Hook = { kind?: string; metadata?: { name?: string }; spec?: { containers?: ContainerSpec[]; template?: { spec: { containers: ContainerSpec[] } } } };
+    const [kind, name] = opts.workload === 'bootstrap-hook' ? ['Job', `${release.name}-bootstrap`] : ['Pod', `${release.name}-check`];
+    const hooks = (await cluster.helm(['get', 'hooks', release.name, '-n', release.namespace])).stdout;
+    const hook = parseAllDocuments(hooks)
+      .map((d) => d.toJS() as Hook | null)
+      .find((d) => d?.kind === kind && d.metadata?.name === name);
+    const found = hook?.spec?.template?.spec.containers[0] ?? hook?.spec?.containers?.[0];
+    if (!found) throw new Error(`helm get hooks shows no ${kind} ${name} with a container`);
+    container = found;
+  } else {
+    const cronjob = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'cronjob', `${release.name}-rotate`, '-o', 'json'])).stdout) as {
+      spec: { jobTemplate: { spec: { template: { spec: { containers: ContainerSpec[] } } } } };
+    };
+    container = cronjob.spec.jobTemplate.spec.template.spec.containers[0]!;
   }
-  if (!(await exists(names.previous))) {
-    const active = JSON.parse((await as(['-n', ns, 'get', 'secret', names.active, '-o', 'json'])).stdout) as { data: Record<string, string> };
-    await create({ apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: names.previous, namespace: ns }, data: { 'tls.crt': active.data['tls.crt'] } });
-    created.push(names.previous);
-  }
-  return { created };
+  const configMapName = container.envFrom?.find((e) => e.configMapRef)?.configMapRef?.name;
+  if (!configMapName) throw new Error('the runner container has no envFrom configMapRef: expected the config ConfigMap of docs/chart.md');
+  const configMapData = (JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', configMapName, '-o', 'json'])).stdout) as { data: Record<string, string> }).data;
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...configMapData, LOG_FORMAT: 'json' };
+  for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  env['POD_NAME'] = `local-${opts.workload}-${process.pid}`;
+  env['POD_NAMESPACE'] = release.namespace;
+  env['KUBECONFIG'] = opts.kubeconfig;
+  const args = [...(container.args ?? []), ...(opts.extraArgs ?? [])];
+  const tsx = path.join(repoRoot, 'node_modules/.bin/tsx');
+  const result = await run(tsx, ['--tsconfig', path.join(repoRoot, 'tsconfig.base.json'), path.join(repoRoot, 'apps/rotation-runner/src/main.ts'), ...args], {
+    env,
+    allowFailure: true,
+    timeoutMs: opts.timeoutMs ?? 240_000,
+  });
+  return { ...result, args };
 }
 
 /** Wait until the trust-roots ConfigMap in Linkerd's namespace holds exactly these PEMs (any order). */
@@ -299,7 +307,6 @@ export async function inventory(cluster: Cluster): Promise<Set<string>> {
 
 /** The CRDs of prometheus-operator (ServiceMonitor, PrometheusRule) from its pinned Go module. */
 export async function applyPrometheusOperatorCrds(cluster: Cluster): Promise<void> {
-  const { run } = await import('../cluster/src/kubectl.js');
   const dl = await run('go', ['mod', 'download', '-json', 'github.com/prometheus-operator/prometheus-operator@v0.85.0'], {
     env: { ...process.env, GO111MODULE: 'on', GOFLAGS: '-mod=mod' },
     timeoutMs: 600_000,
@@ -338,7 +345,8 @@ export async function installRotator(cluster: Cluster, extraValues: string[] = [
   ]);
   const webhook = await startChartWebhook(cluster, { endpoint, tls, kubeconfig: await serviceAccountKubeconfig(cluster, webhookSa) });
   const runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
-  await bootstrapStandIn(cluster, runnerKubeconfig);
+  const boot = await runRunnerAsChart(cluster, { kubeconfig: runnerKubeconfig, workload: 'bootstrap-hook' });
+  if (boot.code !== 0) throw new Error(`rotator ${boot.args.join(' ')} (as the bootstrap hook) exited ${boot.code}:\n${boot.stderr}${boot.stdout}`);
   await cluster.kubectl(['-n', names.linkerdNs, 'wait', '--for=condition=Ready', `certificate/${names.issuer}`, '--timeout=60s']);
   const anchorPem = (await secretData(cluster, names.trustNs, names.active))['tls.crt']!;
   await waitForTrustRoots(cluster, [anchorPem], 'trust-manager to publish the bootstrapped anchor to Linkerd namespace');
