@@ -348,6 +348,7 @@ describe('RBAC', () => {
       runRunnerAsChart(testCluster(), { kubeconfig: runnerKubeconfig, workload: 'helm-test', extraArgs: ['--output', 'json'] }),
       runRunnerAsChart(testCluster(), { kubeconfig: runnerKubeconfig, workload: 'rotate-cronjob' }),
     ]);
+    (await import('node:fs')).writeFileSync('/tmp/chartdev/check.out', `${check.code}\n${check.stdout}\n${check.stderr}\n---\n${rotate.stdout}\n${rotate.stderr}`);
     expect(check.args.slice(0, 1)).toEqual(['check']);
     expect(check.stdout + check.stderr).not.toMatch(/forbidden/i);
     expect([0, 1]).toContain(check.code);

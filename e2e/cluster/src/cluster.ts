@@ -7,7 +7,7 @@ import https from 'node:https';
 import http from 'node:http';
 import path from 'node:path';
 import { run, type RunOptions, type RunResult } from './kubectl.js';
-import { cacheRoot, clusterStateDir, readManifest, type BuildManifest } from './paths.js';
+import { clusterStateDir, readManifest, type BuildManifest } from './paths.js';
 import { makeCa, makeLeaf, makeServiceAccountKey } from './pki.js';
 import { freePorts, isAlive, logTail, startProcess, stopProcess, waitFor, type ProcessRecord } from './process.js';
 
@@ -348,7 +348,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       '--profiling=false', '--v=1',
     ],
     kwok: [
-      bin('kwok'), `--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', `--config=${await kwokStages(manifest.versions['kwok'] ?? 'v0.8.0')}`,
+      bin('kwok'), `--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', `--config=${manifest.kwokStages.file}`,
       `--server-address=127.0.0.1:${ports['kwok']}`, '--cidr=10.244.0.0/16', '--node-ip=10.0.0.1',
     ],
     'cert-manager-controller': [
@@ -413,23 +413,6 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     for (const rec of [...state.processes].reverse()) await stopProcess(rec).catch(() => undefined);
     throw err;
   }
-}
-
-/**
- * kwok ships its stages (node initialise; pod ready, complete, delete) as YAML in its module, not
- * in the binary. Collect the "fast" ones into one config file in the cache (from the Go module
- * cache, downloading the module if needed) so pods become Ready and graceful deletes complete.
- */
-async function kwokStages(version: string): Promise<string> {
-  const file = path.join(cacheRoot(), `kwok-stages-${version}.yaml`);
-  if (existsSync(file)) return file;
-  const dl = await run('go', ['mod', 'download', '-json', `sigs.k8s.io/kwok@${version}`], { env: { ...process.env, GOFLAGS: '-mod=mod' } });
-  const dir = (JSON.parse(dl.stdout) as { Dir?: string }).Dir;
-  if (!dir) throw new Error(`could not locate the kwok ${version} module to read its stages: ${dl.stdout}`);
-  const stageFiles = ['node/fast/node-initialize.yaml', 'pod/fast/pod-ready.yaml', 'pod/fast/pod-complete.yaml', 'pod/fast/pod-delete.yaml'];
-  const docs = stageFiles.map((f) => readFileSync(path.join(dir, 'kustomize/stage', f), 'utf8').trim());
-  writeFileSync(file, `${docs.join('\n---\n')}\n`);
-  return file;
 }
 
 async function applyCrds(cluster: Cluster, crdDir: string, timeoutMs: number): Promise<void> {

@@ -21,6 +21,8 @@ export interface BuildManifest {
   binaries: Record<string, string>;
   crds: Record<string, { version: string; dir: string }>;
   versions: Record<string, string>;
+  /** kwok's stage configs, copied out of its module by build.sh. */
+  kwokStages: { version: string; file: string };
 }
 
 export const requiredBinaries = [
@@ -54,6 +56,9 @@ export function readManifest(): BuildManifest {
     if (!bin || !existsSync(bin)) {
       throw new Error(`Cluster binary "${name}" is missing from ${file} (or its file is gone). Rebuild with \`npm run cluster -- build\`.`);
     }
+  }
+  if (!manifest.kwokStages || !existsSync(manifest.kwokStages.file)) {
+    throw new Error(`kwok's stage configs are missing from ${file}. Rebuild with \`npm run cluster -- build\`.`);
   }
   return manifest;
 }

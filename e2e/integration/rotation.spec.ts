@@ -1,0 +1,476 @@
+// The rotation runner end to end on the local cluster: the chart's PKI and RBAC (helm install,
+// webhook and CronJob off), the runner as a child process with a TokenRequest token of the chart's
+// ServiceAccount (so a missing permission fails here), real cert-manager, trust-manager, the Linkerd
+// identity and injector stand-ins, and simulated proxies making mTLS handshakes throughout.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { parseBundle, verifyChain } from '@linkerd-rotator/x509';
+import { repoRoot, waitFor } from '../cluster/src/index.js';
+import { installLinkerd, type LinkerdHandle } from '../cluster/src/linkerd/install.js';
+import { useCluster } from '../support/cluster.js';
+import { DataPlane, TrafficDriver } from '../support/dataplane.js';
+
+const testCluster = useCluster();
+const RELEASE = 'lr';
+const NS = 'linkerd-rotator';
+const SA = `${RELEASE}-linkerd-rotator-runner`;
+const workDir = path.join(repoRoot, 'tmp', `rotation-e2e-${process.pid}`);
+const runnerJs = path.join(workDir, 'main.mjs');
+const runnerKubeconfig = path.join(workDir, 'runner.kubeconfig');
+
+const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
+const json = async <T>(args: string[]): Promise<T> => JSON.parse((await kubectl([...args, '-o', 'json'])).stdout) as T;
+
+interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+interface RunnerResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  logs: LogRecord[];
+  stderr: string;
+}
+
+let chartEnv: Record<string, string> = {};
+
+/**
+ * Starts the bundled runner as the chart's pod would (envFrom the chart's ConfigMap, POD_NAME as the
+ * Lease holder, JSON logs on stderr). `onLog` sees each record as it arrives, with the child.
+ */
+function startRunner(args: string[], opts: { holder?: string; onLog?: (rec: LogRecord, child: ChildProcess) => void } = {}): { child: ChildProcess; done: Promise<RunnerResult> } {
+  const child = spawn(process.execPath, ['--enable-source-maps', runnerJs, ...args], {
+    cwd: repoRoot,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: runnerKubeconfig, POD_NAME: opts.holder ?? 'runner-0', LOG_FORMAT: 'json', ...chartEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let partial = '';
+  const logs: LogRecord[] = [];
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        const rec = JSON.parse(line) as LogRecord;
+        logs.push(rec);
+        opts.onLog?.(rec, child);
+      } catch {
+        // not a log record (a crash trace): kept in stderr
+      }
+    }
+  });
+  const done = new Promise<RunnerResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, logs })));
+  return { child, done };
+}
+
+const runner = (args: string[], holder?: string) => startRunner(args, holder ? { holder } : {}).done;
+
+const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+const fingerprintOf = (pem: string) => parseBundle(pem).certificates[0]?.fingerprint;
+
+async function secretCert(ns: string, name: string): Promise<{ fp?: string; keys: string[]; rv: string } | undefined> {
+  const res = await kubectl(['-n', ns, 'get', 'secret', name, '-o', 'json', '--ignore-not-found']);
+  if (!res.stdout.trim()) return undefined;
+  const s = JSON.parse(res.stdout) as { data?: Record<string, string>; metadata: { resourceVersion: string } };
+  const crt = s.data?.['tls.crt'];
+  return { ...(crt ? { fp: fingerprintOf(b64(crt)) as string } : {}), keys: Object.keys(s.data ?? {}).filter((k) => (s.data?.[k] ?? '') !== ''), rv: s.metadata.resourceVersion };
+}
+
+async function bundleOf(ns: string): Promise<{ text: string; fps: string[] }> {
+  const text = (await kubectl(['-n', ns, 'get', 'configmap', 'linkerd-identity-trust-roots', '-o', 'jsonpath={.data.ca-bundle\\.crt}'])).stdout;
+  return { text, fps: parseBundle(text).certificates.map((c) => c.fingerprint).sort() };
+}
+
+interface StateData {
+  phase: string;
+  rotation?: { from: { fingerprint: string }; to?: { fingerprint: string } };
+  stopped?: { reason: string; phase: string; message: string; gate?: string };
+  last?: { from: string; to: string };
+}
+
+async function rotationState(): Promise<{ data: StateData; rv: string }> {
+  const cm = await json<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(['-n', NS, 'get', 'configmap', 'linkerd-rotator-state']);
+  return { data: JSON.parse(cm.data['state.json'] as string) as StateData, rv: cm.metadata.resourceVersion };
+}
+
+/** Every resourceVersion the runner could change, and the number of Events it could add. */
+async function clusterVersions(): Promise<Record<string, string>> {
+  const list = await json<{ items: Array<{ kind: string; metadata: { namespace?: string; name: string; resourceVersion: string } }> }>([
+    'get', 'deployments,statefulsets,daemonsets,replicasets,pods,secrets,configmaps,leases,certificates.cert-manager.io', '-A',
+  ]);
+  const out: Record<string, string> = {};
+  for (const o of list.items) out[`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`] = o.metadata.resourceVersion;
+  const events = await json<{ items: unknown[] }>(['get', 'events', '-A']);
+  out['events'] = String(events.items.length);
+  return out;
+}
+
+const meshedWorkloads = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, annotations: {linkerd.io/inject: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: batch, annotations: {linkerd.io/inject: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: linkerd-viz, labels: {linkerd.io/extension: viz}, annotations: {linkerd.io/inject: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: example.invalid/web:1}]}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, namespace: shop}
+spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template: {metadata: {labels: {app: api}}, spec: {containers: [{name: api, image: example.invalid/api:1}]}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  replicas: 1
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template: {metadata: {labels: {app: db}}, spec: {containers: [{name: db, image: example.invalid/db:1}]}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: batch}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template: {metadata: {labels: {app: agent}}, spec: {containers: [{name: agent, image: example.invalid/agent:1}]}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker, namespace: batch}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: worker}}
+  template: {metadata: {labels: {app: worker}}, spec: {containers: [{name: worker, image: example.invalid/worker:1}]}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: metrics-api, namespace: linkerd-viz}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: metrics-api}}
+  template: {metadata: {labels: {app: metrics-api}}, spec: {containers: [{name: metrics-api, image: example.invalid/metrics:1}]}}
+`;
+
+let linkerd: LinkerdHandle;
+let plane: DataPlane;
+
+async function meshedPods(): Promise<Array<{ ns: string; name: string; hash?: string; anchors?: string[]; configMapRef: boolean; ready: boolean; startedAt: number }>> {
+  const pods = await json<{ items: Array<{ metadata: { namespace: string; name: string; annotations?: Record<string, string>; deletionTimestamp?: string }; spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string; valueFrom?: { configMapKeyRef?: unknown } }> }> }; status: { startTime?: string; conditions?: Array<{ type: string; status: string }> } }> }>(['get', 'pods', '-A']);
+  return pods.items
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .flatMap((p) => {
+      const proxy = p.spec.containers.find((c) => c.name === 'linkerd-proxy');
+      if (!proxy) return [];
+      const env = proxy.env?.find((e) => e.name === 'LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS');
+      const hash = p.metadata.annotations?.['linkerd.io/trust-root-sha256'];
+      return [
+        {
+          ns: p.metadata.namespace,
+          name: p.metadata.name,
+          ...(hash ? { hash } : {}),
+          ...(env?.value ? { anchors: parseBundle(env.value).certificates.map((c) => c.fingerprint).sort() } : {}),
+          configMapRef: env?.valueFrom?.configMapKeyRef !== undefined,
+          ready: p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+          startedAt: Date.parse(p.status.startTime ?? '') || 0,
+        },
+      ];
+    });
+}
+
+beforeAll(async () => {
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true });
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  // The production artifact, as the image builds it (apps/rotation-runner/Dockerfile).
+  await build({
+    entryPoints: [path.join(repoRoot, 'apps/rotation-runner/src/main.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    tsconfig: path.join(repoRoot, 'apps/rotation-runner/tsconfig.json'),
+    external: Object.keys(pkg.dependencies),
+    sourcemap: true,
+    outfile: runnerJs,
+    logLevel: 'error',
+  });
+
+  const cluster = testCluster();
+  await kubectl(['create', 'namespace', 'linkerd']);
+  await kubectl(['label', 'namespace', 'linkerd', 'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled']);
+  await kubectl(['create', 'namespace', NS]);
+  // The chart's PKI, config and RBAC; the webhook and the CronJob are tested elsewhere.
+  await cluster.helm([
+    'install', RELEASE, path.join(repoRoot, 'charts/linkerd-rotator'), '-n', NS,
+    '--set', 'webhook.enabled=false', '--set', 'runner.rotation.enabled=false', '--set', 'runner.bootstrap.enabled=false', '--wait', '--timeout', '120s',
+  ]);
+  chartEnv = (await json<{ data: Record<string, string> }>(['-n', NS, 'get', 'configmap', `${RELEASE}-linkerd-rotator-config`])).data;
+  const token = (await kubectl(['-n', NS, 'create', 'token', SA, '--duration=3h'])).stdout.trim();
+  const view = await json<{ clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }> }>(['config', 'view', '--raw', '--minify']);
+  const c = view.clusters[0]?.cluster;
+  writeFileSync(
+    runnerKubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'local', cluster: { server: c?.server, 'certificate-authority-data': c?.['certificate-authority-data'] } }],
+      users: [{ name: SA, user: { token } }],
+      contexts: [{ name: SA, context: { cluster: 'local', user: SA } }],
+      'current-context': SA,
+    }),
+    { mode: 0o600 },
+  );
+  await kubectl(['-n', 'cert-manager', 'wait', '--for=condition=Ready', 'certificate/linkerd-trust-anchor', '--timeout=120s']);
+}, 600_000);
+
+afterAll(async () => {
+  await plane?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('rotation runner on the local cluster, as the chart\'s ServiceAccount', () => {
+  let anchorA: string;
+  let anchorB: string;
+
+  it('bootstrap creates the active (with key) and previous (certificate only) anchor Secrets from the prepared one, and a rerun changes nothing', async () => {
+    const prepared = await secretCert('cert-manager', 'linkerd-trust-anchor');
+    expect(await secretCert('cert-manager', 'linkerd-active-anchor')).toBeUndefined();
+    const first = await runner(['bootstrap']);
+    expect(first.code).toBe(0);
+    const active = await secretCert('cert-manager', 'linkerd-active-anchor');
+    const previous = await secretCert('cert-manager', 'linkerd-previous-anchor');
+    expect(active?.fp).toBe(prepared?.fp);
+    expect(active?.keys.sort()).toEqual(['tls.crt', 'tls.key']);
+    expect(previous?.fp).toBe(prepared?.fp);
+    expect(previous?.keys).toEqual(['tls.crt']);
+    // The identity issuer's ClusterIssuer reads the active anchor: it can issue now.
+    await kubectl(['-n', 'linkerd', 'wait', '--for=condition=Ready', 'certificate/linkerd-identity-issuer', '--timeout=120s']);
+    await kubectl(['wait', '--for=condition=Synced', 'bundle/linkerd-identity-trust-roots', '--timeout=120s']);
+
+    const again = await runner(['bootstrap']);
+    expect(again.code).toBe(0);
+    expect((await secretCert('cert-manager', 'linkerd-active-anchor'))?.rv).toBe(active?.rv);
+    expect((await secretCert('cert-manager', 'linkerd-previous-anchor'))?.rv).toBe(previous?.rv);
+    expect(again.logs.map((l) => l.msg)).toContain('already bootstrapped: nothing changed');
+    // I5: no log line carries PEM or key material.
+    expect(first.stderr + again.stderr).not.toMatch(/BEGIN|PRIVATE KEY/);
+    anchorA = prepared?.fp as string;
+
+    linkerd = await installLinkerd(testCluster(), { issuanceLifetime: '1h0m0s' });
+    await kubectl(['apply', '-f', '-'], meshedWorkloads);
+    for (const [ns, kind] of [['shop', 'deployment/web'], ['shop', 'deployment/api'], ['shop', 'statefulset/db'], ['batch', 'daemonset/agent'], ['batch', 'deployment/worker'], ['linkerd-viz', 'deployment/metrics-api']] as const) {
+      await kubectl(['-n', ns, 'rollout', 'status', kind, '--timeout=120s']);
+    }
+  }, 300_000);
+
+  it('status and check report a healthy mesh; plan lists every restart and changes nothing (resourceVersions, Events)', async () => {
+    const before = await clusterVersions();
+    const planned = await runner(['plan', '--force', '--output', 'json']);
+    expect(planned.code).toBe(0);
+    const p = JSON.parse(planned.stdout) as { rotates: boolean; rolls: { total: number; byPhase: Record<string, number>; byTier: Record<string, number> }; steps: Array<{ phase: string; kind: string; tier?: string; workloads?: string[] }> };
+    expect(p.rotates).toBe(true);
+    // 3 control-plane Deployments, 1 extension, 5 data-plane workloads; identity twice in Promote.
+    expect(p.rolls.byPhase).toEqual({ TrustBoth: 9, Promote: 10, Retire: 9 });
+    const trustBoth = p.steps.filter((s) => s.phase === 'TrustBoth' && s.kind === 'roll');
+    expect(trustBoth.map((s) => s.tier)).toEqual(['control-plane', 'extension', 'data-plane']);
+    expect(trustBoth[2]?.workloads).toEqual(['DaemonSet/batch/agent', 'Deployment/batch/worker', 'Deployment/shop/api', 'Deployment/shop/web', 'StatefulSet/shop/db']);
+    const status = await runner(['status', '--output', 'json']);
+    expect(status.code).toBe(0);
+    const check = await runner(['check']);
+    expect(check.stdout).toMatch(/Findings:\s+(none|\n\s+note)/);
+    expect(check.code).toBe(0);
+    expect(await clusterVersions()).toEqual(before);
+  }, 120_000);
+
+  it('rotates A -> B to the end through kill -9 at the start of every phase and mid-roll, with no failed mTLS handshake', async () => {
+    plane = new DataPlane(testCluster().kubeConfig(), linkerd.identityAddr);
+    await plane.start();
+    const meshedCount = (await meshedPods()).length;
+    await waitFor(() => plane.ready().length >= meshedCount - 3, { what: 'simulated proxies for the data plane', timeoutMs: 60_000 });
+    const traffic = new TrafficDriver(plane, { concurrency: 3 });
+    traffic.start();
+    const identityBefore = linkerd.processes().filter((p) => p.component === 'identity').map((p) => p.pod);
+
+    const kills = ['Prepare', 'TrustBoth', 'mid-roll', 'Promote', 'Retire'];
+    const killedAt: string[] = [];
+    let forced = false;
+    let final: RunnerResult | undefined;
+    for (let attempt = 0; attempt < kills.length + 2 && !final; attempt++) {
+      const target = kills[killedAt.length];
+      const args = ['rotate', '--phase-timeout', '3m', '--lease-duration', '20s', '--max-concurrent-rollouts', '2', '--output', 'json'];
+      if (!forced) args.push('--force');
+      forced = true;
+      const run = startRunner(args, {
+        holder: 'runner-0',
+        onLog: (rec, child) => {
+          if (!target || child.killed) return;
+          const phaseTo = typeof rec['to'] === 'string' && rec.msg.startsWith('phase ') ? rec['to'] : undefined;
+          const midRoll = target === 'mid-roll' && rec['phase'] === 'TrustBoth' && rec['tier'] === 'data-plane' && typeof rec['rolled'] === 'number' && (rec['rolled'] as number) < (rec['total'] as number);
+          if (phaseTo === target || midRoll) {
+            child.kill('SIGKILL');
+            killedAt.push(target);
+          }
+        },
+      });
+      const result = await run.done;
+      if (result.signal === 'SIGKILL') continue;
+      expect(result.stderr).not.toMatch(/BEGIN|PRIVATE KEY/);
+      if (result.code !== 0) throw new Error(`rotate exited ${result.code}: ${result.stdout}\n${result.stderr.slice(-4000)}`);
+      final = result;
+    }
+    expect(killedAt).toEqual(kills);
+    const report = JSON.parse(final?.stdout ?? '{}') as { outcome: string; phase: string; from: string; to: string };
+    expect(report.outcome).toBe('done');
+    expect(report.phase).toBe('Done');
+
+    const { failures, handshakes } = await traffic.stop();
+    expect(handshakes).toBeGreaterThan(50);
+    expect(failures).toEqual([]);
+    expect(plane.events.filter((e) => e.event.startsWith('leaf refused'))).toEqual([]);
+
+    // Final state: new active anchor, bundle = {new}, issuer chained to new, every meshed pod fresh.
+    const state = (await rotationState()).data;
+    expect(state.phase).toBe('Done');
+    expect(state.last?.from).toBe(anchorA);
+    anchorB = state.last?.to as string;
+    expect(anchorB).not.toBe(anchorA);
+    expect((await secretCert('cert-manager', 'linkerd-active-anchor'))?.fp).toBe(anchorB);
+    expect((await secretCert('cert-manager', 'linkerd-previous-anchor'))?.fp).toBe(anchorB);
+    const bundle = await bundleOf('linkerd');
+    expect(bundle.fps).toEqual([anchorB]);
+    const issuerPem = b64((await json<{ data: Record<string, string> }>(['-n', 'linkerd', 'get', 'secret', 'linkerd-identity-issuer'])).data['tls.crt'] as string);
+    const chain = await verifyChain(parseBundle(issuerPem).certificates[0] as never, { anchors: parseBundle(bundle.text).certificates });
+    expect(chain.ok && chain.anchor.fingerprint).toBe(anchorB);
+    const sha = createHash('sha256').update(bundle.text).digest('hex');
+    const pods = await meshedPods();
+    for (const pod of pods) {
+      expect({ pod: `${pod.ns}/${pod.name}`, ready: pod.ready }).toEqual({ pod: `${pod.ns}/${pod.name}`, ready: true });
+      if (!pod.configMapRef) expect({ pod: pod.name, hash: pod.hash, anchors: pod.anchors }).toEqual({ pod: pod.name, hash: sha, anchors: [anchorB] });
+    }
+    const identityAfter = linkerd.processes().filter((p) => p.component === 'identity').map((p) => p.pod);
+    expect(identityAfter.some((pod) => identityBefore.includes(pod))).toBe(false);
+    const check = await runner(['check', '--output', 'json']);
+    const findings = (JSON.parse(check.stdout) as { findings: Array<{ severity: string; message: string }> }).findings;
+    expect(findings.filter((f) => f.severity === 'problem')).toEqual([]);
+    expect(check.code).toBe(0);
+
+    // I4: rerunning a finished rotation changes nothing.
+    const before = await clusterVersions();
+    const rerun = await runner(['rotate', '--output', 'json']);
+    expect(rerun.code).toBe(0);
+    expect((JSON.parse(rerun.stdout) as { outcome: string }).outcome).toBe('not-due');
+    expect(await clusterVersions()).toEqual(before);
+  }, 600_000);
+
+  it('a second concurrent rotate is refused while the Lease is held; a missed deadline stops safely naming the workload, with the old anchor still active and trusted; a rerun finishes', async () => {
+    // worker's new pods can never be scheduled: its restart never completes.
+    await kubectl(['-n', 'batch', 'patch', 'deployment', 'worker', '--type=merge', '-p', '{"spec":{"template":{"spec":{"nodeSelector":{"nowhere":"true"}}}}}']);
+    let second: Promise<RunnerResult> | undefined;
+    const first = startRunner(['rotate', '--force', '--phase-timeout', '15s', '--max-concurrent-rollouts', '3', '--output', 'json'], {
+      holder: 'runner-1',
+      onLog: (rec) => {
+        if (!second && rec['gate'] === 'pods-trust-both') second = runner(['rotate', '--force', '--output', 'json'], 'runner-2');
+      },
+    });
+    const result = await first.done;
+    const refused = await waitFor(() => second, { what: 'the second run to start', timeoutMs: 1_000 });
+    const other = await refused;
+    expect(other.code).toBe(3);
+    expect(other.stdout).toMatch(/held by runner-1/);
+    // The refused run wrote nothing: not even an Event.
+    const events = await json<{ items: Array<{ reportingInstance?: string }> }>(['get', 'events', '-A']);
+    expect(events.items.filter((e) => e.reportingInstance === 'runner-2')).toEqual([]);
+
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout) as { outcome: string; reason: string; message: string };
+    expect(report.outcome).toBe('stopped');
+    expect(report.reason).toBe('deadline');
+    expect(report.message).toMatch(/pods-trust-both/);
+    expect(report.message).toMatch(/Deployment\/batch\/worker|batch\/worker-/);
+    const state = (await rotationState()).data;
+    expect(state.phase).toBe('Stopped');
+    expect(state.stopped).toMatchObject({ reason: 'deadline', phase: 'TrustBoth', gate: 'pods-trust-both' });
+    expect(state.rotation?.from.fingerprint).toBe(anchorB);
+    // Safe: B still signs and every bundle still holds B.
+    expect((await secretCert('cert-manager', 'linkerd-active-anchor'))?.fp).toBe(anchorB);
+    expect((await bundleOf('linkerd')).fps).toContain(anchorB);
+    const check = await runner(['check']);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/PROBLEM: the last rotation run stopped \(deadline\)/);
+
+    await kubectl(['-n', 'batch', 'patch', 'deployment', 'worker', '--type=json', '-p', '[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]']);
+    const resumed = await runner(['rotate', '--phase-timeout', '2m', '--output', 'json'], 'runner-1');
+    expect(resumed.code).toBe(0);
+    const done = (await rotationState()).data;
+    expect(done.phase).toBe('Done');
+    expect(done.last?.from).toBe(anchorB);
+    expect((await bundleOf('linkerd')).fps).toEqual([done.last?.to]);
+  }, 600_000);
+
+  it('rides out a kube-apiserver outage mid-rotation and finishes', async () => {
+    let stopped = false;
+    const run = startRunner(['rotate', '--force', '--phase-timeout', '2m', '--api-timeout', '90s', '--output', 'json'], {
+      holder: 'runner-3',
+      onLog: (rec) => {
+        if (!stopped && rec['phase'] === 'Promote' && rec['gate'] === 'leaves-renewed') {
+          stopped = true;
+          void (async () => {
+            await testCluster().stopComponent('kube-apiserver');
+            await new Promise((r) => setTimeout(r, 8_000));
+            await testCluster().startComponent('kube-apiserver');
+          })();
+        }
+      },
+    });
+    const result = await run.done;
+    expect(stopped).toBe(true);
+    if (result.code !== 0) throw new Error(`rotate exited ${result.code}: ${result.stdout}\n${result.stderr.slice(-3000)}`);
+    expect(result.logs.some((l) => /list\/watch failed|API call failed/.test(l.msg))).toBe(true);
+    expect((await rotationState()).data.phase).toBe('Done');
+  }, 600_000);
+
+  it('names the missing permission when the runner runs as a ServiceAccount the chart did not bind', async () => {
+    await kubectl(['-n', NS, 'create', 'serviceaccount', 'nobody']);
+    const token = (await kubectl(['-n', NS, 'create', 'token', 'nobody', '--duration=10m'])).stdout.trim();
+    const view = await json<{ clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }> }>(['config', 'view', '--raw', '--minify']);
+    const c = view.clusters[0]?.cluster;
+    const file = path.join(workDir, 'nobody.kubeconfig');
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'l', cluster: { server: c?.server, 'certificate-authority-data': c?.['certificate-authority-data'] } }], users: [{ name: 'n', user: { token } }], contexts: [{ name: 'n', context: { cluster: 'l', user: 'n' } }], 'current-context': 'n' }));
+    const res = await runner(['status', '--kubeconfig', file, '--api-timeout', '5s']);
+    expect(res.code).toBe(4);
+    expect(res.stderr).toMatch(/expected permission to (get|list) \S+.*403 Forbidden.*chart's RBAC should grant/);
+  }, 60_000);
+});
