@@ -378,7 +378,6 @@ describe('the contract between the chart and the webhook app', () => {
       kubeconfig: testCluster().kubeconfigPath,
       deployment,
       configMapData: config!.data!,
-      contractOnly: true,
       waitReady: false,
     });
     try {

@@ -119,24 +119,6 @@ interface ContainerSpec {
   envFrom?: Array<{ configMapRef?: { name: string } }>;
 }
 
-/**
- * The chart's config ConfigMap variables (docs/chart.md "Configuration contract") and the webhook
- * flag that each one is meant to set. The webhook today reads only WEBHOOK_-prefixed variables and
- * calls the state namespace --release-namespace, so these are also passed as flags (see
- * startChartWebhook's `contractOnly`).
- */
-const configToWebhookFlag: Record<string, string> = {
-  TRUST_NAMESPACE: '--trust-namespace',
-  LINKERD_NAMESPACE: '--linkerd-namespace',
-  STATE_NAMESPACE: '--release-namespace',
-  PREPARED_ANCHOR_SECRET: '--prepared-anchor-secret',
-  ACTIVE_ANCHOR_SECRET: '--active-anchor-secret',
-  PREVIOUS_ANCHOR_SECRET: '--previous-anchor-secret',
-  ISSUER_SECRET: '--issuer-secret',
-  TRUST_ROOTS_CONFIGMAP: '--trust-roots-configmap',
-  STATE_CONFIGMAP: '--state-configmap',
-};
-
 export interface ChartWebhook {
   process: ProcessRecord;
   endpoint: WebhookEndpoint;
@@ -155,8 +137,6 @@ export interface StartChartWebhookOptions {
   /** The chart's rendered Deployment and config ConfigMap to take args and env from. */
   deployment?: unknown;
   configMapData?: Record<string, string>;
-  /** Start with the chart's args and env only, without the names also passed as flags. */
-  contractOnly?: boolean;
   /** Wait for /readyz (every guarded object listed once). */
   waitReady?: boolean;
 }
@@ -183,11 +163,6 @@ export async function startChartWebhook(cluster: Cluster, opts: StartChartWebhoo
   writeFileSync(path.join(dir, 'tls.key'), opts.tls.keyPem, { mode: 0o600 });
   const args = (container.args ?? []).map((a) => a.replace(/^\/tls\//, `${dir}/`));
   args.push('--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--kubeconfig', opts.kubeconfig);
-  if (!opts.contractOnly) {
-    for (const [key, flag] of Object.entries(configToWebhookFlag)) {
-      if (configMapData[key] !== undefined) args.push(flag, configMapData[key]!);
-    }
-  }
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...configMapData };
   for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
   env['POD_NAME'] = 'local-webhook';

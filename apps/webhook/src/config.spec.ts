@@ -1,8 +1,8 @@
 import { ConfigError, parseConfig } from './config.js';
 
 describe('parseConfig', () => {
-  it('reads flags, falls back to WEBHOOK_* env and defaults', () => {
-    const c = parseConfig(['--tls-cert-file', '/c.pem', '--port', '9443', '--linkerd-namespace', 'mesh'], { WEBHOOK_TLS_KEY_FILE: '/k.pem', WEBHOOK_PORT: '1' });
+  it('reads flags, falls back to the chart\'s env variables and defaults', () => {
+    const c = parseConfig(['--tls-cert-file', '/c.pem', '--port', '9443', '--linkerd-namespace', 'mesh'], { TLS_KEY_FILE: '/k.pem', PORT: '1' });
     expect(c.tls).toEqual({ certFile: '/c.pem', keyFile: '/k.pem', reloadIntervalMs: 5000 });
     expect(c.listen).toEqual({ address: '0.0.0.0', port: 9443 });
     expect(c.names.linkerdNamespace).toBe('mesh');

@@ -1,4 +1,4 @@
-// Webhook configuration, parsed once at start from flags (and WEBHOOK_* environment variables)
+// Webhook configuration, parsed once at start from flags (and the chart's environment variables)
 // with zod; every later module receives a typed, validated value.
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRUST_OBJECT_NAMES, MESHED_POD_LABEL, type TrustObjectNames } from '@linkerd-rotator/kube';
@@ -27,7 +27,7 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   trustNamespace: name.default(DEFAULT_TRUST_OBJECT_NAMES.trustNamespace),
   linkerdNamespace: name.default(DEFAULT_TRUST_OBJECT_NAMES.linkerdNamespace),
-  releaseNamespace: name.default(DEFAULT_TRUST_OBJECT_NAMES.releaseNamespace),
+  stateNamespace: name.default(DEFAULT_TRUST_OBJECT_NAMES.releaseNamespace),
   preparedAnchorSecret: name.default(DEFAULT_TRUST_OBJECT_NAMES.preparedAnchorSecret),
   activeAnchorSecret: name.default(DEFAULT_TRUST_OBJECT_NAMES.activeAnchorSecret),
   previousAnchorSecret: name.default(DEFAULT_TRUST_OBJECT_NAMES.previousAnchorSecret),
@@ -56,13 +56,14 @@ export interface WebhookConfig {
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-const envName = (key: string) => `WEBHOOK_${kebab(key).replace(/-/g, '_').toUpperCase()}`;
+// docs/chart.md: one variable per flag, the flag upper-cased with dashes as underscores.
+const envName = (key: string) => kebab(key).replace(/-/g, '_').toUpperCase();
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Parses flags (`--tls-cert-file x`) over environment (`WEBHOOK_TLS_CERT_FILE=x`); throws ConfigError. */
+/** Parses flags (`--tls-cert-file x`) over environment (`TLS_CERT_FILE=x`); throws ConfigError. */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): WebhookConfig {
   const keys = Object.keys(ConfigSchema.shape) as Array<keyof RawConfig>;
   let values: Record<string, string | undefined>;
@@ -97,7 +98,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     names: {
       trustNamespace: c.trustNamespace,
       linkerdNamespace: c.linkerdNamespace,
-      releaseNamespace: c.releaseNamespace,
+      releaseNamespace: c.stateNamespace,
       preparedAnchorSecret: c.preparedAnchorSecret,
       activeAnchorSecret: c.activeAnchorSecret,
       previousAnchorSecret: c.previousAnchorSecret,
