@@ -207,7 +207,7 @@ describe('webhook', () => {
     const pod = spec(deployment)['template']['spec'];
     expect(spec(deployment)['replicas']).toBe(2);
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
-    expect(pod.containers[0].args).toEqual(['--tls-cert-file', '/tls/tls.crt', '--tls-key-file', '/tls/tls.key', '--port', '8443', '--metrics-port', '9090']);
+    expect(pod.containers[0].args).toEqual(['--tls-cert-file', '/tls/tls.crt', '--tls-key-file', '/tls/tls.key', '--port', '8443', '--metrics-port', '9090', '--exporter-watch-pods', 'true', '--meshed-pod-selector', 'linkerd.io/control-plane-ns']);
     expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: `${fullname}-webhook-tls` } });
     expect(spec(only(defaults, 'PodDisruptionBudget'))['minAvailable']).toBe(1);
     expect(spec(only(defaults, 'Certificate', `${fullname}-webhook`))['secretName']).toBe(`${fullname}-webhook-tls`);
