@@ -1,0 +1,128 @@
+// The chart's Grafana dashboard and alert rules against what this process really exports: valid JSON,
+// the datasource as a variable everywhere, and only metric names the webhook's registry registers.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_TRUST_OBJECT_NAMES, StaticExporterSource, StaticSnapshotSource } from '@linkerd-rotator/kube';
+import { EXPORTER_METRICS, registerExporterMetrics } from './exporter-metrics.js';
+import { createMetrics } from './metrics.js';
+
+const chartFiles = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../charts/linkerd-rotator/files');
+
+interface Target {
+  expr: string;
+  datasource?: { type?: string; uid?: string };
+  legendFormat?: string;
+}
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: Target[];
+  panels?: Panel[];
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  templating: { list: { name: string; type: string; query: string }[] };
+  panels: Panel[];
+}
+
+/** Every sample name the registry exposes (histograms as _bucket, _sum and _count). */
+function exportedNames(): Set<string> {
+  const metrics = createMetrics({ defaultMetrics: false });
+  registerExporterMetrics(metrics.registry, {
+    trust: new StaticSnapshotSource({}),
+    cluster: new StaticExporterSource({ trustRoots: [], pods: [], podsWatched: true }),
+    names: DEFAULT_TRUST_OBJECT_NAMES,
+  });
+  const names = new Set<string>();
+  for (const m of metrics.registry.getMetricsAsArray() as unknown as { name: string; type: string }[]) {
+    if (m.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${m.name}${suffix}`);
+    else names.add(m.name);
+  }
+  return names;
+}
+
+// Keywords, and aggregations (which may be followed by `by (...)` before their parenthesis).
+const PROMQL_WORDS = new Set(
+  'by without on ignoring group_left group_right and or unless bool offset inf nan sum min max avg count group stddev stdvar topk bottomk quantile count_values limitk limit_ratio'.split(' '),
+);
+
+/** Metric names in a PromQL expression: identifiers that are not functions, keywords, label names or values, durations. */
+function metricNames(expr: string): string[] {
+  const cleaned = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""') // label values
+    .replace(/\{[^}]*\}/g, '') // label matchers
+    .replace(/\[[^\]]*\]/g, '') // ranges
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '$1'); // label lists
+  const names: string[] = [];
+  for (const m of cleaned.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*(\s*\()?/g)) {
+    const word = m[0].replace(/\s*\($/, '');
+    if (m[1] !== undefined || PROMQL_WORDS.has(word)) continue;
+    names.push(word);
+  }
+  return names;
+}
+
+const dashboard = JSON.parse(readFileSync(path.join(chartFiles, 'dashboard.json'), 'utf8')) as Dashboard;
+const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
+const queries = panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, ...t })));
+
+describe('metricNames', () => {
+  it('finds the metrics of an expression and nothing else', () => {
+    expect(metricNames('histogram_quantile(0.99, sum by (le) (rate(a_bucket{x="y"}[5m])))')).toEqual(['a_bucket']);
+    expect(metricNames('max without (instance, pod) (b) - time() < 3600 and on () (max(c{phase=~"Idle|Done"}) == 1)')).toEqual(['b', 'c']);
+    expect(metricNames('count(d == 0) or vector(0)')).toEqual(['d']);
+  });
+});
+
+describe('the Grafana dashboard (charts/linkerd-rotator/files/dashboard.json)', () => {
+  const exported = exportedNames();
+
+  it('is the linkerd-rotator dashboard with the datasource as a variable', () => {
+    expect(dashboard.uid).toBe('linkerd-rotator');
+    expect(dashboard.templating.list).toContainEqual(expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }));
+  });
+
+  it('queries through the datasource variable in every panel and every target', () => {
+    expect(queries.length).toBeGreaterThanOrEqual(12);
+    for (const p of panels.filter((x) => x.type !== 'row')) expect(`${p.title}: ${JSON.stringify(p.datasource)}`).toBe(`${p.title}: ${JSON.stringify({ type: 'prometheus', uid: '${datasource}' })}`);
+    for (const q of queries) expect(q.datasource?.uid).toBe('${datasource}');
+  });
+
+  it('uses only metric names the exporter registry exports', () => {
+    const used = new Set(queries.flatMap((q) => metricNames(q.expr)));
+    expect([...used].filter((n) => !exported.has(n))).toEqual([]);
+    // The check must look at something: the dashboard does use the exporter's metrics.
+    expect(used.size).toBeGreaterThanOrEqual(10);
+  });
+
+  it('has the panels the issue asks for: remaining life sorted by urgency, phase timeline, stale proxies per namespace, admission verdicts and latency', () => {
+    const byTitle = (t: RegExp) => panels.find((p) => t.test(p.title));
+    const life = byTitle(/^Remaining life/);
+    expect(life?.type).toBe('bargauge');
+    expect(life?.targets?.[0]?.expr).toMatch(/^sort\(.*linkerd_rotator_certificate_not_after_timestamp_seconds.*- time\(\)\)$/);
+    expect(byTitle(/phase timeline/i)?.type).toBe('state-timeline');
+    expect(byTitle(/phase timeline/i)?.targets?.[0]?.expr).toContain(EXPORTER_METRICS.phase);
+    expect(byTitle(/^Stale proxies per namespace/)?.targets?.[0]?.legendFormat).toBe('{{namespace}}');
+    expect(byTitle(/^Admission verdicts/)?.targets?.[0]?.expr).toContain('linkerd_rotator_admission_requests_total');
+    expect(byTitle(/^Admission latency/)?.targets?.map((t) => t.expr).join(' ')).toContain('linkerd_rotator_admission_duration_seconds_bucket');
+  });
+
+  it('gives every panel a unique id', () => {
+    const ids = panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('the alert rules (charts/linkerd-rotator/files/prometheus-rules.yaml)', () => {
+  it('use only metric names the exporter registry exports (and Prometheus\' own up)', () => {
+    const exported = exportedNames();
+    const text = readFileSync(path.join(chartFiles, 'prometheus-rules.yaml'), 'utf8');
+    const used = new Set([...text.matchAll(/\blinkerd_rotator_[a-z_]+/g)].map((m) => m[0]));
+    expect(used.size).toBeGreaterThanOrEqual(10);
+    expect([...used].filter((n) => !exported.has(n))).toEqual([]);
+  });
+});
