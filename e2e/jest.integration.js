@@ -1,5 +1,5 @@
-// Local-cluster integration tier: one real cluster per test run (globalSetup), each test in its
-// own namespaces. Run by `npm test` after the unit tier; needs the Go-built binaries (built on demand).
+// Local-cluster integration tier: each spec file starts its own cluster (e2e/support/cluster.ts),
+// globalSetup only builds (or reuses) the Go binaries. Run by `npm test` after the unit tier.
 import { jestConfig } from '../jest.preset.js';
 
 export default jestConfig('integration', {

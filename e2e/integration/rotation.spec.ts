@@ -111,7 +111,8 @@ async function clusterVersions(): Promise<Record<string, string>> {
     'get', 'deployments,statefulsets,daemonsets,replicasets,pods,secrets,configmaps,leases,certificates.cert-manager.io', '-A',
   ]);
   const out: Record<string, string> = {};
-  for (const o of list.items) out[`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`] = o.metadata.resourceVersion;
+  // kube-system and kube-node-lease hold the control plane's own heartbeats.
+  for (const o of list.items) if (!['kube-system', 'kube-node-lease'].includes(o.metadata.namespace ?? '')) out[`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`] = o.metadata.resourceVersion;
   const events = await json<{ items: unknown[] }>(['get', 'events', '-A']);
   out['events'] = String(events.items.length);
   return out;

@@ -215,7 +215,14 @@ export interface RunnerRun extends RunResult {
  */
 export async function runRunnerAsChart(
   cluster: Cluster,
-  opts: { kubeconfig: string; workload: 'bootstrap-hook' | 'helm-test' | 'rotate-cronjob'; extraArgs?: string[]; timeoutMs?: number },
+  opts: {
+    kubeconfig: string;
+    workload: 'bootstrap-hook' | 'helm-test' | 'rotate-cronjob';
+    extraArgs?: string[];
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    onOutput?: (chunk: string) => void;
+  },
 ): Promise<RunnerRun> {
   let container: ContainerSpec;
   if (opts.workload !== 'rotate-cronjob') {
@@ -242,12 +249,14 @@ export async function runRunnerAsChart(
   env['POD_NAME'] = `local-${opts.workload}-${process.pid}`;
   env['POD_NAMESPACE'] = release.namespace;
   env['KUBECONFIG'] = opts.kubeconfig;
+  Object.assign(env, opts.env);
   const args = [...(container.args ?? []), ...(opts.extraArgs ?? [])];
   const tsx = path.join(repoRoot, 'node_modules/.bin/tsx');
   const result = await run(tsx, ['--tsconfig', path.join(repoRoot, 'tsconfig.base.json'), path.join(repoRoot, 'apps/rotation-runner/src/main.ts'), ...args], {
     env,
     allowFailure: true,
     timeoutMs: opts.timeoutMs ?? 240_000,
+    ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
   });
   return { ...result, args };
 }

@@ -8,6 +8,8 @@ export interface RunOptions {
   /** Resolve with the result instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
   timeoutMs?: number;
+  /** Called with each chunk of stdout/stderr as it arrives (progress of long commands). */
+  onOutput?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -22,8 +24,14 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
     let stdout = '';
     let stderr = '';
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onOutput?.(d.toString());
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      opts.onOutput?.(d.toString());
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);

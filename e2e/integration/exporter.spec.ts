@@ -1,0 +1,204 @@
+// The PKI health exporter on the local cluster: the webhook process (run as the chart's webhook
+// ServiceAccount) is scraped while cert-manager renews certificates and the runner rotates the anchor
+// for real. Expiry gauges match the cluster's certificates, the phase gauge walks every phase, and
+// stale proxies rise and return to zero. EXPORTER_SAMPLES_OUT=<file> keeps the scrapes (docs/dashboard.png).
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { installLinkerd } from '../cluster/src/linkerd/install.js';
+import { waitFor } from '../cluster/src/index.js';
+import { installRotator, names, release, runRunnerAsChart, secretData, trustRootsPem, type RotatorRelease } from '../support/chart.js';
+import { useCluster } from '../support/cluster.js';
+import { cmctlRenew } from '../support/common-recipe.js';
+import { createMeshedWorkloads, type MeshedWorkload } from '../support/mesh.js';
+
+const testCluster = useCluster();
+let rotator: RotatorRelease;
+let workloads: MeshedWorkload[];
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The Prometheus text format, as prom-client writes it. */
+function parseMetrics(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, '$1');
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const scrape = async () => parseMetrics(await rotator.webhook.metrics());
+const select = (s: Sample[], name: string, labels: Record<string, string> = {}) =>
+  s.filter((x) => x.name === `linkerd_rotator_${name}` && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+const total = (s: Sample[], name: string) => select(s, name).reduce((sum, x) => sum + x.value, 0);
+const phaseOf = (s: Sample[]) => select(s, 'rotation_phase').find((x) => x.value === 1)?.labels['phase'];
+
+/** What a certificate series must say about a PEM certificate. */
+function expected(pem: string): { fingerprint: string; notAfter: number; notBefore: number; subject: string } {
+  const cert = new X509Certificate(pem);
+  return {
+    fingerprint: createHash('sha256').update(cert.raw).digest('hex').slice(0, 16),
+    notAfter: Math.floor(Date.parse(cert.validTo) / 1000),
+    notBefore: Math.floor(Date.parse(cert.validFrom) / 1000),
+    subject: cert.subject.split('\n').map((rdn) => rdn.trim()).join(', '),
+  };
+}
+
+function certSeries(s: Sample[], role: string, namespace: string) {
+  const after = select(s, 'certificate_not_after_timestamp_seconds', { role, namespace });
+  return after.map((a) => ({
+    fingerprint: a.labels['fingerprint'],
+    notAfter: a.value,
+    notBefore: select(s, 'certificate_not_before_timestamp_seconds', { role, namespace, fingerprint: a.labels['fingerprint']! })[0]?.value,
+    subject: a.labels['subject'],
+  }));
+}
+
+const pemBlocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+
+/** Meshed pods (a linkerd-proxy container, not terminated) per namespace, from the API server. */
+async function meshedPodCounts(): Promise<Record<string, number>> {
+  const pods = JSON.parse((await testCluster().kubectl(['get', 'pods', '-A', '-o', 'json'])).stdout) as {
+    items: { metadata: { namespace: string }; spec: { containers: { name: string }[]; initContainers?: { name: string }[] }; status: { phase?: string } }[];
+  };
+  const counts: Record<string, number> = {};
+  for (const p of pods.items) {
+    if (p.status.phase === 'Succeeded' || p.status.phase === 'Failed') continue;
+    if (![...p.spec.containers, ...(p.spec.initContainers ?? [])].some((c) => c.name === 'linkerd-proxy')) continue;
+    counts[p.metadata.namespace] = (counts[p.metadata.namespace] ?? 0) + 1;
+  }
+  return counts;
+}
+
+beforeAll(async () => {
+  const cluster = testCluster();
+  rotator = await installRotator(cluster);
+  await installLinkerd(cluster, { issuanceLifetime: '1h0m0s' });
+  workloads = await createMeshedWorkloads(cluster, { namespaces: 2, workloadsPerNamespace: 2, prefix: 'exp' });
+}, 900_000);
+
+describe('the exporter against the real cluster', () => {
+  it('exports the expiry of the real anchors, issuer, bundle and serving certificate, and a healthy mesh', async () => {
+    const cluster = testCluster();
+    const counts = await meshedPodCounts();
+    expect(counts['exp-ns-0']).toBe(2);
+    // The informers follow the pods the test just created.
+    const s = await waitFor(
+      async () => {
+        const got = await scrape();
+        const exported = Object.fromEntries(select(got, 'meshed_pods').map((x) => [x.labels['namespace'], x.value]));
+        return total(got, 'exporter_synced') === 1 && JSON.stringify(exported) === JSON.stringify(counts) ? got : undefined;
+      },
+      { what: 'the exporter to count the meshed pods the API server has', timeoutMs: 60_000 },
+    );
+
+    const anchor = (await secretData(cluster, names.trustNs, names.active))['tls.crt']!;
+    for (const [role, secret] of [['prepared-anchor', names.prepared], ['active-anchor', names.active], ['previous-anchor', names.previous]] as const) {
+      const pem = (await secretData(cluster, names.trustNs, secret))['tls.crt']!;
+      expect(certSeries(s, role, names.trustNs)).toEqual([expected(pem)]);
+    }
+    const issuer = (await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!;
+    expect(certSeries(s, 'identity-issuer', names.linkerdNs)).toEqual([expected(issuer)]);
+    const bundle = await trustRootsPem(cluster);
+    expect(certSeries(s, 'trust-bundle', names.linkerdNs)).toEqual(pemBlocks(bundle).map(expected));
+    expect(certSeries(s, 'trust-bundle', names.linkerdNs)).toEqual([expected(anchor)]);
+    // The serving certificate as the process serves it (it logs the short fingerprint at start).
+    const listening = /"servingCertificate":"([0-9a-f]{16})"/.exec(rotator.webhook.log());
+    expect(certSeries(s, 'webhook-serving', release.namespace).map((c) => c.fingerprint)).toEqual([listening?.[1]]);
+
+    expect(select(s, 'trust_bundle_info', { namespace: names.linkerdNs })[0]?.labels['sha256']).toBe(createHash('sha256').update(bundle).digest('hex'));
+    expect(select(s, 'trust_bundle_contains_active_anchor', { namespace: names.linkerdNs })[0]?.value).toBe(1);
+    expect(select(s, 'trust_bundle_contains_issuer_anchor', { namespace: names.linkerdNs })[0]?.value).toBe(1);
+    expect(select(s, 'trust_bundle_certificates', { namespace: names.linkerdNs })[0]?.value).toBe(1);
+    expect(total(s, 'stale_proxies')).toBe(0);
+    expect(phaseOf(s)).toBe('Idle');
+    expect(total(s, 'rotation_state_valid')).toBe(1);
+    expect(total(s, 'prepared_anchor_waiting_seconds')).toBe(0);
+  });
+
+  it('follows cert-manager renewing the identity issuer: the old series leaves, the new one matches the Secret', async () => {
+    const cluster = testCluster();
+    const before = expected((await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!);
+    await cmctlRenew(cluster, names.linkerdNs, names.issuer);
+    const s = await waitFor(
+      async () => {
+        const got = await scrape();
+        const series = certSeries(got, 'identity-issuer', names.linkerdNs);
+        return series.length === 1 && series[0]!.fingerprint !== before.fingerprint ? got : undefined;
+      },
+      { what: 'the exporter to show the renewed identity issuer', timeoutMs: 60_000 },
+    );
+    const after = expected((await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!);
+    expect(certSeries(s, 'identity-issuer', names.linkerdNs)).toEqual([after]);
+    expect(after.notAfter).toBeGreaterThanOrEqual(before.notAfter);
+    expect(select(s, 'certificate_not_after_timestamp_seconds', { fingerprint: before.fingerprint })).toEqual([]);
+    expect(select(s, 'trust_bundle_contains_issuer_anchor', { namespace: names.linkerdNs })[0]?.value).toBe(1);
+  });
+
+  it('walks the phase gauge through a real rotation; stale proxies rise and return to zero; the new anchor replaces the old in every series', async () => {
+    const cluster = testCluster();
+    const anchorA = expected((await secretData(cluster, names.trustNs, names.active))['tls.crt']!);
+    const timeline: Array<{ t: number; samples: Sample[] }> = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const t = Date.now();
+        timeline.push({ t, samples: (await scrape()).filter((x) => x.name.startsWith('linkerd_rotator_')) });
+        await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t))));
+      }
+    })();
+    const startedAt = Date.now();
+    const run = await runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs: ['--force'], timeoutMs: 600_000 });
+    // Keep scraping a little after the run, so the end state is in the record.
+    await new Promise((r) => setTimeout(r, 3000));
+    polling = false;
+    await poller;
+    if (run.code !== 0) throw new Error(`rotate exited ${run.code}:\n${run.stderr.slice(-4000)}${run.stdout.slice(-2000)}`);
+    if (process.env['EXPORTER_SAMPLES_OUT']) {
+      mkdirSync(path.dirname(process.env['EXPORTER_SAMPLES_OUT']), { recursive: true });
+      writeFileSync(process.env['EXPORTER_SAMPLES_OUT'], JSON.stringify({ startedAt, workloads: workloads.length, timeline }));
+    }
+
+    const phases = timeline.map((x) => phaseOf(x.samples)).filter((p, i, all) => p !== all[i - 1]);
+    expect(phases).toEqual(['Idle', 'Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done']);
+
+    const during = (phase: string) => timeline.filter((x) => phaseOf(x.samples) === phase);
+    const maxStale = (phase: string) => Math.max(...during(phase).map((x) => total(x.samples, 'stale_proxies')));
+    // TrustBoth and Retire change the bundle: every data-plane pod is stale until the runner rolls it.
+    expect(maxStale('TrustBoth')).toBeGreaterThanOrEqual(workloads.length);
+    expect(maxStale('Retire')).toBeGreaterThanOrEqual(workloads.length);
+    const done = during('Done');
+    expect(total(done[done.length - 1]!.samples, 'stale_proxies')).toBe(0);
+    // The phase start gauge moved with each phase.
+    expect(new Set(timeline.map((x) => select(x.samples, 'rotation_phase_start_timestamp_seconds')[0]?.value).filter((v) => v !== undefined)).size).toBeGreaterThanOrEqual(4);
+    // cert-manager renewed the prepared anchor in Prepare: its series changed, and the new anchor waited until promotion.
+    const preparedFps = new Set(timeline.flatMap((x) => certSeries(x.samples, 'prepared-anchor', names.trustNs).map((c) => c.fingerprint)));
+    expect(preparedFps.size).toBe(2);
+    expect(Math.max(...during('TrustBoth').map((x) => total(x.samples, 'prepared_anchor_waiting_seconds')))).toBeGreaterThan(0);
+    expect(Math.max(...during('TrustBoth').map((x) => total(x.samples, 'trust_bundle_certificates')))).toBe(2);
+
+    const end = await scrape();
+    const anchorB = expected((await secretData(cluster, names.trustNs, names.active))['tls.crt']!);
+    expect(anchorB.fingerprint).not.toBe(anchorA.fingerprint);
+    for (const role of ['prepared-anchor', 'active-anchor', 'previous-anchor']) expect(certSeries(end, role, names.trustNs)).toEqual([anchorB]);
+    expect(certSeries(end, 'trust-bundle', names.linkerdNs)).toEqual([anchorB]);
+    expect(select(end, 'certificate_not_after_timestamp_seconds', { fingerprint: anchorA.fingerprint })).toEqual([]);
+    expect(phaseOf(end)).toBe('Done');
+    expect(select(end, 'rotation_phase_start_timestamp_seconds')).toEqual([]);
+    const state = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', names.state, '-o', 'jsonpath={.data.state\\.json}'])).stdout) as { last: { finishedAt: string } };
+    expect(total(end, 'rotation_last_success_timestamp_seconds')).toBe(Math.floor(Date.parse(state.last.finishedAt) / 1000));
+    expect(select(end, 'rotation_last_failure_timestamp_seconds')).toEqual([]);
+    expect(total(end, 'prepared_anchor_waiting_seconds')).toBe(0);
+    // The webhook admitted every write the rotation made to the trust roots and the issuer.
+    expect(select(end, 'admission_requests_total', { resource: 'configmaps', verdict: 'allowed' }).reduce((n, x) => n + x.value, 0)).toBeGreaterThanOrEqual(2);
+    expect(select(end, 'admission_requests_total', { verdict: 'error' })).toEqual([]);
+  }, 900_000);
+});
