@@ -52,7 +52,7 @@ export class ClusterCache {
   constructor(private readonly ctx: AdapterContext) {
     const { core, apps, custom, names: n } = ctx;
     const policy = ctx.kubeConfig.makeApiClient(PolicyV1Api);
-    const make = <T extends KubernetesObject>(options: CollectionOptions<T>) => new Collection<T>(ctx.kubeConfig, options, ctx.logger);
+    const make = <T extends KubernetesObject>(options: CollectionOptions<T>) => new Collection<T>(ctx.kubeConfig, options, ctx.logger, ctx);
     const namedSecret = (namespace: string, name: string) =>
       make<V1Secret>({
         name: `Secret ${namespace}/${name}`,
@@ -195,7 +195,7 @@ export class ClusterCache {
     const check = (): 'ok' | 'wait' | KubeApiError => {
       const pending = this.all().filter((c) => !c.synced);
       if (pending.length === 0) return 'ok';
-      const forbidden = pending.map((c) => c.error).find((e) => e?.kind === 'forbidden' || e?.kind === 'unauthorized');
+      const forbidden = pending.map((c) => c.error).find((e) => (e?.kind === 'forbidden' && !this.ctx.transientForbidden(e)) || e?.kind === 'unauthorized');
       if (forbidden) return forbidden;
       if (this.ctx.now() >= deadline) {
         const failure = pending.map((c) => c.error).find((e) => e !== undefined);
@@ -254,6 +254,7 @@ export class ClusterCache {
         slim: slimWorkload,
       },
       this.ctx.logger,
+      this.ctx,
     );
   }
 }

@@ -22,6 +22,11 @@ export interface CollectionLogger {
   debug?(fields: object, message: string): void;
 }
 
+/** Told about failures, so a 403 right after an outage is taken for a restarting API server. */
+export interface CollectionHealth {
+  sawUnreachable(): void;
+}
+
 /** Watches with no event for this long are re-opened (dead connections are noticed within it). */
 const WATCH_IDLE_TIMEOUT_MS = 120_000;
 const RELIST_BASE_MS = 500;
@@ -53,6 +58,7 @@ export class Collection<T extends KubernetesObject> {
     private readonly kubeConfig: KubeConfig,
     readonly options: CollectionOptions<T>,
     private readonly logger?: CollectionLogger,
+    private readonly health?: CollectionHealth,
   ) {}
 
   get synced(): boolean {
@@ -155,6 +161,7 @@ export class Collection<T extends KubernetesObject> {
       // new informer, so nothing that changed meanwhile is missed.
       this.isSynced = false;
       this.lastError = classify(err, this.options.operation);
+      if (this.lastError.kind === 'unreachable') this.health?.sawUnreachable();
       this.logger?.warn({ collection: this.options.name, error: this.lastError.message, retryInMs: this.relistDelay }, 'list/watch failed; re-listing');
       void informer.stop();
       this.informer = undefined;

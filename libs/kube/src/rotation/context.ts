@@ -1,7 +1,7 @@
 // What every piece of the rotation adapter shares: API clients, object names, the clock, the logger
 // and `call`, which runs one API request with retry-and-backoff bounded by the API timeout.
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { withRetry, type KubeOperation } from './errors.js';
+import { withRetry, type KubeApiError, type KubeOperation } from './errors.js';
 import type { RotatorObjectNames } from './names.js';
 
 /** The subset of a pino logger the adapter uses; fields are structured, never key material. */
@@ -24,12 +24,38 @@ export interface AdapterContext {
   /** How long one call keeps retrying an unreachable API server before the run stops safely. */
   readonly apiTimeoutMs: number;
   readonly logger: AdapterLogger;
+  /** Runs one request, retrying transient failures until `now + apiTimeoutMs`. */
   call<T>(op: KubeOperation, fn: () => Promise<T>): Promise<T>;
+  /** The same, until `deadline`. */
+  callUntil<T>(op: KubeOperation, fn: () => Promise<T>, deadline: number): Promise<T>;
+  /** Records that the API server did not answer (a watch failed, a call got no answer). */
+  sawUnreachable(): void;
+  /**
+   * True for a 403 shortly after the API server was unreachable: a restarting API server denies
+   * requests until its RBAC caches have synced, so such a 403 is retried, not reported.
+   */
+  transientForbidden(error: KubeApiError): boolean;
 }
+
+/** How long after an outage a 403 is taken for a restarting API server's unsynced authorizer. */
+export const FORBIDDEN_GRACE_MS = 30_000;
 
 export function makeContext(kubeConfig: KubeConfig, names: RotatorObjectNames, options: { apiTimeoutMs: number; logger?: AdapterLogger; now?: () => number }): AdapterContext {
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? Date.now;
+  let lastUnreachable = Number.NEGATIVE_INFINITY;
+  const sawUnreachable = () => {
+    lastUnreachable = now();
+  };
+  const transientForbidden = (error: KubeApiError) => error.kind === 'forbidden' && now() - lastUnreachable < FORBIDDEN_GRACE_MS;
+  const callUntil = <T>(op: KubeOperation, fn: () => Promise<T>, deadline: number) =>
+    withRetry(op, fn, {
+      deadline,
+      now,
+      alsoTransient: transientForbidden,
+      onUnreachable: sawUnreachable,
+      onRetry: (error, attempt, delayMs) => logger.warn({ operation: `${op.verb} ${op.resource}`, attempt, retryInMs: Math.round(delayMs), error: error.message }, 'API call failed; retrying'),
+    });
   return {
     kubeConfig,
     core: kubeConfig.makeApiClient(CoreV1Api),
@@ -40,12 +66,10 @@ export function makeContext(kubeConfig: KubeConfig, names: RotatorObjectNames, o
     now,
     apiTimeoutMs: options.apiTimeoutMs,
     logger,
-    call: (op, fn) =>
-      withRetry(op, fn, {
-        deadline: now() + options.apiTimeoutMs,
-        now,
-        onRetry: (error, attempt, delayMs) => logger.warn({ operation: `${op.verb} ${op.resource}`, attempt, retryInMs: Math.round(delayMs), error: error.message }, 'API call failed; retrying'),
-      }),
+    call: (op, fn) => callUntil(op, fn, now() + options.apiTimeoutMs),
+    callUntil,
+    sawUnreachable,
+    transientForbidden,
   };
 }
 

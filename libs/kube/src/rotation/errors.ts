@@ -140,6 +140,10 @@ export interface RetryOptions {
   readonly now?: () => number;
   /** Called before each retry, for logs. */
   readonly onRetry?: (error: KubeApiError, attempt: number, delayMs: number) => void;
+  /** Also retry these (e.g. a 403 from an API server that restarted a moment ago). */
+  readonly alsoTransient?: (error: KubeApiError) => boolean;
+  /** Told about every answer-less failure (to open the grace window above). */
+  readonly onUnreachable?: () => void;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -157,7 +161,8 @@ export async function withRetry<T>(op: KubeOperation, call: () => Promise<T>, op
       return await call();
     } catch (err) {
       const error = classify(err, op);
-      if (error.kind !== 'unreachable') throw error;
+      if (error.kind === 'unreachable') options.onUnreachable?.();
+      if (error.kind !== 'unreachable' && !options.alsoTransient?.(error)) throw error;
       const wait = Math.min(delay, 8_000) * (0.8 + Math.random() * 0.4);
       if (now() + wait > options.deadline) {
         const seconds = Math.round((now() - started) / 1000);

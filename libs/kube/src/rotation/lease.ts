@@ -5,7 +5,7 @@
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { LeaseFacts, LeaseLock, LeaseOutcome } from '@linkerd-rotator/rotation';
 import type { AdapterContext } from './context.js';
-import { KubeApiError, withRetry } from './errors.js';
+import { KubeApiError } from './errors.js';
 import { FIELD_MANAGER } from './names.js';
 
 function timeOf(value: Date | string | undefined): number | undefined {
@@ -169,7 +169,7 @@ export class KubeLease implements LeaseLock {
     const { ctx, namespace } = this;
     const name = ctx.names.lease;
     try {
-      return await withRetry({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace, name }, () => ctx.coordination.readNamespacedLease({ namespace, name }), { deadline, now: ctx.now });
+      return await ctx.callUntil({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace, name }, () => ctx.coordination.readNamespacedLease({ namespace, name }), deadline);
     } catch (err) {
       if (err instanceof KubeApiError && err.kind === 'not-found') return undefined;
       throw err;

@@ -67,7 +67,8 @@ export class KubeClusterReader implements ClusterReader {
     const candidates = this.probeNamespaces(pods);
     const key = bundles.map((b) => `${b.namespace}=${b.sha256}`).sort().join(',');
     this.injector = await this.probe.answer(key, candidates, options.forceInjector ?? false);
-    if (this.strictInjector && this.injector.error?.kind === 'forbidden') throw this.injector.error;
+    const refused = this.injector.error;
+    if (this.strictInjector && refused?.kind === 'forbidden' && !ctx.transientForbidden(refused)) throw refused;
     const lease = this.lease.facts();
     return {
       observedAt,
