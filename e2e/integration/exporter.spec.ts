@@ -177,8 +177,12 @@ describe('the exporter against the real cluster', () => {
     expect(maxStale('Retire')).toBeGreaterThanOrEqual(workloads.length);
     const done = during('Done');
     expect(total(done[done.length - 1]!.samples, 'stale_proxies')).toBe(0);
-    // The phase start gauge moved with each phase.
-    expect(new Set(timeline.map((x) => select(x.samples, 'rotation_phase_start_timestamp_seconds')[0]?.value).filter((v) => v !== undefined)).size).toBeGreaterThanOrEqual(4);
+    // The phase start gauge moves forward with the phases (whole seconds: two phases may share one),
+    // never lies in the future, and is there only while a rotation is under way.
+    const starts = timeline.flatMap((x) => select(x.samples, 'rotation_phase_start_timestamp_seconds').map((v) => ({ t: x.t, phase: phaseOf(x.samples), start: v.value })));
+    expect(starts.every((x, i) => x.start <= x.t / 1000 && (i === 0 || x.start >= starts[i - 1]!.start))).toBe(true);
+    expect(new Set(starts.map((x) => x.phase))).toEqual(new Set(['Prepare', 'TrustBoth', 'Promote', 'Retire']));
+    expect(starts[starts.length - 1]!.start).toBeGreaterThan(starts[0]!.start);
     // cert-manager renewed the prepared anchor in Prepare: its series changed, and the new anchor waited until promotion.
     const preparedFps = new Set(timeline.flatMap((x) => certSeries(x.samples, 'prepared-anchor', names.trustNs).map((c) => c.fingerprint)));
     expect(preparedFps.size).toBe(2);

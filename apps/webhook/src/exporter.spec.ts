@@ -232,20 +232,23 @@ describe('stale proxies', () => {
     const state: RotationState = {
       version: 1,
       phase: 'Idle',
-      knownBundles: { [sha256(current)]: { anchors: [fp(active), fp(prepared)], firstSeenAt: '2029-12-30T00:00:00.000Z', syncedAt: '2029-12-30T00:01:00.000Z' } },
+      knownBundles: { [sha256(current)]: { anchors: [fp(active), fp(prepared)], firstSeenAt: '2029-12-30T00:00:00.000Z', syncedAt: '2029-12-30T00:01:00.400Z' } },
     };
     const { scrape } = setup(trustOf(), {
       trustRoots: [cm('linkerd', current)],
       pods: [
         pod('linkerd', 'identity-old', { trustFromConfigMap: true, trustRootSha256: 'helm-value-hash', startTime: Date.parse('2029-12-30T00:00:30Z') }),
         pod('linkerd', 'identity-new', { trustFromConfigMap: true, trustRootSha256: 'helm-value-hash', startTime: Date.parse('2029-12-30T00:01:00Z') }),
+        // Started in the second the bundle synced (00:01:00.400): start times have whole seconds, so it counts as fresh.
+        pod('linkerd', 'destination-new', { trustFromConfigMap: true, trustRootSha256: 'helm-value-hash', startTime: Date.parse('2029-12-30T00:01:00Z') }),
+        pod('linkerd', 'destination-old', { trustFromConfigMap: true, trustRootSha256: 'helm-value-hash', startTime: Date.parse('2029-12-30T00:00:59Z') }),
       ],
       podsWatched: true,
       state: stateOf(state),
     });
     const s = await scrape();
-    expect(one(s, M.meshedPods, { namespace: 'linkerd' })).toBe(2);
-    expect(one(s, M.staleProxies, { namespace: 'linkerd' })).toBe(1);
+    expect(one(s, M.meshedPods, { namespace: 'linkerd' })).toBe(4);
+    expect(one(s, M.staleProxies, { namespace: 'linkerd' })).toBe(2);
   });
 
   it('exports meshed pods but no stale count while the current bundle is unknown', async () => {

@@ -193,9 +193,11 @@ export class ExporterModel {
   }
 
   private pods(cluster: ExporterSnapshot, currentSha: string | undefined, parsed: ReturnType<typeof parseState>): PodSample[] {
-    // Proxies that read the ConfigMap at container start are fresh when started after every target held the bundle.
+    // Proxies that read the ConfigMap at container start are fresh when started after every target
+    // held the bundle. Pod start times have whole seconds: a start within the second the bundle synced
+    // counts as fresh (the runner only rolls pods after that second), so a fresh pod never reads stale.
     const known = parsed.ok && currentSha ? parsed.state.knownBundles[currentSha] : undefined;
-    const syncedAt = known ? Date.parse(known.syncedAt ?? known.firstSeenAt) : undefined;
+    const syncedAt = known ? Math.floor(Date.parse(known.syncedAt ?? known.firstSeenAt) / 1000) * 1000 : undefined;
     const byNamespace = new Map<string, PodSample>();
     for (const pod of cluster.pods) {
       let sample = byNamespace.get(pod.namespace);
