@@ -15,6 +15,8 @@ import { createMeshedWorkloads, type MeshedWorkload } from '../support/mesh.js';
 const testCluster = useCluster();
 let rotator: RotatorRelease;
 let workloads: MeshedWorkload[];
+/** A larger mesh makes a fuller picture (docs/dashboard.png); the default keeps the test quick. */
+const mesh = { namespaces: Number(process.env['EXPORTER_MESH_NAMESPACES'] ?? 2), workloadsPerNamespace: Number(process.env['EXPORTER_MESH_WORKLOADS'] ?? 2) };
 
 interface Sample {
   name: string;
@@ -82,14 +84,14 @@ beforeAll(async () => {
   const cluster = testCluster();
   rotator = await installRotator(cluster);
   await installLinkerd(cluster, { issuanceLifetime: '1h0m0s' });
-  workloads = await createMeshedWorkloads(cluster, { namespaces: 2, workloadsPerNamespace: 2, prefix: 'exp' });
+  workloads = await createMeshedWorkloads(cluster, { ...mesh, prefix: 'exp' });
 }, 900_000);
 
 describe('the exporter against the real cluster', () => {
   it('exports the expiry of the real anchors, issuer, bundle and serving certificate, and a healthy mesh', async () => {
     const cluster = testCluster();
     const counts = await meshedPodCounts();
-    expect(counts['exp-ns-0']).toBe(2);
+    expect(counts['exp-ns-0']).toBe(mesh.workloadsPerNamespace);
     // The informers follow the pods the test just created.
     const s = await waitFor(
       async () => {
