@@ -298,6 +298,16 @@ def main(src, out):
             ys.append(y)
         (h,) = ax.plot(xs, ys, color=color, linewidth=1.8, marker="o", markersize=2.5, label=name)
         handles.append(h)
+    resources = sorted({s["labels"]["resource"] for s in series(final, "admission_duration_seconds_count")})
+    for i, resource in enumerate(resources):
+        sums = rate_points(timeline, window, step, lambda samples, r=resource: sum(s["value"] for s in series(samples, "admission_duration_seconds_sum", resource=r)))
+        counts = rate_points(timeline, window, step, lambda samples, r=resource: sum(s["value"] for s in series(samples, "admission_duration_seconds_count", resource=r)))
+        xs, ys = [], []
+        for (t, total_rate), (_, count_rate) in zip(sums, counts):
+            xs.append(t)
+            ys.append(total_rate / count_rate * 1000 if count_rate > 0 else float("nan"))
+        (h,) = ax.plot(xs, ys, color=[BLUE, "#b877d9"][i % 2], linewidth=1.4, linestyle="--", marker="o", markersize=2, label=f"mean {resource}")
+        handles.append(h)
     ax.set_ylabel("ms", color=MUTED, fontsize=8)
     ax.set_ylim(bottom=0)
     time_axis(ax, t0, t1)
