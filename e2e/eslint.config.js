@@ -1,3 +1,3 @@
 import base from '../eslint.config.js';
 
-export default [...base, { ignores: ['cluster/standins/**', 'cluster/build/**', 'cluster/linkerd-chart/**', 'kind/**'] }];
+export default [...base, { ignores: ['cluster/standins/**', 'cluster/build/**', 'cluster/linkerd-chart/**'] }];

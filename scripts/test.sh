@@ -23,5 +23,8 @@ if [ -f e2e/jest.integration.js ]; then
   jest --ci -c e2e/jest.integration.js --runInBand --json --outputFile="$results/integration.json" || status=1
 fi
 
+echo "== kind tier (skipped without a Docker engine)"
+jest --ci -c e2e/kind/jest.kind.js --json --outputFile="$results/kind.json" || status=1
+
 node scripts/summarize-jest.mjs "$results"/*.json || status=1
 exit $status

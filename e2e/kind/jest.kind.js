@@ -1,0 +1,15 @@
+// kind tier: scenarios 1 and 5 of issue 6 on a kind cluster with upstream images (cert-manager,
+// trust-manager, Linkerd edge, this chart built from apps/*/Dockerfile). Needs Docker and internet;
+// without a Docker engine every test is skipped with a message. `npm run test:kind`, and the last
+// step of `npm test` (where it normally skips). One cluster for the file, so one worker.
+import { jestConfig } from '../../jest.preset.js';
+
+export default jestConfig('kind', {
+  rootDir: '.',
+  testMatch: ['<rootDir>/*.spec.ts'],
+  testTimeout: 600_000,
+  maxWorkers: 1,
+  // kubectl log followers are killed in afterAll; nothing else should outlive the file, but a
+  // stuck child must not keep CI waiting after the cluster is gone.
+  forceExit: true,
+});
