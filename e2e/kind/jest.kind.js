@@ -8,8 +8,7 @@ export default jestConfig('kind', {
   rootDir: '.',
   testMatch: ['<rootDir>/*.spec.ts'],
   testTimeout: 600_000,
+  // afterAll kills the kubectl log followers and deletes the cluster, so nothing outlives the file
+  // (no forceExit: a leaked handle should show, not be papered over).
   maxWorkers: 1,
-  // kubectl log followers are killed in afterAll; nothing else should outlive the file, but a
-  // stuck child must not keep CI waiting after the cluster is gone.
-  forceExit: true,
 });

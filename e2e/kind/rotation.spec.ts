@@ -23,7 +23,6 @@ import { createInterface } from 'node:readline';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509';
 import { repoRoot } from '../cluster/src/paths.js';
 import { waitFor } from '../cluster/src/process.js';
-import { credentialsFromPem } from '../support/chart.js';
 import { decideKindTier } from './support/docker.js';
 import { buildImage, ensureHelm, ensureKind, KindCluster, log } from './support/kind.js';
 import {
@@ -277,13 +276,16 @@ kindDescribe(`kind tier: upstream cert-manager, trust-manager, Linkerd and this 
   describe('scenario 5: manual edits through the chart webhook behind its Service', () => {
     let active: Credentials;
     let published: string;
-    const work = mkdtempSync(path.join(os.tmpdir(), 'kind-manual-edits-'));
+    let work: string;
     const trustRoots = (bundle: string) =>
       JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: trustRootsName, namespace: L }, data: { 'ca-bundle.crt': bundle } });
 
     beforeAll(
       guard(async () => {
+        work = mkdtempSync(path.join(os.tmpdir(), 'kind-manual-edits-'));
         const secret = await secretData(k(), trustNs, activeSecret);
+        // Loaded here, not at the top: the local-cluster support it sits in is not needed to skip.
+        const { credentialsFromPem } = await import('../support/chart.js');
         active = await credentialsFromPem(secret['tls.crt']!, secret['tls.key']!);
         published = await trustRootsPem(k());
         expect(published).toContain('BEGIN CERTIFICATE');

@@ -124,7 +124,7 @@ export function proxyContainer(pod: PodInfo): ContainerInfo | undefined {
  * texts). "TLS detection timed out" is left out: it is a plaintext client that sent nothing.
  */
 export const proxyTlsError =
-  /invalid peer certificate|UnknownIssuer|Unknown ?CA|BadCertificate|bad certificate|CertificateExpired|certificate (?:verify|unknown|expired|required)|NotValidForName|handshake (?:failure|failed)|peer sent no certificates|decrypt ?error|InvalidCertificate|failed to (?:certify|obtain) identity/i;
+  /invalid peer certificate|UnknownIssuer|Unknown ?CA|BadCertificate|bad certificate|CertificateExpired|CertExpired|certificate (?:verify|unknown|expired|required)|NotValidForName|handshake (?:failure|failed)|peer sent no certificates|decrypt ?error|InvalidCertificate/i;
 
 interface PodLog {
   namespace: string;
@@ -134,6 +134,8 @@ interface PodLog {
   /** Lines per container of the read in progress (a follower reads from the start of each container). */
   current?: Map<string, string[]>;
   follower?: ChildProcess;
+  /** A follower has ended once: a pod that no longer runs has then been read to its end. */
+  readOnce: boolean;
   gone: boolean;
 }
 
@@ -208,10 +210,12 @@ export class TrafficMonitor {
         if (!started || this.stopped) continue;
         let rec = this.pods.get(key);
         if (!rec) {
-          rec = { namespace: ns, pod: pod.metadata.name, committed: new Map(), gone: false };
+          rec = { namespace: ns, pod: pod.metadata.name, committed: new Map(), readOnce: false, gone: false };
           this.pods.set(key, rec);
         }
-        if (!rec.follower && !rec.gone) this.follow(rec);
+        // Running pods are followed (again, if a stream broke); a finished or terminating one is read once.
+        const running = pod.status?.phase === 'Running' && !pod.metadata.deletionTimestamp;
+        if (!rec.follower && !rec.gone && (running || !rec.readOnce)) this.follow(rec);
       }
     }
   }
@@ -231,6 +235,7 @@ export class TrafficMonitor {
       commit(rec, read);
       rec.current = undefined;
       rec.follower = undefined;
+      rec.readOnce = true;
       // If the pod still runs (the stream broke), the next discovery tick follows it again.
     });
   }
