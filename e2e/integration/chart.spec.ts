@@ -461,7 +461,7 @@ describe('helm upgrade', () => {
 });
 
 describe('helm uninstall', () => {
-  it('removes everything the chart made except what the README says is kept: anchor Secrets, state ConfigMap and Lease, the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
+  it('removes everything the chart made except what the README says is kept: anchor Secrets, the issuer and webhook TLS Secrets, state ConfigMap and Lease, the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
     const uninstall = await testCluster().helm(['uninstall', release.name, '-n', release.namespace, '--wait', '--timeout', '120s']);
     expect(uninstall.stdout).toContain(`[Bundle] ${names.trustRoots}`);
     // Kept, per the chart README's Uninstall section (the state ConfigMap and Lease were created by
@@ -472,6 +472,8 @@ describe('helm uninstall', () => {
       `Secret/${T}/${names.prepared}`,
       `Secret/${T}/${names.active}`,
       `Secret/${T}/${names.previous}`,
+      `Secret/${L}/${names.issuer}`,
+      `Secret/${R}/${release.name}-webhook-tls`,
       `Bundle//${names.trustRoots}`,
       `ConfigMap/${L}/${names.trustRoots}`,
     ].sort();

@@ -249,7 +249,24 @@ status:
 `;
 }
 
+/**
+ * Start a cluster. Ports are picked free just before the components bind them, so another process
+ * (an outgoing connection's ephemeral port, a neighbouring cluster) can take one in between; a
+ * start that fails on a port already in use is retried from scratch with new ports.
+ */
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(opts);
+    } catch (err) {
+      const portTaken = /address already in use|bind: address/i.test(String((err as Error).message));
+      if (!portTaken || attempt >= 3) throw err;
+      opts.log?.(`a port was taken before its component bound it; starting again with new ports (attempt ${attempt + 1} of 3)`);
+    }
+  }
+}
+
+async function startClusterOnce(opts: StartClusterOptions): Promise<Cluster> {
   const name = opts.name ?? 'default';
   const log = opts.log ?? (() => undefined);
   const timeoutMs = opts.timeoutMs ?? 180_000;
