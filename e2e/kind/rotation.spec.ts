@@ -172,7 +172,7 @@ kindDescribe(`kind tier: upstream cert-manager, trust-manager, Linkerd and this 
     log(`job ${ns}/${name} created from cronjob/${rotatorObjects.cronJob}${extraArgs.length ? ` with ${extraArgs.join(' ')}` : ''}`);
     // Stream the runner's log for whoever watches CI; the assertions read the logs afterwards.
     const { command, env } = k().kubectlCommand();
-    const follower = spawn(command, ['-n', ns, 'logs', '-f', `job/${name}`, '--pod-running-timeout=5m'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const follower = spawn(command, ['-n', ns, 'logs', '-f', `job/${name}`, '--pod-running-timeout=5m'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     createInterface({ input: follower.stdout! }).on('line', (line) => process.stderr.write(`[runner] ${line}\n`));
     try {
       type JobStatus = { status?: { failed?: number; conditions?: { type: string; status: string; message?: string }[] } };
@@ -188,6 +188,10 @@ kindDescribe(`kind tier: upstream cert-manager, trust-manager, Linkerd and this 
       records.set(`runner-${name}.log`, logs);
       if (done.type !== 'Complete') throw new Error(`job ${name} failed (${done.message}); runner logs:\n${logs.slice(-6000)}`);
       return { logs, failedPods: done.failedPods };
+    } catch (err) {
+      // A Job still running at the deadline: keep what its pods logged for the diagnostics.
+      if (!records.has(`runner-${name}.log`)) records.set(`runner-${name}.log`, await jobLogs(name).catch((e: Error) => e.message));
+      throw err;
     } finally {
       follower.kill('SIGTERM');
     }

@@ -124,7 +124,7 @@ export function proxyContainer(pod: PodInfo): ContainerInfo | undefined {
  * texts). "TLS detection timed out" is left out: it is a plaintext client that sent nothing.
  */
 export const proxyTlsError =
-  /invalid peer certificate|UnknownIssuer|Unknown ?CA|BadCertificate|bad certificate|CertificateExpired|CertExpired|certificate (?:verify|unknown|expired|required)|NotValidForName|handshake (?:failure|failed)|peer sent no certificates|decrypt ?error|InvalidCertificate/i;
+  /invalid peer certificate|UnknownIssuer|\bUnknown ?CA\b|BadCertificate|bad certificate|CertificateExpired|CertExpired|certificate (?:verify|unknown|expired|required)|NotValidForName|handshake (?:failure|failed)|peer sent no certificates|decrypt ?error|InvalidCertificate/i;
 
 interface PodLog {
   namespace: string;
