@@ -4,22 +4,21 @@
 // identity and injector stand-ins, and simulated proxies making mTLS handshakes throughout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { parseBundle, verifyChain } from '@linkerd-rotator/x509';
 import { repoRoot, waitFor } from '../cluster/src/index.js';
 import { installLinkerd, type LinkerdHandle } from '../cluster/src/linkerd/install.js';
+import { chartDir, release, runnerSa, serviceAccountKubeconfig } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
 import { DataPlane, TrafficDriver } from '../support/dataplane.js';
 
 const testCluster = useCluster();
-const RELEASE = 'lr';
-const NS = 'linkerd-rotator';
-const SA = `${RELEASE}-linkerd-rotator-runner`;
+const NS = release.namespace;
 const workDir = path.join(repoRoot, 'tmp', `rotation-e2e-${process.pid}`);
 const runnerJs = path.join(workDir, 'main.mjs');
-const runnerKubeconfig = path.join(workDir, 'runner.kubeconfig');
+let runnerKubeconfig = '';
 
 const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
 const json = async <T>(args: string[]): Promise<T> => JSON.parse((await kubectl([...args, '-o', 'json'])).stdout) as T;
@@ -44,10 +43,11 @@ let chartEnv: Record<string, string> = {};
  * Starts the bundled runner as the chart's pod would (envFrom the chart's ConfigMap, POD_NAME as the
  * Lease holder, JSON logs on stderr). `onLog` sees each record as it arrives, with the child.
  */
-function startRunner(args: string[], opts: { holder?: string; onLog?: (rec: LogRecord, child: ChildProcess) => void } = {}): { child: ChildProcess; done: Promise<RunnerResult> } {
+function startRunner(args: string[], opts: { holder?: string; kubeconfig?: string; onLog?: (rec: LogRecord, child: ChildProcess) => void } = {}): { child: ChildProcess; done: Promise<RunnerResult> } {
+  // Plain node on the esbuild bundle: one process, so SIGKILL hits the runner itself.
   const child = spawn(process.execPath, ['--enable-source-maps', runnerJs, ...args], {
     cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: runnerKubeconfig, POD_NAME: opts.holder ?? 'runner-0', LOG_FORMAT: 'json', ...chartEnv },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: opts.kubeconfig ?? runnerKubeconfig, POD_NAME: opts.holder ?? 'runner-0', LOG_FORMAT: 'json', ...chartEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -235,25 +235,11 @@ beforeAll(async () => {
   await kubectl(['create', 'namespace', NS]);
   // The chart's PKI, config and RBAC; the webhook and the CronJob are tested elsewhere.
   await cluster.helm([
-    'install', RELEASE, path.join(repoRoot, 'charts/linkerd-rotator'), '-n', NS,
+    'install', release.name, chartDir, '-n', NS,
     '--set', 'webhook.enabled=false', '--set', 'runner.rotation.enabled=false', '--set', 'runner.bootstrap.enabled=false', '--wait', '--timeout', '120s',
   ]);
-  chartEnv = (await json<{ data: Record<string, string> }>(['-n', NS, 'get', 'configmap', `${RELEASE}-linkerd-rotator-config`])).data;
-  const token = (await kubectl(['-n', NS, 'create', 'token', SA, '--duration=3h'])).stdout.trim();
-  const view = await json<{ clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }> }>(['config', 'view', '--raw', '--minify']);
-  const c = view.clusters[0]?.cluster;
-  writeFileSync(
-    runnerKubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'local', cluster: { server: c?.server, 'certificate-authority-data': c?.['certificate-authority-data'] } }],
-      users: [{ name: SA, user: { token } }],
-      contexts: [{ name: SA, context: { cluster: 'local', user: SA } }],
-      'current-context': SA,
-    }),
-    { mode: 0o600 },
-  );
+  chartEnv = (await json<{ data: Record<string, string> }>(['-n', NS, 'get', 'configmap', `${release.name}-config`])).data;
+  runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
   await kubectl(['-n', 'cert-manager', 'wait', '--for=condition=Ready', 'certificate/linkerd-trust-anchor', '--timeout=120s']);
 }, 600_000);
 
@@ -465,12 +451,7 @@ describe('rotation runner on the local cluster, as the chart\'s ServiceAccount',
 
   it('names the missing permission when the runner runs as a ServiceAccount the chart did not bind', async () => {
     await kubectl(['-n', NS, 'create', 'serviceaccount', 'nobody']);
-    const token = (await kubectl(['-n', NS, 'create', 'token', 'nobody', '--duration=10m'])).stdout.trim();
-    const view = await json<{ clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }> }>(['config', 'view', '--raw', '--minify']);
-    const c = view.clusters[0]?.cluster;
-    const file = path.join(workDir, 'nobody.kubeconfig');
-    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'l', cluster: { server: c?.server, 'certificate-authority-data': c?.['certificate-authority-data'] } }], users: [{ name: 'n', user: { token } }], contexts: [{ name: 'n', context: { cluster: 'l', user: 'n' } }], 'current-context': 'n' }));
-    const res = await runner(['status', '--kubeconfig', file, '--api-timeout', '5s']);
+    const res = await startRunner(['status', '--api-timeout', '5s'], { kubeconfig: await serviceAccountKubeconfig(testCluster(), 'nobody') }).done;
     expect(res.code).toBe(4);
     expect(res.stderr).toMatch(/expected permission to (get|list) \S+.*403 Forbidden.*chart's RBAC should grant/);
   }, 60_000);

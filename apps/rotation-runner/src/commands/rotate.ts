@@ -3,11 +3,12 @@
 // the Kubernetes adapter and prints a final report (text, or JSON with --output json).
 import type { Command } from 'commander';
 import { anchorFactsOf, KubeApiError, type RotationAdapter } from '@linkerd-rotator/kube';
-import { decide, isRotationPhase, parseState, resolveOptions, runRotation, shortFp, type ClusterSnapshot, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
+import { decide, isRotationPhase, parseState, resolveOptions, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { formatDuration, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
 import { progressLogger } from '../logging.js';
+import { timedPorts, type PortTimes } from '../timing.js';
 import { startWatching, withSession, type Session } from '../session.js';
 
 export interface RotateReport {
@@ -19,6 +20,8 @@ export interface RotateReport {
   to?: string;
   wallMs: number;
   waitedMs: number;
+  /** Time spent waiting, by gate (from the progress events), e.g. `pods-trust-both`. */
+  gates: Record<string, number>;
   heldByBudgetsMs: number;
   steps: number;
   actions: number;
@@ -26,6 +29,12 @@ export interface RotateReport {
   apiRequests: number;
   requestsByKind: Array<{ verb: string; resource: string; count: number }>;
   peakRssBytes: number;
+  /** Time inside each port method (`cluster.readSnapshot`, `workloads.restart`, `state.write`, ...). */
+  ports: PortTimes;
+  /** CPU time of this process (user + system). */
+  cpuMs: number;
+  /** process.memoryUsage() at the end, bytes. */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
 }
 
 export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOptions {
@@ -91,14 +100,20 @@ export async function rotate(session: Session, flags: RotationFlags): Promise<Ro
     apiRequests: adapter.requests.total,
     requestsByKind: adapter.requests.byKind(),
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    cpuMs: Math.round(((u) => (u.user + u.system) / 1000)(process.cpuUsage())),
+    ports,
+    memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
   });
+  const ports: PortTimes = {};
   const quiet = await notDue(adapter, options);
   if (quiet !== undefined) {
     logger.info({}, `nothing to do: ${quiet}`);
-    return { outcome: 'not-due', message: quiet, waitedMs: 0, steps: 0, actions: 0, rolls: 0, ...base() };
+    return { outcome: 'not-due', message: quiet, waitedMs: 0, gates: {}, steps: 0, actions: 0, rolls: 0, ...base() };
   }
   await startWatching(session);
-  const result = await runRotation(adapter.ports, options, progressLogger(logger));
+  const timer = gateTimer(progressLogger(logger));
+  const result = await runRotation(timedPorts(adapter.ports, ports), options, timer.progress);
+  timer.progress({ kind: 'done', summary: '' }, false);
   const state = result.state;
   const r = state?.rotation;
   return {
@@ -109,10 +124,26 @@ export async function rotate(session: Session, flags: RotationFlags): Promise<Ro
     ...(r?.from ?? state?.last ? { from: r?.from.fingerprint ?? state?.last?.from } : {}),
     ...(r?.to ?? state?.last ? { to: r?.to?.fingerprint ?? state?.last?.to } : {}),
     waitedMs: result.waitedMs,
+    gates: timer.gates,
     steps: result.steps,
     actions: result.actions,
     rolls: result.rolls,
     ...base(),
+  };
+}
+
+/** Adds up the time from each `waiting` event to the next event, per gate. */
+export function gateTimer(log: (event: ProgressEvent) => void, now: () => number = Date.now) {
+  const gates: Record<string, number> = {};
+  let open: { gate: string; at: number } | undefined;
+  return {
+    gates,
+    progress(event: ProgressEvent, forward = true): void {
+      const t = now();
+      if (open) gates[open.gate] = (gates[open.gate] ?? 0) + t - open.at;
+      open = event.kind === 'waiting' ? { gate: event.gate.name, at: t } : undefined;
+      if (forward) log(event);
+    },
   };
 }
 

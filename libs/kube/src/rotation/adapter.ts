@@ -4,6 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { RotationPorts } from '@linkerd-rotator/rotation';
 import { KubeAnchorSecrets } from './anchors.js';
 import { ClusterCache } from './cache.js';
+import { reuseConnections } from './connections.js';
 import { makeContext, type AdapterContext, type AdapterLogger } from './context.js';
 import { KubeEventRecorder } from './events.js';
 import { InjectorProbe } from './injector.js';
@@ -50,7 +51,7 @@ export interface RotationAdapter {
 }
 
 export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationAdapterOptions): RotationAdapter {
-  const requests = countRequests(kubeConfig);
+  const requests = countRequests(reuseConnections(kubeConfig));
   const context = makeContext(kubeConfig, options.names, { apiTimeoutMs: options.apiTimeoutMs, ...(options.logger ? { logger: options.logger } : {}), ...(options.now ? { now: options.now } : {}) });
   const cache = new ClusterCache(context);
   const lease = new KubeLease(context, options.stateNamespace);

@@ -3,6 +3,7 @@ export * from './adapter.js';
 export * from './names.js';
 export * from './errors.js';
 export * from './request-stats.js';
+export { reuseConnections } from './connections.js';
 export { Collection, compareResourceVersions } from './collection.js';
 export { ClusterCache, type AnyCollection } from './cache.js';
 export { KubeClusterReader, type ReadOptions } from './reader.js';

@@ -1,0 +1,231 @@
+// `npm run bench:rotation -- --workloads N --namespaces M`: a full trust-anchor rotation on a fresh
+// local cluster (real API server, cert-manager, trust-manager, Linkerd stand-ins, kwok pods) with N
+// meshed Deployments across M namespaces, by the runner as it ships (esbuild bundle, plain node, the
+// chart's ServiceAccount). Prints wall time, API requests by kind, peak RSS, and the time spent in
+// gates (rollouts becoming Ready, PKI propagation) versus the engine's own work. `--baseline` then
+// runs the common shell recipe on the same cluster, with its fixed sleeps scaled by --sleep-scale.
+//
+// The benchmark drives the local-cluster tier (e2e/cluster, e2e/support), which production code
+// must never import; this file is not part of the runner image.
+/* eslint-disable @nx/enforce-module-boundaries */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { build } from 'esbuild';
+import { startCluster, stopCluster, type Cluster } from '../../../e2e/cluster/src/index.js';
+import { installLinkerd } from '../../../e2e/cluster/src/linkerd/install.js';
+import { chartDir, release, runnerSa, serviceAccountKubeconfig } from '../../../e2e/support/chart.js';
+import { runCommonRecipe } from '../../../e2e/support/common-recipe.js';
+import { createMeshedWorkloads } from '../../../e2e/support/mesh.js';
+/* eslint-enable @nx/enforce-module-boundaries */
+import type { RotateReport } from '../src/commands/rotate.js';
+import { formatDuration } from '../src/config.js';
+
+/** The runner image's Node flags (apps/rotation-runner/Dockerfile ENTRYPOINT). */
+const IMAGE_NODE_FLAGS = '--max-semi-space-size=2';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+interface Options {
+  workloads: number;
+  namespaces: number;
+  maxConcurrentRollouts: number;
+  nodes?: number;
+  baseline: boolean;
+  sleepScale: number;
+  keep: boolean;
+  json?: string;
+  /** Node flags for the runner process. */
+  nodeFlags: string;
+}
+
+/** Gates that wait for restarted pods to become Ready and fresh, versus the PKI propagating. */
+const ROLLOUT_GATES = new Set(['pods-trust-both', 'leaves-renewed', 'pods-trust-only-new', 'identity-restarted']);
+
+const t0 = Date.now();
+const say = (m: string) => process.stderr.write(`[bench ${formatDuration(Date.now() - t0).padStart(7)}] ${m}\n`);
+
+async function buildRunner(dir: string): Promise<string> {
+  const outfile = path.join(dir, 'main.mjs');
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  await build({
+    entryPoints: [path.join(root, 'apps/rotation-runner/src/main.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    tsconfig: path.join(root, 'apps/rotation-runner/tsconfig.json'),
+    external: Object.keys(pkg.dependencies),
+    outfile,
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
+function runRunner(runnerJs: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string; wallMs: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [runnerJs, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      partial += d.toString();
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          const rec = JSON.parse(line) as { msg?: string };
+          if (rec.msg && /^phase |rolled \d+\/\d+|^stopped/.test(rec.msg)) say(`  runner: ${rec.msg}`);
+        } catch {
+          // not a log record
+        }
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, wallMs: Date.now() - started }));
+  });
+}
+
+function nodesFor(o: Options): number {
+  // kwok nodes take 250 pods each: N pods, the surge of concurrent rollouts, the control plane.
+  return o.nodes ?? Math.max(3, Math.ceil((o.workloads + o.maxConcurrentRollouts + 50) / 200));
+}
+
+async function setUp(cluster: Cluster, o: Options, runnerJs: string): Promise<{ env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[] }> {
+  await cluster.kubectl(['create', 'namespace', 'linkerd']);
+  await cluster.kubectl(['label', 'namespace', 'linkerd', 'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled']);
+  await cluster.kubectl(['create', 'namespace', release.namespace]);
+  await cluster.helm([
+    'install', release.name, chartDir, '-n', release.namespace,
+    '--set', 'webhook.enabled=false', '--set', 'runner.rotation.enabled=false', '--set', 'runner.bootstrap.enabled=false', '--wait', '--timeout', '180s',
+  ]);
+  const chartEnv = (JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', `${release.name}-config`, '-o', 'json'])).stdout) as { data: Record<string, string> }).data;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    HOME: process.env['HOME'],
+    ...chartEnv,
+    KUBECONFIG: await serviceAccountKubeconfig(cluster, runnerSa),
+    POD_NAME: 'bench-runner',
+    LOG_FORMAT: 'json',
+  };
+  await cluster.kubectl(['-n', 'cert-manager', 'wait', '--for=condition=Ready', 'certificate/linkerd-trust-anchor', '--timeout=180s']);
+  const boot = await runRunner(runnerJs, ['bootstrap'], env);
+  if (boot.code !== 0) throw new Error(`bootstrap exited ${boot.code}: ${boot.stderr.slice(-2000)}`);
+  await cluster.kubectl(['-n', 'linkerd', 'wait', '--for=condition=Ready', 'certificate/linkerd-identity-issuer', '--timeout=180s']);
+  await cluster.kubectl(['wait', '--for=condition=Synced', 'bundle/linkerd-identity-trust-roots', '--timeout=180s']);
+  say('installing the Linkerd stand-ins');
+  await installLinkerd(cluster, { issuanceLifetime: '24h0m0s' });
+  say(`creating ${o.workloads} meshed Deployments in ${o.namespaces} namespaces`);
+  const perNamespace = Math.ceil(o.workloads / o.namespaces);
+  const workloads = await createMeshedWorkloads(cluster, { namespaces: o.namespaces, workloadsPerNamespace: perNamespace });
+  return { env, dataPlaneNamespaces: [...new Set(workloads.map((w) => w.namespace))] };
+}
+
+function summarize(o: Options, nodes: number, report: RotateReport, wallMs: number) {
+  const rollouts = Object.entries(report.gates).filter(([g]) => ROLLOUT_GATES.has(g)).reduce((s, [, ms]) => s + ms, 0);
+  const gates = Object.values(report.gates).reduce((s, ms) => s + ms, 0);
+  const overhead = wallMs - gates;
+  const patches = report.requestsByKind.filter((r) => r.verb === 'patch').reduce((s, r) => s + r.count, 0);
+  return {
+    workloads: o.workloads,
+    namespaces: o.namespaces,
+    nodes,
+    maxConcurrentRollouts: o.maxConcurrentRollouts,
+    outcome: report.outcome,
+    wallMs,
+    gatesMs: gates,
+    rolloutGatesMs: rollouts,
+    pkiAndClockGatesMs: gates - rollouts,
+    engineOverheadMs: overhead,
+    engineOverheadPct: Math.round((overhead / wallMs) * 1000) / 10,
+    runnerCpuMs: report.cpuMs,
+    runnerCpuPct: Math.round((report.cpuMs / wallMs) * 1000) / 10,
+    apiRequests: report.apiRequests,
+    apiRequestsPerWorkload: Math.round((report.apiRequests / o.workloads) * 100) / 100,
+    workloadPatches: patches,
+    rolls: report.rolls,
+    steps: report.steps,
+    peakRssMiB: Math.round((report.peakRssBytes / 1048576) * 10) / 10,
+    endRssMiB: Math.round((report.memory.rss / 1048576) * 10) / 10,
+    endHeapUsedMiB: Math.round((report.memory.heapUsed / 1048576) * 10) / 10,
+    gates: report.gates,
+    ports: Object.fromEntries(Object.entries(report.ports).filter(([k]) => k !== 'waiter.waitFor').map(([k, v]) => [k, { calls: v.calls, ms: Math.round(v.ms) }])),
+    requestsByKind: report.requestsByKind,
+  };
+}
+
+async function main(o: Options): Promise<void> {
+  const name = `bench-rot-${process.pid}`;
+  const dir = path.join(root, 'tmp', name);
+  mkdirSync(dir, { recursive: true });
+  const nodes = nodesFor(o);
+  const runnerJs = await buildRunner(dir);
+  say(`starting a local cluster with ${nodes} kwok nodes`);
+  const cluster = await startCluster({ name, nodes });
+  const results: Record<string, unknown> = { machine: machine(), nodeFlags: o.nodeFlags };
+  try {
+    const { env, dataPlaneNamespaces } = await setUp(cluster, o, runnerJs);
+    say(`rotating with the runner (--max-concurrent-rollouts ${o.maxConcurrentRollouts})`);
+    const run = await runRunner(runnerJs, ['rotate', '--force', '--output', 'json', '--phase-timeout', '30m', '--max-concurrent-rollouts', String(o.maxConcurrentRollouts)], { ...env, NODE_OPTIONS: o.nodeFlags });
+    if (run.code !== 0) throw new Error(`rotate exited ${run.code}: ${run.stdout}\n${run.stderr.slice(-3000)}`);
+    const runner = summarize(o, nodes, JSON.parse(run.stdout) as RotateReport, run.wallMs);
+    results['runner'] = runner;
+    say(
+      `runner: ${formatDuration(runner.wallMs)} wall; gates ${formatDuration(runner.gatesMs)} (rollouts ${formatDuration(runner.rolloutGatesMs)}, PKI/clock ${formatDuration(runner.pkiAndClockGatesMs)}); ` +
+        `engine overhead ${formatDuration(runner.engineOverheadMs)} = ${runner.engineOverheadPct}% (runner CPU ${runner.runnerCpuPct}%); ${runner.apiRequests} API requests (${runner.apiRequestsPerWorkload}/workload); peak RSS ${runner.peakRssMiB} MiB`,
+    );
+    if (o.baseline) {
+      const published = { afterAnchor: 120_000, afterIssuer: 120_000, afterControlPlane: 20_000, perNamespace: 10_000, beforeRetire: 120_000 };
+      const scaled = Object.fromEntries(Object.entries(published).map(([k, v]) => [k, Math.round(v * o.sleepScale)])) as typeof published;
+      const sleepsRaw = published.afterAnchor + published.afterIssuer + published.afterControlPlane + published.beforeRetire + published.perNamespace * dataPlaneNamespaces.length;
+      // The recipe is written for Linkerd's docs PKI: the identity ClusterIssuer signs with the anchor
+      // cert-manager renews, and the bundle holds that anchor and a hand-kept "previous" one.
+      await cluster.kubectl(['patch', 'clusterissuer', 'linkerd-identity-issuer', '--type=merge', '-p', '{"spec":{"ca":{"secretName":"linkerd-trust-anchor"}}}']);
+      say(`baseline: the common shell recipe, sleeps scaled by ${o.sleepScale}`);
+      const started = Date.now();
+      await runCommonRecipe(cluster, { sleepsMs: scaled, dataPlaneNamespaces, log: (m) => say(`  ${m}`) });
+      const measured = Date.now() - started;
+      const projected = measured + Math.round(sleepsRaw * (1 - o.sleepScale));
+      results['baseline'] = { sleepScale: o.sleepScale, measuredMs: measured, fixedSleepsMs: sleepsRaw, projectedUnscaledMs: projected, namespaces: dataPlaneNamespaces.length };
+      say(`baseline: ${formatDuration(measured)} with sleeps x${o.sleepScale}; ${formatDuration(projected)} with the published sleeps (${formatDuration(sleepsRaw)} of them)`);
+    }
+  } finally {
+    if (o.keep) say(`cluster ${name} kept: export KUBECONFIG=${cluster.kubeconfigPath}`);
+    else await stopCluster(name);
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  const text = JSON.stringify(results, null, 2);
+  if (o.json) writeFileSync(o.json, text);
+  process.stdout.write(`${text}\n`);
+}
+
+function machine(): object {
+  const cpus = readFileSync('/proc/cpuinfo', 'utf8').match(/^processor\s*:/gm)?.length ?? 0;
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  return { cpus, node: process.version, loadAverageAtEnd: load };
+}
+
+const program = new Command('bench:rotation')
+  .description('time a full anchor rotation on the local cluster, and optionally the common shell recipe')
+  .requiredOption('--workloads <n>', 'meshed Deployments (1 replica each)', (v) => Number(v))
+  .requiredOption('--namespaces <m>', 'namespaces they are spread over', (v) => Number(v))
+  .option('--max-concurrent-rollouts <k>', 'the runner\'s --max-concurrent-rollouts', (v) => Number(v), 20)
+  .option('--nodes <n>', 'kwok nodes (default: enough for the pods)', (v) => Number(v))
+  .option('--baseline', 'then run the common shell recipe on the same cluster')
+  .option('--sleep-scale <f>', 'factor on the recipe\'s fixed sleeps (1 = as published)', (v) => Number(v), 1)
+  .option('--keep', 'keep the cluster afterwards')
+  .option('--json <file>', 'also write the results to this file')
+  .option('--node-flags <flags>', "NODE_OPTIONS for the runner process (default: the image's)", IMAGE_NODE_FLAGS)
+  .action(async (opts: Options) => {
+    await main({ ...opts, baseline: opts.baseline ?? false, keep: opts.keep ?? false });
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});
