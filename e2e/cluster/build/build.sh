@@ -125,18 +125,20 @@ build_component() {
   local work
   work="$(mktemp -d "$bin_root/.$component-$version.XXXXXX")"
   local stats="$work/build-stats.tsv" buildlog="$work/build.log"
-  printf 'binary\tseconds\tpeak_rss_kib\n' >"$stats"
+  printf 'binary\tseconds\tcpu_seconds\tpeak_rss_kib\n' >"$stats"
   local component_start=$SECONDS
   for target in $targets; do
     local name="${target%%=*}" pkg="${target#*=}"
     log "$component $version: building $name ($pkg) ..."
-    local start=$SECONDS rss="n/a" rc=0
+    local start=$SECONDS rss="n/a" cpu="n/a" rc=0
     local -a cmd=(go build -p "$jobs" -trimpath -ldflags "$ldflags" -o "$work/$name" "$pkg")
     if [[ "$have_gnu_time" == true ]]; then
-      (cd "$moddir" && CGO_ENABLED=0 /usr/bin/time -f 'LR_PEAK_RSS_KIB=%M' -o "$work/.time" "${cmd[@]}") \
+      # %M is the largest single process (go, compile or link), not the sum; %U+%S include
+      # every compile and link process, so they show the work independent of machine load.
+      (cd "$moddir" && CGO_ENABLED=0 /usr/bin/time -f 'LR_STATS %M %U %S' -o "$work/.time" "${cmd[@]}") \
         >>"$buildlog" 2>&1 || rc=$?
-      rss="$(sed -n 's/^LR_PEAK_RSS_KIB=//p' "$work/.time" 2>/dev/null || true)"
-      rss="${rss:-n/a}"
+      read -r rss cpu < <(awk '/^LR_STATS/ {printf "%s %.0f\n", $2, $3 + $4}' "$work/.time" 2>/dev/null) || true
+      rss="${rss:-n/a}"; cpu="${cpu:-n/a}"
     else
       (cd "$moddir" && CGO_ENABLED=0 "${cmd[@]}") >>"$buildlog" 2>&1 || rc=$?
     fi
@@ -146,11 +148,11 @@ build_component() {
       cp "$buildlog" "$kept"
       rm -rf "$work"
       log "$component $version: go build of $name failed after ${took}s (exit $rc); go said:"
-      grep -v '^LR_PEAK_RSS_KIB=' "$kept" | tail -n 40 | sed 's/^/    /' >&2
+      tail -n 40 "$kept" | sed 's/^/    /' >&2
       die "$component $version: build failed; full log in $kept"
     fi
-    printf '%s\t%s\t%s\n' "$name" "$took" "$rss" >>"$stats"
-    log "$component $version: built $name in ${took}s (peak RSS of the largest go/compile/link process: ${rss} KiB)"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$took" "$cpu" "$rss" >>"$stats"
+    log "$component $version: built $name in ${took}s (CPU ${cpu}s; peak RSS of the largest go/compile/link process ${rss} KiB)"
   done
   rm -f "$work/.time"
   printf '%s\n' "$stamp" >"$work/.stamp"
