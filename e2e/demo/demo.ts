@@ -125,7 +125,7 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     console.log(`identity issuer      ${before.issuer.fingerprint} -> ${after.issuer.fingerprint}  (expires ${after.issuer.notAfter})`);
     console.log(`trust bundle now     {${bundleAnchors.join(', ')}}`);
     console.log(`meshed pods          ${pods.items.filter((p) => !p.metadata.deletionTimestamp).length} live, ${restarted} started during the rotation (${workloads.length} workloads + Linkerd control plane)`);
-    console.log(`mTLS handshakes      ${result.handshakes - handshakesBefore} during the rotation, ${result.handshakes} in all, ${result.failures.length} failed`);
+    console.log(`mTLS handshakes      ${result.handshakes - handshakesBefore} during the rotation, ${result.handshakes} in all, ${result.failures.length} failed, ${result.timeouts.length} timed out (no answer in 10 s)`);
     console.log(`rotation wall time   ${(rotationMs / 1000).toFixed(1)} s`);
     for (let i = 0; i < phases.phases.length; i++) {
       const p = phases.phases[i]!;

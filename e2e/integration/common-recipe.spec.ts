@@ -34,7 +34,7 @@ it('the common recipe breaks mTLS between restarted and not-yet-restarted pods',
   } finally {
     const result = await traffic.stop();
     await plane.stop();
-    process.stderr.write(`common recipe: ${result.handshakes} handshakes, ${result.failures.length} failures\n`);
+    process.stderr.write(`common recipe: ${result.handshakes} handshakes, ${result.failures.length} failures, ${result.timeouts.length} timeouts (overload, not rejections)\n`);
   }
   expect(traffic.failures.length).toBeGreaterThan(0);
   // The failures are trust failures between proxies holding different roots, not plumbing errors.

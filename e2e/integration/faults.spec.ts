@@ -33,7 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const result = await traffic?.stop();
   await plane?.stop();
-  if (result) process.stderr.write(`faults: ${result.handshakes} handshakes, ${result.failures.length} failures\n`);
+  if (result) process.stderr.write(`faults: ${result.handshakes} handshakes, ${result.failures.length} failures, ${result.timeouts.length} timeouts (overload, not rejections)\n`);
 });
 
 it('waits for the bundle while trust-manager is down, resumes when it is back, and finishes with zero mTLS failures', async () => {

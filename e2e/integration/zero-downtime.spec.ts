@@ -37,7 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const result = await traffic?.stop();
   await plane?.stop();
-  if (result) process.stderr.write(`zero-downtime: ${result.handshakes} handshakes, ${result.failures.length} failures\n`);
+  if (result) process.stderr.write(`zero-downtime: ${result.handshakes} handshakes, ${result.failures.length} failures, ${result.timeouts.length} timeouts (overload, not rejections)\n`);
 });
 
 async function rotate(extraArgs: string[] = []) {
