@@ -24,7 +24,7 @@ import type { RotateReport } from '../src/commands/rotate.js';
 import { formatDuration } from '../src/config.js';
 
 /** The runner image's Node flags (apps/rotation-runner/Dockerfile ENTRYPOINT). */
-const IMAGE_NODE_FLAGS = '--max-semi-space-size=2';
+const IMAGE_NODE_FLAGS = '--max-semi-space-size=2 --optimize-for-size';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -37,6 +37,8 @@ interface Options {
   sleepScale: number;
   keep: boolean;
   json?: string;
+  /** Where to keep the runner's JSON log. */
+  runnerLog?: string;
   /** Node flags for the runner process. */
   nodeFlags: string;
 }
@@ -64,10 +66,12 @@ async function buildRunner(dir: string): Promise<string> {
   return outfile;
 }
 
-function runRunner(runnerJs: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string; wallMs: number }> {
+function runRunner(runnerJs: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags = ''): Promise<{ code: number | null; stdout: string; stderr: string; wallMs: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [runnerJs, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // On the command line, as the image's ENTRYPOINT has them (--optimize-for-size is refused in NODE_OPTIONS).
+    const flags = nodeFlags.split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...flags, runnerJs, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -171,7 +175,8 @@ async function main(o: Options): Promise<void> {
   try {
     const { env, dataPlaneNamespaces } = await setUp(cluster, o, runnerJs);
     say(`rotating with the runner (--max-concurrent-rollouts ${o.maxConcurrentRollouts})`);
-    const run = await runRunner(runnerJs, ['rotate', '--force', '--output', 'json', '--phase-timeout', '30m', '--max-concurrent-rollouts', String(o.maxConcurrentRollouts)], { ...env, NODE_OPTIONS: o.nodeFlags });
+    const run = await runRunner(runnerJs, ['rotate', '--force', '--output', 'json', '--phase-timeout', '30m', '--max-concurrent-rollouts', String(o.maxConcurrentRollouts)], env, o.nodeFlags);
+    if (o.runnerLog) writeFileSync(o.runnerLog, run.stderr);
     if (run.code !== 0) throw new Error(`rotate exited ${run.code}: ${run.stdout}\n${run.stderr.slice(-3000)}`);
     const runner = summarize(o, nodes, JSON.parse(run.stdout) as RotateReport, run.wallMs);
     results['runner'] = runner;
@@ -220,7 +225,8 @@ const program = new Command('bench:rotation')
   .option('--sleep-scale <f>', 'factor on the recipe\'s fixed sleeps (1 = as published)', (v) => Number(v), 1)
   .option('--keep', 'keep the cluster afterwards')
   .option('--json <file>', 'also write the results to this file')
-  .option('--node-flags <flags>', "NODE_OPTIONS for the runner process (default: the image's)", IMAGE_NODE_FLAGS)
+  .option('--runner-log <file>', "keep the runner's JSON log in this file")
+  .option('--node-flags <flags>', "Node flags for the runner process (default: the image's)", IMAGE_NODE_FLAGS)
   .action(async (opts: Options) => {
     await main({ ...opts, baseline: opts.baseline ?? false, keep: opts.keep ?? false });
   });

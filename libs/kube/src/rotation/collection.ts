@@ -53,6 +53,10 @@ export class Collection<T extends KubernetesObject> {
   private lastError: KubeApiError | undefined;
   /** Times the collection was (re)listed: 1 in a run without errors. */
   lists = 0;
+  /** Counts changes (for memos that depend on this collection's contents). */
+  version = 0;
+  /** Watch requests still open, aborted on stop (a reconnect racing `stop()` must not keep the process alive). */
+  private readonly open = new Set<AbortController>();
 
   constructor(
     private readonly kubeConfig: KubeConfig,
@@ -82,6 +86,8 @@ export class Collection<T extends KubernetesObject> {
     const informer = this.informer;
     this.informer = undefined;
     await informer?.stop();
+    for (const controller of this.open) controller.abort();
+    this.open.clear();
   }
 
   /** Called after every change, sync or failure. */
@@ -120,12 +126,27 @@ export class Collection<T extends KubernetesObject> {
   }
 
   private notify(): void {
+    this.version++;
     for (const listener of this.listeners) listener();
   }
 
   private build(): void {
     const watch = new Watch(this.kubeConfig);
     (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_IDLE_TIMEOUT_MS;
+    // ListWatch assigns a reconnected watch after `stop()` may have run: track and abort them here.
+    const connect = watch.watch.bind(watch);
+    watch.watch = async (path, query, callback, done) => {
+      // `done` may run before `connect` returns (a refused connection): no controller yet then.
+      const request: { controller?: AbortController; ended?: boolean } = {};
+      request.controller = await connect(path, query, callback, (err: unknown) => {
+        request.ended = true;
+        if (request.controller) this.open.delete(request.controller);
+        done(err);
+      });
+      if (this.stopped || this.informer !== informer) request.controller.abort();
+      else if (!request.ended) this.open.add(request.controller);
+      return request.controller;
+    };
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await this.options.list();
       for (const item of result.items) this.options.slim?.(item);

@@ -38,8 +38,21 @@ export interface LeaseView {
 
 const INJECT_ANNOTATION = 'linkerd.io/inject';
 
+interface Memo<T> {
+  readonly epoch: number;
+  readonly value: T;
+}
+
 export class KubeClusterReader implements ClusterReader {
   private lastCertificateVersions = new Map<string, string | undefined>();
+  /**
+   * Facts per cached object: an update replaces the object, which drops its entry. What else they
+   * depend on (namespace labels) is covered by the epoch; an owner resolved without its ReplicaSet
+   * in the cache is not memoized (the ReplicaSet may arrive).
+   */
+  private readonly podMemo = new WeakMap<object, Memo<MeshedPod | undefined>>();
+  private readonly workloadMemo = new WeakMap<object, Memo<{ facts: WorkloadFacts; meshed: boolean }>>();
+  private readonly bundleMemo = new WeakMap<object, BundleFacts | undefined>();
   private chainCache = new Map<string, Fingerprint | undefined>();
   /** The proxy-injector's last answer, with the reason when it has none (for `status`). */
   injector: InjectorAnswer = {};
@@ -88,29 +101,57 @@ export class KubeClusterReader implements ClusterReader {
   /** Every meshed pod, and the workloads that own meshed pods or will create them. */
   meshed(): { pods: MeshedPod[]; workloads: WorkloadFacts[] } {
     const { cache, ctx } = this;
+    const epoch = cache.namespaces.version;
+    let definitive = true;
     const podContext: PodContext = {
       linkerdNamespace: ctx.names.linkerdNamespace,
-      replicaSet: (namespace, name) => cache.replicaSets.get(namespace, name),
+      replicaSet: (namespace, name) => {
+        const rs = cache.replicaSets.get(namespace, name);
+        if (!rs) definitive = false;
+        return rs;
+      },
       hasDeployment: (namespace, name) => cache.deployments.get(namespace, name) !== undefined,
       namespace: (name) => cache.namespaces.get(undefined, name),
       anchorsOf: (pem) => certificatesOf(pem).map((c) => c.fingerprint),
     };
     const pods: MeshedPod[] = [];
     for (const pod of cache.pods.items()) {
-      const meshed = meshedPodOf(pod, podContext);
-      if (meshed) pods.push(meshed);
+      let memo = this.podMemo.get(pod);
+      if (!memo || memo.epoch !== epoch) {
+        definitive = true;
+        memo = { epoch, value: meshedPodOf(pod, podContext) };
+        if (definitive) this.podMemo.set(pod, memo);
+      }
+      if (memo.value) pods.push(memo.value);
     }
     const workloads = new Map<string, WorkloadFacts>();
-    const add = (kind: WorkloadKind, obj: WorkloadObject | undefined) => {
+    const factsOf = (kind: WorkloadKind, obj: WorkloadObject) => {
+      let memo = this.workloadMemo.get(obj);
+      if (!memo || memo.epoch !== epoch) {
+        const namespace = obj.metadata?.namespace ?? '';
+        const ns = podContext.namespace(namespace);
+        memo = {
+          epoch,
+          value: {
+            facts: workloadFactsOf(kind, obj, tierOfNamespace(namespace, ns, ctx.names.linkerdNamespace)),
+            meshed: meshedTemplate(obj, ns?.metadata?.annotations?.[INJECT_ANNOTATION]),
+          },
+        };
+        this.workloadMemo.set(obj, memo);
+      }
+      return memo.value;
+    };
+    const add = (kind: WorkloadKind, obj: WorkloadObject | undefined, onlyIfMeshed: boolean) => {
       if (!obj?.metadata?.name) return;
-      const namespace = obj.metadata.namespace ?? '';
-      const ref: WorkloadRef = { kind, namespace, name: obj.metadata.name };
+      const ref: WorkloadRef = { kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name };
       const key = workloadKey(ref);
-      if (!workloads.has(key)) workloads.set(key, workloadFactsOf(kind, obj, tierOfNamespace(namespace, podContext.namespace(namespace), ctx.names.linkerdNamespace)));
+      if (workloads.has(key)) return;
+      const { facts, meshed } = factsOf(kind, obj);
+      if (!onlyIfMeshed || meshed) workloads.set(key, facts);
     };
     for (const pod of pods) {
       const owner = pod.owner;
-      if (owner && owner.kind !== 'Job' && owner.kind !== 'Other') add(owner.kind, this.workload(owner.kind, pod.namespace, owner.name));
+      if (owner && owner.kind !== 'Job' && owner.kind !== 'Other') add(owner.kind, this.workload(owner.kind, pod.namespace, owner.name), false);
     }
     const kinds: Array<[WorkloadKind, Collection<WorkloadObject> | undefined]> = [
       ['Deployment', cache.deployments as Collection<WorkloadObject>],
@@ -118,12 +159,7 @@ export class KubeClusterReader implements ClusterReader {
       ['DaemonSet', cache.daemonSets as Collection<WorkloadObject>],
       ['Rollout', cache.rollouts as Collection<WorkloadObject> | undefined],
     ];
-    for (const [kind, collection] of kinds) {
-      for (const obj of collection?.items() ?? []) {
-        const namespace = obj.metadata?.namespace ?? '';
-        if (meshedTemplate(obj, podContext.namespace(namespace)?.metadata?.annotations?.[INJECT_ANNOTATION])) add(kind, obj);
-      }
-    }
+    for (const [kind, collection] of kinds) for (const obj of collection?.items() ?? []) add(kind, obj, true);
     return { pods, workloads: [...workloads.values()] };
   }
 
@@ -144,7 +180,8 @@ export class KubeClusterReader implements ClusterReader {
   bundles(): BundleFacts[] {
     const out: BundleFacts[] = [];
     for (const cm of this.cache.trustRoots.items()) {
-      const facts = bundleFactsOf(cm, this.ctx.names.trustRootsKey);
+      if (!this.bundleMemo.has(cm)) this.bundleMemo.set(cm, bundleFactsOf(cm, this.ctx.names.trustRootsKey));
+      const facts = this.bundleMemo.get(cm);
       if (facts) out.push(facts);
     }
     return out.sort((a, b) => a.namespace.localeCompare(b.namespace));

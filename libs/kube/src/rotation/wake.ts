@@ -1,5 +1,6 @@
 // Waiting on caches: re-check a condition whenever one of the watched collections changes (checks
-// coalesced, at most one every `minIntervalMs`), until it holds or the deadline passes. No polling.
+// coalesced: at most one every `minIntervalMs`, or every `costFactor` times the last check's
+// duration when checks are expensive), until it holds or the deadline passes. No polling.
 import type { AnyCollection } from './cache.js';
 
 export interface WakeOptions {
@@ -10,6 +11,11 @@ export interface WakeOptions {
   readonly alarms?: readonly number[];
   /** Coalesces bursts (a rollout changes hundreds of pods): checks at most this often. */
   readonly minIntervalMs?: number;
+  /**
+   * Also spaces checks by this many times the last check's duration, so checking stays a small share
+   * of the CPU when a check is expensive (thousands of pods).
+   */
+  readonly costFactor?: number;
   /** Also re-check on this schedule (ms after the previous check), for things no watch reports. */
   readonly recheck?: (attempt: number) => number | undefined;
 }
@@ -20,7 +26,9 @@ export interface WakeOptions {
  */
 export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start') => Promise<boolean | undefined>, options: WakeOptions): Promise<boolean> {
   const { now, deadline } = options;
-  const minInterval = options.minIntervalMs ?? 200;
+  const minInterval = options.minIntervalMs ?? 250;
+  const costFactor = options.costFactor ?? 8;
+  let lastCost = 0;
   return new Promise<boolean>((resolve, reject) => {
     let done = false;
     let running = false;
@@ -55,6 +63,7 @@ export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start')
         return finish(err as Error);
       } finally {
         running = false;
+        lastCost = now() - lastRun;
       }
       if (reason === 'recheck' || reason === 'start') scheduleRecheck();
       if (pending) {
@@ -69,7 +78,7 @@ export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start')
         pending = pending ?? reason;
         return;
       }
-      const wait = Math.max(0, lastRun + minInterval - now());
+      const wait = Math.max(0, lastRun + Math.max(minInterval, lastCost * costFactor) - now());
       coalesce = setTimeout(() => {
         coalesce = undefined;
         void run(reason);
