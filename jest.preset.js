@@ -17,7 +17,8 @@ export function jestConfig(displayName, overrides = {}) {
     },
     moduleNameMapper: {
       '^(\\.{1,2}/.*)\\.js$': '$1',
-      '^@linkerd-rotator/(x509|kube|rotation)$': path.join(root, 'libs/$1/src/index.ts'),
+      '^@linkerd-rotator/([a-z0-9-]+)$': path.join(root, 'libs/$1/src/index.ts'),
+      '^@linkerd-rotator/([a-z0-9-]+)/([a-z0-9-]+)$': path.join(root, 'libs/$1/src/$2/index.ts'),
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
     ...overrides,

@@ -2,6 +2,7 @@
 // Pure over cluster facts; the Kubernetes adapter implements the ports in ./ports.ts.
 export * from './snapshot.js';
 export * from './state.js';
+export * from './rules.js';
 export * from './options.js';
 export * from './decision.js';
 export * from './trust.js';

@@ -1,0 +1,53 @@
+// Rules about a rotation state that the runner, `plan`, the webhook and the exporter all apply:
+// the phase a stopped run resumes in, and the anchors every trust bundle must keep meanwhile.
+// Defined here once; nothing outside libs/rotation re-derives them from the state's fields.
+import type { Fingerprint } from './snapshot.js';
+import type { Phase, RotationState } from './state.js';
+
+/** Phases a rotation can be resumed in (every phase but Stopped). */
+export type ResumablePhase = Exclude<Phase, 'Stopped'>;
+
+/**
+ * The phase a run continues from: the phase itself, or for a Stopped state the phase it stopped in
+ * (a stopped run keeps the guarantees of that phase). A Stopped state without details resumes in
+ * Prepare when a rotation is recorded, else Idle.
+ */
+export function resumePhase(state: Pick<RotationState, 'phase' | 'stopped' | 'rotation'>): ResumablePhase {
+  if (state.phase !== 'Stopped') return state.phase;
+  return state.stopped?.phase ?? (state.rotation ? 'Prepare' : 'Idle');
+}
+
+/** The phase for people: `TrustBoth`, or `Stopped in TrustBoth`. */
+export function describePhase(state: Pick<RotationState, 'phase' | 'stopped' | 'rotation'>): string {
+  return state.phase === 'Stopped' ? `Stopped in ${resumePhase(state)}` : state.phase;
+}
+
+/** Phases in which proxies started before the rotation (trusting only the old anchor) may still run. */
+const KEEPS_FROM: ReadonlySet<ResumablePhase> = new Set(['Prepare', 'TrustBoth', 'Promote']);
+/** Phases after promotion, in which the new anchor signs the identity issuer. */
+const KEEPS_TO: ReadonlySet<ResumablePhase> = new Set(['Promote', 'Retire']);
+
+/**
+ * The anchors every trust bundle must hold in this state: the old anchor until Retire (pods that
+ * trust only it still run), and the new one once it is promoted (it signs the issuer).
+ */
+export function requiredAnchors(state: Pick<RotationState, 'phase' | 'stopped' | 'rotation'>): Fingerprint[] {
+  const rotation = state.rotation;
+  if (!rotation) return [];
+  const phase = resumePhase(state);
+  const required: Fingerprint[] = [];
+  if (KEEPS_FROM.has(phase)) required.push(rotation.from.fingerprint);
+  if (rotation.to && rotation.promotedAt !== undefined && KEEPS_TO.has(phase)) required.push(rotation.to.fingerprint);
+  return required;
+}
+
+/**
+ * When every target ConfigMap was first seen holding the bundle with this SHA-256 (falling back to
+ * its first sighting), truncated to the whole second: pods that read the ConfigMap at start
+ * (configMapKeyRef) and started at or after it hold that bundle. Undefined for an unknown bundle.
+ */
+export function bundleSyncedAt(state: Pick<RotationState, 'knownBundles'>, sha256: string): number | undefined {
+  const known = state.knownBundles[sha256];
+  if (!known) return undefined;
+  return Math.floor(Date.parse(known.syncedAt ?? known.firstSeenAt) / 1000) * 1000;
+}
