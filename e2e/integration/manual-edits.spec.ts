@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fixtures, type Credentials } from '@linkerd-rotator/x509';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import {
   b64,
   credentialsFromPem,

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fixtures, type Credentials } from '@linkerd-rotator/x509';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { repoRoot } from '../cluster/src/paths.js';
 import { waitFor } from '../cluster/src/process.js';
 import { decideKindTier } from './support/docker.js';

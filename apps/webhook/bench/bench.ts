@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { DEFAULT_TRUST_OBJECT_NAMES as names, FakeApiServer } from '@linkerd-rotator/kube';
-import { fixtures, type Credentials } from '@linkerd-rotator/x509';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const here = path.join(root, 'apps/webhook/bench');

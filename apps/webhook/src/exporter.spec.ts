@@ -11,7 +11,8 @@ import {
   type TrustSnapshot,
 } from '@linkerd-rotator/kube';
 import { serializeState, type RotationState } from '@linkerd-rotator/rotation';
-import { fixtures, shortFingerprint, type Credentials } from '@linkerd-rotator/x509';
+import { shortFingerprint } from '@linkerd-rotator/x509';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { EXPORTER_METRICS as M, registerExporterMetrics } from './exporter-metrics.js';
 
 interface Sample {

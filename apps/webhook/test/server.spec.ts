@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { DEFAULT_TRUST_OBJECT_NAMES as names, StaticSnapshotSource, type TrustSnapshot } from '@linkerd-rotator/kube';
-import { DEFAULT_BUNDLE_LIMITS, fixtures, type Credentials } from '@linkerd-rotator/x509';
+import { DEFAULT_BUNDLE_LIMITS } from '@linkerd-rotator/x509';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import type { WebhookConfig } from '../src/config.js';
 import { startWebhook, type RunningWebhook } from '../src/server.js';
 

@@ -1,4 +1,4 @@
-import { fixtures, type Credentials } from '@linkerd-rotator/x509';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { InformerTrustCache } from '../src/informer-cache.js';
 import { DEFAULT_TRUST_OBJECT_NAMES as names } from '../src/names.js';
 import type { TrustSnapshot } from '../src/snapshot.js';

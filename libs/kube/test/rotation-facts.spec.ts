@@ -2,7 +2,7 @@
 // workloads, PKI objects, events), the slimming that keeps the caches small without losing a fact,
 // and the patches and conditions the adapter writes. Real certificates, no cluster.
 import type { V1Namespace, V1Pod, V1ReplicaSet } from '@kubernetes/client-node';
-import { fixtures, type Credentials } from '@linkerd-rotator/x509';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import {
   anchorFactsOf,
   bundleFactsOf,

@@ -1,6 +1,6 @@
 import { BundleCache, normalizeBundle, parseBundle } from './bundle.js';
 import { sha256Hex } from './fingerprint.js';
-import { bundleOf, makeAnchor, type Credentials } from './testing.js';
+import { bundleOf, makeAnchor, type Credentials } from './testing/fixtures.js';
 
 describe('parseBundle', () => {
   let a: Credentials;

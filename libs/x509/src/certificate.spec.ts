@@ -1,6 +1,6 @@
 import { X509Certificate as NodeX509 } from 'node:crypto';
 import { CertificateParseError, describeCertificate, isValidAt, parseCertificate } from './certificate.js';
-import { daysFromNow, makeAnchor, makeIssuer, makeLeaf, makeNonCA, type Credentials } from './testing.js';
+import { daysFromNow, makeAnchor, makeIssuer, makeLeaf, makeNonCA, type Credentials } from './testing/fixtures.js';
 
 describe('parseCertificate', () => {
   let anchor: Credentials;

@@ -1,5 +1,5 @@
 import { verifyChain, verifySignature } from './chain.js';
-import { daysFromNow, makeAnchor, makeImpostor, makeIssuer, makeLeaf, makeNonCA, type Credentials } from './testing.js';
+import { daysFromNow, makeAnchor, makeImpostor, makeIssuer, makeLeaf, makeNonCA, type Credentials } from './testing/fixtures.js';
 
 describe('verifyChain', () => {
   let anchor: Credentials;

@@ -11,6 +11,3 @@ export * from './keys.js';
 export * from './linkerd-rules.js';
 export * from './policy.js';
 export { LruCache } from './lru.js';
-/** Test fixtures (real certificates, generated): `fixtures.makeAnchor()`, `fixtures.makeIssuer(anchor)`, ... */
-export * as fixtures from './testing.js';
-export type { Credentials, CertOptions, KeySpec } from './testing.js';

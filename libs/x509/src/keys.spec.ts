@@ -1,5 +1,5 @@
 import { checkKeyMatchesCertificate } from './keys.js';
-import { makeAnchor, makeIssuer, type Credentials } from './testing.js';
+import { makeAnchor, makeIssuer, type Credentials } from './testing/fixtures.js';
 
 describe('checkKeyMatchesCertificate', () => {
   let anchor: Credentials;

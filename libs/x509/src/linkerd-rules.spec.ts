@@ -1,5 +1,5 @@
 import { anchorAlgorithmProblems, issuerAlgorithmProblems } from './linkerd-rules.js';
-import { makeAnchor, makeIssuer, type Credentials } from './testing.js';
+import { makeAnchor, makeIssuer, type Credentials } from './testing/fixtures.js';
 
 describe('Linkerd algorithm rules', () => {
   let ecAnchor: Credentials;

@@ -10,7 +10,7 @@ import {
   makeIssuer,
   makeNonCA,
   type Credentials,
-} from './testing.js';
+} from './testing/fixtures.js';
 
 const ACTIVE = 'Secret cert-manager/linkerd-active-anchor';
 const ISSUER = 'Secret linkerd/linkerd-identity-issuer';

@@ -12,8 +12,8 @@ import {
   SubjectKeyIdentifierExtension,
   X509CertificateGenerator,
   type Extension,
-} from './peculiar.js';
-import { parseCertificate, type ParsedCertificate } from './certificate.js';
+} from '../peculiar.js';
+import { parseCertificate, type ParsedCertificate } from '../certificate.js';
 
 export type KeySpec = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-1024' | 'rsa-2048' | 'rsa-4096';
 
