@@ -4,15 +4,15 @@
 // identity and injector stand-ins, and simulated proxies making mTLS handshakes throughout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { build } from 'esbuild';
 import { parseBundle, verifyChain } from '@linkerd-rotator/x509';
 import { repoRoot, waitFor } from '../cluster/src/index.js';
 import { installLinkerd, type LinkerdHandle } from '../cluster/src/linkerd/install.js';
 import { chartDir, release, runnerSa, serviceAccountKubeconfig } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
 import { DataPlane, TrafficDriver } from '../support/dataplane.js';
+import { bundleRunner } from '../support/runner-bundle.js';
 
 const testCluster = useCluster();
 const NS = release.namespace;
@@ -214,20 +214,8 @@ async function meshedPods(): Promise<Array<{ ns: string; name: string; hash?: st
 beforeAll(async () => {
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
-  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   // The production artifact, as the image builds it (apps/rotation-runner/Dockerfile).
-  await build({
-    entryPoints: [path.join(repoRoot, 'apps/rotation-runner/src/main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'esm',
-    tsconfig: path.join(repoRoot, 'apps/rotation-runner/tsconfig.json'),
-    external: Object.keys(pkg.dependencies),
-    sourcemap: true,
-    outfile: runnerJs,
-    logLevel: 'error',
-  });
+  await bundleRunner(runnerJs);
 
   const cluster = testCluster();
   await kubectl(['create', 'namespace', 'linkerd']);

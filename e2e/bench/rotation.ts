@@ -4,29 +4,20 @@
 // chart's ServiceAccount). Prints wall time, API requests by kind, peak RSS, and the time spent in
 // gates (rollouts becoming Ready, PKI propagation) versus the engine's own work. `--baseline` then
 // runs the common shell recipe on the same cluster, with its fixed sleeps scaled by --sleep-scale.
-//
-// The benchmark drives the local-cluster tier (e2e/cluster, e2e/support), which production code
-// must never import; this file is not part of the runner image.
-/* eslint-disable @nx/enforce-module-boundaries */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { build } from 'esbuild';
-import { startCluster, stopCluster, type Cluster } from '../../../e2e/cluster/src/index.js';
-import { installLinkerd } from '../../../e2e/cluster/src/linkerd/install.js';
-import { chartDir, release, runnerSa, serviceAccountKubeconfig } from '../../../e2e/support/chart.js';
-import { runCommonRecipe } from '../../../e2e/support/common-recipe.js';
-import { createMeshedWorkloads } from '../../../e2e/support/mesh.js';
-/* eslint-enable @nx/enforce-module-boundaries */
-import type { RotateReport } from '../src/commands/rotate.js';
-import { formatDuration } from '../src/config.js';
+import { startCluster, stopCluster, type Cluster } from '../cluster/src/index.js';
+import { installLinkerd } from '../cluster/src/linkerd/install.js';
+import { repoRoot } from '../cluster/src/paths.js';
+import { chartDir, release, runnerSa, serviceAccountKubeconfig } from '../support/chart.js';
+import { runCommonRecipe } from '../support/common-recipe.js';
+import { createMeshedWorkloads } from '../support/mesh.js';
+import { bundleRunner } from '../support/runner-bundle.js';
 
 /** The runner image's Node flags (apps/rotation-runner/Dockerfile ENTRYPOINT). */
 const IMAGE_NODE_FLAGS = '--max-semi-space-size=2 --optimize-for-size';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 interface Options {
   workloads: number;
@@ -43,35 +34,40 @@ interface Options {
   nodeFlags: string;
 }
 
+/**
+ * What the bench reads of `rotate --output json` (RotateReport in
+ * apps/rotation-runner/src/commands/rotate.ts): the runner is measured as a process, through its output.
+ */
+interface RotateReport {
+  outcome: string;
+  /** Time spent waiting, by gate. */
+  gates: Record<string, number>;
+  steps: number;
+  rolls: number;
+  apiRequests: number;
+  requestsByKind: Array<{ verb: string; resource: string; count: number }>;
+  peakRssBytes: number;
+  /** Time inside each port method. */
+  ports: Record<string, { calls: number; ms: number }>;
+  cpuMs: number;
+  memory: { rss: number; heapUsed: number };
+}
+
 /** Gates that wait for restarted pods to become Ready and fresh, versus the PKI propagating. */
 const ROLLOUT_GATES = new Set(['pods-trust-both', 'leaves-renewed', 'pods-trust-only-new', 'identity-restarted']);
 
-const t0 = Date.now();
-const say = (m: string) => process.stderr.write(`[bench ${formatDuration(Date.now() - t0).padStart(7)}] ${m}\n`);
+/** Durations in the progress lines; the JSON results keep milliseconds. */
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-async function buildRunner(dir: string): Promise<string> {
-  const outfile = path.join(dir, 'main.mjs');
-  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  await build({
-    entryPoints: [path.join(root, 'apps/rotation-runner/src/main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'esm',
-    tsconfig: path.join(root, 'apps/rotation-runner/tsconfig.json'),
-    external: Object.keys(pkg.dependencies),
-    outfile,
-    logLevel: 'error',
-  });
-  return outfile;
-}
+const t0 = Date.now();
+const say = (m: string) => process.stderr.write(`[bench ${seconds(Date.now() - t0).padStart(8)}] ${m}\n`);
 
 function runRunner(runnerJs: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags = ''): Promise<{ code: number | null; stdout: string; stderr: string; wallMs: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     // On the command line, as the image's ENTRYPOINT has them (--optimize-for-size is refused in NODE_OPTIONS).
     const flags = nodeFlags.split(/\s+/).filter(Boolean);
-    const child = spawn(process.execPath, [...flags, runnerJs, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...flags, runnerJs, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -165,10 +161,10 @@ function summarize(o: Options, nodes: number, report: RotateReport, wallMs: numb
 
 async function main(o: Options): Promise<void> {
   const name = `bench-rot-${process.pid}`;
-  const dir = path.join(root, 'tmp', name);
+  const dir = path.join(repoRoot, 'tmp', name);
   mkdirSync(dir, { recursive: true });
   const nodes = nodesFor(o);
-  const runnerJs = await buildRunner(dir);
+  const runnerJs = await bundleRunner(path.join(dir, 'main.mjs'));
   say(`starting a local cluster with ${nodes} kwok nodes`);
   const cluster = await startCluster({ name, nodes });
   const results: Record<string, unknown> = { machine: machine(), nodeFlags: o.nodeFlags };
@@ -181,8 +177,8 @@ async function main(o: Options): Promise<void> {
     const runner = summarize(o, nodes, JSON.parse(run.stdout) as RotateReport, run.wallMs);
     results['runner'] = runner;
     say(
-      `runner: ${formatDuration(runner.wallMs)} wall; gates ${formatDuration(runner.gatesMs)} (rollouts ${formatDuration(runner.rolloutGatesMs)}, PKI/clock ${formatDuration(runner.pkiAndClockGatesMs)}); ` +
-        `engine overhead ${formatDuration(runner.engineOverheadMs)} = ${runner.engineOverheadPct}% (runner CPU ${runner.runnerCpuPct}%); ${runner.apiRequests} API requests (${runner.apiRequestsPerWorkload}/workload); peak RSS ${runner.peakRssMiB} MiB`,
+      `runner: ${seconds(runner.wallMs)} wall; gates ${seconds(runner.gatesMs)} (rollouts ${seconds(runner.rolloutGatesMs)}, PKI/clock ${seconds(runner.pkiAndClockGatesMs)}); ` +
+        `engine overhead ${seconds(runner.engineOverheadMs)} = ${runner.engineOverheadPct}% (runner CPU ${runner.runnerCpuPct}%); ${runner.apiRequests} API requests (${runner.apiRequestsPerWorkload}/workload); peak RSS ${runner.peakRssMiB} MiB`,
     );
     if (o.baseline) {
       const published = { afterAnchor: 120_000, afterIssuer: 120_000, afterControlPlane: 20_000, perNamespace: 10_000, beforeRetire: 120_000 };
@@ -197,7 +193,7 @@ async function main(o: Options): Promise<void> {
       const measured = Date.now() - started;
       const projected = measured + Math.round(sleepsRaw * (1 - o.sleepScale));
       results['baseline'] = { sleepScale: o.sleepScale, measuredMs: measured, fixedSleepsMs: sleepsRaw, projectedUnscaledMs: projected, namespaces: dataPlaneNamespaces.length };
-      say(`baseline: ${formatDuration(measured)} with sleeps x${o.sleepScale}; ${formatDuration(projected)} with the published sleeps (${formatDuration(sleepsRaw)} of them)`);
+      say(`baseline: ${seconds(measured)} with sleeps x${o.sleepScale}; ${seconds(projected)} with the published sleeps (${seconds(sleepsRaw)} of them)`);
     }
   } finally {
     if (o.keep) say(`cluster ${name} kept: export KUBECONFIG=${cluster.kubeconfigPath}`);
