@@ -2,6 +2,21 @@
 Render-time checks for values that cannot work together (values.schema.json checks each value on
 its own): each failure says what was found and what to change. Included once, from validate.yaml.
 */}}
+{{/*
+Seconds in a duration of the form 1h30m10s (the only form values.schema.json accepts); used by the
+checks below and by the alert thresholds of files/prometheus-rules.yaml.
+*/}}
+{{- define "linkerd-rotator.durationSeconds" -}}
+{{- $total := 0 -}}
+{{- range $part := regexFindAll "[0-9]+[hms]" . -1 -}}
+{{- $n := trimSuffix "h" (trimSuffix "m" (trimSuffix "s" $part)) | atoi -}}
+{{- if hasSuffix "h" $part }}{{ $total = add $total (mul $n 3600) }}{{ end -}}
+{{- if hasSuffix "m" $part }}{{ $total = add $total (mul $n 60) }}{{ end -}}
+{{- if hasSuffix "s" $part }}{{ $total = add $total $n }}{{ end -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
 {{- define "linkerd-rotator.validate" -}}
 {{- $v := .Values }}
 {{- $seconds := dict }}
