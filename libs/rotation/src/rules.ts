@@ -1,8 +1,9 @@
 // Rules about a rotation state that the runner, `plan`, the webhook and the exporter all apply:
-// the phase a stopped run resumes in, and the anchors every trust bundle must keep meanwhile.
+// the phase a stopped run resumes in, the Stopped state itself, and the anchors every trust bundle
+// must keep meanwhile.
 // Defined here once; nothing outside libs/rotation re-derives them from the state's fields.
-import type { Fingerprint } from './snapshot.js';
-import type { Phase, RotationState } from './state.js';
+import type { EpochMs, Fingerprint } from './snapshot.js';
+import { iso, type Phase, type RotationState, type StopReason } from './state.js';
 
 /** Phases a rotation can be resumed in (every phase but Stopped). */
 export type ResumablePhase = Exclude<Phase, 'Stopped'>;
@@ -50,4 +51,21 @@ export function bundleSyncedAt(state: Pick<RotationState, 'knownBundles'>, sha25
   const known = state.knownBundles[sha256];
   if (!known) return undefined;
   return Math.floor(Date.parse(known.syncedAt ?? known.firstSeenAt) / 1000) * 1000;
+}
+
+/** What a stop records: why, when, and the gate that missed its deadline (if any). */
+export interface StopRecord {
+  readonly reason: StopReason;
+  readonly message: string;
+  readonly at: EpochMs;
+  readonly gate?: string;
+}
+
+/**
+ * The Stopped state a run persists, whoever stops it (a phase, a missed deadline, a failed call):
+ * it keeps the phase to resume in, so the old anchor stays trusted until a rerun resumes there.
+ */
+export function stoppedState(state: RotationState, record: StopRecord): RotationState {
+  const { at, gate, ...rest } = record;
+  return { ...state, phase: 'Stopped', stopped: { ...rest, phase: resumePhase(state), at: iso(at), ...(gate !== undefined ? { gate } : {}) } };
 }

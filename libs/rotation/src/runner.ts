@@ -5,6 +5,7 @@ import { decide, stoppedOnDeadline } from './decide.js';
 import { checkActionSafety, describeViolation } from './invariants.js';
 import { resolveOptions, type DecideOptions } from './options.js';
 import type { RotationPorts, WaitCondition } from './ports.js';
+import { stoppedState } from './rules.js';
 import type { ClusterSnapshot, Tier, WorkloadRef } from './snapshot.js';
 import { initialState, iso, parseState, sameState, serializeState, type Phase, type RotationState, type StopReason } from './state.js';
 
@@ -135,7 +136,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
           const violations = checkActionSafety(decision.action, snapshot, decision.state, o);
           if (violations.length > 0) {
             const message = `expected ${decision.action.kind} to keep I1 and I2, found ${violations.map(describeViolation).join('; ')}; this is a rotator bug, report it with the state ConfigMap`;
-            return await stopWith('invariant-violation', message, haltState(state, 'invariant-violation', message, snapshot.observedAt));
+            return await stopWith('invariant-violation', message, stoppedState(state, { reason: 'invariant-violation', message, at: snapshot.observedAt }));
           }
           const applied = await perform(ports, decision, progress, stats);
           stats.actions++;
@@ -172,7 +173,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
       }
     }
     const message = `expected the rotation to settle within ${maxSteps} steps, found it still in phase ${state.phase}; this is a rotator bug, report it with the state ConfigMap`;
-    return await stopWith('deadline', message, haltState(state, 'deadline', message, ports.clock.now()));
+    return await stopWith('deadline', message, stoppedState(state, { reason: 'deadline', message, at: ports.clock.now() }));
   } catch (error) {
     if (error instanceof StateConflict) {
       const message = 'expected to own the state ConfigMap, found it changed by someone else (resourceVersion conflict); nothing more was written, check for another runner and run again';
@@ -181,7 +182,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
     }
     const message = `expected the cluster call to succeed, found: ${(error as Error).message ?? String(error)}; fix the cause and run again to resume`;
     try {
-      return await stopWith('action-failed', message, haltState(state, 'action-failed', message, ports.clock.now()));
+      return await stopWith('action-failed', message, stoppedState(state, { reason: 'action-failed', message, at: ports.clock.now() }));
     } catch {
       progress({ kind: 'stopped', reason: 'action-failed', message });
       return result('stopped', message, state, 'action-failed');
@@ -194,11 +195,6 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
     const next = stoppedOnDeadline(state, gate, now);
     return stopWith('deadline', next.stopped?.message ?? gate.summary, next);
   }
-}
-
-function haltState(state: RotationState, reason: StopReason, message: string, now: number): RotationState {
-  const phase = state.phase === 'Stopped' ? (state.stopped?.phase ?? 'Idle') : state.phase;
-  return { ...state, phase: 'Stopped', stopped: { reason, phase, message, at: iso(now) } };
 }
 
 /** The gate is satisfied once `decide` on a fresh snapshot no longer waits on this same gate. */

@@ -1,0 +1,62 @@
+// The freshness rule of each phase: whether a meshed pod already holds what the phase needs, or why not.
+// decide's phases and `plan` both judge pods by these rules, so a plan lists what a run restarts.
+import { shortFp, type EpochMs, type Fingerprint } from './snapshot.js';
+import { iso } from './state.js';
+import { formatAnchors, podTrust, type TrustContext } from './trust.js';
+import type { Freshness } from './workloads.js';
+
+/** The old anchor and the new one of a rotation. */
+export interface AnchorPair {
+  readonly from: Fingerprint;
+  readonly to: Fingerprint;
+}
+
+/** TrustBoth: the pod trusts both anchors for sure. */
+export function trustBothFreshness(trust: TrustContext, anchors: AnchorPair): Freshness {
+  const required = [anchors.from, anchors.to];
+  return (pod) => {
+    const verdict = podTrust(pod, trust);
+    if (!verdict.known) return { fresh: false, why: `has unknown trust (${verdict.why})` };
+    const missing = required.filter((fp) => !verdict.certain.has(fp));
+    if (missing.length === 0) return { fresh: true };
+    const hash = pod.trustRootSha256 && !pod.trustFromConfigMap ? ` (trust-root-sha256 ${pod.trustRootSha256.slice(0, 16)})` : '';
+    return { fresh: false, why: `trusts ${formatAnchors(verdict.certain)}${hash}, missing ${formatAnchors(missing)}` };
+  };
+}
+
+/**
+ * Promote, identity restart: the identity pod started at or after `baseline`, taken once the issuer
+ * Secret was seen chained to the new anchor, so it loaded the new issuer from its files at start.
+ */
+export function identityRestartFreshness(baseline: EpochMs): Freshness {
+  return (pod) =>
+    pod.startedAt >= baseline ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before the identity controller was restarted on the new issuer (${iso(baseline)})` };
+}
+
+/** Promote: the pod started once every identity replica ran the new issuer, so its leaf chains to the new anchor. */
+export function promoteFreshness(leavesFreshSince: EpochMs): Freshness {
+  return (pod) =>
+    pod.startedAt >= leavesFreshSince
+      ? { fresh: true }
+      : { fresh: false, why: `started ${iso(pod.startedAt)}, before every identity controller ran the new issuer (${iso(leavesFreshSince)})` };
+}
+
+/**
+ * Retire: the pod trusts the new anchor for sure, cannot trust the retired one, and trusts nothing
+ * the synced bundle no longer holds (`bundle`: empty while the ConfigMaps differ).
+ */
+export function retireFreshness(trust: TrustContext, rule: AnchorPair & { readonly bundle: ReadonlySet<Fingerprint> }): Freshness {
+  const { from, to, bundle } = rule;
+  return (pod) => {
+    const verdict = podTrust(pod, trust);
+    if (!verdict.known) return { fresh: false, why: `has unknown trust (${verdict.why})` };
+    if (verdict.possible.has(from)) return { fresh: false, why: `still trusts the retired anchor ${shortFp(from)}` };
+    if (!verdict.certain.has(to)) return { fresh: false, why: `does not trust ${shortFp(to)} for sure (trusts ${formatAnchors(verdict.certain)})` };
+    const dropped = [...verdict.possible].filter((fp) => !bundle.has(fp));
+    if (dropped.length > 0) return { fresh: false, why: `still trusts ${formatAnchors(dropped)}, no longer in the bundle` };
+    return { fresh: true };
+  };
+}
+
+/** A phase not reached yet: every pod running now predates it. */
+export const notReachedYet: Freshness = () => ({ fresh: false, why: 'predates this phase' });

@@ -1,0 +1,78 @@
+// Phases Idle and Done: bootstrap the runner-owned anchor Secrets from the prepared anchor, then
+// start a rotation when the start policy says one is due (docs/rotation.md, "Idle and Done").
+import type { Decision } from '../decision.js';
+import { shortFp, type AnchorFacts } from '../snapshot.js';
+import { iso, type RotationRecord } from '../state.js';
+import { act, anchorRef, stop, transition, usableNewAnchor, type DecideContext } from './context.js';
+
+export function decideIdle(context: DecideContext): Decision {
+  const active = context.snapshot.active;
+  if (!active) return bootstrapActive(context);
+  if (!context.snapshot.previous) return bootstrapPrevious(context, active);
+  return startIfDue(context, active);
+}
+
+/** Step 1: no active-anchor Secret: adopt the prepared anchor, if the identity issuer chains to it. */
+function bootstrapActive(context: DecideContext): Decision {
+  const { snapshot } = context;
+  const prepared = snapshot.prepared.anchor;
+  if (!prepared) {
+    return stop(context, 'anchor-secret-missing', 'expected Secret linkerd-trust-anchor issued by cert-manager to bootstrap from, found none; check Certificate linkerd-trust-anchor and its Issuer');
+  }
+  const chainsTo = snapshot.issuer?.chainsTo;
+  if (snapshot.issuer && chainsTo !== prepared.fingerprint) {
+    return stop(
+      context,
+      'cannot-adopt',
+      `expected the identity issuer to chain to the prepared anchor ${shortFp(prepared.fingerprint)} to adopt it as active, found it chained to ${shortFp(chainsTo)}; restore the anchor the issuer was signed with into linkerd-trust-anchor, or reissue the issuer from it`,
+    );
+  }
+  return act({
+    action: { kind: 'write-active-anchor', fingerprint: prepared.fingerprint, purpose: 'bootstrap' },
+    state: context.state,
+    summary: `bootstrap: active anchor := prepared ${shortFp(prepared.fingerprint)}`,
+    event: { type: 'Normal', reason: 'AnchorBootstrapped', message: `active anchor set from prepared anchor ${shortFp(prepared.fingerprint)}` },
+  });
+}
+
+/** Step 2: no previous-anchor Secret: copy the active certificate into it (never a key). */
+function bootstrapPrevious(context: DecideContext, active: AnchorFacts): Decision {
+  return act({
+    action: { kind: 'write-previous-anchor', fingerprint: active.fingerprint, source: 'active', purpose: 'bootstrap' },
+    state: context.state,
+    summary: `bootstrap: previous anchor := active ${shortFp(active.fingerprint)}`,
+  });
+}
+
+/** Step 3: start a rotation of `active` when due; otherwise Done, and the state is not rewritten (I4). */
+function startIfDue(context: DecideContext, active: AnchorFacts): Decision {
+  const due = startDue(context, active);
+  if (!due.start) return { kind: 'done', state: context.state, summary: due.why };
+  const now = iso(context.now);
+  const rotation: RotationRecord = {
+    id: `rotation-${now}`,
+    from: anchorRef(active),
+    startedAt: now,
+    phaseStartedAt: now,
+    preparedRevisionAtStart: context.snapshot.prepared.revision,
+    prepareRequests: 0,
+    retargets: [],
+    rolls: {},
+    issuerRenewals: 0,
+  };
+  return transition(context, { to: 'Prepare', rotation, why: `rotation of anchor ${shortFp(active.fingerprint)} started: ${due.why}` });
+}
+
+function startDue(context: DecideContext, active: AnchorFacts): { start: boolean; why: string } {
+  const { snapshot, options, state } = context;
+  const prepared = snapshot.prepared.anchor;
+  const waiting = prepared !== undefined && usableNewAnchor(prepared, active.publicKeyFingerprint, context.now);
+  if (options.start === 'always') return { start: true, why: 'forced' };
+  if (options.start === 'if-due' && waiting) return { start: true, why: `prepared anchor ${shortFp(prepared?.fingerprint)} with a new key is waiting` };
+  const age = context.now - active.notBefore;
+  if (options.start === 'if-due' && options.maxActiveAgeMs !== undefined && age >= options.maxActiveAgeMs) {
+    return { start: true, why: `active anchor ${shortFp(active.fingerprint)} is ${Math.floor(age / 3_600_000)}h old` };
+  }
+  const last = state.last ? `; last rotation ${shortFp(state.last.from)} -> ${shortFp(state.last.to)} finished ${state.last.finishedAt}` : '';
+  return { start: false, why: `no rotation due (start policy ${options.start}, active anchor ${shortFp(active.fingerprint)}${waiting ? ', prepared anchor waiting' : ''})${last}` };
+}

@@ -1,0 +1,61 @@
+// Phase Retire: drop the old anchor from the bundle sources, wait for every bundle and the
+// injector to follow, restart every pod that may still trust it, then record Done (docs/rotation.md).
+import type { Action, Decision } from '../decision.js';
+import { retireFreshness } from '../freshness.js';
+import { bundlesAndInjector } from '../gates/bundles-and-injector.js';
+import { rollPhase } from '../gates/roll.js';
+import { safetyGate } from '../gates/safety.js';
+import { shortFp, type ClusterSnapshot, type Fingerprint } from '../snapshot.js';
+import { iso, type RotationState } from '../state.js';
+import { formatAnchors, pruneBundles, syncedBundle, trustContext } from '../trust.js';
+import { act, activeChanged, type RotationContext } from './context.js';
+
+export function decideRetire(context: RotationContext, to: Fingerprint): Decision {
+  const from = context.rotation.from.fingerprint;
+  if (context.active.fingerprint !== to) return activeChanged(context, to);
+  if (context.snapshot.previous?.fingerprint !== to) return retireAnchor(context, to);
+  return (
+    bundlesAndInjector(context, { require: new Set([to]), forbid: from }) ??
+    rollPhase(context, {
+      phase: 'Retire',
+      fresh: retireFreshness(trustContext(context.snapshot, context.state), { from, to, bundle: syncedBundle(context.snapshot)?.anchors ?? new Set<Fingerprint>() }),
+      followBundle: true,
+      gate: 'pods-trust-only-new',
+      goal: `trust ${shortFp(to)} and no longer ${shortFp(from)}`,
+      then: () => finish(context, to),
+    })
+  );
+}
+
+/** Step 1: the new anchor's certificate into the previous-anchor Secret, once no leaf in use chains to the old one. */
+function retireAnchor(context: RotationContext, to: Fingerprint): Decision {
+  const from = context.rotation.from.fingerprint;
+  const action: Action = { kind: 'write-previous-anchor', fingerprint: to, source: 'active', purpose: 'retire' };
+  return (
+    safetyGate(context, action, 'retirement-safe') ??
+    act({
+      action,
+      state: context.state,
+      summary: `retire ${shortFp(from)}: previous anchor := ${shortFp(to)}`,
+      event: { type: 'Normal', reason: 'AnchorRetired', message: `anchor ${shortFp(from)} removed from the trust bundle sources; bundle becomes ${formatAnchors(sourcesAfterRetire(context.snapshot, to))}` },
+    })
+  );
+}
+
+function sourcesAfterRetire(snapshot: ClusterSnapshot, to: Fingerprint): Fingerprint[] {
+  return [...new Set([to, ...(snapshot.prepared.anchor ? [snapshot.prepared.anchor.fingerprint] : [])])];
+}
+
+/** Step 4: record the finished rotation as `last`, clear it, and go to Done. */
+function finish(context: RotationContext, to: Fingerprint): Decision {
+  const { rotation } = context;
+  const { rotation: _done, stopped: _stopped, ...rest } = context.state;
+  const state: RotationState = {
+    ...rest,
+    phase: 'Done',
+    knownBundles: pruneBundles(context.state.knownBundles, context.snapshot),
+    last: { id: rotation.id, from: rotation.from.fingerprint, to, startedAt: rotation.startedAt, finishedAt: iso(context.now) },
+  };
+  const why = `rotation ${shortFp(rotation.from.fingerprint)} -> ${shortFp(to)} done: every meshed pod trusts only the new anchors`;
+  return act({ action: { kind: 'record-transition', from: 'Retire', to: 'Done', why }, state, summary: why, event: { type: 'Normal', reason: 'RotationDone', message: why } });
+}

@@ -1,0 +1,66 @@
+// Phase TrustBoth: every bundle and the injector hold both anchors, then every meshed pod is
+// restarted until it trusts both; a target cert-manager replaced is retargeted (docs/rotation.md).
+import type { Decision } from '../decision.js';
+import { trustBothFreshness } from '../freshness.js';
+import { bundlesAndInjector } from '../gates/bundles-and-injector.js';
+import { rollPhase } from '../gates/roll.js';
+import { shortFp, type Fingerprint } from '../snapshot.js';
+import { iso } from '../state.js';
+import { formatAnchors, trustContext } from '../trust.js';
+import { activeChanged, anchorRef, gate, stop, transition, usableNewAnchor, type RotationContext } from './context.js';
+
+export function decideTrustBoth(context: RotationContext, to: Fingerprint): Decision {
+  const from = context.rotation.from.fingerprint;
+  if (context.active.fingerprint !== from) return activeChanged(context, from);
+  return (
+    retargetIfReplaced(context, 'TrustBoth') ??
+    bundlesAndInjector(context, { require: new Set([from, to]) }) ??
+    rollPhase(context, {
+      phase: 'TrustBoth',
+      fresh: trustBothFreshness(trustContext(context.snapshot, context.state), { from, to }),
+      followBundle: true,
+      gate: 'pods-trust-both',
+      goal: `trust ${formatAnchors([from, to])}`,
+      then: () => transition(context, { to: 'Promote', rotation: context.rotation, why: `every meshed pod trusts ${formatAnchors([from, to])}; promoting ${shortFp(to)}` }),
+    })
+  );
+}
+
+/**
+ * cert-manager renewed the prepared anchor again before promotion: the target's key exists only
+ * in the prepared Secret, so it is gone and can never be promoted. Retarget to the newer anchor and
+ * trust both again; pods that trust {from, old target} still trust `from`, which still signs.
+ */
+export function retargetIfReplaced(context: RotationContext, phase: 'TrustBoth' | 'Promote'): Decision | undefined {
+  const { rotation } = context;
+  const to = rotation.to;
+  const prepared = context.snapshot.prepared.anchor;
+  if (!to || prepared?.fingerprint === to.fingerprint) return undefined;
+  if (!prepared) {
+    return gate(context, {
+      name: 'prepared-anchor-present',
+      summary: `waiting for Secret linkerd-trust-anchor to hold the target anchor ${shortFp(to.fingerprint)} again (it is missing)`,
+      missing: ['Secret linkerd-trust-anchor'],
+      watch: ['prepared-anchor'],
+    });
+  }
+  if (!usableNewAnchor(prepared, rotation.from.publicKeyFingerprint, context.now)) {
+    return stop(
+      context,
+      'prepared-anchor-changed',
+      `expected Secret linkerd-trust-anchor to hold the target anchor ${shortFp(to.fingerprint)}, found ${shortFp(prepared.fingerprint)} with the old key or expired; restore the prepared anchor or renew it, then run again`,
+    );
+  }
+  if (rotation.retargets.length >= context.options.maxRetargets) {
+    return stop(
+      context,
+      'prepared-anchor-unstable',
+      `expected the prepared anchor to stay put during a rotation, found it replaced ${rotation.retargets.length + 1} times (now ${shortFp(prepared.fingerprint)}); check renewBefore and rotationPolicy on Certificate linkerd-trust-anchor, then run again`,
+    );
+  }
+  return transition(context, {
+    to: 'TrustBoth',
+    rotation: { ...rotation, to: anchorRef(prepared), retargets: [...rotation.retargets, { fingerprint: to.fingerprint, at: iso(context.now) }], rolls: {} },
+    why: `cert-manager replaced target anchor ${shortFp(to.fingerprint)} with ${shortFp(prepared.fingerprint)} in phase ${phase}, before promotion; the old target's key is gone, so the rotation now targets ${shortFp(prepared.fingerprint)} and trusts both again`,
+  });
+}
