@@ -1,7 +1,7 @@
 // What `status` shows and `check` judges: the rotation state, the anchors with their expiry, the
 // bundle per namespace, the issuer chain, the injector's answer and stale proxies. Pure over a
 // snapshot and the state, so the findings can be tested without a cluster.
-import { podTrust, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+import { isRotationPhase, podTrust, resumePhase, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
   role: 'prepared' | 'active' | 'previous';
@@ -103,8 +103,8 @@ export interface ReportInput {
 export function buildReport(input: ReportInput): StatusReport {
   const { snapshot: s, state } = input;
   const now = s.observedAt;
-  const effective = state?.phase === 'Stopped' ? (state.stopped?.phase ?? 'Idle') : state?.phase;
-  const inRotation = effective === 'Prepare' || effective === 'TrustBoth' || effective === 'Promote' || effective === 'Retire';
+  const effective = state ? resumePhase(state) : undefined;
+  const inRotation = effective !== undefined && isRotationPhase(effective);
   const roles: Array<[AnchorStatus['role'], AnchorFacts | undefined]> = [
     ['prepared', s.prepared.anchor],
     ['active', s.active],

@@ -1,7 +1,7 @@
 // What `decide` returns: one Action to perform, a Gate to wait on, Done, or Stop with a bounded reason.
 // Every decision carries the state to persist once it has been carried out.
 import type { Fingerprint, OwnerKind, Tier, WorkloadRef } from './snapshot.js';
-import type { Phase, RotationState, StopReason } from './state.js';
+import type { Phase, RollPhase, RotationState, StopReason } from './state.js';
 
 export type Action =
   /** Copy tls.crt and tls.key from the prepared-anchor Secret into the active-anchor Secret, if it still holds `fingerprint`. */
@@ -20,7 +20,7 @@ export type Action =
   /** Patch `restartedAt` on these workloads (a workload that no longer exists is skipped). */
   | {
       readonly kind: 'roll-workloads';
-      readonly phase: 'TrustBoth' | 'Promote' | 'Retire';
+      readonly phase: RollPhase;
       readonly tier: Tier;
       readonly workloads: readonly WorkloadRef[];
       readonly restartedAt: string;

@@ -1,11 +1,13 @@
 // `plan`: every phase and restart a rotation would do from here, in order, with counts; changes nothing.
-// Uses the same freshness rules and roll order as `decide`, so the plan matches what a run does.
+// Uses the freshness rules (freshness.ts) and roll order of `decide`, so the plan matches a run.
 import type { Blocker, Decision } from './decision.js';
 import { decide } from './decide.js';
+import { identityRestartFreshness, notReachedYet, promoteFreshness, retireFreshness, trustBothFreshness } from './freshness.js';
 import type { DecideOptions } from './options.js';
+import { resumePhase } from './rules.js';
 import { shortFp, type ClusterSnapshot, type Fingerprint, type Tier, type WorkloadRef } from './snapshot.js';
-import { ms, type Phase, type RotationState } from './state.js';
-import { formatAnchors, leavesFreshSince, podTrust, trustContext } from './trust.js';
+import { ms, type Phase, type RollPhase, type RotationState } from './state.js';
+import { formatAnchors, leavesFreshSince, syncedBundle, trustContext } from './trust.js';
 import { identitySubset, rollStatus, TIERS, type Freshness, type RollStatus } from './workloads.js';
 
 export type PlanStepKind =
@@ -28,8 +30,6 @@ export interface PlanStep {
   readonly tier?: Tier;
 }
 
-type RollPhaseName = 'TrustBoth' | 'Promote' | 'Retire';
-
 export interface Plan {
   /** Whether a run with these options would rotate (start or resume). */
   readonly rotates: boolean;
@@ -40,7 +40,7 @@ export interface Plan {
   /** Undefined while the new anchor is still to be issued. */
   readonly to?: Fingerprint;
   readonly steps: readonly PlanStep[];
-  readonly rolls: { readonly total: number; readonly byPhase: Readonly<Record<RollPhaseName, number>>; readonly byTier: Readonly<Record<Tier, number>> };
+  readonly rolls: { readonly total: number; readonly byPhase: Readonly<Record<RollPhase, number>>; readonly byTier: Readonly<Record<Tier, number>> };
   /** Pods the rotator will not restart that block a phase until an operator (or a Job's end) removes them. */
   readonly blockers: readonly (Blocker & { readonly phase: Phase })[];
   /** What `decide` would do right now (the Lease assumed held by `options.holder`). */
@@ -54,10 +54,10 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const asHolder: ClusterSnapshot = { ...snapshot, lease: { holder: options.holder, expiresAt: snapshot.observedAt + 60_000 } };
   const next = decide(asHolder, state, options);
   const steps: PlanStep[] = [];
-  const byPhase: Record<RollPhaseName, number> = { TrustBoth: 0, Promote: 0, Retire: 0 };
+  const byPhase: Record<RollPhase, number> = { TrustBoth: 0, Promote: 0, Retire: 0 };
   const byTier: Record<Tier, number> = { 'control-plane': 0, extension: 0, 'data-plane': 0 };
   const blockers = new Map<string, Blocker & { phase: Phase }>();
-  const phase: Phase = state.phase === 'Stopped' ? (state.stopped?.phase ?? 'Idle') : state.phase;
+  const phase: Phase = resumePhase(state);
   const r = state.rotation;
 
   if (!snapshot.active) steps.push({ phase, kind: 'bootstrap', description: `write linkerd-active-anchor from the prepared anchor ${shortFp(snapshot.prepared.anchor?.fingerprint)}` });
@@ -90,7 +90,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const later = (p: Phase) => ORDER.indexOf(p) >= ORDER.indexOf(current);
   const toName = to ? shortFp(to) : 'the new anchor';
 
-  const addRolls = (p: RollPhaseName, status: RollStatus, prefix = '') => {
+  const addRolls = (p: RollPhase, status: RollStatus, prefix = '') => {
     for (const tier of TIERS) {
       const list = status.needsRoll.filter((ref) => tierOf(snapshot, ref) === tier);
       if (list.length === 0) continue;
@@ -103,7 +103,6 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       if (!blockers.has(key)) blockers.set(key, { ...blocker, phase: p });
     }
   };
-  const everyoneStale: Freshness = () => ({ fresh: false, why: 'predates this phase' });
   const baselineOf = (p: Phase) => (isCurrent(p) && r?.rollBaseline ? ms(r.rollBaseline) : Number.POSITIVE_INFINITY);
   const status = (p: Phase, fresh: Freshness) => rollStatus(snapshot, fresh, baselineOf(p), options.maxConcurrentRollouts);
 
@@ -116,12 +115,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   }
   if (later('TrustBoth')) {
     steps.push({ phase: 'TrustBoth', kind: 'wait', description: `wait until every trust-roots ConfigMap holds ${formatAnchors([from ?? '', to ?? ''].filter(Boolean))}${to ? '' : ' (with the new anchor)'} and the injector serves it` });
-    const fresh: Freshness = to && from
-      ? (pod) => {
-          const trust = podTrust(pod, context);
-          return trust.known && trust.certain.has(from) && trust.certain.has(to) ? { fresh: true } : { fresh: false, why: `does not trust ${formatAnchors([from, to])}` };
-        }
-      : everyoneStale;
+    const fresh: Freshness = to && from ? trustBothFreshness(context, { from, to }) : notReachedYet;
     addRolls('TrustBoth', status('TrustBoth', fresh));
     steps.push({ phase: 'TrustBoth', kind: 'wait', description: 'wait until every meshed pod trusts both anchors and is Ready' });
   }
@@ -135,7 +129,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     steps.push({ phase: 'Promote', kind: 'wait', description: 'wait for the issuer to chain to the new anchor and identity to report IssuerUpdated' });
     if (!(isCurrent('Promote') && r?.identityFreshAt)) {
       const since = isCurrent('Promote') && r?.rollBaseline ? ms(r.rollBaseline) : undefined;
-      const fresh: Freshness = since === undefined ? everyoneStale : (pod) => (pod.startedAt >= since ? { fresh: true } : { fresh: false, why: 'started before the new issuer' });
+      const fresh: Freshness = since === undefined ? notReachedYet : identityRestartFreshness(since);
       const identity = rollStatus(identitySubset(snapshot), fresh, baselineOf('Promote'), options.maxConcurrentRollouts);
       addRolls('Promote', identity, 'restart the identity controller so every replica runs the new issuer: ');
     }
@@ -143,8 +137,10 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       steps.push({ phase: 'Promote', kind: 'wait', description: `gentle: wait one leaf lifetime (${Math.round(options.leafLifetimeMs / 3_600_000)}h) instead of restarting` });
     } else {
       const since = isCurrent('Promote') ? leavesFreshSince(r) : undefined;
-      const fresh: Freshness = since === undefined ? everyoneStale : (pod) => (pod.startedAt >= since ? { fresh: true } : { fresh: false, why: 'holds a leaf from the old issuer' });
-      addRolls('Promote', status('Promote', fresh));
+      // Until identityFreshAt is recorded, Promote's roll baseline is the identity restart's: no
+      // restart of this step has happened yet, so every restarted workload counts as to restart.
+      const leaves = since === undefined ? { fresh: notReachedYet, baseline: Number.POSITIVE_INFINITY } : { fresh: promoteFreshness(since), baseline: baselineOf('Promote') };
+      addRolls('Promote', rollStatus(snapshot, leaves.fresh, leaves.baseline, options.maxConcurrentRollouts));
       steps.push({ phase: 'Promote', kind: 'wait', description: 'wait until every meshed pod started after IssuerUpdated and is Ready' });
     }
   }
@@ -154,13 +150,9 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     }
     steps.push({ phase: 'Retire', kind: 'wait', description: `wait until every trust-roots ConfigMap and the injector drop ${shortFp(from)}` });
     const fresh: Freshness =
-      isCurrent('Retire') && from
-        ? (pod) => {
-            const trust = podTrust(pod, context);
-            const current = new Set(snapshot.bundles[0]?.anchors ?? []);
-            return trust.known && trust.certain.has(to ?? '') && [...trust.possible].every((fp) => current.has(fp)) ? { fresh: true } : { fresh: false, why: `still trusts ${shortFp(from)}` };
-          }
-        : everyoneStale;
+      isCurrent('Retire') && from && to
+        ? retireFreshness(context, { from, to, bundle: syncedBundle(snapshot)?.anchors ?? new Set<Fingerprint>() })
+        : notReachedYet;
     addRolls('Retire', status('Retire', fresh));
     steps.push({ phase: 'Retire', kind: 'wait', description: 'wait until every meshed pod trusts only the new anchor and is Ready' });
   }

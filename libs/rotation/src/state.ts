@@ -104,7 +104,8 @@ export const rotationStateSchema = z.strictObject({
 export type RotationState = z.infer<typeof rotationStateSchema>;
 export type RotationRecord = z.infer<typeof rotation>;
 export type KnownBundle = z.infer<typeof knownBundle>;
-export type RollPhase = keyof RotationRecord['rolls'];
+/** The phases that restart workloads. */
+export type RollPhase = 'TrustBoth' | 'Promote' | 'Retire';
 
 export function initialState(): RotationState {
   return { version: STATE_VERSION, phase: 'Idle', knownBundles: {} };

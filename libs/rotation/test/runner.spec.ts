@@ -1,6 +1,6 @@
 // runRotation on the fake cluster: end-to-end rotation, rerun, Lease, deadlines, kills and interleavings.
 // Assertions read the fake's ground truth (proxies' real trust and leaves), not the engine's view.
-import { plan, resolveOptions, runRotation, type ProgressEvent } from '../src/index.js';
+import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent } from '../src/index.js';
 import { anchorFp, FakeCluster, sameSet } from './fake-cluster.js';
 import { expectRotated, RUN, runResuming, storedState } from './harness.js';
 
@@ -38,6 +38,43 @@ describe('runRotation on the fake cluster', () => {
     expect(fake.restarts.length).toBe(predicted.rolls.total);
     const order = predicted.steps.flatMap((s) => (s.kind === 'roll' ? (s.workloads ?? []).map((w) => `${w.namespace}/${w.name}`) : []));
     expect(fake.restarts).toEqual(order);
+  });
+
+  describe.each(['Prepare', 'TrustBoth', 'Promote', 'Retire'] as const)('from a rotation in %s', (phase) => {
+    const rollOrder = (p: Plan) => p.steps.flatMap((s) => (s.kind === 'roll' ? (s.workloads ?? []).map((w) => `${w.namespace}/${w.name}`) : []));
+    /** Runs a rotation and plans once, from the stored state and the cluster when `when` first holds. */
+    const runPlanningAt = async (seed: number, when: (e: ProgressEvent) => boolean) => {
+      const fake = new FakeCluster({ seed });
+      let planned: { order: string[]; total: number; from: number; phase: string } | undefined;
+      const result = await runRotation(fake.ports(), RUN, (e) => {
+        if (planned !== undefined || !when(e)) return;
+        const p = plan(fake.snapshot(), storedState(fake), resolveOptions({ holder: 'plan', start: 'always' }));
+        planned = { order: rollOrder(p), total: p.rolls.total, from: fake.restarts.length, phase: p.phase };
+      });
+      expect(result.outcome).toBe('done');
+      if (!planned) throw new Error(`expected the run to pass through ${phase}, found it never did`);
+      return { fake, planned };
+    };
+
+    it('restarts exactly what plan predicted when the phase began, in the same order', async () => {
+      const { fake, planned } = await runPlanningAt(40, (e) => e.kind === 'phase' && e.to === phase);
+      expect(planned.phase).toBe(phase);
+      expect(fake.restarts.slice(planned.from)).toEqual(planned.order);
+      expect(planned.total).toBe(planned.order.length);
+    });
+
+    if (phase !== 'Prepare') {
+      it('restarts exactly what plan predicted in the middle of its restarts', async () => {
+        let rolledInPhase = false;
+        const { fake, planned } = await runPlanningAt(41, (e) => {
+          if (e.kind === 'rolled' && e.phase === phase) rolledInPhase = true;
+          return rolledInPhase && e.kind === 'waiting';
+        });
+        expect(planned.phase).toBe(phase);
+        expect(planned.from).toBeGreaterThan(0);
+        expect(fake.restarts.slice(planned.from)).toEqual(planned.order);
+      });
+    }
   });
 
   it('changes nothing when a finished rotation is run again (I4)', async () => {

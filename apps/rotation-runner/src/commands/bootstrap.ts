@@ -4,7 +4,7 @@
 // to). Changes no certificate; a rotation in progress is left to `rotate`.
 import type { Command } from 'commander';
 import { anchorFactsOf, wakeOn } from '@linkerd-rotator/kube';
-import { isRotationPhase, parseState, runRotation, shortFp } from '@linkerd-rotator/rotation';
+import { isRotationPhase, parseState, resumePhase, runRotation, shortFp } from '@linkerd-rotator/rotation';
 import { Option } from 'commander';
 import type { CommandIO } from '../cli.js';
 import { parseClusterConfig, parseDuration, withClusterOptions } from '../config.js';
@@ -21,7 +21,7 @@ export async function bootstrap(session: Session, waitMs: number): Promise<numbe
     logger.error({}, parsed.message);
     return EXIT.stopped;
   }
-  const phase = parsed.state.phase === 'Stopped' ? (parsed.state.stopped?.phase ?? 'Idle') : parsed.state.phase;
+  const phase = resumePhase(parsed.state);
   if (isRotationPhase(phase)) {
     logger.info({ phase }, `a rotation is in progress (phase ${phase}); bootstrap has nothing to do, \`rotate\` resumes it`);
     return EXIT.ok;

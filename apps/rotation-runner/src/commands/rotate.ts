@@ -3,7 +3,7 @@
 // the Kubernetes adapter and prints a final report (text, or JSON with --output json).
 import type { Command } from 'commander';
 import { anchorFactsOf, KubeApiError, type RotationAdapter } from '@linkerd-rotator/kube';
-import { decide, isRotationPhase, parseState, resolveOptions, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
+import { decide, describePhase, isRotationPhase, parseState, resolveOptions, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { formatDuration, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
@@ -120,7 +120,7 @@ export async function rotate(session: Session, flags: RotationFlags): Promise<Ro
     outcome: result.outcome,
     ...(result.reason ? { reason: result.reason } : {}),
     message: result.message,
-    ...(state ? { phase: state.phase === 'Stopped' ? `Stopped in ${state.stopped?.phase ?? '?'}` : state.phase } : {}),
+    ...(state ? { phase: describePhase(state) } : {}),
     ...(r?.from ?? state?.last ? { from: r?.from.fingerprint ?? state?.last?.from } : {}),
     ...(r?.to ?? state?.last ? { to: r?.to?.fingerprint ?? state?.last?.to } : {}),
     waitedMs: result.waitedMs,
