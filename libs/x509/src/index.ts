@@ -10,4 +10,5 @@ export * from './chain.js';
 export * from './keys.js';
 export * from './linkerd-rules.js';
 export * from './policy.js';
+export * from './cross-sign.js';
 export { LruCache } from './lru.js';
