@@ -4,12 +4,16 @@
 // the chart's CronJob would, prints a report, and tears everything down (unless --keep).
 import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { sha256Hex, shortFingerprint } from '@linkerd-rotator/x509';
 import { buildClusterBinaries, buildLinkerdStandins, startCluster, stopCluster, waitFor, type Cluster } from '../cluster/src/index.js';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
-import { installRotator, names, release, runRunnerAsChart, secretData, trustRootsPem } from '../support/chart.js';
+import { fingerprintsOf } from '../support/certs.js';
+import { installRotator, runRunnerAsChart } from '../support/chart.js';
 import { DataPlane, TrafficDriver } from '../support/dataplane.js';
 import { createMeshedWorkloads } from '../support/mesh.js';
+import { secretData, trustRootsPem } from '../support/objects.js';
+import { objectNames as names, release } from '../support/release.js';
 
 const program = new Command('demo')
   .description('zero-downtime Linkerd trust-anchor rotation on a local cluster, under live mTLS traffic')
@@ -31,7 +35,7 @@ interface AnchorFacts {
 
 function anchorFacts(pem: string): AnchorFacts {
   const c = new X509Certificate(pem);
-  return { fingerprint: createHash('sha256').update(c.raw).digest('hex').slice(0, 16), subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo).toISOString() };
+  return { fingerprint: shortFingerprint(sha256Hex(c.raw)), subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo).toISOString() };
 }
 
 /** Watches the runner's state ConfigMap and records when each phase was first seen. */
@@ -39,7 +43,7 @@ function watchPhases(cluster: Cluster): { phases: { phase: string; at: number }[
   const kc = cluster.kubeConfig();
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const phases: { phase: string; at: number }[] = [];
-  const selector = `metadata.name=${names.state}`;
+  const selector = `metadata.name=${names.stateConfigMap}`;
   const informer = k8s.makeInformer(kc, `/api/v1/namespaces/${release.namespace}/configmaps?fieldSelector=${encodeURIComponent(selector)}`, () =>
     core.listNamespacedConfigMap({ namespace: release.namespace, fieldSelector: selector }),
   );
@@ -84,8 +88,8 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     say(`${workloads.length} simulated proxies serving mTLS; ${traffic.handshakes} handshakes so far, ${traffic.failures.length} failed`);
 
     const before = {
-      active: anchorFacts((await secretData(cluster, names.trustNs, names.active))['tls.crt']!),
-      issuer: anchorFacts((await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!),
+      active: anchorFacts((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!),
+      issuer: anchorFacts((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!),
     };
 
     step('rotating the trust anchor: `rotate --force`, run as the chart CronJob runs it (its args, env and ServiceAccount)');
@@ -109,11 +113,11 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     if (run.code !== 0) throw new Error(`the rotation exited ${run.code}; see the runner output above`);
 
     const after = {
-      active: anchorFacts((await secretData(cluster, names.trustNs, names.active))['tls.crt']!),
-      issuer: anchorFacts((await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!),
+      active: anchorFacts((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!),
+      issuer: anchorFacts((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!),
     };
     const bundle = await trustRootsPem(cluster);
-    const bundleAnchors = (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => anchorFacts(p).fingerprint);
+    const bundleAnchors = fingerprintsOf(bundle).map(shortFingerprint);
     const pods = JSON.parse((await cluster.kubectl(['get', 'pods', '-A', '-l', 'linkerd.io/control-plane-ns=linkerd', '-o', 'json'])).stdout) as {
       items: { metadata: { creationTimestamp: string; deletionTimestamp?: string } }[];
     };

@@ -7,10 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
 import { waitFor } from '../cluster/src/index.js';
-import { installRotator, names, release, runRunnerAsChart, secretData, trustRootsPem, type RotatorRelease } from '../support/chart.js';
+import { installRotator, runRunnerAsChart, type RotatorRelease } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
 import { cmctlRenew } from '../support/common-recipe.js';
+import { certificatePems } from '../support/certs.js';
 import { createMeshedWorkloads, type MeshedWorkload } from '../support/mesh.js';
+import { getJson, secretData, trustRootsPem } from '../support/objects.js';
+import { proxyContainer, type PodInfo } from '../support/pods.js';
+import { objectNames as names, release } from '../support/release.js';
 
 const testCluster = useCluster();
 let rotator: RotatorRelease;
@@ -64,17 +68,13 @@ function certSeries(s: Sample[], role: string, namespace: string) {
   }));
 }
 
-const pemBlocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
-
 /** Meshed pods (a linkerd-proxy container, not terminated) per namespace, from the API server. */
 async function meshedPodCounts(): Promise<Record<string, number>> {
-  const pods = JSON.parse((await testCluster().kubectl(['get', 'pods', '-A', '-o', 'json'])).stdout) as {
-    items: { metadata: { namespace: string }; spec: { containers: { name: string }[]; initContainers?: { name: string }[] }; status: { phase?: string } }[];
-  };
+  const pods = await getJson<{ items: PodInfo[] }>(testCluster(), ['get', 'pods', '-A']);
   const counts: Record<string, number> = {};
   for (const p of pods.items) {
-    if (p.status.phase === 'Succeeded' || p.status.phase === 'Failed') continue;
-    if (![...p.spec.containers, ...(p.spec.initContainers ?? [])].some((c) => c.name === 'linkerd-proxy')) continue;
+    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+    if (!proxyContainer(p)) continue;
     counts[p.metadata.namespace] = (counts[p.metadata.namespace] ?? 0) + 1;
   }
   return counts;
@@ -102,24 +102,24 @@ describe('the exporter against the real cluster', () => {
       { what: 'the exporter to count the meshed pods the API server has', timeoutMs: 60_000 },
     );
 
-    const anchor = (await secretData(cluster, names.trustNs, names.active))['tls.crt']!;
-    for (const [role, secret] of [['prepared-anchor', names.prepared], ['active-anchor', names.active], ['previous-anchor', names.previous]] as const) {
-      const pem = (await secretData(cluster, names.trustNs, secret))['tls.crt']!;
-      expect(certSeries(s, role, names.trustNs)).toEqual([expected(pem)]);
+    const anchor = (await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!;
+    for (const [role, secret] of [['prepared-anchor', names.preparedAnchorSecret], ['active-anchor', names.activeAnchorSecret], ['previous-anchor', names.previousAnchorSecret]] as const) {
+      const pem = (await secretData(cluster, names.trustNamespace, secret))['tls.crt']!;
+      expect(certSeries(s, role, names.trustNamespace)).toEqual([expected(pem)]);
     }
-    const issuer = (await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!;
-    expect(certSeries(s, 'identity-issuer', names.linkerdNs)).toEqual([expected(issuer)]);
+    const issuer = (await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!;
+    expect(certSeries(s, 'identity-issuer', names.linkerdNamespace)).toEqual([expected(issuer)]);
     const bundle = await trustRootsPem(cluster);
-    expect(certSeries(s, 'trust-bundle', names.linkerdNs)).toEqual(pemBlocks(bundle).map(expected));
-    expect(certSeries(s, 'trust-bundle', names.linkerdNs)).toEqual([expected(anchor)]);
+    expect(certSeries(s, 'trust-bundle', names.linkerdNamespace)).toEqual(certificatePems(bundle).map(expected));
+    expect(certSeries(s, 'trust-bundle', names.linkerdNamespace)).toEqual([expected(anchor)]);
     // The serving certificate as the process serves it (it logs the short fingerprint at start).
     const listening = /"servingCertificate":"([0-9a-f]{16})"/.exec(rotator.webhook.log());
     expect(certSeries(s, 'webhook-serving', release.namespace).map((c) => c.fingerprint)).toEqual([listening?.[1]]);
 
-    expect(select(s, 'trust_bundle_info', { namespace: names.linkerdNs })[0]?.labels['sha256']).toBe(createHash('sha256').update(bundle).digest('hex'));
-    expect(select(s, 'trust_bundle_contains_active_anchor', { namespace: names.linkerdNs })[0]?.value).toBe(1);
-    expect(select(s, 'trust_bundle_contains_issuer_anchor', { namespace: names.linkerdNs })[0]?.value).toBe(1);
-    expect(select(s, 'trust_bundle_certificates', { namespace: names.linkerdNs })[0]?.value).toBe(1);
+    expect(select(s, 'trust_bundle_info', { namespace: names.linkerdNamespace })[0]?.labels['sha256']).toBe(createHash('sha256').update(bundle).digest('hex'));
+    expect(select(s, 'trust_bundle_contains_active_anchor', { namespace: names.linkerdNamespace })[0]?.value).toBe(1);
+    expect(select(s, 'trust_bundle_contains_issuer_anchor', { namespace: names.linkerdNamespace })[0]?.value).toBe(1);
+    expect(select(s, 'trust_bundle_certificates', { namespace: names.linkerdNamespace })[0]?.value).toBe(1);
     expect(total(s, 'stale_proxies')).toBe(0);
     expect(phaseOf(s)).toBe('Idle');
     expect(total(s, 'rotation_state_valid')).toBe(1);
@@ -128,26 +128,26 @@ describe('the exporter against the real cluster', () => {
 
   it('follows cert-manager renewing the identity issuer: the old series leaves, the new one matches the Secret', async () => {
     const cluster = testCluster();
-    const before = expected((await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!);
-    await cmctlRenew(cluster, names.linkerdNs, names.issuer);
+    const before = expected((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!);
+    await cmctlRenew(cluster, names.linkerdNamespace, names.issuerCertificate);
     const s = await waitFor(
       async () => {
         const got = await scrape();
-        const series = certSeries(got, 'identity-issuer', names.linkerdNs);
+        const series = certSeries(got, 'identity-issuer', names.linkerdNamespace);
         return series.length === 1 && series[0]!.fingerprint !== before.fingerprint ? got : undefined;
       },
       { what: 'the exporter to show the renewed identity issuer', timeoutMs: 60_000 },
     );
-    const after = expected((await secretData(cluster, names.linkerdNs, names.issuer))['tls.crt']!);
-    expect(certSeries(s, 'identity-issuer', names.linkerdNs)).toEqual([after]);
+    const after = expected((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!);
+    expect(certSeries(s, 'identity-issuer', names.linkerdNamespace)).toEqual([after]);
     expect(after.notAfter).toBeGreaterThanOrEqual(before.notAfter);
     expect(select(s, 'certificate_not_after_timestamp_seconds', { fingerprint: before.fingerprint })).toEqual([]);
-    expect(select(s, 'trust_bundle_contains_issuer_anchor', { namespace: names.linkerdNs })[0]?.value).toBe(1);
+    expect(select(s, 'trust_bundle_contains_issuer_anchor', { namespace: names.linkerdNamespace })[0]?.value).toBe(1);
   });
 
   it('walks the phase gauge through a real rotation; stale proxies rise and return to zero; the new anchor replaces the old in every series', async () => {
     const cluster = testCluster();
-    const anchorA = expected((await secretData(cluster, names.trustNs, names.active))['tls.crt']!);
+    const anchorA = expected((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!);
     const timeline: Array<{ t: number; samples: Sample[] }> = [];
     let polling = true;
     const poller = (async () => {
@@ -186,20 +186,20 @@ describe('the exporter against the real cluster', () => {
     expect(new Set(starts.map((x) => x.phase))).toEqual(new Set(['Prepare', 'TrustBoth', 'Promote', 'Retire']));
     expect(starts[starts.length - 1]!.start).toBeGreaterThan(starts[0]!.start);
     // cert-manager renewed the prepared anchor in Prepare: its series changed, and the new anchor waited until promotion.
-    const preparedFps = new Set(timeline.flatMap((x) => certSeries(x.samples, 'prepared-anchor', names.trustNs).map((c) => c.fingerprint)));
+    const preparedFps = new Set(timeline.flatMap((x) => certSeries(x.samples, 'prepared-anchor', names.trustNamespace).map((c) => c.fingerprint)));
     expect(preparedFps.size).toBe(2);
     expect(Math.max(...during('TrustBoth').map((x) => total(x.samples, 'prepared_anchor_waiting_seconds')))).toBeGreaterThan(0);
     expect(Math.max(...during('TrustBoth').map((x) => total(x.samples, 'trust_bundle_certificates')))).toBe(2);
 
     const end = await scrape();
-    const anchorB = expected((await secretData(cluster, names.trustNs, names.active))['tls.crt']!);
+    const anchorB = expected((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!);
     expect(anchorB.fingerprint).not.toBe(anchorA.fingerprint);
-    for (const role of ['prepared-anchor', 'active-anchor', 'previous-anchor']) expect(certSeries(end, role, names.trustNs)).toEqual([anchorB]);
-    expect(certSeries(end, 'trust-bundle', names.linkerdNs)).toEqual([anchorB]);
+    for (const role of ['prepared-anchor', 'active-anchor', 'previous-anchor']) expect(certSeries(end, role, names.trustNamespace)).toEqual([anchorB]);
+    expect(certSeries(end, 'trust-bundle', names.linkerdNamespace)).toEqual([anchorB]);
     expect(select(end, 'certificate_not_after_timestamp_seconds', { fingerprint: anchorA.fingerprint })).toEqual([]);
     expect(phaseOf(end)).toBe('Done');
     expect(select(end, 'rotation_phase_start_timestamp_seconds')).toEqual([]);
-    const state = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', names.state, '-o', 'jsonpath={.data.state\\.json}'])).stdout) as { last: { finishedAt: string } };
+    const state = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', names.stateConfigMap, '-o', 'jsonpath={.data.state\\.json}'])).stdout) as { last: { finishedAt: string } };
     expect(total(end, 'rotation_last_success_timestamp_seconds')).toBe(Math.floor(Date.parse(state.last.finishedAt) / 1000));
     expect(select(end, 'rotation_last_failure_timestamp_seconds')).toEqual([]);
     expect(total(end, 'prepared_anchor_waiting_seconds')).toBe(0);

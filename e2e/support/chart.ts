@@ -1,60 +1,48 @@
 // Runs this repo's chart (charts/linkerd-rotator) on the local cluster: helm install in url mode
 // against the webhook from apps/webhook started as a local process under the chart's webhook
 // ServiceAccount, and the runner from apps/rotation-runner run as the chart's hook and CronJob would.
-import { X509Certificate, createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { parseCertificate } from '@linkerd-rotator/x509';
-import type { Credentials } from '@linkerd-rotator/x509/testing';
 import { registerExtraProcess, unregisterExtraProcess } from '../cluster/src/cluster.js';
 import { freePorts, logTail, waitFor, type Cluster } from '../cluster/src/index.js';
 import { repoRoot } from '../cluster/src/paths.js';
 import { run, type RunResult } from '../cluster/src/kubectl.js';
 import { makeCa, makeLeaf } from '../cluster/src/pki.js';
 import { startProcess, stopProcess, type ProcessRecord } from '../cluster/src/process.js';
+import { fingerprintsOf } from './certs.js';
+import { secretData, trustRootsPem } from './objects.js';
+import { chartDir, objectNames, release, releaseObjects } from './release.js';
 
-export const chartDir = path.join(repoRoot, 'charts/linkerd-rotator');
-
-/** The release as the chart README installs it (its namespace also holds the state ConfigMap and Lease). */
-export const release = { name: 'linkerd-rotator', namespace: 'linkerd-rotator' } as const;
-export const runnerSa = `${release.name}-runner`;
-export const webhookSa = `${release.name}-webhook`;
+export { chartDir, release } from './release.js';
+export { secretData, trustRootsPem } from './objects.js';
+export const runnerSa = releaseObjects.runnerServiceAccount;
+export const webhookSa = releaseObjects.webhookServiceAccount;
 export const saUser = (sa: string, ns: string = release.namespace) => `system:serviceaccount:${ns}:${sa}`;
 
-/** Object names and namespaces: the chart's defaults (values.yaml `names`, `namespaces`). */
+/**
+ * The chart's default object names under the short keys chart.spec.ts uses, taken from the names
+ * table (libs/names via ./release.ts); other code reads `objectNames` from ./release.ts directly.
+ */
 export const names = {
-  trustNs: 'cert-manager',
-  linkerdNs: 'linkerd',
-  rootIssuer: 'linkerd-trust-root-issuer',
-  prepared: 'linkerd-trust-anchor',
-  active: 'linkerd-active-anchor',
-  previous: 'linkerd-previous-anchor',
-  clusterIssuer: 'linkerd-identity-issuer',
-  issuer: 'linkerd-identity-issuer',
-  trustRoots: 'linkerd-identity-trust-roots',
-  state: 'linkerd-rotator-state',
-  lease: 'linkerd-rotator',
+  trustNs: objectNames.trustNamespace,
+  linkerdNs: objectNames.linkerdNamespace,
+  rootIssuer: objectNames.trustRootIssuer,
+  prepared: objectNames.preparedAnchorSecret,
+  active: objectNames.activeAnchorSecret,
+  previous: objectNames.previousAnchorSecret,
+  clusterIssuer: objectNames.identityClusterIssuer,
+  issuer: objectNames.issuerSecret,
+  trustRoots: objectNames.trustRootsConfigMap,
+  state: objectNames.stateConfigMap,
+  lease: objectNames.lease,
 } as const;
 
 export const b64 = (s: string) => Buffer.from(s).toString('base64');
-export const unb64 = (s: string) => Buffer.from(s, 'base64').toString();
 
 export async function jsonpath(cluster: Cluster, args: string[], expr: string): Promise<string> {
   return (await cluster.kubectl([...args, '-o', `jsonpath=${expr}`])).stdout.trim();
-}
-
-export async function secretData(cluster: Cluster, ns: string, name: string): Promise<Record<string, string>> {
-  const out = await cluster.kubectl(['-n', ns, 'get', 'secret', name, '-o', 'json']);
-  const data = (JSON.parse(out.stdout) as { data?: Record<string, string> }).data ?? {};
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, unb64(v)]));
-}
-
-/** ca-bundle.crt of the trust-roots ConfigMap, byte for byte. */
-export async function trustRootsPem(cluster: Cluster, ns: string = names.linkerdNs): Promise<string> {
-  const out = await cluster.kubectl(['-n', ns, 'get', 'configmap', names.trustRoots, '-o', 'json']);
-  return (JSON.parse(out.stdout) as { data?: Record<string, string> }).data?.['ca-bundle.crt'] ?? '';
 }
 
 /**
@@ -149,7 +137,7 @@ export interface StartChartWebhookOptions {
  */
 export async function startChartWebhook(cluster: Cluster, opts: StartChartWebhookOptions): Promise<ChartWebhook> {
   const deployment = (opts.deployment ??
-    JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'deployment', `${release.name}-webhook`, '-o', 'json'])).stdout)) as {
+    JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'deployment', releaseObjects.webhookDeployment, '-o', 'json'])).stdout)) as {
     spec: { template: { spec: { containers: ContainerSpec[] } } };
   };
   const container = deployment.spec.template.spec.containers[0]!;
@@ -228,7 +216,7 @@ export async function runRunnerAsChart(
   let container: ContainerSpec;
   if (opts.workload !== 'rotate-cronjob') {
     type Hook = { kind?: string; metadata?: { name?: string }; spec?: { containers?: ContainerSpec[]; template?: { spec: { containers: ContainerSpec[] } } } };
-    const [kind, name] = opts.workload === 'bootstrap-hook' ? ['Job', `${release.name}-bootstrap`] : ['Pod', `${release.name}-check`];
+    const [kind, name] = opts.workload === 'bootstrap-hook' ? ['Job', releaseObjects.bootstrapJob] : ['Pod', releaseObjects.checkPod];
     const hooks = (await cluster.helm(['get', 'hooks', release.name, '-n', release.namespace])).stdout;
     const hook = parseAllDocuments(hooks)
       .map((d) => d.toJS() as Hook | null)
@@ -237,7 +225,7 @@ export async function runRunnerAsChart(
     if (!found) throw new Error(`helm get hooks shows no ${kind} ${name} with a container`);
     container = found;
   } else {
-    const cronjob = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'cronjob', `${release.name}-rotate`, '-o', 'json'])).stdout) as {
+    const cronjob = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'cronjob', releaseObjects.rotateCronJob, '-o', 'json'])).stdout) as {
       spec: { jobTemplate: { spec: { template: { spec: { containers: ContainerSpec[] } } } } };
     };
     container = cronjob.spec.jobTemplate.spec.template.spec.containers[0]!;
@@ -264,12 +252,11 @@ export async function runRunnerAsChart(
 
 /** Wait until the trust-roots ConfigMap in Linkerd's namespace holds exactly these PEMs (any order). */
 export async function waitForTrustRoots(cluster: Cluster, certsPem: string[], what: string): Promise<string> {
-  const norm = (pem: string) => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((b) => b.replace(/\s+/g, '')).sort();
-  const want = [...new Set(certsPem.flatMap(norm))].sort();
+  const want = [...new Set(certsPem.flatMap(fingerprintsOf))].sort();
   return waitFor(
     async () => {
-      const pem = await trustRootsPem(cluster).catch(() => '');
-      return JSON.stringify(norm(pem)) === JSON.stringify(want) ? pem : undefined;
+      const pem = await trustRootsPem(cluster);
+      return JSON.stringify(fingerprintsOf(pem).sort()) === JSON.stringify(want) ? pem : undefined;
     },
     { what, timeoutMs: 60_000 },
   );
@@ -308,6 +295,8 @@ export async function applyPrometheusOperatorCrds(cluster: Cluster): Promise<voi
 export interface RotatorRelease {
   webhook: ChartWebhook;
   endpoint: WebhookEndpoint;
+  /** How the webhook was started: start it again with these (same port, certificate and ServiceAccount). */
+  webhookStart: StartChartWebhookOptions;
   runnerKubeconfig: string;
   /** The bootstrapped anchor (prepared = active = previous), PEM. */
   anchorPem: string;
@@ -319,46 +308,22 @@ export interface RotatorRelease {
  * chart's webhook ServiceAccount, bootstrap done as the runner's, PKI Ready and trust roots published.
  */
 export async function installRotator(cluster: Cluster, extraValues: string[] = []): Promise<RotatorRelease> {
-  const ns = await cluster.kubectl(['get', 'namespace', names.linkerdNs], { allowFailure: true });
-  if (ns.code !== 0) await cluster.kubectl(['create', 'namespace', names.linkerdNs]);
-  await cluster.kubectl(['label', '--overwrite', 'namespace', names.linkerdNs, 'linkerd.io/is-control-plane=true']);
+  const ns = await cluster.kubectl(['get', 'namespace', objectNames.linkerdNamespace], { allowFailure: true });
+  if (ns.code !== 0) await cluster.kubectl(['create', 'namespace', objectNames.linkerdNamespace]);
+  await cluster.kubectl(['label', '--overwrite', 'namespace', objectNames.linkerdNamespace, 'linkerd.io/is-control-plane=true']);
   const endpoint = await webhookEndpoint();
   const tls = await generatedServingTls();
   await cluster.helm([
     'install', release.name, chartDir, '-n', release.namespace, '--create-namespace', '--wait', '--timeout', '120s',
     ...urlModeValues(endpoint), '--set', `webhook.caBundle=${tls.caBundle}`, ...extraValues,
   ]);
-  const webhook = await startChartWebhook(cluster, { endpoint, tls, kubeconfig: await serviceAccountKubeconfig(cluster, webhookSa) });
+  const webhookStart = { endpoint, tls, kubeconfig: await serviceAccountKubeconfig(cluster, webhookSa) };
+  const webhook = await startChartWebhook(cluster, webhookStart);
   const runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
   const boot = await runRunnerAsChart(cluster, { kubeconfig: runnerKubeconfig, workload: 'bootstrap-hook' });
   if (boot.code !== 0) throw new Error(`rotator ${boot.args.join(' ')} (as the bootstrap hook) exited ${boot.code}:\n${boot.stderr}${boot.stdout}`);
-  await cluster.kubectl(['-n', names.linkerdNs, 'wait', '--for=condition=Ready', `certificate/${names.issuer}`, '--timeout=60s']);
-  const anchorPem = (await secretData(cluster, names.trustNs, names.active))['tls.crt']!;
+  await cluster.kubectl(['-n', objectNames.linkerdNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.issuerCertificate}`, '--timeout=60s']);
+  const anchorPem = (await secretData(cluster, objectNames.trustNamespace, objectNames.activeAnchorSecret))['tls.crt']!;
   await waitForTrustRoots(cluster, [anchorPem], 'trust-manager to publish the bootstrapped anchor to Linkerd namespace');
-  return { webhook, endpoint, runnerKubeconfig, anchorPem };
-}
-
-/**
- * An ECDSA P-256 certificate and key read from a cluster Secret (cert-manager writes SEC1 keys) as
- * libs/x509 fixture Credentials, so fixtures can sign with a real cluster anchor.
- */
-export async function credentialsFromPem(certPem: string, keyPem: string): Promise<Credentials> {
-  const key = createPrivateKey(keyPem);
-  const alg = { name: 'ECDSA', namedCurve: 'P-256' };
-  const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  const keys = {
-    privateKey: await webcrypto.subtle.importKey('pkcs8', pkcs8, alg, true, ['sign']),
-    publicKey: await webcrypto.subtle.importKey('spki', spki, alg, true, ['verify']),
-  };
-  const cert = parseCertificate(new Uint8Array(new X509Certificate(certPem).raw));
-  return {
-    cert,
-    certPem,
-    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    keyPemTraditional: key.export({ type: 'sec1', format: 'pem' }).toString(),
-    fingerprint: cert.fingerprint,
-    keys,
-    keySpec: 'ecdsa-p256',
-  };
+  return { webhook, endpoint, webhookStart, runnerKubeconfig, anchorPem };
 }

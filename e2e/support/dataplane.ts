@@ -4,9 +4,10 @@
 // with the pod's ServiceAccount token, refreshes at 70% of a leaf's life, refuses a leaf that does
 // not chain to its own roots, and serves and makes real TLS 1.3 mTLS connections.
 import * as k8s from '@kubernetes/client-node';
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { parseBundle, sha256Hex, toPem } from '@linkerd-rotator/x509';
 import { certify, identityName } from './identity-client.js';
 
 export interface ProxyView {
@@ -38,9 +39,6 @@ export class HandshakeTimeout extends Error {
   }
 }
 
-const pemBlocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-const fingerprint = (der: Buffer) => createHash('sha256').update(der).digest('hex');
-
 class SimulatedProxy {
   readonly roots: string[];
   readonly rootsSha256: string;
@@ -62,8 +60,9 @@ class SimulatedProxy {
     anchorsPem: string,
     private readonly plane: DataPlane,
   ) {
-    this.roots = pemBlocks(anchorsPem);
-    this.rootsSha256 = createHash('sha256').update(anchorsPem).digest('hex');
+    // As the proxy reads its env: every certificate block, whatever else the text holds.
+    this.roots = parseBundle(anchorsPem).certificates.map(toPem);
+    this.rootsSha256 = sha256Hex(anchorsPem);
   }
 
   view(): ProxyView {
@@ -107,7 +106,7 @@ class SimulatedProxy {
           ca: this.roots,
           minVersion: 'TLSv1.3',
         };
-        this.leafIssuerFingerprint = intermediates[0] ? fingerprint(intermediates[0].raw) : undefined;
+        this.leafIssuerFingerprint = intermediates[0] ? sha256Hex(intermediates[0].raw) : undefined;
         this.leafValidUntil = new Date(leaf.validTo);
         this.refreshes++;
         if (this.server) this.server.setSecureContext(this.context);

@@ -3,20 +3,15 @@
 // (images built from apps/*/Dockerfile, loaded into the nodes, pullPolicy Never) with its bootstrap
 // hook, then Linkerd's edge charts with identity.externalCA=true and the kubernetes.io/tls issuer.
 import path from 'node:path';
-import { repoRoot } from '../../cluster/src/paths.js';
 import { waitFor } from '../../cluster/src/process.js';
+import { getJson, trustRootsPem } from '../../support/objects.js';
+import { chartDir, objectNames, release, releaseObjects } from '../../support/release.js';
+import type { TestCluster, TestWebhook } from '../../support/test-cluster.js';
 import { goModuleDir, log, type KindCluster } from './kind.js';
 import { appImageTag, repos, versions } from './versions.js';
 
-export const chartDir = path.join(repoRoot, 'charts/linkerd-rotator');
-
-/** The release as the chart README installs it; object names are the chart's defaults. */
-export const rotatorRelease = { name: 'linkerd-rotator', namespace: 'linkerd-rotator' } as const;
-export const rotatorObjects = {
-  cronJob: 'linkerd-rotator-rotate',
-  webhookDeployment: 'linkerd-rotator-webhook',
-  webhookPods: 'app.kubernetes.io/instance=linkerd-rotator,app.kubernetes.io/component=webhook',
-} as const;
+const MIN = 60_000;
+const { trustNamespace, linkerdNamespace } = objectNames;
 
 /** Leaf lifetime handed out by Linkerd's identity: short, so proxies renew leaves during the run. */
 export const issuanceLifetime = '10m0s';
@@ -32,21 +27,21 @@ export async function installCertManager(cluster: KindCluster): Promise<void> {
   log(`cert-manager ${versions.certManager}`);
   await cluster.helm([
     'install', 'cert-manager', 'cert-manager', '--repo', repos.jetstack, '--version', versions.certManager,
-    '--namespace', 'cert-manager', '--create-namespace', '--set', 'crds.enabled=true', '--wait', '--timeout', '10m',
+    '--namespace', trustNamespace, '--create-namespace', '--set', 'crds.enabled=true', '--wait', '--timeout', '10m',
   ]);
-  log(`trust-manager ${versions.trustManager} (trust namespace cert-manager)`);
+  log(`trust-manager ${versions.trustManager} (trust namespace ${trustNamespace})`);
   await cluster.helm([
     'install', 'trust-manager', 'trust-manager', '--repo', repos.jetstack, '--version', versions.trustManager,
-    '--namespace', 'cert-manager', '--set', 'app.trust.namespace=cert-manager', '--wait', '--timeout', '10m',
+    '--namespace', trustNamespace, '--set', `app.trust.namespace=${trustNamespace}`, '--wait', '--timeout', '10m',
   ]);
 }
 
 /** Linkerd's namespace, labelled as the chart README says (before this chart and Linkerd go in). */
 export async function createLinkerdNamespace(cluster: KindCluster): Promise<void> {
-  await cluster.kubectl(['create', 'namespace', 'linkerd']);
+  await cluster.kubectl(['create', 'namespace', linkerdNamespace]);
   await cluster.kubectl([
-    'label', 'namespace', 'linkerd',
-    'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled', 'linkerd.io/control-plane-ns=linkerd',
+    'label', 'namespace', linkerdNamespace,
+    'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled', `linkerd.io/control-plane-ns=${linkerdNamespace}`,
   ]);
 }
 
@@ -58,13 +53,13 @@ export async function createLinkerdNamespace(cluster: KindCluster): Promise<void
 export async function installRotatorChart(cluster: KindCluster): Promise<void> {
   log('linkerd-rotator chart (helm waits for the bootstrap hook Job)');
   await cluster.helm([
-    'install', rotatorRelease.name, chartDir, '--namespace', rotatorRelease.namespace, '--create-namespace',
+    'install', release.name, chartDir, '--namespace', release.namespace, '--create-namespace',
     '--set', `runner.image.tag=${appImageTag}`, '--set', 'runner.image.pullPolicy=Never',
     '--set', `webhook.image.tag=${appImageTag}`, '--set', 'webhook.image.pullPolicy=Never',
     '--set', 'runner.rotation.suspend=true',
     '--wait', '--wait-for-jobs', '--timeout', '10m',
   ]);
-  await cluster.kubectl(['-n', 'linkerd', 'wait', '--for=condition=Ready', 'certificate/linkerd-identity-issuer', '--timeout=300s']);
+  await cluster.kubectl(['-n', linkerdNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.issuerCertificate}`, '--timeout=300s']);
   await waitFor(async () => (await trustRootsPem(cluster)).includes('BEGIN CERTIFICATE'), {
     what: 'trust-manager to publish the trust roots into Linkerd namespace',
     timeoutMs: 180_000,
@@ -74,11 +69,11 @@ export async function installRotatorChart(cluster: KindCluster): Promise<void> {
 
 export async function installLinkerd(cluster: KindCluster): Promise<void> {
   log(`Linkerd edge chart ${versions.linkerdChart}: linkerd-crds`);
-  await cluster.helm(['install', 'linkerd-crds', 'linkerd-crds', '--repo', repos.linkerdEdge, '--version', versions.linkerdChart, '--namespace', 'linkerd', '--wait']);
+  await cluster.helm(['install', 'linkerd-crds', 'linkerd-crds', '--repo', repos.linkerdEdge, '--version', versions.linkerdChart, '--namespace', linkerdNamespace, '--wait']);
   log(`Linkerd edge chart ${versions.linkerdChart}: linkerd-control-plane (externalCA, kubernetes.io/tls issuer, native sidecars)`);
   await cluster.helm([
     'install', 'linkerd-control-plane', 'linkerd-control-plane', '--repo', repos.linkerdEdge, '--version', versions.linkerdChart,
-    '--namespace', 'linkerd',
+    '--namespace', linkerdNamespace,
     '--set', 'identity.externalCA=true',
     '--set', 'identity.issuer.scheme=kubernetes.io/tls',
     '--set', `identity.issuer.issuanceLifetime=${issuanceLifetime}`,
@@ -89,14 +84,35 @@ export async function installLinkerd(cluster: KindCluster): Promise<void> {
   ]);
 }
 
-/** ca-bundle.crt of the trust-roots ConfigMap in Linkerd's namespace, byte for byte. */
-export async function trustRootsPem(cluster: KindCluster): Promise<string> {
-  const r = await cluster.kubectl(['-n', 'linkerd', 'get', 'configmap', 'linkerd-identity-trust-roots', '-o', 'json'], { allowFailure: true });
-  if (r.code !== 0) return '';
-  return (JSON.parse(r.stdout) as { data?: Record<string, string> }).data?.['ca-bundle.crt'] ?? '';
+/** The chart's webhook Deployment behind its Service, as TestWebhook: scaled with kubectl, logs from every pod. */
+function kindWebhook(cluster: KindCluster): TestWebhook {
+  const deployment = `deployment/${releaseObjects.webhookDeployment}`;
+  const namespace = release.namespace;
+  const podNames = async () =>
+    (await cluster.kubectl(['-n', namespace, 'get', 'pods', '-l', releaseObjects.webhookPods, '-o', 'name'], { allowFailure: true })).stdout.trim();
+  return {
+    async scale(replicas) {
+      const before = (await getJson<{ spec: { replicas?: number } }>(cluster, ['-n', namespace, 'get', deployment])).spec.replicas ?? 1;
+      await cluster.kubectl(['-n', namespace, 'scale', deployment, `--replicas=${replicas}`]);
+      if (replicas === 0) {
+        await waitFor(async () => (await podNames()) === '', { what: 'the webhook pods to be gone', timeoutMs: 3 * MIN, intervalMs: 2_000 });
+      } else {
+        await cluster.kubectl(['-n', namespace, 'rollout', 'status', deployment, '--timeout=300s']);
+      }
+      return before;
+    },
+    logs: async () => (await cluster.kubectl(['-n', namespace, 'logs', '-l', releaseObjects.webhookPods, '--tail=-1', '--prefix'], { allowFailure: true })).stdout,
+  };
 }
 
-export async function secretData(cluster: KindCluster, ns: string, name: string): Promise<Record<string, string>> {
-  const secret = await cluster.json<{ data?: Record<string, string> }>(['-n', ns, 'get', 'secret', name]);
-  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+/** The kind cluster with this chart installed (installRotatorChart), as the TestCluster the shared scenarios take. */
+export function kindTestCluster(cluster: KindCluster): TestCluster {
+  return {
+    tier: 'kind',
+    kubeconfig: cluster.kubeconfig,
+    kubectl: (args, opts) => cluster.kubectl(args, opts),
+    release,
+    names: objectNames,
+    webhook: kindWebhook(cluster),
+  };
 }

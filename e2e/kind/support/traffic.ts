@@ -8,6 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { waitFor } from '../../cluster/src/process.js';
+import type { PodInfo } from '../../support/pods.js';
+import { objectNames } from '../../support/release.js';
 import { log, type KindCluster } from './kind.js';
 import { versions } from './versions.js';
 
@@ -104,21 +106,6 @@ export async function deployTraffic(cluster: KindCluster): Promise<void> {
   }
 }
 
-export interface PodInfo {
-  metadata: { namespace: string; name: string; creationTimestamp: string; deletionTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: { containers: ContainerInfo[]; initContainers?: ContainerInfo[] };
-  status?: { phase?: string; containerStatuses?: { name: string; state?: Record<string, unknown> }[] };
-}
-export interface ContainerInfo {
-  name: string;
-  env?: { name: string; value?: string; valueFrom?: unknown }[];
-}
-
-/** The linkerd-proxy container of an injected pod (a native sidecar sits among the init containers). */
-export function proxyContainer(pod: PodInfo): ContainerInfo | undefined {
-  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c) => c.name === 'linkerd-proxy');
-}
-
 /**
  * Lines of linkerd-proxy that mean a TLS handshake or certificate problem (rustls and proxy error
  * texts). "TLS detection timed out" is left out: it is a plaintext client that sent nothing.
@@ -188,7 +175,7 @@ export class TrafficMonitor {
   /** Linkerd's namespace is followed too: its control-plane proxies must not see TLS errors either. */
   constructor(
     private readonly cluster: KindCluster,
-    private readonly namespaces: string[] = [trafficNs.client, trafficNs.server, 'linkerd'],
+    private readonly namespaces: string[] = [trafficNs.client, trafficNs.server, objectNames.linkerdNamespace],
   ) {}
 
   start(): void {

@@ -1,0 +1,21 @@
+// Reading the objects the e2e tests check, on either tier's cluster: any object as JSON, a Secret's
+// data decoded, and the trust roots Linkerd reads. Names default to the chart's (libs/names).
+import { objectNames } from './release.js';
+import type { Kubectl } from './test-cluster.js';
+
+/** `kubectl <args> -o json`, parsed. */
+export async function getJson<T>(cluster: Kubectl, args: string[]): Promise<T> {
+  return JSON.parse((await cluster.kubectl([...args, '-o', 'json'])).stdout) as T;
+}
+
+/** A Secret's data, base64-decoded. */
+export async function secretData(cluster: Kubectl, namespace: string, name: string): Promise<Record<string, string>> {
+  const secret = await getJson<{ data?: Record<string, string> }>(cluster, ['-n', namespace, 'get', 'secret', name]);
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString()]));
+}
+
+/** The trust-roots ConfigMap's bundle (ca-bundle.crt) in Linkerd's namespace, byte for byte. */
+export async function trustRootsPem(cluster: Kubectl, namespace: string = objectNames.linkerdNamespace): Promise<string> {
+  const configMap = await getJson<{ data?: Record<string, string> }>(cluster, ['-n', namespace, 'get', 'configmap', objectNames.trustRootsConfigMap]);
+  return configMap.data?.[objectNames.trustRootsKey] ?? '';
+}
