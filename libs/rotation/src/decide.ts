@@ -1,8 +1,8 @@
 // The rotation state machine: from a fresh snapshot and the persisted state, the one next step.
 // Pure and idempotent: "already done?" is read from the cluster, so a killed run resumes exactly.
-import type { Decision, Gate } from './decision.js';
+import type { Decision } from './decision.js';
 import type { DecideOptions } from './options.js';
-import { iso, type RotationState } from './state.js';
+import type { RotationState } from './state.js';
 import { shortFp, type ClusterSnapshot } from './snapshot.js';
 import { learnBundles } from './trust.js';
 import { stop, type DecideContext, type RotationContext } from './phases/context.js';
@@ -12,15 +12,12 @@ import { decidePromote } from './phases/promote.js';
 import { decideRetire } from './phases/retire.js';
 import { resumeStopped } from './phases/resume.js';
 import { decideTrustBoth } from './phases/trust-both.js';
-import { stoppedState } from './rules.js';
 
 /**
  * The next step of the rotation. `options` should come from `resolveOptions`. Deadlines are the
  * caller's: a Gate names what is awaited so the caller can stop safely when its deadline passes.
  */
 export function decide(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): Decision {
-  const leaseStop = checkLease(snapshot, options);
-  if (leaseStop) return leaseStop;
   const context: DecideContext = {
     snapshot,
     state: { ...state, knownBundles: learnBundles(state.knownBundles, snapshot) },
@@ -58,32 +55,4 @@ function decideRotation(context: DecideContext, phase: 'Prepare' | 'TrustBoth' |
   if (phase === 'TrustBoth') return decideTrustBoth(inRotation, to);
   if (phase === 'Promote') return decidePromote(inRotation, to);
   return decideRetire(inRotation, to);
-}
-
-function checkLease(s: ClusterSnapshot, o: DecideOptions): Decision | undefined {
-  const lease = s.lease;
-  const live = lease?.expiresAt === undefined || lease.expiresAt > s.observedAt;
-  if (lease?.holder && lease.holder !== o.holder && live) {
-    const until = lease.expiresAt === undefined ? '' : ` until ${iso(lease.expiresAt)}`;
-    return {
-      kind: 'stop',
-      reason: 'lease-held',
-      message: `expected the rotation Lease to be free, found it held by ${lease.holder}${until}; let that run finish (or its Lease expire) and run again`,
-    };
-  }
-  if (lease?.holder !== o.holder || !live) {
-    return {
-      kind: 'stop',
-      reason: 'lease-lost',
-      message: `expected this run (${o.holder}) to hold the rotation Lease, found ${lease?.holder ? `${lease.holder}, expired` : 'no holder'}; acquire the Lease before deciding`,
-    };
-  }
-  return undefined;
-}
-
-/** The state a caller persists when it stops on a missed gate deadline (I3): the old anchor stays trusted. */
-export function stoppedOnDeadline(state: RotationState, gate: Gate, now: number): RotationState {
-  const details = [...gate.blockers.map((b) => b.message), ...gate.missing.slice(0, 5)];
-  const message = `expected gate ${gate.name} to open before the deadline, found: ${gate.summary}${details.length > 0 ? ` (${details.join('; ')})` : ''}; fix what it names (or raise the timeout) and run again to resume`;
-  return stoppedState(state, { reason: 'deadline', message, at: now, gate: gate.name });
 }

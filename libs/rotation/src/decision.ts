@@ -91,7 +91,7 @@ export type Decision =
       readonly kind: 'stop';
       readonly reason: StopReason;
       readonly message: string;
-      /** The state to persist; undefined when this run must not write (another run owns the state). */
-      readonly state?: RotationState;
+      /** The Stopped state to persist. */
+      readonly state: RotationState;
       readonly event?: RotationEvent;
     };

@@ -8,7 +8,7 @@ export * from './decision.js';
 export * from './trust.js';
 export * from './invariants.js';
 export * from './workloads.js';
-export { decide, stoppedOnDeadline } from './decide.js';
+export { decide } from './decide.js';
 export * from './plan.js';
 export * from './ports.js';
 export * from './runner.js';

@@ -11,8 +11,6 @@
 export type StartPolicy = 'never' | 'if-due' | 'always';
 
 export interface DecideOptions {
-  /** This run's Lease holder identity. */
-  readonly holder: string;
   readonly start: StartPolicy;
   /** With `if-due`: rotate when the active anchor's notBefore is at least this old. */
   readonly maxActiveAgeMs?: number;
@@ -32,7 +30,7 @@ export interface DecideOptions {
   readonly maxRetargets: number;
 }
 
-export const DEFAULT_OPTIONS: Omit<DecideOptions, 'holder'> = {
+export const DEFAULT_OPTIONS: DecideOptions = {
   start: 'if-due',
   gentle: false,
   maxConcurrentRollouts: 5,
@@ -43,8 +41,8 @@ export const DEFAULT_OPTIONS: Omit<DecideOptions, 'holder'> = {
   maxRetargets: 3,
 };
 
-export function resolveOptions(options: Partial<DecideOptions> & Pick<DecideOptions, 'holder'>): DecideOptions {
-  const resolved: DecideOptions = { ...DEFAULT_OPTIONS, ...dropUndefined(options), holder: options.holder };
+export function resolveOptions(options: Partial<DecideOptions>): DecideOptions {
+  const resolved: DecideOptions = { ...DEFAULT_OPTIONS, ...dropUndefined(options) };
   const positive: (keyof DecideOptions)[] = ['maxConcurrentRollouts', 'maxPrepareRequests', 'maxIssuerRenewals'];
   for (const key of positive) {
     const value = resolved[key];
@@ -59,9 +57,6 @@ export function resolveOptions(options: Partial<DecideOptions> & Pick<DecideOpti
   }
   if (resolved.maxActiveAgeMs !== undefined && !(resolved.maxActiveAgeMs >= 0)) {
     throw new RangeError(`expected maxActiveAgeMs to be a non-negative duration, found ${String(resolved.maxActiveAgeMs)}; fix --only-if-older-than`);
-  }
-  if (resolved.holder.length === 0) {
-    throw new RangeError('expected a non-empty Lease holder identity, found an empty string; pass the pod name or a unique run id');
   }
   return resolved;
 }

@@ -43,7 +43,7 @@ export interface Plan {
   readonly rolls: { readonly total: number; readonly byPhase: Readonly<Record<RollPhase, number>>; readonly byTier: Readonly<Record<Tier, number>> };
   /** Pods the rotator will not restart that block a phase until an operator (or a Job's end) removes them. */
   readonly blockers: readonly (Blocker & { readonly phase: Phase })[];
-  /** What `decide` would do right now (the Lease assumed held by `options.holder`). */
+  /** What `decide` would do right now. */
   readonly next: Decision;
 }
 
@@ -51,8 +51,7 @@ const ORDER: readonly Phase[] = ['Prepare', 'TrustBoth', 'Promote', 'Retire', 'D
 
 /** The rotation's full remaining course as things stand; reads only its arguments. */
 export function plan(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): Plan {
-  const asHolder: ClusterSnapshot = { ...snapshot, lease: { holder: options.holder, expiresAt: snapshot.observedAt + 60_000 } };
-  const next = decide(asHolder, state, options);
+  const next = decide(snapshot, state, options);
   const steps: PlanStep[] = [];
   const byPhase: Record<RollPhase, number> = { TrustBoth: 0, Promote: 0, Retire: 0 };
   const byTier: Record<Tier, number> = { 'control-plane': 0, extension: 0, 'data-plane': 0 };

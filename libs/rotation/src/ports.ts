@@ -1,7 +1,7 @@
 // The interfaces the Kubernetes adapter implements so the rotation engine can read and act.
 // Each port is one narrow capability; contracts below say what must be atomic and what is idempotent.
 import type { Gate, RotationEvent } from './decision.js';
-import type { ClusterSnapshot, Fingerprint, WorkloadRef } from './snapshot.js';
+import type { ClusterSnapshot, EpochMs, Fingerprint, WorkloadRef } from './snapshot.js';
 
 /** Reads every fact `decide` needs at one moment (list/watch caches are fine; one GET per pod per poll is not). */
 export interface ClusterReader {
@@ -47,6 +47,15 @@ export interface StateStore {
   read(): Promise<StoredState | undefined>;
   /** Creates (expected undefined) or replaces (expected = the last version read or written). */
   write(data: Readonly<Record<string, string>>, expectedResourceVersion: string | undefined): Promise<StateWriteOutcome>;
+}
+
+/**
+ * The `coordination.k8s.io` Lease that keeps two runs apart, as a reader sees it (`status`). It is
+ * the runner's: it holds the Lease around every step; `decide` and `plan` never look at it.
+ */
+export interface LeaseFacts {
+  readonly holder?: string;
+  readonly expiresAt?: EpochMs;
 }
 
 export type LeaseOutcome = { readonly held: true; readonly expiresAt: number } | { readonly held: false; readonly holder?: string; readonly expiresAt?: number };

@@ -1,7 +1,7 @@
 // The driver loop: hold the Lease, snapshot, decide, act or wait on the gate, persist after every step.
 // Waits are observed conditions with deadlines (I3); a missed deadline stops in a safe, resumable state.
 import type { Action, Decision, Gate, RotationEvent } from './decision.js';
-import { decide, stoppedOnDeadline } from './decide.js';
+import { decide } from './decide.js';
 import { checkActionSafety, describeViolation } from './invariants.js';
 import { resolveOptions, type DecideOptions } from './options.js';
 import type { RotationPorts, WaitCondition } from './ports.js';
@@ -9,7 +9,8 @@ import { stoppedState } from './rules.js';
 import type { ClusterSnapshot, Tier, WorkloadRef } from './snapshot.js';
 import { initialState, iso, parseState, sameState, serializeState, type Phase, type RotationState, type StopReason } from './state.js';
 
-export interface RunOptions extends Partial<Omit<DecideOptions, 'holder'>> {
+export interface RunOptions extends Partial<DecideOptions> {
+  /** This run's identity on the Lease (the pod name or a unique run id). */
   readonly holder: string;
   /** How long a gate may stay pending with no action in between before the run stops (I3). */
   readonly gateTimeoutMs: number;
@@ -56,9 +57,12 @@ const DEFAULT_MAX_STEPS = 1_000_000;
 
 /** Runs (or resumes) a rotation to Done, or stops safely; never throws for cluster errors. */
 export async function runRotation(ports: RotationPorts, options: RunOptions, progress: Progress = () => {}): Promise<RunResult> {
-  const { gateTimeoutMs, leaseDurationMs, maxSteps = DEFAULT_MAX_STEPS, ...decideOptions } = options;
+  const { gateTimeoutMs, leaseDurationMs, maxSteps = DEFAULT_MAX_STEPS, holder } = options;
+  if (holder.length === 0) {
+    throw new RangeError('expected a non-empty Lease holder identity, found an empty string; pass the pod name or a unique run id');
+  }
   // After the rotation this run started or resumed reaches Done, it never starts another one.
-  let o = resolveOptions(decideOptions);
+  let o = decideOptionsOf(options);
   const stats = { steps: 0, actions: 0, rolls: 0, waitedMs: 0 };
   const result = (outcome: RunResult['outcome'], message: string, state: RotationState | undefined, reason?: StopReason): RunResult => ({
     outcome,
@@ -70,7 +74,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
 
   let lease: Awaited<ReturnType<RotationPorts['lease']['acquire']>>;
   try {
-    lease = await ports.lease.acquire(o.holder, leaseDurationMs);
+    lease = await ports.lease.acquire(holder, leaseDurationMs);
   } catch (error) {
     const message = `expected to acquire the rotation Lease, found an error: ${(error as Error).message ?? String(error)}; nothing was written, fix the cause and run again`;
     progress({ kind: 'stopped', reason: 'action-failed', message });
@@ -107,13 +111,13 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
     if (!parsed.ok) return await stopWith('state-invalid', parsed.message, undefined);
     state = parsed.state;
     resourceVersion = stored?.resourceVersion;
-    progress({ kind: 'started', phase: state.phase, holder: o.holder });
+    progress({ kind: 'started', phase: state.phase, holder });
 
     // Per gate name, when this run first waited on it since the last action or phase change.
     let pendingSince = new Map<string, number>();
     let finished: string | undefined;
     for (; stats.steps < maxSteps; stats.steps++) {
-      const renewed = await ports.lease.renew(o.holder, leaseDurationMs);
+      const renewed = await ports.lease.renew(holder, leaseDurationMs);
       if (!renewed.held) {
         const message = `expected to keep the rotation Lease, found it ${renewed.holder ? `held by ${renewed.holder}` : 'gone'}; nothing more was written, run again to resume`;
         progress({ kind: 'stopped', reason: 'lease-lost', message });
@@ -127,10 +131,6 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
           progress({ kind: 'done', summary: finished ?? decision.summary });
           return result('done', finished ?? decision.summary, state);
         case 'stop':
-          if (!decision.state) {
-            progress({ kind: 'stopped', reason: decision.reason, message: decision.message });
-            return result(decision.reason === 'lease-held' ? 'refused' : 'stopped', decision.message, state, decision.reason);
-          }
           return await stopWith(decision.reason, decision.message, decision.state, decision.event);
         case 'action': {
           const violations = checkActionSafety(decision.action, snapshot, decision.state, o);
@@ -188,13 +188,25 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
       return result('stopped', message, state, 'action-failed');
     }
   } finally {
-    await ports.lease.release(o.holder).catch(() => undefined);
+    await ports.lease.release(holder).catch(() => undefined);
   }
 
   async function stopOnDeadline(gate: Gate, now: number): Promise<RunResult> {
-    const next = stoppedOnDeadline(state, gate, now);
-    return stopWith('deadline', next.stopped?.message ?? gate.summary, next);
+    const message = deadlineMessage(gate);
+    return stopWith('deadline', message, stoppedState(state, { reason: 'deadline', message, at: now, gate: gate.name }));
   }
+}
+
+/** The engine's options within a run's, defaults filled: what `decide` and `plan` take. */
+export function decideOptionsOf(options: RunOptions): DecideOptions {
+  const { gateTimeoutMs: _gate, leaseDurationMs: _lease, maxSteps: _steps, holder: _holder, ...decideOptions } = options;
+  return resolveOptions(decideOptions);
+}
+
+/** Why a run stopped on a missed gate deadline (I3): what the gate awaits and who blocks it. */
+function deadlineMessage(gate: Gate): string {
+  const details = [...gate.blockers.map((b) => b.message), ...gate.missing.slice(0, 5)];
+  return `expected gate ${gate.name} to open before the deadline, found: ${gate.summary}${details.length > 0 ? ` (${details.join('; ')})` : ''}; fix what it names (or raise the timeout) and run again to resume`;
 }
 
 /** The gate is satisfied once `decide` on a fresh snapshot no longer waits on this same gate. */

@@ -117,12 +117,6 @@ export interface IdentityEvent {
   readonly message?: string;
 }
 
-/** The `coordination.k8s.io` Lease that keeps two runs apart. */
-export interface LeaseFacts {
-  readonly holder?: string;
-  readonly expiresAt?: EpochMs;
-}
-
 /** Everything `decide` and `plan` look at, read in one go by the adapter. */
 export interface ClusterSnapshot {
   /** When the snapshot was taken (the clock port); `decide` uses it as "now". */
@@ -138,7 +132,6 @@ export interface ClusterSnapshot {
   readonly pods: readonly MeshedPod[];
   readonly workloads: readonly WorkloadFacts[];
   readonly identityEvents: readonly IdentityEvent[];
-  readonly lease?: LeaseFacts;
 }
 
 export function podKey(pod: { namespace: string; name: string }): string {

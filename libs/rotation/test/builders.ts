@@ -96,13 +96,12 @@ export function snapshot(o: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
     pods: [],
     workloads: [],
     identityEvents: [],
-    lease: { holder: 'me', expiresAt: T0 + 60_000 },
     ...o,
   };
 }
 
 export function options(o: Partial<DecideOptions> = {}): DecideOptions {
-  return resolveOptions({ holder: 'me', ...o });
+  return resolveOptions(o);
 }
 
 /** A state in `phase` rotating A -> B (override the record as needed), with bundles known by label sets. */

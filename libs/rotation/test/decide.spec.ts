@@ -33,22 +33,6 @@ function stopped(d: Decision) {
   return d;
 }
 
-describe('the Lease', () => {
-  it('refuses a second run while another holder has the Lease, writing nothing', () => {
-    const d = stopped(decide(snapshot({ lease: { holder: 'other-run', expiresAt: T0 + 10_000 } }), initialState(), o));
-    expect(d.reason).toBe('lease-held');
-    expect(d.state).toBeUndefined();
-    expect(d.message).toMatch(/held by other-run until .*; let that run finish/);
-  });
-
-  it('refuses to decide without holding the Lease', () => {
-    const d = stopped(decide(snapshot({ lease: undefined }), initialState(), o));
-    expect(d.reason).toBe('lease-lost');
-    expect(d.state).toBeUndefined();
-    expect(stopped(decide(snapshot({ lease: { holder: 'other-run', expiresAt: T0 - 1 } }), initialState(), o)).reason).toBe('lease-lost');
-  });
-});
-
 describe('Idle: bootstrap and start', () => {
   it('bootstraps the active anchor from the prepared one, adopting a cluster set up from the docs', () => {
     const d = action(decide(snapshot({ active: undefined, previous: undefined }), initialState(), o));
@@ -356,7 +340,7 @@ describe('Promote', () => {
     const r = promoting({ promotedAt: iso(T0 - HOUR), issuerUpdatedAt: iso(T0 - 30_000), identityFreshAt: iso(T0 - 10_000) });
     const g = gate(decide(s, r, options({ gentle: true })));
     expect(g).toMatchObject({ name: 'leaf-lifetime-elapsed', notBefore: T0 - 10_000 + 24 * HOUR + 20_000 });
-    const later = { ...s, observedAt: T0 + 25 * HOUR, lease: { holder: 'me', expiresAt: T0 + 26 * HOUR } };
+    const later = { ...s, observedAt: T0 + 25 * HOUR };
     expect(action(decide(later, r, options({ gentle: true }))).action).toMatchObject({ to: 'Retire' });
   });
 

@@ -604,7 +604,6 @@ export class FakeCluster {
       pods,
       workloads,
       identityEvents: [...this.events],
-      ...(this.lease ? { lease: { holder: this.lease.holder, expiresAt: this.lease.expiresAt } } : {}),
     };
   }
 

@@ -4,13 +4,13 @@ import { DEFAULT_OPTIONS, resolveOptions } from '../src/index.js';
 
 describe('resolveOptions', () => {
   it('fills defaults: if-due start, 5 concurrent rollouts, 24h leaves, 20s skew', () => {
-    const o = resolveOptions({ holder: 'pod-1' });
-    expect(o).toEqual({ ...DEFAULT_OPTIONS, holder: 'pod-1' });
+    const o = resolveOptions({});
+    expect(o).toEqual(DEFAULT_OPTIONS);
     expect(o.leafLifetimeMs).toBe(86_400_000);
   });
 
   it('ignores undefined overrides (parsed CLI flags that were not given)', () => {
-    expect(resolveOptions({ holder: 'x', maxConcurrentRollouts: undefined }).maxConcurrentRollouts).toBe(5);
+    expect(resolveOptions({ maxConcurrentRollouts: undefined }).maxConcurrentRollouts).toBe(5);
   });
 
   it.each([
@@ -18,8 +18,7 @@ describe('resolveOptions', () => {
     [{ maxConcurrentRollouts: 1.5 }, /maxConcurrentRollouts/],
     [{ leafLifetimeMs: -1 }, /leafLifetimeMs to be a non-negative number/],
     [{ maxActiveAgeMs: -5 }, /maxActiveAgeMs .* --only-if-older-than/],
-    [{ holder: '' }, /non-empty Lease holder/],
   ])('rejects %p', (bad, message) => {
-    expect(() => resolveOptions({ holder: 'x', ...bad })).toThrow(message);
+    expect(() => resolveOptions(bad)).toThrow(message);
   });
 });

@@ -12,7 +12,7 @@ describe('plan', () => {
 
   it('lists the whole course of a forced rotation in order, with restart counts per phase and tier', () => {
     const fake = new FakeCluster({ seed: 5 });
-    const p = plan(fake.snapshot(), initialState(), resolveOptions({ holder: 'plan', start: 'always' }));
+    const p = plan(fake.snapshot(), initialState(), resolveOptions({ start: 'always' }));
     expect(p.rotates).toBe(true);
     expect(p.to).toBeUndefined();
     expect(p.steps.map((s) => `${s.phase}:${s.kind}${s.tier ? `:${s.tier}` : ''}`)).toEqual([
@@ -78,7 +78,7 @@ describe('plan', () => {
 
   it('in gentle mode plans a leaf-lifetime wait and only the identity restart after promotion', () => {
     const fake = new FakeCluster({ seed: 6 });
-    const p = plan(fake.snapshot(), initialState(), resolveOptions({ holder: 'plan', start: 'always', gentle: true }));
+    const p = plan(fake.snapshot(), initialState(), resolveOptions({ start: 'always', gentle: true }));
     expect(p.rolls.byPhase.Promote).toBe(1);
     expect(p.steps.some((st) => st.phase === 'Promote' && /gentle: wait one leaf lifetime \(24h\)/.test(st.description))).toBe(true);
   });

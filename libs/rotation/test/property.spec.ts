@@ -42,7 +42,7 @@ describe('random interleavings (seeded)', () => {
     const { config, killAt, gentle } = scenario(seed);
     const fake = new FakeCluster(config);
     if (killAt !== undefined) fake.killAt(killAt, seed % 2 === 0 ? 'before' : 'after');
-    const o = resolveOptions({ holder: 'check', leafLifetimeMs: 20 * 60_000, gentle });
+    const o = resolveOptions({ leafLifetimeMs: 20 * 60_000, gentle });
     const reported: string[] = [];
     const observe = (_e: ProgressEvent) => {
       const parsed = parseState(fake.state?.data);

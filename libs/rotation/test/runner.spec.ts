@@ -32,7 +32,7 @@ describe('runRotation on the fake cluster', () => {
 
   it('restarts exactly what plan predicted, in the same order', async () => {
     const fake = new FakeCluster({ seed: 13 });
-    const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ holder: 'plan', start: 'always' }));
+    const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always' }));
     const result = await runRotation(fake.ports(), RUN);
     expect(result.rolls).toBe(predicted.rolls.total);
     expect(fake.restarts.length).toBe(predicted.rolls.total);
@@ -48,7 +48,7 @@ describe('runRotation on the fake cluster', () => {
       let planned: { order: string[]; total: number; from: number; phase: string } | undefined;
       const result = await runRotation(fake.ports(), RUN, (e) => {
         if (planned !== undefined || !when(e)) return;
-        const p = plan(fake.snapshot(), storedState(fake), resolveOptions({ holder: 'plan', start: 'always' }));
+        const p = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always' }));
         planned = { order: rollOrder(p), total: p.rolls.total, from: fake.restarts.length, phase: p.phase };
       });
       expect(result.outcome).toBe('done');
@@ -95,6 +95,12 @@ describe('runRotation on the fake cluster', () => {
     expect(result).toMatchObject({ outcome: 'refused', reason: 'lease-held', message: expect.stringMatching(/held by someone-else/) });
     expect(fake.calls.filter((c) => MUTATIONS.includes(c.name))).toEqual([]);
     expect(fake.lease?.holder).toBe('someone-else');
+  });
+
+  it('refuses to run without a holder identity for the Lease', async () => {
+    const fake = new FakeCluster({ seed: 15 });
+    await expect(runRotation(fake.ports(), { ...RUN, holder: '' })).rejects.toThrow(/expected a non-empty Lease holder identity/);
+    expect(fake.calls).toEqual([]);
   });
 
   it('stops without writing more when the Lease is taken away mid-run', async () => {

@@ -2,7 +2,7 @@
 // -- from the engine's own `plan`, over one snapshot. Writes nothing: no Lease, no state, no Event;
 // the only request that is not a read is the proxy-injector's dry-run pod create.
 import type { Command } from 'commander';
-import { parseState, plan, resolveOptions, shortFp, workloadKey, type Plan } from '@linkerd-rotator/rotation';
+import { decideOptionsOf, parseState, plan, shortFp, workloadKey, type Plan } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
@@ -16,8 +16,7 @@ export async function makePlan(session: Session, flags: RotationFlags): Promise<
   if (!parsed.ok) return { error: parsed.message };
   await startWatching(session);
   const snapshot = await adapter.reader.readSnapshot();
-  const { gateTimeoutMs: _g, leaseDurationMs: _l, maxSteps: _m, ...options } = runOptions(config, flags);
-  return plan(snapshot, parsed.state, resolveOptions(options));
+  return plan(snapshot, parsed.state, decideOptionsOf(runOptions(config, flags)));
 }
 
 /** Plans are JSON-ready except `next`, whose state is the engine's; keep what a reader needs. */

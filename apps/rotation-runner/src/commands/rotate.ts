@@ -2,8 +2,9 @@
 // from four reads, without watching the cluster; otherwise it drives the engine's runRotation over
 // the Kubernetes adapter and prints a final report (text, or JSON with --output json).
 import type { Command } from 'commander';
-import { anchorFactsOf, KubeApiError, type RotationAdapter } from '@linkerd-rotator/kube';
-import { decide, describePhase, isRotationPhase, parseState, resolveOptions, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
+import { KubeApiError } from '@linkerd-rotator/kube';
+import { anchorFactsOf, type RotationAdapter } from '@linkerd-rotator/kube/rotation';
+import { decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { formatDuration, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
@@ -84,10 +85,8 @@ async function notDue(adapter: RotationAdapter, options: RunOptions): Promise<st
     pods: [],
     workloads: [],
     identityEvents: [],
-    lease: { holder: options.holder, expiresAt: now + 60_000 },
   };
-  const { gateTimeoutMs: _g, leaseDurationMs: _l, maxSteps: _m, ...decideOptions } = options;
-  const decision = decide(snapshot, parsed.state, resolveOptions(decideOptions));
+  const decision = decide(snapshot, parsed.state, decideOptionsOf(options));
   return decision.kind === 'done' ? decision.summary : undefined;
 }
 
