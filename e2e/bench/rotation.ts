@@ -11,9 +11,10 @@ import { Command } from 'commander';
 import { startCluster, stopCluster, type Cluster } from '../cluster/src/index.js';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
 import { repoRoot } from '../cluster/src/paths.js';
-import { chartDir, release, runnerSa, serviceAccountKubeconfig } from '../support/chart.js';
+import { installChartForRunner } from '../support/chart.js';
 import { runCommonRecipe } from '../support/common-recipe.js';
 import { createMeshedWorkloads } from '../support/mesh.js';
+import { objectNames } from '../support/release.js';
 import { bundleRunner } from '../support/runner-bundle.js';
 
 /** The runner image's Node flags (apps/rotation-runner/Dockerfile ENTRYPOINT). */
@@ -97,27 +98,19 @@ function nodesFor(o: Options): number {
 }
 
 async function setUp(cluster: Cluster, o: Options, runnerJs: string): Promise<{ env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[] }> {
-  await cluster.kubectl(['create', 'namespace', 'linkerd']);
-  await cluster.kubectl(['label', 'namespace', 'linkerd', 'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled']);
-  await cluster.kubectl(['create', 'namespace', release.namespace]);
-  await cluster.helm([
-    'install', release.name, chartDir, '-n', release.namespace,
-    '--set', 'webhook.enabled=false', '--set', 'runner.rotation.enabled=false', '--set', 'runner.bootstrap.enabled=false', '--wait', '--timeout', '180s',
-  ]);
-  const chartEnv = (JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', `${release.name}-config`, '-o', 'json'])).stdout) as { data: Record<string, string> }).data;
+  const { chartEnv, runnerKubeconfig } = await installChartForRunner(cluster, { timeoutSeconds: 180 });
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'],
     HOME: process.env['HOME'],
     ...chartEnv,
-    KUBECONFIG: await serviceAccountKubeconfig(cluster, runnerSa),
+    KUBECONFIG: runnerKubeconfig,
     POD_NAME: 'bench-runner',
     LOG_FORMAT: 'json',
   };
-  await cluster.kubectl(['-n', 'cert-manager', 'wait', '--for=condition=Ready', 'certificate/linkerd-trust-anchor', '--timeout=180s']);
   const boot = await runRunner(runnerJs, ['bootstrap'], env);
   if (boot.code !== 0) throw new Error(`bootstrap exited ${boot.code}: ${boot.stderr.slice(-2000)}`);
-  await cluster.kubectl(['-n', 'linkerd', 'wait', '--for=condition=Ready', 'certificate/linkerd-identity-issuer', '--timeout=180s']);
-  await cluster.kubectl(['wait', '--for=condition=Synced', 'bundle/linkerd-identity-trust-roots', '--timeout=180s']);
+  await cluster.kubectl(['-n', objectNames.linkerdNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.issuerCertificate}`, '--timeout=180s']);
+  await cluster.kubectl(['wait', '--for=condition=Synced', `bundle/${objectNames.trustRootsConfigMap}`, '--timeout=180s']);
   say('installing the Linkerd stand-ins');
   await installLinkerd(cluster, { issuanceLifetime: '24h0m0s' });
   say(`creating ${o.workloads} meshed Deployments in ${o.namespaces} namespaces`);
@@ -186,7 +179,7 @@ async function main(o: Options): Promise<void> {
       const sleepsRaw = published.afterAnchor + published.afterIssuer + published.afterControlPlane + published.beforeRetire + published.perNamespace * dataPlaneNamespaces.length;
       // The recipe is written for Linkerd's docs PKI: the identity ClusterIssuer signs with the anchor
       // cert-manager renews, and the bundle holds that anchor and a hand-kept "previous" one.
-      await cluster.kubectl(['patch', 'clusterissuer', 'linkerd-identity-issuer', '--type=merge', '-p', '{"spec":{"ca":{"secretName":"linkerd-trust-anchor"}}}']);
+      await cluster.kubectl(['patch', 'clusterissuer', objectNames.identityClusterIssuer, '--type=merge', '-p', JSON.stringify({ spec: { ca: { secretName: objectNames.preparedAnchorSecret } } })]);
       say(`baseline: the common shell recipe, sleeps scaled by ${o.sleepScale}`);
       const started = Date.now();
       await runCommonRecipe(cluster, { sleepsMs: scaled, dataPlaneNamespaces, log: (m) => say(`  ${m}`) });

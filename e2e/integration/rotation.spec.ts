@@ -9,13 +9,16 @@ import path from 'node:path';
 import { parseBundle, verifyChain } from '@linkerd-rotator/x509';
 import { repoRoot, waitFor } from '../cluster/src/index.js';
 import { installLinkerd, type LinkerdHandle } from '../cluster/src/linkerd/install.js';
-import { chartDir, release, runnerSa, serviceAccountKubeconfig } from '../support/chart.js';
+import { installChartForRunner, serviceAccountKubeconfig } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
 import { DataPlane, TrafficDriver } from '../support/dataplane.js';
+import { trustRootsPem } from '../support/objects.js';
+import { objectNames, release } from '../support/release.js';
 import { bundleRunner } from '../support/runner-bundle.js';
 
 const testCluster = useCluster();
 const NS = release.namespace;
+const { trustNamespace: TRUST_NS, linkerdNamespace: LINKERD_NS } = objectNames;
 const workDir = path.join(repoRoot, 'tmp', `rotation-e2e-${process.pid}`);
 const runnerJs = path.join(workDir, 'main.mjs');
 let runnerKubeconfig = '';
@@ -89,7 +92,7 @@ async function secretCert(ns: string, name: string): Promise<{ fp?: string; keys
 }
 
 async function bundleOf(ns: string): Promise<{ text: string; fps: string[] }> {
-  const text = (await kubectl(['-n', ns, 'get', 'configmap', 'linkerd-identity-trust-roots', '-o', 'jsonpath={.data.ca-bundle\\.crt}'])).stdout;
+  const text = await trustRootsPem(testCluster(), ns);
   return { text, fps: parseBundle(text).certificates.map((c) => c.fingerprint).sort() };
 }
 
@@ -101,7 +104,7 @@ interface StateData {
 }
 
 async function rotationState(): Promise<{ data: StateData; rv: string }> {
-  const cm = await json<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(['-n', NS, 'get', 'configmap', 'linkerd-rotator-state']);
+  const cm = await json<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(['-n', NS, 'get', 'configmap', objectNames.stateConfigMap]);
   return { data: JSON.parse(cm.data['state.json'] as string) as StateData, rv: cm.metadata.resourceVersion };
 }
 
@@ -217,18 +220,8 @@ beforeAll(async () => {
   // The production artifact, as the image builds it (apps/rotation-runner/Dockerfile).
   await bundleRunner(runnerJs);
 
-  const cluster = testCluster();
-  await kubectl(['create', 'namespace', 'linkerd']);
-  await kubectl(['label', 'namespace', 'linkerd', 'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled']);
-  await kubectl(['create', 'namespace', NS]);
   // The chart's PKI, config and RBAC; the webhook and the CronJob are tested elsewhere.
-  await cluster.helm([
-    'install', release.name, chartDir, '-n', NS,
-    '--set', 'webhook.enabled=false', '--set', 'runner.rotation.enabled=false', '--set', 'runner.bootstrap.enabled=false', '--wait', '--timeout', '120s',
-  ]);
-  chartEnv = (await json<{ data: Record<string, string> }>(['-n', NS, 'get', 'configmap', `${release.name}-config`])).data;
-  runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
-  await kubectl(['-n', 'cert-manager', 'wait', '--for=condition=Ready', 'certificate/linkerd-trust-anchor', '--timeout=120s']);
+  ({ chartEnv, runnerKubeconfig } = await installChartForRunner(testCluster(), { timeoutSeconds: 120 }));
 }, 600_000);
 
 afterAll(async () => {
@@ -241,24 +234,24 @@ describe('rotation runner on the local cluster, as the chart\'s ServiceAccount',
   let anchorB: string;
 
   it('bootstrap creates the active (with key) and previous (certificate only) anchor Secrets from the prepared one, and a rerun changes nothing', async () => {
-    const prepared = await secretCert('cert-manager', 'linkerd-trust-anchor');
-    expect(await secretCert('cert-manager', 'linkerd-active-anchor')).toBeUndefined();
+    const prepared = await secretCert(TRUST_NS, objectNames.preparedAnchorSecret);
+    expect(await secretCert(TRUST_NS, objectNames.activeAnchorSecret)).toBeUndefined();
     const first = await runner(['bootstrap']);
     expect(first.code).toBe(0);
-    const active = await secretCert('cert-manager', 'linkerd-active-anchor');
-    const previous = await secretCert('cert-manager', 'linkerd-previous-anchor');
+    const active = await secretCert(TRUST_NS, objectNames.activeAnchorSecret);
+    const previous = await secretCert(TRUST_NS, objectNames.previousAnchorSecret);
     expect(active?.fp).toBe(prepared?.fp);
     expect(active?.keys.sort()).toEqual(['tls.crt', 'tls.key']);
     expect(previous?.fp).toBe(prepared?.fp);
     expect(previous?.keys).toEqual(['tls.crt']);
     // The identity issuer's ClusterIssuer reads the active anchor: it can issue now.
-    await kubectl(['-n', 'linkerd', 'wait', '--for=condition=Ready', 'certificate/linkerd-identity-issuer', '--timeout=120s']);
-    await kubectl(['wait', '--for=condition=Synced', 'bundle/linkerd-identity-trust-roots', '--timeout=120s']);
+    await kubectl(['-n', LINKERD_NS, 'wait', '--for=condition=Ready', `certificate/${objectNames.issuerCertificate}`, '--timeout=120s']);
+    await kubectl(['wait', '--for=condition=Synced', `bundle/${objectNames.trustRootsConfigMap}`, '--timeout=120s']);
 
     const again = await runner(['bootstrap']);
     expect(again.code).toBe(0);
-    expect((await secretCert('cert-manager', 'linkerd-active-anchor'))?.rv).toBe(active?.rv);
-    expect((await secretCert('cert-manager', 'linkerd-previous-anchor'))?.rv).toBe(previous?.rv);
+    expect((await secretCert(TRUST_NS, objectNames.activeAnchorSecret))?.rv).toBe(active?.rv);
+    expect((await secretCert(TRUST_NS, objectNames.previousAnchorSecret))?.rv).toBe(previous?.rv);
     expect(again.logs.map((l) => l.msg)).toContain('already bootstrapped: nothing changed');
     // I5: no log line carries PEM or key material.
     expect(first.stderr + again.stderr).not.toMatch(/BEGIN|PRIVATE KEY/);
@@ -354,11 +347,11 @@ describe('rotation runner on the local cluster, as the chart\'s ServiceAccount',
     expect(state.last?.from).toBe(anchorA);
     anchorB = state.last?.to as string;
     expect(anchorB).not.toBe(anchorA);
-    expect((await secretCert('cert-manager', 'linkerd-active-anchor'))?.fp).toBe(anchorB);
-    expect((await secretCert('cert-manager', 'linkerd-previous-anchor'))?.fp).toBe(anchorB);
-    const bundle = await bundleOf('linkerd');
+    expect((await secretCert(TRUST_NS, objectNames.activeAnchorSecret))?.fp).toBe(anchorB);
+    expect((await secretCert(TRUST_NS, objectNames.previousAnchorSecret))?.fp).toBe(anchorB);
+    const bundle = await bundleOf(LINKERD_NS);
     expect(bundle.fps).toEqual([anchorB]);
-    const issuerPem = b64((await json<{ data: Record<string, string> }>(['-n', 'linkerd', 'get', 'secret', 'linkerd-identity-issuer'])).data['tls.crt'] as string);
+    const issuerPem = b64((await json<{ data: Record<string, string> }>(['-n', LINKERD_NS, 'get', 'secret', objectNames.issuerSecret])).data['tls.crt'] as string);
     const chain = await verifyChain(parseBundle(issuerPem).certificates[0] as never, { anchors: parseBundle(bundle.text).certificates });
     expect(chain.ok && chain.anchor.fingerprint).toBe(anchorB);
     const sha = createHash('sha256').update(bundle.text).digest('hex');
@@ -412,8 +405,8 @@ describe('rotation runner on the local cluster, as the chart\'s ServiceAccount',
     expect(state.stopped).toMatchObject({ reason: 'deadline', phase: 'TrustBoth', gate: 'pods-trust-both' });
     expect(state.rotation?.from.fingerprint).toBe(anchorB);
     // Safe: B still signs and every bundle still holds B.
-    expect((await secretCert('cert-manager', 'linkerd-active-anchor'))?.fp).toBe(anchorB);
-    expect((await bundleOf('linkerd')).fps).toContain(anchorB);
+    expect((await secretCert(TRUST_NS, objectNames.activeAnchorSecret))?.fp).toBe(anchorB);
+    expect((await bundleOf(LINKERD_NS)).fps).toContain(anchorB);
     const check = await runner(['check']);
     expect(check.code).toBe(1);
     expect(check.stdout).toMatch(/PROBLEM: the last rotation run stopped \(deadline\)/);
@@ -424,7 +417,7 @@ describe('rotation runner on the local cluster, as the chart\'s ServiceAccount',
     const done = (await rotationState()).data;
     expect(done.phase).toBe('Done');
     expect(done.last?.from).toBe(anchorB);
-    expect((await bundleOf('linkerd')).fps).toEqual([done.last?.to]);
+    expect((await bundleOf(LINKERD_NS)).fps).toEqual([done.last?.to]);
   }, 600_000);
 
   it('rides out a kube-apiserver outage mid-rotation and finishes', async () => {

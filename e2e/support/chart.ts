@@ -327,3 +327,31 @@ export async function installRotator(cluster: Cluster, extraValues: string[] = [
   await waitForTrustRoots(cluster, [anchorPem], 'trust-manager to publish the bootstrapped anchor to Linkerd namespace');
   return { webhook, endpoint, webhookStart, runnerKubeconfig, anchorPem };
 }
+
+/** What a test needs to run the runner itself against a chart installed without its webhook, hook and CronJob. */
+export interface RunnerOnlyRelease {
+  /** The chart's config ConfigMap: the environment its runner pods get (envFrom). */
+  chartEnv: Record<string, string>;
+  /** A kubeconfig of the runner's ServiceAccount. */
+  runnerKubeconfig: string;
+}
+
+/**
+ * The chart's PKI, config and RBAC with its webhook, CronJob and bootstrap hook off, for driving the
+ * runner directly: Linkerd's namespace labelled as the README says, helm install, the prepared anchor
+ * Ready (nothing bootstrapped yet).
+ */
+export async function installChartForRunner(cluster: Cluster, opts: { timeoutSeconds: number }): Promise<RunnerOnlyRelease> {
+  const timeout = `${opts.timeoutSeconds}s`;
+  await cluster.kubectl(['create', 'namespace', objectNames.linkerdNamespace]);
+  await cluster.kubectl(['label', 'namespace', objectNames.linkerdNamespace, 'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled']);
+  await cluster.kubectl(['create', 'namespace', release.namespace]);
+  await cluster.helm([
+    'install', release.name, chartDir, '-n', release.namespace,
+    '--set', 'webhook.enabled=false', '--set', 'runner.rotation.enabled=false', '--set', 'runner.bootstrap.enabled=false', '--wait', '--timeout', timeout,
+  ]);
+  const configMap = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', releaseObjects.configMap, '-o', 'json'])).stdout) as { data: Record<string, string> };
+  const runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
+  await cluster.kubectl(['-n', objectNames.trustNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.preparedAnchorCertificate}`, `--timeout=${timeout}`]);
+  return { chartEnv: configMap.data, runnerKubeconfig };
+}
