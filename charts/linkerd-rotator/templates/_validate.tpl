@@ -77,8 +77,11 @@ checks below and by the alert thresholds of files/prometheus-rules.yaml.
 {{- end }}
 
 {{- $m := $v.monitoring }}
-{{- if and (or $m.serviceMonitor.enabled $m.prometheusRule.enabled $m.dashboard.enabled) (not $v.webhook.enabled) }}
-{{- fail "monitoring.serviceMonitor/prometheusRule/dashboard need the exporter, which runs in the webhook pods: set webhook.enabled true or turn monitoring off" }}
+{{- with $m.exporter }}
+{{- fail (printf "monitoring.exporter moved to exporter (the exporter has its own Deployment): expected it empty, found %s; set exporter.watchPods and exporter.meshedPodSelector instead and remove monitoring.exporter" (toJson .)) }}
+{{- end }}
+{{- if and (or $m.serviceMonitor.enabled $m.prometheusRule.enabled $m.dashboard.enabled) (not $v.exporter.enabled) }}
+{{- fail "monitoring.serviceMonitor/prometheusRule/dashboard expect the exporter, found exporter.enabled false: set exporter.enabled true or turn monitoring off" }}
 {{- end }}
 {{- if and $m.serviceMonitor.enabled (not $m.metricsService.enabled) }}
 {{- fail "monitoring.serviceMonitor.enabled needs monitoring.metricsService.enabled: the ServiceMonitor scrapes through the metrics Service" }}

@@ -1,10 +1,11 @@
 // The app images, checked without a Docker engine: hadolint over each Dockerfile, the image contract
-// (multi-stage, Node 24, uid 65532, `node dist/main.js`, production deps only) and the Dockerfile's own
-// esbuild step run here, so the bundle it would build is known to build.
+// (multi-stage, Node 24, uid 65532, `node dist/main.js`, production deps only), the Dockerfile's own
+// esbuild step run here, so the bundle it would build is known to build, and the exporter's command.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { only, render } from './support/render.js';
 import { hadolintBinary, repoRoot } from './support/tools.js';
 
 const apps = ['webhook', 'rotation-runner'] as const;
@@ -84,6 +85,16 @@ describe.each(apps)('apps/%s/Dockerfile', (app) => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the exporter Deployment and the webhook image", () => {
+  it("runs the webhook image's ENTRYPOINT (same node and Node flags) with the exporter's bundle dist/exporter.js", () => {
+    const steps = instructions(readFileSync(dockerfile('webhook'), 'utf8'));
+    const entrypoint = JSON.parse(steps.findLast((s) => s.op === 'ENTRYPOINT')!.args) as string[];
+    const exporter = only(render(), 'Deployment', 'rot-linkerd-rotator-exporter');
+    const container = (exporter['spec'] as { template: { spec: { containers: { command: string[] }[] } } }).template.spec.containers[0]!;
+    expect(container.command).toEqual([...entrypoint.slice(0, -1), 'dist/exporter.js']);
   });
 });
 

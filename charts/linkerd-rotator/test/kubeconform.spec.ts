@@ -40,6 +40,16 @@ const everything: Values = {
   imagePullSecrets: [{ name: 'registry' }],
   webhook: { tolerations: [{ key: 'infra', operator: 'Exists', effect: 'NoSchedule' }], topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { a: 'b' } } }], servingCertificate: { ipAddresses: ['127.0.0.1'] } },
   runner: { rotation: { timeZone: 'Etc/UTC', gentle: true }, resources: { requests: { cpu: 0.1, memory: '64Mi' }, limits: { memory: '1Gi' } } },
+  exporter: {
+    image: { repository: 'registry.example/exporter', digest: `sha256:${'b'.repeat(64)}`, pullPolicy: 'Always' },
+    tolerations: [{ key: 'infra', operator: 'Exists', effect: 'NoSchedule' }],
+    affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['infra'] }] }] } } },
+    nodeSelector: { pool: 'infra' },
+    priorityClassName: 'system-cluster-critical',
+    podAnnotations: { a: 'b' },
+    podLabels: { team: 'platform' },
+    watchPods: false,
+  },
 };
 
 describe('kubeconform (Kubernetes 1.37 and CRD schemas, strict)', () => {
@@ -47,6 +57,7 @@ describe('kubeconform (Kubernetes 1.37 and CRD schemas, strict)', () => {
     ['default values', {}],
     ['every optional object on', everything],
     ['ClusterBundle, webhook by URL, namespaced dry runs', { pki: { bundle: { kind: 'ClusterBundle' } }, webhook: { clientConfig: { mode: 'url', url: 'https://127.0.0.1:9443/validate' }, caBundle: 'Q0E=' }, rbac: { podDryRun: { mode: 'namespaces', namespaces: ['shop'] } } }],
+    ['no exporter, metrics of the webhook only', { exporter: { enabled: false }, networkPolicy: { enabled: true } }],
     ['adoption: PKI off, no webhook', { pki: { rootIssuer: { enabled: false }, trustAnchor: { enabled: false }, identityIssuer: { enabled: false }, issuerCertificate: { enabled: false }, bundle: { enabled: false } }, webhook: { enabled: false } }],
   ])('accepts every object rendered with %s', (_name, values) => {
     const manifest = renderText(values);

@@ -1,9 +1,9 @@
 // Assertions over the objects `helm template` renders: least-privilege RBAC, hardened pods, the
 // webhook's scope, CronJob and hook settings, the PKI pieces and their switches, names in one place.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { find, only, releaseNamespace, render, type K8sObject } from './support/render.js';
-import { repoRoot } from './support/tools.js';
+import { chartDir, repoRoot } from './support/tools.js';
 
 interface Rule {
   apiGroups?: string[];
@@ -11,9 +11,20 @@ interface Rule {
   resourceNames?: string[];
   verbs: string[];
 }
+interface Container {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string }[];
+  securityContext: Record<string, unknown>;
+  resources: Record<string, unknown>;
+  envFrom?: unknown[];
+}
 interface PodSpec {
   securityContext: Record<string, unknown>;
-  containers: { name: string; image: string; args?: string[]; securityContext: Record<string, unknown>; resources: Record<string, unknown>; envFrom?: unknown[] }[];
+  containers: Container[];
   serviceAccountName: string;
   restartPolicy?: string;
   affinity?: Record<string, unknown>;
@@ -64,6 +75,7 @@ function allows(grants: [string, Rule][], namespace: string, group: string, reso
 describe('RBAC', () => {
   const runner = grantsOf(defaults, `${fullname}-runner`);
   const webhook = grantsOf(defaults, `${fullname}-webhook`);
+  const exporter = grantsOf(defaults, `${fullname}-exporter`);
 
   it('has no wildcard in any role, and no escalate, bind or impersonate', () => {
     const roles = defaults.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
@@ -78,7 +90,7 @@ describe('RBAC', () => {
   });
 
   it('names every Secret it reads or writes, except creates (which the admission guard narrows)', () => {
-    for (const [ns, rule] of [...runner, ...webhook]) {
+    for (const [ns, rule] of [...runner, ...webhook, ...exporter]) {
       if (!rule.resources?.includes('secrets')) continue;
       expect(ns).not.toBe('*');
       if (rule.verbs.join() === 'create') continue;
@@ -89,6 +101,9 @@ describe('RBAC', () => {
     expect(allows(runner, 'kube-system', '', 'secrets', 'get', 'linkerd-active-anchor')).toBe(false);
     expect(allows(runner, 'linkerd', '', 'secrets', 'update', 'linkerd-identity-issuer')).toBe(false);
     expect(allows(webhook, 'linkerd', '', 'secrets', 'watch', 'linkerd-identity-issuer')).toBe(true);
+    expect(allows(exporter, 'cert-manager', '', 'secrets', 'watch', 'linkerd-active-anchor')).toBe(true);
+    expect(allows(exporter, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
+    expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-tls`)).toBe(false);
   });
 
   it('lets the runner renew exactly the two certificates, through certificates/status', () => {
@@ -115,9 +130,39 @@ describe('RBAC', () => {
     expect(allows(runner, 'shop', '', 'pods', 'delete', 'web-1')).toBe(false);
   });
 
-  it('gives the webhook read-only access', () => {
-    expect(webhook.length).toBeGreaterThan(0);
-    for (const [, rule] of webhook) expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+  it('gives the webhook and the exporter read-only access', () => {
+    for (const grants of [webhook, exporter]) {
+      expect(grants.length).toBeGreaterThan(0);
+      for (const [, rule] of grants) expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+    }
+  });
+
+  it('gives the webhook only what admission reads: named objects in their namespaces, no pods, nothing cluster-wide', () => {
+    expect(webhook.filter(([ns]) => ns === '*')).toEqual([]);
+    expect(allows(webhook, 'linkerd', '', 'configmaps', 'watch', 'linkerd-identity-trust-roots')).toBe(true);
+    expect(allows(webhook, releaseNamespace, '', 'configmaps', 'watch', 'linkerd-rotator-state')).toBe(true);
+    expect(allows(webhook, 'cert-manager', '', 'secrets', 'watch', 'linkerd-trust-anchor')).toBe(true);
+    expect(allows(webhook, 'shop', '', 'configmaps', 'get', 'linkerd-identity-trust-roots')).toBe(false);
+    expect(allows(webhook, 'shop', '', 'pods', 'list')).toBe(false);
+    expect(allows(webhook, 'linkerd', '', 'pods', 'list')).toBe(false);
+  });
+
+  it('gives the exporter the trust objects by name, every trust-roots ConfigMap, and pods only with exporter.watchPods', () => {
+    expect(allows(exporter, 'linkerd', '', 'secrets', 'watch', 'linkerd-identity-issuer')).toBe(true);
+    expect(allows(exporter, releaseNamespace, '', 'configmaps', 'watch', 'linkerd-rotator-state')).toBe(true);
+    expect(allows(exporter, 'shop', '', 'configmaps', 'list', 'linkerd-identity-trust-roots')).toBe(true);
+    expect(allows(exporter, 'shop', '', 'configmaps', 'get', 'app-config')).toBe(false);
+    expect(allows(exporter, 'shop', '', 'pods', 'watch')).toBe(true);
+    const blind = grantsOf(render({ exporter: { watchPods: false } }), `${fullname}-exporter`);
+    expect(allows(blind, 'shop', '', 'pods', 'list')).toBe(false);
+    expect(allows(blind, 'shop', '', 'configmaps', 'list', 'linkerd-identity-trust-roots')).toBe(true);
+  });
+
+  it('writes its rules as plain YAML: no printf-built rule strings, no ternary emitting YAML', () => {
+    for (const file of ['rbac-runner.yaml', 'rbac-webhook.yaml', 'rbac-exporter.yaml']) {
+      const template = readFileSync(path.join(chartDir, 'templates', file), 'utf8');
+      expect(`${file}: ${template}`).not.toMatch(/%q|ternary|"rules"/);
+    }
   });
 
   it('grants dry-run pod creates cluster-wide, in listed namespaces only, or not at all', () => {
@@ -143,9 +188,10 @@ describe('RBAC', () => {
     expect(find(render({ rbac: { admissionGuard: { enabled: false } } }), 'ValidatingAdmissionPolicy')).toHaveLength(0);
   });
 
-  it('uses separate ServiceAccounts for the runner and the webhook', () => {
+  it('uses separate ServiceAccounts for the runner, the webhook and the exporter', () => {
     const accounts = Object.fromEntries(podSpecs(defaults).map(([name, pod]) => [name, pod.serviceAccountName]));
     expect(accounts[`Deployment/${fullname}-webhook`]).toBe(`${fullname}-webhook`);
+    expect(accounts[`Deployment/${fullname}-exporter`]).toBe(`${fullname}-exporter`);
     expect(accounts[`CronJob/${fullname}-rotate`]).toBe(`${fullname}-runner`);
     expect(accounts[`Job/${fullname}-bootstrap`]).toBe(`${fullname}-runner`);
   });
@@ -154,7 +200,7 @@ describe('RBAC', () => {
 describe('pods', () => {
   it('are hardened: non-root 65532, read-only root, no capabilities, RuntimeDefault seccomp, resources', () => {
     const pods = podSpecs(defaults);
-    expect(pods.map(([n]) => n).sort()).toEqual([`CronJob/${fullname}-rotate`, `Deployment/${fullname}-webhook`, `Job/${fullname}-bootstrap`, `Pod/${fullname}-check`]);
+    expect(pods.map(([n]) => n).sort()).toEqual([`CronJob/${fullname}-rotate`, `Deployment/${fullname}-exporter`, `Deployment/${fullname}-webhook`, `Job/${fullname}-bootstrap`, `Pod/${fullname}-check`]);
     for (const [, pod] of pods) {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of pod.containers) {
@@ -169,14 +215,20 @@ describe('pods', () => {
     const images = (objects: K8sObject[]) => podSpecs(objects).map(([n, p]) => [n, p.containers[0]!.image]);
     expect(Object.fromEntries(images(defaults))).toMatchObject({
       [`Deployment/${fullname}-webhook`]: 'ghcr.io/linkerd-rotator/webhook:0.1.0',
+      [`Deployment/${fullname}-exporter`]: 'ghcr.io/linkerd-rotator/webhook:0.1.0',
       [`CronJob/${fullname}-rotate`]: 'ghcr.io/linkerd-rotator/rotation-runner:0.1.0',
     });
     const digest = `sha256:${'a'.repeat(64)}`;
     const pinned = render({ runner: { image: { tag: '9.9.9' } }, webhook: { image: { digest } } });
     expect(Object.fromEntries(images(pinned))).toMatchObject({
       [`Deployment/${fullname}-webhook`]: `ghcr.io/linkerd-rotator/webhook@${digest}`,
+      [`Deployment/${fullname}-exporter`]: `ghcr.io/linkerd-rotator/webhook@${digest}`,
       [`Job/${fullname}-bootstrap`]: 'ghcr.io/linkerd-rotator/rotation-runner:9.9.9',
     });
+    const own = render({ webhook: { image: { digest, pullPolicy: 'Always' } }, exporter: { image: { repository: 'registry.example/exporter', tag: '1.2.3' } } });
+    const exporterContainer = podSpecs(own).find(([n]) => n === `Deployment/${fullname}-exporter`)![1].containers[0]!;
+    expect(exporterContainer.image).toBe('registry.example/exporter:1.2.3');
+    expect(exporterContainer.imagePullPolicy).toBe('Always');
   });
 
   it('read every namespace and object name from one ConfigMap', () => {
@@ -185,6 +237,8 @@ describe('pods', () => {
       TRUST_NAMESPACE: 'cert-manager',
       LINKERD_NAMESPACE: 'linkerd',
       STATE_NAMESPACE: releaseNamespace,
+      TRUST_ROOT_ISSUER: 'linkerd-trust-root-issuer',
+      IDENTITY_CLUSTER_ISSUER: 'linkerd-identity-issuer',
       PREPARED_ANCHOR_SECRET: 'linkerd-trust-anchor',
       PREPARED_ANCHOR_CERTIFICATE: 'linkerd-trust-anchor',
       ACTIVE_ANCHOR_SECRET: 'linkerd-active-anchor',
@@ -203,11 +257,11 @@ describe('webhook', () => {
   const hooks = config['webhooks'] as Spec[];
 
   it('runs two replicas spread across nodes, with a PDB, serving TLS from the cert-manager Secret', () => {
-    const deployment = only(defaults, 'Deployment');
+    const deployment = only(defaults, 'Deployment', `${fullname}-webhook`);
     const pod = spec(deployment)['template']['spec'];
     expect(spec(deployment)['replicas']).toBe(2);
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
-    expect(pod.containers[0].args).toEqual(['--tls-cert-file', '/tls/tls.crt', '--tls-key-file', '/tls/tls.key', '--port', '8443', '--metrics-port', '9090', '--exporter-watch-pods', 'true', '--meshed-pod-selector', 'linkerd.io/control-plane-ns']);
+    expect(pod.containers[0].args).toEqual(['--tls-cert-file', '/tls/tls.crt', '--tls-key-file', '/tls/tls.key', '--port', '8443', '--metrics-port', '9090']);
     expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: `${fullname}-webhook-tls` } });
     expect(spec(only(defaults, 'PodDisruptionBudget'))['minAvailable']).toBe(1);
     expect(spec(only(defaults, 'Certificate', `${fullname}-webhook`))['secretName']).toBe(`${fullname}-webhook-tls`);
@@ -246,6 +300,37 @@ describe('webhook', () => {
   it('renders nothing of the webhook when turned off', () => {
     const objects = render({ webhook: { enabled: false } });
     expect(objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'webhook')).toEqual([]);
+    expect(find(objects, 'Service').map((o) => o.metadata.name)).toEqual([`${fullname}-metrics`]);
+    expect(find(objects, 'Deployment').map((o) => o.metadata.name)).toEqual([`${fullname}-exporter`]);
+  });
+});
+
+describe('exporter', () => {
+  const deployment = only(defaults, 'Deployment', `${fullname}-exporter`);
+  const pod = spec(deployment)['template']['spec'] as PodSpec & { volumes: { name: string }[] };
+  const container = pod.containers[0]!;
+  const env = (c: Container) => Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+
+  it("runs dist/exporter.js of the webhook image, one replica, configured by env as its flags' names", () => {
+    expect(spec(deployment)['replicas']).toBe(1);
+    expect(container.command).toEqual(['/nodejs/bin/node', '--enable-source-maps', 'dist/exporter.js']);
+    expect(container.args).toBeUndefined();
+    expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns' });
+    const changed = only(render({ exporter: { watchPods: false, meshedPodSelector: '', metricsPort: 9102, logLevel: 'debug' } }), 'Deployment', `${fullname}-exporter`);
+    const changedContainer = (spec(changed)['template']['spec'] as PodSpec).containers[0]!;
+    expect(env(changedContainer)).toEqual({ LOG_LEVEL: 'debug', METRICS_PORT: '9102', EXPORTER_WATCH_PODS: 'false', MESHED_POD_SELECTOR: '' });
+    expect(changedContainer).toMatchObject({ ports: [{ name: 'metrics', containerPort: 9102 }] });
+  });
+
+  it('needs no TLS files: no Secret volume, probes on its metrics port', () => {
+    expect(pod.volumes.map((v) => v.name)).toEqual(['tmp']);
+    expect(container).toMatchObject({ livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' } }, readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' } } });
+  });
+
+  it('renders nothing of the exporter when turned off: no Deployment, RBAC or metrics Service', () => {
+    const objects = render({ exporter: { enabled: false } });
+    expect(objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'exporter')).toEqual([]);
+    expect(find(objects, 'Service').map((o) => o.metadata.name).sort()).toEqual([`${fullname}-webhook`, `${fullname}-webhook-metrics`]);
   });
 });
 
@@ -358,8 +443,10 @@ describe('PKI', () => {
 });
 
 describe('monitoring, network policy and ArgoCD', () => {
-  it('ships only the metrics Service by default, and the ServiceMonitor, rules and dashboard on request', () => {
-    expect(find(defaults, 'Service', `${fullname}-metrics`)).toHaveLength(1);
+  it("ships only the metrics Services by default (the exporter's and the webhook's), and the ServiceMonitor, rules and dashboard on request", () => {
+    const selected = (name: string) => spec(only(defaults, 'Service', name))['selector']['app.kubernetes.io/component'];
+    expect(selected(`${fullname}-metrics`)).toBe('exporter');
+    expect(selected(`${fullname}-webhook-metrics`)).toBe('webhook');
     expect(find(defaults, 'ServiceMonitor')).toHaveLength(0);
     const objects = render({ monitoring: { serviceMonitor: { enabled: true, labels: { release: 'prom' } }, prometheusRule: { enabled: true }, dashboard: { enabled: true } } });
     const monitor = only(objects, 'ServiceMonitor');
@@ -367,8 +454,13 @@ describe('monitoring, network policy and ArgoCD', () => {
     const selector = spec(monitor)['selector']['matchLabels'] as Record<string, string>;
     expect(selector).toEqual({ 'app.kubernetes.io/name': 'linkerd-rotator', 'app.kubernetes.io/instance': 'rot', 'app.kubernetes.io/component': 'metrics' });
     expect(only(objects, 'Service', `${fullname}-metrics`).metadata.labels).toMatchObject(selector);
+    expect(only(objects, 'Service', `${fullname}-webhook-metrics`).metadata.labels).toMatchObject(selector);
+    // Without a jobLabel prometheus-operator names each target's job after its Service: the exporter's
+    // Service name is then the job the exporter-absent alert looks for.
+    expect(spec(monitor)['jobLabel']).toBeUndefined();
     const rule = spec(only(objects, 'PrometheusRule'))['groups'][0]['rules'][0];
     expect(rule.alert).toBe('LinkerdRotatorExporterAbsent');
+    expect(rule.expr).toBe(`absent(up{job="${fullname}-metrics", namespace="${releaseNamespace}"} == 1)`);
     for (const r of spec(only(objects, 'PrometheusRule'))['groups'].flatMap((g: Spec) => g['rules'])) {
       expect(r.annotations.runbook_url).toBe(`https://github.com/linkerd-rotator/linkerd-rotator/blob/main/docs/runbooks/${r.alert}.md`);
       expect(existsSync(path.join(repoRoot, 'docs/runbooks', `${r.alert}.md`))).toBe(true);
@@ -378,18 +470,24 @@ describe('monitoring, network policy and ArgoCD', () => {
     expect(JSON.parse((dashboard['data'] as Record<string, string>)['linkerd-rotator.json']!).uid).toBe('linkerd-rotator');
   });
 
-  it('renders NetworkPolicies only when enabled: runner pods take no traffic', () => {
+  it('renders NetworkPolicies only when enabled: runner pods take no traffic, exporter pods only scrapes', () => {
     expect(find(defaults, 'NetworkPolicy')).toHaveLength(0);
-    const policies = find(render({ networkPolicy: { enabled: true } }), 'NetworkPolicy');
-    expect(policies.map((p) => p.metadata.name).sort()).toEqual([`${fullname}-runner`, `${fullname}-webhook`]);
-    expect(spec(policies.find((p) => p.metadata.name.endsWith('runner'))!)).toMatchObject({ policyTypes: ['Ingress'], ingress: [] });
+    const metricsFrom = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+    const policies = find(render({ networkPolicy: { enabled: true, metricsFrom } }), 'NetworkPolicy');
+    expect(policies.map((p) => p.metadata.name).sort()).toEqual([`${fullname}-exporter`, `${fullname}-runner`, `${fullname}-webhook`]);
+    const policy = (app: string) => spec(policies.find((p) => p.metadata.name === `${fullname}-${app}`)!);
+    expect(policy('runner')).toMatchObject({ policyTypes: ['Ingress'], ingress: [] });
+    expect(policy('exporter')['podSelector']['matchLabels']['app.kubernetes.io/component']).toBe('exporter');
+    expect(policy('exporter')['ingress']).toEqual([{ ports: [{ port: 'metrics', protocol: 'TCP' }], from: metricsFrom }]);
+    expect(policy('webhook')['ingress']).toEqual([{ ports: [{ port: 'https', protocol: 'TCP' }] }, { ports: [{ port: 'metrics', protocol: 'TCP' }], from: metricsFrom }]);
   });
 
   it('orders an ArgoCD sync in waves and lets custom resources skip the dry run while CRDs arrive', () => {
     const wave = (o: K8sObject) => o.metadata.annotations?.['argocd.argoproj.io/sync-wave'];
     expect(wave(only(defaults, 'ServiceAccount', `${fullname}-runner`))).toBe('-1');
     expect(wave(only(defaults, 'Certificate', 'linkerd-trust-anchor'))).toBe('0');
-    expect(wave(only(defaults, 'Deployment'))).toBe('1');
+    expect(wave(only(defaults, 'Deployment', `${fullname}-webhook`))).toBe('1');
+    expect(wave(only(defaults, 'Deployment', `${fullname}-exporter`))).toBe('1');
     expect(only(defaults, 'Bundle').metadata.annotations?.['argocd.argoproj.io/sync-options']).toBe('Delete=false,SkipDryRunOnMissingResource=true');
     const off = render({ argocd: { syncWaves: false } });
     expect(off.filter((o) => Object.keys(o.metadata.annotations ?? {}).some((k) => k === 'argocd.argoproj.io/sync-wave'))).toEqual([]);

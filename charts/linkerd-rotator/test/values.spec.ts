@@ -113,13 +113,18 @@ describe('_validate.tpl refuses impossible combinations and says what to change'
     ['a PDB that blocks every eviction', { webhook: { replicaCount: 1 } }, 'webhook.podDisruptionBudget.minAvailable (1) must be below webhook.replicaCount (1)'],
     ['namespaced dry-run without namespaces', { rbac: { podDryRun: { mode: 'namespaces' } } }, 'rbac.podDryRun.namespaces is empty'],
     ['dry-run namespaces in cluster mode', { rbac: { podDryRun: { namespaces: ['a'] } } }, 'set mode namespaces to use the list'],
-    ['monitoring without the exporter', { webhook: { enabled: false }, monitoring: { serviceMonitor: { enabled: true } } }, 'set webhook.enabled true or turn monitoring off'],
+    ['monitoring without the exporter', { exporter: { enabled: false }, monitoring: { serviceMonitor: { enabled: true } } }, 'found exporter.enabled false: set exporter.enabled true or turn monitoring off'],
+    ['the exporter settings at their old place', { monitoring: { exporter: { watchPods: false } } }, 'monitoring.exporter moved to exporter (the exporter has its own Deployment): expected it empty, found {"watchPods":false}; set exporter.watchPods'],
     ['a ServiceMonitor without its Service', { monitoring: { serviceMonitor: { enabled: true }, metricsService: { enabled: false } } }, 'needs monitoring.metricsService.enabled'],
     ['a scrape timeout above the interval', { monitoring: { serviceMonitor: { enabled: true, interval: '10s', scrapeTimeout: '15s' } } }, 'must not exceed monitoring.serviceMonitor.interval'],
     ['one Secret for two anchors', { names: { previousAnchorSecret: 'linkerd-active-anchor' } }, 'must be three different Secrets'],
     ['an ECDSA anchor on another curve', { pki: { trustAnchor: { size: 2048 } } }, 'Linkerd accepts ECDSA anchors on P-256 only'],
   ])('%s', (_what, values, message) => {
     expect(renderError(values)).toContain(message);
+  });
+
+  it('lets monitoring run without the webhook, as long as the exporter runs', () => {
+    expect(() => render({ webhook: { enabled: false }, monitoring: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } })).not.toThrow();
   });
 
   it('accepts the boundary just inside each duration rule', () => {
