@@ -1,6 +1,7 @@
 // charts/linkerd-rotator on the local cluster (issue 5): helm install into the real API server with
 // real cert-manager, cainjector and trust-manager; the chart's webhook registration against the
-// webhook app run as the chart's ServiceAccount; RBAC and the admission guard; upgrade; uninstall.
+// webhook app run as the chart's ServiceAccount; the RBAC of the runner, webhook and exporter
+// ServiceAccounts and the admission guard; upgrade; uninstall.
 import { X509Certificate } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
 import { waitFor } from '../cluster/src/index.js';
@@ -39,6 +40,8 @@ const appNs = 'meshed-app';
 const T = names.trustNs;
 const L = names.linkerdNs;
 const R = release.namespace;
+/** The PKI exporter's ServiceAccount (templates/serviceaccounts.yaml: <fullname>-exporter). */
+const exporterSa = `${release.name}-exporter`;
 
 let endpoint: WebhookEndpoint;
 let webhook: ChartWebhook | undefined;
@@ -234,13 +237,15 @@ describe('RBAC', () => {
     ], 'no');
   });
 
-  it("the webhook's ServiceAccount can read only the objects it watches, by name, and write nothing", async () => {
+  it("the webhook's ServiceAccount can read only the objects admission reads, by name, and write nothing", async () => {
     await expectAll(webhookSa, [
       ['get', `secrets/${names.prepared}`, T], ['list', `secrets/${names.active}`, T], ['watch', `secrets/${names.previous}`, T],
       ['watch', `secrets/${names.issuer}`, L], ['watch', `configmaps/${names.trustRoots}`, L], ['watch', `configmaps/${names.state}`, R],
-      ['list', 'pods', '*'],
     ], 'yes');
     await expectAll(webhookSa, [
+      // The exporter's reads are no longer the webhook's: no pods, no trust roots outside Linkerd's namespace.
+      ['list', 'pods', '*'], ['watch', 'pods', appNs], ['get', 'pods', L],
+      ['list', `configmaps/${names.trustRoots}`, '*'], ['get', `configmaps/${names.trustRoots}`, appNs],
       ['list', 'secrets', T], ['get', 'secrets/some-other-secret', T], ['list', 'secrets', L], ['list', 'secrets', 'kube-system'],
       ['list', 'secrets', R], ['get', `secrets/${release.name}-webhook-tls`, R], ['list', 'configmaps', L], ['get', 'configmaps/other', R],
       ['update', `secrets/${names.active}`, T], ['patch', `secrets/${names.issuer}`, L], ['create', 'secrets', T],
@@ -251,9 +256,27 @@ describe('RBAC', () => {
     ], 'no');
   });
 
-  it('no rule granted to either ServiceAccount uses a wildcard (SelfSubjectRulesReview in every relevant namespace)', async () => {
+  it("the exporter's ServiceAccount can read the trust objects by name, every trust-roots ConfigMap and meshed pods, and write nothing", async () => {
+    await expectAll(exporterSa, [
+      ['get', `secrets/${names.prepared}`, T], ['list', `secrets/${names.active}`, T], ['watch', `secrets/${names.previous}`, T],
+      ['watch', `secrets/${names.issuer}`, L], ['watch', `configmaps/${names.state}`, R],
+      ['list', `configmaps/${names.trustRoots}`, '*'], ['watch', `configmaps/${names.trustRoots}`, '*'], ['get', `configmaps/${names.trustRoots}`, appNs],
+      ['list', 'pods', '*'], ['watch', 'pods', '*'],
+    ], 'yes');
+    await expectAll(exporterSa, [
+      ['list', 'secrets', T], ['get', 'secrets/some-other-secret', T], ['list', 'secrets', L], ['list', 'secrets', 'kube-system'],
+      ['list', 'secrets', R], ['get', `secrets/${release.name}-webhook-tls`, R], ['list', 'configmaps', L], ['list', 'configmaps', '*'], ['get', 'configmaps/other', R],
+      ['update', `secrets/${names.active}`, T], ['patch', `secrets/${names.issuer}`, L], ['create', 'secrets', T],
+      ['patch', `configmaps/${names.trustRoots}`, L], ['update', `configmaps/${names.state}`, R], ['create', 'configmaps', R], ['create', 'events', R],
+      ['patch', 'pods', appNs], ['delete', 'pods', appNs], ['create', 'pods', appNs],
+      ['get', `leases.coordination.k8s.io/${names.lease}`, R], ['list', 'deployments.apps', appNs],
+      ['get', `certificates.cert-manager.io/${names.issuer}`, L], ['get', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'],
+    ], 'no');
+  });
+
+  it('no rule granted to any of the three ServiceAccounts uses a wildcard (SelfSubjectRulesReview in every relevant namespace)', async () => {
     const wildcards: string[] = [];
-    for (const sa of [runnerSa, webhookSa]) {
+    for (const sa of [runnerSa, webhookSa, exporterSa]) {
       for (const ns of [T, L, R, appNs, 'kube-system']) {
         const review = JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace: ns } });
         const out = await kubectl(['create', '--validate=false', '-f', '-', '-o', 'json', `--as=${saUser(sa)}`, ...groups(R)], review);
@@ -405,7 +428,7 @@ describe('the contract between the chart and the webhook app', () => {
 });
 
 describe('helm upgrade', () => {
-  it('applies changed values (common-recipe profile, schedule, webhook timeout, monitoring on) without touching the active anchor, the issuer or the injected caBundle', async () => {
+  it('applies changed values (common-recipe profile, schedule, webhook timeout, monitoring on, exporter without pods) without touching the active anchor, the issuer or the injected caBundle', async () => {
     const before = {
       active: await secretData(testCluster(), T, names.active),
       previous: await secretData(testCluster(), T, names.previous),
@@ -418,6 +441,7 @@ describe('helm upgrade', () => {
       '--set', 'pki.trustAnchor.duration=2880h', '--set', 'pki.trustAnchor.renewBefore=1440h', '--set', 'runner.rotation.onlyIfOlderThan=1440h',
       '--set', 'runner.rotation.schedule=5 4 * * 1', '--set', 'webhook.timeoutSeconds=10',
       '--set', 'monitoring.serviceMonitor.enabled=true', '--set', 'monitoring.prometheusRule.enabled=true', '--set', 'monitoring.dashboard.enabled=true',
+      '--set', 'exporter.watchPods=false',
     ]);
     expect(upgrade.stdout).toContain('STATUS: deployed');
     expect(upgrade.stdout).toContain('REVISION: 2');
@@ -435,6 +459,13 @@ describe('helm upgrade', () => {
     expect(cronjob.spec.jobTemplate.spec.template.spec.containers[0]!.args.join(' ')).toContain('--only-if-older-than 1440h');
     expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].timeoutSeconds}')).toBe('10 10');
     await kubectl(['-n', R, 'get', `servicemonitor.monitoring.coreos.com/${release.name}-metrics`, `prometheusrule.monitoring.coreos.com/${release.name}`]);
+    // Without pod watches the exporter is told so and its ServiceAccount loses pods, nothing else.
+    const exporterEnv = await jsonpath(testCluster(), ['-n', R, 'get', 'deployment', `${release.name}-exporter`], '{.spec.template.spec.containers[0].env[?(@.name=="EXPORTER_WATCH_PODS")].value}');
+    expect(exporterEnv).toBe('false');
+    const exporterCan = async (verb: string, resource: string, ...scope: string[]) =>
+      (await tryKubectl(['auth', 'can-i', verb, resource, ...scope, `--as=${saUser(exporterSa)}`, '--as-group=system:serviceaccounts', `--as-group=system:serviceaccounts:${R}`])).stdout.trim();
+    expect(await exporterCan('list', 'pods', '--all-namespaces')).toBe('no');
+    expect(await exporterCan('list', `configmaps/${names.trustRoots}`, '--all-namespaces')).toBe('yes');
     expect(await jsonpath(testCluster(), ['-n', R, 'get', 'configmap', '-l', 'grafana_dashboard=1'], '{.items[*].metadata.name}')).not.toBe('');
 
     // The anchors that sign or are trusted did not change, and helm's three-way merge kept cainjector's caBundle.
