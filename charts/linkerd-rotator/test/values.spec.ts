@@ -29,6 +29,7 @@ const nonDefault: Values = {
   namespaces: { trust: 'trust-ns', linkerd: 'mesh' },
   pki: { bundle: { kind: 'ClusterBundle' }, trustAnchor: { duration: '2880h', renewBefore: '1440h' } },
   webhook: { clientConfig: { mode: 'url', url: 'https://127.0.0.1:9443/validate' }, caBundle: 'Y2E=' },
+  exporter: { watchPods: false, meshedPodSelector: '', image: { repository: 'registry.example/exporter', tag: '1.0.0' }, replicaCount: 2 },
   rbac: { podDryRun: { mode: 'namespaces', namespaces: ['shop', 'payments'] } },
   monitoring: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, dashboard: { enabled: true } },
   networkPolicy: { enabled: true, egress: [{ ports: [{ port: 6443, protocol: 'TCP' }] }] },
@@ -87,6 +88,7 @@ describe('values.schema.json and the README values table', () => {
 describe('schema rejection of bad values, with a message naming the key', () => {
   it.each<[string, Values, string[]]>([
     ['a wrong type', { webhook: { replicaCount: 'two' } }, ["at '/webhook/replicaCount'", 'want integer']],
+    ['an exporter pull policy Kubernetes does not know', { exporter: { image: { pullPolicy: 'Sometimes' } } }, ["at '/exporter/image/pullPolicy'"]],
     ['a misspelt key', { webhook: { replicaCuont: 2 } }, ["additional properties 'replicaCuont' not allowed"]],
     ['an unknown bundle kind', { pki: { bundle: { kind: 'Bundles' } } }, ["at '/pki/bundle/kind'", "'Bundle', 'ClusterBundle'"]],
     ['a duration cert-manager cannot read', { pki: { trustAnchor: { duration: '1y' } } }, ["at '/pki/trustAnchor/duration'", 'does not match pattern']],
