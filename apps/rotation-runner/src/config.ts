@@ -1,8 +1,8 @@
 // Cluster-command configuration: flags over environment variables (one per flag, the chart's
-// ConfigMap contract in docs/chart.md), parsed once with zod into a typed value every module uses.
+// ConfigMap contract in docs/chart.md; object names from libs/names' table), parsed once with zod.
 import os from 'node:os';
 import { Option, type Command } from 'commander';
-import { DEFAULT_ROTATOR_OBJECT_NAMES, type RotatorObjectNames } from '@linkerd-rotator/kube';
+import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
 import { z } from 'zod';
 import { UsageError } from './exit.js';
 
@@ -45,21 +45,14 @@ const duration = z.string().transform((text, ctx) => {
 });
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Kubernetes object name (lower-case letters, digits, "-" and ".")');
 
-/** Options every cluster command takes: `[flag, env, description, default]`. */
+/** The object names the runner takes, from the one table (libs/names): flag, env, default, description. */
+const NAME_ROWS = nameRowsFor('runner');
+
+/** The state namespace (the release namespace) defaults to the pod's own, POD_NAMESPACE, then the table's. */
+const STATE_NAMESPACE_ROW = NAME_ROWS.find((row) => row.key === 'releaseNamespace');
+
+/** Options every cluster command takes besides the names: `[flag, env, description, default]`. */
 const CLUSTER_OPTIONS = [
-  ['kubeconfig', 'KUBECONFIG', 'kubeconfig file (default: in-cluster ServiceAccount)', undefined],
-  ['trust-namespace', 'TRUST_NAMESPACE', "trust-manager's trust namespace (anchor Secrets)", DEFAULT_ROTATOR_OBJECT_NAMES.trustNamespace],
-  ['linkerd-namespace', 'LINKERD_NAMESPACE', "Linkerd's control-plane namespace", DEFAULT_ROTATOR_OBJECT_NAMES.linkerdNamespace],
-  ['state-namespace', 'STATE_NAMESPACE', 'namespace of the state ConfigMap and Lease (the release namespace)', undefined],
-  ['prepared-anchor-secret', 'PREPARED_ANCHOR_SECRET', 'Secret of the prepared anchor (cert-manager)', DEFAULT_ROTATOR_OBJECT_NAMES.preparedAnchorSecret],
-  ['prepared-anchor-certificate', 'PREPARED_ANCHOR_CERTIFICATE', 'Certificate of the prepared anchor', DEFAULT_ROTATOR_OBJECT_NAMES.preparedAnchorCertificate],
-  ['active-anchor-secret', 'ACTIVE_ANCHOR_SECRET', 'Secret of the active (signing) anchor', DEFAULT_ROTATOR_OBJECT_NAMES.activeAnchorSecret],
-  ['previous-anchor-secret', 'PREVIOUS_ANCHOR_SECRET', 'Secret of the retiring anchor (certificate only)', DEFAULT_ROTATOR_OBJECT_NAMES.previousAnchorSecret],
-  ['issuer-secret', 'ISSUER_SECRET', "Linkerd's identity issuer Secret", DEFAULT_ROTATOR_OBJECT_NAMES.issuerSecret],
-  ['issuer-certificate', 'ISSUER_CERTIFICATE', "Linkerd's identity issuer Certificate", DEFAULT_ROTATOR_OBJECT_NAMES.issuerCertificate],
-  ['trust-roots-configmap', 'TRUST_ROOTS_CONFIGMAP', 'trust-manager target ConfigMap (key ca-bundle.crt)', DEFAULT_ROTATOR_OBJECT_NAMES.trustRootsConfigMap],
-  ['state-configmap', 'STATE_CONFIGMAP', 'ConfigMap holding the rotation state', DEFAULT_ROTATOR_OBJECT_NAMES.stateConfigMap],
-  ['lease', 'LEASE', 'Lease that keeps two runs apart', DEFAULT_ROTATOR_OBJECT_NAMES.lease],
   ['injector-namespace', 'INJECTOR_NAMESPACE', 'namespace for the dry-run pod of the proxy-injector check (default: a meshed namespace)', undefined],
   ['holder', 'POD_NAME', 'identity of this run on the Lease and Events (default: host name and pid)', undefined],
   ['api-timeout', 'API_TIMEOUT', 'how long to retry an unreachable API server before stopping safely', '2m'],
@@ -68,29 +61,31 @@ const CLUSTER_OPTIONS = [
   ['log-format', 'LOG_FORMAT', 'auto (text on a terminal, JSON otherwise), text or json', 'auto'],
 ] as const;
 
-/** Adds the cluster options (flag or environment variable) to a command. */
+type OptionRow = readonly [flag: string, env: string, description: string, fallback: string | undefined];
+
+/** Adds the cluster options (flag or environment variable) to a command: kubeconfig, the names, the rest. */
 export function withClusterOptions(command: Command): Command {
-  for (const [flag, env, description, fallback] of CLUSTER_OPTIONS) {
+  const rows: OptionRow[] = [
+    ['kubeconfig', 'KUBECONFIG', 'kubeconfig file (default: in-cluster ServiceAccount)', undefined],
+    ...NAME_ROWS.map((row): OptionRow => [row.flag, row.env, row.description, row === STATE_NAMESPACE_ROW ? undefined : row.default]),
+    ...CLUSTER_OPTIONS,
+  ];
+  for (const [flag, env, description, fallback] of rows) {
     const option = new Option(`--${flag} <value>`, description).env(env);
     command.addOption(fallback === undefined ? option : option.default(fallback));
   }
   return command;
 }
 
+/** The key commander gives a flag's value: `trust-roots-configmap` -> `trustRootsConfigmap`. */
+function optionKey(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+const NamesSchema = z.object(Object.fromEntries(NAME_ROWS.map((row) => [optionKey(row.flag), name])));
+
 const ClusterConfigSchema = z.object({
   kubeconfig: z.string().min(1).optional(),
-  trustNamespace: name,
-  linkerdNamespace: name,
-  stateNamespace: name,
-  preparedAnchorSecret: name,
-  preparedAnchorCertificate: name,
-  activeAnchorSecret: name,
-  previousAnchorSecret: name,
-  issuerSecret: name,
-  issuerCertificate: name,
-  trustRootsConfigmap: name,
-  stateConfigmap: name,
-  lease: name,
   injectorNamespace: name.optional(),
   holder: z.string().min(1).max(128),
   apiTimeout: duration.pipe(z.number().min(1000, 'must be at least 1s')),
@@ -101,8 +96,8 @@ const ClusterConfigSchema = z.object({
 
 export interface ClusterConfig {
   kubeconfig?: string;
-  names: RotatorObjectNames;
-  stateNamespace: string;
+  /** Every object name, `names.releaseNamespace` holding the state ConfigMap and the Lease. */
+  names: ObjectNames;
   injectorNamespace?: string;
   holder: string;
   apiTimeoutMs: number;
@@ -117,32 +112,17 @@ function problems(error: z.ZodError): string {
 
 /** Validates the commander values of the cluster options; throws UsageError naming each bad flag. */
 export function parseClusterConfig(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ClusterConfig {
-  const raw = {
-    ...values,
-    stateNamespace: values['stateNamespace'] ?? env['POD_NAMESPACE'] ?? 'linkerd-rotator',
-    holder: values['holder'] ?? `${os.hostname()}-${process.pid}`,
-  };
-  const parsed = ClusterConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new UsageError(`invalid configuration: ${problems(parsed.error)}`);
+  const stateNamespaceKey = optionKey(STATE_NAMESPACE_ROW?.flag ?? 'state-namespace');
+  const names = NamesSchema.safeParse({ ...values, [stateNamespaceKey]: values[stateNamespaceKey] ?? env['POD_NAMESPACE'] ?? STATE_NAMESPACE_ROW?.default });
+  const parsed = ClusterConfigSchema.safeParse({ ...values, holder: values['holder'] ?? `${os.hostname()}-${process.pid}` });
+  if (!names.success || !parsed.success) {
+    const issues = [...(names.success ? [] : [problems(names.error)]), ...(parsed.success ? [] : [problems(parsed.error)])];
+    throw new UsageError(`invalid configuration: ${issues.join('; ')}`);
+  }
   const c = parsed.data;
   return {
     ...(c.kubeconfig ? { kubeconfig: c.kubeconfig } : {}),
-    names: {
-      ...DEFAULT_ROTATOR_OBJECT_NAMES,
-      trustNamespace: c.trustNamespace,
-      linkerdNamespace: c.linkerdNamespace,
-      releaseNamespace: c.stateNamespace,
-      preparedAnchorSecret: c.preparedAnchorSecret,
-      preparedAnchorCertificate: c.preparedAnchorCertificate,
-      activeAnchorSecret: c.activeAnchorSecret,
-      previousAnchorSecret: c.previousAnchorSecret,
-      issuerSecret: c.issuerSecret,
-      issuerCertificate: c.issuerCertificate,
-      trustRootsConfigMap: c.trustRootsConfigmap,
-      stateConfigMap: c.stateConfigmap,
-      lease: c.lease,
-    },
-    stateNamespace: c.stateNamespace,
+    names: { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(NAME_ROWS.map((row) => [row.key, names.data[optionKey(row.flag)]])) },
     ...(c.injectorNamespace ? { injectorNamespace: c.injectorNamespace } : {}),
     holder: c.holder,
     apiTimeoutMs: c.apiTimeout,

@@ -1,6 +1,7 @@
 // One command's connection to the cluster: the kubeconfig (file or in-cluster ServiceAccount), the
 // rotation adapter over it, and the mapping of API failures at start to exit code 4 with the message.
-import { KubeApiError, KubeConfig, createRotationAdapter, type RotationAdapter } from '@linkerd-rotator/kube';
+import { KubeApiError, KubeConfig } from '@linkerd-rotator/kube';
+import { createRotationAdapter, type RotationAdapter } from '@linkerd-rotator/kube/rotation';
 import type { Logger } from 'pino';
 import type { CommandIO } from './cli.js';
 import type { ClusterConfig } from './config.js';
@@ -40,7 +41,7 @@ export async function withSession(command: string, config: ClusterConfig, io: Co
   const logger = makeLogger(config, io, command, options.isTTY ?? process.stderr.isTTY === true);
   const adapter = createRotationAdapter(loadKubeConfig(config), {
     names: config.names,
-    stateNamespace: config.stateNamespace,
+    stateNamespace: config.names.releaseNamespace,
     instance: config.holder,
     apiTimeoutMs: config.apiTimeoutMs,
     budgetTimeoutMs: options.budgetTimeoutMs ?? 30 * 60_000,

@@ -2,6 +2,7 @@
 // durations, usage errors (exit 2), the status findings `check` fails on, and the log lines a
 // person follows on a terminal. The commands against a real cluster: e2e/integration/rotation.spec.ts.
 import { Command } from 'commander';
+import { DEFAULT_OBJECT_NAMES, nameRowsFor } from '@linkerd-rotator/names';
 import type { ClusterSnapshot, MeshedPod, RotationState } from '@linkerd-rotator/rotation';
 import { run } from '../src/cli.js';
 import { formatDuration, parseClusterConfig, parseDuration, parseRotationFlags, withClusterOptions } from '../src/config.js';
@@ -80,7 +81,7 @@ describe('configuration (docs/chart.md contract)', () => {
       stateConfigMap: 'state',
       lease: 'from-flag',
     });
-    expect(c.stateNamespace).toBe('rotator');
+    expect(c.names.releaseNamespace).toBe('rotator');
     expect(c.holder).toBe('lr-rotate-123');
     expect(c.logLevel).toBe('debug');
   });
@@ -89,10 +90,18 @@ describe('configuration (docs/chart.md contract)', () => {
     const c = parse([], { POD_NAMESPACE: 'ops' });
     expect(c.names.trustNamespace).toBe('cert-manager');
     expect(c.names.activeAnchorSecret).toBe('linkerd-active-anchor');
-    expect(c.stateNamespace).toBe('ops');
+    expect(c.names.releaseNamespace).toBe('ops');
     expect(c.holder).toMatch(/-\d+$/);
     expect(c.apiTimeoutMs).toBe(120_000);
     expect(c.leaseDurationMs).toBe(60_000);
+  });
+
+  it('takes every runner name of the one table (libs/names) as its flag and variable, with its default', () => {
+    const rows = nameRowsFor('runner');
+    const flags = withClusterOptions(new Command('x')).options.map((o) => [o.long, o.envVar]);
+    expect(rows.map((r) => [`--${r.flag}`, r.env]).filter((f) => !flags.some(([long, env]) => long === f[0] && env === f[1]))).toEqual([]);
+    const c = parse([], { TRUST_ROOT_ISSUER: 'corp-root', IDENTITY_CLUSTER_ISSUER: 'corp-ca', IDENTITY_DEPLOYMENT: 'corp-identity' });
+    expect(c.names).toEqual({ ...DEFAULT_OBJECT_NAMES, trustRootIssuer: 'corp-root', identityClusterIssuer: 'corp-ca', identityDeployment: 'corp-identity' });
   });
 
   it('names every bad value in one usage error', () => {

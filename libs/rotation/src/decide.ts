@@ -5,7 +5,7 @@ import type { DecideOptions } from './options.js';
 import type { RotationState } from './state.js';
 import { shortFp, type ClusterSnapshot } from './snapshot.js';
 import { learnBundles } from './trust.js';
-import { stop, type DecideContext, type RotationContext } from './phases/context.js';
+import { decideContext, stop, type DecideContext, type RotationContext } from './phases/context.js';
 import { decideIdle } from './phases/idle.js';
 import { decidePrepare } from './phases/prepare.js';
 import { decidePromote } from './phases/promote.js';
@@ -18,12 +18,7 @@ import { decideTrustBoth } from './phases/trust-both.js';
  * caller's: a Gate names what is awaited so the caller can stop safely when its deadline passes.
  */
 export function decide(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): Decision {
-  const context: DecideContext = {
-    snapshot,
-    state: { ...state, knownBundles: learnBundles(state.knownBundles, snapshot) },
-    options,
-    now: snapshot.observedAt,
-  };
+  const context = decideContext(snapshot, { ...state, knownBundles: learnBundles(state.knownBundles, snapshot) }, options);
   switch (state.phase) {
     case 'Idle':
     case 'Done':
@@ -46,7 +41,7 @@ function decideRotation(context: DecideContext, phase: 'Prepare' | 'TrustBoth' |
   }
   const active = context.snapshot.active;
   if (!active) {
-    return stop(context, 'anchor-secret-missing', `expected Secret linkerd-active-anchor (anchor ${shortFp(rotation.from.fingerprint)} or ${shortFp(rotation.to?.fingerprint)}), found none; restore it from a backup before rerunning`);
+    return stop(context, 'anchor-secret-missing', `expected ${context.objects.activeSecret} (anchor ${shortFp(rotation.from.fingerprint)} or ${shortFp(rotation.to?.fingerprint)}), found none; restore it from a backup before rerunning`);
   }
   const inRotation: RotationContext = { ...context, rotation, active };
   if (phase === 'Prepare') return decidePrepare(inRotation);

@@ -1,5 +1,6 @@
 // The knobs of a rotation run (start policy, gentle mode, roll concurrency, lifetimes, bounds).
 // Parsed once by the caller; `resolveOptions` fills defaults and rejects values that cannot work.
+import { DEFAULT_OBJECT_NAMES, type ObjectNames } from '@linkerd-rotator/names';
 
 /**
  * When a run may start a new rotation (an unfinished one is always resumed):
@@ -28,6 +29,8 @@ export interface DecideOptions {
   readonly maxIssuerRenewals: number;
   /** Times cert-manager may replace the target before promotion before the run stops. */
   readonly maxRetargets: number;
+  /** The install's object names: every message names these objects (object-refs.ts). */
+  readonly names: ObjectNames;
 }
 
 export const DEFAULT_OPTIONS: DecideOptions = {
@@ -39,6 +42,7 @@ export const DEFAULT_OPTIONS: DecideOptions = {
   maxPrepareRequests: 3,
   maxIssuerRenewals: 3,
   maxRetargets: 3,
+  names: DEFAULT_OBJECT_NAMES,
 };
 
 export function resolveOptions(options: Partial<DecideOptions>): DecideOptions {

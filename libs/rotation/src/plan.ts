@@ -3,6 +3,7 @@
 import type { Blocker, Decision } from './decision.js';
 import { decide } from './decide.js';
 import { identityRestartFreshness, notReachedYet, promoteFreshness, retireFreshness, trustBothFreshness } from './freshness.js';
+import { objectRefs } from './object-refs.js';
 import type { DecideOptions } from './options.js';
 import { resumePhase } from './rules.js';
 import { shortFp, type ClusterSnapshot, type Fingerprint, type Tier, type WorkloadRef } from './snapshot.js';
@@ -57,10 +58,11 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const byTier: Record<Tier, number> = { 'control-plane': 0, extension: 0, 'data-plane': 0 };
   const blockers = new Map<string, Blocker & { phase: Phase }>();
   const phase: Phase = resumePhase(state);
+  const objects = objectRefs(options.names);
   const r = state.rotation;
 
-  if (!snapshot.active) steps.push({ phase, kind: 'bootstrap', description: `write linkerd-active-anchor from the prepared anchor ${shortFp(snapshot.prepared.anchor?.fingerprint)}` });
-  if (!snapshot.previous) steps.push({ phase, kind: 'bootstrap', description: 'write linkerd-previous-anchor (certificate only) from the active anchor' });
+  if (!snapshot.active) steps.push({ phase, kind: 'bootstrap', description: `write ${objects.activeSecret} from the prepared anchor ${shortFp(snapshot.prepared.anchor?.fingerprint)}` });
+  if (!snapshot.previous) steps.push({ phase, kind: 'bootstrap', description: `write ${objects.previousSecret} (certificate only) from the active anchor` });
 
   const inRotation = r !== undefined && ORDER.includes(phase) && phase !== 'Done';
   const starting = !inRotation && wouldStart(next);
@@ -109,7 +111,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     steps.push(
       to
         ? { phase: 'Prepare', kind: 'use-prepared-anchor', description: `use the waiting prepared anchor ${toName}` }
-        : { phase: 'Prepare', kind: 'renew-prepared-anchor', description: 'renew Certificate linkerd-trust-anchor and wait for a new key' },
+        : { phase: 'Prepare', kind: 'renew-prepared-anchor', description: `renew ${objects.preparedCertificate} and wait for a new key` },
     );
   }
   if (later('TrustBoth')) {
@@ -120,10 +122,10 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   }
   if (later('Promote')) {
     if (!(isCurrent('Promote') && snapshot.active?.fingerprint === to)) {
-      steps.push({ phase: 'Promote', kind: 'write-active-anchor', description: `write ${toName} into linkerd-active-anchor` });
+      steps.push({ phase: 'Promote', kind: 'write-active-anchor', description: `write ${toName} into ${objects.activeSecret}` });
     }
     if (!(isCurrent('Promote') && to && snapshot.issuer?.chainsTo === to)) {
-      steps.push({ phase: 'Promote', kind: 'renew-identity-issuer', description: `renew linkerd-identity-issuer under ${toName}` });
+      steps.push({ phase: 'Promote', kind: 'renew-identity-issuer', description: `renew ${objects.issuerCertificate} under ${toName}` });
     }
     steps.push({ phase: 'Promote', kind: 'wait', description: 'wait for the issuer to chain to the new anchor and identity to report IssuerUpdated' });
     if (!(isCurrent('Promote') && r?.identityFreshAt)) {
@@ -145,7 +147,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   }
   if (later('Retire')) {
     if (!(isCurrent('Retire') && snapshot.previous?.fingerprint === to)) {
-      steps.push({ phase: 'Retire', kind: 'write-previous-anchor', description: `write ${toName} into linkerd-previous-anchor, dropping ${shortFp(from)} from the bundle` });
+      steps.push({ phase: 'Retire', kind: 'write-previous-anchor', description: `write ${toName} into ${objects.previousSecret}, dropping ${shortFp(from)} from the bundle` });
     }
     steps.push({ phase: 'Retire', kind: 'wait', description: `wait until every trust-roots ConfigMap and the injector drop ${shortFp(from)}` });
     const fresh: Freshness =

@@ -1,5 +1,6 @@
 // decide, phase by phase: bootstrap, start policies, gates, restarts, and the interleavings of issue 4.
 // Snapshots are built by hand (builders.ts) so each rule is exercised in isolation.
+import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
 import { decide, initialState, sameState, workloadKey, type ClusterSnapshot, type Decision, type RotationState } from '../src/index.js';
 import {
   anchor,
@@ -407,6 +408,29 @@ describe('Retire', () => {
       pods: [pod('web-1', { trusts: ['B'] }), pod('api-1', { trusts: ['B', 'C'] })],
     });
     expect(action(decide(s, retiring(), o)).action).toMatchObject({ to: 'Done' });
+  });
+});
+
+describe('messages name the objects of this install (options.names)', () => {
+  const names = { ...DEFAULT_OBJECT_NAMES, trustNamespace: 'pki', linkerdNamespace: 'mesh', activeAnchorSecret: 'corp-signing-anchor', identityClusterIssuer: 'corp-issuer-ca', preparedAnchorCertificate: 'corp-next-anchor' };
+  const renamed = options({ names });
+
+  it('a stop names the renamed active-anchor Secret, in its namespace', () => {
+    const d = stopped(decide(snapshot({ active: anchor('Z') }), rotating('Prepare'), renamed));
+    expect(d.message).toMatch(/^expected Secret pki\/corp-signing-anchor to hold /);
+    expect(d.message).not.toMatch(/linkerd-active-anchor/);
+    expect(stopped(decide(snapshot({ active: anchor('Z') }), rotating('Prepare'), o)).message).toMatch(/^expected Secret cert-manager\/linkerd-active-anchor to hold /);
+  });
+
+  it('the issuer stop says which ClusterIssuer must point at which Secret', () => {
+    const tired = trustBothCluster({ active: anchor('B') });
+    const d = stopped(decide(tired, rotating('Promote', { promotedAt: iso(T0), issuerRenewals: 3 }, [['A', 'B']]), renamed));
+    expect(d.message).toMatch(/check ClusterIssuer corp-issuer-ca points at corp-signing-anchor in namespace pki/);
+  });
+
+  it('a gate names the renamed Certificate', () => {
+    const s = snapshot({ prepared: { revision: 1, issuing: 'true', anchor: anchor('A') } });
+    expect(gate(decide(s, rotating('Prepare'), renamed)).missing).toEqual(['Certificate pki/corp-next-anchor: Issuing=True']);
   });
 });
 

@@ -1,5 +1,6 @@
 // runRotation on the fake cluster: end-to-end rotation, rerun, Lease, deadlines, kills and interleavings.
 // Assertions read the fake's ground truth (proxies' real trust and leaves), not the engine's view.
+import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
 import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent } from '../src/index.js';
 import { anchorFp, FakeCluster, sameSet } from './fake-cluster.js';
 import { expectRotated, RUN, runResuming, storedState } from './harness.js';
@@ -75,6 +76,25 @@ describe('runRotation on the fake cluster', () => {
         expect(fake.restarts.slice(planned.from)).toEqual(planned.order);
       });
     }
+  });
+
+  it('tells a renamed install only about its own objects, in every message of a whole rotation', async () => {
+    const fake = new FakeCluster({ seed: 42 });
+    const keys = ['trustRootIssuer', 'preparedAnchorCertificate', 'preparedAnchorSecret', 'activeAnchorSecret', 'previousAnchorSecret', 'identityClusterIssuer', 'issuerCertificate', 'issuerSecret', 'trustRootsConfigMap'] as const;
+    const names = { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(keys.map((k) => [k, `corp-${k.toLowerCase()}`])) };
+    const said: string[] = [];
+    const planned = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always', names }));
+    said.push(...planned.steps.map((s) => s.description));
+    const result = await runRotation(fake.ports(), { ...RUN, names }, (e) => {
+      if (e.kind === 'action') said.push(e.summary);
+      if (e.kind === 'phase') said.push(e.why);
+      if (e.kind === 'waiting') said.push(e.gate.summary, ...e.gate.missing, ...e.gate.blockers.map((b) => b.message));
+    });
+    said.push(result.message, ...fake.recorded.map((e) => e.message));
+    expect(result.outcome).toBe('done');
+    expect(said.filter((m) => /corp-/.test(m)).length).toBeGreaterThan(3);
+    const defaults = new RegExp(keys.map((k) => DEFAULT_OBJECT_NAMES[k]).join('|'));
+    expect(said.filter((m) => defaults.test(m))).toEqual([]);
   });
 
   it('changes nothing when a finished rotation is run again (I4)', async () => {

@@ -3,7 +3,7 @@
 // missing, through the engine (which refuses to adopt an anchor the identity issuer does not chain
 // to). Changes no certificate; a rotation in progress is left to `rotate`.
 import type { Command } from 'commander';
-import { anchorFactsOf, wakeOn } from '@linkerd-rotator/kube';
+import { anchorFactsOf, wakeOn } from '@linkerd-rotator/kube/rotation';
 import { isRotationPhase, parseState, resumePhase, runRotation, shortFp } from '@linkerd-rotator/rotation';
 import { Option } from 'commander';
 import type { CommandIO } from '../cli.js';
@@ -39,7 +39,7 @@ export async function bootstrap(session: Session, waitMs: number): Promise<numbe
       return EXIT.stopped;
     }
   }
-  const result = await runRotation(adapter.ports, { holder: config.holder, start: 'never', gateTimeoutMs: waitMs, leaseDurationMs: config.leaseDurationMs }, progressLogger(logger));
+  const result = await runRotation(adapter.ports, { holder: config.holder, names: config.names, start: 'never', gateTimeoutMs: waitMs, leaseDurationMs: config.leaseDurationMs }, progressLogger(logger));
   if (result.outcome === 'refused') return EXIT.leaseHeld;
   if (result.outcome !== 'done') return EXIT.stopped;
   const active = anchorFactsOf(adapter.cache.activeSecret.get(n.trustNamespace, n.activeAnchorSecret));

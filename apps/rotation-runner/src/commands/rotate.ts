@@ -41,6 +41,7 @@ export interface RotateReport {
 export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOptions {
   return {
     holder: config.holder,
+    names: config.names,
     start: flags.force ? 'always' : 'if-due',
     ...(flags.onlyIfOlderThan !== undefined ? { maxActiveAgeMs: flags.onlyIfOlderThan } : {}),
     gentle: flags.gentle,

@@ -37,7 +37,7 @@ export function bundlesAndInjector(context: DecideContext, requirement: BundleRe
       name: 'bundles-synced',
       summary:
         snapshot.bundles.length === 0
-          ? `waiting for trust-manager to write ConfigMap linkerd-identity-trust-roots (${expected}); none found in any target namespace`
+          ? `waiting for trust-manager to write ${context.objects.trustRoots} (${expected}); none found in any target namespace`
           : `waiting for trust-manager: ${behind.length} of ${snapshot.bundles.length} trust-roots ConfigMaps do not hold ${expected} yet`,
       missing: behind.slice(0, MAX_LISTED).map((b) => `${b.namespace}: holds ${formatAnchors(b.anchors)}`),
       watch: ['bundles'],

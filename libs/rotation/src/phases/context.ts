@@ -1,6 +1,7 @@
 // What every phase of `decide` works from (the snapshot, the state, the options, now), and the
 // builders of its decisions: act, gate, transition, stop. One place, so every phase decides alike.
 import type { Action, Blocker, Decision, Gate, RotationEvent } from '../decision.js';
+import { objectRefs, type ObjectRefs } from '../object-refs.js';
 import type { DecideOptions } from '../options.js';
 import { shortFp, type AnchorFacts, type ClusterSnapshot, type EpochMs, type Fingerprint } from '../snapshot.js';
 import { iso, type Phase, type RotationRecord, type RotationState, type StopReason } from '../state.js';
@@ -17,6 +18,12 @@ export interface DecideContext {
   readonly options: DecideOptions;
   /** The snapshot's time: `decide` never reads a clock. */
   readonly now: EpochMs;
+  /** The install's objects as messages name them (from `options.names`). */
+  readonly objects: ObjectRefs;
+}
+
+export function decideContext(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): DecideContext {
+  return { snapshot, state, options, now: snapshot.observedAt, objects: objectRefs(options.names) };
 }
 
 /** A phase of a rotation under way: its record (also `state.rotation`) and the active anchor it found. */
@@ -74,7 +81,7 @@ export function activeChanged(context: RotationContext, expected: Fingerprint): 
   return stop(
     context,
     'active-anchor-changed',
-    `expected Secret linkerd-active-anchor to hold ${shortFp(expected)}, found ${shortFp(context.active.fingerprint)}; something else wrote it: restore ${shortFp(expected)} (the state ConfigMap names it) and run again`,
+    `expected ${context.objects.activeSecret} to hold ${shortFp(expected)}, found ${shortFp(context.active.fingerprint)}; something else wrote it: restore ${shortFp(expected)} (the state ConfigMap names it) and run again`,
   );
 }
 

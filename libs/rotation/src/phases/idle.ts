@@ -14,17 +14,21 @@ export function decideIdle(context: DecideContext): Decision {
 
 /** Step 1: no active-anchor Secret: adopt the prepared anchor, if the identity issuer chains to it. */
 function bootstrapActive(context: DecideContext): Decision {
-  const { snapshot } = context;
+  const { snapshot, objects } = context;
   const prepared = snapshot.prepared.anchor;
   if (!prepared) {
-    return stop(context, 'anchor-secret-missing', 'expected Secret linkerd-trust-anchor issued by cert-manager to bootstrap from, found none; check Certificate linkerd-trust-anchor and its Issuer');
+    return stop(
+      context,
+      'anchor-secret-missing',
+      `expected ${objects.preparedSecret} issued by cert-manager to bootstrap from, found none; check ${objects.preparedCertificate} and its ${objects.trustRootIssuer}`,
+    );
   }
   const chainsTo = snapshot.issuer?.chainsTo;
   if (snapshot.issuer && chainsTo !== prepared.fingerprint) {
     return stop(
       context,
       'cannot-adopt',
-      `expected the identity issuer to chain to the prepared anchor ${shortFp(prepared.fingerprint)} to adopt it as active, found it chained to ${shortFp(chainsTo)}; restore the anchor the issuer was signed with into linkerd-trust-anchor, or reissue the issuer from it`,
+      `expected the identity issuer to chain to the prepared anchor ${shortFp(prepared.fingerprint)} to adopt it as active, found it chained to ${shortFp(chainsTo)}; restore the anchor the issuer was signed with into ${objects.preparedSecret}, or reissue the issuer from it`,
     );
   }
   return act({

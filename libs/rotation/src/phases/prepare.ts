@@ -26,21 +26,21 @@ function useNewAnchor(context: RotationContext): Decision | undefined {
 
 /** Step 2: a renewal is under way, or it ended without a new key: wait, or stop saying why. */
 function awaitRenewal(context: RotationContext): Decision | undefined {
-  const { rotation, snapshot } = context;
+  const { rotation, snapshot, objects } = context;
   const prepared = snapshot.prepared;
   const renewedSinceStart = prepared.revision > rotation.preparedRevisionAtStart;
   if (renewedSinceStart && prepared.issuing !== 'true' && prepared.anchor && prepared.anchor.publicKeyFingerprint === rotation.from.publicKeyFingerprint) {
     return stop(
       context,
       'prepared-key-unchanged',
-      `expected cert-manager to renew linkerd-trust-anchor with a new private key, found revision ${prepared.revision} with the old key ${shortFp(prepared.anchor.publicKeyFingerprint)}; set spec.privateKey.rotationPolicy: Always on the Certificate and run again`,
+      `expected cert-manager to renew ${objects.preparedCertificate} with a new private key, found revision ${prepared.revision} with the old key ${shortFp(prepared.anchor.publicKeyFingerprint)}; set spec.privateKey.rotationPolicy: Always on the Certificate and run again`,
     );
   }
   if (prepared.issuing === 'true') {
     return gate(context, {
       name: 'prepared-anchor-renewed',
       summary: `waiting for cert-manager to issue a new prepared anchor (revision now ${prepared.revision}, Issuing=True)`,
-      missing: ['Certificate linkerd-trust-anchor: Issuing=True'],
+      missing: [`${objects.preparedCertificate}: Issuing=True`],
       watch: ['prepared-anchor'],
     });
   }
@@ -49,7 +49,7 @@ function awaitRenewal(context: RotationContext): Decision | undefined {
     return stop(
       context,
       'prepared-renewal-failed',
-      `expected cert-manager to issue linkerd-trust-anchor, found a failed issuance (${prepared.lastFailureMessage ?? 'no message'}); fix the Issuer linkerd-trust-root-issuer and run again`,
+      `expected cert-manager to issue ${objects.preparedCertificate}, found a failed issuance (${prepared.lastFailureMessage ?? 'no message'}); fix ${objects.trustRootIssuer} and run again`,
     );
   }
   if (rotation.prepareRequests >= context.options.maxPrepareRequests) {
@@ -71,6 +71,6 @@ function requestRenewal(context: RotationContext): Decision {
     action: { kind: 'renew-prepared-anchor', revision },
     state: next.state,
     summary: `renew prepared anchor (revision ${revision})`,
-    event: { type: 'Normal', reason: 'PreparedAnchorRenewalRequested', message: `requested renewal of linkerd-trust-anchor at revision ${revision}` },
+    event: { type: 'Normal', reason: 'PreparedAnchorRenewalRequested', message: `requested renewal of ${context.objects.preparedCertificate} at revision ${revision}` },
   });
 }

@@ -50,13 +50,14 @@ function promoteAnchor(context: RotationContext, to: Fingerprint): Decision {
 
 /** Step 2: an identity issuer chained to the new anchor: wait while cert-manager issues, else renew it. */
 function awaitIssuerChained(context: RotationContext, to: Fingerprint): StepOutcome {
-  const { rotation } = context;
+  const { rotation, objects } = context;
+  const names = context.options.names;
   const issuer = context.snapshot.issuer;
   if (issuer && issuer.chainsTo === to) return context;
   if (!issuer || issuer.issuing === 'true') {
     return gate(context, {
       name: 'identity-issuer-chained',
-      summary: `waiting for cert-manager to issue linkerd-identity-issuer signed by ${shortFp(to)}${issuer ? ' (Issuing=True)' : ' (Secret missing)'}`,
+      summary: `waiting for cert-manager to issue ${objects.issuerCertificate} signed by ${shortFp(to)}${issuer ? ' (Issuing=True)' : ' (Secret missing)'}`,
       missing: [`identity issuer chained to ${shortFp(to)}`],
       watch: ['issuer'],
     });
@@ -65,7 +66,7 @@ function awaitIssuerChained(context: RotationContext, to: Fingerprint): StepOutc
     return stop(
       context,
       'issuer-not-chained',
-      `expected linkerd-identity-issuer to chain to ${shortFp(to)} after ${rotation.issuerRenewals} renewals, found it chained to ${shortFp(issuer.chainsTo)}; check ClusterIssuer linkerd-identity-issuer points at linkerd-active-anchor, then run again`,
+      `expected ${objects.issuerSecret} to chain to ${shortFp(to)} after ${rotation.issuerRenewals} renewals, found it chained to ${shortFp(issuer.chainsTo)}; check ClusterIssuer ${names.identityClusterIssuer} points at ${names.activeAnchorSecret} in namespace ${names.trustNamespace}, then run again`,
     );
   }
   const action: Action = { kind: 'renew-identity-issuer' };
@@ -75,7 +76,7 @@ function awaitIssuerChained(context: RotationContext, to: Fingerprint): StepOutc
       action,
       state: updateRotation(context, { issuerRenewals: rotation.issuerRenewals + 1 }).state,
       summary: `renew identity issuer under ${shortFp(to)}`,
-      event: { type: 'Normal', reason: 'IssuerRenewalRequested', message: `requested renewal of linkerd-identity-issuer under anchor ${shortFp(to)}` },
+      event: { type: 'Normal', reason: 'IssuerRenewalRequested', message: `requested renewal of ${objects.issuerCertificate} under anchor ${shortFp(to)}` },
     })
   );
 }
@@ -94,7 +95,7 @@ function awaitIssuerUpdated(context: RotationContext, to: Fingerprint): StepOutc
     return stop(
       context,
       'identity-rejected-issuer',
-      `expected the identity controller to load the issuer chained to ${shortFp(to)}, found ${skipped.reason} at ${iso(skipped.at)} (${skipped.message ?? 'no message'}); the identity controller does not trust ${shortFp(to)}: restart it once its trust-roots ConfigMap holds ${shortFp(to)}, then run again`,
+      `expected the identity controller to load the issuer chained to ${shortFp(to)}, found ${skipped.reason} at ${iso(skipped.at)} (${skipped.message ?? 'no message'}); the identity controller does not trust ${shortFp(to)}: restart ${context.objects.identityDeployment} once ${context.objects.linkerdTrustRoots} holds ${shortFp(to)}, then run again`,
     );
   }
   return gate(context, {

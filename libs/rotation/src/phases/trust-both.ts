@@ -32,15 +32,15 @@ export function decideTrustBoth(context: RotationContext, to: Fingerprint): Deci
  * trust both again; pods that trust {from, old target} still trust `from`, which still signs.
  */
 export function retargetIfReplaced(context: RotationContext, phase: 'TrustBoth' | 'Promote'): Decision | undefined {
-  const { rotation } = context;
+  const { rotation, objects } = context;
   const to = rotation.to;
   const prepared = context.snapshot.prepared.anchor;
   if (!to || prepared?.fingerprint === to.fingerprint) return undefined;
   if (!prepared) {
     return gate(context, {
       name: 'prepared-anchor-present',
-      summary: `waiting for Secret linkerd-trust-anchor to hold the target anchor ${shortFp(to.fingerprint)} again (it is missing)`,
-      missing: ['Secret linkerd-trust-anchor'],
+      summary: `waiting for ${objects.preparedSecret} to hold the target anchor ${shortFp(to.fingerprint)} again (it is missing)`,
+      missing: [objects.preparedSecret],
       watch: ['prepared-anchor'],
     });
   }
@@ -48,14 +48,14 @@ export function retargetIfReplaced(context: RotationContext, phase: 'TrustBoth' 
     return stop(
       context,
       'prepared-anchor-changed',
-      `expected Secret linkerd-trust-anchor to hold the target anchor ${shortFp(to.fingerprint)}, found ${shortFp(prepared.fingerprint)} with the old key or expired; restore the prepared anchor or renew it, then run again`,
+      `expected ${objects.preparedSecret} to hold the target anchor ${shortFp(to.fingerprint)}, found ${shortFp(prepared.fingerprint)} with the old key or expired; restore the prepared anchor or renew it, then run again`,
     );
   }
   if (rotation.retargets.length >= context.options.maxRetargets) {
     return stop(
       context,
       'prepared-anchor-unstable',
-      `expected the prepared anchor to stay put during a rotation, found it replaced ${rotation.retargets.length + 1} times (now ${shortFp(prepared.fingerprint)}); check renewBefore and rotationPolicy on Certificate linkerd-trust-anchor, then run again`,
+      `expected the prepared anchor to stay put during a rotation, found it replaced ${rotation.retargets.length + 1} times (now ${shortFp(prepared.fingerprint)}); check renewBefore and rotationPolicy on ${objects.preparedCertificate}, then run again`,
     );
   }
   return transition(context, {
