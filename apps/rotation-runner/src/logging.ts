@@ -2,7 +2,7 @@
 // text lines on one ("12:00:03 TrustBoth: rolled 37/120 workloads"). Fields are fingerprints,
 // names and counts; nothing here ever receives a key or a whole PEM (I5).
 import { pino, type Logger } from 'pino';
-import type { AdapterLogger } from '@linkerd-rotator/kube';
+import type { AdapterLogger } from '@linkerd-rotator/kube/rotation';
 import { workloadKey, type ProgressEvent } from '@linkerd-rotator/rotation';
 import type { CommandIO } from './cli.js';
 import type { ClusterConfig } from './config.js';

@@ -8,7 +8,8 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { DEFAULT_TRUST_OBJECT_NAMES as names, FakeApiServer } from '@linkerd-rotator/kube';
+import { FakeApiServer } from '@linkerd-rotator/kube/testing';
+import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

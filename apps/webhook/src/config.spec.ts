@@ -10,6 +10,14 @@ describe('parseConfig', () => {
     expect(c.limits.maxBytes).toBe(256 * 1024);
   });
 
+  it('takes the object names of libs/names with their flags, and no exporter flags (the exporter is its own process)', () => {
+    const c = parseConfig(['--tls-cert-file', 'a', '--tls-key-file', 'b', '--state-namespace', 'rotator', '--trust-roots-configmap', 'roots'], {});
+    expect(c.names.releaseNamespace).toBe('rotator');
+    expect(c.names.trustRootsConfigMap).toBe('roots');
+    expect(() => parseConfig(['--tls-cert-file', 'a', '--tls-key-file', 'b', '--exporter-watch-pods', 'true'], {})).toThrow(/exporter-watch-pods/);
+    expect(() => parseConfig(['--tls-cert-file', 'a', '--tls-key-file', 'b', '--lease', 'x'], {})).toThrow(ConfigError);
+  });
+
   it('rejects unknown flags, missing files and bad numbers with the flag named', () => {
     expect(() => parseConfig(['--nope', 'x'], {})).toThrow(ConfigError);
     expect(() => parseConfig([], {})).toThrow(/--tls-cert-file/);

@@ -1,14 +1,14 @@
 // Webhook configuration, parsed once at start from flags (and the chart's environment variables)
-// with zod; every later module receives a typed, validated value.
+// with zod; every later module receives a typed, validated value. Object names come from libs/names.
 import { parseArgs } from 'node:util';
-import { DEFAULT_TRUST_OBJECT_NAMES, MESHED_POD_LABEL, type TrustObjectNames } from '@linkerd-rotator/kube';
+import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNameKey, type ObjectNames } from '@linkerd-rotator/names';
 import { DEFAULT_BUNDLE_LIMITS, type BundleLimits } from '@linkerd-rotator/x509';
 import { z } from 'zod';
 import { NAMESPACE_CONTROLLER } from './decide.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().positive();
-const name = z.string().min(1);
+const NAME_ROWS = nameRowsFor('webhook');
 
 export const ConfigSchema = z.object({
   tlsCertFile: z.string().min(1, 'is required (path of the serving certificate, PEM)'),
@@ -25,18 +25,7 @@ export const ConfigSchema = z.object({
   expiryWarningDays: positive.default(DEFAULT_BUNDLE_LIMITS.expiryWarningDays),
   allowDeleteBy: z.string().default(NAMESPACE_CONTROLLER),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  trustNamespace: name.default(DEFAULT_TRUST_OBJECT_NAMES.trustNamespace),
-  linkerdNamespace: name.default(DEFAULT_TRUST_OBJECT_NAMES.linkerdNamespace),
-  stateNamespace: name.default(DEFAULT_TRUST_OBJECT_NAMES.releaseNamespace),
-  preparedAnchorSecret: name.default(DEFAULT_TRUST_OBJECT_NAMES.preparedAnchorSecret),
-  activeAnchorSecret: name.default(DEFAULT_TRUST_OBJECT_NAMES.activeAnchorSecret),
-  previousAnchorSecret: name.default(DEFAULT_TRUST_OBJECT_NAMES.previousAnchorSecret),
-  issuerSecret: name.default(DEFAULT_TRUST_OBJECT_NAMES.issuerSecret),
-  trustRootsConfigmap: name.default(DEFAULT_TRUST_OBJECT_NAMES.trustRootsConfigMap),
-  trustRootsKey: name.default(DEFAULT_TRUST_OBJECT_NAMES.trustRootsKey),
-  stateConfigmap: name.default(DEFAULT_TRUST_OBJECT_NAMES.stateConfigMap),
-  exporterWatchPods: z.enum(['true', 'false']).default('true'),
-  meshedPodSelector: z.string().default(MESHED_POD_LABEL),
+  ...(Object.fromEntries(NAME_ROWS.map((row) => [row.key, z.string().min(1).default(row.default)])) as Record<ObjectNameKey, z.ZodDefault<z.ZodString>>),
 });
 
 export type RawConfig = z.infer<typeof ConfigSchema>;
@@ -50,14 +39,13 @@ export interface WebhookConfig {
   limits: BundleLimits;
   allowDeleteBy: string[];
   logLevel: RawConfig['logLevel'];
-  names: TrustObjectNames;
-  /** The PKI health exporter: watch meshed pods (stale-proxy metrics), selected by this label selector ("" = all pods). */
-  exporter?: { watchPods: boolean; meshedPodSelector: string };
+  names: ObjectNames;
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-// docs/chart.md: one variable per flag, the flag upper-cased with dashes as underscores.
-const envName = (key: string) => kebab(key).replace(/-/g, '_').toUpperCase();
+// docs/chart.md: one variable per flag, the flag upper-cased with dashes as underscores; names as libs/names says.
+const flagOf = (key: string) => NAME_ROWS.find((row) => row.key === key)?.flag ?? kebab(key);
+const envOf = (key: string) => NAME_ROWS.find((row) => row.key === key)?.env ?? kebab(key).replace(/-/g, '_').toUpperCase();
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -70,7 +58,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   try {
     values = parseArgs({
       args: [...argv],
-      options: Object.fromEntries(keys.map((k) => [kebab(k), { type: 'string' as const }])),
+      options: Object.fromEntries(keys.map((k) => [flagOf(k), { type: 'string' as const }])),
       strict: true,
       allowPositionals: false,
     }).values as Record<string, string | undefined>;
@@ -78,11 +66,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`${(err as Error).message}; run with --help for the flags`);
   }
   const raw: Record<string, string | undefined> = {};
-  for (const key of keys) raw[key] = values[kebab(key)] ?? env[envName(key)];
+  for (const key of keys) raw[key] = values[flagOf(key)] ?? env[envOf(key)];
   if (raw.kubeconfig === undefined && env.KUBECONFIG) raw.kubeconfig = env.KUBECONFIG;
   const parsed = ConfigSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `--${kebab(String(i.path[0] ?? ''))} ${i.message}`);
+    const problems = parsed.error.issues.map((i) => `--${flagOf(String(i.path[0] ?? ''))} ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
@@ -95,23 +83,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     limits: { maxBytes: c.maxBundleBytes, maxCertificates: c.maxBundleCertificates, expiryWarningDays: c.expiryWarningDays },
     allowDeleteBy: c.allowDeleteBy.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     logLevel: c.logLevel,
-    names: {
-      trustNamespace: c.trustNamespace,
-      linkerdNamespace: c.linkerdNamespace,
-      releaseNamespace: c.stateNamespace,
-      preparedAnchorSecret: c.preparedAnchorSecret,
-      activeAnchorSecret: c.activeAnchorSecret,
-      previousAnchorSecret: c.previousAnchorSecret,
-      issuerSecret: c.issuerSecret,
-      trustRootsConfigMap: c.trustRootsConfigmap,
-      trustRootsKey: c.trustRootsKey,
-      stateConfigMap: c.stateConfigmap,
-    },
-    exporter: { watchPods: c.exporterWatchPods === 'true', meshedPodSelector: c.meshedPodSelector },
+    names: { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(NAME_ROWS.map((row) => [row.key, c[row.key]])) },
   };
 }
 
 /** Flag names for --help. */
 export function flagHelp(): string {
-  return (Object.keys(ConfigSchema.shape) as string[]).map((k) => `  --${kebab(k)}  (env ${envName(k)})`).join('\n');
+  return (Object.keys(ConfigSchema.shape) as string[]).map((k) => `  --${flagOf(k)}  (env ${envOf(k)})`).join('\n');
 }

@@ -1,4 +1,5 @@
-import { DEFAULT_TRUST_OBJECT_NAMES as names, type TrustSnapshot } from '@linkerd-rotator/kube';
+import type { TrustSnapshot } from '@linkerd-rotator/kube/caches';
+import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import type { AdmissionRequest } from './admission.js';
 import { classify, decide, NAMESPACE_CONTROLLER } from './decide.js';

@@ -1,6 +1,7 @@
 // The admission decision, pure: an AdmissionRequest plus the cluster's trust snapshot in, a verdict
 // out. Routes the trust-roots ConfigMap and the identity issuer Secret to the libs/x509 rules.
-import type { TrustObjectNames, TrustSnapshot } from '@linkerd-rotator/kube';
+import type { TrustSnapshot } from '@linkerd-rotator/kube/caches';
+import type { ObjectNames } from '@linkerd-rotator/names';
 import {
   checkIssuer,
   checkTrustBundle,
@@ -27,7 +28,7 @@ export interface Decision {
 }
 
 export interface DecideContext {
-  names: TrustObjectNames;
+  names: ObjectNames;
   now: Date;
   limits?: Partial<BundleLimits>;
   /** False until the snapshot has been listed from the cluster; guarded writes are then refused. */
@@ -60,7 +61,7 @@ function fromVerdict(object: GuardedObject, verdict: Verdict): Decision {
 }
 
 /** Which guarded object a request targets, if any. */
-export function classify(request: AdmissionRequest, names: TrustObjectNames): GuardedObject {
+export function classify(request: AdmissionRequest, names: ObjectNames): GuardedObject {
   const name = request.name || nameOf(request.object) || nameOf(request.oldObject);
   if (request.resource.group !== '' || request.subResource) return 'other';
   if (request.resource.resource === 'configmaps' && name === names.trustRootsConfigMap) return 'trust-roots';

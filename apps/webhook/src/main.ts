@@ -1,10 +1,10 @@
-// Entry point of the admission webhook + exporter: parse configuration once, start the informer
-// cache against the cluster, serve HTTPS admission and plain-HTTP health/metrics until SIGTERM.
+// Entry point of the admission webhook: parse configuration once, start the trust cache against the
+// cluster (only the objects admission reads), serve HTTPS admission and plain-HTTP health/metrics
+// until SIGTERM. The PKI health exporter is its own process (apps/exporter).
 import { pino } from 'pino';
-import { InformerExporterCache, InformerTrustCache, KubeConfig } from '@linkerd-rotator/kube';
+import { KubeConfig } from '@linkerd-rotator/kube';
+import { TrustCache } from '@linkerd-rotator/kube/caches';
 import { ConfigError, flagHelp, parseConfig } from './config.js';
-import { registerExporterMetrics } from './exporter-metrics.js';
-import { createMetrics } from './metrics.js';
 import { startWebhook } from './server.js';
 
 async function main(): Promise<void> {
@@ -27,38 +27,17 @@ async function main(): Promise<void> {
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromDefault();
 
-  const cache = new InformerTrustCache(kubeConfig, config.names, { logger: logger.child({ component: 'trust-cache' }) });
-  await cache.start();
-  // The PKI health exporter: its own watches (all trust-roots ConfigMaps, meshed pods, full state), read at scrape time.
-  const exporterCache = new InformerExporterCache(kubeConfig, config.names, {
-    watchPods: config.exporter?.watchPods ?? true,
-    ...(config.exporter ? { meshedPodSelector: config.exporter.meshedPodSelector } : {}),
-    logger: logger.child({ component: 'exporter-cache' }),
-  });
-  await exporterCache.start();
-  const metrics = createMetrics();
-  // The serving certificate as served: known once the HTTPS server has loaded it.
-  let servingCertPem: () => string | undefined = () => undefined;
-  registerExporterMetrics(metrics.registry, {
-    trust: cache,
-    cluster: exporterCache,
-    names: config.names,
-    servingCertPem: () => servingCertPem(),
-    onError: (err) => logger.error({ err }, 'computing the PKI metrics failed'),
-  });
-  const webhook = await startWebhook({ config, source: cache, logger, metrics });
-  servingCertPem = () => webhook.tls.material.cert.toString('utf8');
+  const cache = new TrustCache(kubeConfig, { names: config.names, logger: logger.child({ component: 'trust-cache' }) });
+  cache.start();
+  const webhook = await startWebhook({ config, source: cache, logger });
   void cache.waitForSync(5 * 60_000).then((ok) =>
     ok ? logger.info('trust state synced; ready') : logger.warn('trust state still not synced after 5 minutes; check RBAC and API access'),
-  );
-  void exporterCache.waitForSync(5 * 60_000).then((ok) =>
-    ok ? logger.info('exporter caches synced') : logger.warn('exporter caches still not synced after 5 minutes; check RBAC for pods and trust-roots ConfigMaps'),
   );
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     await webhook.close();
-    await Promise.all([cache.stop(), exporterCache.stop()]);
+    await cache.stop();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -5,7 +5,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { TrustSnapshotSource } from '@linkerd-rotator/kube';
+import type { TrustSnapshotSource } from '@linkerd-rotator/kube/caches';
 import { BundleCache } from '@linkerd-rotator/x509';
 import { admissionResponse, parseAdmissionReview, type AdmissionRequest } from './admission.js';
 import type { WebhookConfig } from './config.js';

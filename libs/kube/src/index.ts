@@ -1,12 +1,11 @@
-// The only code in linkerd-rotator that talks to the Kubernetes API, behind small interfaces
-// (TrustSnapshotSource, ...) that the webhook and the rotation engine depend on.
-export * from './names.js';
-export * from './snapshot.js';
-export * from './projections.js';
-export * from './informer-cache.js';
+// libs/kube, the only code in linkerd-rotator that talks to the Kubernetes API. This entry point is
+// what its parts share: API errors, the one list+watch layer, its feeds, and Linkerd's constants.
+// The parts: `@linkerd-rotator/kube/rotation` (the rotation engine's adapter), `/caches` (the
+// webhook's and the exporter's snapshots) and `/testing` (a fake API server and test doubles).
 export { KubeConfig } from '@kubernetes/client-node';
-/** Test double: an in-process API server serving list/watch of Secrets and ConfigMaps. */
-export { FakeApiServer, type FakeObject } from './fake-apiserver.js';
-/** The rotation engine's Kubernetes adapter (every port of libs/rotation). */
-export * from './rotation/index.js';
-export * from './exporter-cache.js';
+export { KubeApiError, classify, describeOperation, withRetry, type KubeErrorKind, type KubeOperation, type RetryOptions } from './errors.js';
+export { Collection, erase, whenSynced, waitUntil, type AnyCollection, type Changing, type CollectionHealth, type CollectionLogger, type CollectionOptions, type Feed } from './collection.js';
+export { configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed, type NamedObject } from './feeds.js';
+export { reuseConnections } from './connections.js';
+export { skeleton, stripSecret } from './slim.js';
+export * from './linkerd.js';

@@ -3,20 +3,9 @@
 // and the patches and conditions the adapter writes. Real certificates, no cluster.
 import type { V1Namespace, V1Pod, V1ReplicaSet } from '@kubernetes/client-node';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
-import {
-  anchorFactsOf,
-  bundleFactsOf,
-  identityEventOf,
-  issuingFactsOf,
-  meshedPodOf,
-  meshedTemplate,
-  restartPatch,
-  slimPod,
-  slimWorkload,
-  tierOfNamespace,
-  workloadFactsOf,
-  type PodContext,
-} from '../src/rotation/index.js';
+import { meshedPodOf, slimPod, tierOfNamespace, type PodContext } from '../src/rotation/pod-facts.js';
+import { anchorFactsOf, bundleFactsOf, identityEventOf, issuingFactsOf } from '../src/rotation/pki-facts.js';
+import { meshedTemplate, restartPatch, slimWorkload, workloadFactsOf } from '../src/rotation/workload-facts.js';
 import { sha256Hex } from '@linkerd-rotator/x509';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -1,21 +1,14 @@
 // The I/O helpers of the rotation adapter without a cluster: error classification and messages,
 // retry with backoff, request counting, label selectors and budgets, the Lease's expiry, the
 // cmctl-style Issuing condition, Events, resourceVersion order and the watch-driven wake-up.
-import {
-  budgetBelowMinimum,
-  classify,
-  compareResourceVersions,
-  eventFor,
-  KubeApiError,
-  leaseFactsOf,
-  manuallyTriggered,
-  redact,
-  requestKey,
-  selectorMatches,
-  wakeOn,
-  withRetry,
-  type AnyCollection,
-} from '../src/rotation/index.js';
+import { compareResourceVersions } from '../src/collection.js';
+import { classify, KubeApiError, redact, withRetry } from '../src/errors.js';
+import { eventFor } from '../src/rotation/events.js';
+import { leaseFactsOf } from '../src/rotation/lease.js';
+import { manuallyTriggered } from '../src/rotation/renewals.js';
+import { requestKey } from '../src/rotation/request-stats.js';
+import { budgetBelowMinimum, selectorMatches } from '../src/rotation/restarts.js';
+import { wakeOn } from '../src/rotation/wake.js';
 
 const apiError = (code: number, message = 'nope') => Object.assign(new Error(`HTTP-Code: ${code}`), { code, body: JSON.stringify({ kind: 'Status', message }) });
 const refused = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }) });
@@ -196,7 +189,7 @@ describe('resourceVersions and waking on changes', () => {
         checks++;
         return value >= 3;
       },
-      { collections: [c as unknown as AnyCollection], deadline: Date.now() + 5_000, now: Date.now, minIntervalMs: 10 },
+      { collections: [c], deadline: Date.now() + 5_000, now: Date.now, minIntervalMs: 10 },
     );
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 30));

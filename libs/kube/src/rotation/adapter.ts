@@ -1,15 +1,15 @@
 // The Kubernetes adapter of the rotation engine: every port of libs/rotation wired to one set of
 // caches and clients. `start()` lists and watches; `stop()` closes the watches so the process can exit.
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { ObjectNames } from '@linkerd-rotator/names';
 import type { RotationPorts } from '@linkerd-rotator/rotation';
-import { KubeAnchorSecrets } from './anchors.js';
+import { reuseConnections } from '../connections.js';
+import { KubeAnchorSecrets, readAnchorSecrets, type AnchorSecretFacts } from './anchors.js';
 import { ClusterCache } from './cache.js';
-import { reuseConnections } from './connections.js';
 import { makeContext, type AdapterContext, type AdapterLogger } from './context.js';
 import { KubeEventRecorder } from './events.js';
 import { InjectorProbe } from './injector.js';
 import { KubeLease } from './lease.js';
-import type { RotatorObjectNames } from './names.js';
 import { KubeClusterReader } from './reader.js';
 import { KubeCertificateRenewals } from './renewals.js';
 import { countRequests, type RequestStats } from './request-stats.js';
@@ -18,7 +18,7 @@ import { KubeStateStore } from './state-store.js';
 import { KubeWaiter } from './waiter.js';
 
 export interface RotationAdapterOptions {
-  readonly names: RotatorObjectNames;
+  readonly names: ObjectNames;
   /** Where the state ConfigMap and the Lease live (the chart's release namespace). */
   readonly stateNamespace: string;
   /** This run's identity on Events (`reportingInstance`); the Lease holder is the engine's option. */
@@ -29,6 +29,11 @@ export interface RotationAdapterOptions {
   readonly budgetTimeoutMs: number;
   /** Dry-run pods only in this namespace (else in meshed namespaces). */
   readonly injectorNamespace?: string;
+  /**
+   * A 403 on the proxy-injector's dry-run fails the snapshot (default true: a rotation cannot pass its
+   * injector gate without it). False for commands that never restart a pod, such as `bootstrap`.
+   */
+  readonly strictInjector?: boolean;
   readonly logger?: AdapterLogger;
   readonly now?: () => number;
 }
@@ -46,6 +51,8 @@ export interface RotationAdapter {
   readonly injector: InjectorProbe;
   /** Every API request made through this adapter, by verb and resource. */
   readonly requests: RequestStats;
+  /** The three anchor Secrets as facts, each read with a GET (never from a cache); a missing one is undefined. */
+  readAnchorSecrets(): Promise<AnchorSecretFacts>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -56,11 +63,11 @@ export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationA
   const cache = new ClusterCache(context);
   const lease = new KubeLease(context, options.stateNamespace);
   const injector = new InjectorProbe(context, options.injectorNamespace);
-  const reader = new KubeClusterReader(context, cache, injector, lease);
+  const reader = new KubeClusterReader(context, { cache, probe: injector, strictInjector: options.strictInjector ?? true });
   const state = new KubeStateStore(context, options.stateNamespace);
-  const restarts = new KubeWorkloadRestarts(context, cache, reader, options.budgetTimeoutMs);
+  const restarts = new KubeWorkloadRestarts(context, { cache, reader, budgetTimeoutMs: options.budgetTimeoutMs });
   const waiter = new KubeWaiter(context, cache, reader);
-  const events = new KubeEventRecorder(context, options.stateNamespace, options.instance, () => state.uid);
+  const events = new KubeEventRecorder(context, { stateNamespace: options.stateNamespace, instance: options.instance, stateUid: () => state.uid });
   const ports: RotationPorts = {
     cluster: reader,
     anchors: new KubeAnchorSecrets(context, { active: cache.activeSecret, previous: cache.previousSecret }),
@@ -84,6 +91,7 @@ export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationA
     events,
     injector,
     requests,
+    readAnchorSecrets: () => readAnchorSecrets(context),
     start: () => cache.start(),
     stop: () => cache.stop(),
   };

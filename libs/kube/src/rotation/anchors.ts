@@ -2,16 +2,40 @@
 // source, written only if its certificate is the expected one; the key goes only to the active
 // Secret, the previous Secret gets the certificate alone (I5). Nothing read here is ever logged.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { AnchorSecrets, Fingerprint, WriteOutcome } from '@linkerd-rotator/rotation';
+import type { AnchorFacts, AnchorSecrets, Fingerprint, WriteOutcome } from '@linkerd-rotator/rotation';
 import { checkKeyMatchesCertificate, toPem } from '@linkerd-rotator/x509';
-import type { Collection } from './collection.js';
-import type { AdapterContext } from './context.js';
-import { KubeApiError } from './errors.js';
-import { FIELD_MANAGER } from './names.js';
-import { certificatesOf, decodeSecretKey } from './pki-facts.js';
+import type { Collection } from '../collection.js';
+import { FIELD_MANAGER, type AdapterContext } from './context.js';
+import { KubeApiError } from '../errors.js';
+import { anchorFactsOf, certificatesOf, decodeSecretKey } from './pki-facts.js';
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const MANAGED_LABELS = { 'app.kubernetes.io/managed-by': 'linkerd-rotator', 'app.kubernetes.io/component': 'trust-anchor' };
+
+/** A Secret of the trust namespace, read with a GET (never from a cache); undefined when it does not exist. */
+async function readTrustSecret(ctx: AdapterContext, name: string): Promise<V1Secret | undefined> {
+  const namespace = ctx.names.trustNamespace;
+  try {
+    return await ctx.call({ verb: 'get', resource: 'secrets', namespace, name }, () => ctx.core.readNamespacedSecret({ namespace, name }));
+  } catch (err) {
+    if (err instanceof KubeApiError && err.kind === 'not-found') return undefined;
+    throw err;
+  }
+}
+
+export interface AnchorSecretFacts {
+  readonly prepared?: AnchorFacts;
+  readonly active?: AnchorFacts;
+  readonly previous?: AnchorFacts;
+}
+
+/** The three anchor Secrets as facts, each read with a GET; a missing Secret (or certificate) is undefined. */
+export async function readAnchorSecrets(ctx: AdapterContext): Promise<AnchorSecretFacts> {
+  const n = ctx.names;
+  const secrets = await Promise.all([n.preparedAnchorSecret, n.activeAnchorSecret, n.previousAnchorSecret].map((name) => readTrustSecret(ctx, name)));
+  const [prepared, active, previous] = secrets.map(anchorFactsOf);
+  return { ...(prepared ? { prepared } : {}), ...(active ? { active } : {}), ...(previous ? { previous } : {}) };
+}
 
 export class KubeAnchorSecrets implements AnchorSecrets {
   constructor(
@@ -49,14 +73,8 @@ export class KubeAnchorSecrets implements AnchorSecrets {
     return { written: true };
   }
 
-  private async read(name: string): Promise<V1Secret | undefined> {
-    const namespace = this.ctx.names.trustNamespace;
-    try {
-      return await this.ctx.call({ verb: 'get', resource: 'secrets', namespace, name }, () => this.ctx.core.readNamespacedSecret({ namespace, name }));
-    } catch (err) {
-      if (err instanceof KubeApiError && err.kind === 'not-found') return undefined;
-      throw err;
-    }
+  private read(name: string): Promise<V1Secret | undefined> {
+    return readTrustSecret(this.ctx, name);
   }
 
   /**

@@ -17,17 +17,15 @@ import {
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { WatchSource } from '@linkerd-rotator/rotation';
-import { Collection, type CollectionOptions } from './collection.js';
+import { Collection, erase, waitUntil, type AnyCollection, type Feed } from '../collection.js';
+import { classify, KubeApiError } from '../errors.js';
+import { configMapsEverywhereFeed, namedSecretFeed, podsFeed } from '../feeds.js';
 import { ARGO_ROLLOUTS, CERT_MANAGER, type AdapterContext } from './context.js';
-import { classify, KubeApiError } from './errors.js';
 import { slimNamespace, slimPod, slimReplicaSet } from './pod-facts.js';
-import { slimEvent, slimMeta, slimSecret, type CertificateObject } from './pki-facts.js';
+import { slimEvent, slimMeta, type CertificateObject } from './pki-facts.js';
 import { slimWorkload, type RolloutObject } from './workload-facts.js';
 
 const byName = (name: string) => `metadata.name=${name}`;
-
-export type AnyCollection = Collection<KubernetesObject>;
-export const erase = <T extends KubernetesObject>(c: Collection<T>): AnyCollection => c as unknown as AnyCollection;
 
 export class ClusterCache {
   readonly pods: Collection<V1Pod>;
@@ -52,16 +50,8 @@ export class ClusterCache {
   constructor(private readonly ctx: AdapterContext) {
     const { core, apps, custom, names: n } = ctx;
     const policy = ctx.kubeConfig.makeApiClient(PolicyV1Api);
-    const make = <T extends KubernetesObject>(options: CollectionOptions<T>) => new Collection<T>(ctx.kubeConfig, options, ctx.logger, ctx);
-    const namedSecret = (namespace: string, name: string) =>
-      make<V1Secret>({
-        name: `Secret ${namespace}/${name}`,
-        path: `/api/v1/namespaces/${namespace}/secrets`,
-        fieldSelector: byName(name),
-        operation: { verb: 'list', resource: 'secrets', namespace, name },
-        list: () => core.listNamespacedSecret({ namespace, fieldSelector: byName(name) }),
-        slim: slimSecret,
-      });
+    const make = <T extends KubernetesObject>(feed: Feed<T>) => new Collection<T>(ctx.kubeConfig, { ...feed, logger: ctx.logger, health: ctx });
+    const namedSecret = (namespace: string, name: string) => make<V1Secret>(namedSecretFeed(core, { namespace, name }));
     const namedCertificate = (namespace: string, name: string) =>
       make<CertificateObject>({
         name: `Certificate ${namespace}/${name}`,
@@ -72,7 +62,7 @@ export class ClusterCache {
         slim: slimMeta,
       });
 
-    this.pods = make<V1Pod>({ name: 'pods', path: '/api/v1/pods', operation: { verb: 'list', resource: 'pods' }, list: () => core.listPodForAllNamespaces(), slim: slimPod });
+    this.pods = make<V1Pod>({ ...podsFeed(core), slim: slimPod });
     this.replicaSets = make<V1ReplicaSet>({
       name: 'replicasets',
       path: '/apis/apps/v1/replicasets',
@@ -109,14 +99,7 @@ export class ClusterCache {
       list: () => policy.listPodDisruptionBudgetForAllNamespaces(),
       slim: slimMeta,
     });
-    this.trustRoots = make<V1ConfigMap>({
-      name: `ConfigMaps ${n.trustRootsConfigMap} (all namespaces)`,
-      path: '/api/v1/configmaps',
-      fieldSelector: byName(n.trustRootsConfigMap),
-      operation: { verb: 'list', resource: 'configmaps', name: n.trustRootsConfigMap },
-      list: () => core.listConfigMapForAllNamespaces({ fieldSelector: byName(n.trustRootsConfigMap) }),
-      slim: slimMeta,
-    });
+    this.trustRoots = make<V1ConfigMap>({ ...configMapsEverywhereFeed(core, n.trustRootsConfigMap), slim: slimMeta });
     this.preparedSecret = namedSecret(n.trustNamespace, n.preparedAnchorSecret);
     this.activeSecret = namedSecret(n.trustNamespace, n.activeAnchorSecret);
     this.previousSecret = namedSecret(n.trustNamespace, n.previousAnchorSecret);
@@ -210,21 +193,13 @@ export class ClusterCache {
       }
       return 'wait';
     };
-    const first = check();
-    if (first === 'ok') return;
-    if (first instanceof KubeApiError) throw first;
-    await new Promise<void>((resolve, reject) => {
-      const unsubscribe = this.all().map((c) => c.onChange(() => settle()));
-      const timer = setTimeout(() => settle(), Math.max(0, deadline - this.ctx.now()) + 5);
-      const settle = () => {
-        const result = check();
-        if (result === 'wait') return;
-        clearTimeout(timer);
-        for (const u of unsubscribe) u();
-        if (result === 'ok') resolve();
-        else reject(result);
-      };
-    });
+    // Woken by the collections' changes (a list, a failure), and once more at the deadline.
+    let result = check();
+    while (result === 'wait') {
+      await waitUntil(this.all(), () => check() !== 'wait', Math.max(0, deadline - this.ctx.now()) + 5);
+      result = check();
+    }
+    if (result instanceof KubeApiError) throw result;
   }
 
   private async detectRollouts(): Promise<void> {
@@ -244,17 +219,14 @@ export class ClusterCache {
       }
       throw error;
     }
-    this.rollouts = new Collection<RolloutObject>(
-      this.ctx.kubeConfig,
-      {
-        name: 'rollouts',
-        path: `/apis/${ARGO_ROLLOUTS.group}/${ARGO_ROLLOUTS.version}/${ARGO_ROLLOUTS.plural}`,
-        operation: { verb: 'list', resource: 'rollouts.argoproj.io' },
-        list: () => custom.listClusterCustomObject({ ...ARGO_ROLLOUTS }) as Promise<KubernetesListObject<RolloutObject>>,
-        slim: slimWorkload,
-      },
-      this.ctx.logger,
-      this.ctx,
-    );
+    this.rollouts = new Collection<RolloutObject>(this.ctx.kubeConfig, {
+      name: 'rollouts',
+      path: `/apis/${ARGO_ROLLOUTS.group}/${ARGO_ROLLOUTS.version}/${ARGO_ROLLOUTS.plural}`,
+      operation: { verb: 'list', resource: 'rollouts.argoproj.io' },
+      list: () => custom.listClusterCustomObject({ ...ARGO_ROLLOUTS }) as Promise<KubernetesListObject<RolloutObject>>,
+      slim: slimWorkload,
+      logger: this.ctx.logger,
+      health: this.ctx,
+    });
   }
 }

@@ -1,8 +1,8 @@
 // What every piece of the rotation adapter shares: API clients, object names, the clock, the logger
 // and `call`, which runs one API request with retry-and-backoff bounded by the API timeout.
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { withRetry, type KubeApiError, type KubeOperation } from './errors.js';
-import type { RotatorObjectNames } from './names.js';
+import { withRetry, type KubeApiError, type KubeOperation } from '../errors.js';
+import type { ObjectNames } from '@linkerd-rotator/names';
 
 /** The subset of a pino logger the adapter uses; fields are structured, never key material. */
 export interface AdapterLogger {
@@ -19,7 +19,7 @@ export interface AdapterContext {
   readonly apps: AppsV1Api;
   readonly custom: CustomObjectsApi;
   readonly coordination: CoordinationV1Api;
-  readonly names: RotatorObjectNames;
+  readonly names: ObjectNames;
   readonly now: () => number;
   /** How long one call keeps retrying an unreachable API server before the run stops safely. */
   readonly apiTimeoutMs: number;
@@ -40,7 +40,7 @@ export interface AdapterContext {
 /** How long after an outage a 403 is taken for a restarting API server's unsynced authorizer. */
 export const FORBIDDEN_GRACE_MS = 30_000;
 
-export function makeContext(kubeConfig: KubeConfig, names: RotatorObjectNames, options: { apiTimeoutMs: number; logger?: AdapterLogger; now?: () => number }): AdapterContext {
+export function makeContext(kubeConfig: KubeConfig, names: ObjectNames, options: { apiTimeoutMs: number; logger?: AdapterLogger; now?: () => number }): AdapterContext {
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? Date.now;
   let lastUnreachable = Number.NEGATIVE_INFINITY;
@@ -73,5 +73,7 @@ export function makeContext(kubeConfig: KubeConfig, names: RotatorObjectNames, o
   };
 }
 
+/** The field manager of every write, and the `managed-by` of every object the runner creates. */
+export const FIELD_MANAGER = 'linkerd-rotator';
 export const CERT_MANAGER = { group: 'cert-manager.io', version: 'v1', plural: 'certificates' } as const;
 export const ARGO_ROLLOUTS = { group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' } as const;

@@ -28,21 +28,22 @@ export function eventFor(involved: V1ObjectReference, event: RotationEvent, at: 
 }
 
 export class KubeEventRecorder implements EventRecorder {
-  recorded = 0;
-  failed = 0;
-
   constructor(
     private readonly ctx: AdapterContext,
-    private readonly stateNamespace: string,
-    private readonly instance: string,
-    private readonly stateUid: () => string | undefined,
+    private readonly about: {
+      readonly stateNamespace: string;
+      /** This run's identity (`reportingInstance`). */
+      readonly instance: string;
+      /** The state ConfigMap's uid, once read. */
+      readonly stateUid: () => string | undefined;
+    },
   ) {}
 
   async record(event: RotationEvent): Promise<void> {
     const n = this.ctx.names;
-    const uid = this.stateUid();
+    const uid = this.about.stateUid();
     const targets: V1ObjectReference[] = [
-      { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.stateNamespace, name: n.stateConfigMap, ...(uid ? { uid } : {}) },
+      { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.about.stateNamespace, name: n.stateConfigMap, ...(uid ? { uid } : {}) },
       { apiVersion: 'cert-manager.io/v1', kind: 'Certificate', namespace: n.trustNamespace, name: n.preparedAnchorCertificate },
     ];
     await Promise.all(
@@ -50,10 +51,8 @@ export class KubeEventRecorder implements EventRecorder {
         const namespace = involved.namespace as string;
         try {
           // A single attempt: Events are informational and must not hold the run.
-          await this.ctx.core.createNamespacedEvent({ namespace, body: eventFor(involved, event, this.ctx.now(), this.instance) });
-          this.recorded++;
+          await this.ctx.core.createNamespacedEvent({ namespace, body: eventFor(involved, event, this.ctx.now(), this.about.instance) });
         } catch (err) {
-          this.failed++;
           this.ctx.logger.warn({ namespace, reason: event.reason, error: (err as Error).message.split('\n')[0] }, 'could not record a Kubernetes Event');
         }
       }),

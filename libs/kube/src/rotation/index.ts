@@ -1,22 +1,11 @@
-// The Kubernetes adapter of the rotation engine (libs/rotation ports), beside the webhook's cache.
-export * from './adapter.js';
-export * from './names.js';
-export * from './errors.js';
-export * from './request-stats.js';
-export { reuseConnections } from './connections.js';
-export { Collection, compareResourceVersions } from './collection.js';
-export { ClusterCache, type AnyCollection } from './cache.js';
-export { KubeClusterReader, type ReadOptions } from './reader.js';
-export { InjectorProbe, probePod, type InjectorAnswer } from './injector.js';
-export { KubeLease, leaseFactsOf } from './lease.js';
-export { KubeStateStore } from './state-store.js';
-export { KubeWorkloadRestarts, selectorMatches, budgetBelowMinimum } from './restarts.js';
-export { KubeCertificateRenewals, manuallyTriggered } from './renewals.js';
-export { KubeAnchorSecrets } from './anchors.js';
-export { KubeEventRecorder, eventFor } from './events.js';
-export { KubeWaiter, injectorBackoff } from './waiter.js';
-export { wakeOn } from './wake.js';
-export { silentLogger, type AdapterLogger, type AdapterContext } from './context.js';
-export * from './pod-facts.js';
-export * from './workload-facts.js';
-export * from './pki-facts.js';
+// The rotation engine's Kubernetes adapter (`@linkerd-rotator/kube/rotation`): every port of
+// libs/rotation over list+watch caches and API calls, created with `createRotationAdapter`.
+export { createRotationAdapter, type RotationAdapter, type RotationAdapterOptions } from './adapter.js';
+export type { AnchorSecretFacts } from './anchors.js';
+export type { ClusterCache } from './cache.js';
+export type { AdapterContext, AdapterLogger } from './context.js';
+export type { InjectorAnswer } from './injector.js';
+export { anchorFactsOf } from './pki-facts.js';
+export type { KubeClusterReader, ReadOptions } from './reader.js';
+export type { RequestCount, RequestStats } from './request-stats.js';
+export { wakeOn, type WakeOptions } from './wake.js';

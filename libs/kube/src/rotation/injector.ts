@@ -4,8 +4,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { InjectorFacts } from '@linkerd-rotator/rotation';
 import type { AdapterContext } from './context.js';
-import { classify, type KubeApiError } from './errors.js';
-import { TRUST_ROOT_ANNOTATION } from './names.js';
+import { classify, type KubeApiError } from '../errors.js';
+import { TRUST_ROOT_ANNOTATION } from '../linkerd.js';
 
 /** An answer older than this is asked again even if the bundles did not change (the injector may have restarted). */
 const MAX_AGE_MS = 30_000;
@@ -38,7 +38,6 @@ export function probePod(): V1Pod {
 export class InjectorProbe {
   private cached: { key: string; at: number; answer: InjectorAnswer } | undefined;
   private preferred: string | undefined;
-  probes = 0;
 
   /** `namespace`: probe only there (the chart's `rbac.podDryRun.mode: namespaces`); else meshed namespaces. */
   constructor(
@@ -60,7 +59,6 @@ export class InjectorProbe {
     if (order.length === 0) return { problem: 'no meshed namespace to dry-run a pod in (set --injector-namespace)' };
     let last: InjectorAnswer = {};
     for (const namespace of order) {
-      this.probes++;
       const op = { verb: 'create (dry-run)', resource: 'pods', namespace };
       try {
         // One attempt, no retry: a failing or slow injector must not hold the run; the gate asks again.

@@ -4,9 +4,8 @@
 // Lease would expire reports it lost, so the run stops writing.
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { LeaseFacts, LeaseLock, LeaseOutcome } from '@linkerd-rotator/rotation';
-import type { AdapterContext } from './context.js';
-import { KubeApiError } from './errors.js';
-import { FIELD_MANAGER } from './names.js';
+import { FIELD_MANAGER, type AdapterContext } from './context.js';
+import { KubeApiError } from '../errors.js';
 
 function timeOf(value: Date | string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -29,8 +28,6 @@ export class KubeLease implements LeaseLock {
   private lastRenewal = 0;
   private keepalive: NodeJS.Timeout | undefined;
   private renewing: Promise<LeaseOutcome> | undefined;
-  /** API requests saved by answering a renewal from the last one (it is less than a third of the duration old). */
-  skippedRenewals = 0;
 
   constructor(
     private readonly ctx: AdapterContext,
@@ -59,7 +56,6 @@ export class KubeLease implements LeaseLock {
     // Renewed less than a third of the duration ago (by the keepalive or the last step): still ours,
     // since nobody may take a Lease before it expires.
     if (this.heldBy === holder && expiresAt !== undefined && this.ctx.now() - this.lastRenewal < durationMs / 3) {
-      this.skippedRenewals++;
       return { held: true, expiresAt };
     }
     return this.renewNow(holder, durationMs);

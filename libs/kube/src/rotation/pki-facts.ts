@@ -84,7 +84,7 @@ export function identityEventOf(e: CoreV1Event): IdentityEvent | undefined {
 }
 
 /** Keeps tls.crt and ca.crt of a Secret, in place; the key and the kubectl apply copy are dropped. */
-export { stripSecret as slimSecret } from '../projections.js';
+export { stripSecret as slimSecret } from '../slim.js';
 
 /** Keeps an Event's reason, message, times and subject. */
 export function slimEvent(e: CoreV1Event): void {

@@ -7,9 +7,10 @@ import {
   CONTROL_PLANE_NS_LABEL,
   EXTENSION_NS_LABEL,
   PROXY_CONTAINER,
+  proxyContainer,
   TRUST_ANCHORS_ENV,
   TRUST_ROOT_ANNOTATION,
-} from './names.js';
+} from '../linkerd.js';
 
 export interface PodContext {
   readonly linkerdNamespace: string;
@@ -20,11 +21,6 @@ export interface PodContext {
   namespace(name: string): V1Namespace | undefined;
   /** Fingerprints of the certificates in a literal trust-anchors PEM (cached by the caller). */
   anchorsOf(pem: string): readonly Fingerprint[];
-}
-
-/** The proxy container: a regular container or a native sidecar (init container with restartPolicy Always). */
-export function proxyContainer(pod: Pick<V1Pod, 'spec'>): V1Container | undefined {
-  return pod.spec?.containers?.find((c) => c.name === PROXY_CONTAINER) ?? pod.spec?.initContainers?.find((c) => c.name === PROXY_CONTAINER);
 }
 
 export function tierOfNamespace(name: string, ns: V1Namespace | undefined, linkerdNamespace: string): Tier {

@@ -9,7 +9,6 @@ import type {
   Fingerprint,
   IdentityEvent,
   IdentityIssuerFacts,
-  LeaseFacts,
   MeshedPod,
   WorkloadFacts,
   WorkloadKind,
@@ -18,7 +17,7 @@ import type {
 import { workloadKey } from '@linkerd-rotator/rotation';
 import { verifyChain, type ParsedCertificate } from '@linkerd-rotator/x509';
 import type { ClusterCache } from './cache.js';
-import type { Collection } from './collection.js';
+import type { Collection } from '../collection.js';
 import type { AdapterContext } from './context.js';
 import type { InjectorAnswer, InjectorProbe } from './injector.js';
 import { meshedPodOf, tierOfNamespace, type PodContext } from './pod-facts.js';
@@ -30,10 +29,6 @@ export interface ReadOptions {
   readonly forceInjector?: boolean;
   /** How long to wait for caches that are re-listing after an API failure (default: the API timeout). */
   readonly deadline?: number;
-}
-
-export interface LeaseView {
-  facts(): LeaseFacts | undefined;
 }
 
 const INJECT_ANNOTATION = 'linkerd.io/inject';
@@ -56,15 +51,22 @@ export class KubeClusterReader implements ClusterReader {
   private chainCache = new Map<string, Fingerprint | undefined>();
   /** The proxy-injector's last answer, with the reason when it has none (for `status`). */
   injector: InjectorAnswer = {};
-  /** Throw on a 403 from the dry-run (the rotation cannot pass its injector gate without it). */
-  strictInjector = true;
+  private readonly cache: ClusterCache;
+  private readonly probe: InjectorProbe;
+  /**
+   * Throw on a 403 from the dry-run (the rotation cannot pass its injector gate without it); set from
+   * `createRotationAdapter`'s `strictInjector` option.
+   */
+  strictInjector: boolean;
 
   constructor(
     private readonly ctx: AdapterContext,
-    private readonly cache: ClusterCache,
-    private readonly probe: InjectorProbe,
-    private readonly lease: LeaseView,
-  ) {}
+    parts: { readonly cache: ClusterCache; readonly probe: InjectorProbe; readonly strictInjector: boolean },
+  ) {
+    this.cache = parts.cache;
+    this.probe = parts.probe;
+    this.strictInjector = parts.strictInjector;
+  }
 
   async readSnapshot(options: ReadOptions = {}): Promise<ClusterSnapshot> {
     const { ctx, cache } = this;
@@ -82,7 +84,6 @@ export class KubeClusterReader implements ClusterReader {
     this.injector = await this.probe.answer(key, candidates, options.forceInjector ?? false);
     const refused = this.injector.error;
     if (this.strictInjector && refused?.kind === 'forbidden' && !ctx.transientForbidden(refused)) throw refused;
-    const lease = this.lease.facts();
     return {
       observedAt,
       prepared: { ...issuingFactsOf(cache.preparedCertificate.get(ctx.names.trustNamespace, ctx.names.preparedAnchorCertificate)), ...(prepared ? { anchor: prepared } : {}) },
@@ -94,7 +95,6 @@ export class KubeClusterReader implements ClusterReader {
       pods,
       workloads,
       identityEvents: this.identityEvents(),
-      ...(lease ? { lease } : {}),
     };
   }
 

@@ -1,9 +1,9 @@
 // CertificateRenewals exactly as `cmctl renew` does it: add the condition Issuing=True with reason
 // ManuallyTriggered through the certificates/status subresource; cert-manager then re-issues.
 import type { CertificateRenewals } from '@linkerd-rotator/rotation';
-import type { Collection } from './collection.js';
+import type { Collection } from '../collection.js';
 import { CERT_MANAGER, type AdapterContext } from './context.js';
-import { KubeApiError } from './errors.js';
+import { KubeApiError } from '../errors.js';
 import type { CertificateObject } from './pki-facts.js';
 
 /** The condition cmctl sets (cmd/renew: reason "ManuallyTriggered"). */

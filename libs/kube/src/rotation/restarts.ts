@@ -5,10 +5,10 @@
 import { PatchStrategy, setHeaderOptions, type V1DaemonSet, type V1Deployment, type V1LabelSelector, type V1PodDisruptionBudget, type V1StatefulSet } from '@kubernetes/client-node';
 import type { WorkloadKind, WorkloadRef, WorkloadRestarts } from '@linkerd-rotator/rotation';
 import { workloadKey } from '@linkerd-rotator/rotation';
-import { erase, type ClusterCache } from './cache.js';
-import { ARGO_ROLLOUTS, type AdapterContext } from './context.js';
-import { KubeApiError } from './errors.js';
-import { FIELD_MANAGER } from './names.js';
+import { erase } from '../collection.js';
+import type { ClusterCache } from './cache.js';
+import { ARGO_ROLLOUTS, FIELD_MANAGER, type AdapterContext } from './context.js';
+import { KubeApiError } from '../errors.js';
 import type { KubeClusterReader } from './reader.js';
 import { wakeOn } from './wake.js';
 import { restartPatch, templateLabels, workloadFactsOf, type RolloutObject, type WorkloadObject } from './workload-facts.js';
@@ -58,13 +58,19 @@ export class KubeWorkloadRestarts implements WorkloadRestarts {
   /** Restarts held by a budget, and for how long in all (for the benchmark's gate time). */
   heldMs = 0;
 
+  private readonly cache: ClusterCache;
+  private readonly reader: KubeClusterReader;
+  /** How long a restart may wait for a budget before the run stops (the phase timeout). */
+  private readonly budgetTimeoutMs: number;
+
   constructor(
     private readonly ctx: AdapterContext,
-    private readonly cache: ClusterCache,
-    private readonly reader: KubeClusterReader,
-    /** How long a restart may wait for a budget before the run stops (the phase timeout). */
-    private readonly budgetTimeoutMs: number,
-  ) {}
+    parts: { readonly cache: ClusterCache; readonly reader: KubeClusterReader; readonly budgetTimeoutMs: number },
+  ) {
+    this.cache = parts.cache;
+    this.reader = parts.reader;
+    this.budgetTimeoutMs = parts.budgetTimeoutMs;
+  }
 
   async restart(ref: WorkloadRef, restartedAt: string): Promise<'restarted' | 'not-found'> {
     const obj = this.reader.workload(ref.kind, ref.namespace, ref.name);

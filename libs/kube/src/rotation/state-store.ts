@@ -3,9 +3,8 @@
 // last read or written; a 409 is a conflict the engine stops on, never an overwrite.
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { StateStore, StateWriteOutcome, StoredState } from '@linkerd-rotator/rotation';
-import type { AdapterContext } from './context.js';
-import { KubeApiError } from './errors.js';
-import { FIELD_MANAGER } from './names.js';
+import { FIELD_MANAGER, type AdapterContext } from './context.js';
+import { KubeApiError } from '../errors.js';
 
 const LABELS = { 'app.kubernetes.io/name': 'linkerd-rotator', 'app.kubernetes.io/component': 'rotation-state', 'app.kubernetes.io/managed-by': 'linkerd-rotator' };
 

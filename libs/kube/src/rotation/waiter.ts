@@ -3,9 +3,10 @@
 // for the injector gate, by asking the proxy-injector again with backoff (no watch can tell when
 // its mounted bundle file changes). Never a fixed sleep: the deadline is the only timer that ends it.
 import type { WaitCondition, Waiter } from '@linkerd-rotator/rotation';
-import type { AnyCollection, ClusterCache } from './cache.js';
+import type { AnyCollection } from '../collection.js';
+import type { ClusterCache } from './cache.js';
 import type { AdapterContext } from './context.js';
-import { KubeApiError } from './errors.js';
+import { KubeApiError } from '../errors.js';
 import type { KubeClusterReader } from './reader.js';
 import { wakeOn } from './wake.js';
 
@@ -13,9 +14,6 @@ import { wakeOn } from './wake.js';
 export const injectorBackoff = (attempt: number): number => Math.min(500 * 2 ** attempt, 8_000);
 
 export class KubeWaiter implements Waiter {
-  /** Snapshots taken while waiting (for the benchmark). */
-  evaluations = 0;
-
   constructor(
     private readonly ctx: AdapterContext,
     private readonly cache: ClusterCache,
@@ -31,7 +29,6 @@ export class KubeWaiter implements Waiter {
     const injector = sources.includes('injector');
     const satisfied = await wakeOn(
       async (reason) => {
-        this.evaluations++;
         try {
           const snapshot = await this.reader.readSnapshot({ forceInjector: injector && reason === 'recheck', deadline });
           return condition.satisfied(snapshot);

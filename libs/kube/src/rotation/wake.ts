@@ -1,10 +1,10 @@
 // Waiting on caches: re-check a condition whenever one of the watched collections changes (checks
 // coalesced: at most one every `minIntervalMs`, or every `costFactor` times the last check's
 // duration when checks are expensive), until it holds or the deadline passes. No polling.
-import type { AnyCollection } from './cache.js';
+import type { Changing } from '../collection.js';
 
 export interface WakeOptions {
-  readonly collections: readonly AnyCollection[];
+  readonly collections: readonly Changing[];
   readonly deadline: number;
   readonly now: () => number;
   /** Extra wake-ups at these times (clock gates). */

@@ -2,7 +2,7 @@
 // progress, the restartedAt marker), and the merge patches that restart them.
 import type { KubernetesObject, V1DaemonSet, V1Deployment, V1LabelSelector, V1StatefulSet } from '@kubernetes/client-node';
 import type { Tier, WorkloadFacts, WorkloadKind } from '@linkerd-rotator/rotation';
-import { PROXY_CONTAINER, RESTARTED_AT_ANNOTATION } from './names.js';
+import { PROXY_CONTAINER, RESTARTED_AT_ANNOTATION } from '../linkerd.js';
 
 /** The fields of an argoproj.io/v1alpha1 Rollout the rotator reads. */
 export interface RolloutObject extends KubernetesObject {

@@ -2,18 +2,13 @@
 // bundle health, stale proxies, rotation phases and failures, and series that disappear with their object.
 import { createHash } from 'node:crypto';
 import { Registry } from 'prom-client';
-import {
-  DEFAULT_TRUST_OBJECT_NAMES as names,
-  StaticExporterSource,
-  StaticSnapshotSource,
-  type ExporterSnapshot,
-  type MeshedPodView,
-  type TrustSnapshot,
-} from '@linkerd-rotator/kube';
+import type { ExporterSnapshot, MeshedPodView } from '@linkerd-rotator/kube/caches';
+import { StaticExporterSource } from '@linkerd-rotator/kube/testing';
+import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { serializeState, type RotationState } from '@linkerd-rotator/rotation';
 import { shortFingerprint } from '@linkerd-rotator/x509';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
-import { EXPORTER_METRICS as M, registerExporterMetrics } from './exporter-metrics.js';
+import { EXPORTER_METRICS as M, registerExporterMetrics } from './metrics.js';
 
 interface Sample {
   name: string;
@@ -59,7 +54,12 @@ beforeAll(async () => {
 const cm = (namespace: string, pem: string | undefined) => ({ namespace, source: `ConfigMap ${namespace}/${names.trustRootsConfigMap}`, ...(pem === undefined ? {} : { pem }) });
 const pod = (namespace: string, name: string, facts: Partial<MeshedPodView> = {}): MeshedPodView => ({ namespace, name, trustFromConfigMap: false, ...facts });
 
-function trustOf(overrides: Partial<TrustSnapshot> = {}): TrustSnapshot {
+/** The certificates of the exporter's snapshot (the anchor and issuer Secrets). */
+type Certificates = Pick<ExporterSnapshot, 'preparedAnchor' | 'activeAnchor' | 'previousAnchor' | 'issuer'>;
+/** Everything else the exporter's snapshot holds. */
+type Cluster = Omit<ExporterSnapshot, keyof Certificates>;
+
+function trustOf(overrides: Partial<Certificates> = {}): Certificates {
   return {
     preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: prepared.certPem },
     activeAnchor: { source: 'Secret cert-manager/linkerd-active-anchor', certPem: active.certPem },
@@ -69,27 +69,29 @@ function trustOf(overrides: Partial<TrustSnapshot> = {}): TrustSnapshot {
   };
 }
 
-function stateOf(state: RotationState): ExporterSnapshot['state'] {
+function stateOf(state: RotationState): Cluster['state'] {
   return { source: 'ConfigMap linkerd-rotator/linkerd-rotator-state', data: serializeState(state) };
 }
 
 const fp = (c: Credentials) => c.fingerprint;
 
-function setup(trust: TrustSnapshot, cluster: ExporterSnapshot, opts: { serving?: string; synced?: boolean } = {}) {
+function setup(trust: Certificates, cluster: Cluster, opts: { serving?: string; synced?: boolean } = {}) {
   const registry = new Registry();
-  const trustSource = new StaticSnapshotSource(trust, opts.synced ?? true);
-  const clusterSource = new StaticExporterSource(cluster, opts.synced ?? true);
+  let certificates = trust;
+  let rest = cluster;
+  const source = new StaticExporterSource({ ...certificates, ...rest }, opts.synced ?? true);
   let now = NOW;
   registerExporterMetrics(registry, {
-    trust: trustSource,
-    cluster: clusterSource,
+    source,
     names,
     servingCertPem: () => opts.serving,
     now: () => now,
   });
   return {
-    trustSource,
-    clusterSource,
+    /** Replaces the certificates, keeping the rest of the snapshot. */
+    setTrust: (next: Certificates) => source.set({ ...(certificates = next), ...rest }),
+    /** Replaces everything but the certificates. */
+    setCluster: (next: Cluster) => source.set({ ...certificates, ...(rest = next) }),
     setNow: (d: Date) => (now = d),
     scrape: async () => parse(await registry.metrics()),
   };
@@ -133,10 +135,10 @@ describe('certificate expiry', () => {
   });
 
   it('drops the series of a certificate that disappears, and of a bundle certificate that was replaced', async () => {
-    const { scrape, trustSource, clusterSource } = setup(trustOf(), { trustRoots: [cm('linkerd', fixtures.bundleOf(active, previous))], pods: [], podsWatched: true });
+    const { scrape, setTrust, setCluster } = setup(trustOf(), { trustRoots: [cm('linkerd', fixtures.bundleOf(active, previous))], pods: [], podsWatched: true });
     expect(find(await scrape(), M.notAfter, { fingerprint: shortFingerprint(fp(previous)) })).toHaveLength(2);
-    trustSource.set(trustOf({ previousAnchor: { source: 'Secret cert-manager/linkerd-previous-anchor', certPem: active.certPem } }));
-    clusterSource.set({ trustRoots: [cm('linkerd', fixtures.bundleOf(active))], pods: [], podsWatched: true });
+    setTrust(trustOf({ previousAnchor: { source: 'Secret cert-manager/linkerd-previous-anchor', certPem: active.certPem } }));
+    setCluster({ trustRoots: [cm('linkerd', fixtures.bundleOf(active))], pods: [], podsWatched: true });
     const after = await scrape();
     expect(find(after, M.notAfter, { fingerprint: shortFingerprint(fp(previous)) })).toEqual([]);
     expect(find(after, M.notBefore, { fingerprint: shortFingerprint(fp(previous)) })).toEqual([]);
@@ -204,7 +206,7 @@ describe('stale proxies', () => {
   it('counts meshed pods per namespace and those whose trust-root-sha256 is not the current bundle', async () => {
     const current = fixtures.bundleOf(active, prepared);
     const old = fixtures.bundleOf(active);
-    const { scrape, clusterSource } = setup(trustOf(), {
+    const { scrape, setCluster } = setup(trustOf(), {
       trustRoots: [cm('linkerd', current)],
       pods: [
         pod('shop', 'web-1', { trustRootSha256: sha256(current) }),
@@ -221,7 +223,7 @@ describe('stale proxies', () => {
     expect(one(s, M.staleProxies, { namespace: 'pay' })).toBe(1);
 
     // Pods rolled: the stale count returns to zero; a namespace without meshed pods leaves the output.
-    clusterSource.set({ trustRoots: [cm('linkerd', current)], pods: [pod('shop', 'web-3', { trustRootSha256: sha256(current) })], podsWatched: true });
+    setCluster({ trustRoots: [cm('linkerd', current)], pods: [pod('shop', 'web-3', { trustRootSha256: sha256(current) })], podsWatched: true });
     s = await scrape();
     expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(0);
     expect(find(s, M.meshedPods, { namespace: 'pay' })).toEqual([]);
@@ -271,7 +273,6 @@ describe('rotation', () => {
     preparedRevisionAtStart: 1,
     prepareRequests: 0,
     retargets: [],
-    rolls: {},
     issuerRenewals: 0,
   });
 
@@ -305,12 +306,12 @@ describe('rotation', () => {
       rotation: rotationRecord('2029-12-31T06:00:00.000Z'),
       stopped: { reason: 'deadline', phase: 'TrustBoth', message: 'gate bundles-synced timed out', at: '2029-12-31T07:00:00.000Z' },
     });
-    const { scrape, clusterSource } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true, state: stateOf(stopped) });
+    const { scrape, setCluster } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true, state: stateOf(stopped) });
     let s = await scrape();
     expect(one(s, M.phase, { phase: 'Stopped' })).toBe(1);
     expect(one(s, M.lastFailure, { reason: 'deadline' })).toBe(unix(new Date('2029-12-31T07:00:00Z')));
 
-    clusterSource.set({ trustRoots: [], pods: [], podsWatched: true, state: stateOf(base('TrustBoth', { rotation: rotationRecord('2029-12-31T08:00:00.000Z') })) });
+    setCluster({ trustRoots: [], pods: [], podsWatched: true, state: stateOf(base('TrustBoth', { rotation: rotationRecord('2029-12-31T08:00:00.000Z') })) });
     s = await scrape();
     expect(one(s, M.phase, { phase: 'TrustBoth' })).toBe(1);
     expect(one(s, M.lastFailure, { reason: 'deadline' })).toBe(unix(new Date('2029-12-31T07:00:00Z')));
@@ -324,13 +325,13 @@ describe('rotation', () => {
   });
 
   it('counts the seconds a prepared anchor with a new key has waited, and 0 when prepared and active share a key', async () => {
-    const { scrape, trustSource, setNow } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true });
+    const { scrape, setTrust, setNow } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true });
     expect(one(await scrape(), M.preparedWaiting)).toBe(2 * 86400);
     setNow(new Date(NOW.getTime() + 90_000));
     expect(one(await scrape(), M.preparedWaiting)).toBe(2 * 86400 + 90);
     // cert-manager re-issued the active anchor's certificate with the same key: nothing waits.
     const reissued = await fixtures.makeAnchor({ keys: active.keys, notBefore: new Date('2029-12-31T00:00:00Z') });
-    trustSource.set(trustOf({ preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: reissued.certPem } }));
+    setTrust(trustOf({ preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: reissued.certPem } }));
     expect(one(await scrape(), M.preparedWaiting)).toBe(0);
   });
 });

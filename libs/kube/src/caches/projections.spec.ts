@@ -1,4 +1,9 @@
-import { bundleViewOf, certificateViewOf, issuerViewOf, rotationStateViewOf, stripSecret } from './projections.js';
+// Pure projections of the caches: certificates without keys, bundles from data or binaryData, and
+// what the rotation state requires of a bundle, by libs/rotation's own rules.
+import { serializeState, type RotationRecord, type RotationState } from '@linkerd-rotator/rotation';
+import { rotationRecord, stateOf as state } from '../../test/support.js';
+import { stripSecret } from '../slim.js';
+import { bundleViewOf, certificateViewOf, issuerViewOf, rotationStateViewOf } from './projections.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const secret = (data: Record<string, string>, annotations?: Record<string, string>) => ({
@@ -45,37 +50,39 @@ describe('projections', () => {
     const A = 'a'.repeat(64);
     const B = 'b'.repeat(64);
     const meta = { name: 'linkerd-rotator-state', namespace: 'linkerd-rotator' };
-    const view = (state: object | string) =>
-      rotationStateViewOf({ metadata: meta, data: { 'state.json': typeof state === 'string' ? state : JSON.stringify(state) } });
-    const rotation = (extra: object = {}) => ({ id: 'r1', from: { fingerprint: A, publicKeyFingerprint: A }, to: { fingerprint: B, publicKeyFingerprint: B }, ...extra });
+    const view = (state: RotationState | string) =>
+      rotationStateViewOf({ metadata: meta, data: typeof state === 'string' ? { 'state.json': state } : serializeState(state) });
+    const rotation = (extra: Partial<RotationRecord> = {}) => rotationRecord(A, B, extra);
+    const promoted = { promotedAt: '2026-01-01T00:00:00.000Z' };
 
     it('requires nothing when idle or absent', () => {
       expect(rotationStateViewOf({ metadata: meta })).toEqual({ source: 'ConfigMap linkerd-rotator/linkerd-rotator-state', phase: 'Idle', requiredAnchorFingerprints: [] });
-      expect(view({ version: 1, phase: 'Idle', knownBundles: {} }).requiredAnchorFingerprints).toEqual([]);
+      expect(view(state('Idle')).requiredAnchorFingerprints).toEqual([]);
     });
 
     it('keeps the old anchor until Retire, and the new one once promoted', () => {
-      expect(view({ version: 1, phase: 'TrustBoth', rotation: rotation() }).requiredAnchorFingerprints).toEqual([A]);
-      expect(view({ version: 1, phase: 'Promote', rotation: rotation() }).requiredAnchorFingerprints).toEqual([A]);
-      expect(view({ version: 1, phase: 'Promote', rotation: rotation({ promotedAt: '2026-01-01T00:00:00Z' }) }).requiredAnchorFingerprints).toEqual([A, B]);
-      expect(view({ version: 1, phase: 'Retire', rotation: rotation({ promotedAt: '2026-01-01T00:00:00Z' }) }).requiredAnchorFingerprints).toEqual([B]);
-      expect(view({ version: 1, phase: 'Done', rotation: rotation({ promotedAt: '2026-01-01T00:00:00Z' }) }).requiredAnchorFingerprints).toEqual([]);
+      expect(view(state('TrustBoth', { rotation: rotation() })).requiredAnchorFingerprints).toEqual([A]);
+      expect(view(state('Promote', { rotation: rotation() })).requiredAnchorFingerprints).toEqual([A]);
+      expect(view(state('Promote', { rotation: rotation(promoted) })).requiredAnchorFingerprints).toEqual([A, B]);
+      expect(view(state('Retire', { rotation: rotation(promoted) })).requiredAnchorFingerprints).toEqual([B]);
+      expect(view(state('Done', { rotation: rotation(promoted) })).requiredAnchorFingerprints).toEqual([]);
     });
 
     it('does not pin a target that was never promoted (cert-manager may replace it)', () => {
-      expect(view({ version: 1, phase: 'TrustBoth', rotation: rotation() }).requiredAnchorFingerprints).not.toContain(B);
+      expect(view(state('TrustBoth', { rotation: rotation() })).requiredAnchorFingerprints).not.toContain(B);
     });
 
     it('keeps the guarantees of the phase a stopped run stopped in', () => {
-      const v = view({ version: 1, phase: 'Stopped', stopped: { phase: 'TrustBoth', reason: 'deadline' }, rotation: rotation() });
+      const v = view(state('Stopped', { stopped: { phase: 'TrustBoth', reason: 'deadline', message: 'gate timed out', at: '2026-01-01T01:00:00.000Z' }, rotation: rotation() }));
       expect(v.phase).toBe('Stopped in TrustBoth');
       expect(v.requiredAnchorFingerprints).toEqual([A]);
     });
 
-    it('reports unreadable state as a problem', () => {
-      expect(view('{nope').problem).toMatch(/is not JSON/);
-      expect(view({ version: 2, phase: 'Idle' }).problem).toMatch(/not a rotation state v1 \(version: /);
-      expect(view({ version: 1, phase: 'Promote', rotation: { from: { fingerprint: 'xyz' } } }).problem).toMatch(/rotation.from.fingerprint/);
+    it("reports unreadable state as a problem, with libs/rotation's message naming the ConfigMap", () => {
+      expect(view('{nope').problem).toMatch(/^ConfigMap linkerd-rotator\/linkerd-rotator-state: expected JSON in the state ConfigMap key state.json, found unparsable text/);
+      expect(view(JSON.stringify({ version: 2, phase: 'Idle' })).problem).toMatch(/expected rotation state version 1, found 2/);
+      expect(view(JSON.stringify({ ...state('Promote'), rotation: { ...rotation(), from: { fingerprint: 'xyz', publicKeyFingerprint: A } } })).problem).toMatch(/rotation.from.fingerprint/);
+      expect(view('{nope').requiredAnchorFingerprints).toEqual([]);
     });
   });
 });

@@ -1,14 +1,15 @@
-// The PKI health exporter's Prometheus metrics: gauges filled at scrape time from the informer
-// caches (no API call per scrape), reset each time so a certificate that disappears leaves the output.
+// The PKI health exporter's Prometheus metrics: gauges filled at scrape time from the cache (no API
+// call per scrape), computed afresh each time so a certificate that disappears leaves the output.
 import type { Metric, Registry } from 'prom-client';
-import type { ExporterSource, TrustObjectNames, TrustSnapshotSource } from '@linkerd-rotator/kube';
-import { ExporterModel, PHASES, type ExporterView } from './exporter.js';
+import type { ExporterSource } from '@linkerd-rotator/kube/caches';
+import type { ObjectNames } from '@linkerd-rotator/names';
+import { PHASES } from '@linkerd-rotator/rotation';
+import { ExporterModel, type ExporterView } from './view.js';
 
 export interface ExporterDeps {
-  trust: TrustSnapshotSource;
-  cluster: ExporterSource;
-  names: TrustObjectNames;
-  /** The serving certificate as currently served (PEM); undefined before the server starts. */
+  source: ExporterSource;
+  names: ObjectNames;
+  /** The webhook's serving certificate as it serves it (PEM); undefined when unknown. */
   servingCertPem?: () => string | undefined;
   now?: () => Date;
   /** Called when computing the view fails (the scrape then shows exporter_synced 0 and no PKI series). */
@@ -68,22 +69,21 @@ export const EXPORTER_METRICS = {
 export function registerExporterMetrics(registry: Registry, deps: ExporterDeps): void {
   const model = new ExporterModel();
   const now = deps.now ?? (() => new Date());
-  let memo: { trust: unknown; cluster: unknown; serving: string | undefined; view: Promise<ExporterView | undefined> } | undefined;
+  let memo: { snapshot: unknown; serving: string | undefined; view: Promise<ExporterView | undefined> } | undefined;
 
   const current = (): Promise<ExporterView | undefined> => {
-    if (!deps.trust.isSynced() || !deps.cluster.isSynced()) return Promise.resolve(undefined);
-    const trust = deps.trust.current();
-    const cluster = deps.cluster.current();
+    if (!deps.source.isSynced()) return Promise.resolve(undefined);
+    const snapshot = deps.source.current();
     const serving = deps.servingCertPem?.();
-    if (!memo || memo.trust !== trust || memo.cluster !== cluster || memo.serving !== serving) {
+    if (!memo || memo.snapshot !== snapshot || memo.serving !== serving) {
       const view = model
-        .view({ trust, cluster, names: deps.names, ...(serving !== undefined ? { servingCertPem: serving } : {}) })
+        .view({ snapshot, names: deps.names, ...(serving !== undefined ? { servingCertPem: serving } : {}) })
         .catch((err: unknown) => {
           deps.onError?.(err);
           memo = undefined;
           return undefined;
         });
-      memo = { trust, cluster, serving, view };
+      memo = { snapshot, serving, view };
     }
     return memo.view;
   };

@@ -1,20 +1,16 @@
-// The list+watch collection the rotation adapter reads snapshots from, against the in-process fake
-// API server: field-selected lists and watches, Secrets slimmed on arrival, read-your-writes through
-// the overlay, re-listing after a failure, no watch left open after stop, and one connection pool.
+// The one list+watch layer (the rotation adapter's, the webhook's and the exporter's caches), against
+// the in-process fake API server: field-selected lists and watches, Secrets slimmed on arrival,
+// read-your-writes through the overlay, re-listing after a failure, no watch left open after stop,
+// waiting for sync on change events, and one connection pool.
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { FakeApiServer } from '../src/fake-apiserver.js';
-import { Collection, reuseConnections, slimSecret } from '../src/rotation/index.js';
+import { Collection } from '../src/collection.js';
+import { reuseConnections } from '../src/connections.js';
+import { stripSecret } from '../src/slim.js';
+import { FakeApiServer } from '../src/testing/fake-apiserver.js';
+import { eventually } from './support.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const secret = (name: string, crt: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'cert-manager' }, data: { 'tls.crt': b64(crt), 'tls.key': b64('KEY') } });
-
-async function eventually(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('Collection (list+watch cache of the rotation adapter)', () => {
   let server: FakeApiServer;
@@ -34,7 +30,7 @@ describe('Collection (list+watch cache of the rotation adapter)', () => {
       fieldSelector,
       operation: { verb: 'list', resource: 'secrets', namespace: 'cert-manager', name: 'linkerd-active-anchor' },
       list: () => core.listNamespacedSecret({ namespace: 'cert-manager', fieldSelector }),
-      slim: slimSecret,
+      slim: stripSecret,
     });
   });
 
@@ -67,9 +63,11 @@ describe('Collection (list+watch cache of the rotation adapter)', () => {
     collection.remember({ ...secret('linkerd-active-anchor', 'MINE'), metadata: { name: 'linkerd-active-anchor', namespace: 'cert-manager', resourceVersion: String(rv + 1000) } });
     expect(collection.get('cert-manager', 'linkerd-active-anchor')?.data).toEqual({ 'tls.crt': b64('MINE') });
     expect(collection.items()).toHaveLength(1);
-    // An older watched version does not replace it...
+    // An older watched version does not replace it (once the watch delivered it)...
+    await eventually(() => server.openWatches === 1, 'the watch');
+    const seen = collection.version;
     server.put(secret('linkerd-active-anchor', 'OLDER'));
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => collection.version > seen, 'the older version to arrive');
     expect(collection.get('cert-manager', 'linkerd-active-anchor')?.data?.['tls.crt']).toBe(b64('MINE'));
     // ...a deletion drops it.
     server.remove({ kind: 'Secret', metadata: { name: 'linkerd-active-anchor', namespace: 'cert-manager' } });

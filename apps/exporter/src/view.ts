@@ -1,7 +1,8 @@
-// The PKI health exporter's decisions: from the informer caches' plain snapshots to the values of
-// every exporter metric (certificates, bundles, stale proxies, rotation). Pure apart from the clock.
-import type { ExporterSnapshot, TrustObjectNames, TrustSnapshot } from '@linkerd-rotator/kube';
-import { PHASES, STOP_REASONS, parseState, type Phase, type RotationState, type StopReason } from '@linkerd-rotator/rotation';
+// The PKI health exporter's decisions: from the cache's plain snapshot to the values of every
+// exporter metric (certificates, bundles, stale proxies, rotation). Pure apart from the clock.
+import type { ExporterSnapshot } from '@linkerd-rotator/kube/caches';
+import type { ObjectNames } from '@linkerd-rotator/names';
+import { bundleSyncedAt, parseState, type Phase, type StopReason } from '@linkerd-rotator/rotation';
 import { BundleCache, shortFingerprint, verifyChain, type ParsedCertificate } from '@linkerd-rotator/x509';
 
 /** The `role` label of the certificate metrics. */
@@ -72,10 +73,9 @@ export interface ExporterView {
 }
 
 export interface ExporterInput {
-  trust: TrustSnapshot;
-  cluster: ExporterSnapshot;
-  names: TrustObjectNames;
-  /** The webhook's serving certificate (PEM), as it serves it. */
+  snapshot: ExporterSnapshot;
+  names: ObjectNames;
+  /** The webhook's serving certificate (PEM), as the webhook serves it. */
   servingCertPem?: string;
 }
 
@@ -102,13 +102,13 @@ export class ExporterModel {
   }
 
   async view(input: ExporterInput): Promise<ExporterView> {
-    const { trust, cluster, names } = input;
-    const prepared = this.certificates(trust.preparedAnchor?.certPem)[0];
-    const active = this.certificates(trust.activeAnchor?.certPem)[0];
-    const previous = this.certificates(trust.previousAnchor?.certPem)[0];
-    const issuerChain = this.certificates(trust.issuer?.certPem);
+    const { snapshot, names } = input;
+    const prepared = this.certificates(snapshot.preparedAnchor?.certPem)[0];
+    const active = this.certificates(snapshot.activeAnchor?.certPem)[0];
+    const previous = this.certificates(snapshot.previousAnchor?.certPem)[0];
+    const issuerChain = this.certificates(snapshot.issuer?.certPem);
     const issuer = issuerChain[0];
-    const issuerCa = this.certificates(trust.issuer?.caPem);
+    const issuerCa = this.certificates(snapshot.issuer?.caPem);
 
     const certificates = new Map<string, CertificateSample>();
     const add = (role: CertificateRole, namespace: string, cert: ParsedCertificate | undefined) => {
@@ -133,7 +133,7 @@ export class ExporterModel {
     if (input.servingCertPem !== undefined) add('webhook-serving', names.releaseNamespace, this.certificates(input.servingCertPem)[0]);
 
     // Linkerd's own namespace always has a row: a missing trust-roots ConfigMap there is the worst case.
-    const targets = [...cluster.trustRoots];
+    const targets = [...snapshot.trustRoots];
     if (!targets.some((t) => t.namespace === names.linkerdNamespace)) targets.push({ namespace: names.linkerdNamespace, source: 'missing' });
     const bundles: BundleSample[] = [];
     let currentSha: string | undefined;
@@ -151,13 +151,13 @@ export class ExporterModel {
       if (target.namespace === names.linkerdNamespace && parsed) currentSha = parsed.textSha256;
     }
 
-    const state = this.state(cluster);
+    const state = this.state(snapshot);
     const rotation = this.rotation(state);
     const view: ExporterView = {
       certificates: [...certificates.values()],
       bundles,
-      pods: this.pods(cluster, currentSha, state),
-      podsWatched: cluster.podsWatched,
+      pods: this.pods(snapshot, currentSha, state),
+      podsWatched: snapshot.podsWatched,
       rotation,
     };
     if (prepared && active) {
@@ -166,11 +166,11 @@ export class ExporterModel {
     return view;
   }
 
-  private state(cluster: ExporterSnapshot): ReturnType<typeof parseState> {
-    const text = cluster.state?.data['state.json'] ?? '';
+  private state(snapshot: ExporterSnapshot): ReturnType<typeof parseState> {
+    const text = snapshot.state?.data['state.json'] ?? '';
     let parsed = this.stateCache.get(text);
     if (!parsed) {
-      parsed = parseState(cluster.state?.data);
+      parsed = parseState(snapshot.state?.data);
       // Only the latest text matters; keep the map from growing with every state write.
       this.stateCache.clear();
       this.stateCache.set(text, parsed);
@@ -192,14 +192,13 @@ export class ExporterModel {
     return sample;
   }
 
-  private pods(cluster: ExporterSnapshot, currentSha: string | undefined, parsed: ReturnType<typeof parseState>): PodSample[] {
-    // Proxies that read the ConfigMap at container start are fresh when started after every target
-    // held the bundle. Pod start times have whole seconds: a start within the second the bundle synced
-    // counts as fresh (the runner only rolls pods after that second), so a fresh pod never reads stale.
-    const known = parsed.ok && currentSha ? parsed.state.knownBundles[currentSha] : undefined;
-    const syncedAt = known ? Math.floor(Date.parse(known.syncedAt ?? known.firstSeenAt) / 1000) * 1000 : undefined;
+  private pods(snapshot: ExporterSnapshot, currentSha: string | undefined, parsed: ReturnType<typeof parseState>): PodSample[] {
+    // Proxies that read the ConfigMap at container start are fresh when started at or after the
+    // second every target held the bundle (libs/rotation `bundleSyncedAt`: the runner only rolls pods
+    // after that second), so a fresh pod never reads stale.
+    const syncedAt = parsed.ok && currentSha ? bundleSyncedAt(parsed.state, currentSha) : undefined;
     const byNamespace = new Map<string, PodSample>();
-    for (const pod of cluster.pods) {
+    for (const pod of snapshot.pods) {
       let sample = byNamespace.get(pod.namespace);
       if (!sample) {
         sample = { namespace: pod.namespace, meshed: 0, ...(currentSha ? { stale: 0 } : {}) };
@@ -216,5 +215,3 @@ export class ExporterModel {
   }
 }
 
-export { PHASES, STOP_REASONS };
-export type { RotationState };

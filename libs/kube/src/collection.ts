@@ -1,10 +1,13 @@
-// One list+watch cache of a resource (cluster-wide, or one named object by field selector so RBAC
-// can scope it with resourceNames), slimmed in place, re-listed after errors, and overlaid with the
-// runner's own writes so a snapshot taken right after a write already shows it (read-your-writes).
+// The one list+watch layer of linkerd-rotator: a cache of a resource (cluster-wide, or one named
+// object by field selector so RBAC can scope it with resourceNames), slimmed in place, re-listed
+// after errors with backoff, every watch aborted on stop, and overlaid with this process's own
+// writes so a snapshot taken right after a write already shows it (read-your-writes). The
+// rotation adapter, the webhook's trust cache and the exporter's cache are projections over it.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { classify, type KubeApiError, type KubeOperation } from './errors.js';
 
-export interface CollectionOptions<T extends KubernetesObject> {
+/** What to list and watch, and what to keep of each object. */
+export interface Feed<T extends KubernetesObject> {
   /** For logs: `pods`, `Secret cert-manager/linkerd-active-anchor`. */
   readonly name: string;
   /** The watch path, e.g. `/api/v1/pods` or `/api/v1/namespaces/cert-manager/secrets`. */
@@ -13,12 +16,22 @@ export interface CollectionOptions<T extends KubernetesObject> {
   readonly operation: KubeOperation;
   readonly list: () => Promise<KubernetesListObject<T>>;
   readonly fieldSelector?: string;
-  /** Drops what the rotator never reads, in place (the informer's own cache holds this object). */
+  readonly labelSelector?: string;
+  /** Drops what no reader needs, in place (the informer's own cache holds this object). */
   readonly slim?: (obj: T) => void;
 }
 
+export interface CollectionOptions<T extends KubernetesObject> extends Feed<T> {
+  readonly logger?: CollectionLogger;
+  readonly health?: CollectionHealth;
+  /** Re-list backoff after a failure: the first delay, doubled up to the maximum (default 500 ms to 8 s). */
+  readonly relistDelayMs?: { readonly first: number; readonly max: number };
+}
+
+/** The subset of a pino logger a collection uses: structured fields, never object contents. */
 export interface CollectionLogger {
   warn(fields: object, message: string): void;
+  info?(fields: object, message: string): void;
   debug?(fields: object, message: string): void;
 }
 
@@ -29,8 +42,7 @@ export interface CollectionHealth {
 
 /** Watches with no event for this long are re-opened (dead connections are noticed within it). */
 const WATCH_IDLE_TIMEOUT_MS = 120_000;
-const RELIST_BASE_MS = 500;
-const RELIST_MAX_MS = 8_000;
+const RELIST_DELAY_MS = { first: 500, max: 8_000 };
 
 /** Compares two resourceVersions as the etcd revisions they are; undefined when either is not numeric. */
 export function compareResourceVersions(a: string | undefined, b: string | undefined): number | undefined {
@@ -46,8 +58,9 @@ export class Collection<T extends KubernetesObject> {
   private informer: ListWatch<T> | undefined;
   private readonly overlay = new Map<string, T>();
   private readonly listeners = new Set<() => void>();
+  private readonly relistDelays: { readonly first: number; readonly max: number };
   private relistTimer: NodeJS.Timeout | undefined;
-  private relistDelay = RELIST_BASE_MS;
+  private relistDelay: number;
   private stopped = true;
   private isSynced = false;
   private lastError: KubeApiError | undefined;
@@ -61,9 +74,10 @@ export class Collection<T extends KubernetesObject> {
   constructor(
     private readonly kubeConfig: KubeConfig,
     readonly options: CollectionOptions<T>,
-    private readonly logger?: CollectionLogger,
-    private readonly health?: CollectionHealth,
-  ) {}
+  ) {
+    this.relistDelays = options.relistDelayMs ?? RELIST_DELAY_MS;
+    this.relistDelay = this.relistDelays.first;
+  }
 
   get synced(): boolean {
     return this.isSynced;
@@ -152,15 +166,16 @@ export class Collection<T extends KubernetesObject> {
       for (const item of result.items) this.options.slim?.(item);
       // Kubernetes leaves kind/apiVersion off list items; nothing here relies on them.
       if (this.informer === informer) {
+        if (this.lists === 0) this.options.logger?.info?.({ collection: this.options.name, found: result.items.length }, 'listed');
         this.lists++;
         this.isSynced = true;
         this.lastError = undefined;
-        this.relistDelay = RELIST_BASE_MS;
+        this.relistDelay = this.relistDelays.first;
         queueMicrotask(() => this.notify());
       }
       return result;
     };
-    const informer = new ListWatch<T>(this.options.path, watch, list, false, undefined, this.options.fieldSelector);
+    const informer = new ListWatch<T>(this.options.path, watch, list, false, this.options.labelSelector, this.options.fieldSelector);
     const onObject = (obj: T) => {
       if (this.informer !== informer) return;
       this.options.slim?.(obj);
@@ -182,8 +197,11 @@ export class Collection<T extends KubernetesObject> {
       // new informer, so nothing that changed meanwhile is missed.
       this.isSynced = false;
       this.lastError = classify(err, this.options.operation);
-      if (this.lastError.kind === 'unreachable') this.health?.sawUnreachable();
-      this.logger?.warn({ collection: this.options.name, error: this.lastError.message, retryInMs: this.relistDelay }, 'list/watch failed; re-listing');
+      if (this.lastError.kind === 'unreachable') this.options.health?.sawUnreachable();
+      this.options.logger?.warn(
+        { collection: this.options.name, code: this.lastError.code, error: this.lastError.message, retryInMs: this.relistDelay },
+        'list/watch failed; re-listing',
+      );
       void informer.stop();
       this.informer = undefined;
       this.notify();
@@ -191,9 +209,40 @@ export class Collection<T extends KubernetesObject> {
         if (!this.stopped) this.build();
       }, this.relistDelay);
       this.relistTimer.unref();
-      this.relistDelay = Math.min(this.relistDelay * 2, RELIST_MAX_MS);
+      this.relistDelay = Math.min(this.relistDelay * 2, this.relistDelays.max);
     });
     this.informer = informer;
     void informer.start().catch(() => undefined);
   }
+}
+
+/** A collection of any kind, for code that only starts, stops, waits for or subscribes to it. */
+export type AnyCollection = Collection<KubernetesObject>;
+export const erase = <T extends KubernetesObject>(c: Collection<T>): AnyCollection => c as unknown as AnyCollection;
+
+/** The part of a Collection that waiting needs (and a test double can provide). */
+export interface Changing {
+  onChange(listener: () => void): () => void;
+}
+
+/**
+ * Resolves true once `ready()` holds, false when `timeoutMs` passes first: `ready` is checked at
+ * once and after every change of `collections`, never on a timer.
+ */
+export function waitUntil(collections: readonly Changing[], ready: () => boolean, timeoutMs: number): Promise<boolean> {
+  if (ready()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const settle = (value: boolean) => {
+      clearTimeout(timer);
+      for (const unsubscribe of subscriptions) unsubscribe();
+      resolve(value);
+    };
+    const timer = setTimeout(() => settle(ready()), timeoutMs);
+    const subscriptions = collections.map((c) => c.onChange(() => ready() && settle(true)));
+  });
+}
+
+/** Resolves true once every collection has listed, false when `timeoutMs` passes first. */
+export function whenSynced(collections: readonly AnyCollection[], timeoutMs: number): Promise<boolean> {
+  return waitUntil(collections, () => collections.every((c) => c.synced), timeoutMs);
 }

@@ -1,0 +1,38 @@
+// The exporter's flags: environment fallback, defaults (the metrics port the chart exposes), object
+// names from libs/names' table, and errors that name the flag.
+import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
+import { ConfigError, flagHelp, parseConfig } from './config.js';
+
+describe('parseConfig', () => {
+  it("reads flags, falls back to the chart's env variables, then to defaults", () => {
+    const c = parseConfig(['--metrics-port', '9191', '--linkerd-namespace', 'mesh'], { LOG_LEVEL: 'debug', EXPORTER_WATCH_PODS: 'false', TRUST_ROOTS_CONFIGMAP: 'roots', KUBECONFIG: '/kc' });
+    expect(c.metricsListen).toEqual({ address: '0.0.0.0', port: 9191 });
+    expect(c.logLevel).toBe('debug');
+    expect(c.kubeconfig).toBe('/kc');
+    expect(c.pods).toEqual({ watch: false, selector: 'linkerd.io/control-plane-ns' });
+    expect(c.names).toEqual({ ...DEFAULT_OBJECT_NAMES, linkerdNamespace: 'mesh', trustRootsConfigMap: 'roots' });
+    expect(c.webhookCertFile).toBeUndefined();
+  });
+
+  it('serves metrics on 9090 by default and takes the state namespace and the webhook certificate file', () => {
+    const c = parseConfig(['--state-namespace', 'rotator', '--webhook-cert-file', '/webhook-tls/tls.crt', '--meshed-pod-selector', ''], {});
+    expect(c.metricsListen.port).toBe(9090);
+    expect(c.names.releaseNamespace).toBe('rotator');
+    expect(c.webhookCertFile).toBe('/webhook-tls/tls.crt');
+    expect(c.pods.selector).toBe('');
+  });
+
+  it('rejects unknown flags, runner-only names and bad values with the flag named', () => {
+    expect(() => parseConfig(['--nope', 'x'], {})).toThrow(ConfigError);
+    expect(() => parseConfig(['--lease', 'x'], {})).toThrow(/--help/);
+    expect(() => parseConfig(['--metrics-port', 'http'], {})).toThrow(/--metrics-port/);
+    expect(() => parseConfig(['--exporter-watch-pods', 'yes'], {})).toThrow(/--exporter-watch-pods/);
+    expect(() => parseConfig(['--issuer-secret', ''], {})).toThrow(/--issuer-secret/);
+  });
+
+  it('lists every flag with its environment variable for --help', () => {
+    expect(flagHelp()).toMatch(/--metrics-port {2}\(env METRICS_PORT\)/);
+    expect(flagHelp()).toMatch(/--trust-roots-configmap {2}\(env TRUST_ROOTS_CONFIGMAP\)/);
+    expect(flagHelp()).not.toMatch(/--lease/);
+  });
+});

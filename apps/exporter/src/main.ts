@@ -1,0 +1,82 @@
+// Entry point of the PKI health exporter: parse configuration once, start the cache against the
+// cluster, and serve /metrics, /healthz and /readyz until SIGTERM. It never writes to the cluster.
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { KubeConfig } from '@linkerd-rotator/kube';
+import { ExporterCache } from '@linkerd-rotator/kube/caches';
+import { ConfigError, flagHelp, parseConfig, type ExporterConfig } from './config.js';
+import { registerExporterMetrics } from './metrics.js';
+import { startMetricsServer } from './server.js';
+
+function configOrExit(): ExporterConfig {
+  try {
+    return parseConfig(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`linkerd-rotator exporter: PKI health metrics of Linkerd's trust anchors, issuer, bundles and proxies\n\nFlags:\n${flagHelp()}\n`);
+    return;
+  }
+  const config = configOrExit();
+  const logger = pino({ level: config.logLevel, base: { component: 'exporter' } });
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+  else kubeConfig.loadFromDefault();
+
+  const cache = new ExporterCache(kubeConfig, { names: config.names, watchPods: config.pods.watch, meshedPodSelector: config.pods.selector, logger: logger.child({ component: 'exporter-cache' }) });
+  cache.start();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  registerExporterMetrics(registry, {
+    source: cache,
+    names: config.names,
+    ...(config.webhookCertFile ? { servingCertPem: servingCertificate(config.webhookCertFile, logger) } : {}),
+    onError: (err) => logger.error({ err }, 'computing the PKI metrics failed'),
+  });
+  const server = await startMetricsServer({ registry, isReady: () => cache.isSynced(), listen: config.metricsListen });
+  logger.info({ metricsPort: server.port, watchPods: config.pods.watch }, 'exporter listening');
+  void cache.waitForSync(5 * 60_000).then((ok) =>
+    ok ? logger.info('exporter caches synced; ready') : logger.warn('exporter caches still not synced after 5 minutes; check RBAC for the Secrets, the trust-roots ConfigMaps and pods'),
+  );
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    await server.close();
+    await cache.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * The webhook's serving certificate, read from the file the chart mounts (tls.crt only) at each
+ * scrape, so a renewal shows at once; undefined while it cannot be read (said once in the log).
+ */
+function servingCertificate(file: string, logger: pino.Logger): () => string | undefined {
+  let failing: string | undefined;
+  return () => {
+    try {
+      const pem = readFileSync(file, 'utf8');
+      failing = undefined;
+      return pem;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (failing !== message) logger.warn({ file, error: message }, "cannot read the webhook's serving certificate; role webhook-serving is not exported");
+      failing = message;
+      return undefined;
+    }
+  };
+}
+
+main().catch((err) => {
+  process.stderr.write(`exporter failed to start: ${(err as Error).message}\n`);
+  process.exit(1);
+});

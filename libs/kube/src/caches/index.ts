@@ -1,0 +1,5 @@
+// The caches of the admission webhook and the PKI health exporter (`@linkerd-rotator/kube/caches`):
+// snapshots projected from the shared list+watch layer, read by the apps without any I/O.
+export * from './snapshot.js';
+export { TrustCache, type CacheOptions } from './trust-cache.js';
+export { ExporterCache, type ExporterCacheOptions } from './exporter-cache.js';

@@ -1,0 +1,145 @@
+// A minimal Kubernetes API server for tests and benchmarks: core/v1 list, watch and get of any
+// resource, namespaced or in all namespaces, with `metadata.name` field selectors, label selectors
+// (`key` or `key=value`), resourceVersions, and failure injection.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export type FakeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  [field: string]: unknown;
+};
+
+/** Which objects a list or watch asks for. */
+interface Query {
+  resource: string;
+  namespace?: string;
+  name?: string;
+  /** `key` (the label exists) or `key=value`. */
+  label?: string;
+}
+
+/** `Secret` -> `secrets`, `ConfigMap` -> `configmaps`, `Pod` -> `pods`. */
+const resourceOf = (kind: string) => `${kind.toLowerCase()}s`;
+
+export class FakeApiServer {
+  private readonly objects = new Map<string, FakeObject>();
+  private readonly watchers = new Set<Query & { res: ServerResponse }>();
+  private version = 100;
+  private server: Server | undefined;
+  /** Respond to the next N list requests with this status. */
+  failNextLists = 0;
+  failStatus = 500;
+  /** Every request, as `GET /api/v1/...?query`. */
+  readonly requests: string[] = [];
+
+  async start(): Promise<KubeConfig> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this.kubeConfig();
+  }
+
+  /** A KubeConfig pointing at this server. */
+  kubeConfig(): KubeConfig {
+    const { port } = this.server?.address() as AddressInfo;
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'tester', token: 'token' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'tester' }],
+      currentContext: 'fake',
+    });
+    return kc;
+  }
+
+  async stop(): Promise<void> {
+    this.closeWatches();
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  put(obj: FakeObject): void {
+    const key = this.key(obj);
+    const type = this.objects.has(key) ? 'MODIFIED' : 'ADDED';
+    const stored = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.version) } };
+    this.objects.set(key, stored);
+    this.emit(type, stored);
+  }
+
+  remove(obj: Pick<FakeObject, 'kind' | 'metadata'>): void {
+    const key = this.key(obj);
+    const stored = this.objects.get(key);
+    if (!stored) return;
+    this.objects.delete(key);
+    this.emit('DELETED', { ...stored, metadata: { ...stored.metadata, resourceVersion: String(++this.version) } });
+  }
+
+  /** Ends every open watch, as an API server does on its own timeout. */
+  closeWatches(): void {
+    for (const w of this.watchers) w.res.end();
+    this.watchers.clear();
+  }
+
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  private key(obj: Pick<FakeObject, 'kind' | 'metadata'>): string {
+    return `${resourceOf(obj.kind)}/${obj.metadata.namespace}/${obj.metadata.name}`;
+  }
+
+  private matches(query: Query, obj: FakeObject): boolean {
+    if (resourceOf(obj.kind) !== query.resource) return false;
+    if (query.namespace !== undefined && query.namespace !== obj.metadata.namespace) return false;
+    if (query.name !== undefined && query.name !== obj.metadata.name) return false;
+    if (query.label === undefined) return true;
+    const [label = '', value] = query.label.split('=');
+    const held = obj.metadata.labels?.[label];
+    return value === undefined ? held !== undefined : held === value;
+  }
+
+  private emit(type: string, obj: FakeObject): void {
+    for (const w of this.watchers) if (this.matches(w, obj)) w.res.write(JSON.stringify({ type, object: obj }) + '\n');
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const match = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    const status = (code: number, message: string): void => {
+      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, message }));
+    };
+    if (req.method !== 'GET' || !match) return status(404, 'not found');
+    const [, namespace, resource = '', name] = match;
+    if (name !== undefined) {
+      const found = namespace === undefined ? undefined : this.objects.get(`${resource}/${namespace}/${name}`);
+      if (!found) return status(404, `${resource} "${name}" not found`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(found));
+      return;
+    }
+    const field = url.searchParams.get('fieldSelector') ?? '';
+    const label = url.searchParams.get('labelSelector');
+    const query: Query = {
+      resource,
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(field.startsWith('metadata.name=') ? { name: field.slice('metadata.name='.length) } : {}),
+      ...(label ? { label } : {}),
+    };
+    if (url.searchParams.get('watch') === 'true') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+      const watcher = { ...query, res };
+      this.watchers.add(watcher);
+      req.on('close', () => this.watchers.delete(watcher));
+      return;
+    }
+    if (this.failNextLists > 0) {
+      this.failNextLists--;
+      return status(this.failStatus, 'injected failure');
+    }
+    const items = [...this.objects.values()].filter((obj) => this.matches(query, obj));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(this.version) }, items }));
+  }
+}
