@@ -210,7 +210,7 @@ describe('status findings (what `check` fails on)', () => {
       version: 1,
       phase: 'TrustBoth',
       knownBundles: {},
-      rotation: { id: 'r', from: { fingerprint: fp('a'), publicKeyFingerprint: fp('a') }, startedAt: '2026-05-31T00:00:00Z', phaseStartedAt: '2026-05-31T00:00:00Z', preparedRevisionAtStart: 1, prepareRequests: 1, retargets: [], rolls: {}, issuerRenewals: 0 },
+      rotation: { id: 'r', from: { fingerprint: fp('a'), publicKeyFingerprint: fp('a') }, startedAt: '2026-05-31T00:00:00Z', phaseStartedAt: '2026-05-31T00:00:00Z', preparedRevisionAtStart: 1, prepareRequests: 1, retargets: [], issuerRenewals: 0 },
     };
     const s = snapshot({ pods: [meshed('web-1', fp('7'), ['a'])] });
     expect(problems(s, { state: rotating, lease: { holder: 'runner-0', expiresAt: NOW + 60_000 } })).toEqual([]);

@@ -31,8 +31,6 @@ export type Action =
   /** Nothing to do in the cluster: persist the new phase. */
   | { readonly kind: 'record-transition'; readonly from: Phase; readonly to: Phase; readonly why: string };
 
-export type ActionKind = Action['kind'];
-
 export interface RotationEvent {
   readonly type: 'Normal' | 'Warning';
   /** CamelCase, as Kubernetes Events expect. */

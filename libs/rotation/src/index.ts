@@ -1,14 +1,31 @@
-// The rotation engine for linkerd-rotator: state machine, planner, invariants and driver loop.
-// Pure over cluster facts; the Kubernetes adapter implements the ports in ./ports.ts.
+// The rotation engine for linkerd-rotator: state machine, planner and driver loop, and the state
+// rules the webhook and the exporter share. Pure over cluster facts; libs/kube implements ./ports.ts.
 export * from './snapshot.js';
-export * from './state.js';
-export * from './rules.js';
-export * from './options.js';
-export * from './decision.js';
-export * from './trust.js';
-export * from './invariants.js';
-export * from './workloads.js';
+export {
+  initialState,
+  isRotationPhase,
+  parseState,
+  serializeState,
+  PHASE_DATA_KEY,
+  PHASES,
+  ROTATION_PHASES,
+  STATE_DATA_KEY,
+  STATE_VERSION,
+  STOP_REASONS,
+  type KnownBundle,
+  type ParsedState,
+  type Phase,
+  type RollPhase,
+  type RotationPhase,
+  type RotationRecord,
+  type RotationState,
+  type StopReason,
+} from './state.js';
+export { bundleSyncedAt, describePhase, requiredAnchors, resumePhase, type ResumablePhase } from './rules.js';
+export { DEFAULT_OPTIONS, resolveOptions, type DecideOptions, type StartPolicy } from './options.js';
+export type { Action, Blocker, Decision, Gate, GateName, RotationEvent, WatchSource } from './decision.js';
+export { podTrust, trustContext, type PodTrust, type TrustContext } from './trust.js';
 export { decide } from './decide.js';
-export * from './plan.js';
-export * from './ports.js';
-export * from './runner.js';
+export { plan, type Plan, type PlanStep, type PlanStepKind } from './plan.js';
+export type * from './ports.js';
+export { decideOptionsOf, runRotation, type Progress, type ProgressEvent, type RunOptions, type RunResult } from './runner.js';

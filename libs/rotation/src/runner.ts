@@ -210,7 +210,7 @@ function deadlineMessage(gate: Gate): string {
 }
 
 /** The gate is satisfied once `decide` on a fresh snapshot no longer waits on this same gate. */
-export function gateCondition(gate: Gate, state: RotationState, options: DecideOptions): WaitCondition {
+function gateCondition(gate: Gate, state: RotationState, options: DecideOptions): WaitCondition {
   return {
     gate,
     satisfied(snapshot: ClusterSnapshot): boolean {

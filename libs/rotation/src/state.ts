@@ -65,8 +65,6 @@ const rotation = z.strictObject({
   rollBaseline: time.optional(),
   /** The bundle (sha256) the baseline was taken for; a different synced bundle starts a new baseline. */
   rollBundle: z.string().optional(),
-  /** Per-phase roll markers: workload key -> the restartedAt value written. */
-  rolls: z.partialRecord(z.enum(['TrustBoth', 'Promote', 'Retire']), z.record(z.string(), time)),
   promotedAt: time.optional(),
   issuerRenewals: z.number().int().min(0),
   /** The identity controller's first IssuerUpdated for an issuer chained to `to`. */
@@ -74,6 +72,14 @@ const rotation = z.strictObject({
   /** When every identity pod was seen started after that IssuerUpdated: every leaf issued since chains to `to`. */
   identityFreshAt: time.optional(),
 });
+
+/**
+ * The rotation as stored. States written before the roll markers were dropped carry `rolls` (per
+ * phase, workload key -> restartedAt): nothing ever read it, so it is still accepted and dropped.
+ */
+const storedRotation = rotation
+  .extend({ rolls: z.partialRecord(z.enum(['TrustBoth', 'Promote', 'Retire']), z.record(z.string(), time)).optional() })
+  .transform(({ rolls: _dropped, ...record }) => record);
 
 const stopped = z.strictObject({
   reason: z.enum(STOP_REASONS),
@@ -92,17 +98,17 @@ const lastRotation = z.strictObject({
   finishedAt: time,
 });
 
-export const rotationStateSchema = z.strictObject({
+const rotationStateSchema = z.strictObject({
   version: z.literal(STATE_VERSION),
   phase: z.enum(PHASES),
-  rotation: rotation.optional(),
+  rotation: storedRotation.optional(),
   stopped: stopped.optional(),
   last: lastRotation.optional(),
   knownBundles: z.record(z.string(), knownBundle),
 });
 
-export type RotationState = z.infer<typeof rotationStateSchema>;
-export type RotationRecord = z.infer<typeof rotation>;
+export type RotationState = z.output<typeof rotationStateSchema>;
+export type RotationRecord = z.output<typeof rotation>;
 export type KnownBundle = z.infer<typeof knownBundle>;
 /** The phases that restart workloads. */
 export type RollPhase = 'TrustBoth' | 'Promote' | 'Retire';

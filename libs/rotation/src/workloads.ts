@@ -90,7 +90,7 @@ interface Group {
 }
 
 /** Groups meshed pods by restartable owner; pods without one come back separately. */
-export function groupPods(snapshot: ClusterSnapshot): { groups: Group[]; loose: MeshedPod[] } {
+function groupPods(snapshot: ClusterSnapshot): { groups: Group[]; loose: MeshedPod[] } {
   const byKey = new Map<string, Group>();
   const workloads = new Map(snapshot.workloads.map((w) => [workloadKey(w), w]));
   const loose: MeshedPod[] = [];

@@ -120,7 +120,6 @@ export function rotating(phase: RotationState['phase'], r: Partial<RotationRecor
       preparedRevisionAtStart: 1,
       prepareRequests: 0,
       retargets: [],
-      rolls: {},
       issuerRenewals: 0,
       ...r,
     },

@@ -1,7 +1,8 @@
 // decide, phase by phase: bootstrap, start policies, gates, restarts, and the interleavings of issue 4.
 // Snapshots are built by hand (builders.ts) so each rule is exercised in isolation.
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
-import { decide, initialState, sameState, workloadKey, type ClusterSnapshot, type Decision, type RotationState } from '../src/index.js';
+import { decide, initialState, serializeState, STATE_DATA_KEY, workloadKey, type ClusterSnapshot, type Decision, type RotationState } from '../src/index.js';
+import { sameState } from '../src/state.js';
 import {
   anchor,
   bundle,
@@ -148,7 +149,7 @@ describe('TrustBoth', () => {
     expect(gate(decide(s, state, o)).name).toBe('injector-serves-bundle');
   });
 
-  it('restarts stale workloads, control plane first, within maxConcurrentRollouts, recording markers', () => {
+  it('restarts stale workloads, control plane first, within maxConcurrentRollouts, recording the baseline', () => {
     const s = trustBothCluster({
       pods: [pod('web-1'), pod('api-1'), pod('db-1'), pod('dest-1', { namespace: 'linkerd', tier: 'control-plane', configMap: true })],
       workloads: [workload('Deployment', 'web'), workload('Deployment', 'api'), workload('StatefulSet', 'db'), workload('Deployment', 'dest', { namespace: 'linkerd', tier: 'control-plane' })],
@@ -156,7 +157,7 @@ describe('TrustBoth', () => {
     const s2 = { ...s, pods: s.pods.map((p) => (p.name === 'db-1' ? { ...p, owner: { kind: 'StatefulSet' as const, name: 'db' } } : p)) };
     const first = action(decide(s2, state, options({ maxConcurrentRollouts: 2 })));
     expect(first.action).toMatchObject({ kind: 'roll-workloads', phase: 'TrustBoth', tier: 'control-plane', workloads: [{ name: 'dest' }], rolled: 1, total: 4 });
-    expect(first.state.rotation?.rolls.TrustBoth).toEqual({ 'Deployment/linkerd/dest': iso(T0) });
+    expect(first.action).toMatchObject({ restartedAt: iso(T0) });
     expect(first.state.rotation?.rollBaseline).toBe(iso(T0));
   });
 
@@ -227,9 +228,10 @@ describe('TrustBoth', () => {
       });
 
     it("retargets to C and trusts both again: B's key is gone and new pods no longer trust B", () => {
-      const d = action(decide(withC(), rotating('TrustBoth', { rolls: { TrustBoth: { x: iso(T0) } }, rollBaseline: iso(T0 - 1000) }, known), o));
+      const d = action(decide(withC(), rotating('TrustBoth', { rollBaseline: iso(T0 - 1000), rollBundle: hashOf(['A', 'B']) }, known), o));
       expect(d.action).toMatchObject({ kind: 'record-transition', from: 'TrustBoth', to: 'TrustBoth' });
-      expect(d.state.rotation).toMatchObject({ to: { fingerprint: fp('C') }, retargets: [{ fingerprint: fp('B') }], rolls: {} });
+      expect(d.state.rotation).toMatchObject({ to: { fingerprint: fp('C') }, retargets: [{ fingerprint: fp('B') }] });
+      expect(d.state.rotation?.rollBundle).toBeUndefined();
       expect(d.state.rotation?.rollBaseline).toBeUndefined();
     });
 
@@ -461,9 +463,15 @@ describe('decide is pure and idempotent', () => {
     expect(Object.keys(d.state?.knownBundles ?? {})).toContain(hashOf(['A', 'B']));
   });
 
-  it('keeps roll markers keyed by workload', () => {
-    const d = action(decide(trustBothCluster({ pods: [pod('web-1')], workloads: [workload('Deployment', 'web')] }), rotating('TrustBoth', {}, [['A']]), o));
-    expect(Object.keys(d.state.rotation?.rolls.TrustBoth ?? {})).toEqual([workloadKey({ kind: 'Deployment', namespace: 'app', name: 'web' })]);
+  it('does not grow the state with the workloads it restarts: a restart is read back from the workload', () => {
+    const cluster = (n: number) =>
+      trustBothCluster({ pods: Array.from({ length: n }, (_, i) => pod(`web${i}-1`)), workloads: Array.from({ length: n }, (_, i) => workload('Deployment', `web${i}`)) });
+    const restart = (n: number) => action(decide(cluster(n), rotating('TrustBoth', {}, [['A']]), options({ maxConcurrentRollouts: 50 })));
+    const one = restart(1);
+    const forty = restart(40);
+    expect(forty.action).toMatchObject({ kind: 'roll-workloads', rolled: 40 });
+    expect(forty.action.kind === 'roll-workloads' && forty.action.workloads.map(workloadKey)).toContain('Deployment/app/web39');
+    expect(serializeState(forty.state)[STATE_DATA_KEY]).toHaveLength(serializeState(one.state)[STATE_DATA_KEY]?.length ?? 0);
   });
 
   it('recognises pods injected with a bundle no ConfigMap holds any more only through the persisted table', () => {
@@ -476,7 +484,7 @@ describe('decide is pure and idempotent', () => {
       injector: { trustRootSha256: hashOf(['B']) },
       pods: [pod('web-1', { trusts: ['A', 'B'] })],
     });
-    const r = { promotedAt: iso(T0 - HOUR), issuerUpdatedAt: iso(T0 - HOUR), identityFreshAt: iso(T0 - HOUR), rollBaseline: iso(T0 - 1000), rolls: {} };
+    const r = { promotedAt: iso(T0 - HOUR), issuerUpdatedAt: iso(T0 - HOUR), identityFreshAt: iso(T0 - HOUR), rollBaseline: iso(T0 - 1000) };
     const remembered = gate(decide({ ...s, workloads: [workload('Deployment', 'web', { restartedAt: T0 })] }, rotating('Retire', r, [['A', 'B']]), o));
     expect(remembered.missing).toEqual([expect.stringMatching(/still trusts the retired anchor/)]);
     const forgotten = gate(decide({ ...s, workloads: [workload('Deployment', 'web', { restartedAt: T0 })] }, rotating('Retire', r, []), o));

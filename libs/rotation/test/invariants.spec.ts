@@ -1,6 +1,7 @@
 // I1 and I2 as pure checks, and checkActionSafety on promotion, issuer renewal, retirement and restarts.
 // Each case has a passing and a failing variant so the check is shown to bite.
-import { checkActionSafety, checkI1, checkI2, initialState, type Action } from '../src/index.js';
+import { initialState, type Action } from '../src/index.js';
+import { checkActionSafety, checkI1, checkI2 } from '../src/invariants.js';
 import { anchor, bundle, fp, hashOf, iso, knownBundles, options, pod, rotating, snapshot, T0, trustBothCluster } from './builders.js';
 
 const o = options();

@@ -1,6 +1,7 @@
 // Seeded random interleavings on the fake cluster, with chaos and a kill -9 at a random step.
 // Ground-truth I1/I2 at every tick and call, the engine's own checks at every step, and the end state.
-import { checkI1, checkI2, parseState, resolveOptions, type ProgressEvent } from '../src/index.js';
+import { parseState, resolveOptions, type ProgressEvent } from '../src/index.js';
+import { checkI1, checkI2 } from '../src/invariants.js';
 import { anchorFp, FakeCluster, type FakeConfig } from './fake-cluster.js';
 import { expectRotated, runResuming } from './harness.js';
 import { Rng } from './rng.js';

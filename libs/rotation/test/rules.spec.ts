@@ -18,7 +18,6 @@ function inPhase(phase: RotationState['phase'], promoted: boolean, stoppedIn?: R
       preparedRevisionAtStart: 1,
       prepareRequests: 0,
       retargets: [],
-      rolls: {},
       issuerRenewals: 0,
       ...(promoted ? { promotedAt: at } : {}),
     },

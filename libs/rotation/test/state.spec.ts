@@ -1,6 +1,7 @@
 // The persisted state format: round trip, canonical text, and refusal of anything unexpected.
 // A damaged or newer state must stop a run, never be guessed at.
-import { initialState, parseState, sameState, serializeState, STATE_DATA_KEY } from '../src/index.js';
+import { initialState, parseState, serializeState, STATE_DATA_KEY } from '../src/index.js';
+import { sameState } from '../src/state.js';
 import { rotating } from './builders.js';
 
 describe('persisted state', () => {
@@ -10,11 +11,21 @@ describe('persisted state', () => {
   });
 
   it('round-trips a rotation state through ConfigMap data, with the phase beside it', () => {
-    const state = rotating('Promote', { promotedAt: '2026-03-01T12:00:00.000Z', rolls: { TrustBoth: { 'Deployment/app/web': '2026-03-01T11:00:00.000Z' } } });
+    const state = rotating('Promote', { promotedAt: '2026-03-01T12:00:00.000Z', rollBaseline: '2026-03-01T11:00:00.000Z' });
     const data = serializeState(state);
     expect(data.phase).toBe('Promote');
     const parsed = parseState(data);
     expect(parsed.ok && sameState(parsed.state, state)).toBe(true);
+  });
+
+  it('reads a v1 state written with per-workload roll markers, and drops them', () => {
+    const state = rotating('TrustBoth', { rollBaseline: '2026-03-01T11:00:00.000Z' });
+    const written = { ...state, rotation: { ...state.rotation, rolls: { TrustBoth: { 'Deployment/app/web': '2026-03-01T11:00:00.000Z' } } } };
+    const parsed = parseState({ [STATE_DATA_KEY]: JSON.stringify(written) });
+    expect(parsed).toEqual({ ok: true, state });
+    expect(parsed.ok && parsed.state.rotation).not.toHaveProperty('rolls');
+    const damaged = { ...state, rotation: { ...state.rotation, rolls: { TrustBoth: { 'Deployment/app/web': 'yesterday' } } } };
+    expect(parseState({ [STATE_DATA_KEY]: JSON.stringify(damaged) }).ok).toBe(false);
   });
 
   it('serializes equal states to equal text whatever the key order', () => {

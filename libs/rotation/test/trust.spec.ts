@@ -1,15 +1,7 @@
 // Trust inference: bundle learning, pods by hash or configMapKeyRef start time, and live leaf anchors.
 // Unknown must never read as fresh.
-import {
-  initialState,
-  leafAnchorsInCirculation,
-  learnBundles,
-  nextWholeSecond,
-  podTrust,
-  pruneBundles,
-  trustContext,
-  type RotationState,
-} from '../src/index.js';
+import { initialState, podTrust, trustContext, type RotationState } from '../src/index.js';
+import { leafAnchorsInCirculation, learnBundles, nextWholeSecond, pruneBundles } from '../src/trust.js';
 import { bundle, fp, hashOf, HOUR, iso, knownBundles, options, pod, rotating, snapshot, T0 } from './builders.js';
 
 const set = (...labels: string[]) => new Set(labels.map(fp));

@@ -1,6 +1,7 @@
 // rollStatus: tier order, concurrency bound, restart detection, scaled-to-zero, deleted owners, blockers.
 // Freshness is a stub here so only the rollout logic is under test.
-import { rollStatus, workloadKey, type Freshness, type MeshedPod } from '../src/index.js';
+import { workloadKey, type MeshedPod } from '../src/index.js';
+import { rollStatus, type Freshness } from '../src/workloads.js';
 import { pod, snapshot, T0, workload } from './builders.js';
 
 /** Pods named "*-old*" are stale; everything else is fresh. */

@@ -56,12 +56,10 @@ export function rollPhase<T extends Decision | undefined>(context: RotationConte
     rolled: rolledBefore + status.toRoll.length,
     total,
   };
-  const unsafe = safetyGate(withBaselineContext, action, roll.gate);
-  if (unsafe) return unsafe;
-  const markers = { ...(rotation.rolls[roll.phase] ?? {}) };
-  for (const ref of status.toRoll) markers[workloadKey(ref)] = restartedAt;
-  const after = withRotation(context, { ...rotation, rolls: { ...rotation.rolls, [roll.phase]: markers } });
-  return act({ action, state: after.state, summary: `${roll.phase}: restart ${status.toRoll.length} ${action.tier} workload(s) (rolled ${action.rolled}/${total})` });
+  return (
+    safetyGate(withBaselineContext, action, roll.gate) ??
+    act({ action, state: withBaselineContext.state, summary: `${roll.phase}: restart ${status.toRoll.length} ${action.tier} workload(s) (rolled ${action.rolled}/${total})` })
+  );
 }
 
 /** The record with this phase's roll baseline: kept, or taken now (the next whole second, never before `notBefore`). */

@@ -61,7 +61,6 @@ function startIfDue(context: DecideContext, active: AnchorFacts): Decision {
     preparedRevisionAtStart: context.snapshot.prepared.revision,
     prepareRequests: 0,
     retargets: [],
-    rolls: {},
     issuerRenewals: 0,
   };
   return transition(context, { to: 'Prepare', rotation, why: `rotation of anchor ${shortFp(active.fingerprint)} started: ${due.why}` });

@@ -60,7 +60,7 @@ export function retargetIfReplaced(context: RotationContext, phase: 'TrustBoth' 
   }
   return transition(context, {
     to: 'TrustBoth',
-    rotation: { ...rotation, to: anchorRef(prepared), retargets: [...rotation.retargets, { fingerprint: to.fingerprint, at: iso(context.now) }], rolls: {} },
+    rotation: { ...rotation, to: anchorRef(prepared), retargets: [...rotation.retargets, { fingerprint: to.fingerprint, at: iso(context.now) }] },
     why: `cert-manager replaced target anchor ${shortFp(to.fingerprint)} with ${shortFp(prepared.fingerprint)} in phase ${phase}, before promotion; the old target's key is gone, so the rotation now targets ${shortFp(prepared.fingerprint)} and trusts both again`,
   });
 }
