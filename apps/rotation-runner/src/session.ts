@@ -30,6 +30,11 @@ export function loadKubeConfig(config: ClusterConfig): KubeConfig {
 export interface SessionOptions {
   /** The phase timeout: how long a restart may wait for a PodDisruptionBudget. */
   readonly budgetTimeoutMs?: number;
+  /**
+   * Whether a 403 on the proxy-injector's dry-run fails a snapshot (default true). False for
+   * commands that never restart a pod (`bootstrap`, `plan`, `status`): the answer only informs them.
+   */
+  readonly strictInjector?: boolean;
   readonly isTTY?: boolean;
 }
 
@@ -45,6 +50,7 @@ export async function withSession(command: string, config: ClusterConfig, io: Co
     instance: config.holder,
     apiTimeoutMs: config.apiTimeoutMs,
     budgetTimeoutMs: options.budgetTimeoutMs ?? 30 * 60_000,
+    strictInjector: options.strictInjector ?? true,
     ...(config.injectorNamespace ? { injectorNamespace: config.injectorNamespace } : {}),
     logger: adapterLogger(logger),
   });

@@ -15,7 +15,6 @@ import { startWatching, withSession, type Session } from '../session.js';
 export async function bootstrap(session: Session, waitMs: number): Promise<number> {
   const { adapter, config, logger } = session;
   const n = config.names;
-  adapter.reader.strictInjector = false; // bootstrap never restarts a pod: the injector does not matter
   const parsed = parseState((await adapter.state.read())?.data);
   if (!parsed.ok) {
     logger.error({}, parsed.message);
@@ -61,6 +60,6 @@ export function registerBootstrap(program: Command, io: CommandIO, setExitCode: 
     } catch (err) {
       throw new UsageError(`--wait ${(err as Error).message}`);
     }
-    setExitCode(await withSession('bootstrap', config, io, {}, (session) => bootstrap(session, waitMs)));
+    setExitCode(await withSession('bootstrap', config, io, { strictInjector: false }, (session) => bootstrap(session, waitMs)));
   });
 }

@@ -2,8 +2,7 @@
 // from four reads, without watching the cluster; otherwise it drives the engine's runRotation over
 // the Kubernetes adapter and prints a final report (text, or JSON with --output json).
 import type { Command } from 'commander';
-import { KubeApiError } from '@linkerd-rotator/kube';
-import { anchorFactsOf, type RotationAdapter } from '@linkerd-rotator/kube/rotation';
+import type { RotationAdapter } from '@linkerd-rotator/kube/rotation';
 import { decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { formatDuration, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
@@ -61,27 +60,13 @@ async function notDue(adapter: RotationAdapter, options: RunOptions): Promise<st
   const stored = await adapter.state.read();
   const parsed = parseState(stored?.data);
   if (!parsed.ok || parsed.state.phase === 'Stopped' || isRotationPhase(parsed.state.phase)) return undefined;
-  const { context: ctx } = adapter;
-  const n = ctx.names;
-  const read = async (name: string) => {
-    try {
-      return await ctx.call({ verb: 'get', resource: 'secrets', namespace: n.trustNamespace, name }, () => ctx.core.readNamespacedSecret({ namespace: n.trustNamespace, name }));
-    } catch (err) {
-      if (err instanceof KubeApiError && err.kind === 'not-found') return undefined;
-      throw err;
-    }
-  };
-  const [prepared, active, previous] = await Promise.all([read(n.preparedAnchorSecret), read(n.activeAnchorSecret), read(n.previousAnchorSecret)]);
-  const now = ctx.now();
-  const anchor = anchorFactsOf(prepared);
-  const activeFacts = anchorFactsOf(active);
-  const previousFacts = anchorFactsOf(previous);
-  if (!activeFacts || !previousFacts) return undefined;
+  const { prepared, active, previous } = await adapter.readAnchorSecrets();
+  if (!active || !previous) return undefined;
   const snapshot: ClusterSnapshot = {
-    observedAt: now,
-    prepared: { issuing: 'absent', revision: 0, ...(anchor ? { anchor } : {}) },
-    active: activeFacts,
-    previous: previousFacts,
+    observedAt: adapter.context.now(),
+    prepared: { issuing: 'absent', revision: 0, ...(prepared ? { anchor: prepared } : {}) },
+    active,
+    previous,
     bundles: [],
     pods: [],
     workloads: [],

@@ -12,7 +12,6 @@ import { buildReport, DEFAULT_THRESHOLDS, formatReport, type CheckThresholds, ty
 
 export async function collectStatus(session: Session, thresholds: CheckThresholds): Promise<StatusReport> {
   const { adapter, config } = session;
-  adapter.reader.strictInjector = false;
   const [stored, lease] = await Promise.all([adapter.state.read(), adapter.lease.look()]);
   const parsed = parseState(stored?.data);
   await startWatching(session);
@@ -56,7 +55,7 @@ function register(program: Command, io: CommandIO, setExitCode: (code: number) =
       issuerMinValidityMs: opts['issuerMinValidity'] ? duration('issuer-min-validity', 'issuerMinValidity') : DEFAULT_THRESHOLDS.issuerMinValidityMs,
       stuckAfterMs: opts['stuckAfter'] ? duration('stuck-after', 'stuckAfter') : DEFAULT_THRESHOLDS.stuckAfterMs,
     };
-    const code = await withSession(name, config, io, {}, async (session) => {
+    const code = await withSession(name, config, io, { strictInjector: false }, async (session) => {
       const report = await collectStatus(session, thresholds);
       io.out(opts['output'] === 'json' ? `${JSON.stringify(report)}\n` : formatReport(report, opts['verbose'] === true));
       if (name === 'status') return EXIT.ok;
