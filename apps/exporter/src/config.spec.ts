@@ -11,19 +11,18 @@ describe('parseConfig', () => {
     expect(c.kubeconfig).toBe('/kc');
     expect(c.pods).toEqual({ watch: false, selector: 'linkerd.io/control-plane-ns' });
     expect(c.names).toEqual({ ...DEFAULT_OBJECT_NAMES, linkerdNamespace: 'mesh', trustRootsConfigMap: 'roots' });
-    expect(c.webhookCertFile).toBeUndefined();
   });
 
-  it('serves metrics on 9090 by default and takes the state namespace and the webhook certificate file', () => {
-    const c = parseConfig(['--state-namespace', 'rotator', '--webhook-cert-file', '/webhook-tls/tls.crt', '--meshed-pod-selector', ''], {});
+  it('serves metrics on 9090 by default and takes the state namespace and an empty pod selector', () => {
+    const c = parseConfig(['--state-namespace', 'rotator', '--meshed-pod-selector', ''], {});
     expect(c.metricsListen.port).toBe(9090);
     expect(c.names.releaseNamespace).toBe('rotator');
-    expect(c.webhookCertFile).toBe('/webhook-tls/tls.crt');
     expect(c.pods.selector).toBe('');
   });
 
-  it('rejects unknown flags, runner-only names and bad values with the flag named', () => {
+  it('rejects unknown flags, the webhook\'s and runner-only ones, and bad values with the flag named', () => {
     expect(() => parseConfig(['--nope', 'x'], {})).toThrow(ConfigError);
+    expect(() => parseConfig(['--tls-cert-file', 'x'], {})).toThrow(ConfigError);
     expect(() => parseConfig(['--lease', 'x'], {})).toThrow(/--help/);
     expect(() => parseConfig(['--metrics-port', 'http'], {})).toThrow(/--metrics-port/);
     expect(() => parseConfig(['--exporter-watch-pods', 'yes'], {})).toThrow(/--exporter-watch-pods/);

@@ -13,7 +13,6 @@ const FLAGS = {
   'log-level': [z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'), 'trace, debug, info, warn, error or silent'],
   'exporter-watch-pods': [z.enum(['true', 'false']).default('true'), 'watch meshed pods for the stale-proxy metrics (false drops the cluster-wide pod watch)'],
   'meshed-pod-selector': [z.string().default(MESHED_POD_LABEL), 'label selector of the pods to watch ("" = every pod)'],
-  'webhook-cert-file': [z.string().optional(), "the webhook's serving certificate (PEM, tls.crt only), reported as role webhook-serving"],
 } as const;
 
 const NAME_ROWS = nameRowsFor('exporter');
@@ -25,7 +24,6 @@ export interface ExporterConfig {
   names: ObjectNames;
   /** Watch meshed pods (stale-proxy metrics), selected by this label selector ("" = all pods). */
   pods: { watch: boolean; selector: string };
-  webhookCertFile?: string;
 }
 
 export class ConfigError extends Error {
@@ -59,7 +57,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     logLevel: c['log-level'],
     names: { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(NAME_ROWS.map((row) => [row.key, c[row.flag]])) },
     pods: { watch: c['exporter-watch-pods'] === 'true', selector: c['meshed-pod-selector'] },
-    ...(c['webhook-cert-file'] ? { webhookCertFile: c['webhook-cert-file'] } : {}),
   };
 }
 

@@ -1,6 +1,5 @@
 // Entry point of the PKI health exporter: parse configuration once, start the cache against the
 // cluster, and serve /metrics, /healthz and /readyz until SIGTERM. It never writes to the cluster.
-import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { KubeConfig } from '@linkerd-rotator/kube';
@@ -37,7 +36,6 @@ async function main(): Promise<void> {
   registerExporterMetrics(registry, {
     source: cache,
     names: config.names,
-    ...(config.webhookCertFile ? { servingCertPem: servingCertificate(config.webhookCertFile, logger) } : {}),
     onError: (err) => logger.error({ err }, 'computing the PKI metrics failed'),
   });
   const server = await startMetricsServer({ registry, isReady: () => cache.isSynced(), listen: config.metricsListen });
@@ -54,26 +52,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
-}
-
-/**
- * The webhook's serving certificate, read from the file the chart mounts (tls.crt only) at each
- * scrape, so a renewal shows at once; undefined while it cannot be read (said once in the log).
- */
-function servingCertificate(file: string, logger: pino.Logger): () => string | undefined {
-  let failing: string | undefined;
-  return () => {
-    try {
-      const pem = readFileSync(file, 'utf8');
-      failing = undefined;
-      return pem;
-    } catch (err) {
-      const message = (err as Error).message;
-      if (failing !== message) logger.warn({ file, error: message }, "cannot read the webhook's serving certificate; role webhook-serving is not exported");
-      failing = message;
-      return undefined;
-    }
-  };
 }
 
 main().catch((err) => {

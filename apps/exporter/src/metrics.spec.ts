@@ -38,8 +38,6 @@ let prepared: Credentials;
 let active: Credentials;
 let previous: Credentials;
 let issuer: Credentials;
-let servingCa: Credentials;
-let serving: Credentials;
 
 beforeAll(async () => {
   // notBefore/notAfter are whole seconds in X.509; pick them so the expected values are exact.
@@ -47,8 +45,6 @@ beforeAll(async () => {
   previous = await fixtures.makeAnchor({ cn: 'old.root', notBefore: new Date('2029-01-01T00:00:00Z'), notAfter: new Date('2030-01-05T00:00:00Z') });
   prepared = await fixtures.makeAnchor({ notBefore: new Date('2029-12-30T00:00:00Z'), notAfter: new Date('2030-12-30T00:00:00Z') });
   issuer = await fixtures.makeIssuer(active, { notBefore: new Date('2029-12-31T12:00:00Z'), notAfter: new Date('2030-01-02T12:00:00Z') });
-  servingCa = await fixtures.makeAnchor({ cn: 'webhook-ca' });
-  serving = await fixtures.makeLeaf(servingCa, { cn: 'linkerd-rotator-webhook.linkerd-rotator.svc', notAfter: new Date('2030-03-01T00:00:00Z') });
 });
 
 const cm = (namespace: string, pem: string | undefined) => ({ namespace, source: `ConfigMap ${namespace}/${names.trustRootsConfigMap}`, ...(pem === undefined ? {} : { pem }) });
@@ -75,7 +71,7 @@ function stateOf(state: RotationState): Cluster['state'] {
 
 const fp = (c: Credentials) => c.fingerprint;
 
-function setup(trust: Certificates, cluster: Cluster, opts: { serving?: string; synced?: boolean } = {}) {
+function setup(trust: Certificates, cluster: Cluster, opts: { synced?: boolean } = {}) {
   const registry = new Registry();
   let certificates = trust;
   let rest = cluster;
@@ -84,7 +80,6 @@ function setup(trust: Certificates, cluster: Cluster, opts: { serving?: string; 
   registerExporterMetrics(registry, {
     source,
     names,
-    servingCertPem: () => opts.serving,
     now: () => now,
   });
   return {
@@ -106,9 +101,9 @@ const one = (samples: Sample[], name: string, labels: Record<string, string> = {
 };
 
 describe('certificate expiry', () => {
-  it('exports not-after and not-before of every role, labelled by role, namespace, short fingerprint and subject', async () => {
+  it('exports not-after and not-before of every role but the webhook\'s own, labelled by role, namespace, short fingerprint and subject', async () => {
     const bundle = fixtures.bundleOf(prepared, active, previous);
-    const { scrape } = setup(trustOf(), { trustRoots: [cm('linkerd', bundle), cm('linkerd-viz', bundle)], pods: [], podsWatched: true }, { serving: serving.certPem });
+    const { scrape } = setup(trustOf(), { trustRoots: [cm('linkerd', bundle), cm('linkerd-viz', bundle)], pods: [], podsWatched: true });
     const s = await scrape();
     const expected: Array<[string, string, Credentials]> = [
       ['prepared-anchor', 'cert-manager', prepared],
@@ -116,7 +111,6 @@ describe('certificate expiry', () => {
       ['previous-anchor', 'cert-manager', previous],
       ['identity-issuer', 'linkerd', issuer],
       ['identity-issuer-chain', 'linkerd', active],
-      ['webhook-serving', 'linkerd-rotator', serving],
       ['trust-bundle', 'linkerd', prepared],
       ['trust-bundle', 'linkerd', active],
       ['trust-bundle', 'linkerd', previous],
@@ -129,8 +123,9 @@ describe('certificate expiry', () => {
       expect(find(s, M.notAfter, labels)[0]!.labels['subject']).toBe(cert.cert.subject);
     }
     expect(one(s, M.notAfter, { role: 'active-anchor' })).toBe(unix(new Date('2030-06-01T00:00:00Z')));
-    // 6 singletons + 3 certificates in each of two bundles.
-    expect(find(s, M.notAfter)).toHaveLength(12);
+    // 5 singletons + 3 certificates in each of two bundles; webhook-serving is the webhook's own series.
+    expect(find(s, M.notAfter)).toHaveLength(11);
+    expect(find(s, M.notAfter, { role: 'webhook-serving' })).toEqual([]);
     expect(one(s, M.synced)).toBe(1);
   });
 

@@ -9,8 +9,6 @@ import { ExporterModel, type ExporterView } from './view.js';
 export interface ExporterDeps {
   source: ExporterSource;
   names: ObjectNames;
-  /** The webhook's serving certificate as it serves it (PEM); undefined when unknown. */
-  servingCertPem?: () => string | undefined;
   now?: () => Date;
   /** Called when computing the view fails (the scrape then shows exporter_synced 0 and no PKI series). */
   onError?: (err: unknown) => void;
@@ -69,21 +67,18 @@ export const EXPORTER_METRICS = {
 export function registerExporterMetrics(registry: Registry, deps: ExporterDeps): void {
   const model = new ExporterModel();
   const now = deps.now ?? (() => new Date());
-  let memo: { snapshot: unknown; serving: string | undefined; view: Promise<ExporterView | undefined> } | undefined;
+  let memo: { snapshot: unknown; view: Promise<ExporterView | undefined> } | undefined;
 
   const current = (): Promise<ExporterView | undefined> => {
     if (!deps.source.isSynced()) return Promise.resolve(undefined);
     const snapshot = deps.source.current();
-    const serving = deps.servingCertPem?.();
-    if (!memo || memo.snapshot !== snapshot || memo.serving !== serving) {
-      const view = model
-        .view({ snapshot, names: deps.names, ...(serving !== undefined ? { servingCertPem: serving } : {}) })
-        .catch((err: unknown) => {
-          deps.onError?.(err);
-          memo = undefined;
-          return undefined;
-        });
-      memo = { snapshot, serving, view };
+    if (!memo || memo.snapshot !== snapshot) {
+      const view = model.view({ snapshot, names: deps.names }).catch((err: unknown) => {
+        deps.onError?.(err);
+        memo = undefined;
+        return undefined;
+      });
+      memo = { snapshot, view };
     }
     return memo.view;
   };
@@ -105,7 +100,7 @@ export function registerExporterMetrics(registry: Registry, deps: ExporterDeps):
   ]);
 
   const certHelp = (edge: string) =>
-    `${edge} of each certificate, Unix seconds, by role (prepared-anchor, active-anchor, previous-anchor, trust-bundle, identity-issuer, identity-issuer-chain, webhook-serving), namespace of the object holding it, short SHA-256 fingerprint and subject.`;
+    `${edge} of each certificate, Unix seconds, by role (prepared-anchor, active-anchor, previous-anchor, trust-bundle, identity-issuer, identity-issuer-chain; webhook-serving comes from the webhook itself), namespace of the object holding it, short SHA-256 fingerprint and subject.`;
   gauge(EXPORTER_METRICS.notAfter, certHelp('notAfter (expiry)'), CERT_LABELS, (emit, v) => {
     for (const c of v.certificates) emit({ role: c.role, namespace: c.namespace, fingerprint: c.fingerprint, subject: c.subject }, c.notAfter);
   });

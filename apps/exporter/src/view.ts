@@ -13,7 +13,6 @@ export const CERTIFICATE_ROLES = [
   'trust-bundle',
   'identity-issuer',
   'identity-issuer-chain',
-  'webhook-serving',
 ] as const;
 export type CertificateRole = (typeof CERTIFICATE_ROLES)[number];
 
@@ -75,8 +74,6 @@ export interface ExporterView {
 export interface ExporterInput {
   snapshot: ExporterSnapshot;
   names: ObjectNames;
-  /** The webhook's serving certificate (PEM), as the webhook serves it. */
-  servingCertPem?: string;
 }
 
 /** Subjects longer than this are cut, so a hostile certificate cannot blow up a label. */
@@ -130,7 +127,6 @@ export class ExporterModel {
     add('previous-anchor', names.trustNamespace, previous);
     add('identity-issuer', names.linkerdNamespace, issuer);
     for (const cert of [...issuerChain.slice(1), ...issuerCa]) add('identity-issuer-chain', names.linkerdNamespace, cert);
-    if (input.servingCertPem !== undefined) add('webhook-serving', names.releaseNamespace, this.certificates(input.servingCertPem)[0]);
 
     // Linkerd's own namespace always has a row: a missing trust-roots ConfigMap there is the worst case.
     const targets = [...snapshot.trustRoots];

@@ -10,7 +10,7 @@ import { BundleCache } from '@linkerd-rotator/x509';
 import { admissionResponse, parseAdmissionReview, type AdmissionRequest } from './admission.js';
 import type { WebhookConfig } from './config.js';
 import { decide, type Decision } from './decide.js';
-import { createMetrics, type WebhookMetrics } from './metrics.js';
+import { createMetrics, registerServingCertificate, type WebhookMetrics } from './metrics.js';
 import { loadTlsMaterial, TlsReloader } from './tls.js';
 
 export interface WebhookDeps {
@@ -176,6 +176,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     logger,
     onReload: (result) => metrics.tlsReloads.inc({ result }),
   });
+  registerServingCertificate(metrics, { leaf: () => tls.material.leaf, namespace: config.names.releaseNamespace });
   const plain = createMetricsServer(deps.source, metrics);
   const admissionPort = await listen(https, config.listen.port, config.listen.address);
   const metricsPort = await listen(plain, config.metricsListen.port, config.metricsListen.address);

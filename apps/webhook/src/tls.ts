@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { Server } from 'node:https';
-import { parseBundle, sha256Hex, shortFingerprint } from '@linkerd-rotator/x509';
+import { parseBundle, sha256Hex, shortFingerprint, type ParsedCertificate } from '@linkerd-rotator/x509';
 
 export interface TlsMaterial {
   cert: Buffer;
@@ -11,6 +11,8 @@ export interface TlsMaterial {
   /** Short SHA-256 of the serving certificate's DER, for logs. */
   fingerprint: string;
   notAfter?: Date;
+  /** The serving certificate itself (the first of the file), for its metrics. */
+  leaf?: ParsedCertificate;
 }
 
 export interface TlsLogger {
@@ -29,7 +31,7 @@ export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial 
     throw new Error(`${certFile} and ${keyFile} are not a usable certificate and matching key (${(err as { code?: string }).code ?? 'invalid'})`);
   }
   const leaf = parseBundle(cert.toString('utf8')).certificates[0];
-  return { cert, key, fingerprint: leaf ? shortFingerprint(leaf.fingerprint) : 'unknown', notAfter: leaf?.notAfter };
+  return { cert, key, fingerprint: leaf ? shortFingerprint(leaf.fingerprint) : 'unknown', notAfter: leaf?.notAfter, ...(leaf ? { leaf } : {}) };
 }
 
 /**

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { TrustSnapshot } from '@linkerd-rotator/kube/caches';
 import { StaticSnapshotSource } from '@linkerd-rotator/kube/testing';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
-import { DEFAULT_BUNDLE_LIMITS } from '@linkerd-rotator/x509';
+import { DEFAULT_BUNDLE_LIMITS, shortFingerprint } from '@linkerd-rotator/x509';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import type { WebhookConfig } from '../src/config.js';
 import { startWebhook, type RunningWebhook } from '../src/server.js';
@@ -204,6 +204,8 @@ describe('webhook over real HTTPS', () => {
     expect(metrics).toMatch(/linkerd_rotator_admission_requests_total\{resource="configmaps",operation="UPDATE",verdict="denied"\} 1/);
     expect(metrics).toMatch(/linkerd_rotator_admission_requests_total\{resource="unknown",operation="unknown",verdict="invalid"\} 1/);
     expect(metrics).toMatch(/linkerd_rotator_admission_duration_seconds_count\{resource="configmaps",operation="UPDATE"\} 2/);
+    expect(metrics).toContain(servingSeries('linkerd_rotator_certificate_not_after_timestamp_seconds', serving, serving.cert.notAfter));
+    expect(metrics).toContain(servingSeries('linkerd_rotator_certificate_not_before_timestamp_seconds', serving, serving.cert.notBefore));
     expect((await get(webhook.metricsPort, '/nope')).status).toBe(404);
   });
 
@@ -223,8 +225,16 @@ describe('webhook over real HTTPS', () => {
     const metrics = (await get(webhook.metricsPort, '/metrics')).body;
     expect(metrics).toMatch(/linkerd_rotator_webhook_tls_reloads_total\{result="rejected"\} 1/);
     expect(metrics).toMatch(/linkerd_rotator_webhook_tls_reloads_total\{result="loaded"\} 1/);
+    // The served certificate's series follow the reload: the old one leaves the output.
+    expect(metrics).toContain(servingSeries('linkerd_rotator_certificate_not_after_timestamp_seconds', renewed, renewed.cert.notAfter));
+    expect(metrics).not.toContain(`fingerprint="${shortFingerprint(serving.fingerprint)}"`);
   });
 });
+
+/** One series of the served certificate, as the exporter's certificate gauges label it. */
+function servingSeries(metric: string, cert: Credentials, at: Date): string {
+  return `${metric}{role="webhook-serving",namespace="${names.releaseNamespace}",fingerprint="${shortFingerprint(cert.fingerprint)}",subject="${cert.cert.subject}"} ${Math.floor(at.getTime() / 1000)}`;
+}
 
 /** The HTTPS server behind a running webhook (the reloader is exercised directly, without waiting for its timer). */
 function serverOf(webhook: RunningWebhook) {

@@ -1,11 +1,10 @@
 // libs/kube, the only code in linkerd-rotator that talks to the Kubernetes API. This entry point is
-// what its parts share: API errors, the one list+watch layer, its feeds, and Linkerd's constants.
+// what its parts share: API errors, the one list+watch layer and its feeds, and Linkerd's constants.
 // The parts: `@linkerd-rotator/kube/rotation` (the rotation engine's adapter), `/caches` (the
 // webhook's and the exporter's snapshots) and `/testing` (a fake API server and test doubles).
 export { KubeConfig } from '@kubernetes/client-node';
-export { KubeApiError, classify, describeOperation, withRetry, type KubeErrorKind, type KubeOperation, type RetryOptions } from './errors.js';
-export { Collection, erase, whenSynced, waitUntil, type AnyCollection, type Changing, type CollectionHealth, type CollectionLogger, type CollectionOptions, type Feed } from './collection.js';
+export { KubeApiError, type KubeErrorKind, type KubeOperation } from './errors.js';
+export { Collection, whenSynced, type AnyCollection, type CollectionHealth, type CollectionLogger, type CollectionOptions, type Feed } from './collection.js';
 export { configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed, type NamedObject } from './feeds.js';
 export { reuseConnections } from './connections.js';
-export { skeleton, stripSecret } from './slim.js';
 export * from './linkerd.js';
