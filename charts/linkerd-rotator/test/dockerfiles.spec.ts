@@ -29,6 +29,27 @@ function instructions(text: string): Instruction[] {
     });
 }
 
+interface EsbuildRun {
+  /** The `node -e` script that prints one --external flag per production dependency. */
+  externalsScript: string;
+  /** Each esbuild invocation of the step: its arguments (without the externals) and its output file. */
+  builds: { args: string[]; outfile: string }[];
+}
+
+/**
+ * The RUN step that bundles the app(s): `node -e "<list externals>"` piped or written to a file, then
+ * one `xargs ... esbuild <entry> ... --outfile=dist/<name>.js` per bundle.
+ */
+function esbuildRun(steps: Instruction[]): EsbuildRun {
+  const run = steps.find((s) => s.op === 'RUN' && s.args.includes('esbuild'))!.args;
+  const externalsScript = /node -e "([^"]*)"/.exec(run)![1]!;
+  const builds = [...run.matchAll(/node_modules\/\.bin\/esbuild ((?:(?!&&)\S+\s*)+)/g)].map((m) => {
+    const args = m[1]!.trim().split(/\s+/);
+    return { args, outfile: args.find((a) => a.startsWith('--outfile='))!.slice('--outfile='.length) };
+  });
+  return { externalsScript, builds };
+}
+
 function hadolint(file: string): { status: number | null; out: string } {
   const result = spawnSync(hadolintBinary(), ['--no-color', '--config', path.join(repoRoot, '.hadolint.yaml'), file], { encoding: 'utf8' });
   return { status: result.status, out: result.stdout + result.stderr };
@@ -63,25 +84,27 @@ describe.each(apps)('apps/%s/Dockerfile', (app) => {
     expect(copies).toEqual(['--from=deps /src/package.json ./package.json', '--from=deps /src/node_modules ./node_modules', '--from=build /src/dist/ ./dist/']);
   });
 
-  it("has an esbuild step that bundles the app and libs, leaving only production dependencies external", () => {
-    const run = steps.find((s) => s.op === 'RUN' && s.args.includes('esbuild'))!.args;
-    const [listExternals, build] = run.split(' | ') as [string, string];
-    const script = /node -e "(.*)"$/.exec(listExternals)![1]!;
-    const externals = execFileSync(process.execPath, ['-e', script], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n');
+  it("has an esbuild step that bundles each app and the libs, leaving only production dependencies external", () => {
+    const run = esbuildRun(steps);
+    const externals = execFileSync(process.execPath, ['-e', run.externalsScript], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n');
+    const dependencies = Object.keys((JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+    expect(run.builds.map((b) => b.outfile)).toContain('dist/main.js');
     const out = mkdtempSync(path.join(os.tmpdir(), `image-${app}-`));
     try {
-      const args = build.replace(/^xargs node_modules\/\.bin\/esbuild /, '').split(/\s+/).map((a) => a.replace('--outfile=dist/main.js', `--outfile=${out}/dist/main.js`));
-      execFileSync(path.join(repoRoot, 'node_modules/.bin/esbuild'), [...args, ...externals, '--log-level=error'], { cwd: repoRoot, stdio: 'pipe' });
-      const bundle = readFileSync(path.join(out, 'dist/main.js'), 'utf8');
-      const dependencies = Object.keys((JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
-      const bare = [...bundle.matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)].map((m) => m[1]!).filter((s) => !s.startsWith('node:'));
-      expect(bare.length).toBeGreaterThan(0);
-      for (const specifier of bare) expect(dependencies.some((d) => specifier === d || specifier.startsWith(`${d}/`))).toBe(true);
-      expect(bundle).not.toContain('@linkerd-rotator/');
       writeFileSync(path.join(out, 'package.json'), JSON.stringify({ type: 'module' }));
       symlinkSync(path.join(repoRoot, 'node_modules'), path.join(out, 'node_modules'));
-      const check = spawnSync(process.execPath, ['--check', path.join(out, 'dist/main.js')], { encoding: 'utf8' });
-      expect(check.stderr).toBe('');
+      for (const build of run.builds) {
+        const args = build.args.map((a) => a.replace(`--outfile=${build.outfile}`, `--outfile=${out}/${build.outfile}`));
+        execFileSync(path.join(repoRoot, 'node_modules/.bin/esbuild'), [...args, ...externals, '--log-level=error'], { cwd: repoRoot, stdio: 'pipe' });
+        const bundle = readFileSync(path.join(out, build.outfile), 'utf8');
+        const bare = [...bundle.matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)].map((m) => m[1]!).filter((s) => !s.startsWith('node:'));
+        expect(bare.length).toBeGreaterThan(0);
+        const notDependencies = bare.filter((specifier) => !dependencies.some((d) => specifier === d || specifier.startsWith(`${d}/`)));
+        expect({ bundle: build.outfile, notDependencies }).toEqual({ bundle: build.outfile, notDependencies: [] });
+        expect(bundle).not.toContain('@linkerd-rotator/');
+        const check = spawnSync(process.execPath, ['--check', path.join(out, build.outfile)], { encoding: 'utf8' });
+        expect(check.stderr).toBe('');
+      }
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
@@ -95,6 +118,9 @@ describe("the exporter Deployment and the webhook image", () => {
     const exporter = only(render(), 'Deployment', 'rot-linkerd-rotator-exporter');
     const container = (exporter['spec'] as { template: { spec: { containers: { command: string[] }[] } } }).template.spec.containers[0]!;
     expect(container.command).toEqual([...entrypoint.slice(0, -1), 'dist/exporter.js']);
+    // ... and the image builds that bundle, from the exporter app.
+    const exporterBuild = esbuildRun(steps).builds.find((b) => b.outfile === 'dist/exporter.js');
+    expect(exporterBuild?.args[0]).toBe('apps/exporter/src/main.ts');
   });
 });
 
