@@ -26,7 +26,8 @@ export function textLine(json: string): string {
   return `${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}${String(rec['msg'] ?? '')}${fields.length > 0 ? `  ${fields.join(' ')}` : ''}\n`;
 }
 
-export function makeLogger(config: Pick<ClusterConfig, 'logLevel' | 'logFormat'>, io: CommandIO, command: string, isTTY: boolean): Logger {
+export function makeLogger(config: Pick<ClusterConfig, 'logLevel' | 'logFormat'>, output: { io: CommandIO; command: string; isTTY: boolean }): Logger {
+  const { io, command, isTTY } = output;
   const text = config.logFormat === 'text' || (config.logFormat === 'auto' && isTTY);
   return pino(
     { level: config.logLevel, base: { command }, timestamp: pino.stdTimeFunctions.epochTime },

@@ -28,6 +28,10 @@ export function loadKubeConfig(config: ClusterConfig): KubeConfig {
 }
 
 export interface SessionOptions {
+  /** The command's name, on every log record. */
+  readonly command: string;
+  readonly config: ClusterConfig;
+  readonly io: CommandIO;
   /** The phase timeout: how long a restart may wait for a PodDisruptionBudget. */
   readonly budgetTimeoutMs?: number;
   /**
@@ -42,8 +46,9 @@ export interface SessionOptions {
  * Runs `body` with a session; the adapter's watches are stopped afterwards. A KubeApiError that
  * escapes (a 403 or an unreachable API before the engine started) is logged and becomes exit 4.
  */
-export async function withSession(command: string, config: ClusterConfig, io: CommandIO, options: SessionOptions, body: (session: Session) => Promise<number>): Promise<number> {
-  const logger = makeLogger(config, io, command, options.isTTY ?? process.stderr.isTTY === true);
+export async function withSession(options: SessionOptions, body: (session: Session) => Promise<number>): Promise<number> {
+  const { config } = options;
+  const logger = makeLogger(config, { io: options.io, command: options.command, isTTY: options.isTTY ?? process.stderr.isTTY === true });
   const adapter = createRotationAdapter(loadKubeConfig(config), {
     names: config.names,
     stateNamespace: config.names.releaseNamespace,

@@ -24,14 +24,16 @@ function subjectOf(pod: MeshedPod): string {
   return pod.identityController ? `${podKey(pod)} (identity controller)` : podKey(pod);
 }
 
+/** What every pod must trust for sure, under which invariant, and why (for the message). */
+interface TrustRequirement {
+  readonly required: ReadonlySet<Fingerprint>;
+  readonly invariant: Violation['invariant'];
+  readonly why: string;
+}
+
 /** Pods that do not trust every anchor in `required` for sure; unknown trust counts against them. */
-function podsMissing(
-  snapshot: ClusterSnapshot,
-  context: TrustContext,
-  required: ReadonlySet<Fingerprint>,
-  invariant: Violation['invariant'],
-  why: string,
-): Violation[] {
+function podsMissing(snapshot: ClusterSnapshot, context: TrustContext, requirement: TrustRequirement): Violation[] {
+  const { required, invariant, why } = requirement;
   const out: Violation[] = [];
   for (const pod of snapshot.pods) {
     const trust = podTrust(pod, context);
@@ -57,7 +59,7 @@ function splitUnverified(violations: Violation[]): InvariantReport {
 /** I1: every running proxy trusts the anchor of every leaf it can be shown. */
 export function checkI1(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): InvariantReport {
   const leaves = leafAnchorsInCirculation(snapshot, state, options);
-  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), leaves, 'I1', 'trust every leaf anchor in use'));
+  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), { required: leaves, invariant: 'I1', why: 'trust every leaf anchor in use' }));
 }
 
 /** I2: the issuer is signed by an anchor every running proxy and the identity controller trust. */
@@ -70,7 +72,7 @@ export function checkI2(snapshot: ClusterSnapshot, state: RotationState): Invari
       unverified: [],
     };
   }
-  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), new Set([issuer.chainsTo]), 'I2', 'trust the issuer anchor'));
+  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), { required: new Set([issuer.chainsTo]), invariant: 'I2', why: 'trust the issuer anchor' }));
 }
 
 /**
@@ -79,7 +81,8 @@ export function checkI2(snapshot: ClusterSnapshot, state: RotationState): Invari
  * (I1 for pods started afterwards), or restarting pods while the injector serves a bundle that
  * does not cover every leaf in use (I1 for the restarted pods). Unknown trust counts as a violation.
  */
-export function checkActionSafety(action: Action, snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): Violation[] {
+export function checkActionSafety(action: Action, facts: { readonly snapshot: ClusterSnapshot; readonly state: RotationState; readonly options: DecideOptions }): Violation[] {
+  const { snapshot, state, options } = facts;
   const context = trustContext(snapshot, state);
   switch (action.kind) {
     case 'write-active-anchor': {
@@ -91,7 +94,7 @@ export function checkActionSafety(action: Action, snapshot: ClusterSnapshot, sta
       }
       const needed = new Set([...leafAnchorsInCirculation(snapshot, state, options), action.fingerprint]);
       return [
-        ...podsMissing(snapshot, context, needed, 'I2', 'trust the anchor that will sign the issuer and every leaf anchor in use'),
+        ...podsMissing(snapshot, context, { required: needed, invariant: 'I2', why: 'trust the anchor that will sign the issuer and every leaf anchor in use' }),
         ...injectorCovers(snapshot, context, needed),
       ];
     }
@@ -122,7 +125,7 @@ export function checkActionSafety(action: Action, snapshot: ClusterSnapshot, sta
 
 /** A new signing anchor must be trusted for sure by every running proxy, identity controller included. */
 function signerTrusted(snapshot: ClusterSnapshot, context: TrustContext, signer: Fingerprint): Violation[] {
-  return podsMissing(snapshot, context, new Set([signer]), 'I2', 'trust the anchor that will sign the issuer');
+  return podsMissing(snapshot, context, { required: new Set([signer]), invariant: 'I2', why: 'trust the anchor that will sign the issuer' });
 }
 
 /** Pods created now get the injector's bundle: it must contain `needed`. */

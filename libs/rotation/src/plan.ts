@@ -105,7 +105,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     }
   };
   const baselineOf = (p: Phase) => (isCurrent(p) && r?.rollBaseline ? ms(r.rollBaseline) : Number.POSITIVE_INFINITY);
-  const status = (p: Phase, fresh: Freshness) => rollStatus(snapshot, fresh, baselineOf(p), options.maxConcurrentRollouts);
+  const status = (p: Phase, fresh: Freshness) => rollStatus(snapshot, { fresh, baseline: baselineOf(p), maxConcurrent: options.maxConcurrentRollouts });
 
   if (later('Prepare')) {
     steps.push(
@@ -131,7 +131,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     if (!(isCurrent('Promote') && r?.identityFreshAt)) {
       const since = isCurrent('Promote') && r?.rollBaseline ? ms(r.rollBaseline) : undefined;
       const fresh: Freshness = since === undefined ? notReachedYet : identityRestartFreshness(since);
-      const identity = rollStatus(identitySubset(snapshot), fresh, baselineOf('Promote'), options.maxConcurrentRollouts);
+      const identity = rollStatus(identitySubset(snapshot), { fresh, baseline: baselineOf('Promote'), maxConcurrent: options.maxConcurrentRollouts });
       addRolls('Promote', identity, 'restart the identity controller so every replica runs the new issuer: ');
     }
     if (options.gentle) {
@@ -141,7 +141,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       // Until identityFreshAt is recorded, Promote's roll baseline is the identity restart's: no
       // restart of this step has happened yet, so every restarted workload counts as to restart.
       const leaves = since === undefined ? { fresh: notReachedYet, baseline: Number.POSITIVE_INFINITY } : { fresh: promoteFreshness(since), baseline: baselineOf('Promote') };
-      addRolls('Promote', rollStatus(snapshot, leaves.fresh, leaves.baseline, options.maxConcurrentRollouts));
+      addRolls('Promote', rollStatus(snapshot, { ...leaves, maxConcurrent: options.maxConcurrentRollouts }));
       steps.push({ phase: 'Promote', kind: 'wait', description: 'wait until every meshed pod started after IssuerUpdated and is Ready' });
     }
   }

@@ -5,7 +5,7 @@ import { decide } from './decide.js';
 import { checkActionSafety, describeViolation } from './invariants.js';
 import { resolveOptions, type DecideOptions } from './options.js';
 import type { RotationPorts, WaitCondition } from './ports.js';
-import { stoppedState } from './rules.js';
+import { stoppedState, type StopRecord } from './rules.js';
 import type { ClusterSnapshot, Tier, WorkloadRef } from './snapshot.js';
 import { initialState, iso, parseState, sameState, serializeState, type Phase, type RotationState, type StopReason } from './state.js';
 
@@ -62,28 +62,31 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
     throw new RangeError('expected a non-empty Lease holder identity, found an empty string; pass the pod name or a unique run id');
   }
   // After the rotation this run started or resumed reaches Done, it never starts another one.
-  let o = decideOptionsOf(options);
+  let decideOptions = decideOptionsOf(options);
   const stats = { steps: 0, actions: 0, rolls: 0, waitedMs: 0 };
-  const result = (outcome: RunResult['outcome'], message: string, state: RotationState | undefined, reason?: StopReason): RunResult => ({
-    outcome,
-    message,
+  const result = (end: { outcome: RunResult['outcome']; message: string; reason?: StopReason; state?: RotationState }): RunResult => ({
+    outcome: end.outcome,
+    message: end.message,
     ...stats,
-    ...(state ? { state } : {}),
-    ...(reason ? { reason } : {}),
+    ...(end.state ? { state: end.state } : {}),
+    ...(end.reason ? { reason: end.reason } : {}),
   });
+  /** Ends the run writing nothing more: another run may own the state, or it cannot be written. */
+  const endUnwritten = (end: { outcome: 'stopped' | 'refused'; reason: StopReason; message: string; state?: RotationState }): RunResult => {
+    progress({ kind: 'stopped', reason: end.reason, message: end.message });
+    return result(end);
+  };
 
   let lease: Awaited<ReturnType<RotationPorts['lease']['acquire']>>;
   try {
     lease = await ports.lease.acquire(holder, leaseDurationMs);
   } catch (error) {
     const message = `expected to acquire the rotation Lease, found an error: ${(error as Error).message ?? String(error)}; nothing was written, fix the cause and run again`;
-    progress({ kind: 'stopped', reason: 'action-failed', message });
-    return result('stopped', message, undefined, 'action-failed');
+    return endUnwritten({ outcome: 'stopped', reason: 'action-failed', message });
   }
   if (!lease.held) {
     const message = `expected the rotation Lease to be free, found it held by ${lease.holder ?? 'another run'}${lease.expiresAt ? ` until ${iso(lease.expiresAt)}` : ''}; let that run finish (or its Lease expire) and run again`;
-    progress({ kind: 'stopped', reason: 'lease-held', message });
-    return result('refused', message, undefined, 'lease-held');
+    return endUnwritten({ outcome: 'refused', reason: 'lease-held', message });
   }
 
   let state: RotationState = initialState();
@@ -98,17 +101,21 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
   const record = async (event: RotationEvent | undefined): Promise<void> => {
     if (event) await ports.events.record(event);
   };
-  const stopWith = async (reason: StopReason, message: string, next: RotationState | undefined, event?: RotationEvent): Promise<RunResult> => {
-    if (next) await persist(next);
-    await record(event ?? { type: 'Warning', reason: 'RotationStopped', message: `${reason}: ${message}` });
+  /** Stops the run: persists `next` (a Stopped state) when given, records a Warning Event, reports. */
+  const stopWith = async (stop: { reason: StopReason; message: string; next?: RotationState; event?: RotationEvent }): Promise<RunResult> => {
+    const { reason, message } = stop;
+    if (stop.next) await persist(stop.next);
+    await record(stop.event ?? { type: 'Warning', reason: 'RotationStopped', message: `${reason}: ${message}` });
     progress({ kind: 'stopped', reason, message });
-    return result('stopped', message, state, reason);
+    return result({ outcome: 'stopped', message, state, reason });
   };
+  /** Stops the run in the Stopped state of where it is now (rules.ts `stoppedState`). */
+  const haltWith = (stop: StopRecord): Promise<RunResult> => stopWith({ ...stop, next: stoppedState(state, stop) });
 
   try {
     const stored = await ports.state.read();
     const parsed = parseState(stored?.data);
-    if (!parsed.ok) return await stopWith('state-invalid', parsed.message, undefined);
+    if (!parsed.ok) return await stopWith({ reason: 'state-invalid', message: parsed.message });
     state = parsed.state;
     resourceVersion = stored?.resourceVersion;
     progress({ kind: 'started', phase: state.phase, holder });
@@ -120,25 +127,24 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
       const renewed = await ports.lease.renew(holder, leaseDurationMs);
       if (!renewed.held) {
         const message = `expected to keep the rotation Lease, found it ${renewed.holder ? `held by ${renewed.holder}` : 'gone'}; nothing more was written, run again to resume`;
-        progress({ kind: 'stopped', reason: 'lease-lost', message });
-        return result('stopped', message, state, 'lease-lost');
+        return endUnwritten({ outcome: 'stopped', reason: 'lease-lost', message, state });
       }
       const snapshot = await ports.cluster.readSnapshot();
-      const decision = decide(snapshot, state, o);
+      const decision = decide(snapshot, state, decideOptions);
       switch (decision.kind) {
         case 'done':
           await persist(decision.state);
           progress({ kind: 'done', summary: finished ?? decision.summary });
-          return result('done', finished ?? decision.summary, state);
+          return result({ outcome: 'done', message: finished ?? decision.summary, state });
         case 'stop':
-          return await stopWith(decision.reason, decision.message, decision.state, decision.event);
+          return await stopWith({ reason: decision.reason, message: decision.message, next: decision.state, ...(decision.event ? { event: decision.event } : {}) });
         case 'action': {
-          const violations = checkActionSafety(decision.action, snapshot, decision.state, o);
+          const violations = checkActionSafety(decision.action, { snapshot, state: decision.state, options: decideOptions });
           if (violations.length > 0) {
             const message = `expected ${decision.action.kind} to keep I1 and I2, found ${violations.map(describeViolation).join('; ')}; this is a rotator bug, report it with the state ConfigMap`;
-            return await stopWith('invariant-violation', message, stoppedState(state, { reason: 'invariant-violation', message, at: snapshot.observedAt }));
+            return await haltWith({ reason: 'invariant-violation', message, at: snapshot.observedAt });
           }
-          const applied = await perform(ports, decision, progress, stats);
+          const applied = await perform(decision, { ports, progress, stats });
           stats.actions++;
           if (!applied) continue; // a guarded copy found the source changed: decide again on a fresh snapshot
           await persist(decision.state);
@@ -146,7 +152,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
           if (decision.action.kind === 'record-transition') {
             progress({ kind: 'phase', from: decision.action.from, to: decision.action.to, why: decision.action.why });
             if (decision.action.to === 'Done') {
-              o = { ...o, start: 'never' };
+              decideOptions = { ...decideOptions, start: 'never' };
               finished = decision.action.why;
             }
           }
@@ -162,7 +168,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
           const deadline = Math.max(since + gateTimeoutMs, gate.notBefore === undefined ? 0 : gate.notBefore + gateTimeoutMs);
           if (now >= deadline) return await stopOnDeadline(gate, now);
           progress({ kind: 'waiting', gate, deadline });
-          const condition = gateCondition(gate, state, o);
+          const condition = gateCondition(gate, state, decideOptions);
           const until = Math.min(deadline, now + Math.max(1, Math.floor(leaseDurationMs / 3)));
           const outcome = await ports.waiter.waitFor(condition, until);
           const after = ports.clock.now();
@@ -173,19 +179,17 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
       }
     }
     const message = `expected the rotation to settle within ${maxSteps} steps, found it still in phase ${state.phase}; this is a rotator bug, report it with the state ConfigMap`;
-    return await stopWith('deadline', message, stoppedState(state, { reason: 'deadline', message, at: ports.clock.now() }));
+    return await haltWith({ reason: 'deadline', message, at: ports.clock.now() });
   } catch (error) {
     if (error instanceof StateConflict) {
       const message = 'expected to own the state ConfigMap, found it changed by someone else (resourceVersion conflict); nothing more was written, check for another runner and run again';
-      progress({ kind: 'stopped', reason: 'state-conflict', message });
-      return result('stopped', message, state, 'state-conflict');
+      return endUnwritten({ outcome: 'stopped', reason: 'state-conflict', message, state });
     }
     const message = `expected the cluster call to succeed, found: ${(error as Error).message ?? String(error)}; fix the cause and run again to resume`;
     try {
-      return await stopWith('action-failed', message, stoppedState(state, { reason: 'action-failed', message, at: ports.clock.now() }));
+      return await haltWith({ reason: 'action-failed', message, at: ports.clock.now() });
     } catch {
-      progress({ kind: 'stopped', reason: 'action-failed', message });
-      return result('stopped', message, state, 'action-failed');
+      return endUnwritten({ outcome: 'stopped', reason: 'action-failed', message, state });
     }
   } finally {
     await ports.lease.release(holder).catch(() => undefined);
@@ -193,7 +197,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
 
   async function stopOnDeadline(gate: Gate, now: number): Promise<RunResult> {
     const message = deadlineMessage(gate);
-    return stopWith('deadline', message, stoppedState(state, { reason: 'deadline', message, at: now, gate: gate.name }));
+    return haltWith({ reason: 'deadline', message, at: now, gate: gate.name });
   }
 }
 
@@ -221,7 +225,8 @@ function gateCondition(gate: Gate, state: RotationState, options: DecideOptions)
 }
 
 /** Carries out one action; false when a guarded copy found its source changed (nothing written). */
-async function perform(ports: RotationPorts, decision: Extract<Decision, { kind: 'action' }>, progress: Progress, stats: { rolls: number }): Promise<boolean> {
+async function perform(decision: Extract<Decision, { kind: 'action' }>, run: { ports: RotationPorts; progress: Progress; stats: { rolls: number } }): Promise<boolean> {
+  const { ports, progress, stats } = run;
   const action = decision.action;
   const phase = decision.state.phase;
   progress({ kind: 'action', phase, action, summary: decision.summary });

@@ -121,12 +121,23 @@ function groupPods(snapshot: ClusterSnapshot): { groups: Group[]; loose: MeshedP
   return { groups, loose };
 }
 
+/** How a phase judges its pods and counts its restarts. */
+export interface RollRule {
+  /** The phase's rule for one pod (freshness.ts). */
+  readonly fresh: Freshness;
+  /** Restarts at or after this moment belong to this phase. */
+  readonly baseline: EpochMs;
+  /** Workloads restarted and unfinished at once, at most. */
+  readonly maxConcurrent: number;
+}
+
 /**
  * Where a phase's rollout stands: which workloads to restart now (control plane, then extensions,
  * then data plane; never more than `maxConcurrent` unfinished at once), which pods are still pending
- * and which pods the rotator cannot restart. `baseline`: restarts at or after it belong to this phase.
+ * and which pods the rotator cannot restart.
  */
-export function rollStatus(snapshot: ClusterSnapshot, isFresh: Freshness, baseline: EpochMs, maxConcurrent: number): RollStatus {
+export function rollStatus(snapshot: ClusterSnapshot, rule: RollRule): RollStatus {
+  const { fresh: isFresh, baseline, maxConcurrent } = rule;
   const { groups, loose } = groupPods(snapshot);
   const pending: PendingPod[] = [];
   const blockers: Blocker[] = [];

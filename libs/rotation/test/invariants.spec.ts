@@ -46,39 +46,39 @@ describe('checkActionSafety', () => {
   it('allows promoting B only when every pod, identity included, trusts B', () => {
     const known = [['A'], ['A', 'B']] as const;
     const ok = trustBothCluster({ pods: [pod('web-1', { trusts: ['A', 'B'] }), pod('id-1', { trusts: ['A', 'B'], identity: true })] });
-    expect(checkActionSafety(promote, ok, rotating('Promote', {}, known), o)).toEqual([]);
+    expect(checkActionSafety(promote, { snapshot: ok, state: rotating('Promote', {}, known), options: o })).toEqual([]);
     const stale = { ...ok, pods: [...ok.pods, pod('bare', { owner: null, trusts: ['A'] })] };
-    expect(checkActionSafety(promote, stale, rotating('Promote', {}, known), o).map((v) => v.subject)).toEqual(['app/bare']);
+    expect(checkActionSafety(promote, { snapshot: stale, state: rotating('Promote', {}, known), options: o }).map((v) => v.subject)).toEqual(['app/bare']);
   });
 
   it('refuses promotion while the injector still stamps a bundle without B', () => {
     const s = trustBothCluster({ injector: { trustRootSha256: hashOf(['A']) } });
-    expect(checkActionSafety(promote, s, rotating('Promote'), o)).toEqual([expect.objectContaining({ subject: 'proxy-injector' })]);
+    expect(checkActionSafety(promote, { snapshot: s, state: rotating('Promote'), options: o })).toEqual([expect.objectContaining({ subject: 'proxy-injector' })]);
   });
 
   it('refuses renewing the issuer under an anchor a pod does not trust (I2)', () => {
     const s = trustBothCluster({ active: anchor('B'), pods: [pod('web-1', { trusts: ['A'] })] });
-    expect(checkActionSafety({ kind: 'renew-identity-issuer' }, s, rotating('Promote'), o)[0]?.invariant).toBe('I2');
+    expect(checkActionSafety({ kind: 'renew-identity-issuer' }, { snapshot: s, state: rotating('Promote'), options: o })[0]?.invariant).toBe('I2');
   });
 
   it('refuses retiring A while leaves from A may still be in use', () => {
     const retire: Action = { kind: 'write-previous-anchor', fingerprint: fp('B'), source: 'active', purpose: 'retire' };
     const s = trustBothCluster({ active: anchor('B'), issuer: { ...snapshot().issuer!, chainsTo: fp('B') }, pods: [pod('web-1', { trusts: ['A', 'B'], startedAt: T0 - 60_000 })] });
     const before = rotating('Retire', { issuerUpdatedAt: iso(T0 - 10_000), identityFreshAt: iso(T0 - 5000) }, [['A', 'B']]);
-    expect(checkActionSafety(retire, s, before, o)[0]?.found).toMatch(/leaves may still chain to/);
+    expect(checkActionSafety(retire, { snapshot: s, state: before, options: o })[0]?.found).toMatch(/leaves may still chain to/);
     const fresh = { ...s, pods: [pod('web-1', { trusts: ['A', 'B'], startedAt: T0 - 4000 })] };
-    expect(checkActionSafety(retire, fresh, before, o)).toEqual([]);
+    expect(checkActionSafety(retire, { snapshot: fresh, state: before, options: o })).toEqual([]);
   });
 
   it('refuses restarting pods while the injector stamps a bundle missing a leaf anchor in use', () => {
     const roll: Action = { kind: 'roll-workloads', phase: 'TrustBoth', tier: 'data-plane', workloads: [], restartedAt: iso(T0), rolled: 0, total: 0 };
     const s = snapshot({ injector: { trustRootSha256: hashOf(['B']) }, bundles: [bundle('linkerd', ['B'])] });
-    expect(checkActionSafety(roll, s, rotating('TrustBoth'), o)[0]).toMatchObject({ invariant: 'I1', subject: 'proxy-injector' });
+    expect(checkActionSafety(roll, { snapshot: s, state: rotating('TrustBoth'), options: o })[0]).toMatchObject({ invariant: 'I1', subject: 'proxy-injector' });
   });
 
   it('allows adopting the prepared anchor only if the issuer chains to it', () => {
     const adopt: Action = { kind: 'write-active-anchor', fingerprint: fp('A'), purpose: 'bootstrap' };
-    expect(checkActionSafety(adopt, snapshot(), initialState(), o)).toEqual([]);
-    expect(checkActionSafety({ ...adopt, fingerprint: fp('B') }, snapshot(), initialState(), o)).toHaveLength(1);
+    expect(checkActionSafety(adopt, { snapshot: snapshot(), state: initialState(), options: o })).toEqual([]);
+    expect(checkActionSafety({ ...adopt, fingerprint: fp('B') }, { snapshot: snapshot(), state: initialState(), options: o })).toHaveLength(1);
   });
 });

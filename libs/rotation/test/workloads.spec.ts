@@ -22,7 +22,7 @@ describe('rollStatus', () => {
         workload('Deployment', 'dest', { namespace: 'linkerd', tier: 'control-plane' }),
       ],
     });
-    const status = rollStatus(s, byName, BASE, 10);
+    const status = rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 10 });
     expect(status.tier).toBe('control-plane');
     expect(status.toRoll.map(workloadKey)).toEqual(['Deployment/linkerd/dest']);
     expect(status.needsRoll.map(workloadKey)).toEqual(['Deployment/linkerd/dest', 'Deployment/linkerd-viz/viz', 'Deployment/app/web']);
@@ -33,7 +33,7 @@ describe('rollStatus', () => {
       pods: [pod('dest-old', { namespace: 'linkerd', owner: ['Deployment', 'dest'], tier: 'control-plane' }), pod('web-old', { owner: ['Deployment', 'web'] })],
       workloads: [workload('Deployment', 'dest', { namespace: 'linkerd', tier: 'control-plane', restartedAt: T0 }), workload('Deployment', 'web')],
     });
-    const status = rollStatus(s, byName, BASE, 10);
+    const status = rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 10 });
     expect(status.inProgress.map(workloadKey)).toEqual(['Deployment/linkerd/dest']);
     expect(status.toRoll).toEqual([]);
   });
@@ -44,45 +44,45 @@ describe('rollStatus', () => {
       pods: names.map((n) => pod(`${n}-old`, { owner: ['Deployment', n] })),
       workloads: names.map((n, i) => workload('Deployment', n, i === 0 ? { restartedAt: T0 } : {})),
     });
-    const status = rollStatus(s, byName, BASE, 3);
+    const status = rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 3 });
     expect(status.inProgress).toHaveLength(1);
     expect(status.toRoll.map((r) => r.name)).toEqual(['b', 'c']);
-    expect(rollStatus(s, byName, BASE, 1).toRoll).toEqual([]);
+    expect(rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 1 }).toRoll).toEqual([]);
   });
 
   it('counts a restart observed on the workload even if the state never recorded it', () => {
     const s = snapshot({ pods: [pod('web-new')], workloads: [workload('Deployment', 'web', { restartedAt: T0 })] });
-    expect(rollStatus(s, byName, BASE, 5)).toMatchObject({ rolled: [{ name: 'web' }], complete: true });
+    expect(rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 })).toMatchObject({ rolled: [{ name: 'web' }], complete: true });
   });
 
   it('does not count a restart from before the baseline', () => {
     const s = snapshot({ pods: [pod('web-old', { owner: ['Deployment', 'web'] })], workloads: [workload('Deployment', 'web', { restartedAt: BASE - 1 })] });
-    expect(rollStatus(s, byName, BASE, 5).toRoll.map((r) => r.name)).toEqual(['web']);
+    expect(rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 }).toRoll.map((r) => r.name)).toEqual(['web']);
   });
 
   it('has nothing to roll for a workload scaled to zero', () => {
     const s = snapshot({ workloads: [workload('Deployment', 'idle', { replicas: 0 })] });
-    expect(rollStatus(s, byName, BASE, 5)).toMatchObject({ toRoll: [], needsRoll: [], complete: true });
+    expect(rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 })).toMatchObject({ toRoll: [], needsRoll: [], complete: true });
   });
 
   it('keeps a rollout in progress until every pod is fresh and Ready and the controller caught up', () => {
     const base = { restartedAt: T0 };
     const notReady = snapshot({ pods: [pod('web-new', { ready: false })], workloads: [workload('Deployment', 'web', base)] });
-    expect(rollStatus(notReady, byName, BASE, 5)).toMatchObject({ complete: false, inProgress: [{ name: 'web' }] });
+    expect(rollStatus(notReady, { fresh: byName, baseline: BASE, maxConcurrent: 5 })).toMatchObject({ complete: false, inProgress: [{ name: 'web' }] });
     const lagging = snapshot({ pods: [pod('web-new')], workloads: [workload('Deployment', 'web', { ...base, generation: 3, observedGeneration: 2 })] });
-    expect(rollStatus(lagging, byName, BASE, 5).complete).toBe(false);
+    expect(rollStatus(lagging, { fresh: byName, baseline: BASE, maxConcurrent: 5 }).complete).toBe(false);
   });
 
   it('reports a stuck not-Ready pod as pending, without restarting it again', () => {
     const s = snapshot({ pods: [pod('web-new', { ready: false })], workloads: [workload('Deployment', 'web', { readyReplicas: 0 })] });
-    const status = rollStatus(s, byName, BASE, 5);
+    const status = rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 });
     expect(status).toMatchObject({ complete: false, toRoll: [] });
     expect(status.pending.map((p) => `${p.pod.name} ${p.why}`)).toEqual(['web-new is not Ready']);
   });
 
   it('waits for pods of a deleted workload to go away without trying to restart it', () => {
     const s = snapshot({ pods: [pod('gone-old', { owner: ['Deployment', 'gone'] })] });
-    expect(rollStatus(s, byName, BASE, 5)).toMatchObject({ toRoll: [], complete: false, blockers: [] });
+    expect(rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 })).toMatchObject({ toRoll: [], complete: false, blockers: [] });
   });
 
   it('never restarts bare, Job or foreign-owned pods: stale ones are blockers with advice', () => {
@@ -94,7 +94,7 @@ describe('rollStatus', () => {
         pod('fine', { owner: null }),
       ],
     });
-    const status = rollStatus(s, byName, BASE, 5);
+    const status = rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 });
     expect(status.toRoll).toEqual([]);
     expect(status.blockers.map((b) => b.owner)).toEqual(['bare', 'Job', 'Other']);
     expect(status.blockers[0]?.message).toMatch(/bare pod app\/debug-old is old; the rotator never restarts bare pods: delete it/);

@@ -60,6 +60,6 @@ export function registerBootstrap(program: Command, io: CommandIO, setExitCode: 
     } catch (err) {
       throw new UsageError(`--wait ${(err as Error).message}`);
     }
-    setExitCode(await withSession('bootstrap', config, io, { strictInjector: false }, (session) => bootstrap(session, waitMs)));
+    setExitCode(await withSession({ command: 'bootstrap', config, io, strictInjector: false }, (session) => bootstrap(session, waitMs)));
   });
 }

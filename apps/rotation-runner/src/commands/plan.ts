@@ -76,7 +76,7 @@ export function registerPlan(program: Command, io: CommandIO, setExitCode: (code
     if (opts['output'] !== 'text' && opts['output'] !== 'json') throw new UsageError(`--output must be text or json, got ${String(opts['output'])}`);
     const config = parseClusterConfig(opts);
     const flags = parseRotationFlags(opts);
-    const code = await withSession('plan', config, io, { strictInjector: false }, async (session) => {
+    const code = await withSession({ command: 'plan', config, io, strictInjector: false }, async (session) => {
       const result = await makePlan(session, flags);
       if ('error' in result) {
         session.logger.error({}, result.error);

@@ -158,7 +158,7 @@ export function registerRotate(program: Command, io: CommandIO, setExitCode: (co
     if (opts['output'] !== 'text' && opts['output'] !== 'json') throw new UsageError(`--output must be text or json, got ${String(opts['output'])}`);
     const config = parseClusterConfig(opts);
     const flags = parseRotationFlags(opts);
-    const code = await withSession('rotate', config, io, { budgetTimeoutMs: flags.phaseTimeout }, async (session) => {
+    const code = await withSession({ command: 'rotate', config, io, budgetTimeoutMs: flags.phaseTimeout }, async (session) => {
       const report = await rotate(session, flags);
       io.out(opts['output'] === 'json' ? `${JSON.stringify(report)}\n` : formatRotateReport(report));
       return exitCodeOf(report);

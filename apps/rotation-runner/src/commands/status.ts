@@ -27,7 +27,8 @@ export async function collectStatus(session: Session, thresholds: CheckThreshold
   });
 }
 
-function register(program: Command, io: CommandIO, setExitCode: (code: number) => void, name: 'status' | 'check'): void {
+function register(name: 'status' | 'check', cli: { program: Command; io: CommandIO; setExitCode: (code: number) => void }): void {
+  const { program, io, setExitCode } = cli;
   const command = program
     .command(name)
     .description(
@@ -55,7 +56,7 @@ function register(program: Command, io: CommandIO, setExitCode: (code: number) =
       issuerMinValidityMs: opts['issuerMinValidity'] ? duration('issuer-min-validity', 'issuerMinValidity') : DEFAULT_THRESHOLDS.issuerMinValidityMs,
       stuckAfterMs: opts['stuckAfter'] ? duration('stuck-after', 'stuckAfter') : DEFAULT_THRESHOLDS.stuckAfterMs,
     };
-    const code = await withSession(name, config, io, { strictInjector: false }, async (session) => {
+    const code = await withSession({ command: name, config, io, strictInjector: false }, async (session) => {
       const report = await collectStatus(session, thresholds);
       io.out(opts['output'] === 'json' ? `${JSON.stringify(report)}\n` : formatReport(report, opts['verbose'] === true));
       if (name === 'status') return EXIT.ok;
@@ -66,9 +67,9 @@ function register(program: Command, io: CommandIO, setExitCode: (code: number) =
 }
 
 export function registerStatus(program: Command, io: CommandIO, setExitCode: (code: number) => void): void {
-  register(program, io, setExitCode, 'status');
+  register('status', { program, io, setExitCode });
 }
 
 export function registerCheck(program: Command, io: CommandIO, setExitCode: (code: number) => void): void {
-  register(program, io, setExitCode, 'check');
+  register('check', { program, io, setExitCode });
 }

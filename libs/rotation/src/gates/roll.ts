@@ -32,7 +32,7 @@ export function rollPhase<T extends Decision | undefined>(context: RotationConte
   const rotation = withBaseline(context, roll);
   const baseline = ms(rotation.rollBaseline as string);
   const withBaselineContext = withRotation(context, rotation);
-  const status = rollStatus(context.snapshot, roll.fresh, baseline, context.options.maxConcurrentRollouts);
+  const status = rollStatus(context.snapshot, { fresh: roll.fresh, baseline, maxConcurrent: context.options.maxConcurrentRollouts });
   if (status.complete) return roll.then();
   if (status.toRoll.length === 0) return gate(withBaselineContext, rollGate(roll, status));
   if (context.now < baseline) {

@@ -6,7 +6,7 @@ import { gate, MAX_LISTED, type DecideContext } from '../phases/context.js';
 
 /** Undefined when `action` keeps I1 and I2; else a gate named `name` listing the violations. */
 export function safetyGate(context: DecideContext, action: Action, name: GateName): Decision | undefined {
-  const violations = checkActionSafety(action, context.snapshot, context.state, context.options);
+  const violations = checkActionSafety(action, context);
   if (violations.length === 0) return undefined;
   return gate(context, {
     name,
