@@ -59,32 +59,32 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const blockers = new Map<string, Blocker & { phase: Phase }>();
   const phase: Phase = resumePhase(state);
   const objects = objectRefs(options.names);
-  const r = state.rotation;
+  const rotation = state.rotation;
 
   if (!snapshot.active) steps.push({ phase, kind: 'bootstrap', description: `write ${objects.activeSecret} from the prepared anchor ${shortFp(snapshot.prepared.anchor?.fingerprint)}` });
   if (!snapshot.previous) steps.push({ phase, kind: 'bootstrap', description: `write ${objects.previousSecret} (certificate only) from the active anchor` });
 
-  const inRotation = r !== undefined && ORDER.includes(phase) && phase !== 'Done';
+  const inRotation = rotation !== undefined && ORDER.includes(phase) && phase !== 'Done';
   const starting = !inRotation && wouldStart(next);
-  const result = (rotates: boolean, summary: string, from?: Fingerprint, to?: Fingerprint): Plan => ({
-    rotates,
-    summary,
+  const result = (outcome: { rotates: boolean; summary: string; from?: Fingerprint | undefined; to?: Fingerprint | undefined }): Plan => ({
+    rotates: outcome.rotates,
+    summary: outcome.summary,
     phase: inRotation ? phase : starting ? 'Prepare' : phase,
-    ...(from ? { from } : {}),
-    ...(to ? { to } : {}),
+    ...(outcome.from ? { from: outcome.from } : {}),
+    ...(outcome.to ? { to: outcome.to } : {}),
     steps,
     rolls: { total: byPhase.TrustBoth + byPhase.Promote + byPhase.Retire, byPhase, byTier },
     blockers: [...blockers.values()],
     next,
   });
   if (!inRotation && !starting) {
-    return result(false, next.kind === 'done' ? next.summary : `no rotation now: ${next.kind === 'stop' ? next.message : 'bootstrap first'}`);
+    return result({ rotates: false, summary: next.kind === 'done' ? next.summary : `no rotation now: ${next.kind === 'stop' ? next.message : 'bootstrap first'}` });
   }
 
-  const from = r?.from.fingerprint ?? snapshot.active?.fingerprint ?? snapshot.prepared.anchor?.fingerprint;
+  const from = rotation?.from.fingerprint ?? snapshot.active?.fingerprint ?? snapshot.prepared.anchor?.fingerprint;
   const prepared = snapshot.prepared.anchor;
-  const fromKey = r?.from.publicKeyFingerprint ?? snapshot.active?.publicKeyFingerprint;
-  const to = r?.to?.fingerprint ?? (prepared && prepared.publicKeyFingerprint !== fromKey ? prepared.fingerprint : undefined);
+  const fromKey = rotation?.from.publicKeyFingerprint ?? snapshot.active?.publicKeyFingerprint;
+  const to = rotation?.to?.fingerprint ?? (prepared && prepared.publicKeyFingerprint !== fromKey ? prepared.fingerprint : undefined);
   const current: Phase = inRotation ? phase : 'Prepare';
   const context = trustContext(snapshot, state);
   const isCurrent = (p: Phase) => p === current;
@@ -104,7 +104,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       if (!blockers.has(key)) blockers.set(key, { ...blocker, phase: p });
     }
   };
-  const baselineOf = (p: Phase) => (isCurrent(p) && r?.rollBaseline ? ms(r.rollBaseline) : Number.POSITIVE_INFINITY);
+  const baselineOf = (p: Phase) => (isCurrent(p) && rotation?.rollBaseline ? ms(rotation.rollBaseline) : Number.POSITIVE_INFINITY);
   const status = (p: Phase, fresh: Freshness) => rollStatus(snapshot, { fresh, baseline: baselineOf(p), maxConcurrent: options.maxConcurrentRollouts });
 
   if (later('Prepare')) {
@@ -128,8 +128,8 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       steps.push({ phase: 'Promote', kind: 'renew-identity-issuer', description: `renew ${objects.issuerCertificate} under ${toName}` });
     }
     steps.push({ phase: 'Promote', kind: 'wait', description: 'wait for the issuer to chain to the new anchor and identity to report IssuerUpdated' });
-    if (!(isCurrent('Promote') && r?.identityFreshAt)) {
-      const since = isCurrent('Promote') && r?.rollBaseline ? ms(r.rollBaseline) : undefined;
+    if (!(isCurrent('Promote') && rotation?.identityFreshAt)) {
+      const since = isCurrent('Promote') && rotation?.rollBaseline ? ms(rotation.rollBaseline) : undefined;
       const fresh: Freshness = since === undefined ? notReachedYet : identityRestartFreshness(since);
       const identity = rollStatus(identitySubset(snapshot), { fresh, baseline: baselineOf('Promote'), maxConcurrent: options.maxConcurrentRollouts });
       addRolls('Promote', identity, 'restart the identity controller so every replica runs the new issuer: ');
@@ -137,7 +137,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     if (options.gentle) {
       steps.push({ phase: 'Promote', kind: 'wait', description: `gentle: wait one leaf lifetime (${Math.round(options.leafLifetimeMs / 3_600_000)}h) instead of restarting` });
     } else {
-      const since = isCurrent('Promote') ? leavesFreshSince(r) : undefined;
+      const since = isCurrent('Promote') ? leavesFreshSince(rotation) : undefined;
       // Until identityFreshAt is recorded, Promote's roll baseline is the identity restart's: no
       // restart of this step has happened yet, so every restarted workload counts as to restart.
       const leaves = since === undefined ? { fresh: notReachedYet, baseline: Number.POSITIVE_INFINITY } : { fresh: promoteFreshness(since), baseline: baselineOf('Promote') };
@@ -160,7 +160,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   steps.push({ phase: 'Done', kind: 'finish', description: 'record the finished rotation and emit an Event' });
 
   const summary = `${inRotation ? `resume in ${phase}` : 'start a rotation'}: ${shortFp(from)} -> ${to ? shortFp(to) : '(new anchor from renewal)'}; ${byPhase.TrustBoth + byPhase.Promote + byPhase.Retire} workload restarts (TrustBoth ${byPhase.TrustBoth}, Promote ${byPhase.Promote}, Retire ${byPhase.Retire})${blockers.size > 0 ? `; ${blockers.size} pod(s) the rotator cannot restart` : ''}`;
-  return result(true, summary, from, to);
+  return result({ rotates: true, summary, from, to });
 }
 
 function wouldStart(next: Decision): boolean {
