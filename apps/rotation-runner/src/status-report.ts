@@ -1,6 +1,7 @@
 // What `status` shows and `check` judges: the rotation state, the anchors with their expiry, the
 // bundle per namespace, the issuer chain, the injector's answer and stale proxies. Pure over a
 // snapshot and the state, so the findings can be tested without a cluster.
+import type { ObjectNames } from '@linkerd-rotator/names';
 import { isRotationPhase, podTrust, resumePhase, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
@@ -96,7 +97,8 @@ export interface ReportInput {
   stateProblem?: string;
   lease?: LeaseFacts;
   injector: { namespace?: string; problem?: string };
-  linkerdNamespace: string;
+  /** The install's object names: the bundle in Linkerd's namespace is the reference, and findings name objects. */
+  names: ObjectNames;
   thresholds: CheckThresholds;
 }
 
@@ -114,7 +116,7 @@ export function buildReport(input: ReportInput): StatusReport {
   const roleOf = (fp: string | undefined) => [roles[1], roles[2], roles[0]].find((r) => r?.[1] && r[1].fingerprint === fp)?.[0];
   const first = s.bundles[0];
   const bundleSynced = first !== undefined && s.bundles.every((b) => b.sha256 === first.sha256);
-  const home = s.bundles.find((b) => b.namespace === input.linkerdNamespace) ?? first;
+  const home = s.bundles.find((b) => b.namespace === input.names.linkerdNamespace) ?? first;
   const current = home ? { sha256: home.sha256, anchors: new Set(home.anchors) } : undefined;
   const { stale, unknown } = stalePods(s, state, current);
   const findings: Finding[] = [];
@@ -126,7 +128,8 @@ export function buildReport(input: ReportInput): StatusReport {
   if (!s.active) problem('Secret of the active anchor is missing: run `bootstrap`');
   else if (s.active.notAfter - now < t.anchorMinValidityMs) problem(`active anchor ${shortFp(s.active.fingerprint)} expires ${iso(s.active.notAfter)} (in ${hours(s.active.notAfter - now)}h): rotate now`);
   if (!s.previous) problem('Secret of the previous anchor is missing: run `bootstrap`');
-  if (!s.prepared.anchor) problem('the prepared anchor Secret is missing: check Certificate linkerd-trust-anchor');
+  const { trustNamespace, preparedAnchorSecret, preparedAnchorCertificate } = input.names;
+  if (!s.prepared.anchor) problem(`the prepared anchor Secret ${trustNamespace}/${preparedAnchorSecret} is missing: check Certificate ${trustNamespace}/${preparedAnchorCertificate}`);
   if (s.prepared.issuing === 'false') problem(`cert-manager failed to issue the prepared anchor: ${s.prepared.lastFailureMessage ?? 'no message'}`);
   if (!s.issuer) problem('the identity issuer Secret is missing or unreadable');
   else {

@@ -169,7 +169,7 @@ const meshed = (name: string, hash: string, trusted: string[]): MeshedPod => ({
 });
 
 const idle: RotationState = { version: 1, phase: 'Done', knownBundles: {} };
-const report = (s: ClusterSnapshot, extra: Partial<ReportInput> = {}) => buildReport({ snapshot: s, state: idle, injector: { namespace: 'shop' }, linkerdNamespace: 'linkerd', thresholds: DEFAULT_THRESHOLDS, ...extra });
+const report = (s: ClusterSnapshot, extra: Partial<ReportInput> = {}) => buildReport({ snapshot: s, state: idle, injector: { namespace: 'shop' }, names: DEFAULT_OBJECT_NAMES, thresholds: DEFAULT_THRESHOLDS, ...extra });
 const problems = (s: ClusterSnapshot, extra: Partial<ReportInput> = {}) => report(s, extra).findings.filter((f) => f.severity === 'problem').map((f) => f.message);
 
 describe('status findings (what `check` fails on)', () => {
@@ -224,6 +224,14 @@ describe('status findings (what `check` fails on)', () => {
     const { active: _a, previous: _p, ...rest } = s;
     const msgs = problems(rest, { stateProblem: 'expected JSON in the state ConfigMap' });
     expect(msgs).toEqual(expect.arrayContaining(['expected JSON in the state ConfigMap', 'Secret of the active anchor is missing: run `bootstrap`', 'Secret of the previous anchor is missing: run `bootstrap`']));
+  });
+
+  it('names the install\'s own objects when the prepared anchor is missing', () => {
+    const s = snapshot();
+    const missing = { ...s, prepared: { issuing: 'absent' as const, revision: 1 } };
+    expect(problems(missing)).toContain('the prepared anchor Secret cert-manager/linkerd-trust-anchor is missing: check Certificate cert-manager/linkerd-trust-anchor');
+    const names = { ...DEFAULT_OBJECT_NAMES, trustNamespace: 'pki', preparedAnchorSecret: 'next-anchor', preparedAnchorCertificate: 'next-anchor-cert' };
+    expect(problems(missing, { names })).toContain('the prepared anchor Secret pki/next-anchor is missing: check Certificate pki/next-anchor-cert');
   });
 });
 

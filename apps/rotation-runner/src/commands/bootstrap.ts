@@ -33,7 +33,7 @@ export async function bootstrap(session: Session, waitMs: number): Promise<numbe
     if (!issued) {
       logger.error(
         { secret: `${n.trustNamespace}/${n.preparedAnchorSecret}` },
-        `expected cert-manager to issue Secret ${n.trustNamespace}/${n.preparedAnchorSecret} within ${Math.round(waitMs / 1000)}s, found none; check Certificate ${n.preparedAnchorCertificate} and its Issuer, then run bootstrap again`,
+        `expected cert-manager to issue Secret ${n.trustNamespace}/${n.preparedAnchorSecret} within ${Math.round(waitMs / 1000)}s, found none; check Certificate ${n.trustNamespace}/${n.preparedAnchorCertificate} and its Issuer ${n.trustRootIssuer}, then run bootstrap again`,
       );
       return EXIT.stopped;
     }

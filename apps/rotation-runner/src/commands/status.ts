@@ -22,7 +22,7 @@ export async function collectStatus(session: Session, thresholds: CheckThreshold
     ...(parsed.ok ? { state: parsed.state } : { stateProblem: parsed.message }),
     ...(lease ? { lease } : {}),
     injector: { ...(answer.namespace ? { namespace: answer.namespace } : {}), ...(answer.problem ? { problem: answer.problem } : {}) },
-    linkerdNamespace: config.names.linkerdNamespace,
+    names: config.names,
     thresholds,
   });
 }
