@@ -31,7 +31,6 @@ export interface CollectionOptions<T extends KubernetesObject> extends Feed<T> {
 /** The subset of a pino logger a collection uses: structured fields, never object contents. */
 export interface CollectionLogger {
   warn(fields: object, message: string): void;
-  info?(fields: object, message: string): void;
   debug?(fields: object, message: string): void;
 }
 
@@ -166,7 +165,7 @@ export class Collection<T extends KubernetesObject> {
       for (const item of result.items) this.options.slim?.(item);
       // Kubernetes leaves kind/apiVersion off list items; nothing here relies on them.
       if (this.informer === informer) {
-        if (this.lists === 0) this.options.logger?.info?.({ collection: this.options.name, found: result.items.length }, 'listed');
+        if (this.lists === 0) this.options.logger?.debug?.({ collection: this.options.name, found: result.items.length }, 'listed');
         this.lists++;
         this.isSynced = true;
         this.lastError = undefined;

@@ -118,7 +118,7 @@ describe('TrustCache against a fake API server', () => {
     server.failNextLists = 6;
     server.failStatus = 403;
     const warnings: object[] = [];
-    cache = new TrustCache(server.kubeConfig(), { names, relistDelayMs: { first: 30, max: 30 }, logger: { info: () => undefined, warn: (f) => warnings.push(f) } });
+    cache = new TrustCache(server.kubeConfig(), { names, relistDelayMs: { first: 30, max: 30 }, logger: { warn: (f) => warnings.push(f) } });
     cache.start();
     expect(await cache.waitForSync(5000)).toBe(true);
     expect(warnings.length).toBeGreaterThanOrEqual(6);

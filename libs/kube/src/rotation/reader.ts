@@ -54,10 +54,10 @@ export class KubeClusterReader implements ClusterReader {
   private readonly cache: ClusterCache;
   private readonly probe: InjectorProbe;
   /**
-   * Throw on a 403 from the dry-run (the rotation cannot pass its injector gate without it); set from
+   * Throw on a 403 from the dry-run (the rotation cannot pass its injector gate without it), from
    * `createRotationAdapter`'s `strictInjector` option.
    */
-  strictInjector: boolean;
+  readonly strictInjector: boolean;
 
   constructor(
     private readonly ctx: AdapterContext,
