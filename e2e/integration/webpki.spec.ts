@@ -141,7 +141,7 @@ describe('webpki (linkerd2-proxy) and node:tls on cross-signed chains', () => {
     });
   });
 
-  it('rejects the chain through X once X has expired (at A\'s notAfter at the latest)', async () => {
+  it('rejects the chain through X once X has expired (at A\'s notAfter at the latest), unless the proxy trusts B', async () => {
     const { oldAnchor, issuer, leaf, cross } = pkis['same anchor names'] as Pki;
     const request = { roots: [oldAnchor.certPem], chain: [leaf.certPem, issuer.certPem, cross.certPem], usage: 'server' as const };
     // The leaf expires first on its own: check X's end with a long-lived issuer and leaf.
@@ -149,8 +149,11 @@ describe('webpki (linkerd2-proxy) and node:tls on cross-signed chains', () => {
     const longIssuer = await fixtures.makeIssuer((pkis['same anchor names'] as Pki).newAnchor, { notAfter: fixtures.daysFromNow(800) });
     const longLeaf = await fixtures.makeLeaf(longIssuer, { notAfter: fixtures.daysFromNow(800) });
     const afterA = new Date(oldAnchor.cert.notAfter.getTime() + 1000);
-    const verdict = await webpki.verify({ ...request, chain: [longLeaf.certPem, longIssuer.certPem, cross.certPem], at: afterA });
-    expect(verdict).toEqual(expect.objectContaining({ ok: false, error: 'CertExpired' }));
+    const chain = [longLeaf.certPem, longIssuer.certPem, cross.certPem];
+    expect(await webpki.verify({ ...request, chain, at: afterA })).toEqual(expect.objectContaining({ ok: false, error: 'CertExpired' }));
+    // A proxy that trusts B never looks at the expired X: anchors are tried first.
+    const newAnchor = (pkis['same anchor names'] as Pki).newAnchor;
+    expect(await webpki.verify({ ...request, roots: [newAnchor.certPem], chain, at: afterA })).toEqual({ ok: true, anchorIndex: 0, intermediatesUsed: 1 });
   });
 
   it('checks serverName against the leaf\'s DNS SANs when asked (the fixtures\' leaves have none)', async () => {
