@@ -1,3 +1,5 @@
+// AdmissionReview parsing and answers: a v1 review in, a response echoing its uid out, and a clear
+// error for anything that is not an AdmissionReview v1.
 import { admissionResponse, parseAdmissionReview } from './admission.js';
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));

@@ -1,3 +1,5 @@
+// The webhook's flags: environment fallback and defaults, object names from libs/names' table, and
+// errors that name the flag.
 import { ConfigError, parseConfig } from './config.js';
 
 describe('parseConfig', () => {

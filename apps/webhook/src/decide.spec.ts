@@ -1,3 +1,5 @@
+// The admission decision, pure, with real certificates: the trust-roots ConfigMap and the identity
+// issuer Secret allowed or denied with the message the user sees, and the rotation state's anchors kept.
 import type { TrustSnapshot } from '@linkerd-rotator/kube/caches';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';

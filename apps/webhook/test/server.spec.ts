@@ -1,3 +1,5 @@
+// The webhook over real HTTPS and plain HTTP: admission answers, malformed and oversized bodies,
+// fail-closed internal errors, health and metrics, and the serving certificate reloaded from disk.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
