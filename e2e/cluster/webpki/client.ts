@@ -114,7 +114,12 @@ export class WebpkiVerifier {
     const answer = JSON.parse(line) as { id: number | null } & ({ ok: true; anchorIndex: number | null; intermediatesUsed: number } | { ok: false; error: string; detail: string });
     const waiter = answer.id === null ? undefined : this.pending.get(answer.id);
     if (!waiter || answer.id === null) {
-      throw new Error(`expected an answer to a pending request, found ${line.slice(0, 200)}; the client and webpki-verify disagree on the protocol`);
+      // Answers can no longer be paired with requests: fail them all rather than guess.
+      const mismatch = new Error(`expected an answer to a pending request, found ${line.slice(0, 200)}; the client and webpki-verify disagree on the protocol`);
+      for (const pending of this.pending.values()) pending.reject(mismatch);
+      this.pending.clear();
+      this.child.kill();
+      return;
     }
     this.pending.delete(answer.id);
     if (!answer.ok) {

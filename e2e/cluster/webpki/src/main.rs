@@ -19,7 +19,9 @@ use std::io::{self, BufRead, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use rustls_pki_types::{
+    CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use webpki::aws_lc_rs as algs;
@@ -78,7 +80,10 @@ impl Refusal {
     }
 
     fn bad_request(detail: String) -> Self {
-        Refusal { error: "BadRequest".into(), detail }
+        Refusal {
+            error: "BadRequest".into(),
+            detail,
+        }
     }
 }
 
@@ -88,7 +93,9 @@ fn certificates(pems: &[String], what: &str) -> Result<Vec<CertificateDer<'stati
         let before = out.len();
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
             out.push(cert.map_err(|err| {
-                Refusal::bad_request(format!("expected PEM certificates in {what}[{index}], found {err:?}"))
+                Refusal::bad_request(format!(
+                    "expected PEM certificates in {what}[{index}], found {err:?}"
+                ))
             })?);
         }
         if out.len() == before {
@@ -103,9 +110,11 @@ fn certificates(pems: &[String], what: &str) -> Result<Vec<CertificateDer<'stati
 fn verify(request: &Request) -> Result<Value, Refusal> {
     let roots = certificates(&request.roots, "roots")?;
     let chain = certificates(&request.chain, "chain")?;
-    let (leaf, intermediates) = chain
-        .split_first()
-        .ok_or_else(|| Refusal::bad_request("expected a leaf certificate first in chain, found an empty chain".into()))?;
+    let (leaf, intermediates) = chain.split_first().ok_or_else(|| {
+        Refusal::bad_request(
+            "expected a leaf certificate first in chain, found an empty chain".into(),
+        )
+    })?;
 
     let anchors: Vec<TrustAnchor<'_>> = roots
         .iter()
@@ -114,20 +123,37 @@ fn verify(request: &Request) -> Result<Value, Refusal> {
     let end_entity = EndEntityCert::try_from(leaf).map_err(Refusal::of)?;
     let now = match request.at_unix_seconds {
         Some(seconds) => UnixTime::since_unix_epoch(Duration::from_secs(seconds)),
-        None => UnixTime::since_unix_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()),
+        None => UnixTime::since_unix_epoch(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        ),
     };
     let usage = match request.usage {
         Usage::Server => KeyUsage::server_auth(),
         Usage::Client => KeyUsage::client_auth(),
     };
     let path = end_entity
-        .verify_for_usage(LINKERD_SIG_ALGS, &anchors, intermediates, now, usage, None, None)
+        .verify_for_usage(
+            LINKERD_SIG_ALGS,
+            &anchors,
+            intermediates,
+            now,
+            usage,
+            None,
+            None,
+        )
         .map_err(Refusal::of)?;
 
     if let Some(name) = &request.server_name {
-        let server_name = ServerName::try_from(name.as_str())
-            .map_err(|err| Refusal::bad_request(format!("expected a DNS name in serverName, found {name:?} ({err})")))?;
-        end_entity.verify_is_valid_for_subject_name(&server_name).map_err(Refusal::of)?;
+        let server_name = ServerName::try_from(name.as_str()).map_err(|err| {
+            Refusal::bad_request(format!(
+                "expected a DNS name in serverName, found {name:?} ({err})"
+            ))
+        })?;
+        end_entity
+            .verify_is_valid_for_subject_name(&server_name)
+            .map_err(Refusal::of)?;
     }
 
     let anchor = path.anchor();
@@ -147,7 +173,9 @@ fn answer(line: &str) -> Value {
         Ok(request) => request,
         Err(err) => {
             // Echo the id when the line is at least a JSON object carrying one.
-            let id = serde_json::from_str::<Value>(line).ok().and_then(|v| v.get("id").cloned());
+            let id = serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| v.get("id").cloned());
             return json!({ "id": id, "ok": false, "error": "BadRequest", "detail": format!("expected a request object, found a line that does not parse: {err}") });
         }
     };
@@ -156,7 +184,9 @@ fn answer(line: &str) -> Value {
             verdict["id"] = request.id.clone();
             verdict
         }
-        Err(refusal) => json!({ "id": request.id, "ok": false, "error": refusal.error, "detail": refusal.detail }),
+        Err(refusal) => {
+            json!({ "id": request.id, "ok": false, "error": refusal.error, "detail": refusal.detail })
+        }
     }
 }
 
