@@ -1,23 +1,26 @@
-// The PKI health exporter on the local cluster: the webhook process (run as the chart's webhook
-// ServiceAccount) is scraped while cert-manager renews certificates and the runner rotates the anchor
-// for real. Expiry gauges match the cluster's certificates, the phase gauge walks every phase, and
-// stale proxies rise and return to zero. EXPORTER_SAMPLES_OUT=<file> keeps the scrapes (docs/dashboard.png).
+// The PKI health exporter on the local cluster: apps/exporter, started as the chart's exporter
+// Deployment starts it and authenticated as its ServiceAccount, is scraped while cert-manager renews
+// certificates and the runner rotates the anchor for real. Expiry gauges match the cluster's
+// certificates, the phase gauge walks every phase, and stale proxies rise and return to zero; the
+// webhook reports its own serving certificate and admissions. EXPORTER_SAMPLES_OUT=<file> keeps the
+// exporter's scrapes (docs/dashboard.png).
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
 import { waitFor } from '../cluster/src/index.js';
-import { installRotator, runRunnerAsChart, type RotatorRelease } from '../support/chart.js';
+import { installRotator, runRunnerAsChart, serviceAccountKubeconfig, startChartExporter, type ChartExporter, type RotatorRelease } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
 import { cmctlRenew } from '../support/common-recipe.js';
 import { certificatePems } from '../support/certs.js';
 import { createMeshedWorkloads, type MeshedWorkload } from '../support/mesh.js';
 import { getJson, secretData, trustRootsPem } from '../support/objects.js';
 import { proxyContainer, type PodInfo } from '../support/pods.js';
-import { objectNames as names, release } from '../support/release.js';
+import { objectNames as names, release, releaseObjects } from '../support/release.js';
 
 const testCluster = useCluster();
 let rotator: RotatorRelease;
+let exporter: ChartExporter;
 let workloads: MeshedWorkload[];
 /** A larger mesh makes a fuller picture (docs/dashboard.png); the default keeps the test quick. */
 const mesh = { namespaces: Number(process.env['EXPORTER_MESH_NAMESPACES'] ?? 2), workloadsPerNamespace: Number(process.env['EXPORTER_MESH_WORKLOADS'] ?? 2) };
@@ -41,7 +44,8 @@ function parseMetrics(text: string): Sample[] {
   return out;
 }
 
-const scrape = async () => parseMetrics(await rotator.webhook.metrics());
+const scrape = async () => parseMetrics(await exporter.metrics());
+const scrapeWebhook = async () => parseMetrics(await rotator.webhook.metrics());
 const select = (s: Sample[], name: string, labels: Record<string, string> = {}) =>
   s.filter((x) => x.name === `linkerd_rotator_${name}` && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
 const total = (s: Sample[], name: string) => select(s, name).reduce((sum, x) => sum + x.value, 0);
@@ -83,9 +87,15 @@ async function meshedPodCounts(): Promise<Record<string, number>> {
 beforeAll(async () => {
   const cluster = testCluster();
   rotator = await installRotator(cluster);
+  exporter = await startChartExporter(cluster, { kubeconfig: await serviceAccountKubeconfig(cluster, releaseObjects.exporterServiceAccount) });
   await installLinkerd(cluster, { issuanceLifetime: '1h0m0s' });
   workloads = await createMeshedWorkloads(cluster, { ...mesh, prefix: 'exp' });
 }, 900_000);
+
+afterAll(async () => {
+  await exporter?.stop();
+  await rotator?.webhook.stop();
+});
 
 describe('the exporter against the real cluster', () => {
   it('exports the expiry of the real anchors, issuer, bundle and serving certificate, and a healthy mesh', async () => {
@@ -112,9 +122,11 @@ describe('the exporter against the real cluster', () => {
     const bundle = await trustRootsPem(cluster);
     expect(certSeries(s, 'trust-bundle', names.linkerdNamespace)).toEqual(certificatePems(bundle).map(expected));
     expect(certSeries(s, 'trust-bundle', names.linkerdNamespace)).toEqual([expected(anchor)]);
-    // The serving certificate as the process serves it (it logs the short fingerprint at start).
+    // The webhook reports the certificate it serves (it logs the short fingerprint at start); the exporter does not.
     const listening = /"servingCertificate":"([0-9a-f]{16})"/.exec(rotator.webhook.log());
-    expect(certSeries(s, 'webhook-serving', release.namespace).map((c) => c.fingerprint)).toEqual([listening?.[1]]);
+    expect(certSeries(await scrapeWebhook(), 'webhook-serving', release.namespace).map((c) => c.fingerprint)).toEqual([listening?.[1]]);
+    expect(certSeries(s, 'webhook-serving', release.namespace)).toEqual([]);
+    expect(exporter.log()).not.toMatch(/forbidden|\b403\b/i);
 
     expect(select(s, 'trust_bundle_info', { namespace: names.linkerdNamespace })[0]?.labels['sha256']).toBe(createHash('sha256').update(bundle).digest('hex'));
     expect(select(s, 'trust_bundle_contains_active_anchor', { namespace: names.linkerdNamespace })[0]?.value).toBe(1);
@@ -204,7 +216,8 @@ describe('the exporter against the real cluster', () => {
     expect(select(end, 'rotation_last_failure_timestamp_seconds')).toEqual([]);
     expect(total(end, 'prepared_anchor_waiting_seconds')).toBe(0);
     // The webhook admitted every write the rotation made to the trust roots and the issuer.
-    expect(select(end, 'admission_requests_total', { resource: 'configmaps', verdict: 'allowed' }).reduce((n, x) => n + x.value, 0)).toBeGreaterThanOrEqual(2);
-    expect(select(end, 'admission_requests_total', { verdict: 'error' })).toEqual([]);
+    const admissions = await scrapeWebhook();
+    expect(select(admissions, 'admission_requests_total', { resource: 'configmaps', verdict: 'allowed' }).reduce((n, x) => n + x.value, 0)).toBeGreaterThanOrEqual(2);
+    expect(select(admissions, 'admission_requests_total', { verdict: 'error' })).toEqual([]);
   }, 900_000);
 });

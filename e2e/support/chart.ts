@@ -12,7 +12,7 @@ import { run, type RunResult } from '../cluster/src/kubectl.js';
 import { makeCa, makeLeaf } from '../cluster/src/pki.js';
 import { startProcess, stopProcess, type ProcessRecord } from '../cluster/src/process.js';
 import { fingerprintsOf } from './certs.js';
-import { secretData, trustRootsPem } from './objects.js';
+import { getJson, secretData, trustRootsPem } from './objects.js';
 import { chartDir, objectNames, release, releaseObjects } from './release.js';
 
 export { chartDir, release } from './release.js';
@@ -103,19 +103,80 @@ export async function generatedServingTls(): Promise<{ caBundle: string; certPem
 }
 
 interface ContainerSpec {
+  command?: string[];
   args?: string[];
   env?: Array<{ name: string; value?: string }>;
   envFrom?: Array<{ configMapRef?: { name: string } }>;
 }
 
-export interface ChartWebhook {
+type DeploymentSpec = { spec: { template: { spec: { containers: ContainerSpec[] } } } };
+
+/**
+ * The environment the chart gives a container: its config ConfigMap (envFrom), then its literal env
+ * (LOG_LEVEL, ...), then POD_NAME and POD_NAMESPACE as the downward API would set them.
+ */
+async function podEnvironment(
+  cluster: Cluster,
+  container: ContainerSpec,
+  opts: { what: string; podName: string; configMapData?: Record<string, string> },
+): Promise<NodeJS.ProcessEnv> {
+  const configMapName = container.envFrom?.find((e) => e.configMapRef)?.configMapRef?.name;
+  if (!configMapName) throw new Error(`expected an envFrom configMapRef (the config ConfigMap of docs/chart.md) in ${opts.what}, found none; check its template`);
+  const configMapData =
+    opts.configMapData ?? (await getJson<{ data: Record<string, string> }>(cluster, ['-n', release.namespace, 'get', 'configmap', configMapName])).data;
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...configMapData };
+  for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  env['POD_NAME'] = opts.podName;
+  env['POD_NAMESPACE'] = release.namespace;
+  return env;
+}
+
+/** An app of this repository started as a local process the way the chart's Deployment starts it. */
+export interface ChartProcess {
   process: ProcessRecord;
-  endpoint: WebhookEndpoint;
-  /** Lines the webhook logged so far. */
+  /** Lines the process logged so far. */
   log(): string;
   readyz(): Promise<number>;
   metrics(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/**
+ * Starts apps/<app>/src/main.ts with tsx (as its image runs its bundle), registered with the cluster
+ * so `down` stops it, and waits until its metrics port answers `wait` with 200.
+ */
+async function startChartProcess(
+  cluster: Cluster,
+  opts: { app: 'webhook' | 'exporter'; dir: string; args: string[]; env: NodeJS.ProcessEnv; metricsPort: number; wait: { path: 'readyz' | 'healthz'; what: string } },
+): Promise<ChartProcess> {
+  const rec = startProcess({
+    name: `chart-${opts.app}`,
+    command: path.join(repoRoot, 'node_modules/.bin/tsx'),
+    args: ['--tsconfig', path.join(repoRoot, 'tsconfig.base.json'), path.join(repoRoot, `apps/${opts.app}/src/main.ts`), ...opts.args],
+    log: path.join(opts.dir, `${opts.app}.log`),
+    env: opts.env,
+    cwd: repoRoot,
+  });
+  registerExtraProcess(cluster.state, rec);
+  const metricsUrl = `http://127.0.0.1:${opts.metricsPort}`;
+  const status = async (endpoint: string) => (await fetch(`${metricsUrl}/${endpoint}`).catch(() => undefined))?.status ?? 0;
+  await waitFor(async () => (await status(opts.wait.path)) === 200, { what: opts.wait.what, timeoutMs: 60_000, process: rec }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${opts.app} log (${rec.log}):\n${logTail(rec.log, 40)}`);
+  });
+  return {
+    process: rec,
+    log: () => readFileSync(rec.log, 'utf8'),
+    readyz: () => status('readyz'),
+    metrics: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
+    stop: async () => {
+      await stopProcess(rec);
+      unregisterExtraProcess(cluster.state, rec);
+    },
+  };
+}
+
+export interface ChartWebhook extends ChartProcess {
+  endpoint: WebhookEndpoint;
 }
 
 export interface StartChartWebhookOptions {
@@ -136,59 +197,45 @@ export interface StartChartWebhookOptions {
  * POD_NAME, POD_NAMESPACE), authenticated as the webhook ServiceAccount.
  */
 export async function startChartWebhook(cluster: Cluster, opts: StartChartWebhookOptions): Promise<ChartWebhook> {
-  const deployment = (opts.deployment ??
-    JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'deployment', releaseObjects.webhookDeployment, '-o', 'json'])).stdout)) as {
-    spec: { template: { spec: { containers: ContainerSpec[] } } };
-  };
+  const deployment = (opts.deployment ?? (await getJson(cluster, ['-n', release.namespace, 'get', 'deployment', releaseObjects.webhookDeployment]))) as DeploymentSpec;
   const container = deployment.spec.template.spec.containers[0]!;
-  const configMapName = container.envFrom?.find((e) => e.configMapRef)?.configMapRef?.name;
-  if (!configMapName) throw new Error('the chart webhook Deployment has no envFrom configMapRef: expected the config ConfigMap of docs/chart.md');
-  const configMapData =
-    opts.configMapData ??
-    ((JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', configMapName, '-o', 'json'])).stdout) as { data: Record<string, string> }).data);
-
+  const env = await podEnvironment(cluster, container, {
+    what: 'the chart webhook Deployment',
+    podName: 'local-webhook',
+    ...(opts.configMapData ? { configMapData: opts.configMapData } : {}),
+  });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-webhook-'));
   writeFileSync(path.join(dir, 'tls.crt'), opts.tls.certPem);
   writeFileSync(path.join(dir, 'tls.key'), opts.tls.keyPem, { mode: 0o600 });
   const args = (container.args ?? []).map((a) => a.replace(/^\/tls\//, `${dir}/`));
   args.push('--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--kubeconfig', opts.kubeconfig);
-  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...configMapData };
-  for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-  env['POD_NAME'] = 'local-webhook';
-  env['POD_NAMESPACE'] = release.namespace;
+  const wait =
+    opts.waitReady === false
+      ? ({ path: 'healthz', what: 'the webhook to listen (/healthz)' } as const)
+      : ({ path: 'readyz', what: 'the webhook to be ready (/readyz: every guarded object listed)' } as const);
+  const started = await startChartProcess(cluster, { app: 'webhook', dir, args, env, metricsPort: opts.endpoint.metricsPort, wait });
+  return { ...started, endpoint: opts.endpoint };
+}
 
-  const rec = startProcess({
-    name: 'chart-webhook',
-    command: path.join(repoRoot, 'node_modules/.bin/tsx'),
-    args: ['--tsconfig', path.join(repoRoot, 'tsconfig.base.json'), path.join(repoRoot, 'apps/webhook/src/main.ts'), ...args],
-    log: path.join(dir, 'webhook.log'),
-    env,
-    cwd: repoRoot,
-  });
-  registerExtraProcess(cluster.state, rec);
-  const metricsUrl = `http://127.0.0.1:${opts.endpoint.metricsPort}`;
-  const readyz = async () => (await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status ?? 0;
-  const handle: ChartWebhook = {
-    process: rec,
-    endpoint: opts.endpoint,
-    log: () => readFileSync(rec.log, 'utf8'),
-    readyz,
-    metrics: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
-    stop: async () => {
-      await stopProcess(rec);
-      unregisterExtraProcess(cluster.state, rec);
-    },
-  };
-  const what = opts.waitReady === false ? 'the webhook to listen (/healthz)' : 'the webhook to be ready (/readyz: every guarded object listed)';
-  const path_ = opts.waitReady === false ? 'healthz' : 'readyz';
-  await waitFor(async () => (await fetch(`${metricsUrl}/${path_}`).catch(() => undefined))?.status === 200, {
-    what,
-    timeoutMs: 60_000,
-    process: rec,
-  }).catch((err: Error) => {
-    throw new Error(`${err.message}\nwebhook log (${rec.log}):\n${logTail(rec.log, 40)}`);
-  });
-  return handle;
+export interface ChartExporter extends ChartProcess {
+  metricsPort: number;
+}
+
+/**
+ * Starts apps/exporter as the chart's exporter Deployment starts it (its bundle, no args; env from the
+ * config ConfigMap and the container's env), listening on loopback on a free port, authenticated as
+ * `kubeconfig` (the chart's exporter ServiceAccount), and waits until every cache has synced (/readyz).
+ */
+export async function startChartExporter(cluster: Cluster, opts: { kubeconfig: string }): Promise<ChartExporter> {
+  const deployment = await getJson<DeploymentSpec>(cluster, ['-n', release.namespace, 'get', 'deployment', releaseObjects.exporterDeployment]);
+  const container = deployment.spec.template.spec.containers[0]!;
+  const env = await podEnvironment(cluster, container, { what: 'the chart exporter Deployment', podName: 'local-exporter' });
+  const [metricsPort] = await freePorts(1);
+  const args = [...(container.args ?? []), '--metrics-bind-address', '127.0.0.1', '--metrics-port', String(metricsPort), '--kubeconfig', opts.kubeconfig];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-exporter-'));
+  const wait = { path: 'readyz', what: 'the exporter to be ready (/readyz: every cache synced)' } as const;
+  const started = await startChartProcess(cluster, { app: 'exporter', dir, args, env, metricsPort: metricsPort!, wait });
+  return { ...started, metricsPort: metricsPort! };
 }
 
 export interface RunnerRun extends RunResult {
@@ -230,13 +277,8 @@ export async function runRunnerAsChart(
     };
     container = cronjob.spec.jobTemplate.spec.template.spec.containers[0]!;
   }
-  const configMapName = container.envFrom?.find((e) => e.configMapRef)?.configMapRef?.name;
-  if (!configMapName) throw new Error('the runner container has no envFrom configMapRef: expected the config ConfigMap of docs/chart.md');
-  const configMapData = (JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', configMapName, '-o', 'json'])).stdout) as { data: Record<string, string> }).data;
-  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...configMapData, LOG_FORMAT: 'json' };
-  for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-  env['POD_NAME'] = `local-${opts.workload}-${process.pid}`;
-  env['POD_NAMESPACE'] = release.namespace;
+  const env = await podEnvironment(cluster, container, { what: `the runner container (${opts.workload})`, podName: `local-${opts.workload}-${process.pid}` });
+  env['LOG_FORMAT'] = 'json';
   env['KUBECONFIG'] = opts.kubeconfig;
   Object.assign(env, opts.env);
   const args = [...(container.args ?? []), ...(opts.extraArgs ?? [])];

@@ -22,6 +22,8 @@ export const releaseObjects = {
   runnerServiceAccount: `${release.name}-runner`,
   webhookServiceAccount: `${release.name}-webhook`,
   webhookDeployment: `${release.name}-webhook`,
+  exporterServiceAccount: `${release.name}-exporter`,
+  exporterDeployment: `${release.name}-exporter`,
   /** Label selector of the webhook Deployment's pods. */
   webhookPods: `app.kubernetes.io/instance=${release.name},app.kubernetes.io/component=webhook`,
   rotateCronJob: `${release.name}-rotate`,
