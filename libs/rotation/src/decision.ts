@@ -5,7 +5,13 @@ import type { Phase, RollPhase, RotationState, StopReason } from './state.js';
 
 export type Action =
   /** Copy tls.crt and tls.key from the prepared-anchor Secret into the active-anchor Secret, if it still holds `fingerprint`. */
-  | { readonly kind: 'write-active-anchor'; readonly fingerprint: Fingerprint; readonly purpose: 'bootstrap' | 'promote' }
+  | {
+      readonly kind: 'write-active-anchor';
+      readonly fingerprint: Fingerprint;
+      readonly purpose: 'bootstrap' | 'promote';
+      /** cross-signed: the adapter mints X (this anchor's subject and key, signed by `crossSignedBy`) into the issuer's chain. */
+      readonly crossSignedBy?: Fingerprint;
+    }
   /** Copy tls.crt (never a key) from `source` into the previous-anchor Secret, if `source` holds `fingerprint`. */
   | {
       readonly kind: 'write-previous-anchor';
@@ -20,7 +26,8 @@ export type Action =
   /** Patch `restartedAt` on these workloads (a workload that no longer exists is skipped). */
   | {
       readonly kind: 'roll-workloads';
-      readonly phase: RollPhase;
+      /** `Done`: a pod relying on a cross-signature that nears its end (freshness.ts `crossSignatureReliance`). */
+      readonly phase: RollPhase | 'Done';
       readonly tier: Tier;
       readonly workloads: readonly WorkloadRef[];
       readonly restartedAt: string;
@@ -50,6 +57,7 @@ export type GateName =
   | 'identity-restarted'
   | 'leaves-renewed'
   | 'leaf-lifetime-elapsed'
+  | 'old-leaves-expired'
   | 'pods-trust-only-new'
   | 'promotion-safe'
   | 'retirement-safe';
@@ -79,6 +87,8 @@ export interface Gate {
   readonly watch: readonly WatchSource[];
   /** For clock gates: the gate opens at this time. */
   readonly notBefore?: number;
+  /** A long clock gate: the run records it and ends (exit 0); a later scheduled run resumes at `notBefore`. */
+  readonly resumeLater?: boolean;
 }
 
 export type Decision =

@@ -1,6 +1,6 @@
 // The freshness rule of each phase: whether a meshed pod already holds what the phase needs, or why not.
 // decide's phases and `plan` both judge pods by these rules, so a plan lists what a run restarts.
-import { shortFp, type EpochMs, type Fingerprint } from './snapshot.js';
+import { shortFp, type EpochMs, type Fingerprint, type IdentityIssuerFacts, type MeshedPod } from './snapshot.js';
 import { iso } from './state.js';
 import { formatAnchors, podTrust, type TrustContext } from './trust.js';
 import type { Freshness } from './workloads.js';
@@ -60,3 +60,62 @@ export function retireFreshness(trust: TrustContext, rule: AnchorPair & { readon
 
 /** A phase not reached yet: every pod running now predates it. */
 export const notReachedYet: Freshness = () => ({ fresh: false, why: 'predates this phase' });
+
+/** cross-signed TrustBoth: the pod trusts the old or the new anchor for sure; only a pod that trusts neither is restarted. */
+export function trustEitherFreshness(trust: TrustContext, anchors: AnchorPair): Freshness {
+  return (pod) => {
+    const verdict = podTrust(pod, trust);
+    if (!verdict.known) return { fresh: false, why: `has unknown trust (${verdict.why})` };
+    if (verdict.certain.has(anchors.from) || verdict.certain.has(anchors.to)) return { fresh: true };
+    return { fresh: false, why: `trusts ${formatAnchors(verdict.certain)}, neither ${shortFp(anchors.from)} nor ${shortFp(anchors.to)}: it cannot follow a chain through the cross-signature` };
+  };
+}
+
+/**
+ * cross-signed Retire: the pod trusts, for sure, an anchor a valid chain from the current issuer
+ * reaches (`reachable`, trust.ts `reachableAnchors`). A pod is stale only when it trusts none.
+ */
+export function reachableFreshness(trust: TrustContext, reachable: ReadonlySet<Fingerprint>): Freshness {
+  return (pod) => {
+    const verdict = podTrust(pod, trust);
+    if (!verdict.known) return { fresh: false, why: `has unknown trust (${verdict.why})` };
+    if ([...verdict.certain].some((fp) => reachable.has(fp))) return { fresh: true };
+    return { fresh: false, why: `trusts ${formatAnchors(verdict.certain)}, no anchor a valid chain reaches ${formatAnchors(reachable)}` };
+  };
+}
+
+/** A pod that reaches the issuer only through a cross-signature, until that cross-signature ends. */
+export interface CrossSignatureReliance {
+  /** The old anchor the pod trusts, which signed the cross-signature. */
+  readonly anchor: Fingerprint;
+  /** The cross-signature's notAfter: the pod must be restarted before it. */
+  readonly until: EpochMs;
+}
+
+/**
+ * The "relies on X until T" rule, the one place it is defined (for `decide`, the runner's status and
+ * the exporter): the pod does not trust the issuer's anchor for sure, but trusts an anchor that
+ * cross-signed it, valid at `now`. Undefined when the pod does not rely on a cross-signature.
+ */
+export function crossSignatureReliance(pod: MeshedPod, rule: { readonly trust: TrustContext; readonly issuer: IdentityIssuerFacts | undefined; readonly now: EpochMs }): CrossSignatureReliance | undefined {
+  const { trust, issuer, now } = rule;
+  if (issuer?.chainsTo === undefined) return undefined;
+  const verdict = podTrust(pod, trust);
+  if (!verdict.known || verdict.certain.has(issuer.chainsTo)) return undefined;
+  const vias = (issuer.chainVia ?? []).filter((via) => via.notAfter > now && verdict.certain.has(via.anchor));
+  if (vias.length === 0) return undefined;
+  const latest = vias.reduce((a, b) => (b.notAfter > a.notAfter ? b : a));
+  return { anchor: latest.anchor, until: latest.notAfter };
+}
+
+/**
+ * After a cross-signed rotation (Idle and Done, every run): a pod relying on a cross-signature is
+ * stale once that cross-signature's notAfter is `marginMs` away, and no other pod is.
+ */
+export function crossSignatureFreshness(trust: TrustContext, rule: { readonly issuer: IdentityIssuerFacts | undefined; readonly now: EpochMs; readonly marginMs: EpochMs }): Freshness {
+  return (pod) => {
+    const reliance = crossSignatureReliance(pod, { trust, issuer: rule.issuer, now: rule.now });
+    if (reliance === undefined || rule.now < reliance.until - rule.marginMs) return { fresh: true };
+    return { fresh: false, why: `trusts only ${shortFp(reliance.anchor)}, reached through a cross-signature that ends ${iso(reliance.until)}` };
+  };
+}

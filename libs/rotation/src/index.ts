@@ -22,9 +22,11 @@ export {
   type StopReason,
 } from './state.js';
 export { bundleSyncedAt, describePhase, requiredAnchors, resumePhase, type ResumablePhase } from './rules.js';
-export { DEFAULT_OPTIONS, resolveOptions, type DecideOptions, type StartPolicy } from './options.js';
+export { DEFAULT_OPTIONS, resolveOptions, type DecideOptions, type StartPolicy, type Strategy } from './options.js';
+export { chooseStrategy, crossSignProblems, strategyOf, type StrategyChoice } from './strategy.js';
+export { crossSignatureReliance, type CrossSignatureReliance } from './freshness.js';
 export type { Action, Blocker, Decision, Gate, GateName, RotationEvent, WatchSource } from './decision.js';
-export { podTrust, trustContext, type PodTrust, type TrustContext } from './trust.js';
+export { podTrust, reachableAnchors, trustContext, type PodTrust, type TrustContext } from './trust.js';
 export { decide } from './decide.js';
 export { plan, type Plan, type PlanStep, type PlanStepKind } from './plan.js';
 export type * from './ports.js';

@@ -4,7 +4,8 @@ import type { Action } from './decision.js';
 import type { DecideOptions } from './options.js';
 import { podKey, shortFp, type ClusterSnapshot, type Fingerprint, type MeshedPod } from './snapshot.js';
 import type { RotationState } from './state.js';
-import { bundleAnchors, formatAnchors, leafAnchorsInCirculation, podTrust, trustContext, type TrustContext } from './trust.js';
+import { strategyOf } from './strategy.js';
+import { bundleAnchors, coversRoutes, formatAnchors, formatRoutes, leafRoutesInCirculation, podTrust, reachableAnchors, trustContext, type TrustContext } from './trust.js';
 
 export interface Violation {
   readonly invariant: 'I1' | 'I2';
@@ -24,26 +25,25 @@ function subjectOf(pod: MeshedPod): string {
   return pod.identityController ? `${podKey(pod)} (identity controller)` : podKey(pod);
 }
 
-/** What every pod must trust for sure, under which invariant, and why (for the message). */
+/** What every pod must trust for sure (one anchor of each route), under which invariant, and why (for the message). */
 interface TrustRequirement {
-  readonly required: ReadonlySet<Fingerprint>;
+  readonly required: readonly ReadonlySet<Fingerprint>[];
   readonly invariant: Violation['invariant'];
   readonly why: string;
 }
 
-/** Pods that do not trust every anchor in `required` for sure; unknown trust counts against them. */
+/** Pods that do not trust, for sure, an anchor of every route in `required`; unknown trust counts against them. */
 function podsMissing(snapshot: ClusterSnapshot, context: TrustContext, requirement: TrustRequirement): Violation[] {
   const { required, invariant, why } = requirement;
   const out: Violation[] = [];
   for (const pod of snapshot.pods) {
     const trust = podTrust(pod, context);
     if (!trust.known) {
-      out.push({ invariant, subject: subjectOf(pod), expected: `${why} ${formatAnchors(required)}`, found: `unknown trust (${trust.why})` });
+      out.push({ invariant, subject: subjectOf(pod), expected: `${why} ${formatRoutes(required)}`, found: `unknown trust (${trust.why})` });
       continue;
     }
-    const missing = [...required].filter((fp) => !trust.certain.has(fp));
-    if (missing.length > 0) {
-      out.push({ invariant, subject: subjectOf(pod), expected: `${why} ${formatAnchors(required)}`, found: `trusts ${formatAnchors(trust.certain)}` });
+    if (!coversRoutes(trust.certain, required)) {
+      out.push({ invariant, subject: subjectOf(pod), expected: `${why} ${formatRoutes(required)}`, found: `trusts ${formatAnchors(trust.certain)}` });
     }
   }
   return out;
@@ -56,13 +56,13 @@ function splitUnverified(violations: Violation[]): InvariantReport {
   return { violations: violations.filter((v) => !v.found.startsWith('unknown trust')), unverified };
 }
 
-/** I1: every running proxy trusts the anchor of every leaf it can be shown. */
+/** I1: every running proxy trusts an anchor that every leaf it can be shown reaches (through X too). */
 export function checkI1(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): InvariantReport {
-  const leaves = leafAnchorsInCirculation(snapshot, state, options);
+  const leaves = leafRoutesInCirculation(snapshot, state, options);
   return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), { required: leaves, invariant: 'I1', why: 'trust every leaf anchor in use' }));
 }
 
-/** I2: the issuer is signed by an anchor every running proxy and the identity controller trust. */
+/** I2: the issuer reaches (directly, or through a valid cross-signature) an anchor every running proxy and the identity controller trust. */
 export function checkI2(snapshot: ClusterSnapshot, state: RotationState): InvariantReport {
   const issuer = snapshot.issuer;
   if (!issuer) return { violations: [], unverified: [] };
@@ -72,7 +72,8 @@ export function checkI2(snapshot: ClusterSnapshot, state: RotationState): Invari
       unverified: [],
     };
   }
-  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), { required: new Set([issuer.chainsTo]), invariant: 'I2', why: 'trust the issuer anchor' }));
+  const required = [reachableAnchors(issuer, snapshot.observedAt)];
+  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), { required, invariant: 'I2', why: 'trust the issuer anchor' }));
 }
 
 /**
@@ -92,7 +93,9 @@ export function checkActionSafety(action: Action, facts: { readonly snapshot: Cl
           ? []
           : [{ invariant: 'I2', subject: 'identity-issuer', expected: `an issuer chained to the adopted anchor ${shortFp(action.fingerprint)}`, found: `chained to ${shortFp(chainsTo)}` }];
       }
-      const needed = new Set([...leafAnchorsInCirculation(snapshot, state, options), action.fingerprint]);
+      // cross-signed: the issuer will reach the new anchor and, through X, the one that signs X.
+      const signer = new Set([action.fingerprint, ...(action.crossSignedBy !== undefined ? [action.crossSignedBy] : [])]);
+      const needed = [...leafRoutesInCirculation(snapshot, state, options), signer];
       return [
         ...podsMissing(snapshot, context, { required: needed, invariant: 'I2', why: 'trust the anchor that will sign the issuer and every leaf anchor in use' }),
         ...injectorCovers(snapshot, context, needed),
@@ -101,21 +104,23 @@ export function checkActionSafety(action: Action, facts: { readonly snapshot: Cl
     case 'renew-identity-issuer': {
       const signer = snapshot.active?.fingerprint;
       if (signer === undefined) return [{ invariant: 'I2', subject: 'identity-issuer', expected: 'an active anchor to sign the issuer', found: 'no active-anchor Secret' }];
-      return signerTrusted(snapshot, context, signer);
+      // A cross-signed promotion asked for X (signed by the old anchor) beside the new one: the issuer reaches both.
+      const rotation = state.rotation;
+      const crossSigner = rotation && strategyOf(rotation) === 'cross-signed' && rotation.to?.fingerprint === signer ? [rotation.from.fingerprint] : [];
+      return signerTrusted(snapshot, context, new Set([signer, ...crossSigner]));
     }
     case 'write-previous-anchor': {
       const after = new Set<Fingerprint>([action.fingerprint]);
       if (snapshot.prepared.anchor) after.add(snapshot.prepared.anchor.fingerprint);
       if (snapshot.active) after.add(snapshot.active.fingerprint);
-      const needed = new Set(leafAnchorsInCirculation(snapshot, state, options));
-      const missing = [...needed].filter((fp) => !after.has(fp));
+      const needed = leafRoutesInCirculation(snapshot, state, options);
+      const missing = needed.filter((route) => !coversRoutes(after, [route]));
       return missing.length === 0
         ? []
-        : [{ invariant: 'I1', subject: 'trust bundle', expected: `a bundle ${formatAnchors(after)} covering every leaf anchor in use ${formatAnchors(needed)}`, found: `leaves may still chain to ${formatAnchors(missing)}` }];
+        : [{ invariant: 'I1', subject: 'trust bundle', expected: `a bundle ${formatAnchors(after)} covering every leaf anchor in use ${formatRoutes(needed)}`, found: `leaves may still chain to ${formatRoutes(missing)}` }];
     }
     case 'roll-workloads': {
-      const needed = new Set(leafAnchorsInCirculation(snapshot, state, options));
-      return injectorCovers(snapshot, context, needed);
+      return injectorCovers(snapshot, context, leafRoutesInCirculation(snapshot, state, options));
     }
     case 'renew-prepared-anchor':
     case 'record-transition':
@@ -123,20 +128,19 @@ export function checkActionSafety(action: Action, facts: { readonly snapshot: Cl
   }
 }
 
-/** A new signing anchor must be trusted for sure by every running proxy, identity controller included. */
-function signerTrusted(snapshot: ClusterSnapshot, context: TrustContext, signer: Fingerprint): Violation[] {
-  return podsMissing(snapshot, context, { required: new Set([signer]), invariant: 'I2', why: 'trust the anchor that will sign the issuer' });
+/** A new signing anchor (or one that cross-signs it) must be trusted for sure by every running proxy, identity controller included. */
+function signerTrusted(snapshot: ClusterSnapshot, context: TrustContext, signer: ReadonlySet<Fingerprint>): Violation[] {
+  return podsMissing(snapshot, context, { required: [signer], invariant: 'I2', why: 'trust the anchor that will sign the issuer' });
 }
 
-/** Pods created now get the injector's bundle: it must contain `needed`. */
-function injectorCovers(snapshot: ClusterSnapshot, context: TrustContext, needed: ReadonlySet<Fingerprint>): Violation[] {
+/** Pods created now get the injector's bundle: it must hold an anchor of every route in `needed`. */
+function injectorCovers(snapshot: ClusterSnapshot, context: TrustContext, needed: readonly ReadonlySet<Fingerprint>[]): Violation[] {
   const served = bundleAnchors(context, snapshot.injector?.trustRootSha256);
-  const expected = `pods injected now to trust ${formatAnchors(needed)}`;
+  const expected = `pods injected now to trust ${formatRoutes(needed)}`;
   if (!served) {
     return [{ invariant: 'I1', subject: 'proxy-injector', expected, found: snapshot.injector ? 'an injected bundle the rotator has not seen in any ConfigMap' : 'no answer from the injector dry-run' }];
   }
-  const missing = [...needed].filter((fp) => !served.has(fp));
-  return missing.length === 0 ? [] : [{ invariant: 'I1', subject: 'proxy-injector', expected, found: `it injects ${formatAnchors(served)}` }];
+  return coversRoutes(served, needed) ? [] : [{ invariant: 'I1', subject: 'proxy-injector', expected, found: `it injects ${formatAnchors(served)}` }];
 }
 
 export function describeViolation(v: Violation): string {

@@ -11,8 +11,22 @@ import { DEFAULT_OBJECT_NAMES, type ObjectNames } from '@linkerd-rotator/names';
  */
 export type StartPolicy = 'never' | 'if-due' | 'always';
 
+/**
+ * How a rotation keeps the mesh whole (docs/rotation.md, "Strategies"):
+ * - `cross-signed`: the new anchor is cross-signed by the old one, so only the identity controller
+ *   (and pods that trust neither anchor) are restarted; falls back to `restart` when it cannot work;
+ * - `restart`: every meshed workload is rolled in TrustBoth, Promote and Retire (a compromised anchor).
+ */
+export type Strategy = 'cross-signed' | 'restart';
+
 export interface DecideOptions {
   readonly start: StartPolicy;
+  /** The strategy of a rotation this run starts (a rotation under way keeps the one it recorded). */
+  readonly strategy: Strategy;
+  /** cross-signed: roll the data plane once at Promote instead of waiting for A-only leaves to expire. */
+  readonly rollAfterPromote: boolean;
+  /** cross-signed: pods relying on a cross-signature are restarted once its notAfter is this close. */
+  readonly crossSignMarginMs: number;
   /** With `if-due`: rotate when the active anchor's notBefore is at least this old. */
   readonly maxActiveAgeMs?: number;
   /** Wait one leaf lifetime after promotion instead of rolling every meshed workload. */
@@ -35,6 +49,9 @@ export interface DecideOptions {
 
 export const DEFAULT_OPTIONS: DecideOptions = {
   start: 'if-due',
+  strategy: 'restart',
+  rollAfterPromote: false,
+  crossSignMarginMs: 7 * 24 * 60 * 60 * 1000,
   gentle: false,
   maxConcurrentRollouts: 5,
   leafLifetimeMs: 24 * 60 * 60 * 1000,
@@ -54,10 +71,13 @@ export function resolveOptions(options: Partial<DecideOptions>): DecideOptions {
       throw new RangeError(`expected ${key} to be a whole number of at least 1, found ${String(value)}; pass a positive integer`);
     }
   }
-  for (const key of ['leafLifetimeMs', 'clockSkewMs', 'maxRetargets'] as const) {
+  for (const key of ['leafLifetimeMs', 'clockSkewMs', 'maxRetargets', 'crossSignMarginMs'] as const) {
     if (!Number.isFinite(resolved[key]) || resolved[key] < 0) {
       throw new RangeError(`expected ${key} to be a non-negative number, found ${String(resolved[key])}; fix the option`);
     }
+  }
+  if (resolved.strategy !== 'cross-signed' && resolved.strategy !== 'restart') {
+    throw new RangeError(`expected strategy cross-signed or restart, found ${String(resolved.strategy)}; fix --strategy`);
   }
   if (resolved.maxActiveAgeMs !== undefined && !(resolved.maxActiveAgeMs >= 0)) {
     throw new RangeError(`expected maxActiveAgeMs to be a non-negative duration, found ${String(resolved.maxActiveAgeMs)}; fix --only-if-older-than`);

@@ -49,6 +49,11 @@ export interface RunResult {
   readonly rolls: number;
   /** Time spent inside `waitFor`, by the clock port. */
   readonly waitedMs: number;
+  /**
+   * Set when the run ended on a long gate (`resumeLater`, e.g. `old-leaves-expired`): outcome is
+   * `done` (exit 0), the state records where it is, and a run at or after this time resumes.
+   */
+  readonly resumeAt?: number;
 }
 
 class StateConflict extends Error {}
@@ -64,10 +69,11 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
   // After the rotation this run started or resumed reaches Done, it never starts another one.
   let decideOptions = decideOptionsOf(options);
   const stats = { steps: 0, actions: 0, rolls: 0, waitedMs: 0 };
-  const result = (end: { outcome: RunResult['outcome']; message: string; reason?: StopReason; state?: RotationState }): RunResult => ({
+  const result = (end: { outcome: RunResult['outcome']; message: string; reason?: StopReason; state?: RotationState; resumeAt?: number }): RunResult => ({
     outcome: end.outcome,
     message: end.message,
     ...stats,
+    ...(end.resumeAt !== undefined ? { resumeAt: end.resumeAt } : {}),
     ...(end.state ? { state: end.state } : {}),
     ...(end.reason ? { reason: end.reason } : {}),
   });
@@ -163,6 +169,12 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
           await persist(decision.state);
           const gate = decision.gate;
           const now = ports.clock.now();
+          if (gate.resumeLater && gate.notBefore !== undefined && now < gate.notBefore) {
+            // Not worth holding a pod for: end with the state recorded; a later scheduled run resumes.
+            const message = `waiting until ${iso(gate.notBefore)} (gate ${gate.name}): ${gate.summary}`;
+            progress({ kind: 'done', summary: message });
+            return result({ outcome: 'done', message, state, resumeAt: gate.notBefore });
+          }
           const since = pendingSince.get(gate.name) ?? now;
           pendingSince.set(gate.name, since);
           const deadline = Math.max(since + gateTimeoutMs, gate.notBefore === undefined ? 0 : gate.notBefore + gateTimeoutMs);

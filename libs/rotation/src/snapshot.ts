@@ -14,6 +14,23 @@ export interface AnchorFacts {
   readonly publicKeyFingerprint: string;
   readonly notBefore: EpochMs;
   readonly notAfter: EpochMs;
+  /**
+   * Active anchor only: whether the adapter could cross-sign the next anchor with it (its key is in
+   * the Secret, it has not expired, its pathLen fits anchor -> X -> issuer -> leaf), or why not.
+   * Undefined when the adapter does not report it: the engine then cannot cross-sign.
+   */
+  readonly crossSignable?: true | { readonly reasons: readonly string[] };
+}
+
+/**
+ * A certificate in the identity issuer's chain carrying the subject and key of the anchor the issuer
+ * chains to, issued and signed by another anchor (X): proxies that trust `anchor` verify through it.
+ */
+export interface CrossSignatureFacts {
+  /** The anchor that signed the cross-signature. */
+  readonly anchor: Fingerprint;
+  /** The cross-signature's notAfter: after it, only `chainsTo` is reached. */
+  readonly notAfter: EpochMs;
 }
 
 /** A cert-manager Certificate's `Issuing` condition, reduced to what the engine needs. */
@@ -39,6 +56,8 @@ export interface IdentityIssuerFacts extends IssuingFacts {
   readonly fingerprint: Fingerprint;
   /** The anchor the issuer verifies against (checked by the adapter); undefined when none known. */
   readonly chainsTo?: Fingerprint;
+  /** Cross-signatures the issuer Secret's `tls.crt` carries after the issuer (none when undefined). */
+  readonly chainVia?: readonly CrossSignatureFacts[];
   readonly notBefore: EpochMs;
   readonly notAfter: EpochMs;
 }

@@ -48,8 +48,15 @@ const knownBundle = z.strictObject({
   syncedAt: time.optional(),
 });
 
+/** The rotation strategies (options.ts `Strategy`); a state without one is a `restart` rotation. */
+const strategy = z.enum(['cross-signed', 'restart']);
+
 const rotation = z.strictObject({
   id: z.string().min(1),
+  /** Absent in states written before strategies: `restart`. */
+  strategy: strategy.optional(),
+  /** Why the rotation uses `restart` when `cross-signed` was asked for. */
+  strategyNote: z.string().optional(),
   from: anchorRef,
   /** Undefined until Prepare has a prepared anchor with a new key. */
   to: anchorRef.optional(),
@@ -96,6 +103,7 @@ const lastRotation = z.strictObject({
   to: fingerprint,
   startedAt: time,
   finishedAt: time,
+  strategy: strategy.optional(),
 });
 
 const rotationStateSchema = z.strictObject({

@@ -1,6 +1,6 @@
 // What each proxy trusts and which anchors its peers' leaves may chain to, inferred from facts.
 // Conservative by construction: a proxy whose bundle cannot be proven is "unknown", never assumed fresh.
-import type { ClusterSnapshot, EpochMs, Fingerprint, MeshedPod } from './snapshot.js';
+import type { ClusterSnapshot, EpochMs, Fingerprint, IdentityIssuerFacts, MeshedPod } from './snapshot.js';
 import type { DecideOptions } from './options.js';
 import { iso, ms, type KnownBundle, type RotationRecord, type RotationState } from './state.js';
 
@@ -158,11 +158,45 @@ export function leafLifetimeElapsedAt(since: EpochMs, options: DecideOptions): E
  * anchor, plus the rotation's old anchor until every leaf has been renewed under the new issuer.
  */
 export function leafAnchorsInCirculation(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): ReadonlySet<Fingerprint> {
+  return new Set(leafRoutesInCirculation(snapshot, state, options).flatMap((route) => [...route]));
+}
+
+/**
+ * The anchors a valid chain from `issuer` reaches at `now` (webpki builds paths through the
+ * intermediates it is shown): the issuer's own anchor, plus every anchor that cross-signed it,
+ * until that cross-signature's notAfter.
+ */
+export function reachableAnchors(issuer: IdentityIssuerFacts | undefined, now: EpochMs): ReadonlySet<Fingerprint> {
   const set = new Set<Fingerprint>();
-  if (snapshot.issuer?.chainsTo) set.add(snapshot.issuer.chainsTo);
-  const rotation = state.rotation;
-  if (rotation && !leavesRenewed(snapshot, rotation, options)) set.add(rotation.from.fingerprint);
+  if (issuer?.chainsTo === undefined) return set;
+  set.add(issuer.chainsTo);
+  for (const via of issuer.chainVia ?? []) if (via.notAfter > now) set.add(via.anchor);
   return set;
+}
+
+/**
+ * The leaves in circulation as routes: each route is the set of anchors through which a proxy can
+ * verify those leaves (trusting any one of a route is enough). The current issuer's leaves reach its
+ * anchor and every valid cross-signer; leaves issued before promotion reach the old anchor only,
+ * until every leaf has been renewed under the new issuer.
+ */
+export function leafRoutesInCirculation(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): ReadonlySet<Fingerprint>[] {
+  const routes: ReadonlySet<Fingerprint>[] = [];
+  const current = reachableAnchors(snapshot.issuer, snapshot.observedAt);
+  if (current.size > 0) routes.push(current);
+  const rotation = state.rotation;
+  if (rotation && !leavesRenewed(snapshot, rotation, options) && !current.has(rotation.from.fingerprint)) routes.push(new Set([rotation.from.fingerprint]));
+  return routes;
+}
+
+/** True when `trusted` holds at least one anchor of every route. */
+export function coversRoutes(trusted: ReadonlySet<Fingerprint>, routes: readonly ReadonlySet<Fingerprint>[]): boolean {
+  return routes.every((route) => [...route].some((fp) => trusted.has(fp)));
+}
+
+/** Routes for messages: `{A}` or `{B|A}` (any one anchor of a route is enough). */
+export function formatRoutes(routes: readonly ReadonlySet<Fingerprint>[]): string {
+  return routes.map((route) => `{${[...route].map((fp) => fp.slice(0, 16)).join('|')}}`).join(', ');
 }
 
 export function formatAnchors(set: Iterable<Fingerprint>): string {

@@ -1,15 +1,19 @@
-// Phases Idle and Done: bootstrap the runner-owned anchor Secrets from the prepared anchor, then
-// start a rotation when the start policy says one is due (docs/rotation.md, "Idle and Done").
+// Phases Idle and Done: bootstrap the runner-owned anchor Secrets from the prepared anchor, restart
+// pods whose cross-signature nears its end, then start a rotation when due (docs/rotation.md).
 import type { Decision } from '../decision.js';
+import { crossSignatureFreshness, crossSignatureReliance } from '../freshness.js';
 import { shortFp, type AnchorFacts } from '../snapshot.js';
 import { iso, type RotationRecord } from '../state.js';
+import { chooseStrategy } from '../strategy.js';
+import { trustContext } from '../trust.js';
+import { rollStatus } from '../workloads.js';
 import { act, anchorRef, stop, transition, usableNewAnchor, type DecideContext } from './context.js';
 
 export function decideIdle(context: DecideContext): Decision {
   const active = context.snapshot.active;
   if (!active) return bootstrapActive(context);
   if (!context.snapshot.previous) return bootstrapPrevious(context, active);
-  return startIfDue(context, active);
+  return restartCrossSignReliant(context) ?? startIfDue(context, active);
 }
 
 /** Step 1: no active-anchor Secret: adopt the prepared anchor, if the identity issuer chains to it. */
@@ -48,13 +52,43 @@ function bootstrapPrevious(context: DecideContext, active: AnchorFacts): Decisio
   });
 }
 
-/** Step 3: start a rotation of `active` when due; otherwise Done, and the state is not rewritten (I4). */
+/**
+ * Step 3: a pod that reaches the issuer only through a cross-signature (it trusts the old anchor,
+ * not the new one) is restarted once that cross-signature's notAfter is `crossSignMarginMs` away;
+ * no other pod is. Restarts since the window opened count, so a rerun does not restart twice.
+ */
+function restartCrossSignReliant(context: DecideContext): Decision | undefined {
+  const { snapshot, options, now } = context;
+  const issuer = snapshot.issuer;
+  if (!issuer?.chainVia?.length) return undefined;
+  const trust = trustContext(snapshot, context.state);
+  const opensAt = snapshot.pods
+    .map((pod) => crossSignatureReliance(pod, { trust, issuer, now }))
+    .flatMap((reliance) => (reliance && now >= reliance.until - options.crossSignMarginMs ? [reliance.until - options.crossSignMarginMs] : []));
+  if (opensAt.length === 0) return undefined;
+  const baseline = Math.min(...opensAt);
+  const status = rollStatus(snapshot, { fresh: crossSignatureFreshness(trust, { issuer, now, marginMs: options.crossSignMarginMs }), baseline, maxConcurrent: options.maxConcurrentRollouts });
+  if (status.toRoll.length === 0) return undefined;
+  const rolled = status.rolled.length + status.toRoll.length;
+  const total = status.rolled.length + status.needsRoll.length;
+  const tier = status.tier ?? 'data-plane';
+  return act({
+    action: { kind: 'roll-workloads', phase: 'Done', tier, workloads: status.toRoll, restartedAt: iso(now), rolled, total },
+    state: context.state,
+    summary: `restart ${status.toRoll.length} ${tier} workload(s) whose pods trust only an anchor reached through a cross-signature that ends soon (rolled ${rolled}/${total})`,
+  });
+}
+
+/** Step 4: start a rotation of `active` when due; otherwise Done, and the state is not rewritten (I4). */
 function startIfDue(context: DecideContext, active: AnchorFacts): Decision {
   const due = startDue(context, active);
   if (!due.start) return { kind: 'done', state: context.state, summary: due.why };
   const now = iso(context.now);
+  const choice = chooseStrategy(active, context.options);
   const rotation: RotationRecord = {
     id: `rotation-${now}`,
+    strategy: choice.strategy,
+    ...(choice.note !== undefined ? { strategyNote: choice.note } : {}),
     from: anchorRef(active),
     startedAt: now,
     phaseStartedAt: now,
@@ -63,7 +97,8 @@ function startIfDue(context: DecideContext, active: AnchorFacts): Decision {
     retargets: [],
     issuerRenewals: 0,
   };
-  return transition(context, { to: 'Prepare', rotation, why: `rotation of anchor ${shortFp(active.fingerprint)} started: ${due.why}` });
+  const note = choice.note !== undefined ? `; ${choice.note}` : '';
+  return transition(context, { to: 'Prepare', rotation, why: `rotation of anchor ${shortFp(active.fingerprint)} started (strategy ${choice.strategy}): ${due.why}${note}` });
 }
 
 function startDue(context: DecideContext, active: AnchorFacts): { start: boolean; why: string } {

@@ -7,9 +7,11 @@ import { rollPhase } from '../gates/roll.js';
 import { safetyGate } from '../gates/safety.js';
 import { shortFp, type Fingerprint, type IdentityIssuerFacts } from '../snapshot.js';
 import { iso, ms } from '../state.js';
-import { leafLifetimeElapsedAt, leavesRenewed, nextWholeSecond } from '../trust.js';
+import { crossSignProblems, strategyOf } from '../strategy.js';
+import { leafLifetimeElapsedAt, leavesRenewed, nextWholeSecond, reachableAnchors } from '../trust.js';
 import { identitySubset } from '../workloads.js';
 import { act, activeChanged, gate, stop, transition, updateRotation, withRotation, type RotationContext } from './context.js';
+import { formatAnchors } from '../trust.js';
 import { retargetIfReplaced } from './trust-both.js';
 
 /** A step either decides (stop here) or hands the next step the context with what it recorded. */
@@ -31,34 +33,52 @@ export function decidePromote(context: RotationContext, to: Fingerprint): Decisi
   return awaitLeaves(current, to);
 }
 
-/** Step 1: write the new anchor into the active-anchor Secret, once every pod and the injector trust it. */
+/**
+ * Step 1: write the new anchor into the active-anchor Secret, once every pod and the injector trust
+ * it (`cross-signed`: trust it or the old anchor, which signs X, the cross-signature the adapter
+ * mints into the issuer's chain). A cross-signed rotation whose old anchor can no longer cross-sign
+ * (expired, key gone) falls back to `restart` and trusts both again first.
+ */
 function promoteAnchor(context: RotationContext, to: Fingerprint): Decision {
   const from = context.rotation.from.fingerprint;
   const ready = retargetIfReplaced(context, 'Promote') ?? bundlesAndInjector(context, { require: new Set([from, to]) });
   if (ready) return ready;
-  const action: Action = { kind: 'write-active-anchor', fingerprint: to, purpose: 'promote' };
+  const crossSigned = strategyOf(context.rotation) === 'cross-signed';
+  const problems = crossSigned ? crossSignProblems(context.active) : [];
+  if (problems.length > 0) {
+    const note = `cannot cross-sign with ${shortFp(from)} any more (${problems.join('; ')}); using strategy restart, which restarts every meshed workload`;
+    return transition(context, { to: 'TrustBoth', rotation: { ...context.rotation, strategy: 'restart', strategyNote: note }, why: `${note}: every pod must trust both anchors before promotion` });
+  }
+  const action: Action = { kind: 'write-active-anchor', fingerprint: to, purpose: 'promote', ...(crossSigned ? { crossSignedBy: from } : {}) };
   return (
     safetyGate(context, action, 'promotion-safe') ??
     act({
       action,
       state: updateRotation(context, { promotedAt: iso(context.now) }).state,
-      summary: `promote ${shortFp(to)} to active anchor`,
+      summary: `promote ${shortFp(to)} to active anchor${crossSigned ? `, cross-signed by ${shortFp(from)}` : ''}`,
       event: { type: 'Normal', reason: 'AnchorPromoted', message: `anchor ${shortFp(to)} is now the active (signing) anchor; ${shortFp(from)} still trusted` },
     })
   );
 }
 
-/** Step 2: an identity issuer chained to the new anchor: wait while cert-manager issues, else renew it. */
+/**
+ * Step 2: an identity issuer chained to the new anchor (`cross-signed`: and carrying X, so that it
+ * also reaches the old anchor): wait while cert-manager issues, else renew it.
+ */
 function awaitIssuerChained(context: RotationContext, to: Fingerprint): StepOutcome {
   const { rotation, objects } = context;
   const names = context.options.names;
   const issuer = context.snapshot.issuer;
-  if (issuer && issuer.chainsTo === to) return context;
+  const from = rotation.from.fingerprint;
+  const crossSigned = strategyOf(rotation) === 'cross-signed';
+  const chained = issuer?.chainsTo === to && (!crossSigned || reachableAnchors(issuer, context.now).has(from));
+  if (chained) return context;
+  const wanted = crossSigned ? `${shortFp(to)} and, through the cross-signature X, ${shortFp(from)}` : shortFp(to);
   if (!issuer || issuer.issuing === 'true') {
     return gate(context, {
       name: 'identity-issuer-chained',
-      summary: `waiting for cert-manager to issue ${objects.issuerCertificate} signed by ${shortFp(to)}${issuer ? ' (Issuing=True)' : ' (Secret missing)'}`,
-      missing: [`identity issuer chained to ${shortFp(to)}`],
+      summary: `waiting for cert-manager to issue ${objects.issuerCertificate} chained to ${wanted}${issuer ? ' (Issuing=True)' : ' (Secret missing)'}`,
+      missing: [`identity issuer chained to ${wanted}`],
       watch: ['issuer'],
     });
   }
@@ -66,7 +86,7 @@ function awaitIssuerChained(context: RotationContext, to: Fingerprint): StepOutc
     return stop(
       context,
       'issuer-not-chained',
-      `expected ${objects.issuerSecret} to chain to ${shortFp(to)} after ${rotation.issuerRenewals} renewals, found it chained to ${shortFp(issuer.chainsTo)}; check ClusterIssuer ${names.identityClusterIssuer} points at ${names.activeAnchorSecret} in namespace ${names.trustNamespace}, then run again`,
+      `expected ${objects.issuerSecret} to chain to ${wanted} after ${rotation.issuerRenewals} renewals, found it chained to ${shortFp(issuer.chainsTo)}${crossSigned ? ` carrying cross-signatures by ${formatAnchors((issuer.chainVia ?? []).map((via) => via.anchor))}` : ''}; check ClusterIssuer ${names.identityClusterIssuer} points at ${names.activeAnchorSecret} in namespace ${names.trustNamespace}, then run again`,
     );
   }
   const action: Action = { kind: 'renew-identity-issuer' };
@@ -138,12 +158,27 @@ function restartIdentity(context: RotationContext): StepOutcome {
 
 /**
  * Step 5: every leaf in use chains to the new anchor: restart every workload with a pod started
- * before `identityFreshAt`; in gentle mode, wait one leaf lifetime instead. Then go to Retire.
+ * before `identityFreshAt`; in gentle mode, wait one leaf lifetime instead. `cross-signed` waits
+ * for every leaf chained only to the old anchor to expire (gate `old-leaves-expired`, a long gate
+ * the run ends on and a later run resumes), or with `rollAfterPromote` rolls like `restart`.
+ * Then go to Retire.
  */
 function awaitLeaves(context: RotationContext, to: Fingerprint): Decision {
   const { rotation, snapshot, options } = context;
   const since = nextWholeSecond(ms(rotation.identityFreshAt as string));
   const toRetire = () => transition(context, { to: 'Retire', rotation, why: `every leaf in use chains to ${shortFp(to)}; retiring ${shortFp(rotation.from.fingerprint)}` });
+  if (strategyOf(rotation) === 'cross-signed' && !options.rollAfterPromote) {
+    if (leavesRenewed(snapshot, rotation, options)) return toRetire();
+    const until = leafLifetimeElapsedAt(since, options);
+    return gate(context, {
+      name: 'old-leaves-expired',
+      summary: `waiting until ${iso(until)} for every leaf chained only to ${shortFp(rotation.from.fingerprint)} to expire (one leaf lifetime after every identity replica ran the new issuer); a later run resumes`,
+      missing: [`${Math.ceil((until - context.now) / 60_000)} minutes`],
+      watch: ['clock', 'pods'],
+      notBefore: until,
+      resumeLater: true,
+    });
+  }
   if (options.gentle) {
     if (leavesRenewed(snapshot, rotation, options)) return toRetire();
     const until = leafLifetimeElapsedAt(since, options);

@@ -1,27 +1,34 @@
 // Phase Retire: drop the old anchor from the bundle sources, wait for every bundle and the
 // injector to follow, restart every pod that may still trust it, then record Done (docs/rotation.md).
 import type { Action, Decision } from '../decision.js';
-import { retireFreshness } from '../freshness.js';
+import { reachableFreshness, retireFreshness } from '../freshness.js';
 import { bundlesAndInjector } from '../gates/bundles-and-injector.js';
 import { rollPhase } from '../gates/roll.js';
 import { safetyGate } from '../gates/safety.js';
 import { shortFp, type ClusterSnapshot, type Fingerprint } from '../snapshot.js';
 import { iso, type RotationState } from '../state.js';
-import { formatAnchors, pruneBundles, syncedBundle, trustContext } from '../trust.js';
+import { strategyOf } from '../strategy.js';
+import { formatAnchors, pruneBundles, reachableAnchors, syncedBundle, trustContext } from '../trust.js';
 import { act, activeChanged, type RotationContext } from './context.js';
 
 export function decideRetire(context: RotationContext, to: Fingerprint): Decision {
   const from = context.rotation.from.fingerprint;
   if (context.active.fingerprint !== to) return activeChanged(context, to);
   if (context.snapshot.previous?.fingerprint !== to) return retireAnchor(context, to);
+  const trust = trustContext(context.snapshot, context.state);
+  // cross-signed: a pod that trusts only the old anchor keeps working through X; only a pod that
+  // trusts no anchor a valid chain reaches is restarted (none, after TrustBoth).
+  const crossSigned = strategyOf(context.rotation) === 'cross-signed';
   return (
     bundlesAndInjector(context, { require: new Set([to]), forbid: from }) ??
     rollPhase(context, {
       phase: 'Retire',
-      fresh: retireFreshness(trustContext(context.snapshot, context.state), { from, to, bundle: syncedBundle(context.snapshot)?.anchors ?? new Set<Fingerprint>() }),
+      fresh: crossSigned
+        ? reachableFreshness(trust, reachableAnchors(context.snapshot.issuer, context.now))
+        : retireFreshness(trust, { from, to, bundle: syncedBundle(context.snapshot)?.anchors ?? new Set<Fingerprint>() }),
       followBundle: true,
       gate: 'pods-trust-only-new',
-      goal: `trust ${shortFp(to)} and no longer ${shortFp(from)}`,
+      goal: crossSigned ? `trust an anchor the issuer reaches` : `trust ${shortFp(to)} and no longer ${shortFp(from)}`,
       then: () => finish(context, to),
     })
   );
@@ -54,8 +61,11 @@ function finish(context: RotationContext, to: Fingerprint): Decision {
     ...rest,
     phase: 'Done',
     knownBundles: pruneBundles(context.state.knownBundles, context.snapshot),
-    last: { id: rotation.id, from: rotation.from.fingerprint, to, startedAt: rotation.startedAt, finishedAt: iso(context.now) },
+    last: { id: rotation.id, from: rotation.from.fingerprint, to, startedAt: rotation.startedAt, finishedAt: iso(context.now), ...(rotation.strategy ? { strategy: rotation.strategy } : {}) },
   };
-  const why = `rotation ${shortFp(rotation.from.fingerprint)} -> ${shortFp(to)} done: every meshed pod trusts only the new anchors`;
+  const why =
+    strategyOf(rotation) === 'cross-signed'
+      ? `rotation ${shortFp(rotation.from.fingerprint)} -> ${shortFp(to)} done (cross-signed): every meshed pod trusts an anchor the issuer reaches; pods trusting only ${shortFp(rotation.from.fingerprint)} are restarted before its cross-signature ends`
+      : `rotation ${shortFp(rotation.from.fingerprint)} -> ${shortFp(to)} done: every meshed pod trusts only the new anchors`;
   return act({ action: { kind: 'record-transition', from: 'Retire', to: 'Done', why }, state, summary: why, event: { type: 'Normal', reason: 'RotationDone', message: why } });
 }

@@ -1,27 +1,34 @@
 // Phase TrustBoth: every bundle and the injector hold both anchors, then every meshed pod is
 // restarted until it trusts both; a target cert-manager replaced is retargeted (docs/rotation.md).
 import type { Decision } from '../decision.js';
-import { trustBothFreshness } from '../freshness.js';
+import { trustBothFreshness, trustEitherFreshness } from '../freshness.js';
 import { bundlesAndInjector } from '../gates/bundles-and-injector.js';
 import { rollPhase } from '../gates/roll.js';
 import { shortFp, type Fingerprint } from '../snapshot.js';
 import { iso } from '../state.js';
+import { strategyOf } from '../strategy.js';
 import { formatAnchors, trustContext } from '../trust.js';
 import { activeChanged, anchorRef, gate, stop, transition, usableNewAnchor, type RotationContext } from './context.js';
 
+/**
+ * Restarts every pod that does not trust both anchors (`restart`), or only the pods that trust
+ * neither (`cross-signed`: a pod trusting the old anchor follows the new one through X).
+ */
 export function decideTrustBoth(context: RotationContext, to: Fingerprint): Decision {
   const from = context.rotation.from.fingerprint;
   if (context.active.fingerprint !== from) return activeChanged(context, from);
+  const crossSigned = strategyOf(context.rotation) === 'cross-signed';
+  const trust = trustContext(context.snapshot, context.state);
   return (
     retargetIfReplaced(context, 'TrustBoth') ??
     bundlesAndInjector(context, { require: new Set([from, to]) }) ??
     rollPhase(context, {
       phase: 'TrustBoth',
-      fresh: trustBothFreshness(trustContext(context.snapshot, context.state), { from, to }),
+      fresh: crossSigned ? trustEitherFreshness(trust, { from, to }) : trustBothFreshness(trust, { from, to }),
       followBundle: true,
       gate: 'pods-trust-both',
-      goal: `trust ${formatAnchors([from, to])}`,
-      then: () => transition(context, { to: 'Promote', rotation: context.rotation, why: `every meshed pod trusts ${formatAnchors([from, to])}; promoting ${shortFp(to)}` }),
+      goal: crossSigned ? `trust ${shortFp(from)} or ${shortFp(to)}` : `trust ${formatAnchors([from, to])}`,
+      then: () => transition(context, { to: 'Promote', rotation: context.rotation, why: `every meshed pod trusts ${crossSigned ? `${shortFp(from)} or ${shortFp(to)}` : formatAnchors([from, to])}; promoting ${shortFp(to)}${crossSigned ? `, cross-signed by ${shortFp(from)}` : ''}` }),
     })
   );
 }
