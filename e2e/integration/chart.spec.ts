@@ -442,6 +442,8 @@ describe('the contract between the chart and the webhook app', () => {
     const rendered = await testCluster().helm([
       'template', 'other', chartDir, '-n', 'rotator-system', '--kube-version', '1.37.0', ...urlModeValues(own),
       '--set', 'names.stateConfigMap=rotator-state', '--set', 'names.lease=rotator-lease',
+      // Each list+watch logs its first list at debug ("listed", with the collection's object).
+      '--set', 'webhook.logLevel=debug',
     ]);
     const docs = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; data?: Record<string, string> } | null);
     const deployment = docs.find((d) => d?.kind === 'Deployment' && d.metadata?.name === 'other-linkerd-rotator-webhook');
@@ -459,11 +461,13 @@ describe('the contract between the chart and the webhook app', () => {
     try {
       const watched = await waitFor(
         () => {
-          const objects = [...started.log().matchAll(/"object":"([^"]+)"/g)].map((m) => m[1]!);
+          const listed = started.log().split('\n').filter((line) => line.includes('"msg":"listed"'));
+          const objects = listed.map((line) => (JSON.parse(line) as { collection: string }).collection);
           return new Set(objects).size >= 6 ? [...new Set(objects)].sort() : undefined;
         },
         { what: 'the webhook to list each object it guards once', timeoutMs: 30_000 },
       );
+      // Exactly these: the exporter's pods and cluster-wide trust roots are not the webhook's to watch.
       expect(watched).toEqual(
         [
           `ConfigMap ${L}/${names.trustRoots}`,
