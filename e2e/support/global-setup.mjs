@@ -9,4 +9,7 @@ export default async function globalSetup() {
   const say = (m) => process.stderr.write(`[build ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);
   await buildClusterBinaries((line) => (line.trim() ? say(line) : undefined));
   await buildLinkerdStandins((line) => (line.trim() ? say(line) : undefined));
+  // Linkerd's verifier (rustls-webpki, built with cargo): cold here rather than inside a spec's timeout.
+  const { buildWebpkiVerify } = await tsImport('../cluster/webpki/client.ts', import.meta.url);
+  say(`webpki-verify: ${await buildWebpkiVerify((line) => (line.trim() ? say(line) : undefined))}`);
 }
