@@ -3,15 +3,9 @@
 // webhook app run as the chart's ServiceAccount; the RBAC of the runner, webhook and exporter
 // ServiceAccounts and the admission guard; upgrade; uninstall.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { registerExtraProcess, unregisterExtraProcess } from '../cluster/src/cluster.js';
-import { freePorts, logTail, waitFor } from '../cluster/src/index.js';
-import { repoRoot } from '../cluster/src/paths.js';
+import { waitFor } from '../cluster/src/index.js';
 import { makeCa } from '../cluster/src/pki.js';
-import { startProcess, stopProcess } from '../cluster/src/process.js';
 import {
   applyPrometheusOperatorCrds,
   b64,
@@ -27,6 +21,7 @@ import {
   saUser,
   secretData,
   serviceAccountKubeconfig,
+  startChartExporter,
   startChartWebhook,
   trustRootsPem,
   urlModeValues,
@@ -38,6 +33,7 @@ import {
   type WebhookEndpoint,
 } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
+import { releaseObjects } from '../support/release.js';
 
 const testCluster = useCluster({ nodes: 1 });
 const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
@@ -46,8 +42,7 @@ const appNs = 'meshed-app';
 const T = names.trustNs;
 const L = names.linkerdNs;
 const R = release.namespace;
-/** The PKI exporter's ServiceAccount (templates/serviceaccounts.yaml: <fullname>-exporter). */
-const exporterSa = `${release.name}-exporter`;
+const exporterSa = releaseObjects.exporterServiceAccount;
 
 let endpoint: WebhookEndpoint;
 let webhook: ChartWebhook | undefined;
@@ -390,47 +385,23 @@ describe('RBAC', () => {
 
 describe('the contract between the chart and the exporter app', () => {
   it('the exporter started with only what the chart gives its pod (command, envFrom config, env), as its ServiceAccount, syncs every cache and exports the PKI series', async () => {
-    type Container = { command?: string[]; args?: string[]; env?: Array<{ name: string; value?: string }>; envFrom?: Array<{ configMapRef?: { name: string } }> };
-    const deployment = JSON.parse((await kubectl(['-n', R, 'get', 'deployment', `${release.name}-exporter`, '-o', 'json'])).stdout) as { spec: { template: { spec: { serviceAccountName: string; containers: Container[] } } } };
+    type Container = { command?: string[]; args?: string[] };
+    const deployment = JSON.parse((await kubectl(['-n', R, 'get', 'deployment', releaseObjects.exporterDeployment, '-o', 'json'])).stdout) as { spec: { template: { spec: { serviceAccountName: string; containers: Container[] } } } };
     const pod = deployment.spec.template.spec;
-    const container = pod.containers[0]!;
     expect(pod.serviceAccountName).toBe(exporterSa);
-    expect(container.command?.at(-1)).toBe('dist/exporter.js');
-    expect(container.args).toBeUndefined();
-    const configMap = container.envFrom?.find((e) => e.configMapRef)?.configMapRef?.name;
-    const configData = (JSON.parse((await kubectl(['-n', R, 'get', 'configmap', configMap!, '-o', 'json'])).stdout) as { data: Record<string, string> }).data;
+    expect(pod.containers[0]!.command?.at(-1)).toBe('dist/exporter.js');
+    expect(pod.containers[0]!.args).toBeUndefined();
 
-    // dist/exporter.js is apps/exporter/src/main.ts bundled; on loopback, on a free port (flags win over env).
-    const [port] = await freePorts(1);
-    const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...configData, POD_NAME: 'local-exporter', POD_NAMESPACE: R };
-    for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-    const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'chart-exporter-')), 'exporter.log');
-    const rec = startProcess({
-      name: 'chart-exporter',
-      command: path.join(repoRoot, 'node_modules/.bin/tsx'),
-      args: ['--tsconfig', path.join(repoRoot, 'tsconfig.base.json'), path.join(repoRoot, 'apps/exporter/src/main.ts'),
-        '--metrics-bind-address', '127.0.0.1', '--metrics-port', String(port), '--kubeconfig', await serviceAccountKubeconfig(testCluster(), exporterSa)],
-      log,
-      env,
-      cwd: repoRoot,
-    });
-    registerExtraProcess(testCluster().state, rec);
+    // Waits for /readyz: every cache listed, which a missing grant would prevent.
+    const exporter = await startChartExporter(testCluster(), { kubeconfig: await serviceAccountKubeconfig(testCluster(), exporterSa) });
     try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, {
-        what: 'the exporter, as its ServiceAccount, to sync every cache (/readyz)',
-        timeoutMs: 60_000,
-        process: rec,
-      }).catch((err: Error) => {
-        throw new Error(`${err.message}\nexporter log (${log}):\n${logTail(log, 40)}`);
-      });
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const metrics = await exporter.metrics();
       expect(metrics).toMatch(/^linkerd_rotator_exporter_synced 1$/m);
       expect(metrics).toMatch(new RegExp(`^linkerd_rotator_certificate_not_after_timestamp_seconds\\{[^}]*role="active-anchor"[^}]*namespace="${T}"`, 'm'));
       expect(metrics).toMatch(new RegExp(`^linkerd_rotator_trust_bundle_contains_active_anchor\\{namespace="${L}"\\} 1$`, 'm'));
-      expect(readFileSync(log, 'utf8')).not.toMatch(/forbidden|\b403\b/i);
+      expect(exporter.log()).not.toMatch(/forbidden|\b403\b/i);
     } finally {
-      await stopProcess(rec);
-      unregisterExtraProcess(testCluster().state, rec);
+      await exporter.stop();
     }
   });
 });
