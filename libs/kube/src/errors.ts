@@ -117,11 +117,11 @@ export function classify(err: unknown, op: KubeOperation): KubeApiError {
       'forbidden',
       403,
       op,
-      `expected permission to ${what}, found 403 Forbidden${server ? ` (${server})` : ''}; the linkerd-rotator chart's RBAC should grant the runner's ServiceAccount "${op.verb}" on ${op.resource}${op.name ? ` "${op.name}"` : ''} (docs/chart.md, "RBAC"): check that the release's Roles are installed and bound`,
+      `expected permission to ${what}, found 403 Forbidden${server ? ` (${server})` : ''}; the linkerd-rotator chart's RBAC should grant this component's ServiceAccount (runner, webhook or exporter) "${op.verb}" on ${op.resource}${op.name ? ` "${op.name}"` : ''} (docs/chart.md, "RBAC"): check that the release's Roles are installed and bound`,
     );
   }
   if (status === 401) {
-    return new KubeApiError('unauthorized', 401, op, `expected the API server to accept the runner's credentials to ${what}, found 401 Unauthorized; check the kubeconfig or the ServiceAccount token`);
+    return new KubeApiError('unauthorized', 401, op, `expected the API server to accept this component's credentials to ${what}, found 401 Unauthorized; check the kubeconfig or the ServiceAccount token`);
   }
   if (status === 404) return new KubeApiError('not-found', 404, op, `expected ${what} to find the object, found 404 Not Found${server ? ` (${server})` : ''}`);
   if (status === 409) return new KubeApiError('conflict', 409, op, `expected ${what} to apply, found 409 Conflict${server ? ` (${server})` : ''}`);

@@ -19,7 +19,7 @@ describe('API errors', () => {
   it('says which verb, resource and name a 403 denied, and that the chart RBAC should grant it', () => {
     const e = classify(apiError(403, 'certificates.cert-manager.io "linkerd-trust-anchor" is forbidden'), op);
     expect(e.kind).toBe('forbidden');
-    expect(e.message).toMatch(/^expected permission to update certificates\/status cert-manager\/linkerd-trust-anchor, found 403 Forbidden \(certificates.*forbidden\); the linkerd-rotator chart's RBAC should grant the runner's ServiceAccount "update" on certificates\/status "linkerd-trust-anchor"/);
+    expect(e.message).toMatch(/^expected permission to update certificates\/status cert-manager\/linkerd-trust-anchor, found 403 Forbidden \(certificates.*forbidden\); the linkerd-rotator chart's RBAC should grant this component's ServiceAccount \(runner, webhook or exporter\) "update" on certificates\/status "linkerd-trust-anchor"/);
   });
 
   it('maps statuses and network failures to kinds; an unknown programming error is not "unreachable"', () => {
