@@ -58,6 +58,7 @@ export type GateName =
   | 'leaves-renewed'
   | 'leaf-lifetime-elapsed'
   | 'old-leaves-expired'
+  | 'cross-signed-pods-restarted'
   | 'pods-trust-only-new'
   | 'promotion-safe'
   | 'retirement-safe';

@@ -2,7 +2,7 @@
 // decide's phases and `plan` both judge pods by these rules, so a plan lists what a run restarts.
 import { shortFp, type EpochMs, type Fingerprint, type IdentityIssuerFacts, type MeshedPod } from './snapshot.js';
 import { iso } from './state.js';
-import { formatAnchors, podTrust, type TrustContext } from './trust.js';
+import { formatAnchors, podTrust, trustsOneOf, type TrustContext } from './trust.js';
 import type { Freshness } from './workloads.js';
 
 /** The old anchor and the new one of a rotation. */
@@ -66,7 +66,7 @@ export function trustEitherFreshness(trust: TrustContext, anchors: AnchorPair): 
   return (pod) => {
     const verdict = podTrust(pod, trust);
     if (!verdict.known) return { fresh: false, why: `has unknown trust (${verdict.why})` };
-    if (verdict.certain.has(anchors.from) || verdict.certain.has(anchors.to)) return { fresh: true };
+    if (trustsOneOf(verdict, new Set([anchors.from, anchors.to]))) return { fresh: true };
     return { fresh: false, why: `trusts ${formatAnchors(verdict.certain)}, neither ${shortFp(anchors.from)} nor ${shortFp(anchors.to)}: it cannot follow a chain through the cross-signature` };
   };
 }
@@ -79,7 +79,7 @@ export function reachableFreshness(trust: TrustContext, reachable: ReadonlySet<F
   return (pod) => {
     const verdict = podTrust(pod, trust);
     if (!verdict.known) return { fresh: false, why: `has unknown trust (${verdict.why})` };
-    if ([...verdict.certain].some((fp) => reachable.has(fp))) return { fresh: true };
+    if (trustsOneOf(verdict, reachable)) return { fresh: true };
     return { fresh: false, why: `trusts ${formatAnchors(verdict.certain)}, no anchor a valid chain reaches ${formatAnchors(reachable)}` };
   };
 }
@@ -102,10 +102,12 @@ export function crossSignatureReliance(pod: MeshedPod, rule: { readonly trust: T
   if (issuer?.chainsTo === undefined) return undefined;
   const verdict = podTrust(pod, trust);
   if (!verdict.known || verdict.certain.has(issuer.chainsTo)) return undefined;
-  const vias = (issuer.chainVia ?? []).filter((via) => via.notAfter > now && verdict.certain.has(via.anchor));
-  if (vias.length === 0) return undefined;
-  const latest = vias.reduce((a, b) => (b.notAfter > a.notAfter ? b : a));
-  return { anchor: latest.anchor, until: latest.notAfter };
+  // Some set of anchors the proxy may hold lacks the issuer's anchor: it relies on the cross-signatures
+  // it may trust (the earliest to end counts), as long as every such set trusts one of them.
+  const vias = (issuer.chainVia ?? []).filter((via) => via.notAfter > now && verdict.possible.has(via.anchor));
+  if (vias.length === 0 || !trustsOneOf(verdict, new Set([issuer.chainsTo, ...vias.map((via) => via.anchor)]))) return undefined;
+  const earliest = vias.reduce((a, b) => (b.notAfter < a.notAfter ? b : a));
+  return { anchor: earliest.anchor, until: earliest.notAfter };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { DecideOptions } from './options.js';
 import { podKey, shortFp, type ClusterSnapshot, type Fingerprint, type MeshedPod } from './snapshot.js';
 import type { RotationState } from './state.js';
 import { strategyOf } from './strategy.js';
-import { bundleAnchors, coversRoutes, formatAnchors, formatRoutes, leafRoutesInCirculation, podTrust, reachableAnchors, trustContext, type TrustContext } from './trust.js';
+import { bundleAnchors, coversRoutes, trustsOneOf, formatAnchors, formatRoutes, leafRoutesInCirculation, podTrust, reachableAnchors, trustContext, type TrustContext } from './trust.js';
 
 export interface Violation {
   readonly invariant: 'I1' | 'I2';
@@ -42,7 +42,7 @@ function podsMissing(snapshot: ClusterSnapshot, context: TrustContext, requireme
       out.push({ invariant, subject: subjectOf(pod), expected: `${why} ${formatRoutes(required)}`, found: `unknown trust (${trust.why})` });
       continue;
     }
-    if (!coversRoutes(trust.certain, required)) {
+    if (!required.every((route) => trustsOneOf(trust, route))) {
       out.push({ invariant, subject: subjectOf(pod), expected: `${why} ${formatRoutes(required)}`, found: `trusts ${formatAnchors(trust.certain)}` });
     }
   }

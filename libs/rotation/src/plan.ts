@@ -2,13 +2,14 @@
 // Uses the freshness rules (freshness.ts) and roll order of `decide`, so the plan matches a run.
 import type { Blocker, Decision } from './decision.js';
 import { decide } from './decide.js';
-import { identityRestartFreshness, notReachedYet, promoteFreshness, retireFreshness, trustBothFreshness } from './freshness.js';
+import { identityRestartFreshness, notReachedYet, promoteFreshness, reachableFreshness, retireFreshness, trustBothFreshness, trustEitherFreshness } from './freshness.js';
 import { objectRefs } from './object-refs.js';
-import type { DecideOptions } from './options.js';
+import type { DecideOptions, Strategy } from './options.js';
 import { resumePhase } from './rules.js';
 import { shortFp, type ClusterSnapshot, type Fingerprint, type Tier, type WorkloadRef } from './snapshot.js';
 import { ms, type Phase, type RollPhase, type RotationState } from './state.js';
-import { formatAnchors, leavesFreshSince, syncedBundle, trustContext } from './trust.js';
+import { chooseStrategy, strategyOf } from './strategy.js';
+import { formatAnchors, leafLifetimeElapsedAt, leavesFreshSince, reachableAnchors, syncedBundle, trustContext } from './trust.js';
 import { identitySubset, rollStatus, TIERS, type Freshness, type RollStatus } from './workloads.js';
 
 export type PlanStepKind =
@@ -40,6 +41,10 @@ export interface Plan {
   readonly from?: Fingerprint;
   /** Undefined while the new anchor is still to be issued. */
   readonly to?: Fingerprint;
+  /** The strategy the rotation uses (recorded, or the one a start would choose). */
+  readonly strategy?: Strategy;
+  /** Why `restart` is used although `cross-signed` was asked for. */
+  readonly strategyNote?: string;
   readonly steps: readonly PlanStep[];
   readonly rolls: { readonly total: number; readonly byPhase: Readonly<Record<RollPhase, number>>; readonly byTier: Readonly<Record<Tier, number>> };
   /** Pods the rotator will not restart that block a phase until an operator (or a Job's end) removes them. */
@@ -66,12 +71,14 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
 
   const inRotation = rotation !== undefined && ORDER.includes(phase) && phase !== 'Done';
   const starting = !inRotation && wouldStart(next);
+  const choice = inRotation ? { strategy: strategyOf(rotation), ...(rotation?.strategyNote !== undefined ? { note: rotation.strategyNote } : {}) } : snapshot.active ? chooseStrategy(snapshot.active, options) : undefined;
   const result = (outcome: { rotates: boolean; summary: string; from?: Fingerprint | undefined; to?: Fingerprint | undefined }): Plan => ({
     rotates: outcome.rotates,
     summary: outcome.summary,
     phase: inRotation ? phase : starting ? 'Prepare' : phase,
     ...(outcome.from ? { from: outcome.from } : {}),
     ...(outcome.to ? { to: outcome.to } : {}),
+    ...(outcome.rotates && choice ? { strategy: choice.strategy, ...(choice.note !== undefined ? { strategyNote: choice.note } : {}) } : {}),
     steps,
     rolls: { total: byPhase.TrustBoth + byPhase.Promote + byPhase.Retire, byPhase, byTier },
     blockers: [...blockers.values()],
@@ -90,6 +97,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const isCurrent = (p: Phase) => p === current;
   const later = (p: Phase) => ORDER.indexOf(p) >= ORDER.indexOf(current);
   const toName = to ? shortFp(to) : 'the new anchor';
+  const crossSigned = choice?.strategy === 'cross-signed';
 
   const addRolls = (p: RollPhase, status: RollStatus, prefix = '') => {
     for (const tier of TIERS) {
@@ -116,13 +124,14 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   }
   if (later('TrustBoth')) {
     steps.push({ phase: 'TrustBoth', kind: 'wait', description: `wait until every trust-roots ConfigMap holds ${formatAnchors([from ?? '', to ?? ''].filter(Boolean))}${to ? '' : ' (with the new anchor)'} and the injector serves it` });
-    const fresh: Freshness = to && from ? trustBothFreshness(context, { from, to }) : notReachedYet;
+    // cross-signed: a pod that trusts the old anchor for sure is fresh whatever the new one will be.
+    const fresh: Freshness = crossSigned && from ? trustEitherFreshness(context, { from, to: to ?? from }) : to && from ? trustBothFreshness(context, { from, to }) : notReachedYet;
     addRolls('TrustBoth', status('TrustBoth', fresh));
-    steps.push({ phase: 'TrustBoth', kind: 'wait', description: 'wait until every meshed pod trusts both anchors and is Ready' });
+    steps.push({ phase: 'TrustBoth', kind: 'wait', description: crossSigned ? 'wait until every meshed pod trusts the old or the new anchor and is Ready' : 'wait until every meshed pod trusts both anchors and is Ready' });
   }
   if (later('Promote')) {
     if (!(isCurrent('Promote') && snapshot.active?.fingerprint === to)) {
-      steps.push({ phase: 'Promote', kind: 'write-active-anchor', description: `write ${toName} into ${objects.activeSecret}` });
+      steps.push({ phase: 'Promote', kind: 'write-active-anchor', description: `write ${toName} into ${objects.activeSecret}${crossSigned ? `, with X (${toName} cross-signed by ${shortFp(from)}) for the identity issuer's chain` : ''}` });
     }
     if (!(isCurrent('Promote') && to && snapshot.issuer?.chainsTo === to)) {
       steps.push({ phase: 'Promote', kind: 'renew-identity-issuer', description: `renew ${objects.issuerCertificate} under ${toName}` });
@@ -134,7 +143,11 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       const identity = rollStatus(identitySubset(snapshot), { fresh, baseline: baselineOf('Promote'), maxConcurrent: options.maxConcurrentRollouts });
       addRolls('Promote', identity, 'restart the identity controller so every replica runs the new issuer: ');
     }
-    if (options.gentle) {
+    if (crossSigned && !options.rollAfterPromote) {
+      const since = isCurrent('Promote') ? leavesFreshSince(rotation) : undefined;
+      const until = since === undefined ? `one leaf lifetime (${Math.round(options.leafLifetimeMs / 3_600_000)}h) after the identity restart` : new Date(leafLifetimeElapsedAt(since, options)).toISOString();
+      steps.push({ phase: 'Promote', kind: 'wait', description: `wait until ${until} for every leaf chained only to ${shortFp(from)} to expire; the run ends and a later run resumes (no data-plane restart)` });
+    } else if (options.gentle) {
       steps.push({ phase: 'Promote', kind: 'wait', description: `gentle: wait one leaf lifetime (${Math.round(options.leafLifetimeMs / 3_600_000)}h) instead of restarting` });
     } else {
       const since = isCurrent('Promote') ? leavesFreshSince(rotation) : undefined;
@@ -150,16 +163,21 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       steps.push({ phase: 'Retire', kind: 'write-previous-anchor', description: `write ${toName} into ${objects.previousSecret}, dropping ${shortFp(from)} from the bundle` });
     }
     steps.push({ phase: 'Retire', kind: 'wait', description: `wait until every trust-roots ConfigMap and the injector drop ${shortFp(from)}` });
-    const fresh: Freshness =
-      isCurrent('Retire') && from && to
+    // cross-signed: after TrustBoth every pod trusts an anchor the new issuer reaches (directly or through X).
+    const fresh: Freshness = crossSigned
+      ? isCurrent('Retire')
+        ? reachableFreshness(context, reachableAnchors(snapshot.issuer, snapshot.observedAt))
+        : () => ({ fresh: true })
+      : isCurrent('Retire') && from && to
         ? retireFreshness(context, { from, to, bundle: syncedBundle(snapshot)?.anchors ?? new Set<Fingerprint>() })
         : notReachedYet;
     addRolls('Retire', status('Retire', fresh));
-    steps.push({ phase: 'Retire', kind: 'wait', description: 'wait until every meshed pod trusts only the new anchor and is Ready' });
+    steps.push({ phase: 'Retire', kind: 'wait', description: crossSigned ? 'wait until every meshed pod trusts an anchor the issuer reaches and is Ready' : 'wait until every meshed pod trusts only the new anchor and is Ready' });
   }
   steps.push({ phase: 'Done', kind: 'finish', description: 'record the finished rotation and emit an Event' });
 
-  const summary = `${inRotation ? `resume in ${phase}` : 'start a rotation'}: ${shortFp(from)} -> ${to ? shortFp(to) : '(new anchor from renewal)'}; ${byPhase.TrustBoth + byPhase.Promote + byPhase.Retire} workload restarts (TrustBoth ${byPhase.TrustBoth}, Promote ${byPhase.Promote}, Retire ${byPhase.Retire})${blockers.size > 0 ? `; ${blockers.size} pod(s) the rotator cannot restart` : ''}`;
+  const strategyText = choice ? `; strategy ${choice.strategy}${choice.note !== undefined ? ` (${choice.note})` : ''}` : '';
+  const summary = `${inRotation ? `resume in ${phase}` : 'start a rotation'}: ${shortFp(from)} -> ${to ? shortFp(to) : '(new anchor from renewal)'}; ${byPhase.TrustBoth + byPhase.Promote + byPhase.Retire} workload restarts (TrustBoth ${byPhase.TrustBoth}, Promote ${byPhase.Promote}, Retire ${byPhase.Retire})${blockers.size > 0 ? `; ${blockers.size} pod(s) the rotator cannot restart` : ''}${strategyText}`;
   return result({ rotates: true, summary, from, to });
 }
 

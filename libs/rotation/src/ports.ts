@@ -16,8 +16,12 @@ export interface AnchorSecrets {
   /**
    * Copies tls.crt and tls.key from the prepared-anchor Secret into the active-anchor Secret,
    * from one read of the prepared Secret, and only if its certificate has `expected`.
+   * With `crossSignedBy` (strategy cross-signed): also mint X, `expected`'s subject and key issued and
+   * signed by that anchor (the active one at this moment, whose key the Secret holds), valid no
+   * longer than it, and lay the Secret out so the identity issuer's chain carries X while the bundle
+   * keeps reading the self-signed anchor (docs/cross-signing.md).
    */
-  writeActiveFromPrepared(expected: Fingerprint): Promise<WriteOutcome>;
+  writeActiveFromPrepared(expected: Fingerprint, request?: { readonly crossSignedBy?: Fingerprint }): Promise<WriteOutcome>;
   /** Copies tls.crt only (never a key) from `source` into the previous-anchor Secret, if `source` holds `expected`. */
   writePrevious(source: 'prepared' | 'active', expected: Fingerprint): Promise<WriteOutcome>;
 }

@@ -244,7 +244,9 @@ async function perform(decision: Extract<Decision, { kind: 'action' }>, run: { p
   progress({ kind: 'action', phase, action, summary: decision.summary });
   switch (action.kind) {
     case 'write-active-anchor':
-      return (await ports.anchors.writeActiveFromPrepared(action.fingerprint)).written;
+      return (await (action.crossSignedBy !== undefined
+        ? ports.anchors.writeActiveFromPrepared(action.fingerprint, { crossSignedBy: action.crossSignedBy })
+        : ports.anchors.writeActiveFromPrepared(action.fingerprint))).written;
     case 'write-previous-anchor':
       return (await ports.anchors.writePrevious(action.source, action.fingerprint)).written;
     case 'renew-prepared-anchor':

@@ -11,6 +11,11 @@ export type PodTrust =
       readonly certain: ReadonlySet<Fingerprint>;
       /** Anchors the proxy may trust (differs from `certain` only for configMapKeyRef inference). */
       readonly possible: ReadonlySet<Fingerprint>;
+      /**
+       * Every set of anchors the proxy may hold: one, or for configMapKeyRef inference one per bundle
+       * it may have read. "Trusts one of these for sure" means every alternative holds one of them.
+       */
+      readonly alternatives: readonly ReadonlySet<Fingerprint>[];
     }
   | { readonly known: false; readonly why: string };
 
@@ -95,11 +100,11 @@ export function bundleAnchors(context: TrustContext, sha256: string | undefined)
 export function podTrust(pod: MeshedPod, context: TrustContext): PodTrust {
   if (pod.trustedAnchors) {
     const set = new Set(pod.trustedAnchors);
-    return { known: true, certain: set, possible: set };
+    return { known: true, certain: set, possible: set, alternatives: [set] };
   }
   if (pod.trustFromConfigMap) return configMapTrust(pod, context);
   const anchors = bundleAnchors(context, pod.trustRootSha256);
-  if (anchors) return { known: true, certain: anchors, possible: anchors };
+  if (anchors) return { known: true, certain: anchors, possible: anchors, alternatives: [anchors] };
   return {
     known: false,
     why:
@@ -130,7 +135,12 @@ function configMapTrust(pod: MeshedPod, context: TrustContext): PodTrust {
   const sets = [...candidates].map((hash) => new Set(context.known[hash]?.anchors ?? []));
   const certain = new Set([...(sets[0] ?? [])].filter((fp) => sets.every((s) => s.has(fp))));
   const possible = new Set(sets.flatMap((s) => [...s]));
-  return { known: true, certain, possible };
+  return { known: true, certain, possible, alternatives: sets };
+}
+
+/** True when the proxy trusts, for sure, at least one anchor of `route` (every set it may hold has one). */
+export function trustsOneOf(trust: Extract<PodTrust, { known: true }>, route: ReadonlySet<Fingerprint>): boolean {
+  return trust.alternatives.every((held) => [...route].some((fp) => held.has(fp)));
 }
 
 /** A pod that started at or after this time got its leaf from the issuer chained to the new anchor. */

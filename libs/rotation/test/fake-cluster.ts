@@ -1,5 +1,6 @@
 // An in-memory cluster for the rotation engine's tests: implements the ports and simulates controllers.
-// cert-manager, trust-manager, the injector, identity replicas, rollouts and proxy leaves move on clock ticks.
+// cert-manager, trust-manager, the injector, identity replicas, rollouts, proxy leaves and webpki-style
+// path building (through a cross-signature X) move on clock ticks.
 import { createHash } from 'node:crypto';
 import type {
   ClusterSnapshot,
@@ -42,11 +43,30 @@ interface Anchor {
   readonly notAfter: number;
 }
 
+/** A cross-signature X: the issuer's anchor's subject and key, signed by `anchor`, until `notAfter`. */
+interface CrossSignature {
+  readonly anchor: string;
+  readonly notAfter: number;
+}
+
 interface Issuer {
   readonly serial: number;
   readonly fingerprint: string;
   readonly chainsTo: string;
   readonly notBefore: number;
+  readonly notAfter: number;
+  /** X as it really is in the issuer Secret's tls.crt (what identity sends proxies). */
+  readonly via?: CrossSignature;
+  /** X as the adapter reports it in the snapshot (differs from `via` only in the omit-x control). */
+  readonly reportedVia?: CrossSignature;
+}
+
+/** A certificate as webpki sees it when building a path: names and keys only. */
+interface CertNode {
+  readonly subject: string;
+  readonly spki: string;
+  readonly issuerName: string;
+  readonly signerSpki: string;
   readonly notAfter: number;
 }
 
@@ -68,7 +88,8 @@ interface FakePod {
   readonly trust: ReadonlySet<string>;
   readonly startedAt: number;
   readyAt: number;
-  leaf?: { anchor: string; issuedAt: number };
+  /** `anchor` is the issuer's own anchor; `issuer` carries X when the chain had it. */
+  leaf?: { anchor: string; issuedAt: number; issuer: Issuer };
   readonly templateGeneration: number;
   terminatingAt?: number;
   readonly identity?: IdentityController;
@@ -111,6 +132,14 @@ export interface FakeConfig {
   /** Random ticks and chaos run before each port call (0 = deterministic, no interleaving). */
   readonly interleave: number;
   readonly chaos: Partial<ChaosConfig>;
+  /** Lifetime of anchors cert-manager issues. */
+  readonly anchorLifetimeMs: number;
+  /**
+   * What the adapter does with a cross-signed promotion: `honest` mints X into the issuer's chain;
+   * `omit-x` (the control) leaves X out of the real chain but reports it; `unable` reports that the
+   * active anchor cannot cross-sign.
+   */
+  readonly crossSigning: 'honest' | 'omit-x' | 'unable';
 }
 
 /** Probabilities per port call of cluster events nobody asked for. */
@@ -148,6 +177,8 @@ const DEFAULTS: FakeConfig = {
   deploymentsPerNamespace: 2,
   interleave: 0,
   chaos: {},
+  anchorLifetimeMs: 365 * DAY,
+  crossSigning: 'honest',
 };
 
 export class FakeCluster {
@@ -157,7 +188,11 @@ export class FakeCluster {
   private anchorSeq = 0;
   prepared: { revision: number; issuing: boolean; anchor?: Anchor; failing?: string; lastFailureAt?: number };
   active?: Anchor;
+  /** X in the active Secret: set by a cross-signed promotion, signed by the anchor active before it. */
+  activeCrossSignature?: CrossSignature;
   previous?: Anchor;
+  /** Every anchor cert-manager ever issued, by fingerprint (for path building). */
+  private readonly anchorsByFp = new Map<string, Anchor>();
   issuer: Issuer;
   issuerIssuing = false;
   issuerRevision = 1;
@@ -200,19 +235,56 @@ export class FakeCluster {
 
   private newAnchor(sameKeyAs?: Anchor): Anchor {
     const label = String.fromCharCode(65 + this.anchorSeq++);
-    return {
+    const anchor = {
       label,
       fingerprint: anchorFp(label),
       publicKeyFingerprint: sameKeyAs?.publicKeyFingerprint ?? sha256(`key:${label}`),
       notBefore: Math.floor(this.clock / 1000) * 1000,
-      notAfter: this.clock + 365 * DAY,
+      notAfter: this.clock + this.config.anchorLifetimeMs,
     };
+    this.anchorsByFp.set(anchor.fingerprint, anchor);
+    return anchor;
   }
 
+  /** cert-manager's CA issuer signs with the active Secret; with X in it, the issued chain is [issuer, X] (docs/cross-signing.md). */
   private newIssuer(chainsTo: string, at = this.clock): Issuer {
     const serial = (this.issuer?.serial ?? 0) + 1;
-    return { serial, fingerprint: sha256(`issuer:${serial}`), chainsTo, notBefore: Math.floor(at / 1000) * 1000, notAfter: at + 2 * DAY };
+    const x = this.activeCrossSignature && this.active?.fingerprint === chainsTo ? this.activeCrossSignature : undefined;
+    const real = x && this.config.crossSigning === 'honest' ? { via: x } : {};
+    return { serial, fingerprint: sha256(`issuer:${serial}`), chainsTo, notBefore: Math.floor(at / 1000) * 1000, notAfter: at + 2 * DAY, ...real, ...(x ? { reportedVia: x } : {}) };
   }
+
+  // ---- webpki-style path building ------------------------------------------------------------
+
+  /** Anchors are named alike, as Linkerd's cert-manager setup makes them, so path building must backtrack. */
+  private anchorNode(fingerprint: string): CertNode | undefined {
+    const anchor = this.anchorsByFp.get(fingerprint);
+    return anchor && { subject: 'root', spki: anchor.publicKeyFingerprint, issuerName: 'root', signerSpki: anchor.publicKeyFingerprint, notAfter: anchor.notAfter };
+  }
+
+  /**
+   * Whether a proxy trusting `trust` accepts a chain that ends in `issuer` (a leaf it issued, or the
+   * issuer itself for identity), shown the issuer and the rest of its Secret's tls.crt (X) as
+   * intermediates, at the current time: rustls-webpki's search, trust anchors first, then the
+   * intermediates, backtracking on a failed signature or an expired certificate, never visiting the
+   * same (SPKI, subject) twice.
+   */
+  verifies(trust: ReadonlySet<string>, issuer: Issuer): boolean {
+    const key = `${[...trust].sort().join(',')}|${issuer.serial}|${issuer.via ? issuer.via.notAfter > this.clock : '-'}`;
+    const cached = this.pathCache.get(key);
+    if (cached !== undefined) return cached;
+    const signer = this.anchorNode(issuer.chainsTo);
+    const anchors = [...trust].map((fp) => this.anchorNode(fp)).filter((n): n is CertNode => n !== undefined);
+    const issuerNode: CertNode = { subject: 'identity', spki: `issuer-key:${issuer.serial}`, issuerName: 'root', signerSpki: signer?.spki ?? '-', notAfter: issuer.notAfter };
+    const via = issuer.via && this.anchorNode(issuer.via.anchor);
+    const intermediates: CertNode[] = [issuerNode];
+    if (issuer.via && signer && via) intermediates.push({ subject: 'root', spki: signer.spki, issuerName: 'root', signerSpki: via.spki, notAfter: issuer.via.notAfter });
+    const found = buildPath(issuerNode, { anchors, intermediates, at: this.clock, seen: new Set([`${issuerNode.spki}|${issuerNode.subject}`]) });
+    this.pathCache.set(key, found);
+    return found;
+  }
+
+  private readonly pathCache = new Map<string, boolean>();
 
   private writeBundleText(anchors: ReadonlySet<string>): string {
     const hash = bundleHash(anchors);
@@ -333,9 +405,9 @@ export class FakeCluster {
     const servers = [...this.pods.filter((p) => p.identity?.issuer && p.terminatingAt === undefined).map((p) => p.identity as IdentityController), ...(self?.issuer ? [self] : [])];
     if (servers.length === 0) return;
     const server = this.rng.pick(servers);
-    const anchor = server.issuer?.chainsTo as string;
-    if (!pod.trust.has(anchor)) return; // the proxy rejects a leaf it cannot verify, and retries
-    pod.leaf = { anchor, issuedAt: this.clock };
+    const issuer = server.issuer as Issuer;
+    if (!this.verifies(pod.trust, issuer)) return; // the proxy rejects a leaf it cannot verify, and retries
+    pod.leaf = { anchor: issuer.chainsTo, issuedAt: this.clock, issuer };
   }
 
   /** Advances the clock by one tick and lets every controller react. */
@@ -351,6 +423,15 @@ export class FakeCluster {
   advance(ms: number): void {
     const until = this.clock + ms;
     while (this.clock < until) this.tick();
+  }
+
+  /** Moves the clock in coarse steps (hours of an idle mesh), still letting every controller react at each step. */
+  fastForward(ms: number, stepMs: number): void {
+    const until = this.clock + ms;
+    while (this.clock < until) {
+      this.clock = Math.min(until, this.clock + stepMs) - this.config.tickMs;
+      this.tick();
+    }
   }
 
   private sources(): Set<string> {
@@ -407,7 +488,7 @@ export class FakeCluster {
       this.schedule(`reload:${pod.name}`, () => {
         if (c.issuer?.serial === this.issuer.serial) return;
         const at = Math.floor(this.clock / 1000) * 1000;
-        if (c.anchors.has(this.issuer.chainsTo)) {
+        if (this.verifies(c.anchors, this.issuer)) {
           c.issuer = this.issuer;
           this.events.push({ reason: 'IssuerUpdated', at, message: 'Updated identity issuer' });
         } else {
@@ -449,25 +530,29 @@ export class FakeCluster {
 
   // ---- ground truth --------------------------------------------------------------------------
 
-  /** I1 and I2 from the simulated proxies' real trust and leaves, independent of the engine's inference. */
+  /**
+   * I1 and I2 from the simulated proxies' real trust and leaves, independent of the engine's
+   * inference: every proxy builds a path (through X when the chain carries it) from every leaf it can
+   * be shown, and from the issuer, to an anchor it trusts.
+   */
   checkInvariants(): void {
     const pods = this.pods;
     const servers = pods.filter((p) => p.identity?.issuer).map((p) => p.identity as IdentityController);
     for (const p of pods) {
       for (const q of pods) {
-        if (q.leaf && !p.trust.has(q.leaf.anchor)) {
-          this.violation('I1', `${p.namespace}/${p.name} trusts ${labels(p.trust)} but ${q.namespace}/${q.name} presents a leaf from ${label(q.leaf.anchor)}`);
+        if (q.leaf && !this.verifies(p.trust, q.leaf.issuer)) {
+          this.violation('I1', `${p.namespace}/${p.name} trusts ${labels(p.trust)} but ${q.namespace}/${q.name} presents a leaf from ${describeChain(q.leaf.issuer)}`);
         }
       }
       for (const s of servers) {
-        const anchor = s.issuer?.chainsTo as string;
-        if (!p.trust.has(anchor)) this.violation('I1', `${p.namespace}/${p.name} trusts ${labels(p.trust)} but an identity replica issues leaves from ${label(anchor)}`);
+        const issuer = s.issuer as Issuer;
+        if (!this.verifies(p.trust, issuer)) this.violation('I1', `${p.namespace}/${p.name} trusts ${labels(p.trust)} but an identity replica issues leaves from ${describeChain(issuer)}`);
       }
-      if (!p.trust.has(this.issuer.chainsTo)) this.violation('I2', `${p.namespace}/${p.name} trusts ${labels(p.trust)} but the issuer is signed by ${label(this.issuer.chainsTo)}`);
+      if (!this.verifies(p.trust, this.issuer)) this.violation('I2', `${p.namespace}/${p.name} trusts ${labels(p.trust)} but the issuer is ${describeChain(this.issuer)}`);
     }
     for (const p of pods) {
-      if (p.identity && !p.identity.anchors.has(this.issuer.chainsTo)) {
-        this.violation('I2', `identity replica ${p.name} trusts ${labels(p.identity.anchors)} but the issuer is signed by ${label(this.issuer.chainsTo)}`);
+      if (p.identity && !this.verifies(p.identity.anchors, this.issuer)) {
+        this.violation('I2', `identity replica ${p.name} trusts ${labels(p.identity.anchors)} but the issuer is ${describeChain(this.issuer)}`);
       }
     }
   }
@@ -552,6 +637,7 @@ export class FakeCluster {
   snapshot(): ClusterSnapshot {
     const sec = (t: number) => Math.floor(t / 1000) * 1000;
     const anchor = (a: Anchor | undefined) => a && { fingerprint: a.fingerprint, publicKeyFingerprint: a.publicKeyFingerprint, notBefore: a.notBefore, notAfter: a.notAfter };
+    const crossSignable = this.config.crossSigning === 'unable' ? { reasons: ['anchor expired (simulated)'] } : (true as const);
     const pods: MeshedPod[] = this.pods.map((p) => ({
       namespace: p.namespace,
       name: p.name,
@@ -579,7 +665,7 @@ export class FakeCluster {
       };
     });
     const prepared = anchor(this.prepared.anchor);
-    const active = anchor(this.active);
+    const active = this.active ? { fingerprint: this.active.fingerprint, publicKeyFingerprint: this.active.publicKeyFingerprint, notBefore: this.active.notBefore, notAfter: this.active.notAfter, crossSignable } : undefined;
     const previous = anchor(this.previous);
     return {
       observedAt: this.clock,
@@ -594,6 +680,7 @@ export class FakeCluster {
       issuer: {
         fingerprint: this.issuer.fingerprint,
         chainsTo: this.issuer.chainsTo,
+        ...(this.issuer.reportedVia ? { chainVia: [this.issuer.reportedVia] } : {}),
         notBefore: this.issuer.notBefore,
         notAfter: this.issuer.notAfter,
         issuing: this.issuerIssuing ? 'true' : 'absent',
@@ -618,10 +705,13 @@ export class FakeCluster {
     return {
       cluster: { readSnapshot: () => call('readSnapshot', false, () => this.snapshot()) },
       anchors: {
-        writeActiveFromPrepared: (expected) =>
+        writeActiveFromPrepared: (expected, request) =>
           call('writeActiveFromPrepared', true, () => {
             const p = this.prepared.anchor;
             if (p?.fingerprint !== expected) return { written: false as const, ...(p ? { found: p.fingerprint } : {}) };
+            // X can be signed only with the key the active Secret holds now: the anchor being replaced.
+            const signer = request?.crossSignedBy !== undefined && this.active?.fingerprint === request.crossSignedBy && p.fingerprint !== this.active.fingerprint ? this.active : undefined;
+            this.activeCrossSignature = signer ? { anchor: signer.fingerprint, notAfter: signer.notAfter } : undefined;
             this.active = p;
             return { written: true as const };
           }),
@@ -714,6 +804,23 @@ export class FakeCluster {
     const pod = this.pods.find((p) => p.identity);
     if (pod?.identity) pod.identity.deaf = true;
   }
+}
+
+/** rustls-webpki's path search over names and keys (see `FakeCluster.verifies`). */
+function buildPath(cert: CertNode, search: { anchors: readonly CertNode[]; intermediates: readonly CertNode[]; at: number; seen: ReadonlySet<string> }): boolean {
+  for (const anchor of search.anchors) {
+    if (anchor.subject === cert.issuerName && anchor.spki === cert.signerSpki) return true; // else InvalidSignatureForPublicKey: try the next
+  }
+  for (const next of search.intermediates) {
+    const key = `${next.spki}|${next.subject}`;
+    if (next.subject !== cert.issuerName || search.seen.has(key) || next.spki !== cert.signerSpki || next.notAfter <= search.at) continue;
+    if (buildPath(next, { ...search, seen: new Set([...search.seen, key]) })) return true;
+  }
+  return false;
+}
+
+function describeChain(issuer: Issuer): string {
+  return `issuer ${issuer.serial} chained to ${label(issuer.chainsTo)}${issuer.via ? ` and through X to ${label(issuer.via.anchor)}` : ''}`;
 }
 
 export function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {

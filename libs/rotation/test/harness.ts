@@ -1,7 +1,8 @@
 // Shared helpers for driving runRotation against the fake cluster and checking where it ends.
 // The end-state check reads the fake's ground truth, never the engine's own view of it.
-import { parseState, runRotation, type ProgressEvent, type RotationState, type RunOptions, type RunResult } from '../src/index.js';
-import { FakeCluster, Killed, sameSet } from './fake-cluster.js';
+import { iso } from '../src/state.js';
+import { initialState, parseState, runRotation, serializeState, type ProgressEvent, type RotationState, type RunOptions, type RunResult } from '../src/index.js';
+import { bundleHash, FakeCluster, Killed, sameSet } from './fake-cluster.js';
 
 export const RUN: RunOptions = { holder: 'run-1', gateTimeoutMs: 10 * 60_000, leaseDurationMs: 60_000, start: 'always' };
 
@@ -11,19 +12,67 @@ export function storedState(fake: FakeCluster): RotationState {
   return parsed.state;
 }
 
-/** Runs, and after a simulated kill -9 waits out the Lease and reruns as a new holder, until the run returns. */
-export async function runResuming(fake: FakeCluster, options: Partial<RunOptions> = {}, progress?: (e: ProgressEvent) => void): Promise<{ result: RunResult; runs: number }> {
+/**
+ * Runs, and after a simulated kill -9 waits out the Lease and reruns as a new holder, until the run
+ * returns; a run that ends on a long gate (`resumeAt`) is resumed by the next "scheduled" run once
+ * the clock reaches it. `runs` counts runs after kills only; `resumes` the scheduled reruns.
+ */
+export async function runResuming(
+  fake: FakeCluster,
+  options: Partial<RunOptions> = {},
+  progress?: (e: ProgressEvent) => void,
+): Promise<{ result: RunResult; runs: number; resumes: number }> {
   let runs = 0;
+  let resumes = 0;
   for (;;) {
     runs++;
     // A rerun resumes what was started; it starts a rotation only if the killed run had not begun one.
-    const start = runs === 1 || storedState(fake).phase === 'Idle' ? (options.start ?? RUN.start) : 'never';
-    const result = await runRotation(fake.ports(), { ...RUN, ...options, start, holder: `run-${runs}` }, progress);
-    if (!fake.dead) return { result, runs };
+    const start = (runs === 1 && resumes === 0) || storedState(fake).phase === 'Idle' ? (options.start ?? RUN.start) : 'never';
+    const result = await runRotation(fake.ports(), { ...RUN, ...options, start, holder: `run-${runs}-${resumes}` }, progress);
+    if (!fake.dead && result.resumeAt !== undefined) {
+      if (resumes++ > 10) throw new Error(`expected a rotation to finish within 10 scheduled runs, found it still waiting: ${result.message}`);
+      runs--;
+      fake.fastForward(Math.max(0, result.resumeAt - fake.clock) + 1000, 30_000);
+      continue;
+    }
+    if (!fake.dead) return { result, runs, resumes };
     fake.revive();
     fake.advance((options.leaseDurationMs ?? RUN.leaseDurationMs) + 1000);
     if (runs > 10) throw new Killed();
   }
+}
+
+/**
+ * The rotator was installed before the mesh's pods started: its state already knows the bundle they
+ * read at start (configMapKeyRef pods then have known trust, as on a cluster the rotator watches).
+ */
+export function installedBeforePods(fake: FakeCluster): void {
+  const anchors = [...(fake.bundleSet() ?? [])].sort();
+  const since = iso(fake.clock - 2 * 3_600_000);
+  const state: RotationState = { ...initialState(), knownBundles: { [bundleHash(anchors)]: { anchors, firstSeenAt: since, syncedAt: since } } };
+  fake.state = { data: serializeState(state), resourceVersion: '0' };
+}
+
+/**
+ * The end of a cross-signed rotation: Done, active = new anchor, bundle = {new}, the issuer chained to
+ * new and carrying X signed by `from`, every proxy holding a leaf from the new issuer and verifying
+ * the issuer's chain (directly or through X), I1/I2 at every step.
+ */
+export function expectCrossSigned(fake: FakeCluster, from: string): string {
+  const state = storedState(fake);
+  expect([state.phase, state.last?.strategy]).toEqual(['Done', 'cross-signed']);
+  const to = state.last?.to as string;
+  expect(state.last?.from).toBe(from);
+  expect(fake.violations).toEqual([]);
+  expect(fake.active?.fingerprint).toBe(to);
+  expect([fake.issuer.chainsTo, fake.issuer.via?.anchor]).toEqual([to, from]);
+  const sources = new Set([to, ...(fake.prepared.anchor ? [fake.prepared.anchor.fingerprint] : [])]);
+  for (const [ns, anchors] of fake.bundles) expect([ns, sameSet(anchors, sources)]).toEqual([ns, true]);
+  const stale = fake.pods
+    .filter((p) => !fake.verifies(p.trust, fake.issuer) || (p.leaf !== undefined && p.leaf.anchor !== to))
+    .map((p) => `${p.namespace}/${p.name} trusts ${[...p.trust].map((a) => fake.labelOf(a)).join(',')} leaf ${fake.labelOf(p.leaf?.anchor)}`);
+  expect(stale).toEqual([]);
+  return to;
 }
 
 /** The brief's end state: active = new anchor, bundle = {new} (plus a waiting prepared one), issuer chained to new, every proxy fresh. */
@@ -42,4 +91,31 @@ export function expectRotated(fake: FakeCluster, from: string): string {
     .map((p) => `${p.namespace}/${p.name} trusts ${[...p.trust].map((a) => fake.labelOf(a)).join(',')} leaf ${fake.labelOf(p.leaf?.anchor)}`);
   expect(stale).toEqual([]);
   return to;
+}
+
+/**
+ * Kills the run at each of the first `total` mutating calls (before or after it takes effect),
+ * resumes, and checks the end with `expectEnd`; returns one line per kill that ended wrong.
+ */
+export async function killAtEveryCall(plan: {
+  readonly total: number;
+  readonly mode: 'before' | 'after';
+  readonly cluster: () => FakeCluster;
+  readonly options: Partial<RunOptions>;
+  readonly expectEnd: (fake: FakeCluster) => void;
+}): Promise<string[]> {
+  const failures: string[] = [];
+  for (let k = 1; k <= plan.total; k++) {
+    const fake = plan.cluster();
+    fake.killAt(k, plan.mode);
+    try {
+      const { result, runs } = await runResuming(fake, plan.options);
+      expect(runs).toBe(2);
+      expect(result.outcome).toBe('done');
+      plan.expectEnd(fake);
+    } catch (error) {
+      failures.push(`kill at ${k} (${fake.calls.filter((c) => c.mutating)[k - 1]?.name}): ${(error as Error).message.slice(0, 300)}`);
+    }
+  }
+  return failures;
 }

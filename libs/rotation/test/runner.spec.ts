@@ -3,7 +3,7 @@
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
 import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent } from '../src/index.js';
 import { anchorFp, FakeCluster, sameSet } from './fake-cluster.js';
-import { expectRotated, RUN, runResuming, storedState } from './harness.js';
+import { expectRotated, killAtEveryCall, RUN, storedState } from './harness.js';
 
 const A = anchorFp('A');
 const B = anchorFp('B');
@@ -294,19 +294,13 @@ describe('kill -9 at every step, then resume (I4)', () => {
 
   for (const mode of ['before', 'after'] as const) {
     it(`ends in the same final state whichever mutating call is killed (${mode} it takes effect)`, async () => {
-      const failures: string[] = [];
-      for (let k = 1; k <= total; k++) {
-        const fake = new FakeCluster({ seed: 31, ...small });
-        fake.killAt(k, mode);
-        const { result, runs } = await runResuming(fake, { start: 'always' });
-        try {
-          expect(runs).toBe(2);
-          expect(result.outcome).toBe('done');
-          expectRotated(fake, A);
-        } catch (error) {
-          failures.push(`kill at ${k} (${fake.calls.filter((c) => c.mutating)[k - 1]?.name}): ${(error as Error).message.slice(0, 300)}`);
-        }
-      }
+      const failures = await killAtEveryCall({
+        total,
+        mode,
+        cluster: () => new FakeCluster({ seed: 31, ...small }),
+        options: { start: 'always' },
+        expectEnd: (fake) => expectRotated(fake, A),
+      });
       expect(failures).toEqual([]);
     });
   }

@@ -36,7 +36,7 @@ describe('podTrust', () => {
 
   it('maps an injected pod by its trust-root-sha256 to the anchors of that bundle', () => {
     const trust = podTrust(pod('web-1', { trusts: ['A', 'B'] }), context(knownBundles([['A', 'B']])));
-    expect(trust).toEqual({ known: true, certain: set('A', 'B'), possible: set('A', 'B') });
+    expect(trust).toEqual({ known: true, certain: set('A', 'B'), possible: set('A', 'B'), alternatives: [set('A', 'B')] });
   });
 
   it('calls a hash it has never seen unknown, never fresh', () => {
@@ -74,7 +74,8 @@ describe('podTrust', () => {
       const both = { ...known, [hashOf(['B', 'C'])]: { anchors: [fp('B'), fp('C')].sort(), firstSeenAt: iso(synced + HOUR / 2) } };
       const p = pod('linkerd-identity-1', { namespace: 'linkerd', configMap: true, startedAt: synced + HOUR / 4 });
       const trust = podTrust(p, context(both, snapshot({ bundles: [bundle('linkerd', ['B', 'C'])] })));
-      expect(trust).toEqual({ known: true, certain: set('B'), possible: set('A', 'B', 'C') });
+      expect(trust).toEqual({ known: true, certain: set('B'), possible: set('A', 'B', 'C'), alternatives: expect.arrayContaining([set('A', 'B'), set('B', 'C')]) });
+      expect(trust.known && trust.alternatives.length).toBe(2);
     });
 
     it('are unknown in a namespace without a trust-roots ConfigMap', () => {

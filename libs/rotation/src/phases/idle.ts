@@ -2,12 +2,12 @@
 // pods whose cross-signature nears its end, then start a rotation when due (docs/rotation.md).
 import type { Decision } from '../decision.js';
 import { crossSignatureFreshness, crossSignatureReliance } from '../freshness.js';
-import { shortFp, type AnchorFacts } from '../snapshot.js';
+import { shortFp, workloadKey, type AnchorFacts } from '../snapshot.js';
 import { iso, type RotationRecord } from '../state.js';
 import { chooseStrategy } from '../strategy.js';
 import { trustContext } from '../trust.js';
 import { rollStatus } from '../workloads.js';
-import { act, anchorRef, stop, transition, usableNewAnchor, type DecideContext } from './context.js';
+import { act, anchorRef, gate, MAX_LISTED, stop, transition, usableNewAnchor, type DecideContext } from './context.js';
 
 export function decideIdle(context: DecideContext): Decision {
   const active = context.snapshot.active;
@@ -68,7 +68,16 @@ function restartCrossSignReliant(context: DecideContext): Decision | undefined {
   if (opensAt.length === 0) return undefined;
   const baseline = Math.min(...opensAt);
   const status = rollStatus(snapshot, { fresh: crossSignatureFreshness(trust, { issuer, now, marginMs: options.crossSignMarginMs }), baseline, maxConcurrent: options.maxConcurrentRollouts });
-  if (status.toRoll.length === 0) return undefined;
+  if (status.toRoll.length === 0) {
+    if (status.inProgress.length === 0) return undefined;
+    return gate(context, {
+      name: 'cross-signed-pods-restarted',
+      summary: `waiting for ${status.inProgress.length} restarted workload(s) whose pods relied on a cross-signature that ends soon: ${status.inProgress.slice(0, 5).map(workloadKey).join(', ')}`,
+      missing: status.inProgress.slice(0, MAX_LISTED).map(workloadKey),
+      progress: { done: status.rolled.length - status.inProgress.length, total: status.rolled.length + status.needsRoll.length },
+      watch: ['pods', 'workloads'],
+    });
+  }
   const rolled = status.rolled.length + status.toRoll.length;
   const total = status.rolled.length + status.needsRoll.length;
   const tier = status.tier ?? 'data-plane';

@@ -1,0 +1,212 @@
+// Strategy cross-signed on the fake cluster: webpki-style path building through X decides every
+// handshake, so these tests show which restarts X makes unnecessary, and that without X I1 breaks.
+import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent, type RunOptions } from '../src/index.js';
+import { anchorFp, FakeCluster, type FakeConfig } from './fake-cluster.js';
+import { expectCrossSigned, expectRotated, installedBeforePods, killAtEveryCall, RUN, runResuming, storedState } from './harness.js';
+
+const A = anchorFp('A');
+const B = anchorFp('B');
+const C = anchorFp('C');
+const LEAF = 10 * 60_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const CROSS: Partial<RunOptions> = { strategy: 'cross-signed', leafLifetimeMs: LEAF, clockSkewMs: 1000 };
+
+function cluster(config: Partial<FakeConfig>): FakeCluster {
+  const fake = new FakeCluster({ leafLifetimeMs: LEAF, ...config });
+  installedBeforePods(fake);
+  return fake;
+}
+
+/** Workloads restarted, by phase, from the run's progress events. */
+function restartsByPhase(): { byPhase: Record<string, string[]>; progress: (e: ProgressEvent) => void } {
+  const byPhase: Record<string, string[]> = {};
+  return {
+    byPhase,
+    progress: (e) => {
+      if (e.kind === 'rolled') byPhase[e.phase] = [...(byPhase[e.phase] ?? []), ...e.restarted.map((w) => `${w.namespace}/${w.name}`)];
+    },
+  };
+}
+
+describe('strategy cross-signed', () => {
+  it('rotates A -> B restarting no data-plane pod, only the identity controller, with I1/I2 at every step', async () => {
+    const fake = cluster({ seed: 51 });
+    const { byPhase, progress } = restartsByPhase();
+    const { result, resumes } = await runResuming(fake, CROSS, progress);
+    expect(result.outcome).toBe('done');
+    expect(resumes).toBe(1);
+    expect(byPhase).toEqual({ Promote: ['linkerd/linkerd-identity'] });
+    expect(fake.restarts).toEqual(['linkerd/linkerd-identity']);
+    expect(expectCrossSigned(fake, A)).toBe(B);
+    // Pods started before the rotation still trust only A and reach B's issuer through X.
+    expect(fake.pods.filter((p) => p.tier === 'data-plane' && p.trust.has(A) && !p.trust.has(B)).length).toBeGreaterThan(5);
+  });
+
+  it('ends the first run on the long gate old-leaves-expired with exit 0, recording when to resume', async () => {
+    const fake = cluster({ seed: 52 });
+    const first = await runRotation(fake.ports(), { ...RUN, ...CROSS });
+    expect(first).toMatchObject({ outcome: 'done', resumeAt: expect.any(Number), message: expect.stringMatching(/^waiting until .* \(gate old-leaves-expired\)/) });
+    const state = storedState(fake);
+    expect(state).toMatchObject({ phase: 'Promote', rotation: { strategy: 'cross-signed', identityFreshAt: expect.any(String) } });
+    expect(first.resumeAt).toBe(Math.ceil(Date.parse(state.rotation?.identityFreshAt as string) / 1000) * 1000 + LEAF + 1000);
+    const early = await runRotation(fake.ports(), { ...RUN, ...CROSS, holder: 'run-2', start: 'never' });
+    expect(early.resumeAt).toBe(first.resumeAt);
+    expect(storedState(fake).phase).toBe('Promote');
+  });
+
+  it('control: the same rotation with X left out of the issuer chain breaks I2 (the fake sees it) and identity rejects the issuer', async () => {
+    const fake = cluster({ seed: 51, crossSigning: 'omit-x' });
+    const { result } = await runResuming(fake, CROSS);
+    expect(fake.violations.length).toBeGreaterThan(0);
+    expect(fake.violations[0]).toMatchObject({ invariant: 'I2', detail: expect.stringMatching(/trusts \{A\} but the issuer is issuer \d+ chained to B$/) });
+    // Identity started on {A} cannot verify I_B without X, as upstream's controller does not either.
+    expect(result).toMatchObject({ outcome: 'stopped', reason: 'identity-rejected-issuer' });
+  });
+
+  it('falls back to restart when the active anchor cannot cross-sign, and plan says why', async () => {
+    const fake = cluster({ seed: 53, crossSigning: 'unable' });
+    const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ ...CROSS, start: 'always' }));
+    expect(predicted).toMatchObject({ strategy: 'restart', strategyNote: expect.stringMatching(/cannot cross-sign.*anchor expired \(simulated\)/) });
+    expect(predicted.summary).toMatch(/strategy restart \(cannot cross-sign/);
+    const { result } = await runResuming(fake, CROSS);
+    expect(result.outcome).toBe('done');
+    expect(storedState(fake).last?.strategy).toBe('restart');
+    expect(fake.restarts.length).toBe(predicted.rolls.total);
+    expectRotated(fake, A);
+  });
+
+  it('with rollAfterPromote rolls the data plane once at Promote and finishes in one run', async () => {
+    const fake = cluster({ seed: 54 });
+    const { byPhase, progress } = restartsByPhase();
+    const { result, resumes } = await runResuming(fake, { ...CROSS, rollAfterPromote: true }, progress);
+    expect([result.outcome, resumes]).toEqual(['done', 0]);
+    expect(Object.keys(byPhase)).toEqual(['Promote']);
+    expect(new Set(byPhase.Promote).size).toBe(fake.workloads.length);
+    expectCrossSigned(fake, A);
+  });
+
+  it('A -> B -> C: a workload never restarted in between is restarted exactly once, in C TrustBoth, before C is promoted', async () => {
+    const fake = cluster({ seed: 55 });
+    const log: string[] = [];
+    const progress = (e: ProgressEvent) => {
+      if (e.kind === 'rolled') log.push(...e.restarted.map((w) => `${e.phase}:${w.namespace}/${w.name}`));
+      if (e.kind === 'action' && e.action.kind === 'write-active-anchor') log.push(`promote:${fake.labelOf(e.action.fingerprint)}`);
+    };
+    await runResuming(fake, CROSS, progress);
+    expectCrossSigned(fake, A);
+    fake.advance(60_000);
+    const second = await runResuming(fake, { ...CROSS, start: 'always' }, progress);
+    expect(second.result.outcome).toBe('done');
+    expect(expectCrossSigned(fake, B)).toBe(C);
+    const watched = 'app-0/svc-0';
+    expect(log.filter((l) => l.endsWith(`:${watched}`))).toEqual([`TrustBoth:${watched}`]);
+    expect(log.indexOf(`TrustBoth:${watched}`)).toBeLessThan(log.indexOf('promote:C'));
+    expect(log.indexOf(`TrustBoth:${watched}`)).toBeGreaterThan(log.indexOf('promote:B'));
+  });
+
+  it('restarts a pod relying on X before A expires, and no other pod', async () => {
+    const margin = DAY;
+    const fake = cluster({ seed: 56, anchorLifetimeMs: 3 * DAY });
+    await runResuming(fake, { ...CROSS, crossSignMarginMs: margin });
+    expectCrossSigned(fake, A);
+    const aNotAfter = fake.issuer.via?.notAfter as number;
+    const reliant = () => [...new Set(fake.pods.filter((p) => p.trust.has(A) && !p.trust.has(B)).map((p) => `${p.namespace}/${p.owner?.name}`))].sort();
+    const before = reliant();
+    expect(before.length).toBeGreaterThan(5);
+
+    fake.fastForward(aNotAfter - margin - HOUR - fake.clock, 60_000);
+    const quiet = await runRotation(fake.ports(), { ...RUN, ...CROSS, crossSignMarginMs: margin, holder: 'early', start: 'never' });
+    expect(quiet.outcome).toBe('done');
+    const restartsBefore = fake.restarts.length;
+    expect(quiet.rolls).toBe(0);
+
+    fake.fastForward(2 * HOUR, 60_000);
+    const due = await runRotation(fake.ports(), { ...RUN, ...CROSS, crossSignMarginMs: margin, holder: 'due', start: 'never', gateTimeoutMs: 30 * 60_000 });
+    expect(due.outcome).toBe('done');
+    expect([...new Set(fake.restarts.slice(restartsBefore))].sort()).toEqual(before);
+    fake.advance(5 * 60_000);
+    expect(reliant()).toEqual([]);
+    const again = await runRotation(fake.ports(), { ...RUN, ...CROSS, crossSignMarginMs: margin, holder: 'again', start: 'never' });
+    expect(again.rolls).toBe(0);
+
+    fake.fastForward(aNotAfter + HOUR - fake.clock, 60_000);
+    expect(fake.violations).toEqual([]);
+  });
+
+  it('retargets to C when cert-manager renews during TrustBoth, still restarting no data-plane pod', async () => {
+    const fake = cluster({ seed: 57 });
+    let renewed = false;
+    const phases: string[] = [];
+    const { byPhase, progress } = restartsByPhase();
+    await runResuming(fake, CROSS, (e) => {
+      progress(e);
+      if (e.kind === 'phase') phases.push(`${e.from}->${e.to}`);
+      if (e.kind === 'waiting' && e.gate.phase === 'TrustBoth' && !renewed) {
+        renewed = true;
+        fake.renewPreparedExternally();
+      }
+    });
+    expect(phases).toContain('TrustBoth->TrustBoth');
+    expect(expectCrossSigned(fake, A)).toBe(C);
+    expect(byPhase).toEqual({ Promote: ['linkerd/linkerd-identity'] });
+  });
+});
+
+describe('cross-signed: plan predicts exactly what a run restarts', () => {
+  const rollOrder = (p: Plan) => p.steps.flatMap((s) => (s.kind === 'roll' ? (s.workloads ?? []).map((w) => `${w.namespace}/${w.name}`) : []));
+
+  it.each([
+    ['installed before the pods', true],
+    ['installed after the pods (unknown control-plane trust)', false],
+  ])('from the start, %s', async (_name, installed) => {
+    const fake = new FakeCluster({ seed: 58, leafLifetimeMs: LEAF });
+    if (installed) installedBeforePods(fake);
+    const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ ...CROSS, start: 'always' }));
+    expect(predicted.strategy).toBe('cross-signed');
+    await runResuming(fake, CROSS);
+    expect(fake.restarts).toEqual(rollOrder(predicted));
+    expectCrossSigned(fake, A);
+  });
+
+  it.each(['TrustBoth', 'Promote', 'Retire'] as const)('from the start of %s', async (phase) => {
+    const fake = new FakeCluster({ seed: 59, leafLifetimeMs: LEAF });
+    let planned: { order: string[]; from: number } | undefined;
+    await runResuming(fake, CROSS, (e) => {
+      if (planned !== undefined || !(e.kind === 'phase' && e.to === phase)) return;
+      const p = plan(fake.snapshot(), storedState(fake), resolveOptions(CROSS));
+      expect([p.phase, p.strategy]).toEqual([phase, 'cross-signed']);
+      planned = { order: rollOrder(p), from: fake.restarts.length };
+    });
+    if (!planned) throw new Error(`expected the run to pass through ${phase}, found it never did`);
+    expect(fake.restarts.slice(planned.from)).toEqual(planned.order);
+  });
+});
+
+describe('cross-signed: kill -9 at every step, then resume (I4)', () => {
+  const small = { namespaces: 1, deploymentsPerNamespace: 2, identityReplicas: 1, leafLifetimeMs: LEAF };
+  let total = 0;
+  beforeAll(async () => {
+    const clean = new FakeCluster({ seed: 61, ...small });
+    await runResuming(clean, CROSS);
+    expectCrossSigned(clean, A);
+    total = clean.mutatingCalls();
+  });
+
+  it('has a meaningful number of steps to kill at', () => {
+    expect(total).toBeGreaterThan(20);
+  });
+
+  for (const mode of ['before', 'after'] as const) {
+    it(`ends cross-signed whichever mutating call is killed (${mode} it takes effect)`, async () => {
+      const failures = await killAtEveryCall({
+        total,
+        mode,
+        cluster: () => new FakeCluster({ seed: 61, ...small }),
+        options: CROSS,
+        expectEnd: (fake) => expectCrossSigned(fake, A),
+      });
+      expect(failures).toEqual([]);
+    });
+  }
+});
