@@ -76,6 +76,21 @@ describe('strategy cross-signed', () => {
     expectRotated(fake, A);
   });
 
+  it('falls back to restart at Promote when the old anchor can no longer cross-sign, trusting both again first', async () => {
+    const fake = cluster({ seed: 60 });
+    const phases: string[] = [];
+    const { result } = await runResuming(fake, CROSS, (e) => {
+      if (e.kind !== 'phase') return;
+      phases.push(`${e.from}->${e.to}`);
+      if (e.to === 'Promote') fake.crossSigning = 'unable';
+    });
+    expect(result.outcome).toBe('done');
+    expect(phases).toEqual(['Idle->Prepare', 'Prepare->TrustBoth', 'TrustBoth->Promote', 'Promote->TrustBoth', 'TrustBoth->Promote', 'Promote->Retire', 'Retire->Done']);
+    expect(storedState(fake).last?.strategy).toBe('restart');
+    expect(fake.recorded.map((e) => e.message).join('\n')).toMatch(/cannot cross-sign with .* any more \(anchor expired \(simulated\)\)/);
+    expectRotated(fake, A);
+  });
+
   it('with rollAfterPromote rolls the data plane once at Promote and finishes in one run', async () => {
     const fake = cluster({ seed: 54 });
     const { byPhase, progress } = restartsByPhase();

@@ -188,6 +188,8 @@ export class FakeCluster {
   private anchorSeq = 0;
   prepared: { revision: number; issuing: boolean; anchor?: Anchor; failing?: string; lastFailureAt?: number };
   active?: Anchor;
+  /** What the adapter does with a cross-signed promotion (starts as `config.crossSigning`; a test may change it). */
+  crossSigning: FakeConfig['crossSigning'];
   /** X in the active Secret: set by a cross-signed promotion, signed by the anchor active before it. */
   activeCrossSignature?: CrossSignature;
   previous?: Anchor;
@@ -221,6 +223,7 @@ export class FakeCluster {
   constructor(config: Partial<FakeConfig> = {}) {
     this.config = { ...DEFAULTS, ...config };
     this.rng = new Rng(this.config.seed);
+    this.crossSigning = this.config.crossSigning;
     const a = this.newAnchor();
     this.prepared = { revision: 1, issuing: false, anchor: a };
     this.active = a;
@@ -250,7 +253,7 @@ export class FakeCluster {
   private newIssuer(chainsTo: string, at = this.clock): Issuer {
     const serial = (this.issuer?.serial ?? 0) + 1;
     const x = this.activeCrossSignature && this.active?.fingerprint === chainsTo ? this.activeCrossSignature : undefined;
-    const real = x && this.config.crossSigning === 'honest' ? { via: x } : {};
+    const real = x && this.crossSigning === 'honest' ? { via: x } : {};
     return { serial, fingerprint: sha256(`issuer:${serial}`), chainsTo, notBefore: Math.floor(at / 1000) * 1000, notAfter: at + 2 * DAY, ...real, ...(x ? { reportedVia: x } : {}) };
   }
 
@@ -637,7 +640,7 @@ export class FakeCluster {
   snapshot(): ClusterSnapshot {
     const sec = (t: number) => Math.floor(t / 1000) * 1000;
     const anchor = (a: Anchor | undefined) => a && { fingerprint: a.fingerprint, publicKeyFingerprint: a.publicKeyFingerprint, notBefore: a.notBefore, notAfter: a.notAfter };
-    const crossSignable = this.config.crossSigning === 'unable' ? { reasons: ['anchor expired (simulated)'] } : (true as const);
+    const crossSignable = this.crossSigning === 'unable' ? { reasons: ['anchor expired (simulated)'] } : (true as const);
     const pods: MeshedPod[] = this.pods.map((p) => ({
       namespace: p.namespace,
       name: p.name,
