@@ -1,8 +1,9 @@
 // The freshness rule of each phase: whether a meshed pod already holds what the phase needs, or why not.
 // decide's phases and `plan` both judge pods by these rules, so a plan lists what a run restarts.
-import { shortFp, type EpochMs, type Fingerprint, type IdentityIssuerFacts, type MeshedPod } from './snapshot.js';
+import { shortFp, type ClusterSnapshot, type EpochMs, type Fingerprint, type IdentityIssuerFacts, type MeshedPod } from './snapshot.js';
 import { iso } from './state.js';
-import { formatAnchors, podTrust, trustsOneOf, type TrustContext } from './trust.js';
+import { formatAnchors, podTrust, trustContext, trustsOneOf, type TrustContext } from './trust.js';
+import type { RotationState } from './state.js';
 import type { Freshness } from './workloads.js';
 
 /** The old anchor and the new one of a rotation. */
@@ -120,4 +121,13 @@ export function crossSignatureFreshness(trust: TrustContext, rule: { readonly is
     if (reliance === undefined || rule.now < reliance.until - rule.marginMs) return { fresh: true };
     return { fresh: false, why: `trusts only ${shortFp(reliance.anchor)}, reached through a cross-signature that ends ${iso(reliance.until)}` };
   };
+}
+
+/** Every meshed pod that relies on a cross-signature, and until when: what `status` and the exporter count (not stale). */
+export function crossSignatureReliances(snapshot: ClusterSnapshot, state: RotationState): { readonly pod: MeshedPod; readonly reliance: CrossSignatureReliance }[] {
+  const trust = trustContext(snapshot, state);
+  return snapshot.pods.flatMap((pod) => {
+    const reliance = crossSignatureReliance(pod, { trust, issuer: snapshot.issuer, now: snapshot.observedAt });
+    return reliance ? [{ pod, reliance }] : [];
+  });
 }

@@ -24,7 +24,7 @@ export {
 export { bundleSyncedAt, describePhase, requiredAnchors, resumePhase, type ResumablePhase } from './rules.js';
 export { DEFAULT_OPTIONS, resolveOptions, type DecideOptions, type StartPolicy, type Strategy } from './options.js';
 export { chooseStrategy, crossSignProblems, strategyOf, type StrategyChoice } from './strategy.js';
-export { crossSignatureReliance, type CrossSignatureReliance } from './freshness.js';
+export { crossSignatureReliance, crossSignatureReliances, type CrossSignatureReliance } from './freshness.js';
 export type { Action, Blocker, Decision, Gate, GateName, RotationEvent, WatchSource } from './decision.js';
 export { podTrust, reachableAnchors, trustContext, type PodTrust, type TrustContext } from './trust.js';
 export { decide } from './decide.js';

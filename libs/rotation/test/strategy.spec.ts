@@ -1,6 +1,6 @@
 // The cross-signed strategy's pure rules: choosing the strategy from the adapter's facts, the state
 // field, "relies on X until T", and the cross-signed phases' freshness, each shown failing first.
-import { chooseStrategy, crossSignatureReliance, decide, parseState, resolveOptions, serializeState, STATE_DATA_KEY, strategyOf, trustContext } from '../src/index.js';
+import { chooseStrategy, crossSignatureReliance, crossSignatureReliances, decide, parseState, resolveOptions, serializeState, STATE_DATA_KEY, strategyOf, trustContext } from '../src/index.js';
 import { reachableFreshness, trustEitherFreshness } from '../src/freshness.js';
 import { checkI1, checkI2 } from '../src/invariants.js';
 import { anchor, fp, HOUR, knownBundles, pod, rotating, snapshot, T0 } from './builders.js';
@@ -57,6 +57,8 @@ describe('relies on X until T', () => {
     expect(crossSignatureReliance(pod('both', { trusts: ['A', 'B'] }), { trust, issuer, now: T0 })).toBeUndefined();
     expect(crossSignatureReliance(podA, { trust, issuer: { ...issuer, chainVia: [] }, now: T0 })).toBeUndefined();
     expect(crossSignatureReliance(podA, { trust, issuer, now: T0 + 31 * DAY })).toBeUndefined();
+    const counted = crossSignatureReliances(snapshot({ issuer, pods: [podA, podB] }), state);
+    expect(counted.map(({ pod: p, reliance }) => [p.name, reliance.until])).toEqual([['old', T0 + 30 * DAY]]);
   });
 
   it('I1/I2 accept a pod trusting only A while the issuer carries a valid X, and refuse it without X or after X ends', () => {

@@ -1,7 +1,7 @@
 // Phases Idle and Done: bootstrap the runner-owned anchor Secrets from the prepared anchor, restart
 // pods whose cross-signature nears its end, then start a rotation when due (docs/rotation.md).
 import type { Decision } from '../decision.js';
-import { crossSignatureFreshness, crossSignatureReliance } from '../freshness.js';
+import { crossSignatureFreshness, crossSignatureReliances } from '../freshness.js';
 import { shortFp, workloadKey, type AnchorFacts } from '../snapshot.js';
 import { iso, type RotationRecord } from '../state.js';
 import { chooseStrategy } from '../strategy.js';
@@ -62,9 +62,9 @@ function restartCrossSignReliant(context: DecideContext): Decision | undefined {
   const issuer = snapshot.issuer;
   if (!issuer?.chainVia?.length) return undefined;
   const trust = trustContext(snapshot, context.state);
-  const opensAt = snapshot.pods
-    .map((pod) => crossSignatureReliance(pod, { trust, issuer, now }))
-    .flatMap((reliance) => (reliance && now >= reliance.until - options.crossSignMarginMs ? [reliance.until - options.crossSignMarginMs] : []));
+  const opensAt = crossSignatureReliances(snapshot, context.state)
+    .map(({ reliance }) => reliance.until - options.crossSignMarginMs)
+    .filter((opens) => now >= opens);
   if (opensAt.length === 0) return undefined;
   const baseline = Math.min(...opensAt);
   const status = rollStatus(snapshot, { fresh: crossSignatureFreshness(trust, { issuer, now, marginMs: options.crossSignMarginMs }), baseline, maxConcurrent: options.maxConcurrentRollouts });
