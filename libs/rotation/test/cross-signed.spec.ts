@@ -64,6 +64,15 @@ describe('strategy cross-signed', () => {
     expect(result).toMatchObject({ outcome: 'stopped', reason: 'identity-rejected-issuer' });
   });
 
+  it('control: without X, an identity controller that already trusts both serves leaves that pods trusting only A reject (I1)', async () => {
+    // Installed after the pods: the control plane's trust is unknown, so TrustBoth restarts it onto {A, B}.
+    const fake = new FakeCluster({ seed: 51, leafLifetimeMs: LEAF, crossSigning: 'omit-x' });
+    await runResuming(fake, CROSS);
+    const i1 = fake.violations.filter((v) => v.invariant === 'I1');
+    expect(i1.length).toBeGreaterThan(0);
+    expect(i1.map((v) => v.detail)).toEqual(expect.arrayContaining([expect.stringMatching(/^app-\d\/svc-\d-\d-\d trusts \{A\} but .* presents a leaf from issuer \d+ chained to B$/)]));
+  });
+
   it('falls back to restart when the active anchor cannot cross-sign, and plan says why', async () => {
     const fake = cluster({ seed: 53, crossSigning: 'unable' });
     const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ ...CROSS, start: 'always' }));

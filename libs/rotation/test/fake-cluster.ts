@@ -561,7 +561,8 @@ export class FakeCluster {
   }
 
   private violation(invariant: 'I1' | 'I2', detail: string): void {
-    if (this.violations.length < 50) this.violations.push({ at: this.clock, invariant, detail });
+    // The first sighting of each distinct violation, so one repeated every tick does not hide the others.
+    if (this.violations.length < 50 && !this.violations.some((v) => v.invariant === invariant && v.detail === detail)) this.violations.push({ at: this.clock, invariant, detail });
   }
 
   // ---- chaos, kill switch --------------------------------------------------------------------
