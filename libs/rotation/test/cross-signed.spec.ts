@@ -2,7 +2,7 @@
 // handshake, so these tests show which restarts X makes unnecessary, and that without X I1 breaks.
 import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent, type RunOptions } from '../src/index.js';
 import { anchorFp, FakeCluster, type FakeConfig } from './fake-cluster.js';
-import { expectCrossSigned, expectRotated, installedBeforePods, killAtEveryCall, RUN, runResuming, storedState } from './harness.js';
+import { engineChecks, expectCrossSigned, expectRotated, installedBeforePods, killAtEveryCall, RUN, runResuming, storedState } from './harness.js';
 
 const A = anchorFp('A');
 const B = anchorFp('B');
@@ -33,8 +33,13 @@ describe('strategy cross-signed', () => {
   it('rotates A -> B restarting no data-plane pod, only the identity controller, with I1/I2 at every step', async () => {
     const fake = cluster({ seed: 51 });
     const { byPhase, progress } = restartsByPhase();
-    const { result, resumes } = await runResuming(fake, CROSS, progress);
+    const { reported, observe } = engineChecks(fake, resolveOptions(CROSS));
+    const { result, resumes } = await runResuming(fake, CROSS, (e) => {
+      progress(e);
+      observe(e);
+    });
     expect(result.outcome).toBe('done');
+    expect(reported).toEqual([]);
     expect(resumes).toBe(1);
     expect(byPhase).toEqual({ Promote: ['linkerd/linkerd-identity'] });
     expect(fake.restarts).toEqual(['linkerd/linkerd-identity']);

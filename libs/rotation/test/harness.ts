@@ -1,7 +1,8 @@
 // Shared helpers for driving runRotation against the fake cluster and checking where it ends.
 // The end-state check reads the fake's ground truth, never the engine's own view of it.
 import { iso } from '../src/state.js';
-import { initialState, parseState, runRotation, serializeState, type ProgressEvent, type RotationState, type RunOptions, type RunResult } from '../src/index.js';
+import { initialState, parseState, runRotation, serializeState, type DecideOptions, type ProgressEvent, type RotationState, type RunOptions, type RunResult } from '../src/index.js';
+import { checkI1, checkI2 } from '../src/invariants.js';
 import { bundleHash, FakeCluster, Killed, sameSet } from './fake-cluster.js';
 
 export const RUN: RunOptions = { holder: 'run-1', gateTimeoutMs: 10 * 60_000, leaseDurationMs: 60_000, start: 'always' };
@@ -118,4 +119,16 @@ export async function killAtEveryCall(plan: {
     }
   }
   return failures;
+}
+
+/** The engine's own I1/I2 checks on the stored state and a fresh snapshot, after every progress event of a run. */
+export function engineChecks(fake: FakeCluster, options: DecideOptions): { reported: string[]; observe: (event: ProgressEvent) => void } {
+  const reported: string[] = [];
+  const observe = () => {
+    const parsed = parseState(fake.state?.data);
+    if (!parsed.ok || fake.dead) return;
+    const snapshot = fake.snapshot();
+    for (const v of [...checkI1(snapshot, parsed.state, options).violations, ...checkI2(snapshot, parsed.state).violations]) reported.push(`${v.invariant} ${v.subject}: ${v.found}`);
+  };
+  return { reported, observe };
 }

@@ -1,9 +1,8 @@
 // Seeded random interleavings on the fake cluster, with chaos and a kill -9 at a random step, for both
 // strategies. Ground-truth I1/I2 (webpki-style paths) at every tick and call, the engine's own checks at every step, and the end state.
-import { parseState, resolveOptions, type ProgressEvent, type Strategy } from '../src/index.js';
-import { checkI1, checkI2 } from '../src/invariants.js';
+import { resolveOptions, type Strategy } from '../src/index.js';
 import { anchorFp, FakeCluster, type FakeConfig } from './fake-cluster.js';
-import { expectCrossSigned, expectRotated, runResuming } from './harness.js';
+import { engineChecks, expectCrossSigned, expectRotated, runResuming } from './harness.js';
 import { Rng } from './rng.js';
 
 // Seeded random interleavings: controller delays, cert-manager renewing the prepared anchor (up to
@@ -46,14 +45,7 @@ describe('random interleavings (seeded)', () => {
     const { config, killAt, gentle } = scenario(seed);
     const fake = new FakeCluster(config);
     if (killAt !== undefined) fake.killAt(killAt, seed % 2 === 0 ? 'before' : 'after');
-    const o = resolveOptions({ leafLifetimeMs: 20 * 60_000, gentle, strategy });
-    const reported: string[] = [];
-    const observe = (_e: ProgressEvent) => {
-      const parsed = parseState(fake.state?.data);
-      if (!parsed.ok || fake.dead) return;
-      const s = fake.snapshot();
-      for (const v of [...checkI1(s, parsed.state, o).violations, ...checkI2(s, parsed.state).violations]) reported.push(`${v.invariant} ${v.subject}: ${v.found}`);
-    };
+    const { reported, observe } = engineChecks(fake, resolveOptions({ leafLifetimeMs: 20 * 60_000, gentle, strategy }));
     const { result } = await runResuming(fake, { gentle, strategy, leafLifetimeMs: 20 * 60_000, gateTimeoutMs: 30 * 60_000 }, observe);
     expect([result.outcome, result.reason, result.message]).toEqual(['done', undefined, expect.any(String)]);
     expect(reported).toEqual([]);

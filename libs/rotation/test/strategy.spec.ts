@@ -3,7 +3,8 @@
 import { chooseStrategy, crossSignatureReliance, crossSignatureReliances, decide, parseState, resolveOptions, serializeState, STATE_DATA_KEY, strategyOf, trustContext } from '../src/index.js';
 import { reachableFreshness, trustEitherFreshness } from '../src/freshness.js';
 import { checkI1, checkI2 } from '../src/invariants.js';
-import { anchor, fp, HOUR, knownBundles, pod, rotating, snapshot, T0 } from './builders.js';
+import type { Decision, Gate } from '../src/index.js';
+import { anchor, fp, HOUR, iso, knownBundles, pod, rotating, snapshot, T0, trustBothCluster } from './builders.js';
 
 const DAY = 24 * HOUR;
 const crossSignedIssuer = (until = T0 + 30 * DAY) => ({ ...snapshot().issuer!, chainsTo: fp('B'), chainVia: [{ anchor: fp('A'), notAfter: until }] });
@@ -96,5 +97,36 @@ describe('cross-signed freshness', () => {
     const trust = trustContext(s, state);
     expect(reachableFreshness(trust, new Set([fp('B'), fp('A')]))(cp).fresh).toBe(true);
     expect(reachableFreshness(trust, new Set([fp('B')]))(cp).fresh).toBe(false);
+  });
+});
+
+describe('Promote, cross-signed', () => {
+  const cross = resolveOptions({ strategy: 'cross-signed' });
+  const promoting = (r = {}) => rotating('Promote', { strategy: 'cross-signed', ...r }, [['A'], ['A', 'B']]);
+  const onlyA = [pod('web-1', { trusts: ['A'] }), pod('identity-1', { namespace: 'linkerd', trusts: ['A'], identity: true, owner: ['Deployment', 'linkerd-identity'] })];
+  const issuerB = { ...crossSignedIssuer(), fingerprint: 'e'.repeat(64), notBefore: T0 - 60_000 };
+  const actionOf = (d: Decision) => (d.kind === 'action' ? d : (undefined as never));
+  const gateOf = (d: Decision): Gate => (d.kind === 'gate' ? d.gate : ({ name: `not a gate: ${d.kind}` } as never));
+
+  it('promotes B cross-signed by A while pods trust only A; restart would hold it', () => {
+    const s = trustBothCluster({ pods: onlyA, active: { ...anchor('A'), crossSignable: true } });
+    expect(actionOf(decide(s, promoting(), cross)).action).toEqual({ kind: 'write-active-anchor', fingerprint: fp('B'), purpose: 'promote', crossSignedBy: fp('A') });
+    expect(gateOf(decide(s, { ...promoting(), rotation: { ...promoting().rotation!, strategy: 'restart' } }, cross)).name).toBe('promotion-safe');
+  });
+
+  it('renews an issuer under B that does not carry X, and accepts one that does', () => {
+    const withoutX = trustBothCluster({ active: anchor('B'), pods: onlyA, issuer: { ...issuerB, chainVia: [] } });
+    expect(actionOf(decide(withoutX, promoting({ promotedAt: iso(T0 - 1000) }), cross)).action).toEqual({ kind: 'renew-identity-issuer' });
+    const withX = trustBothCluster({ active: anchor('B'), pods: onlyA, issuer: issuerB });
+    expect(gateOf(decide(withX, promoting({ promotedAt: iso(T0 - 90_000) }), cross)).name).toBe('identity-loaded-issuer');
+  });
+
+  it('waits for A-only leaves to expire on a long gate the runner ends on, then retires', () => {
+    const s = trustBothCluster({ active: anchor('B'), issuer: issuerB, pods: onlyA.map((p) => ({ ...p, startedAt: T0 - HOUR })) });
+    const r = promoting({ promotedAt: iso(T0 - HOUR), issuerUpdatedAt: iso(T0 - 30_000), identityFreshAt: iso(T0 - 10_000) });
+    expect(gateOf(decide(s, r, cross))).toMatchObject({ name: 'old-leaves-expired', resumeLater: true, notBefore: T0 - 10_000 + 24 * HOUR + 20_000 });
+    expect(actionOf(decide({ ...s, observedAt: T0 + 25 * HOUR }, r, cross)).action).toMatchObject({ kind: 'record-transition', to: 'Retire' });
+    // rollAfterPromote: the restart strategy's leaves step (these pods have no workload to restart, so it waits on them).
+    expect(gateOf(decide(s, r, resolveOptions({ strategy: 'cross-signed', rollAfterPromote: true }))).name).toBe('leaves-renewed');
   });
 });
