@@ -210,6 +210,26 @@ describe('resourceVersions and waking on changes', () => {
     await expect(wakeOn(async () => Date.now() >= opensAt, { collections: [], deadline: Date.now() + 2_000, now: Date.now, alarms: [opensAt] })).resolves.toBe(true);
   });
 
+  it('keeps re-checking on its schedule when a re-check falls due while a change is being checked (the injector gate once hung until its deadline)', async () => {
+    const c = new FakeCollection();
+    const reasons: string[] = [];
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const waiting = wakeOn(
+      async (reason) => {
+        reasons.push(reason);
+        if (reason === 'recheck') return true;
+        if (reason === 'change') await sleep(600);
+        return false;
+      },
+      { collections: [c], deadline: Date.now() + 3_000, now: Date.now, minIntervalMs: 0, costFactor: 0, recheck: () => 200 },
+    );
+    // A change is being checked (600 ms) and another is queued when the re-check falls due at 200 ms.
+    setTimeout(() => c.fire(), 5);
+    setTimeout(() => c.fire(), 10);
+    await expect(waiting).resolves.toBe(true);
+    expect(reasons).toContain('recheck');
+  });
+
   it('re-checks on its own schedule when no watch can tell (the injector), and rejects on a failing check', async () => {
     let n = 0;
     await expect(wakeOn(async () => ++n >= 3, { collections: [], deadline: Date.now() + 2_000, now: Date.now, recheck: () => 20 })).resolves.toBe(true);

@@ -37,6 +37,9 @@ export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start')
     let coalesce: NodeJS.Timeout | undefined;
     let recheckTimer: NodeJS.Timeout | undefined;
     let recheckAttempt = 0;
+    // A re-check that fell due is owed until a run consumes it, whatever else is queued or running:
+    // dropping it ended the re-check schedule, and a gate no watch can open waited out its deadline.
+    let recheckOwed = false;
     const timers: NodeJS.Timeout[] = [];
     const unsubscribe = options.collections.map((c) => c.onChange(() => request('change')));
     const finish = (value: boolean | Error) => {
@@ -49,12 +52,14 @@ export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start')
       if (value instanceof Error) reject(value);
       else resolve(value);
     };
-    const run = async (reason: 'change' | 'alarm' | 'recheck' | 'start') => {
+    const run = async (requested: 'change' | 'alarm' | 'recheck' | 'start') => {
       if (done) return;
       if (running) {
-        pending = pending ?? (reason === 'start' ? 'change' : reason);
+        pending = pending ?? (requested === 'start' ? 'change' : requested);
         return;
       }
+      const reason = recheckOwed ? 'recheck' : requested;
+      recheckOwed = false;
       running = true;
       lastRun = now();
       try {
@@ -89,7 +94,10 @@ export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start')
       const delay = options.recheck(recheckAttempt++);
       if (delay === undefined) return;
       if (recheckTimer) clearTimeout(recheckTimer);
-      recheckTimer = setTimeout(() => void run('recheck'), delay);
+      recheckTimer = setTimeout(() => {
+        recheckOwed = true;
+        void run('recheck');
+      }, delay);
     };
     for (const at of options.alarms ?? []) {
       if (at > now() && at < deadline) timers.push(setTimeout(() => request('alarm'), at - now() + 1));
