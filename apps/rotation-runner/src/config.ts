@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
+import { DEFAULT_OPTIONS, type Strategy } from '@linkerd-rotator/rotation';
 import { z } from 'zod';
 import { UsageError } from './exit.js';
 
@@ -132,16 +133,34 @@ export function parseClusterConfig(values: Record<string, unknown>, env: NodeJS.
   };
 }
 
+/** The engine's strategies (docs/rotation.md, "Strategies"); `--strategy` takes one of these. */
+const STRATEGIES = ['cross-signed', 'restart'] as const satisfies readonly Strategy[];
+
+/**
+ * A switch that also comes from an environment variable: the flag alone is true; commander passes the
+ * variable's text (`ROLL_AFTER_PROMOTE=false` must mean false, not "set"), so only true/false are taken.
+ */
+const switchValue = z.union([z.boolean(), z.enum(['true', 'false']).transform((text) => text === 'true')], 'must be true or false');
+
+const leafLifetime = duration.pipe(z.number().min(1000, 'must be at least 1s')).default(DEFAULT_OPTIONS.leafLifetimeMs);
+
 const RotationSchema = z.object({
   gentle: z.boolean().default(false),
   force: z.boolean().default(false),
   maxConcurrentRollouts: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(5),
   phaseTimeout: duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30 * 60_000),
   onlyIfOlderThan: duration.optional(),
-  leafLifetime: duration.pipe(z.number().min(1000, 'must be at least 1s')).default(24 * 3_600_000),
+  leafLifetime,
+  strategy: z.enum(STRATEGIES, `must be ${STRATEGIES.join(' or ')}`).default(DEFAULT_OPTIONS.strategy),
+  rollAfterPromote: switchValue.default(DEFAULT_OPTIONS.rollAfterPromote),
+  crossSignMargin: duration.default(DEFAULT_OPTIONS.crossSignMarginMs),
 });
 
 export type RotationFlags = z.output<typeof RotationSchema>;
+
+const leafLifetimeOption = () => new Option('--leaf-lifetime <duration>', "Linkerd's identity issuanceLifetime (gentle mode and cross-signed wait one)").env('LEAF_LIFETIME');
+const rollAfterPromoteOption = () =>
+  new Option('--roll-after-promote [true|false]', 'cross-signed: restart the data plane once after promotion and finish in one run, instead of ending the run until every old leaf expired').env('ROLL_AFTER_PROMOTE');
 
 /** Options of `rotate` and `plan`. */
 export function withRotationOptions(command: Command): Command {
@@ -151,15 +170,38 @@ export function withRotationOptions(command: Command): Command {
     .addOption(new Option('--phase-timeout <duration>', 'deadline of each awaited condition; a missed one stops safely').env('PHASE_TIMEOUT'))
     .addOption(new Option('--only-if-older-than <duration>', 'start only when the active anchor is older than this (or a prepared anchor is waiting)').env('ONLY_IF_OLDER_THAN'))
     .option('--force', 'start a rotation now, whatever the anchors\' age')
-    .addOption(new Option('--leaf-lifetime <duration>', "Linkerd's identity issuanceLifetime (gentle mode waits one)").env('LEAF_LIFETIME'));
+    .addOption(leafLifetimeOption())
+    .addOption(new Option('--strategy <strategy>', `how a rotation this run starts keeps the mesh whole: ${STRATEGIES.join(' or ')} (default ${DEFAULT_OPTIONS.strategy})`).env('STRATEGY'))
+    .addOption(rollAfterPromoteOption())
+    .addOption(
+      new Option('--cross-sign-margin <duration>', `cross-signed: restart a pod relying on a cross-signature this long before it ends (default ${formatDuration(DEFAULT_OPTIONS.crossSignMarginMs)})`).env('CROSS_SIGN_MARGIN'),
+    );
 }
 
-const ROTATION_KEYS = ['gentle', 'force', 'maxConcurrentRollouts', 'phaseTimeout', 'onlyIfOlderThan', 'leafLifetime'] as const;
+/** Validates the values a schema's keys name among a command's values; throws UsageError naming each bad flag. */
+function parseOptionValues<Shape extends z.ZodRawShape>(schema: z.ZodObject<Shape>, values: Record<string, unknown>): z.output<z.ZodObject<Shape>> {
+  const defined = Object.fromEntries(Object.keys(schema.shape).flatMap((key) => (values[key] === undefined ? [] : [[key, values[key]]])));
+  const parsed = schema.safeParse(defined);
+  if (!parsed.success) throw new UsageError(`invalid option: ${problems(parsed.error)}`);
+  return parsed.data;
+}
 
 /** Validates the rotation options among a command's values; throws UsageError naming each bad flag. */
 export function parseRotationFlags(values: Record<string, unknown>): RotationFlags {
-  const defined = Object.fromEntries(ROTATION_KEYS.map((k) => [k, values[k]]).filter(([, v]) => v !== undefined));
-  const parsed = RotationSchema.safeParse(defined);
-  if (!parsed.success) throw new UsageError(`invalid option: ${problems(parsed.error)}`);
-  return parsed.data;
+  return parseOptionValues(RotationSchema, values);
+}
+
+const ParkedSchema = z.object({ leafLifetime, rollAfterPromote: switchValue.default(DEFAULT_OPTIONS.rollAfterPromote) });
+
+/** What `status` and `check` need to tell when a parked rotation resumes: the run's own leaf lifetime and roll choice. */
+export type ParkedFlags = z.output<typeof ParkedSchema>;
+
+/** Options of `status` and `check`: the same variables as the CronJob's, so "waiting until T" is the run's T. */
+export function withParkedOptions(command: Command): Command {
+  return command.addOption(leafLifetimeOption()).addOption(rollAfterPromoteOption());
+}
+
+/** Validates the options of withParkedOptions; throws UsageError naming each bad flag. */
+export function parseParkedFlags(values: Record<string, unknown>): ParkedFlags {
+  return parseOptionValues(ParkedSchema, values);
 }

@@ -2,6 +2,7 @@
 // bundle per namespace, the issuer chain, the injector's answer and stale proxies. Pure over a
 // snapshot and the state, so the findings can be tested without a cluster.
 import type { ObjectNames } from '@linkerd-rotator/names';
+import { formatParked, type ParkedRotation } from './parked.js';
 import { isRotationPhase, podTrust, resumePhase, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
@@ -31,6 +32,9 @@ export interface StatusReport {
     phaseStartedAt?: string;
     last?: { from: string; to: string; finishedAt: string };
     stateProblem?: string;
+    /** Parked on a long gate: when the next scheduled run resumes it (ISO 8601) and what it awaits. */
+    waitingUntil?: string;
+    waitingFor?: string;
   };
   lease?: { holder?: string; expiresAt?: string };
   anchors: AnchorStatus[];
@@ -100,6 +104,8 @@ export interface ReportInput {
   /** The install's object names: the bundle in Linkerd's namespace is the reference, and findings name objects. */
   names: ObjectNames;
   thresholds: CheckThresholds;
+  /** The rotation is parked on a long gate (parked.ts): waiting is expected, not stuck. */
+  parked?: ParkedRotation;
 }
 
 export function buildReport(input: ReportInput): StatusReport {
@@ -156,7 +162,8 @@ export function buildReport(input: ReportInput): StatusReport {
   if (inRotation && state?.rotation) {
     const since = Date.parse(state.rotation.phaseStartedAt);
     const leaseLive = input.lease?.holder !== undefined && (input.lease.expiresAt ?? Infinity) > now;
-    if (!leaseLive && now - since > t.stuckAfterMs) problem(`a rotation has been in phase ${effective} since ${state.rotation.phaseStartedAt} with no run holding the Lease: run \`rotate\` to resume it`);
+    if (input.parked) note(`the rotation is ${formatParked(input.parked)}`);
+    else if (!leaseLive && now - since > t.stuckAfterMs) problem(`a rotation has been in phase ${effective} since ${state.rotation.phaseStartedAt} with no run holding the Lease: run \`rotate\` to resume it`);
   }
   if (inRotation && stale.length > 0) note(`${stale.length} meshed pod(s) still to be restarted by the rotation in progress`);
 
@@ -169,6 +176,7 @@ export function buildReport(input: ReportInput): StatusReport {
       ...(state?.rotation ? { from: state.rotation.from.fingerprint, phaseStartedAt: state.rotation.phaseStartedAt, ...(state.rotation.to ? { to: state.rotation.to.fingerprint } : {}) } : {}),
       ...(state?.last ? { last: { from: state.last.from, to: state.last.to, finishedAt: state.last.finishedAt } } : {}),
       ...(input.stateProblem ? { stateProblem: input.stateProblem } : {}),
+      ...(input.parked ? { waitingUntil: iso(input.parked.until) as string, waitingFor: input.parked.awaits } : {}),
     },
     ...(lease ? { lease: { ...(lease.holder ? { holder: lease.holder } : {}), ...(lease.expiresAt !== undefined ? { expiresAt: iso(lease.expiresAt) as string } : {}) } } : {}),
     anchors: roles.map(([role, a]) => anchorStatus(role, a, now)),
@@ -196,6 +204,7 @@ export function formatReport(r: StatusReport, verbose = false): string {
   const out: string[] = [];
   const rot = r.rotation;
   out.push(`Rotation:   ${rot.phase}${rot.stoppedReason ? ` (${rot.stoppedReason})` : ''}${rot.from ? `  ${shortFp(rot.from)} -> ${rot.to ? shortFp(rot.to) : '(new anchor)'} since ${rot.phaseStartedAt}` : ''}`);
+  if (rot.waitingUntil) out.push(`Waiting:    until ${rot.waitingUntil} for ${rot.waitingFor ?? 'a long gate'}; the next scheduled run resumes`);
   if (rot.last) out.push(`Last:       ${shortFp(rot.last.from)} -> ${shortFp(rot.last.to)} finished ${rot.last.finishedAt}`);
   out.push(`Lease:      ${r.lease?.holder ? `held by ${r.lease.holder} until ${r.lease.expiresAt}` : 'free'}`);
   out.push('Anchors:');

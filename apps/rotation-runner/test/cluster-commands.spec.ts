@@ -8,6 +8,7 @@ import { run } from '../src/cli.js';
 import { formatDuration, parseClusterConfig, parseDuration, parseRotationFlags, withClusterOptions } from '../src/config.js';
 import { progressLogger, textLine } from '../src/logging.js';
 import { buildReport, DEFAULT_THRESHOLDS, formatReport, type ReportInput } from '../src/status-report.js';
+import { optionsWithEnv } from './with-env.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -36,17 +37,7 @@ describe('durations', () => {
 });
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  const command = withClusterOptions(new Command('x').exitOverride());
-  const saved = { ...process.env };
-  for (const key of Object.keys(process.env)) delete process.env[key];
-  Object.assign(process.env, env);
-  try {
-    command.parse(argv, { from: 'user' });
-  } finally {
-    for (const key of Object.keys(process.env)) delete process.env[key];
-    Object.assign(process.env, saved);
-  }
-  return parseClusterConfig(command.opts(), env);
+  return parseClusterConfig(optionsWithEnv(withClusterOptions(new Command('x').exitOverride()), argv, env), env);
 }
 
 describe('configuration (docs/chart.md contract)', () => {
@@ -109,7 +100,7 @@ describe('configuration (docs/chart.md contract)', () => {
   });
 
   it('validates rotation flags', () => {
-    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR });
+    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR, strategy: 'restart', rollAfterPromote: false, crossSignMargin: 7 * DAY });
     expect(parseRotationFlags({ onlyIfOlderThan: '720h', maxConcurrentRollouts: '2', gentle: true })).toMatchObject({ onlyIfOlderThan: 720 * HOUR, maxConcurrentRollouts: 2, gentle: true });
     expect(() => parseRotationFlags({ maxConcurrentRollouts: '0' })).toThrow(/--max-concurrent-rollouts must be at least 1/);
     expect(() => parseRotationFlags({ phaseTimeout: '10' })).toThrow(/--phase-timeout expected a duration/);

@@ -27,6 +27,8 @@ export function planJson(p: Plan): object {
     phase: p.phase,
     ...(p.from ? { from: p.from } : {}),
     ...(p.to ? { to: p.to } : {}),
+    ...(p.strategy ? { strategy: p.strategy } : {}),
+    ...(p.strategyNote ? { strategyNote: p.strategyNote } : {}),
     steps: p.steps.map((s) => ({ phase: s.phase, kind: s.kind, description: s.description, ...(s.tier ? { tier: s.tier } : {}), ...(s.workloads ? { workloads: s.workloads.map(workloadKey) } : {}) })),
     rolls: p.rolls,
     blockers: p.blockers,
@@ -45,6 +47,7 @@ export function formatPlan(p: Plan, verbose: boolean): string {
   const out = [`${p.rotates ? 'Plan' : 'No rotation'}: ${p.summary}`];
   if (p.rotates) {
     if (p.from) out.push(`  from ${shortFp(p.from)} to ${p.to ? shortFp(p.to) : '(a new anchor cert-manager will issue)'}`);
+    if (p.strategy) out.push(`Strategy: ${p.strategy}${p.strategyNote ? ` (${p.strategyNote})` : ''}`);
     let phase = '';
     for (const step of p.steps) {
       if (step.phase !== phase) {

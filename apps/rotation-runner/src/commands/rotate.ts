@@ -1,20 +1,26 @@
-// `rotate`: run or resume a rotation to Done (the CronJob's command). When nothing is due it answers
-// from four reads, without watching the cluster; otherwise it drives the engine's runRotation over
-// the Kubernetes adapter and prints a final report (text, or JSON with --output json).
+// `rotate`: run or resume a rotation to Done, or to a long gate a later scheduled run resumes (the
+// CronJob's command). When nothing is due it answers from four reads, without watching the cluster;
+// otherwise it drives the engine's runRotation over the Kubernetes adapter and prints a final report
+// (text, or JSON with --output json).
 import type { Command } from 'commander';
 import type { RotationAdapter } from '@linkerd-rotator/kube/rotation';
-import { decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
+import { decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RotationPorts, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { formatDuration, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
 import { progressLogger } from '../logging.js';
+import { formatParked, parkedRotation } from '../parked.js';
 import { timedPorts, type PortTimes } from '../timing.js';
 import { startWatching, withSession, type Session } from '../session.js';
 
 export interface RotateReport {
-  outcome: RunResult['outcome'] | 'not-due';
+  /** `waiting`: the run ended on a long gate (exit 0); `resumeAt` says when the next scheduled run resumes. */
+  outcome: RunResult['outcome'] | 'not-due' | 'waiting';
   reason?: string;
   message: string;
+  /** With `waiting`: when the gate opens (ISO 8601), and what it awaits. */
+  resumeAt?: string;
+  waitingFor?: string;
   phase?: string;
   from?: string;
   to?: string;
@@ -46,6 +52,9 @@ export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOpti
     gentle: flags.gentle,
     maxConcurrentRollouts: flags.maxConcurrentRollouts,
     leafLifetimeMs: flags.leafLifetime,
+    strategy: flags.strategy,
+    rollAfterPromote: flags.rollAfterPromote,
+    crossSignMarginMs: flags.crossSignMargin,
     gateTimeoutMs: flags.phaseTimeout,
     leaseDurationMs: config.leaseDurationMs,
   };
@@ -97,14 +106,14 @@ export async function rotate(session: Session, flags: RotationFlags): Promise<Ro
   }
   await startWatching(session);
   const timer = gateTimer(progressLogger(logger));
-  const result = await runRotation(timedPorts(adapter.ports, ports), options, timer.progress);
+  const watched = withLastSnapshot(adapter.ports);
+  const result = await runRotation(timedPorts(watched.ports, ports), options, timer.progress);
   timer.progress({ kind: 'done', summary: '' }, false);
   const state = result.state;
   const r = state?.rotation;
   return {
-    outcome: result.outcome,
+    ...endOf(result, { snapshot: watched.last(), options }),
     ...(result.reason ? { reason: result.reason } : {}),
-    message: result.message,
     ...(state ? { phase: describePhase(state) } : {}),
     ...(r?.from ?? state?.last ? { from: r?.from.fingerprint ?? state?.last?.from } : {}),
     ...(r?.to ?? state?.last ? { to: r?.to?.fingerprint ?? state?.last?.to } : {}),
@@ -115,6 +124,24 @@ export async function rotate(session: Session, flags: RotationFlags): Promise<Ro
     rolls: result.rolls,
     ...base(),
   };
+}
+
+/** The same ports, remembering the last snapshot the engine decided on. */
+function withLastSnapshot(ports: RotationPorts): { ports: RotationPorts; last: () => ClusterSnapshot | undefined } {
+  let last: ClusterSnapshot | undefined;
+  const readSnapshot = async () => (last = await ports.cluster.readSnapshot());
+  return { ports: { ...ports, cluster: { ...ports.cluster, readSnapshot } }, last: () => last };
+}
+
+/**
+ * How a run ended, for the report: a run that ended on a long gate (`resumeAt`) is `waiting`, not
+ * `done`, with what it awaits from the engine's gate on the last snapshot (the engine's message if none).
+ */
+export function endOf(result: RunResult, last: { snapshot?: ClusterSnapshot | undefined; options: RunOptions }): Pick<RotateReport, 'outcome' | 'message' | 'resumeAt' | 'waitingFor'> {
+  if (result.resumeAt === undefined || result.outcome !== 'done') return { outcome: result.outcome, message: result.message };
+  const parked = last.snapshot && result.state ? parkedRotation(last.snapshot, result.state, decideOptionsOf(last.options)) : undefined;
+  const awaits = parked?.until === result.resumeAt ? parked.awaits : result.message;
+  return { outcome: 'waiting', message: formatParked({ until: result.resumeAt, awaits }), resumeAt: new Date(result.resumeAt).toISOString(), waitingFor: awaits };
 }
 
 /** Adds up the time from each `waiting` event to the next event, per gate. */
@@ -133,13 +160,13 @@ export function gateTimer(log: (event: ProgressEvent) => void, now: () => number
 }
 
 export function exitCodeOf(report: RotateReport): number {
-  if (report.outcome === 'done' || report.outcome === 'not-due') return EXIT.ok;
+  if (report.outcome === 'done' || report.outcome === 'not-due' || report.outcome === 'waiting') return EXIT.ok;
   if (report.outcome === 'refused') return EXIT.leaseHeld;
   return EXIT.stopped;
 }
 
 export function formatRotateReport(report: RotateReport): string {
-  const lines = [`${report.outcome === 'not-due' ? 'not due' : report.outcome}: ${report.message}`];
+  const lines = [report.outcome === 'waiting' ? report.message : `${report.outcome === 'not-due' ? 'not due' : report.outcome}: ${report.message}`];
   if (report.phase) lines.push(`  phase:     ${report.phase}${report.from ? `  (${shortFp(report.from)} -> ${shortFp(report.to)})` : ''}`);
   if (report.outcome !== 'not-due') {
     lines.push(`  restarts:  ${report.rolls} workload rolls in ${report.actions} actions, ${report.steps} steps`);
