@@ -1,9 +1,9 @@
 // What `status` shows and `check` judges: the rotation state, the anchors with their expiry, the
-// bundle per namespace, the issuer chain, the injector's answer and stale proxies. Pure over a
-// snapshot and the state, so the findings can be tested without a cluster.
+// bundle per namespace, the issuer chain, the injector's answer, stale proxies and pods relying on a
+// cross-signature. Pure over a snapshot and the state, so the findings can be tested without a cluster.
 import type { ObjectNames } from '@linkerd-rotator/names';
 import { formatParked, type ParkedRotation } from './parked.js';
-import { isRotationPhase, podTrust, resumePhase, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+import { crossSignatureReliance, isRotationPhase, podTrust, resumePhase, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
   role: 'prepared' | 'active' | 'previous';
@@ -19,6 +19,15 @@ export interface StalePod {
   why: string;
   /** The pod does not trust, for sure, an anchor that signs now (active, or the issuer's): mTLS may fail. */
   critical?: boolean;
+}
+
+/** A pod that reaches the issuer's anchor only through a cross-signature: not stale, until that ends. */
+export interface RelyingPod {
+  pod: string;
+  /** The anchor it trusts, which signed the cross-signature. */
+  anchor: string;
+  /** The cross-signature's notAfter (ISO 8601): a scheduled run restarts the pod before it. */
+  until: string;
 }
 
 export interface StatusReport {
@@ -42,7 +51,7 @@ export interface StatusReport {
   bundles: Array<{ namespace: string; sha256: string; anchors: string[] }>;
   bundleSynced: boolean;
   injector: { trustRootSha256?: string; namespace?: string; problem?: string };
-  pods: { meshed: number; notReady: number; stale: StalePod[]; unknown: StalePod[] };
+  pods: { meshed: number; notReady: number; stale: StalePod[]; unknown: StalePod[]; relyingOnCrossSignature: RelyingPod[] };
   findings: Finding[];
 }
 
@@ -70,15 +79,29 @@ function anchorStatus(role: AnchorStatus['role'], a: AnchorFacts | undefined, no
   return { role, fingerprint: a.fingerprint, publicKeyFingerprint: a.publicKeyFingerprint, notBefore: iso(a.notBefore) as string, notAfter: iso(a.notAfter) as string, expiresInHours: hours(a.notAfter - now) };
 }
 
-/** Stale proxies: injected pods whose trust-root-sha256 is not the current bundle's; configMapKeyRef pods by inferred trust. */
-export function stalePods(snapshot: ClusterSnapshot, state: RotationState | undefined, current: { sha256: string; anchors: ReadonlySet<Fingerprint> } | undefined): { stale: StalePod[]; unknown: StalePod[] } {
+/**
+ * Stale proxies: injected pods whose trust-root-sha256 is not the current bundle's; configMapKeyRef
+ * pods by inferred trust. A pod relying on a valid cross-signature (freshness.ts) is not stale: it is
+ * counted apart, with the time it must be restarted by.
+ */
+export function stalePods(
+  snapshot: ClusterSnapshot,
+  state: RotationState | undefined,
+  current: { sha256: string; anchors: ReadonlySet<Fingerprint> } | undefined,
+): { stale: StalePod[]; unknown: StalePod[]; relying: RelyingPod[] } {
   const stale: StalePod[] = [];
   const unknown: StalePod[] = [];
-  if (!current) return { stale, unknown };
+  const relying: RelyingPod[] = [];
+  if (!current) return { stale, unknown, relying };
   const context = trustContext(snapshot, state ?? { version: 1, phase: 'Idle', knownBundles: {} });
   const signing = [snapshot.active?.fingerprint, snapshot.issuer?.chainsTo].filter((fp): fp is Fingerprint => fp !== undefined);
   const key = (p: MeshedPod) => `${p.namespace}/${p.name}`;
   for (const pod of snapshot.pods) {
+    const reliance = crossSignatureReliance(pod, { trust: context, issuer: snapshot.issuer, now: snapshot.observedAt });
+    if (reliance) {
+      relying.push({ pod: key(pod), anchor: reliance.anchor, until: iso(reliance.until) as string });
+      continue;
+    }
     const trust = podTrust(pod, context);
     const critical = trust.known && signing.some((fp) => !trust.certain.has(fp));
     if (!pod.trustFromConfigMap) {
@@ -92,7 +115,12 @@ export function stalePods(snapshot: ClusterSnapshot, state: RotationState | unde
       stale.push({ pod: key(pod), why: 'started before the current bundle was synced (reads it by configMapKeyRef)', ...(critical ? { critical } : {}) });
     }
   }
-  return { stale, unknown };
+  return { stale, unknown, relying };
+}
+
+/** The pod whose cross-signature ends first (ISO times compare as text). */
+function firstToEnd(relying: readonly RelyingPod[]): RelyingPod | undefined {
+  return relying.reduce<RelyingPod | undefined>((a, b) => (a === undefined || b.until < a.until ? b : a), undefined);
 }
 
 export interface ReportInput {
@@ -124,7 +152,7 @@ export function buildReport(input: ReportInput): StatusReport {
   const bundleSynced = first !== undefined && s.bundles.every((b) => b.sha256 === first.sha256);
   const home = s.bundles.find((b) => b.namespace === input.names.linkerdNamespace) ?? first;
   const current = home ? { sha256: home.sha256, anchors: new Set(home.anchors) } : undefined;
-  const { stale, unknown } = stalePods(s, state, current);
+  const { stale, unknown, relying } = stalePods(s, state, current);
   const findings: Finding[] = [];
   const problem = (message: string) => findings.push({ severity: 'problem', message });
   const note = (message: string) => findings.push({ severity: 'note', message });
@@ -157,6 +185,10 @@ export function buildReport(input: ReportInput): StatusReport {
     if (current && s.injector && s.injector.trustRootSha256 !== current.sha256) problem(`the proxy-injector injects bundle ${s.injector.trustRootSha256.slice(0, 16)}, not the current ${current.sha256.slice(0, 16)}`);
   }
   if (!s.injector) note(`the proxy-injector check could not run: ${input.injector.problem ?? 'no answer'}`);
+  const endsFirst = firstToEnd(relying);
+  if (endsFirst) {
+    note(`${relying.length} meshed pod(s) rely on a cross-signature by ${shortFp(endsFirst.anchor)} until ${endsFirst.until} (first: ${endsFirst.pod}); a scheduled run restarts them before it ends`);
+  }
   if (unknown.length > 0) note(`${unknown.length} meshed pod(s) of unknown trust (first: ${unknown[0]?.pod}: ${unknown[0]?.why})`);
   if (state?.phase === 'Stopped') problem(`the last rotation run stopped (${state.stopped?.reason}): ${state.stopped?.message ?? ''}`);
   if (inRotation && state?.rotation) {
@@ -195,7 +227,7 @@ export function buildReport(input: ReportInput): StatusReport {
     bundles: s.bundles.map((b) => ({ namespace: b.namespace, sha256: b.sha256, anchors: [...b.anchors] })),
     bundleSynced,
     injector: { ...(s.injector ? { trustRootSha256: s.injector.trustRootSha256 } : {}), ...(input.injector.namespace ? { namespace: input.injector.namespace } : {}), ...(input.injector.problem ? { problem: input.injector.problem } : {}) },
-    pods: { meshed: s.pods.length, notReady: s.pods.filter((p) => !p.ready).length, stale, unknown },
+    pods: { meshed: s.pods.length, notReady: s.pods.filter((p) => !p.ready).length, stale, unknown, relyingOnCrossSignature: relying },
     findings,
   };
 }
@@ -216,7 +248,9 @@ export function formatReport(r: StatusReport, verbose = false): string {
   out.push(`Bundles:    ${r.bundles.length} namespace(s), ${r.bundleSynced ? 'all the same' : 'DIFFERENT'}`);
   for (const b of r.bundles) out.push(`  ${b.namespace.padEnd(20)} sha256 ${b.sha256.slice(0, 16)}  {${b.anchors.map((a) => shortFp(a)).join(', ')}}`);
   out.push(`Injector:   ${r.injector.trustRootSha256 ? `injects ${r.injector.trustRootSha256.slice(0, 16)} (dry-run in ${r.injector.namespace})` : `unknown (${r.injector.problem ?? 'no answer'})`}`);
-  out.push(`Pods:       ${r.pods.meshed} meshed, ${r.pods.notReady} not Ready, ${r.pods.stale.length} stale, ${r.pods.unknown.length} of unknown trust`);
+  const relying = r.pods.relyingOnCrossSignature;
+  const until = firstToEnd(relying) ? ` until ${firstToEnd(relying)?.until}` : '';
+  out.push(`Pods:       ${r.pods.meshed} meshed, ${r.pods.notReady} not Ready, ${r.pods.stale.length} stale, ${r.pods.unknown.length} of unknown trust, ${relying.length} relying on a cross-signature${until}`);
   const list = verbose ? r.pods.stale : r.pods.stale.slice(0, 10);
   for (const p of list) out.push(`  stale ${p.pod}: ${p.why}`);
   if (list.length < r.pods.stale.length) out.push(`  ... and ${r.pods.stale.length - list.length} more`);

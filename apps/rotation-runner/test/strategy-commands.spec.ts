@@ -1,6 +1,6 @@
 // The runner's side of the cross-signed strategy without a cluster: the strategy flags and their
 // variables, a run that ends on a long gate (exit 0, "waiting until T"), status and check for a
-// rotation parked there, and plan's strategy line. The engine's rules: libs/rotation/test.
+// rotation parked there, pods relying on a cross-signature, plan's strategy line. Engine: libs/rotation/test.
 import { createHash } from 'node:crypto';
 import { Command } from 'commander';
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
@@ -210,5 +210,41 @@ describe('plan names the strategy', () => {
     expect(p.strategyNote).toMatch(/key is missing/);
     expect(formatPlan(p, false)).toContain(`Strategy: restart (${p.strategyNote})`);
     expect(planJson(p)).toMatchObject({ strategy: 'restart', strategyNote: p.strategyNote });
+  });
+});
+
+describe('status after a cross-signed rotation', () => {
+  const done: RotationState = {
+    ...initialState(),
+    phase: 'Done',
+    last: { id: 'rotation-test', from: fp('A'), to: fp('B'), startedAt: iso(T0 - 3 * DAY), finishedAt: iso(T0 - DAY), strategy: 'cross-signed' },
+    knownBundles: Object.fromEntries([knownBundle(['A']), knownBundle(['A', 'B']), knownBundle(['B'])]),
+  };
+  const X_ENDS = T0 + 30 * DAY;
+  const after = (chainVia: { anchor: string; notAfter: number }[]) =>
+    promotedCluster({
+      prepared: { revision: 2, issuing: 'absent', anchor: anchor('B') },
+      previous: anchor('B'),
+      issuer: { fingerprint: 'e'.repeat(64), chainsTo: fp('B'), chainVia, notBefore: T0 - 60_000, notAfter: T0 + 47 * HOUR, issuing: 'absent', revision: 2 },
+      bundles: [{ namespace: 'linkerd', sha256: hashOf(['B']), anchors: [fp('B')] }],
+      injector: { trustRootSha256: hashOf(['B']) },
+      pods: [pod('web-1', { trusts: ['A'] }), pod('api-1', { trusts: ['B'] })],
+    });
+  const report = (s: ClusterSnapshot) => buildReport({ snapshot: s, state: done, injector: { namespace: 'app' }, names: DEFAULT_OBJECT_NAMES, thresholds: DEFAULT_THRESHOLDS });
+
+  it('counts a pod trusting only the old anchor as relying on the cross-signature until it ends, not as stale', () => {
+    const r = report(after([{ anchor: fp('A'), notAfter: X_ENDS }]));
+    expect(r.pods.stale).toEqual([]);
+    expect(r.pods.relyingOnCrossSignature).toEqual([{ pod: 'app/web-1', anchor: fp('A'), until: iso(X_ENDS) }]);
+    expect(r.findings.filter((f) => f.severity === 'problem')).toEqual([]);
+    expect(r.findings.map((f) => f.message)).toContainEqual(`1 meshed pod(s) rely on a cross-signature by ${fp('A').slice(0, 16)} until ${iso(X_ENDS)} (first: app/web-1); a scheduled run restarts them before it ends`);
+    expect(formatReport(r)).toContain(`0 stale, 0 of unknown trust, 1 relying on a cross-signature until ${iso(X_ENDS)}`);
+  });
+
+  it('calls the same pod stale (and check fails) when no valid cross-signature reaches the issuer\'s anchor', () => {
+    const r = report(after([]));
+    expect(r.pods.relyingOnCrossSignature).toEqual([]);
+    expect(r.pods.stale.map((p) => p.pod)).toEqual(['app/web-1']);
+    expect(r.findings.filter((f) => f.severity === 'problem').map((f) => f.message)).toEqual([expect.stringMatching(/^1 meshed pod\(s\) do not trust the anchor that signs identities now/)]);
   });
 });
