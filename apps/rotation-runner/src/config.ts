@@ -140,7 +140,9 @@ const STRATEGIES = ['cross-signed', 'restart'] as const satisfies readonly Strat
  * A switch that also comes from an environment variable: the flag alone is true; commander passes the
  * variable's text (`ROLL_AFTER_PROMOTE=false` must mean false, not "set"), so only true/false are taken.
  */
-const switchValue = z.union([z.boolean(), z.enum(['true', 'false']).transform((text) => text === 'true')], 'must be true or false');
+const switchValue = z.union([z.boolean(), z.enum(['true', 'false']).transform((text) => text === 'true')], {
+  error: (issue) => `expected true or false, found "${String(issue.input)}"; pass the flag alone, or true or false`,
+});
 
 const leafLifetime = duration.pipe(z.number().min(1000, 'must be at least 1s')).default(DEFAULT_OPTIONS.leafLifetimeMs);
 
@@ -151,7 +153,7 @@ const RotationSchema = z.object({
   phaseTimeout: duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30 * 60_000),
   onlyIfOlderThan: duration.optional(),
   leafLifetime,
-  strategy: z.enum(STRATEGIES, `must be ${STRATEGIES.join(' or ')}`).default(DEFAULT_OPTIONS.strategy),
+  strategy: z.enum(STRATEGIES, { error: (issue) => `expected ${STRATEGIES.join(' or ')}, found "${String(issue.input)}"; restart for a compromised anchor (docs/runner.md, "Strategies")` }).default(DEFAULT_OPTIONS.strategy),
   rollAfterPromote: switchValue.default(DEFAULT_OPTIONS.rollAfterPromote),
   crossSignMargin: duration.default(DEFAULT_OPTIONS.crossSignMarginMs),
 });

@@ -44,9 +44,9 @@ describe('strategy flags (rotate and plan)', () => {
   });
 
   it('name each bad value in one error', () => {
-    expect(() => parseRotationFlags({ strategy: 'sideways' })).toThrow(/^invalid option: --strategy must be cross-signed or restart$/);
-    expect(() => parseRotationFlags({ rollAfterPromote: 'yes' })).toThrow(/--roll-after-promote must be true or false/);
-    expect(() => parseRotationFlags({ crossSignMargin: 'a week', strategy: 'both' })).toThrow(/--strategy must be cross-signed or restart.*--cross-sign-margin expected a duration/);
+    expect(() => parseRotationFlags({ strategy: 'sideways' })).toThrow('invalid option: --strategy expected cross-signed or restart, found "sideways"; restart for a compromised anchor (docs/runner.md, "Strategies")');
+    expect(() => parseRotationFlags({ rollAfterPromote: 'yes' })).toThrow('--roll-after-promote expected true or false, found "yes"; pass the flag alone, or true or false');
+    expect(() => parseRotationFlags({ crossSignMargin: 'a week', strategy: 'both' })).toThrow(/--strategy expected cross-signed or restart, found "both".*--cross-sign-margin expected a duration/);
   });
 
   it('are passed into the engine options', () => {
@@ -57,9 +57,9 @@ describe('strategy flags (rotate and plan)', () => {
   });
 
   it.each([
-    [['rotate', '--strategy', 'sideways'], /--strategy must be cross-signed or restart/],
+    [['rotate', '--strategy', 'sideways'], /--strategy expected cross-signed or restart, found "sideways"/],
     [['plan', '--cross-sign-margin', 'soon'], /--cross-sign-margin expected a duration/],
-    [['rotate', '--roll-after-promote', 'maybe'], /--roll-after-promote must be true or false/],
+    [['rotate', '--roll-after-promote', 'maybe'], /--roll-after-promote expected true or false, found "maybe"/],
     [['status', '--leaf-lifetime', 'a day'], /--leaf-lifetime expected a duration/],
   ])('exit 2 before touching a cluster: %j', async (argv, message) => {
     let err = '';
