@@ -37,6 +37,7 @@ it('waits for the bundle while trust-manager is down, resumes when it is back, a
   );
   expect(fingerprintsOf(await trustRootsPem(cluster))).toEqual([fingerprintOf(before)]);
   expect(traffic.failures).toEqual([]);
+  expect(traffic.disagreements).toBe(0);
 
   await cluster.startComponent('trust-manager');
   const run = await rotation;
@@ -45,4 +46,5 @@ it('waits for the bundle while trust-manager is down, resumes when it is back, a
   expect(fingerprintOf(after)).not.toBe(fingerprintOf(before));
   expect(fingerprintsOf(await trustRootsPem(cluster))).toEqual([fingerprintOf(after)]);
   expect(traffic.failures).toEqual([]);
+  expect(traffic.disagreements).toBe(0);
 }, 900_000);

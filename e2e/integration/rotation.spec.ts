@@ -336,9 +336,10 @@ describe('rotation runner on the local cluster, as the chart\'s ServiceAccount',
     expect(report.outcome).toBe('done');
     expect(report.phase).toBe('Done');
 
-    const { failures, handshakes } = await traffic.stop();
+    const { failures, handshakes, disagreements } = await traffic.stop();
     expect(handshakes).toBeGreaterThan(50);
     expect(failures).toEqual([]);
+    expect(disagreements).toBe(0);
     expect(plane.events.filter((e) => e.event.startsWith('leaf refused'))).toEqual([]);
 
     // Final state: new active anchor, bundle = {new}, issuer chained to new, every meshed pod fresh.

@@ -50,6 +50,7 @@ it('rotates the trust anchor with zero mTLS handshake failures (scenario 1)', as
   await expectRotatedTo(after, startedAt);
   expect(traffic.handshakes - handshakesBefore).toBeGreaterThan(100);
   expect(traffic.failures).toEqual([]);
+  expect(traffic.disagreements).toBe(0);
 }, 900_000);
 
 it('survives cert-manager renewing the anchor on its own, and the runner then completes it (scenario 3)', async () => {
@@ -69,11 +70,13 @@ it('survives cert-manager renewing the anchor on its own, and the runner then co
   // No runner has run: `status` reports the prepared anchor waiting for promotion.
   expect(await runRunnerStatus()).toContain(fingerprintOf(prepared).slice(0, 16));
   expect(traffic.failures).toEqual([]);
+  expect(traffic.disagreements).toBe(0);
 
   const startedAt = new Date();
   await rotate(['--force']);
   await expectRotatedTo(prepared, startedAt);
   expect(traffic.failures).toEqual([]);
+  expect(traffic.disagreements).toBe(0);
 }, 900_000);
 
 async function runRunnerStatus(): Promise<string> {

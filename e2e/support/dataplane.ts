@@ -2,12 +2,14 @@
 // behaves like linkerd2-proxy where trust is concerned: its roots are fixed at pod start from the
 // injected LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS env, it gets leaves from the real identity API
 // with the pod's ServiceAccount token, refreshes at 70% of a leaf's life, refuses a leaf that does
-// not chain to its own roots, and serves and makes real TLS 1.3 mTLS connections.
+// not chain to its own roots, and serves and makes real TLS 1.3 mTLS connections. Every acceptance
+// decision is rustls-webpki's (./chain-judge.ts), as in linkerd2-proxy; node:tls still verifies beside it.
 import * as k8s from '@kubernetes/client-node';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { parseBundle, sha256Hex, toPem } from '@linkerd-rotator/x509';
+import { ChainJudge, judgedRoots, presentedChain, type Disagreement, type JudgedRoots, type JudgedSide, type JudgeStats, type PresentedChain } from './chain-judge.js';
 import { certify, identityName } from './identity-client.js';
 
 export interface ProxyView {
@@ -24,6 +26,9 @@ export interface HandshakeFailure {
   client: ProxyView;
   server: ProxyView;
   error: string;
+  /** Which side's webpki refused the other's chain, and webpki's error variant (UnknownIssuer...). */
+  refusedBy?: 'client' | 'server';
+  webpkiError?: string;
 }
 
 /**
@@ -39,9 +44,26 @@ export class HandshakeTimeout extends Error {
   }
 }
 
+/** One side's webpki refused the other side's chain: the handshake is not accepted. */
+export class HandshakeRefused extends Error {
+  constructor(
+    readonly refusedBy: 'client' | 'server',
+    readonly webpkiError: string,
+    detail: string,
+  ) {
+    super(`the ${refusedBy} refused the ${refusedBy === 'client' ? 'server' : 'client'}'s chain: webpki ${detail}`);
+  }
+}
+
+/** node:tls's verdict as the judge compares it: undefined when it accepted, else its error. */
+function nodeVerdict(socket: tls.TLSSocket): string | undefined {
+  return socket.authorized ? undefined : String(socket.authorizationError ?? 'not authorized');
+}
+
 class SimulatedProxy {
   readonly roots: string[];
   readonly rootsSha256: string;
+  private readonly judgedRoots: JudgedRoots;
   private server: tls.Server | undefined;
   private context: tls.SecureContextOptions | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -51,18 +73,24 @@ class SimulatedProxy {
   refusedLeaves = 0;
   refreshes = 0;
 
-  constructor(
-    readonly namespace: string,
-    readonly pod: string,
-    readonly uid: string,
-    readonly identity: string,
-    readonly serviceAccount: string,
-    anchorsPem: string,
-    private readonly plane: DataPlane,
-  ) {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly uid: string;
+  readonly identity: string;
+  readonly serviceAccount: string;
+  private readonly plane: DataPlane;
+
+  constructor(options: { namespace: string; pod: string; uid: string; identity: string; serviceAccount: string; anchorsPem: string; plane: DataPlane }) {
+    const { anchorsPem } = options;
+    ({ namespace: this.namespace, pod: this.pod, uid: this.uid, identity: this.identity, serviceAccount: this.serviceAccount, plane: this.plane } = options);
     // As the proxy reads its env: every certificate block, whatever else the text holds.
     this.roots = parseBundle(anchorsPem).certificates.map(toPem);
     this.rootsSha256 = sha256Hex(anchorsPem);
+    this.judgedRoots = judgedRoots(this.roots);
+  }
+
+  get name(): string {
+    return `${this.namespace}/${this.pod}`;
   }
 
   view(): ProxyView {
@@ -74,7 +102,7 @@ class SimulatedProxy {
     return !this.stopped && this.context !== undefined && this.server?.listening === true;
   }
 
-  /** Like the proxy: a leaf is used only if it chains (leaf -> intermediates -> one of our roots). */
+  /** node's view of a new leaf, kept beside webpki's: a walk leaf -> intermediates -> one of our roots. */
   private chainsToRoots(leaf: X509Certificate, intermediates: X509Certificate[]): boolean {
     const roots = this.roots.map((r) => new X509Certificate(r));
     let current = leaf;
@@ -88,24 +116,58 @@ class SimulatedProxy {
     return false;
   }
 
+  /** Like the proxy: a renewed leaf is used only if webpki chains it to this proxy's roots. */
+  private judgeOwnLeaf(leaf: X509Certificate, intermediates: X509Certificate[], chain: PresentedChain) {
+    return this.plane.judge.judge({
+      side: 'own leaf',
+      roots: this.judgedRoots,
+      chain,
+      nodeVerdict: this.chainsToRoots(leaf, intermediates) ? undefined : 'no path to this proxy\'s roots (node:crypto walk)',
+      judge: this.name,
+      presenter: this.name,
+    });
+  }
+
+  /** webpki's decision on the chain a peer presented in this TLS session (its leaf names the chain). */
+  private judgePeer(socket: tls.TLSSocket, options: { side: Exclude<JudgedSide, 'own leaf'>; serverName?: string }) {
+    const leaf = socket.getPeerX509Certificate();
+    if (!leaf) return Promise.resolve({ accepted: false as const, webpkiError: 'NoPeerCertificate', detail: 'NoPeerCertificate (the peer presented no certificate)' });
+    const presented = this.plane.presentedBy(leaf.fingerprint256);
+    if (!presented) {
+      return Promise.reject(new Error(`expected the peer's leaf ${leaf.fingerprint256.slice(0, 23)} to be one a simulated proxy presents, found none; this is a bug in the data plane's chain registry`));
+    }
+    return this.plane.judge.judge({
+      side: options.side,
+      roots: this.judgedRoots,
+      chain: presented.chain,
+      ...(options.serverName === undefined ? {} : { serverName: options.serverName }),
+      nodeVerdict: nodeVerdict(socket),
+      judge: this.name,
+      presenter: presented.owner,
+    });
+  }
+
   async refresh(): Promise<void> {
     if (this.stopped) return;
     let delayMs = 2_000;
     try {
-      const token = await this.plane.token(this.namespace, this.serviceAccount, this.pod, this.uid);
+      const token = await this.plane.token({ namespace: this.namespace, serviceAccount: this.serviceAccount, pod: this.pod, uid: this.uid });
       const res = await certify(this.plane.identityAddr, this.identity, token);
       const leaf = new X509Certificate(res.leafDer);
       const intermediates = res.intermediatesDer.map((d) => new X509Certificate(d));
-      if (!this.chainsToRoots(leaf, intermediates)) {
+      const chain = presentedChain([leaf, ...intermediates]);
+      const judgement = await this.judgeOwnLeaf(leaf, intermediates, chain);
+      if (!judgement.accepted) {
         this.refusedLeaves++;
-        this.plane.events.push({ at: new Date().toISOString(), pod: `${this.namespace}/${this.pod}`, event: 'leaf refused: does not chain to this proxy\'s roots' });
+        this.plane.events.push({ at: new Date().toISOString(), pod: this.name, event: `leaf refused: webpki ${judgement.detail} against this proxy's roots` });
       } else {
         this.context = {
           key: res.privateKeyPem,
-          cert: [leaf.toString(), ...intermediates.map((i) => i.toString())].join(''),
+          cert: chain.pems.join(''),
           ca: this.roots,
           minVersion: 'TLSv1.3',
         };
+        this.plane.register(leaf.fingerprint256, { chain, owner: this.name });
         this.leafIssuerFingerprint = intermediates[0] ? sha256Hex(intermediates[0].raw) : undefined;
         this.leafValidUntil = new Date(leaf.validTo);
         this.refreshes++;
@@ -115,47 +177,91 @@ class SimulatedProxy {
         delayMs = Math.max(10_000, Math.min(life * 0.7, 86_400_000));
       }
     } catch (err) {
-      this.plane.events.push({ at: new Date().toISOString(), pod: `${this.namespace}/${this.pod}`, event: `certify failed: ${(err as Error).message}` });
+      this.plane.events.push({ at: new Date().toISOString(), pod: this.name, event: `leaf refresh failed (certify or verifier): ${(err as Error).message}` });
     }
     if (!this.stopped) this.refreshTimer = setTimeout(() => void this.refresh(), delayMs);
   }
 
   private listen(): Promise<void> {
-    const server = tls.createServer({ ...this.context!, requestCert: true, rejectUnauthorized: true });
-    server.on('secureConnection', (socket) => socket.end('ok'));
+    // node:tls verifies the client's chain (socket.authorized) without rejecting: webpki decides.
+    const server = tls.createServer({ ...this.context!, requestCert: true, rejectUnauthorized: false });
+    server.on('secureConnection', (socket) => void this.admit(socket));
     server.on('tlsClientError', () => undefined);
     this.server = server;
     return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   }
 
-  /** Connect to a peer with mTLS, verifying its chain against our roots and its identity. */
+  /** Answers a client whose chain webpki accepts; aborts the connection otherwise, saying why to the plane. */
+  private async admit(socket: tls.TLSSocket): Promise<void> {
+    socket.on('error', () => undefined);
+    const clientPort = socket.remotePort;
+    try {
+      const judgement = await this.judgePeer(socket, { side: 'server verifying client' });
+      if (judgement.accepted) {
+        socket.end('ok');
+        return;
+      }
+      if (clientPort !== undefined) this.plane.serverRefusals.set(clientPort, new HandshakeRefused('server', judgement.webpkiError, judgement.detail));
+    } catch (err) {
+      if (clientPort !== undefined) this.plane.serverRefusals.set(clientPort, err as Error);
+    }
+    socket.destroy();
+  }
+
+  /**
+   * Connect to a peer with mTLS. node:tls verifies its chain against our roots and its identity; the
+   * handshake is accepted only when webpki accepts the server's chain here and ours on the server.
+   */
   connect(peer: SimulatedProxy): Promise<void> {
     const port = peer.view().port;
     if (!this.context || port === undefined) return Promise.reject(new Error('not ready'));
     return new Promise((resolve, reject) => {
-      const socket = tls.connect({
-        ...this.context!,
-        host: '127.0.0.1',
-        port,
-        servername: peer.identity,
-        rejectUnauthorized: true,
-        checkServerIdentity: (host, cert) => tls.checkServerIdentity(host, cert),
+      const socket = tls.connect({ ...this.context!, host: '127.0.0.1', port, servername: peer.identity, rejectUnauthorized: false });
+      let localPort: number | undefined;
+      let ourVerdict: Promise<boolean> | undefined;
+      let settled = false;
+      const settle = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (localPort !== undefined) this.plane.serverRefusals.delete(localPort);
+        if (err) {
+          socket.destroy();
+          reject(err);
+        } else {
+          socket.end();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => settle(new HandshakeTimeout()), HANDSHAKE_TIMEOUT_MS);
+      socket.once('secureConnect', () => {
+        localPort = socket.localPort;
+        // A refusal left under this port by an earlier connection is not about this one.
+        if (localPort !== undefined) this.plane.serverRefusals.delete(localPort);
+        ourVerdict = this.judgePeer(socket, { side: 'client verifying server', serverName: peer.identity }).then(
+          (judgement) => {
+            if (!judgement.accepted) settle(new HandshakeRefused('client', judgement.webpkiError, judgement.detail));
+            return judgement.accepted;
+          },
+          (err: Error) => {
+            settle(err);
+            return false;
+          },
+        );
       });
-      const timer = setTimeout(() => socket.destroy(new HandshakeTimeout()), HANDSHAKE_TIMEOUT_MS);
-      socket.once('secureConnect', () => undefined);
+      // The server answers once its webpki accepted our chain; ours must accept its chain too, and
+      // once it has answered, the outcome is our verdict's however soon the connection closes.
+      let answered = false;
       socket.on('data', () => {
-        clearTimeout(timer);
-        socket.end();
-        resolve();
+        answered = true;
+        void ourVerdict?.then((accepted) => accepted && settle());
       });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      socket.once('close', () => {
-        clearTimeout(timer);
-        reject(new Error('connection closed before the server answered (the server rejected our certificate)'));
-      });
+      const unanswered = (fallback: Error) => {
+        if (answered) return;
+        settle((localPort === undefined ? undefined : this.plane.serverRefusals.get(localPort)) ?? fallback);
+      };
+      socket.on('error', (err) => unanswered(err));
+      socket.once('close', () => unanswered(new Error('connection closed before the server answered (the server refused our chain)')));
     });
   }
 
@@ -172,10 +278,27 @@ export interface DataPlaneEvent {
   event: string;
 }
 
-/** Watches every pod in the cluster and keeps one simulated proxy per Ready meshed pod. */
+/** A chain some proxy presents, by its leaf: what a peer judges when it sees that leaf in a session. */
+interface RegisteredChain {
+  chain: PresentedChain;
+  /** namespace/pod of the proxy presenting it. */
+  owner: string;
+}
+
+/** Registered chains are kept this long after their leaf expired, for late handshakes' lookups. */
+const CHAIN_REGISTRY_GRACE_MS = 10 * 60_000;
+
+/**
+ * Watches every pod in the cluster and keeps one simulated proxy per Ready meshed pod. Holds the one
+ * webpki-verify process its proxies and its traffic driver judge chains with (started by start()).
+ */
 export class DataPlane {
   readonly proxies = new Map<string, SimulatedProxy>();
   readonly events: DataPlaneEvent[] = [];
+  /** Refusals by servers' webpki, by the refused client's local port, for the client to report. */
+  readonly serverRefusals = new Map<number, Error>();
+  private readonly chains = new Map<string, RegisteredChain>();
+  private chainJudge: ChainJudge | undefined;
   private informer: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod> | undefined;
   private readonly core: k8s.CoreV1Api;
 
@@ -187,14 +310,31 @@ export class DataPlane {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
   }
 
-  async token(ns: string, sa: string, pod: string, uid: string): Promise<string> {
+  get judge(): ChainJudge {
+    if (!this.chainJudge) throw new Error('expected DataPlane.start() to have started webpki-verify, found no verifier; call start() before using the proxies');
+    return this.chainJudge;
+  }
+
+  /** Records the chain a proxy now presents, under its leaf's SHA-256 fingerprint (node's format). */
+  register(leafFingerprint256: string, registered: RegisteredChain): void {
+    this.chains.set(leafFingerprint256, registered);
+    const forgetBefore = Date.now() - CHAIN_REGISTRY_GRACE_MS;
+    for (const [fingerprint, { chain }] of this.chains) if (chain.validUntil < forgetBefore) this.chains.delete(fingerprint);
+  }
+
+  presentedBy(leafFingerprint256: string): RegisteredChain | undefined {
+    return this.chains.get(leafFingerprint256);
+  }
+
+  /** A token of the pod's ServiceAccount bound to the pod, for identity's Certify (audience identity.l5d.io). */
+  async token({ namespace, serviceAccount, pod, uid }: { namespace: string; serviceAccount: string; pod: string; uid: string }): Promise<string> {
     const tr = await this.core.createNamespacedServiceAccountToken({
-      name: sa,
-      namespace: ns,
+      name: serviceAccount,
+      namespace,
       body: { spec: { audiences: ['identity.l5d.io'], expirationSeconds: 3600, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod, uid } } },
     });
     const token = tr.status?.token;
-    if (!token) throw new Error(`TokenRequest for ${ns}/${sa} returned no token`);
+    if (!token) throw new Error(`expected a token from the TokenRequest for ${namespace}/${serviceAccount}, found none; check that the ServiceAccount exists`);
     return token;
   }
 
@@ -219,12 +359,13 @@ export class DataPlane {
     const identity =
       proxy.env?.find((e) => e.name === 'LINKERD2_PROXY_IDENTITY_LOCAL_NAME')?.value?.replace('$(_pod_sa)', sa).replace('$(_pod_ns)', ns) ??
       identityName(sa, ns, this.opts.controlPlaneNamespace, this.opts.trustDomain);
-    const sim = new SimulatedProxy(ns, pod.metadata!.name!, uid, identity, sa, anchors, this);
+    const sim = new SimulatedProxy({ namespace: ns, pod: pod.metadata!.name!, uid, identity, serviceAccount: sa, anchorsPem: anchors, plane: this });
     this.proxies.set(uid, sim);
     void sim.refresh();
   }
 
   async start(): Promise<void> {
+    if (!this.chainJudge || this.chainJudge.closed) this.chainJudge = await ChainJudge.start();
     const informer = k8s.makeInformer(this.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
     informer.on('add', (p) => this.reconcile(p));
     informer.on('update', (p) => this.reconcile(p));
@@ -248,13 +389,27 @@ export class DataPlane {
     await this.informer?.stop();
     for (const p of this.proxies.values()) p.stop();
     this.proxies.clear();
+    // Closed but kept: the traffic report still reads its counts after the plane stopped.
+    await this.chainJudge?.close();
   }
+}
+
+export interface TrafficReport {
+  handshakes: number;
+  failures: HandshakeFailure[];
+  timeouts: HandshakeFailure[];
+  /** Verdicts where webpki and node disagreed (handshakes and own leaves); each fails a scenario. */
+  disagreements: number;
+  disagreementExamples: Disagreement[];
+  /** Failures by who refused and webpki's error variant, e.g. "server refused: UnknownIssuer". */
+  failureBreakdown: Record<string, number>;
+  verifier: JudgeStats & { rustlsWebpki: string; msPerHandshake: number };
 }
 
 /** Keeps making mTLS handshakes between random pairs of ready proxies and records each failure. */
 export class TrafficDriver {
   handshakes = 0;
-  /** Handshakes rejected or broken by either side: what a rotation must never cause. */
+  /** Handshakes refused (by either side's webpki) or broken: what a rotation must never cause. */
   readonly failures: HandshakeFailure[] = [];
   /** Handshakes that got no answer in time (machine overload), kept apart from failures. */
   readonly timeouts: HandshakeFailure[] = [];
@@ -265,6 +420,15 @@ export class TrafficDriver {
     private readonly plane: DataPlane,
     private readonly opts: { concurrency?: number } = {},
   ) {}
+
+  /** Verdicts where webpki and node:tls (or, for own leaves, node:crypto) disagreed so far. */
+  get disagreements(): number {
+    return this.plane.judge.report().disagreements;
+  }
+
+  get disagreementExamples(): Disagreement[] {
+    return [...this.plane.judge.disagreementExamples];
+  }
 
   start(): void {
     this.running = true;
@@ -288,15 +452,41 @@ export class TrafficDriver {
         // A peer that stopped between picking and connecting is not an mTLS failure.
         if (!a.ready || !b.ready) continue;
         this.handshakes++;
-        const record = { at: new Date().toISOString(), client: a.view(), server: b.view(), error: (err as Error).message };
+        const record: HandshakeFailure = { at: new Date().toISOString(), client: a.view(), server: b.view(), error: (err as Error).message };
+        if (err instanceof HandshakeRefused) Object.assign(record, { refusedBy: err.refusedBy, webpkiError: err.webpkiError });
         (err instanceof HandshakeTimeout ? this.timeouts : this.failures).push(record);
       }
     }
   }
 
-  async stop(): Promise<{ handshakes: number; failures: HandshakeFailure[]; timeouts: HandshakeFailure[] }> {
+  async stop(): Promise<TrafficReport> {
     this.running = false;
     await Promise.all(this.loops);
-    return { handshakes: this.handshakes, failures: this.failures, timeouts: this.timeouts };
+    const failureBreakdown: Record<string, number> = {};
+    for (const failure of this.failures) {
+      const kind = failure.webpkiError ? `${failure.refusedBy} refused: ${failure.webpkiError}` : 'not a refusal';
+      failureBreakdown[kind] = (failureBreakdown[kind] ?? 0) + 1;
+    }
+    const stats = this.plane.judge.report();
+    return {
+      handshakes: this.handshakes,
+      failures: this.failures,
+      timeouts: this.timeouts,
+      disagreements: stats.disagreements,
+      disagreementExamples: this.disagreementExamples,
+      failureBreakdown,
+      verifier: { ...stats, rustlsWebpki: this.plane.judge.rustlsWebpkiVersion, msPerHandshake: this.handshakes ? stats.waitedMs / this.handshakes : 0 },
+    };
   }
+}
+
+/** One line for a spec's stderr: handshakes, failures by webpki variant, disagreements, verifier cost. */
+export function describeTraffic(label: string, report: TrafficReport): string {
+  const breakdown = Object.entries(report.failureBreakdown).map(([kind, count]) => `${count} ${kind}`).join(', ');
+  const { verifier } = report;
+  return [
+    `${label}: ${report.handshakes} handshakes, ${report.failures.length} failures${breakdown ? ` (${breakdown})` : ''}, ${report.timeouts.length} timeouts (overload, not rejections)`,
+    `${report.disagreements} webpki/node disagreements${report.disagreementExamples.length ? ` e.g. ${JSON.stringify(report.disagreementExamples)}` : ''}`,
+    `rustls-webpki ${verifier.rustlsWebpki}: ${verifier.verdicts} verdicts, ${verifier.computed} computed, ${verifier.msPerHandshake.toFixed(2)} ms awaited per handshake`,
+  ].join('; ');
 }

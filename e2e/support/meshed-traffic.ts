@@ -2,7 +2,7 @@
 // leaves, so proxies renew during a rotation), meshed workloads, one simulated proxy per pod, handshakes.
 import { waitFor, type Cluster } from '../cluster/src/index.js';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
-import { DataPlane, TrafficDriver } from './dataplane.js';
+import { DataPlane, describeTraffic, TrafficDriver } from './dataplane.js';
 import { createMeshedWorkloads, type MeshedWorkload, type MeshSpec } from './mesh.js';
 
 export interface MeshedTraffic {
@@ -46,9 +46,7 @@ export function useMeshedTraffic(testCluster: () => Cluster, opts: MeshedTraffic
   afterAll(async () => {
     const result = await traffic?.stop();
     await plane?.stop();
-    if (result) {
-      process.stderr.write(`${opts.label}: ${result.handshakes} handshakes, ${result.failures.length} failures, ${result.timeouts.length} timeouts (overload, not rejections)\n`);
-    }
+    if (result) process.stderr.write(`${describeTraffic(opts.label, result)}\n`);
   });
   return () => {
     if (!current) throw new Error('expected meshed traffic started by beforeAll, found none; see the first error of this spec file');
