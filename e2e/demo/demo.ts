@@ -1,7 +1,8 @@
 // `npm run demo`: the product end to end on a fresh machine. Builds (or reuses) the local cluster,
 // installs this chart on real cert-manager and trust-manager, Linkerd's control plane, meshed demo
 // workloads with live mTLS traffic between simulated proxies, runs a full trust-anchor rotation as
-// the chart's CronJob would, prints a report, and tears everything down (unless --keep).
+// the chart's CronJob would, prints a report (or, with --output json, its figures as JSON on stdout),
+// and tears everything down (unless --keep).
 import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { X509Certificate } from 'node:crypto';
@@ -20,12 +21,16 @@ const program = new Command('demo')
   .option('--keep', 'leave the cluster running afterwards and print its KUBECONFIG')
   .option('--namespaces <n>', 'meshed namespaces', '4')
   .option('--workloads <n>', 'meshed Deployments per namespace', '5')
-  .option('--name <name>', 'cluster name', 'demo');
+  .option('--name <name>', 'cluster name', 'demo')
+  .option('--strategy <strategy>', 'rotation strategy passed to the runner (restart or cross-signed)', 'restart')
+  .option('--output <format>', 'text (the report) or json (the figures on stdout, progress on stderr)', 'text');
 
 const t0 = Date.now();
 const stamp = () => `${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s`;
-const say = (m: string) => console.log(`[${stamp()}] ${m}`);
-const step = (m: string) => console.log(`\n[${stamp()}] == ${m}`);
+/** Progress goes to stdout, or to stderr when stdout carries the JSON figures. */
+let progress: NodeJS.WriteStream = process.stdout;
+const say = (m: string) => progress.write(`[${stamp()}] ${m}\n`);
+const step = (m: string) => progress.write(`\n[${stamp()}] == ${m}\n`);
 
 interface AnchorFacts {
   fingerprint: string;
@@ -57,7 +62,38 @@ function watchPhases(cluster: Cluster): { phases: { phase: string; at: number }[
   return { phases, stop: () => informer.stop() };
 }
 
-async function main(opts: { keep?: boolean; namespaces: string; workloads: string; name: string }): Promise<void> {
+/** The demo's figures, as `--output json` prints them. */
+export interface DemoFigures {
+  strategy: string;
+  handshakes: number;
+  failed: number;
+  disagreements: number;
+  dataPlaneRestarts: number;
+  controlPlaneRestarts: number;
+  wallSeconds: number;
+}
+
+/** Counts meshed pods created after `since`, per namespace: every restart of a workload creates one. */
+function watchPodStarts(cluster: Cluster, since: number): { created: Map<string, number>; stop: () => Promise<void> } {
+  const kc = cluster.kubeConfig();
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const selector = 'linkerd.io/control-plane-ns';
+  const created = new Map<string, number>();
+  const seen = new Set<string>();
+  const informer = k8s.makeInformer(kc, `/api/v1/pods?labelSelector=${encodeURIComponent(selector)}`, () => core.listPodForAllNamespaces({ labelSelector: selector }));
+  informer.on('add', (pod: k8s.V1Pod) => {
+    const { namespace, uid, creationTimestamp } = pod.metadata ?? {};
+    if (!namespace || !uid || seen.has(uid) || !creationTimestamp || new Date(creationTimestamp).getTime() < Math.floor(since / 1000) * 1000) return;
+    seen.add(uid);
+    created.set(namespace, (created.get(namespace) ?? 0) + 1);
+  });
+  void informer.start();
+  return { created, stop: () => informer.stop() };
+}
+
+async function main(opts: { keep?: boolean; namespaces: string; workloads: string; name: string; strategy: string; output: string }): Promise<void> {
+  if (opts.output !== 'text' && opts.output !== 'json') throw new Error(`expected --output text or json, found "${opts.output}"`);
+  if (opts.output === 'json') progress = process.stderr;
   step('building (or reusing) the local cluster binaries: Kubernetes, etcd, kwok, cert-manager, trust-manager, helm, Linkerd stand-ins');
   await buildClusterBinaries((l) => (l.includes('cached') || l.includes('built') || l.includes('building') ? say(l.trim()) : undefined));
   await buildLinkerdStandins(() => undefined);
@@ -96,17 +132,19 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     const phases = watchPhases(cluster);
     const handshakesBefore = traffic.handshakes;
     const rotationStart = Date.now();
+    const podStarts = watchPodStarts(cluster, rotationStart);
     const ticker = setInterval(() => say(`traffic: ${traffic!.handshakes - handshakesBefore} handshakes during the rotation, ${traffic!.failures.length} failed`), 15_000);
     const run = await runRunnerAsChart(cluster, {
       kubeconfig: rotator.runnerKubeconfig,
       workload: 'rotate-cronjob',
-      extraArgs: ['--force'],
+      extraArgs: ['--force', '--strategy', opts.strategy],
       timeoutMs: 1_800_000,
       env: { LOG_FORMAT: 'text' },
-      onOutput: (chunk) => process.stdout.write(chunk.replace(/^(?=.)/gm, '    runner | ')),
+      onOutput: (chunk) => progress.write(chunk.replace(/^(?=.)/gm, '    runner | ')),
     }).finally(() => clearInterval(ticker));
     const rotationMs = Date.now() - rotationStart;
     await phases.stop();
+    await podStarts.stop();
     const result = await traffic.stop();
     await plane.stop();
     plane = undefined;
@@ -119,33 +157,52 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     const bundle = await trustRootsPem(cluster);
     const bundleAnchors = fingerprintsOf(bundle).map(shortFingerprint);
     const pods = JSON.parse((await cluster.kubectl(['get', 'pods', '-A', '-l', 'linkerd.io/control-plane-ns=linkerd', '-o', 'json'])).stdout) as {
-      items: { metadata: { creationTimestamp: string; deletionTimestamp?: string } }[];
+      items: { metadata: { namespace: string; creationTimestamp: string; deletionTimestamp?: string } }[];
     };
-    const restarted = pods.items.filter((p) => !p.metadata.deletionTimestamp && new Date(p.metadata.creationTimestamp).getTime() >= Math.floor(rotationStart / 1000) * 1000).length;
+    const live = pods.items.filter((p) => !p.metadata.deletionTimestamp);
+    const startedDuring = live.filter((p) => new Date(p.metadata.creationTimestamp).getTime() >= Math.floor(rotationStart / 1000) * 1000);
+    const dataPlaneNamespaces = new Set(workloads.map((w) => w.namespace));
+    const podsCreatedIn = (inDataPlane: boolean) =>
+      [...podStarts.created].filter(([namespace]) => dataPlaneNamespaces.has(namespace) === inDataPlane).reduce((sum, [, n]) => sum + n, 0);
+    const state = JSON.parse((await cluster.kubectl(['get', 'configmap', '-n', release.namespace, names.stateConfigMap, '-o', 'jsonpath={.data.state\\.json}'])).stdout) as { last?: { strategy?: string } };
+    const figures: DemoFigures = {
+      strategy: state.last?.strategy ?? 'restart',
+      handshakes: result.handshakes - handshakesBefore,
+      failed: result.failures.length,
+      disagreements: result.disagreements,
+      dataPlaneRestarts: podsCreatedIn(true),
+      controlPlaneRestarts: podsCreatedIn(false),
+      wallSeconds: Math.round(rotationMs / 100) / 10,
+    };
+    if (opts.output === 'json') process.stdout.write(`${JSON.stringify(figures)}\n`);
+    const report = (line: string) => progress.write(`${line}\n`);
 
-    console.log('\n================ linkerd-rotator demo report ================');
-    console.log(`trust anchor before  ${before.active.fingerprint}  ${before.active.subject}  expires ${before.active.notAfter}`);
-    console.log(`trust anchor after   ${after.active.fingerprint}  ${after.active.subject}  expires ${after.active.notAfter}`);
-    console.log(`identity issuer      ${before.issuer.fingerprint} -> ${after.issuer.fingerprint}  (expires ${after.issuer.notAfter})`);
-    console.log(`trust bundle now     {${bundleAnchors.join(', ')}}`);
-    console.log(`meshed pods          ${pods.items.filter((p) => !p.metadata.deletionTimestamp).length} live, ${restarted} started during the rotation (${workloads.length} workloads + Linkerd control plane)`);
-    console.log(`mTLS handshakes      ${result.handshakes - handshakesBefore} during the rotation, ${result.handshakes} in all, ${result.failures.length} failed, ${result.timeouts.length} timed out (no answer in 10 s)`);
-    console.log(`rotation wall time   ${(rotationMs / 1000).toFixed(1)} s`);
+    report('\n================ linkerd-rotator demo report ================');
+    report(`trust anchor before  ${before.active.fingerprint}  ${before.active.subject}  expires ${before.active.notAfter}`);
+    report(`trust anchor after   ${after.active.fingerprint}  ${after.active.subject}  expires ${after.active.notAfter}`);
+    report(`identity issuer      ${before.issuer.fingerprint} -> ${after.issuer.fingerprint}  (expires ${after.issuer.notAfter})`);
+    report(`trust bundle now     {${bundleAnchors.join(', ')}}`);
+    report(`strategy             ${figures.strategy} (requested ${opts.strategy})`);
+    report(`meshed pods          ${live.length} live, ${startedDuring.length} of them started during the rotation (${workloads.length} workloads + Linkerd control plane)`);
+    report(`pod restarts         ${figures.dataPlaneRestarts} data plane, ${figures.controlPlaneRestarts} Linkerd control plane and extensions (pods created during the rotation)`);
+    report(`mTLS handshakes      ${result.handshakes - handshakesBefore} during the rotation, ${result.handshakes} in all, ${result.failures.length} failed, ${result.timeouts.length} timed out (no answer in 10 s), ${result.disagreements} webpki/node:tls disagreements`);
+    report(`rotation wall time   ${(rotationMs / 1000).toFixed(1)} s`);
     for (let i = 0; i < phases.phases.length; i++) {
       const p = phases.phases[i]!;
       const end = phases.phases[i + 1]?.at ?? rotationStart + rotationMs;
-      console.log(`  phase ${p.phase.padEnd(10)} ${((end - p.at) / 1000).toFixed(1).padStart(6)} s`);
+      report(`  phase ${p.phase.padEnd(10)} ${((end - p.at) / 1000).toFixed(1).padStart(6)} s`);
     }
-    console.log('=============================================================');
+    report('=============================================================');
+    if (result.disagreements > 0) throw new Error(`${result.disagreements} handshakes where webpki and node:tls disagreed`);
     if (result.failures.length > 0) {
-      for (const f of result.failures.slice(0, 10)) console.log(`failure: ${f.client.namespace}/${f.client.pod} -> ${f.server.namespace}/${f.server.pod}: ${f.error}`);
+      for (const f of result.failures.slice(0, 10)) report(`failure: ${f.client.namespace}/${f.client.pod} -> ${f.server.namespace}/${f.server.pod}: ${f.error}`);
       throw new Error(`${result.failures.length} mTLS handshakes failed during the rotation`);
     }
   } finally {
     await traffic?.stop();
     await plane?.stop();
     if (opts.keep) {
-      console.log(`\n--keep: cluster "${opts.name}" left running.\nexport KUBECONFIG=${cluster.kubeconfigPath}\nStop it with: npm run cluster -- down --name ${opts.name}`);
+      progress.write(`\n--keep: cluster "${opts.name}" left running.\nexport KUBECONFIG=${cluster.kubeconfigPath}\nStop it with: npm run cluster -- down --name ${opts.name}\n`);
     } else {
       step('tearing down');
       await stopCluster(opts.name);
