@@ -2,7 +2,7 @@
 // cluster, and serve /metrics, /healthz and /readyz until SIGTERM. It never writes to the cluster.
 import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { KubeConfig } from '@linkerd-rotator/kube';
+import { loadKubeConfig } from '@linkerd-rotator/kube';
 import { ExporterCache } from '@linkerd-rotator/kube/caches';
 import { ConfigError, flagHelp, parseConfig, type ExporterConfig } from './config.js';
 import { registerExporterMetrics } from './metrics.js';
@@ -25,9 +25,7 @@ async function main(): Promise<void> {
   }
   const config = configOrExit();
   const logger = pino({ level: config.logLevel, base: { component: 'exporter' } });
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
 
   const cache = new ExporterCache(kubeConfig, { names: config.names, watchPods: config.pods.watch, meshedPodSelector: config.pods.selector, logger: logger.child({ component: 'exporter-cache' }) });
   cache.start();

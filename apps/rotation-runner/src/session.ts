@@ -1,6 +1,6 @@
 // One command's connection to the cluster: the kubeconfig (file or in-cluster ServiceAccount), the
 // rotation adapter over it, and the mapping of API failures at start to exit code 4 with the message.
-import { KubeApiError, KubeConfig } from '@linkerd-rotator/kube';
+import { KubeApiError, loadKubeConfig, type KubeConfig } from '@linkerd-rotator/kube';
 import { createRotationAdapter, type RotationAdapter } from '@linkerd-rotator/kube/rotation';
 import type { Logger } from 'pino';
 import type { CommandIO } from './cli.js';
@@ -15,16 +15,13 @@ export interface Session {
   readonly started: number;
 }
 
-export function loadKubeConfig(config: ClusterConfig): KubeConfig {
-  const kc = new KubeConfig();
+/** The command's kubeconfig; a missing or clusterless one is a usage error (exit 2). */
+function kubeConfigOf(config: ClusterConfig): KubeConfig {
   try {
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromDefault();
+    return loadKubeConfig(config.kubeconfig);
   } catch (err) {
-    throw new UsageError(`cannot load the kubeconfig ${config.kubeconfig ?? '(default)'}: ${(err as Error).message.split('\n')[0]}`);
+    throw new UsageError((err as Error).message);
   }
-  if (!kc.getCurrentCluster()) throw new UsageError('no cluster in the kubeconfig: pass --kubeconfig or run in a pod with a ServiceAccount');
-  return kc;
 }
 
 export interface SessionOptions {
@@ -49,7 +46,7 @@ export interface SessionOptions {
 export async function withSession(options: SessionOptions, body: (session: Session) => Promise<number>): Promise<number> {
   const { config } = options;
   const logger = makeLogger(config, { io: options.io, command: options.command, isTTY: options.isTTY ?? process.stderr.isTTY === true });
-  const adapter = createRotationAdapter(loadKubeConfig(config), {
+  const adapter = createRotationAdapter(kubeConfigOf(config), {
     names: config.names,
     stateNamespace: config.names.releaseNamespace,
     instance: config.holder,

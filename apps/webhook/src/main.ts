@@ -2,7 +2,7 @@
 // cluster (only the objects admission reads), serve HTTPS admission and plain-HTTP health/metrics
 // until SIGTERM. The PKI health exporter is its own process (apps/exporter).
 import { pino } from 'pino';
-import { KubeConfig } from '@linkerd-rotator/kube';
+import { loadKubeConfig } from '@linkerd-rotator/kube';
 import { TrustCache } from '@linkerd-rotator/kube/caches';
 import { ConfigError, flagHelp, parseConfig } from './config.js';
 import { startWebhook } from './server.js';
@@ -23,9 +23,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel, base: { component: 'webhook' } });
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
 
   const cache = new TrustCache(kubeConfig, { names: config.names, logger: logger.child({ component: 'trust-cache' }) });
   cache.start();

@@ -10,7 +10,8 @@ export interface NamedObject {
   readonly name: string;
 }
 
-const byName = (name: string) => `metadata.name=${name}`;
+/** The field selector of one object name. */
+export const byName = (name: string) => `metadata.name=${name}`;
 
 /** One Secret by name, with every key but tls.crt and ca.crt dropped on arrival. */
 export function namedSecretFeed(core: CoreV1Api, { namespace, name }: NamedObject): Feed<V1Secret> {

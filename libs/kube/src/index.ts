@@ -7,4 +7,5 @@ export { KubeApiError, type KubeErrorKind, type KubeOperation } from './errors.j
 export { Collection, whenSynced, type AnyCollection, type CollectionHealth, type CollectionLogger, type CollectionOptions, type Feed } from './collection.js';
 export { configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed, type NamedObject } from './feeds.js';
 export { reuseConnections } from './connections.js';
+export { loadKubeConfig } from './kubeconfig.js';
 export * from './linkerd.js';

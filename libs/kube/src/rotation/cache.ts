@@ -19,13 +19,12 @@ import {
 import type { WatchSource } from '@linkerd-rotator/rotation';
 import { Collection, erase, waitUntil, type AnyCollection, type Feed } from '../collection.js';
 import { classify, KubeApiError } from '../errors.js';
-import { configMapsEverywhereFeed, namedSecretFeed, podsFeed } from '../feeds.js';
+import { byName, configMapsEverywhereFeed, namedSecretFeed, podsFeed } from '../feeds.js';
 import { ARGO_ROLLOUTS, CERT_MANAGER, type AdapterContext } from './context.js';
 import { slimNamespace, slimPod, slimReplicaSet } from './pod-facts.js';
 import { slimEvent, slimMeta, type CertificateObject } from './pki-facts.js';
 import { slimWorkload, type RolloutObject } from './workload-facts.js';
 
-const byName = (name: string) => `metadata.name=${name}`;
 
 export class ClusterCache {
   readonly pods: Collection<V1Pod>;
