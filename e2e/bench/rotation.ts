@@ -1,9 +1,11 @@
-// `npm run bench:rotation -- --workloads N --namespaces M`: a full trust-anchor rotation on a fresh
+// `npm run bench:rotation -- --workloads N --namespaces M`: full trust-anchor rotations on a fresh
 // local cluster (real API server, cert-manager, trust-manager, Linkerd stand-ins, kwok pods) with N
 // meshed Deployments across M namespaces, by the runner as it ships (esbuild bundle, plain node, the
-// chart's ServiceAccount). Prints wall time, API requests by kind, peak RSS, and the time spent in
-// gates (rollouts becoming Ready, PKI propagation) versus the engine's own work. `--baseline` then
-// runs the common shell recipe on the same cluster, with its fixed sleeps scaled by --sleep-scale.
+// chart's ServiceAccount), once per strategy side by side (restart, then cross-signed on the pods it
+// left young). Prints forced restarts per workload per rotation, wall time, API requests by kind,
+// peak RSS, and the time spent in gates (rollouts becoming Ready, PKI propagation, the long
+// old-leaves-expired wait, shortened through a 1-minute leaf lifetime) versus the engine's own work.
+// `--baseline` then runs the common shell recipe on the same cluster, sleeps scaled by --sleep-scale.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +17,8 @@ import { installChartForRunner } from '../support/chart.js';
 import { runCommonRecipe } from '../support/common-recipe.js';
 import { createMeshedWorkloads } from '../support/mesh.js';
 import { objectNames } from '../support/release.js';
+import { rotateToDone, type RotateRunReport } from '../support/rotate-to-done.js';
+import { watchPodStarts } from '../support/rotation-watch.js';
 import { bundleRunner } from '../support/runner-bundle.js';
 
 /** The runner image's Node flags (apps/rotation-runner/Dockerfile ENTRYPOINT). */
@@ -29,22 +33,25 @@ interface Options {
   sleepScale: number;
   keep: boolean;
   json?: string;
-  /** Where to keep the runner's JSON log. */
+  /** Where to keep the runner's JSON log (one file per strategy, suffixed with it). */
   runnerLog?: string;
   /** Node flags for the runner process. */
   nodeFlags: string;
 }
 
+/** The strategies compared, in run order: cross-signed then rotates a mesh whose pods are all young. */
+const STRATEGIES = ['restart', 'cross-signed'] as const;
+type Strategy = (typeof STRATEGIES)[number];
+
+/** Linkerd's leaf lifetime here and the runner's --leaf-lifetime: cross-signed's long gate waits one of these. */
+const LEAF_LIFETIME = { linkerd: '1m0s', runner: '1m' } as const;
+
 /**
  * What the bench reads of `rotate --output json` (RotateReport in
  * apps/rotation-runner/src/commands/rotate.ts): the runner is measured as a process, through its output.
  */
-interface RotateReport {
-  outcome: string;
-  /** Time spent waiting, by gate. */
-  gates: Record<string, number>;
+interface RotateReport extends RotateRunReport {
   steps: number;
-  rolls: number;
   apiRequests: number;
   requestsByKind: Array<{ verb: string; resource: string; count: number }>;
   peakRssBytes: number;
@@ -112,7 +119,7 @@ async function setUp(cluster: Cluster, o: Options, runnerJs: string): Promise<{ 
   await cluster.kubectl(['-n', objectNames.linkerdNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.issuerCertificate}`, '--timeout=180s']);
   await cluster.kubectl(['wait', '--for=condition=Synced', `bundle/${objectNames.trustRootsConfigMap}`, '--timeout=180s']);
   say('installing the Linkerd stand-ins');
-  await installLinkerd(cluster, { issuanceLifetime: '24h0m0s' });
+  await installLinkerd(cluster, { issuanceLifetime: LEAF_LIFETIME.linkerd });
   say(`creating ${o.workloads} meshed Deployments in ${o.namespaces} namespaces`);
   const perNamespace = Math.ceil(o.workloads / o.namespaces);
   const workloads = await createMeshedWorkloads(cluster, { namespaces: o.namespaces, workloadsPerNamespace: perNamespace });
@@ -152,6 +159,57 @@ function summarize(o: Options, nodes: number, report: RotateReport, wallMs: numb
   };
 }
 
+/**
+ * One rotation with `strategy`, run as the CronJob runs it (a run parked on the long gate is resumed
+ * at its resumeAt); counts the pods it created per plane while it ran.
+ */
+async function rotateWith(
+  strategy: Strategy,
+  opts: { o: Options; nodes: number; cluster: Cluster; runnerJs: string; env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[] },
+) {
+  const { o, cluster } = opts;
+  say(`rotating with strategy ${strategy} (--max-concurrent-rollouts ${o.maxConcurrentRollouts})`);
+  const common = ['--strategy', strategy, '--leaf-lifetime', LEAF_LIFETIME.runner, '--phase-timeout', '30m', '--max-concurrent-rollouts', String(o.maxConcurrentRollouts)];
+  const startedAt = Date.now();
+  const starts = watchPodStarts(cluster, startedAt);
+  const outputs: string[] = [];
+  const wallByRun: number[] = [];
+  const reports = await rotateToDone<RotateReport>({
+    run: async (args) => {
+      const run = await runRunner(opts.runnerJs, ['rotate', ...common, ...args], opts.env, o.nodeFlags);
+      outputs.push(run.stderr);
+      wallByRun.push(run.wallMs);
+      return run;
+    },
+    firstArgs: ['--force'],
+    resumeArgs: [],
+    onWaiting: (report) => void say(`  ${strategy}: the run ended waiting (${report.waitingFor ?? report.message}); resuming at ${report.resumeAt}`),
+  });
+  const elapsedMs = Date.now() - startedAt;
+  await starts.stop();
+  if (o.runnerLog) writeFileSync(`${o.runnerLog}.${strategy}`, outputs.join(''));
+  const dataPlaneNamespaces = new Set(opts.dataPlaneNamespaces);
+  const dataPlanePodsCreated = starts.count({ namespaces: dataPlaneNamespaces, inside: true });
+  const runs = reports.map((report, i) => summarize(o, opts.nodes, report, wallByRun[i]!));
+  const result = {
+    strategy,
+    forcedRestartsPerWorkload: Math.round((dataPlanePodsCreated / o.workloads) * 100) / 100,
+    dataPlanePodsCreated,
+    controlPlanePodsCreated: starts.count({ namespaces: dataPlaneNamespaces, inside: false }),
+    runnerRuns: reports.map((r) => r.outcome),
+    elapsedMs,
+    runnerWallMs: runs.reduce((sum, r) => sum + r.wallMs, 0),
+    apiRequests: runs.reduce((sum, r) => sum + r.apiRequests, 0),
+    runs,
+  };
+  say(
+    `${strategy}: ${result.forcedRestartsPerWorkload} forced restarts per workload (${dataPlanePodsCreated} data-plane, ${result.controlPlanePodsCreated} control-plane pods created); ` +
+      `runs ${result.runnerRuns.join(', ')}; ${seconds(elapsedMs)} elapsed, ${seconds(result.runnerWallMs)} in the runner; ${result.apiRequests} API requests; ` +
+      runs.map((r) => `engine overhead ${seconds(r.engineOverheadMs)} = ${r.engineOverheadPct}%, peak RSS ${r.peakRssMiB} MiB`).join('; '),
+  );
+  return result;
+}
+
 async function main(o: Options): Promise<void> {
   const name = `bench-rot-${process.pid}`;
   const dir = path.join(repoRoot, 'tmp', name);
@@ -163,16 +221,11 @@ async function main(o: Options): Promise<void> {
   const results: Record<string, unknown> = { machine: machine(), nodeFlags: o.nodeFlags };
   try {
     const { env, dataPlaneNamespaces } = await setUp(cluster, o, runnerJs);
-    say(`rotating with the runner (--max-concurrent-rollouts ${o.maxConcurrentRollouts})`);
-    const run = await runRunner(runnerJs, ['rotate', '--force', '--output', 'json', '--phase-timeout', '30m', '--max-concurrent-rollouts', String(o.maxConcurrentRollouts)], env, o.nodeFlags);
-    if (o.runnerLog) writeFileSync(o.runnerLog, run.stderr);
-    if (run.code !== 0) throw new Error(`rotate exited ${run.code}: ${run.stdout}\n${run.stderr.slice(-3000)}`);
-    const runner = summarize(o, nodes, JSON.parse(run.stdout) as RotateReport, run.wallMs);
-    results['runner'] = runner;
-    say(
-      `runner: ${seconds(runner.wallMs)} wall; gates ${seconds(runner.gatesMs)} (rollouts ${seconds(runner.rolloutGatesMs)}, PKI/clock ${seconds(runner.pkiAndClockGatesMs)}); ` +
-        `engine overhead ${seconds(runner.engineOverheadMs)} = ${runner.engineOverheadPct}% (runner CPU ${runner.runnerCpuPct}%); ${runner.apiRequests} API requests (${runner.apiRequestsPerWorkload}/workload); peak RSS ${runner.peakRssMiB} MiB`,
-    );
+    const strategies: Partial<Record<Strategy, unknown>> = {};
+    for (const strategy of STRATEGIES) strategies[strategy] = await rotateWith(strategy, { o, nodes, cluster, runnerJs, env, dataPlaneNamespaces });
+    results['strategies'] = strategies;
+    const perWorkload = STRATEGIES.map((s) => `${s} ${(strategies[s] as { forcedRestartsPerWorkload: number }).forcedRestartsPerWorkload.toFixed(1)}`).join(', ');
+    say(`forced data-plane restarts per workload per rotation: ${perWorkload}`);
     if (o.baseline) {
       const published = { afterAnchor: 120_000, afterIssuer: 120_000, afterControlPlane: 20_000, perNamespace: 10_000, beforeRetire: 120_000 };
       const scaled = Object.fromEntries(Object.entries(published).map(([k, v]) => [k, Math.round(v * o.sleepScale)])) as typeof published;
@@ -205,7 +258,7 @@ function machine(): object {
 }
 
 const program = new Command('bench:rotation')
-  .description('time a full anchor rotation on the local cluster, and optionally the common shell recipe')
+  .description('time a full anchor rotation per strategy (restart, cross-signed) on the local cluster, and optionally the common shell recipe')
   .requiredOption('--workloads <n>', 'meshed Deployments (1 replica each)', (v) => Number(v))
   .requiredOption('--namespaces <m>', 'namespaces they are spread over', (v) => Number(v))
   .option('--max-concurrent-rollouts <k>', 'the runner\'s --max-concurrent-rollouts', (v) => Number(v), 20)
@@ -214,7 +267,7 @@ const program = new Command('bench:rotation')
   .option('--sleep-scale <f>', 'factor on the recipe\'s fixed sleeps (1 = as published)', (v) => Number(v), 1)
   .option('--keep', 'keep the cluster afterwards')
   .option('--json <file>', 'also write the results to this file')
-  .option('--runner-log <file>', "keep the runner's JSON log in this file")
+  .option('--runner-log <file>', "keep the runner's JSON log of each strategy in <file>.<strategy>")
   .option('--node-flags <flags>', "Node flags for the runner process (default: the image's)", IMAGE_NODE_FLAGS)
   .action(async (opts: Options) => {
     await main({ ...opts, baseline: opts.baseline ?? false, keep: opts.keep ?? false });

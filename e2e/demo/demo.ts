@@ -3,18 +3,19 @@
 // workloads with live mTLS traffic between simulated proxies, runs a full trust-anchor rotation as
 // the chart's CronJob would, prints a report (or, with --output json, its figures as JSON on stdout),
 // and tears everything down (unless --keep).
-import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { sha256Hex, shortFingerprint } from '@linkerd-rotator/x509';
-import { buildClusterBinaries, buildLinkerdStandins, startCluster, stopCluster, waitFor, type Cluster } from '../cluster/src/index.js';
+import { buildClusterBinaries, buildLinkerdStandins, startCluster, stopCluster, waitFor } from '../cluster/src/index.js';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
-import { fingerprintsOf } from '../support/certs.js';
+import { certificatePems, fingerprintsOf } from '../support/certs.js';
 import { installRotator, runRunnerAsChart } from '../support/chart.js';
 import { DataPlane, TrafficDriver } from '../support/dataplane.js';
 import { createMeshedWorkloads } from '../support/mesh.js';
-import { secretData, trustRootsPem } from '../support/objects.js';
+import { anchorPem, secretData, trustRootsPem } from '../support/objects.js';
 import { objectNames as names, release } from '../support/release.js';
+import { rotateToDone } from '../support/rotate-to-done.js';
+import { watchPhases, watchPodStarts } from '../support/rotation-watch.js';
 
 const program = new Command('demo')
   .description('zero-downtime Linkerd trust-anchor rotation on a local cluster, under live mTLS traffic')
@@ -22,7 +23,7 @@ const program = new Command('demo')
   .option('--namespaces <n>', 'meshed namespaces', '4')
   .option('--workloads <n>', 'meshed Deployments per namespace', '5')
   .option('--name <name>', 'cluster name', 'demo')
-  .option('--strategy <strategy>', 'rotation strategy passed to the runner (restart or cross-signed)', 'restart')
+  .option('--strategy <strategy>', "rotation strategy passed to the runner (cross-signed or restart; default: the runner's own)")
   .option('--output <format>', 'text (the report) or json (the figures on stdout, progress on stderr)', 'text');
 
 const t0 = Date.now();
@@ -43,25 +44,6 @@ function anchorFacts(pem: string): AnchorFacts {
   return { fingerprint: shortFingerprint(sha256Hex(c.raw)), subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo).toISOString() };
 }
 
-/** Watches the runner's state ConfigMap and records when each phase was first seen. */
-function watchPhases(cluster: Cluster): { phases: { phase: string; at: number }[]; stop: () => Promise<void> } {
-  const kc = cluster.kubeConfig();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const phases: { phase: string; at: number }[] = [];
-  const selector = `metadata.name=${names.stateConfigMap}`;
-  const informer = k8s.makeInformer(kc, `/api/v1/namespaces/${release.namespace}/configmaps?fieldSelector=${encodeURIComponent(selector)}`, () =>
-    core.listNamespacedConfigMap({ namespace: release.namespace, fieldSelector: selector }),
-  );
-  const seen = (cm: k8s.V1ConfigMap) => {
-    const phase = cm.data?.['phase'];
-    if (phase && phases[phases.length - 1]?.phase !== phase) phases.push({ phase, at: Date.now() });
-  };
-  informer.on('add', seen);
-  informer.on('update', seen);
-  void informer.start();
-  return { phases, stop: () => informer.stop() };
-}
-
 /** The demo's figures, as `--output json` prints them. */
 export interface DemoFigures {
   strategy: string;
@@ -73,25 +55,10 @@ export interface DemoFigures {
   wallSeconds: number;
 }
 
-/** Counts meshed pods created after `since`, per namespace: every restart of a workload creates one. */
-function watchPodStarts(cluster: Cluster, since: number): { created: Map<string, number>; stop: () => Promise<void> } {
-  const kc = cluster.kubeConfig();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const selector = 'linkerd.io/control-plane-ns';
-  const created = new Map<string, number>();
-  const seen = new Set<string>();
-  const informer = k8s.makeInformer(kc, `/api/v1/pods?labelSelector=${encodeURIComponent(selector)}`, () => core.listPodForAllNamespaces({ labelSelector: selector }));
-  informer.on('add', (pod: k8s.V1Pod) => {
-    const { namespace, uid, creationTimestamp } = pod.metadata ?? {};
-    if (!namespace || !uid || seen.has(uid) || !creationTimestamp || new Date(creationTimestamp).getTime() < Math.floor(since / 1000) * 1000) return;
-    seen.add(uid);
-    created.set(namespace, (created.get(namespace) ?? 0) + 1);
-  });
-  void informer.start();
-  return { created, stop: () => informer.stop() };
-}
+/** Linkerd's leaf lifetime in the demo, and the runner's --leaf-lifetime: cross-signed's long wait is one of these. */
+const LEAF_LIFETIME = { linkerd: '1m0s', runner: '1m' } as const;
 
-async function main(opts: { keep?: boolean; namespaces: string; workloads: string; name: string; strategy: string; output: string }): Promise<void> {
+async function main(opts: { keep?: boolean; namespaces: string; workloads: string; name: string; strategy?: string; output: string }): Promise<void> {
   if (opts.output !== 'text' && opts.output !== 'json') throw new Error(`expected --output text or json, found "${opts.output}"`);
   if (opts.output === 'json') progress = process.stderr;
   step('building (or reusing) the local cluster binaries: Kubernetes, etcd, kwok, cert-manager, trust-manager, helm, Linkerd stand-ins');
@@ -108,8 +75,8 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     const rotator = await installRotator(cluster);
     say(`anchor bootstrapped: ${anchorFacts(rotator.anchorPem).fingerprint}`);
 
-    step('installing Linkerd (identity and proxy-injector as pod-backed processes; leaves live 2 minutes)');
-    const linkerd = await installLinkerd(cluster, { issuanceLifetime: '2m0s', log: say });
+    step('installing Linkerd (identity and proxy-injector as pod-backed processes; leaves live 1 minute, so the wait for old leaves to expire is short)');
+    const linkerd = await installLinkerd(cluster, { issuanceLifetime: LEAF_LIFETIME.linkerd, log: say });
 
     const ns = Number(opts.namespaces);
     const per = Number(opts.workloads);
@@ -124,23 +91,30 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     say(`${workloads.length} simulated proxies serving mTLS; ${traffic.handshakes} handshakes so far, ${traffic.failures.length} failed`);
 
     const before = {
-      active: anchorFacts((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!),
+      active: anchorFacts(await anchorPem(cluster, names.trustNamespace, names.activeAnchorSecret)),
       issuer: anchorFacts((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!),
     };
 
-    step('rotating the trust anchor: `rotate --force`, run as the chart CronJob runs it (its args, env and ServiceAccount)');
+    step('rotating the trust anchor: `rotate --force`, run as the chart CronJob runs it (its args, env and ServiceAccount); a run that ends waiting is resumed at its resumeAt, as the next CronJob run would');
     const phases = watchPhases(cluster);
     const handshakesBefore = traffic.handshakes;
     const rotationStart = Date.now();
     const podStarts = watchPodStarts(cluster, rotationStart);
     const ticker = setInterval(() => say(`traffic: ${traffic!.handshakes - handshakesBefore} handshakes during the rotation, ${traffic!.failures.length} failed`), 15_000);
-    const run = await runRunnerAsChart(cluster, {
-      kubeconfig: rotator.runnerKubeconfig,
-      workload: 'rotate-cronjob',
-      extraArgs: ['--force', '--strategy', opts.strategy],
-      timeoutMs: 1_800_000,
-      env: { LOG_FORMAT: 'text' },
-      onOutput: (chunk) => progress.write(chunk.replace(/^(?=.)/gm, '    runner | ')),
+    const runnerArgs = ['--leaf-lifetime', LEAF_LIFETIME.runner, ...(opts.strategy ? ['--strategy', opts.strategy] : [])];
+    const runs = await rotateToDone({
+      run: (args) =>
+        runRunnerAsChart(cluster, {
+          kubeconfig: rotator.runnerKubeconfig,
+          workload: 'rotate-cronjob',
+          extraArgs: [...runnerArgs, ...args],
+          timeoutMs: 1_800_000,
+          env: { LOG_FORMAT: 'text' },
+          onOutput: (chunk) => progress.write(chunk.replace(/^(?=.)/gm, '    runner | ')),
+        }),
+      firstArgs: ['--force'],
+      resumeArgs: [],
+      onWaiting: (report) => void say(`the run ended waiting: ${report.message}; the next run resumes at ${report.resumeAt} (the CronJob's next run, brought forward)`),
     }).finally(() => clearInterval(ticker));
     const rotationMs = Date.now() - rotationStart;
     await phases.stop();
@@ -148,12 +122,12 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     const result = await traffic.stop();
     await plane.stop();
     plane = undefined;
-    if (run.code !== 0) throw new Error(`the rotation exited ${run.code}; see the runner output above`);
 
     const after = {
-      active: anchorFacts((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!),
+      active: anchorFacts(await anchorPem(cluster, names.trustNamespace, names.activeAnchorSecret)),
       issuer: anchorFacts((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!),
     };
+    const issuerChain = certificatePems((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!);
     const bundle = await trustRootsPem(cluster);
     const bundleAnchors = fingerprintsOf(bundle).map(shortFingerprint);
     const pods = JSON.parse((await cluster.kubectl(['get', 'pods', '-A', '-l', 'linkerd.io/control-plane-ns=linkerd', '-o', 'json'])).stdout) as {
@@ -162,16 +136,14 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     const live = pods.items.filter((p) => !p.metadata.deletionTimestamp);
     const startedDuring = live.filter((p) => new Date(p.metadata.creationTimestamp).getTime() >= Math.floor(rotationStart / 1000) * 1000);
     const dataPlaneNamespaces = new Set(workloads.map((w) => w.namespace));
-    const podsCreatedIn = (inDataPlane: boolean) =>
-      [...podStarts.created].filter(([namespace]) => dataPlaneNamespaces.has(namespace) === inDataPlane).reduce((sum, [, n]) => sum + n, 0);
     const state = JSON.parse((await cluster.kubectl(['get', 'configmap', '-n', release.namespace, names.stateConfigMap, '-o', 'jsonpath={.data.state\\.json}'])).stdout) as { last?: { strategy?: string } };
     const figures: DemoFigures = {
       strategy: state.last?.strategy ?? 'restart',
       handshakes: result.handshakes - handshakesBefore,
       failed: result.failures.length,
       disagreements: result.disagreements,
-      dataPlaneRestarts: podsCreatedIn(true),
-      controlPlaneRestarts: podsCreatedIn(false),
+      dataPlaneRestarts: podStarts.count({ namespaces: dataPlaneNamespaces, inside: true }),
+      controlPlaneRestarts: podStarts.count({ namespaces: dataPlaneNamespaces, inside: false }),
       wallSeconds: Math.round(rotationMs / 100) / 10,
     };
     if (opts.output === 'json') process.stdout.write(`${JSON.stringify(figures)}\n`);
@@ -180,9 +152,10 @@ async function main(opts: { keep?: boolean; namespaces: string; workloads: strin
     report('\n================ linkerd-rotator demo report ================');
     report(`trust anchor before  ${before.active.fingerprint}  ${before.active.subject}  expires ${before.active.notAfter}`);
     report(`trust anchor after   ${after.active.fingerprint}  ${after.active.subject}  expires ${after.active.notAfter}`);
-    report(`identity issuer      ${before.issuer.fingerprint} -> ${after.issuer.fingerprint}  (expires ${after.issuer.notAfter})`);
+    report(`identity issuer      ${before.issuer.fingerprint} -> ${after.issuer.fingerprint}  (expires ${after.issuer.notAfter})${issuerChain.length > 1 ? `, chain carries the cross-signature ${issuerChain.slice(1).map((pem) => anchorFacts(pem).fingerprint).join(', ')} (new anchor signed by the old)` : ''}`);
     report(`trust bundle now     {${bundleAnchors.join(', ')}}`);
-    report(`strategy             ${figures.strategy} (requested ${opts.strategy})`);
+    report(`strategy             ${figures.strategy} (requested ${opts.strategy ?? "the runner's default"})`);
+    report(`runner runs          ${runs.map((r) => r.outcome).join(', ')}${runs.length > 1 ? ' (the first parked on a long gate, the next resumed it)' : ''}`);
     report(`meshed pods          ${live.length} live, ${startedDuring.length} of them started during the rotation (${workloads.length} workloads + Linkerd control plane)`);
     report(`pod restarts         ${figures.dataPlaneRestarts} data plane, ${figures.controlPlaneRestarts} Linkerd control plane and extensions (pods created during the rotation)`);
     report(`mTLS handshakes      ${result.handshakes - handshakesBefore} during the rotation, ${result.handshakes} in all, ${result.failures.length} failed, ${result.timeouts.length} timed out (no answer in 10 s), ${result.disagreements} webpki/node:tls disagreements`);

@@ -4,6 +4,7 @@
 // ServiceAccounts and the admission guard; upgrade; uninstall.
 import { X509Certificate } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
+import { ANCHOR_CERT_KEY } from '@linkerd-rotator/names';
 import { waitFor } from '../cluster/src/index.js';
 import { makeCa } from '../cluster/src/pki.js';
 import {
@@ -128,6 +129,8 @@ describe('helm install', () => {
     const previous = await secretData(testCluster(), names.trustNs, names.previous);
     activeAnchor = prepared['tls.crt']!;
     expect(active['tls.crt']).toBe(activeAnchor);
+    // The anchor the trust bundle reads from the active Secret (docs/cross-signing.md): the same, alone.
+    expect(active[ANCHOR_CERT_KEY]).toBe(activeAnchor);
     expect(active['tls.key']).toBe(prepared['tls.key']);
     expect(Object.keys(previous)).toEqual(['tls.crt']);
     expect(previous['tls.crt']).toBe(activeAnchor);
@@ -151,7 +154,7 @@ describe("the chart's ValidatingWebhookConfiguration in the real API server", ()
   const configMap = (bundle: string) =>
     JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRoots, namespace: names.linkerdNs }, data: { 'ca-bundle.crt': bundle } });
 
-  it('denies a kubectl apply of the trust roots without the active anchor, showing the webhook message; allows a correct one', async () => {
+  it('denies a kubectl apply of the trust roots without the active anchor, or with a CA that is no anchor of this install, showing the webhook message; allows a correct one', async () => {
     const { certPem: otherCa } = await makeCa('some-other-ca');
     const denied = await tryKubectl(['apply', '-f', '-'], configMap(otherCa));
     expect(denied.code).not.toBe(0);
@@ -159,7 +162,14 @@ describe("the chart's ValidatingWebhookConfiguration in the real API server", ()
     expect(denied.stderr).toMatch(/must contain the active trust anchor "CN=root\.linkerd\.cluster\.local" \(sha256:[0-9a-f]{16}\) from Secret cert-manager\/linkerd-active-anchor/);
     expect(await trustRootsPem(testCluster())).toContain(activeAnchor.trim().split('\n')[1]);
 
-    const allowed = await tryKubectl(['apply', '-f', '-'], configMap(activeAnchor + otherCa));
+    // Any certificate beside the prepared, active and previous anchors (and those a rotation keeps) is refused.
+    const extra = await tryKubectl(['apply', '-f', '-'], configMap(activeAnchor + otherCa));
+    expect(extra.code).not.toBe(0);
+    expect(extra.stderr).toContain('admission webhook "trust-roots.linkerd-rotator.io" denied the request');
+    expect(extra.stderr).toMatch(/certificate 2 "[^"]*some-other-ca[^"]*" \(sha256:[0-9a-f]{16}\) is not an anchor of this install/);
+
+    // A correct edit: the active anchor alone, ending in one line break (trust-manager writes none; both are what Linkerd reads).
+    const allowed = await tryKubectl(['apply', '-f', '-'], configMap(`${activeAnchor.trim()}\n`));
     expect(allowed.stderr).not.toContain('denied');
     expect(allowed.code).toBe(0);
     expect(allowed.stdout).toContain(`configmap/${names.trustRoots} configured`);
@@ -320,6 +330,113 @@ describe('RBAC', () => {
     expect((await tryKubectl(['-n', T, 'create', 'secret', 'generic', 'stolen-copy', '--dry-run=server'])).code).toBe(0);
   });
 
+  it("the chart's workload guard lets the runner's workload patches change only the restart marker: a restart of each kind is allowed; an image, a ServiceAccount, a hostPath volume, a label, a replica count are denied, naming what changed (issue 14, item 7)", async () => {
+    const as = kubectlAs(testCluster(), runnerKubeconfig);
+    const guard = `ValidatingAdmissionPolicy '${release.name}-workload-guard'`;
+    const labels = { app: 'guarded' };
+    const template = { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] } };
+    const workloads = [
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'guarded', namespace: appNs, labels }, spec: { replicas: 1, selector: { matchLabels: labels }, template } },
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'guarded', namespace: appNs, labels }, spec: { replicas: 1, serviceName: 'guarded', selector: { matchLabels: labels }, template } },
+      { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'guarded', namespace: appNs, labels }, spec: { selector: { matchLabels: labels }, template } },
+    ];
+    await kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: workloads }));
+    // The runner's own patch (libs/kube restartPatch: a merge patch of the template's restartedAt).
+    const patch = (kind: string, body: object) => as(['-n', appNs, 'patch', kind.toLowerCase(), 'guarded', '--type=merge', '-p', JSON.stringify(body)]);
+    const restart = (at: string) => ({ spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
+
+    // A restart of each kind, twice (adding the annotation, then changing it). For a DaemonSet the
+    // API server itself bumps the deprecated.daemonset.template.generation annotation.
+    for (const { kind } of workloads) {
+      for (const at of ['2026-01-01T00:00:00Z', new Date().toISOString()]) {
+        const r = await patch(kind, restart(at));
+        expect(`${kind} restart at ${at}: ${r.code === 0 ? 'allowed' : r.stderr.trim()}`).toBe(`${kind} restart at ${at}: allowed`);
+      }
+    }
+
+    const denied = async (what: string, body: object, paths: string[]) => {
+      const r = await patch('Deployment', body);
+      expect(`${what}: ${r.code}`).toBe(`${what}: 1`);
+      expect(r.stderr).toContain(guard);
+      expect(r.stderr).toContain(`the rotation runner may only restart workloads (change spec.template.metadata.annotations[kubectl.kubernetes.io/restartedAt], or spec.restartAt of a Rollout); its update of Deployment ${appNs}/guarded also changes ${paths.join(', ')}`);
+    };
+    // A restart with an image change rides along: the whole request is denied.
+    await denied('image', { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } }, spec: { containers: [{ name: 'app', image: 'example.invalid/evil:1' }] } } } }, ['spec.template.spec']);
+    await denied('serviceAccountName', { spec: { template: { spec: { serviceAccountName: 'default' } } } }, ['spec.template.spec']);
+    await denied('hostPath volume', { spec: { template: { spec: { volumes: [{ name: 'host', hostPath: { path: '/' } }] } } } }, ['spec.template.spec']);
+    await denied('workload label', { metadata: { labels: { team: 'other' } } }, ['metadata.labels[team]']);
+    await denied('pod template label', { spec: { template: { metadata: { labels: { extra: 'x' } } } } }, ['spec.template.metadata.labels']);
+    await denied('other template annotation', { spec: { template: { metadata: { annotations: { 'linkerd.io/inject': 'disabled' } } } } }, ['spec.template.metadata.annotations[linkerd.io/inject]']);
+    await denied('replicas', { spec: { replicas: 0 } }, ['spec.replicas']);
+    expect(await jsonpath(testCluster(), ['-n', appNs, 'get', 'deployment', 'guarded'], '{.spec.replicas} {.spec.template.spec.containers[0].image} {.metadata.labels}')).toBe('1 example.invalid/app:1 {"app":"guarded"}');
+
+    // Anyone else is not affected by the guard.
+    expect((await tryKubectl(['-n', appNs, 'patch', 'deployment', 'guarded', '--type=merge', '--dry-run=server', '-p', JSON.stringify({ spec: { replicas: 2 } })])).code).toBe(0);
+    await kubectl(['-n', appNs, 'delete', 'deployment,statefulset,daemonset', 'guarded', '--wait=false']);
+  });
+
+  it("the API server type-checks the anchor and workload guards' CEL against the real schemas without a warning", async () => {
+    for (const guard of [`${release.name}-anchor-guard`, `${release.name}-workload-guard`]) {
+      const status = await waitFor(
+        async () => {
+          const vap = JSON.parse((await kubectl(['get', 'validatingadmissionpolicy', guard, '-o', 'json'])).stdout) as {
+            metadata: { generation: number };
+            status?: { observedGeneration?: number; typeChecking?: { expressionWarnings?: Array<{ fieldRef: string; warning: string }> } };
+          };
+          return vap.status?.observedGeneration === vap.metadata.generation ? vap.status : undefined;
+        },
+        { what: `ValidatingAdmissionPolicy ${guard} to be type-checked (status.observedGeneration)`, timeoutMs: 60_000 },
+      );
+      expect(`${guard}: ${JSON.stringify(status.typeChecking?.expressionWarnings ?? [])}`).toBe(`${guard}: []`);
+    }
+  });
+
+  it("the chart's anchor guard lets only the runner write the active and previous anchor Secrets: an admin's patch, delete and collection delete are denied with a message that says to use the runner; the namespace controller and garbage collector may delete (issue 14, item 4)", async () => {
+    const as = kubectlAs(testCluster(), runnerKubeconfig);
+    const guard = `ValidatingAdmissionPolicy '${release.name}-anchor-guard'`;
+    const label = JSON.stringify({ metadata: { labels: { 'restored-from': 'backup' } } });
+    const message = (secret: string, user: string, verb: string) =>
+      `Secret ${T}/${secret} holds a trust anchor and is written only by the rotation runner (${saUser(runnerSa)}); ${user} may not ${verb} it`;
+    const admin = (await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).stdout.trim();
+    const expectDenied = (r: { code: number; stderr: string }, secret: string, user: string, verb: string) => {
+      expect(`${secret} ${verb} by ${user}: ${r.code}`).toBe(`${secret} ${verb} by ${user}: 1`);
+      expect(r.stderr).toContain(guard);
+      expect(r.stderr).toContain(message(secret, user, verb));
+      expect(r.stderr).toContain(`Run the runner instead: rotate (kubectl -n ${R} create job --from=cronjob/${release.name}-rotate rotate-now) or, when the Secret is missing, bootstrap`);
+    };
+
+    // An admin's kubectl: a patch (a GitOps re-apply or a restore is the same UPDATE), a delete, and a
+    // collection delete (which reaches admission once per object, with an empty request.name).
+    for (const secret of [names.active, names.previous]) {
+      expectDenied(await tryKubectl(['-n', T, 'patch', 'secret', secret, '--type=merge', '-p', label]), secret, admin, 'update');
+      expectDenied(await tryKubectl(['-n', T, 'delete', 'secret', secret, '--dry-run=server']), secret, admin, 'delete');
+    }
+    const collection = await tryKubectl(['delete', '--raw', `/api/v1/namespaces/${T}/secrets?dryRun=All&fieldSelector=metadata.name%3D${names.previous}`]);
+    expect(collection.code).toBe(1);
+    expect(collection.stderr).toContain(message(names.previous, admin, 'delete'));
+    // A restore where the Secret is missing is a create (here AlreadyExists would come from storage,
+    // after admission, so the guard's message shows it ran first).
+    const restored = { apiVersion: 'v1', kind: 'Secret', metadata: { name: names.active, namespace: T }, data: { 'tls.crt': b64('an old anchor') } };
+    expectDenied(await tryKubectl(['create', '-f', '-', '--dry-run=server'], JSON.stringify(restored)), names.active, admin, 'create');
+    expect(await jsonpath(testCluster(), ['-n', T, 'get', 'secret', names.active], '{.metadata.labels}')).not.toContain('restored-from');
+
+    // The runner writes them (its RBAC grants update and patch by name).
+    for (const secret of [names.active, names.previous]) {
+      const r = await as(['-n', T, 'patch', 'secret', secret, '--type=merge', '--dry-run=server', '-p', label]);
+      expect(`${secret}: ${r.code === 0 ? 'allowed' : r.stderr.trim()}`).toBe(`${secret}: allowed`);
+    }
+    // Namespace deletion: the namespace controller and the garbage collector may delete (dry run,
+    // impersonated); the garbage collector may not rewrite one (an ownerReference would be the next step).
+    for (const controller of ['system:serviceaccount:kube-system:namespace-controller', 'system:serviceaccount:kube-system:generic-garbage-collector']) {
+      const r = await tryKubectl(['-n', T, 'delete', 'secret', names.previous, '--dry-run=server', `--as=${controller}`, '--as-group=system:serviceaccounts', '--as-group=system:authenticated']);
+      expect(`${controller}: ${r.code === 0 ? 'allowed' : r.stderr.trim()}`).toBe(`${controller}: allowed`);
+    }
+    const gc = 'system:serviceaccount:kube-system:generic-garbage-collector';
+    expectDenied(await tryKubectl(['-n', T, 'patch', 'secret', names.previous, '--type=merge', '--dry-run=server', '-p', label, `--as=${gc}`, '--as-group=system:serviceaccounts', '--as-group=system:authenticated']), names.previous, gc, 'update');
+    // Other Secrets of the trust namespace are not affected.
+    expect((await tryKubectl(['-n', T, 'patch', 'secret', names.prepared, '--type=merge', '--dry-run=server', '-p', label])).code).toBe(0);
+  });
+
   it("the runner's ServiceAccount can make each API write of a rotation (renew, promote, re-issue, retire, roll; made here with kubectl, the engine's own run is scenario 1) and the webhook lets each resulting write through", async () => {
     const as = kubectlAs(testCluster(), runnerKubeconfig);
     const ok = async (args: string[], input?: string) => {
@@ -345,8 +462,8 @@ describe('RBAC', () => {
     const b = await secretData(testCluster(), T, names.prepared);
     expect(b['tls.crt']).not.toBe(activeAnchor);
     await waitForTrustRoots(testCluster(), [activeAnchor, b['tls.crt']!], 'the bundle to hold A and B');
-    // Promote: B signs the issuer from now on.
-    await writeSecret(names.active, { 'tls.crt': b['tls.crt']!, 'tls.key': b['tls.key']! });
+    // Promote: B signs the issuer from now on (and is the anchor the bundle reads from the active Secret).
+    await writeSecret(names.active, { 'tls.crt': b['tls.crt']!, 'tls.key': b['tls.key']!, [ANCHOR_CERT_KEY]: b['tls.crt']! });
     await renew(L, names.issuer);
     const issuer = await secretData(testCluster(), L, names.issuer);
     expect(chainsTo(issuer['tls.crt']!, b['tls.crt']!)).toBe(true);
@@ -379,6 +496,7 @@ describe('RBAC', () => {
     expect(report).toMatchObject({ rotation: { phase: 'Idle' }, issuer: { chainsToRole: 'active' }, bundleSynced: true });
     expect(report.anchors.map((a) => a.role)).toEqual(['prepared', 'active', 'previous']);
     expect(rotate.args.join(' ')).toMatch(/^rotate --only-if-older-than 720h /);
+    expect(rotate.args.join(' ')).toContain('--strategy cross-signed');
     expectExit(rotate, 0);
   });
 });

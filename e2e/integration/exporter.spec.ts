@@ -14,7 +14,7 @@ import { useCluster } from '../support/cluster.js';
 import { cmctlRenew } from '../support/common-recipe.js';
 import { certificatePems } from '../support/certs.js';
 import { createMeshedWorkloads, type MeshedWorkload } from '../support/mesh.js';
-import { getJson, secretData, trustRootsPem } from '../support/objects.js';
+import { anchorPem, getJson, secretData, trustRootsPem } from '../support/objects.js';
 import { proxyContainer, type PodInfo } from '../support/pods.js';
 import { objectNames as names, release, releaseObjects } from '../support/release.js';
 
@@ -112,9 +112,9 @@ describe('the exporter against the real cluster', () => {
       { what: 'the exporter to count the meshed pods the API server has', timeoutMs: 60_000 },
     );
 
-    const anchor = (await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!;
+    const anchor = await anchorPem(cluster, names.trustNamespace, names.activeAnchorSecret);
     for (const [role, secret] of [['prepared-anchor', names.preparedAnchorSecret], ['active-anchor', names.activeAnchorSecret], ['previous-anchor', names.previousAnchorSecret]] as const) {
-      const pem = (await secretData(cluster, names.trustNamespace, secret))['tls.crt']!;
+      const pem = await anchorPem(cluster, names.trustNamespace, secret);
       expect(certSeries(s, role, names.trustNamespace)).toEqual([expected(pem)]);
     }
     const issuer = (await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt']!;
@@ -157,9 +157,9 @@ describe('the exporter against the real cluster', () => {
     expect(select(s, 'trust_bundle_contains_issuer_anchor', { namespace: names.linkerdNamespace })[0]?.value).toBe(1);
   });
 
-  it('walks the phase gauge through a real rotation; stale proxies rise and return to zero; the new anchor replaces the old in every series', async () => {
+  it('walks the phase gauge through a real rotation (strategy restart); stale proxies rise and return to zero; the new anchor replaces the old in every series', async () => {
     const cluster = testCluster();
-    const anchorA = expected((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!);
+    const anchorA = expected(await anchorPem(cluster, names.trustNamespace, names.activeAnchorSecret));
     const timeline: Array<{ t: number; samples: Sample[] }> = [];
     let polling = true;
     const poller = (async () => {
@@ -170,7 +170,9 @@ describe('the exporter against the real cluster', () => {
       }
     })();
     const startedAt = Date.now();
-    const run = await runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs: ['--force'], timeoutMs: 600_000 });
+    // Strategy restart: every bundle change makes the data plane stale until the runner rolls it, which
+    // is what this test watches; the default (cross-signed) leaves pods on A relying on X instead.
+    const run = await runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs: ['--force', '--strategy', 'restart'], timeoutMs: 600_000 });
     // Keep scraping a little after the run, so the end state is in the record.
     await new Promise((r) => setTimeout(r, 3000));
     polling = false;
@@ -204,7 +206,7 @@ describe('the exporter against the real cluster', () => {
     expect(Math.max(...during('TrustBoth').map((x) => total(x.samples, 'trust_bundle_certificates')))).toBe(2);
 
     const end = await scrape();
-    const anchorB = expected((await secretData(cluster, names.trustNamespace, names.activeAnchorSecret))['tls.crt']!);
+    const anchorB = expected(await anchorPem(cluster, names.trustNamespace, names.activeAnchorSecret));
     expect(anchorB.fingerprint).not.toBe(anchorA.fingerprint);
     for (const role of ['prepared-anchor', 'active-anchor', 'previous-anchor']) expect(certSeries(end, role, names.trustNamespace)).toEqual([anchorB]);
     expect(certSeries(end, 'trust-bundle', names.linkerdNamespace)).toEqual([anchorB]);

@@ -1,12 +1,14 @@
 // Scenario 4 faults not covered in rotation.spec.ts, under live mTLS traffic: trust-manager stopped
-// while a rotation waits for the new bundle. The runner must wait on the observed bundle (never a
-// timer), resume when trust-manager is back, and finish with zero failed handshakes.
+// while a rotation (the default strategy, cross-signed) waits for the new bundle. The runner must
+// wait on the observed bundle (never a timer), resume when trust-manager is back, park on the long
+// gate, and the next run (as the CronJob's) finishes, with zero failed handshakes throughout.
 import { waitFor } from '../cluster/src/index.js';
 import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
 import { runRunnerAsChart } from '../support/chart.js';
 import { useLocalTestCluster } from '../support/local-test-cluster.js';
 import { useMeshedTraffic } from '../support/meshed-traffic.js';
-import { secretData, trustRootsPem } from '../support/objects.js';
+import { anchorPem, trustRootsPem } from '../support/objects.js';
+import { rotateToDone, type RotateRunReport } from '../support/rotate-to-done.js';
 
 const testCluster = useLocalTestCluster();
 const mesh = useMeshedTraffic(() => testCluster().cluster, {
@@ -19,14 +21,16 @@ const mesh = useMeshedTraffic(() => testCluster().cluster, {
 it('waits for the bundle while trust-manager is down, resumes when it is back, and finishes with zero mTLS failures', async () => {
   const { cluster, rotator, names } = testCluster();
   const { traffic } = mesh();
-  const anchorIn = async (secret: string) => (await secretData(cluster, names.trustNamespace, secret))['tls.crt']!;
+  const anchorIn = (secret: string) => anchorPem(cluster, names.trustNamespace, secret);
+  // useMeshedTraffic's leaves live one minute: the runner is told, so the long gate is short.
+  const leafLifetime = ['--leaf-lifetime', '1m'];
   const before = await anchorIn(names.activeAnchorSecret);
   await cluster.stopComponent('trust-manager');
   let output = '';
   const rotation = runRunnerAsChart(cluster, {
     kubeconfig: rotator.runnerKubeconfig,
     workload: 'rotate-cronjob',
-    extraArgs: ['--force'],
+    extraArgs: ['--force', ...leafLifetime, '--output', 'json'],
     timeoutMs: 900_000,
     onOutput: (chunk) => (output += chunk),
   });
@@ -42,6 +46,14 @@ it('waits for the bundle while trust-manager is down, resumes when it is back, a
   await cluster.startComponent('trust-manager');
   const run = await rotation;
   if (run.code !== 0) throw new Error(`rotate exited ${run.code}:\n${run.stderr.slice(-3000)}${run.stdout.slice(-3000)}`);
+  // Cross-signed parks on old-leaves-expired after promotion; the next run resumes it and retires A.
+  expect((JSON.parse(run.stdout) as RotateRunReport).outcome).toBe('waiting');
+  const resumed = await rotateToDone({
+    run: (args) => runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs: [...leafLifetime, ...args], timeoutMs: 900_000 }),
+    firstArgs: [],
+    resumeArgs: [],
+  });
+  expect(resumed.at(-1)?.outcome).toBe('done');
   const after = await anchorIn(names.activeAnchorSecret);
   expect(fingerprintOf(after)).not.toBe(fingerprintOf(before));
   expect(fingerprintsOf(await trustRootsPem(cluster))).toEqual([fingerprintOf(after)]);

@@ -1,18 +1,22 @@
 // The end-to-end proof (issue 6, scenarios 1 and 3): with the chart installed by helm, Linkerd's
 // identity and injector running, 32 meshed workloads in 4 namespaces and mTLS handshakes between
 // random pairs of simulated proxies throughout, a full anchor rotation by the runner (run as its
-// CronJob would, as the chart's ServiceAccount) causes zero handshake failures; so does
-// cert-manager renewing the anchor on its own, after which the runner completes the rotation.
+// CronJob would, as the chart's ServiceAccount) with strategy restart causes zero handshake
+// failures; so does cert-manager renewing the anchor on its own, after which the runner completes
+// the rotation under the default strategy (cross-signed, resumed after its long gate as the next
+// CronJob run would). cross-signed.spec.ts is the proof of the default from a fresh mesh.
 import path from 'node:path';
 import { repoRoot, waitFor } from '../cluster/src/index.js';
 import { run } from '../cluster/src/kubectl.js';
-import { expectMeshRotatedTo } from '../scenarios/rotated-mesh.js';
+import { expectMeshCrossSignedTo, expectMeshRotatedTo } from '../scenarios/rotated-mesh.js';
 import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
 import { runRunnerAsChart } from '../support/chart.js';
 import { cmctlRenew } from '../support/common-recipe.js';
 import { useLocalTestCluster } from '../support/local-test-cluster.js';
 import { useMeshedTraffic } from '../support/meshed-traffic.js';
-import { secretData, trustRootsPem } from '../support/objects.js';
+import { anchorPem, secretData, trustRootsPem } from '../support/objects.js';
+import { rotateToDone, type RotateRunReport } from '../support/rotate-to-done.js';
+import { watchPodStarts } from '../support/rotation-watch.js';
 
 const testCluster = useLocalTestCluster();
 const mesh = useMeshedTraffic(() => testCluster().cluster, {
@@ -22,11 +26,17 @@ const mesh = useMeshedTraffic(() => testCluster().cluster, {
   warmup: { handshakes: 200, before: 'any rotation' },
 });
 
-async function rotate(extraArgs: string[] = []) {
+/** useMeshedTraffic's leaves live one minute: the runner is told, so cross-signed's long gate is short. */
+const LEAF_LIFETIME = ['--leaf-lifetime', '1m'];
+
+/** `rotate --force` as the CronJob runs it, then the next run after a long gate, until done. */
+function rotate(strategyArgs: string[]): Promise<RotateRunReport[]> {
   const { cluster, rotator } = testCluster();
-  const run = await runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs, timeoutMs: 900_000 });
-  if (run.code !== 0) throw new Error(`rotate exited ${run.code}:\n${run.stderr.slice(-4000)}${run.stdout.slice(-4000)}`);
-  return run;
+  return rotateToDone({
+    run: (args) => runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs: [...LEAF_LIFETIME, ...strategyArgs, ...args], timeoutMs: 900_000 }),
+    firstArgs: ['--force'],
+    resumeArgs: [],
+  });
 }
 
 /** Final state of a rotation: one anchor everywhere, the issuer under it, every meshed pod fresh. */
@@ -36,15 +46,15 @@ async function expectRotatedTo(anchorPem: string, rotationStartedAt: Date) {
 
 async function activeAnchorPem(): Promise<string> {
   const { names } = testCluster();
-  return (await secretData(testCluster(), names.trustNamespace, names.activeAnchorSecret))['tls.crt']!;
+  return anchorPem(testCluster(), names.trustNamespace, names.activeAnchorSecret);
 }
 
-it('rotates the trust anchor with zero mTLS handshake failures (scenario 1)', async () => {
+it('rotates the trust anchor with strategy restart with zero mTLS handshake failures (scenario 1)', async () => {
   const { traffic } = mesh();
   const before = await activeAnchorPem();
   const handshakesBefore = traffic.handshakes;
   const startedAt = new Date();
-  await rotate(['--force']);
+  expect((await rotate(['--strategy', 'restart'])).map((r) => r.outcome)).toEqual(['done']);
   const after = await activeAnchorPem();
   expect(fingerprintOf(after)).not.toBe(fingerprintOf(before));
   await expectRotatedTo(after, startedAt);
@@ -53,7 +63,7 @@ it('rotates the trust anchor with zero mTLS handshake failures (scenario 1)', as
   expect(traffic.disagreements).toBe(0);
 }, 900_000);
 
-it('survives cert-manager renewing the anchor on its own, and the runner then completes it (scenario 3)', async () => {
+it('survives cert-manager renewing the anchor on its own, and the runner then completes it under the default strategy (scenario 3)', async () => {
   const { traffic } = mesh();
   const { cluster, names } = testCluster();
   const active = await activeAnchorPem();
@@ -72,12 +82,19 @@ it('survives cert-manager renewing the anchor on its own, and the runner then co
   expect(traffic.failures).toEqual([]);
   expect(traffic.disagreements).toBe(0);
 
-  const startedAt = new Date();
-  await rotate(['--force']);
-  await expectRotatedTo(prepared, startedAt);
+  // Every pod is young (scenario 1 restarted them onto {active}): cross-signed restarts none of them.
+  const starts = watchPodStarts(cluster, Date.now());
+  expect((await rotate([])).map((r) => r.outcome)).toEqual(['waiting', 'done']);
+  await starts.stop();
+  expect(fingerprintOf(await activeAnchorPem())).toBe(fingerprintOf(prepared));
+  const dataPlaneNamespaces = mesh().workloads.map((w) => w.namespace);
+  expect(starts.count({ namespaces: new Set(dataPlaneNamespaces), inside: true })).toBe(0);
+  const relying = await expectMeshCrossSignedTo(testCluster(), { anchorPem: prepared, previousAnchorPem: active, dataPlaneNamespaces, proxyVerdict: (pod) => mesh().plane.leafVerdict(pod) });
+  expect(relying).toHaveLength(dataPlaneNamespaces.length);
   expect(traffic.failures).toEqual([]);
   expect(traffic.disagreements).toBe(0);
 }, 900_000);
+
 
 async function runRunnerStatus(): Promise<string> {
   const { rotator, release } = testCluster();

@@ -23,7 +23,7 @@ import { waitFor } from '../cluster/src/process.js';
 import { manualEditsScenario } from '../scenarios/manual-edits.js';
 import { expectMeshRotatedTo } from '../scenarios/rotated-mesh.js';
 import { fingerprintOf } from '../support/certs.js';
-import { secretData } from '../support/objects.js';
+import { anchorPem } from '../support/objects.js';
 import { objectNames, release, releaseObjects } from '../support/release.js';
 import type { TestCluster } from '../support/test-cluster.js';
 import { decideKindTier } from './support/docker.js';
@@ -79,7 +79,7 @@ kindDescribe(`kind tier: upstream cert-manager, trust-manager, Linkerd and this 
       }
     };
   const kubectl = (args: string[]) => k().kubectl(args, { allowFailure: true });
-  const activeAnchorPem = async () => (await secretData(k(), trustNamespace, activeAnchorSecret))['tls.crt']!;
+  const activeAnchorPem = () => anchorPem(k(), trustNamespace, activeAnchorSecret);
 
   beforeAll(
     guard(async () => {
@@ -213,7 +213,8 @@ kindDescribe(`kind tier: upstream cert-manager, trust-manager, Linkerd and this 
         const before = await activeAnchorPem();
         const okBefore = m.okCount();
         const startedAt = new Date();
-        const { failedPods } = await runCronJob('rotate-forced', ['--force'], 45 * MIN);
+        // Strategy restart: this scenario checks that protocol's end state (every meshed pod rolled).
+        const { failedPods } = await runCronJob('rotate-forced', ['--force', '--strategy', 'restart'], 45 * MIN);
         const okDuring = m.okCount() - okBefore;
 
         // The new anchor signs Linkerd's issuer and is the only one trusted; every meshed pod started

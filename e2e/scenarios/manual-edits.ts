@@ -15,6 +15,8 @@ import type { RunResult, TestCluster } from '../support/test-cluster.js';
 const MIN = 60_000;
 const trustRootsDenied = 'admission webhook "trust-roots.linkerd-rotator.io" denied the request';
 const issuerDenied = 'admission webhook "identity-issuer.linkerd-rotator.io" denied the request';
+const bundleDenied = 'admission webhook "trust-bundle.linkerd-rotator.io" denied the request';
+const namespaceDenied = 'admission webhook "target-namespace.linkerd-rotator.io" denied the request';
 
 export interface ScenarioOptions {
   /** Wraps each hook and test body (the kind tier marks its run failed there, for its diagnostics). */
@@ -139,14 +141,15 @@ export function manualEditsScenario(testCluster: () => TestCluster, opts: Scenar
     );
 
     it(
-      'correct edits are allowed: kubectl edit adding a next anchor next to the active one, and kubectl label; trust-manager then restores its bundle',
+      'correct edits are allowed: kubectl edit adding a comment above the anchors (text before a block, which Linkerd skips), and kubectl label; trust-manager then restores its bundle',
       wrap(async () => {
-        const next = await fixtures.makeAnchor({ cn: 'root.linkerd.cluster.local' });
-        const edited = await editTrustRoots(pastedPem(published, next.certPem));
+        // Only this install's anchors may be in the bundle (an extra CA is denied, issue 14), so the
+        // allowed edit keeps them and adds text Linkerd's identity controller skips.
+        const edited = await editTrustRoots(pastedPem('# reviewed by hand', published));
         expect(edited.stderr).not.toContain('denied');
         expect(edited.code).toBe(0);
         // With --output=json kubectl edit prints the saved object.
-        expect(edited.stdout).toContain(next.certPem.split('\n')[1]);
+        expect(edited.stdout).toContain('# reviewed by hand');
         const labelled = await kubectl(['-n', names().linkerdNamespace, 'label', 'configmap', names().trustRootsConfigMap, 'example.com/reviewed=yes']);
         expect(labelled.stderr).toBe('');
         expect(labelled.code).toBe(0);
@@ -158,6 +161,84 @@ export function manualEditsScenario(testCluster: () => TestCluster, opts: Scenar
         });
       }),
       5 * MIN,
+    );
+  });
+
+  // Issue 14 item 2: ways to delete the trust roots without a DELETE of the ConfigMap reaching the
+  // webhook by name. Each one would leave the namespace without its trust roots if it got through.
+  describe('scenario 5: bypasses of the DELETE guard', () => {
+    const ownerReferences = async (): Promise<string> =>
+      (await testCluster().kubectl(['-n', names().linkerdNamespace, 'get', 'configmap', names().trustRootsConfigMap, '-o', 'jsonpath={.metadata.ownerReferences}'])).stdout;
+
+    it(
+      'a collection delete (deletecollection: the API server sends each object with an empty name) is denied with the webhook message',
+      wrap(async () => {
+        const { linkerdNamespace, trustRootsConfigMap } = names();
+        // kubectl delete --all and -l delete object by object; the collection call is what a client library's deleteCollection makes.
+        const r = await kubectl(['delete', '--raw', `/api/v1/namespaces/${linkerdNamespace}/configmaps?fieldSelector=metadata.name%3D${trustRootsConfigMap}`]);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(`${trustRootsDenied}: deleting ConfigMap ${linkerdNamespace}/${trustRootsConfigMap} is refused`);
+        await expectUnchanged();
+      }),
+    );
+
+    it(
+      'kubectl patch adding a dangling ownerReference (the garbage collector would then delete the ConfigMap) is denied; a label still passes',
+      wrap(async () => {
+        const { linkerdNamespace, trustRootsConfigMap } = names();
+        const owners = await ownerReferences();
+        const dangling = { apiVersion: 'v1', kind: 'Pod', name: 'gone', uid: '00000000-0000-4000-8000-000000000000' };
+        const r = await kubectl(['-n', linkerdNamespace, 'patch', 'configmap', trustRootsConfigMap, '--type=strategic', '-p', JSON.stringify({ metadata: { ownerReferences: [dangling] } })]);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(`${trustRootsDenied}: changing the ownerReferences of ConfigMap ${linkerdNamespace}/${trustRootsConfigMap} is refused (Pod gone, uid ${dangling.uid} added)`);
+        expect(r.stderr).toContain('(trust-manager) may change them');
+        expect(await ownerReferences()).toBe(owners);
+        const labelled = await kubectl(['-n', linkerdNamespace, 'label', '--overwrite', 'configmap', trustRootsConfigMap, 'example.com/owners-checked=yes']);
+        expect([labelled.code, labelled.stderr]).toEqual([0, '']);
+        await expectUnchanged();
+      }),
+    );
+
+    it(
+      "kubectl delete bundle, a collection delete of it, and a patch of its target are denied; the Bundle's labels may change",
+      wrap(async () => {
+        const { trustRootsConfigMap } = names();
+        const bundle = `bundles.trust.cert-manager.io/${trustRootsConfigMap}`;
+        const deleted = await kubectl(['delete', bundle]);
+        expect(deleted.code).not.toBe(0);
+        expect(deleted.stderr).toContain(`${bundleDenied}: deleting Bundle ${trustRootsConfigMap} is refused: trust-manager owns every trust-roots ConfigMap`);
+        expect(deleted.stderr).toContain('to uninstall, delete the linkerd-rotator ValidatingWebhookConfiguration first');
+
+        const collection = await kubectl(['delete', '--raw', `/apis/trust.cert-manager.io/v1alpha1/bundles?fieldSelector=metadata.name%3D${trustRootsConfigMap}`]);
+        expect(collection.code).not.toBe(0);
+        expect(collection.stderr).toContain(`${bundleDenied}: deleting Bundle ${trustRootsConfigMap} is refused`);
+
+        const retargeted = await kubectl(['patch', bundle, '--type=merge', '-p', JSON.stringify({ spec: { target: { namespaceSelector: { matchLabels: { 'example.com/nowhere': 'true' } } } } })]);
+        expect(retargeted.code).not.toBe(0);
+        expect(retargeted.stderr).toContain(`${bundleDenied}: changing spec.target of Bundle ${trustRootsConfigMap} is refused`);
+
+        const labelled = await kubectl(['label', '--overwrite', bundle, 'example.com/reviewed=yes']);
+        expect([labelled.code, labelled.stderr]).toEqual([0, '']);
+        expect((await testCluster().kubectl(['get', bundle, '-o', 'name'])).stdout.trim()).toBe(`bundle.trust.cert-manager.io/${trustRootsConfigMap}`);
+        await expectUnchanged();
+      }),
+    );
+
+    it(
+      "kubectl label removing the Bundle's selector label from Linkerd's namespace is denied (trust-manager would delete the ConfigMap there); other labels pass",
+      wrap(async () => {
+        const { linkerdNamespace } = names();
+        const selectorLabel = 'linkerd.io/is-control-plane';
+        const removed = await kubectl(['label', 'namespace', linkerdNamespace, `${selectorLabel}-`]);
+        expect(removed.code).not.toBe(0);
+        expect(removed.stderr).toContain(`${namespaceDenied}: taking Namespace ${linkerdNamespace} out of the target of the trust-roots Bundle`);
+        expect(removed.stderr).toContain(`(label ${selectorLabel}=true removed)`);
+        const label = await testCluster().kubectl(['get', 'namespace', linkerdNamespace, '-o', `jsonpath={.metadata.labels.${selectorLabel.replace(/\./g, '\\.')}}`]);
+        expect(label.stdout).toBe('true');
+        const other = await kubectl(['label', '--overwrite', 'namespace', linkerdNamespace, 'example.com/reviewed=yes']);
+        expect([other.code, other.stderr]).toEqual([0, '']);
+        await expectUnchanged();
+      }),
     );
   });
 
@@ -174,7 +255,7 @@ export function manualEditsScenario(testCluster: () => TestCluster, opts: Scenar
     it(
       'a non-CA issuer and an issuer chained to a foreign anchor are denied, the Secret unchanged; an issuer signed by the active anchor is allowed',
       wrap(async () => {
-        const { linkerdNamespace, issuerSecret: issuerName, trustRootsConfigMap } = names();
+        const { linkerdNamespace, issuerSecret: issuerName } = names();
         const before = await secretData(testCluster(), linkerdNamespace, issuerName);
         const nonCa = await fixtures.makeLeaf(active, { cn: 'identity.linkerd.cluster.local' });
         const r1 = await kubectl(['replace', '-f', '-'], issuerSecret(nonCa, active.certPem));
@@ -185,7 +266,8 @@ export function manualEditsScenario(testCluster: () => TestCluster, opts: Scenar
         const foreign = await fixtures.makeIssuer(foreignRoot, { cn: 'identity.linkerd.cluster.local' });
         const r2 = await kubectl(['replace', '-f', '-'], issuerSecret(foreign, foreignRoot.certPem));
         expect(r2.stderr).toContain(issuerDenied);
-        expect(r2.stderr).toContain(`must chain to an anchor in the current trust bundle (ConfigMap ${linkerdNamespace}/${trustRootsConfigMap}`);
+        expect(r2.stderr).toContain("must chain to the active anchor");
+        expect(r2.stderr).toContain(`(Secret ${names().trustNamespace}/${names().activeAnchorSecret})`);
         expect(await secretData(testCluster(), linkerdNamespace, issuerName)).toEqual(before);
 
         const good = await fixtures.makeIssuer(active, { cn: 'identity.linkerd.cluster.local' });

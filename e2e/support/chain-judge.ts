@@ -156,7 +156,12 @@ export class ChainJudge {
   private verdict(request: { side: JudgedSide; roots: JudgedRoots; chain: PresentedChain; serverName?: string }): Promise<WebpkiVerdict> {
     const usage = request.side === 'server verifying client' ? 'client' : 'server';
     const now = Date.now();
-    const ask = () => this.ask({ roots: request.roots.pems, chain: request.chain.pems, usage, at: new Date(now), ...(request.serverName === undefined ? {} : { serverName: request.serverName }) });
+    // webpki-verify is asked at whole seconds (floored) and webpki's notAfter is inclusive: in the
+    // second after the chain's earliest notAfter it would still accept what node (at ms) calls
+    // expired. Past that notAfter, ask at a second that is past it too, as node's verdict is.
+    const earliestNotAfter = request.chain.validUntil + 1_000;
+    const at = new Date(now > earliestNotAfter ? Math.max(now, earliestNotAfter + 1_000) : now);
+    const ask = () => this.ask({ roots: request.roots.pems, chain: request.chain.pems, usage, at, ...(request.serverName === undefined ? {} : { serverName: request.serverName }) });
     if (now < request.chain.validFrom || now >= request.chain.validUntil) return ask();
     const key = `${usage} ${request.serverName ?? ''} ${request.roots.key} ${request.chain.key}`;
     const cached = this.cache.get(key);

@@ -385,6 +385,16 @@ export class DataPlane {
     return [...this.proxies.values()].filter((p) => p.ready);
   }
 
+  /**
+   * The plane's own verdict on a pod (namespace/name): the issuer of the last leaf its proxy's webpki
+   * accepted against the roots the pod started with, and how many leaves it refused. Undefined when
+   * no proxy runs for the pod.
+   */
+  leafVerdict(pod: string): { acceptedLeafIssuer?: string; refusedLeaves: number } | undefined {
+    const proxy = [...this.proxies.values()].find((p) => p.name === pod);
+    return proxy && { ...(proxy.leafIssuerFingerprint ? { acceptedLeafIssuer: proxy.leafIssuerFingerprint } : {}), refusedLeaves: proxy.refusedLeaves };
+  }
+
   async stop(): Promise<void> {
     await this.informer?.stop();
     for (const p of this.proxies.values()) p.stop();

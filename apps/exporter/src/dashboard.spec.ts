@@ -1,11 +1,13 @@
 // The chart's Grafana dashboard and alert rules against what this process really exports: valid JSON,
 // the datasource as a variable everywhere, and only metric names the exporter's registry registers
 // (the webhook's admission metrics are checked against its registry by apps/webhook's dashboard spec).
+// Also that docs/metrics.md has a row for every metric the exporter registers.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StaticExporterSource } from '@linkerd-rotator/kube/testing';
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
+import { STOP_REASONS } from '@linkerd-rotator/rotation';
 import { Registry } from 'prom-client';
 import { EXPORTER_METRICS, registerExporterMetrics } from './metrics.js';
 
@@ -111,6 +113,13 @@ describe('the Grafana dashboard (charts/linkerd-rotator/files/dashboard.json)', 
     expect(byTitle(/^Admission latency/)?.targets?.map((t) => t.expr).join(' ')).toContain('linkerd_rotator_admission_duration_seconds_bucket');
   });
 
+  it('shows the proxies relying on a cross-signature per namespace, and when the cross-signature expires', () => {
+    const relying = panels.find((p) => /^Proxies relying on a cross-signature/.test(p.title));
+    expect(relying?.targets?.[0]?.expr).toContain(EXPORTER_METRICS.relyingOnCrossSignature);
+    expect(relying?.targets?.[0]?.legendFormat).toBe('{{namespace}}');
+    expect(panels.find((p) => /^Cross-signature expires in/.test(p.title))?.targets?.[0]?.expr).toMatch(new RegExp(`${EXPORTER_METRICS.crossSignatureExpiry}.*- time\\(\\)$`));
+  });
+
   it('gives every panel a unique id', () => {
     const ids = panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -124,5 +133,22 @@ describe('the alert rules (charts/linkerd-rotator/files/prometheus-rules.yaml)',
     const used = new Set([...text.matchAll(/\blinkerd_rotator_[a-z_]+/g)].map((m) => m[0]));
     expect(used.size).toBeGreaterThanOrEqual(10);
     expect([...used].filter((n) => !exported.has(n))).toEqual([]);
+  });
+});
+
+describe('the metrics reference (docs/metrics.md)', () => {
+  it('documents every metric the exporter registers, each in a row of its table', () => {
+    const doc = readFileSync(path.resolve(chartFiles, '../../../docs/metrics.md'), 'utf8');
+    const rows = new Set([...doc.matchAll(/^\| `(linkerd_rotator_[a-z_]+)`/gm)].map((m) => m[1]));
+    expect(Object.values(EXPORTER_METRICS).filter((name) => !rows.has(name))).toEqual([]);
+  });
+
+  it('lists every stop reason of the `reason` label, each also in the table of docs/rotation.md that says when it stops', () => {
+    const doc = readFileSync(path.resolve(chartFiles, '../../../docs/metrics.md'), 'utf8');
+    const reasonList = doc.slice(doc.indexOf('- `reason`:'), doc.indexOf('### Cardinality'));
+    expect(STOP_REASONS.filter((r) => !reasonList.includes(`\`${r}\``))).toEqual([]);
+    const rotation = readFileSync(path.resolve(chartFiles, '../../../docs/rotation.md'), 'utf8');
+    const tableRows = rotation.split('\n').filter((line) => line.startsWith('| `')).map((line) => line.split(' | ')[0]).join(' ');
+    expect(STOP_REASONS.filter((r) => !tableRows.includes(`\`${r}\``))).toEqual([]);
   });
 });

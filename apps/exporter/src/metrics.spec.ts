@@ -6,7 +6,7 @@ import type { ExporterSnapshot, MeshedPodView } from '@linkerd-rotator/kube/cach
 import { StaticExporterSource } from '@linkerd-rotator/kube/testing';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { serializeState, type RotationState } from '@linkerd-rotator/rotation';
-import { shortFingerprint } from '@linkerd-rotator/x509';
+import { crossSign, shortFingerprint } from '@linkerd-rotator/x509';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { EXPORTER_METRICS as M, registerExporterMetrics } from './metrics.js';
 
@@ -257,6 +257,158 @@ describe('stale proxies', () => {
   });
 });
 
+describe('cross-signatures (strategy cross-signed)', () => {
+  // A (old) and B (new) named alike, as Linkerd's cert-manager setup makes them; X is B's subject and
+  // key signed by A, so it ends with A; the issuer Secret holds [I_B, X] as cert-manager writes it.
+  let oldA: Credentials;
+  let newB: Credentials;
+  let x: string;
+  let issuerB: Credentials;
+  const bundleA = () => fixtures.bundleOf(oldA);
+  const bundleAB = () => fixtures.bundleOf(oldA, newB);
+  const bundleB = () => fixtures.bundleOf(newB);
+
+  beforeAll(async () => {
+    oldA = await fixtures.makeAnchor({ notBefore: new Date('2029-01-01T00:00:00Z'), notAfter: new Date('2030-03-01T00:00:00Z') });
+    newB = await fixtures.makeAnchor({ notBefore: new Date('2029-12-01T00:00:00Z'), notAfter: new Date('2031-01-01T00:00:00Z') });
+    x = await crossSign({ subject: newB.certPem, issuer: oldA.certPem, issuerKey: oldA.keyPem, now: NOW });
+    issuerB = await fixtures.makeIssuer(newB, { notBefore: new Date('2029-12-31T12:00:00Z'), notAfter: new Date('2030-01-02T12:00:00Z') });
+  });
+
+  const promoted = (previousPem: string): Certificates => ({
+    preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: newB.certPem },
+    activeAnchor: { source: 'Secret cert-manager/linkerd-active-anchor', certPem: newB.certPem },
+    previousAnchor: { source: 'Secret cert-manager/linkerd-previous-anchor', certPem: previousPem },
+    issuer: { source: 'Secret linkerd/linkerd-identity-issuer', certPem: fixtures.bundleOf(issuerB) + x, caPem: x },
+  });
+  const knownBundles = () => ({
+    [sha256(bundleA())]: { anchors: [fp(oldA)], firstSeenAt: '2029-01-01T00:00:00.000Z', syncedAt: '2029-01-01T00:00:10.000Z' },
+    [sha256(bundleAB())]: { anchors: [fp(oldA), fp(newB)].sort(), firstSeenAt: '2029-12-30T00:00:00.000Z', syncedAt: '2029-12-30T00:00:10.000Z' },
+    [sha256(bundleB())]: { anchors: [fp(newB)], firstSeenAt: '2029-12-31T20:00:00.000Z', syncedAt: '2029-12-31T20:00:10.000Z' },
+  });
+  const literal = (pem: string, anchors: Credentials[]) => ({ trustRootSha256: sha256(pem), trustedAnchors: anchors.map(fp) });
+
+  const crossSignedDone = (): RotationState => ({
+    version: 1,
+    phase: 'Done',
+    knownBundles: knownBundles(),
+    last: { id: 'r1', from: fp(oldA), to: fp(newB), startedAt: '2029-12-30T00:00:00.000Z', finishedAt: '2029-12-31T20:01:00.000Z', strategy: 'cross-signed' },
+  });
+  const afterRetire = (state: RotationState): Cluster => ({
+    trustRoots: [cm('linkerd', bundleB())],
+    pods: [
+      // Injected pods carry the anchors literally: A is held by them alone after Retire, and verifies X.
+      pod('shop', 'old', literal(bundleA(), [oldA])),
+      pod('shop', 'old-annotation-only', { trustRootSha256: sha256(bundleA()) }),
+      pod('shop', 'both', { trustRootSha256: sha256(bundleAB()) }),
+      pod('pay', 'new', literal(bundleB(), [newB])),
+      pod('pay', 'stranger', { trustRootSha256: 'f'.repeat(64) }),
+    ],
+    podsWatched: true,
+    podAnchors: [oldA.certPem, newB.certPem],
+    state: stateOf(state),
+  });
+
+  it('after a cross-signed rotation: pods that trust only A rely on X until its expiry and are not stale; X\'s expiry is exported', async () => {
+    const { scrape, setNow } = setup(promoted(newB.certPem), afterRetire(crossSignedDone()));
+    let s = await scrape();
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'shop' })).toBe(2);
+    // 'both' trusts B, which the issuer chains to: not stale, although its bundle is not the current one.
+    expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(0);
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'pay' })).toBe(0);
+    // Its trust cannot be inferred and its bundle is not the current one: stale, as before.
+    expect(one(s, M.staleProxies, { namespace: 'pay' })).toBe(1);
+    const expiry = find(s, M.crossSignatureExpiry);
+    expect(expiry).toEqual([
+      { name: M.crossSignatureExpiry, labels: expect.objectContaining({ anchor: shortFingerprint(fp(newB)), signed_by: shortFingerprint(fp(oldA)) }), value: unix(oldA.cert.notAfter) },
+    ]);
+    expect(one(s, M.notAfter, { role: 'identity-issuer-chain', fingerprint: expiry[0]!.labels['fingerprint']! })).toBe(unix(oldA.cert.notAfter));
+    // The active anchor is B (anchor.crt), never X.
+    expect(one(s, M.notAfter, { role: 'active-anchor' })).toBe(unix(newB.cert.notAfter));
+
+    // X ends with A: the same snapshot, one second later, counts those pods stale.
+    setNow(new Date(oldA.cert.notAfter.getTime() + 1000));
+    s = await scrape();
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'shop' })).toBe(0);
+    expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(2);
+  });
+
+  it('after a restart rotation, a pod is stale while it holds another bundle (that strategy rolls them), never while relying on X', async () => {
+    const restarted = crossSignedDone();
+    const { scrape } = setup(promoted(newB.certPem), afterRetire({ ...restarted, last: { ...restarted.last!, strategy: 'restart' } }));
+    const s = await scrape();
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'shop' })).toBe(2);
+    expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(1);
+  });
+
+  it("after Retire, with A held by no Secret, bundle or literal env: the active Secret's cross-signer.crt names A, so pods on A rely on X", async () => {
+    // A pod whose trust is known from its bundle hash alone (state knownBundles) carries no anchors, so
+    // only the cross-signer verifies X.
+    const cluster: Cluster = {
+      trustRoots: [cm('linkerd', bundleB())],
+      pods: [pod('shop', 'old', { trustRootSha256: sha256(bundleA()) })],
+      podsWatched: true,
+      state: stateOf(crossSignedDone()),
+    };
+    const withSigner = promoted(newB.certPem);
+    const { scrape, setTrust } = setup({ ...withSigner, activeAnchor: { ...withSigner.activeAnchor!, crossSignerPem: oldA.certPem } }, cluster);
+    let s = await scrape();
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'shop' })).toBe(1);
+    expect(find(s, M.crossSignatureExpiry)).toEqual([expect.objectContaining({ labels: expect.objectContaining({ signed_by: shortFingerprint(fp(oldA)) }) })]);
+    // Without cross-signer.crt (a Secret written before it existed), X's signer is unknown: nobody relies on it.
+    setTrust(withSigner);
+    s = await scrape();
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'shop' })).toBe(0);
+    expect(find(s, M.crossSignatureExpiry)).toEqual([]);
+  });
+
+  const promoting = (): RotationState => ({
+    version: 1,
+    phase: 'Promote',
+    knownBundles: knownBundles(),
+    rotation: {
+      id: 'r1',
+      strategy: 'cross-signed',
+      from: { fingerprint: fp(oldA), publicKeyFingerprint: oldA.cert.spkiFingerprint },
+      to: { fingerprint: fp(newB), publicKeyFingerprint: newB.cert.spkiFingerprint },
+      startedAt: '2029-12-30T00:00:00.000Z',
+      phaseStartedAt: '2029-12-31T12:00:00.000Z',
+      preparedRevisionAtStart: 1,
+      prepareRequests: 0,
+      retargets: [],
+      issuerRenewals: 0,
+    },
+  });
+
+  it('during Promote: pods that trust only A rely on X (A is still in the bundle and the previous Secret)', async () => {
+    const { scrape } = setup(promoted(oldA.certPem), {
+      trustRoots: [cm('linkerd', bundleAB()), cm('linkerd-viz', bundleAB())],
+      pods: [pod('shop', 'old', { trustRootSha256: sha256(bundleA()) }), pod('shop', 'both', { trustRootSha256: sha256(bundleAB()) })],
+      podsWatched: true,
+      state: stateOf(promoting()),
+    });
+    const s = await scrape();
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'shop' })).toBe(1);
+    expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(0);
+  });
+
+  it('without X in the chain, the same pods are stale and rely on nothing', async () => {
+    const { scrape } = setup(
+      { ...promoted(oldA.certPem), issuer: { source: 'Secret linkerd/linkerd-identity-issuer', certPem: issuerB.certPem } },
+      {
+        trustRoots: [cm('linkerd', bundleAB())],
+        pods: [pod('shop', 'old', { trustRootSha256: sha256(bundleA()) })],
+        podsWatched: true,
+        state: stateOf(promoting()),
+      },
+    );
+    const s = await scrape();
+    expect(one(s, M.relyingOnCrossSignature, { namespace: 'shop' })).toBe(0);
+    expect(one(s, M.staleProxies, { namespace: 'shop' })).toBe(1);
+    expect(find(s, M.crossSignatureExpiry)).toEqual([]);
+  });
+});
+
 describe('rotation', () => {
   const base = (phase: RotationState['phase'], extra: Partial<RotationState> = {}): RotationState => ({ version: 1, phase, knownBundles: {}, ...extra });
   const rotationRecord = (phaseStartedAt: string) => ({
@@ -279,6 +431,7 @@ describe('rotation', () => {
     expect(find(s, M.phase)).toHaveLength(7);
     expect(one(s, M.stateValid)).toBe(1);
     expect(find(s, M.phaseStart)).toEqual([]);
+    expect(find(s, M.waitingUntil)).toEqual([]);
     expect(find(s, M.lastSuccess)).toEqual([]);
     expect(find(s, M.lastFailure)).toEqual([]);
   });
@@ -293,7 +446,28 @@ describe('rotation', () => {
     expect(one(s, M.phase, { phase: 'TrustBoth' })).toBe(1);
     expect(one(s, M.phase, { phase: 'Idle' })).toBe(0);
     expect(one(s, M.phaseStart)).toBe(unix(new Date('2029-12-31T06:00:00Z')));
+    expect(find(s, M.waitingUntil)).toEqual([]);
     expect(one(s, M.lastSuccess)).toBe(unix(new Date('2029-06-01T02:00:00Z')));
+  });
+
+  it('exports when the long gate a parked rotation waits on opens, also once that time has passed, and nothing when no wait is recorded', async () => {
+    // Cross-signed, parked in Promote on old-leaves-expired: a run recorded waitingUntil and exited 0.
+    const parked = base('Promote', {
+      rotation: { ...rotationRecord('2029-12-31T06:00:00.000Z'), strategy: 'cross-signed', identityFreshAt: '2029-12-31T07:00:00.000Z', waitingUntil: '2030-01-01T07:00:20.000Z' },
+    });
+    const { scrape, setCluster, setNow } = setup(trustOf(), { trustRoots: [], pods: [], podsWatched: true, state: stateOf(parked) });
+    let s = await scrape();
+    expect(one(s, M.phase, { phase: 'Promote' })).toBe(1);
+    expect(one(s, M.phaseStart)).toBe(unix(new Date('2029-12-31T06:00:00Z')));
+    expect(one(s, M.waitingUntil)).toBe(unix(new Date('2030-01-01T07:00:20Z')));
+    // The gate opened and no run has come yet: the alert counts a stuck phase from this time.
+    setNow(new Date('2030-01-01T09:00:00Z'));
+    expect(one(await scrape(), M.waitingUntil)).toBe(unix(new Date('2030-01-01T07:00:20Z')));
+    // The next run moved the rotation on (Retire): no wait is recorded, no series.
+    setCluster({ trustRoots: [], pods: [], podsWatched: true, state: stateOf(base('Retire', { rotation: { ...rotationRecord('2030-01-01T11:00:00.000Z'), strategy: 'cross-signed' } })) });
+    s = await scrape();
+    expect(one(s, M.phase, { phase: 'Retire' })).toBe(1);
+    expect(find(s, M.waitingUntil)).toEqual([]);
   });
 
   it('exports a stop with its bounded reason, and remembers it after the next run resumes', async () => {

@@ -52,9 +52,12 @@ export const EXPORTER_METRICS = {
   bundleIssuer: 'linkerd_rotator_trust_bundle_contains_issuer_anchor',
   meshedPods: 'linkerd_rotator_meshed_pods',
   staleProxies: 'linkerd_rotator_stale_proxies',
+  relyingOnCrossSignature: 'linkerd_rotator_proxies_relying_on_cross_signature',
+  crossSignatureExpiry: 'linkerd_rotator_cross_signature_expiry_timestamp_seconds',
   phase: 'linkerd_rotator_rotation_phase',
   stateValid: 'linkerd_rotator_rotation_state_valid',
   phaseStart: 'linkerd_rotator_rotation_phase_start_timestamp_seconds',
+  waitingUntil: 'linkerd_rotator_rotation_waiting_until_timestamp_seconds',
   lastSuccess: 'linkerd_rotator_rotation_last_success_timestamp_seconds',
   lastFailure: 'linkerd_rotator_rotation_last_failure_timestamp_seconds',
   preparedWaiting: 'linkerd_rotator_prepared_anchor_waiting_seconds',
@@ -67,18 +70,27 @@ export const EXPORTER_METRICS = {
 export function registerExporterMetrics(registry: Registry, deps: ExporterDeps): void {
   const model = new ExporterModel();
   const now = deps.now ?? (() => new Date());
-  let memo: { snapshot: unknown; view: Promise<ExporterView | undefined> } | undefined;
+  let memo: { snapshot: unknown; view: Promise<ExporterView | undefined>; validUntil?: number } | undefined;
 
   const current = (): Promise<ExporterView | undefined> => {
     if (!deps.source.isSynced()) return Promise.resolve(undefined);
     const snapshot = deps.source.current();
-    if (!memo || memo.snapshot !== snapshot) {
-      const view = model.view({ snapshot, names: deps.names }).catch((err: unknown) => {
-        deps.onError?.(err);
-        memo = undefined;
-        return undefined;
-      });
-      memo = { snapshot, view };
+    const at = now();
+    // A view lasts while its snapshot does, unless a cross-signature it counts on ends before.
+    if (!memo || memo.snapshot !== snapshot || (memo.validUntil !== undefined && at.getTime() >= memo.validUntil)) {
+      const entry: NonNullable<typeof memo> = { snapshot, view: Promise.resolve(undefined) };
+      entry.view = model.view({ snapshot, names: deps.names, now: at }).then(
+        (view) => {
+          if (view.validUntil !== undefined) entry.validUntil = view.validUntil;
+          return view;
+        },
+        (err: unknown) => {
+          deps.onError?.(err);
+          memo = undefined;
+          return undefined;
+        },
+      );
+      memo = entry;
     }
     return memo.view;
   };
@@ -124,9 +136,30 @@ export function registerExporterMetrics(registry: Registry, deps: ExporterDeps):
   gauge(EXPORTER_METRICS.meshedPods, 'Meshed pods (with a linkerd-proxy container, not terminated) per namespace.', ['namespace'], (emit, v) => {
     for (const p of v.pods) emit({ namespace: p.namespace }, p.meshed);
   });
-  gauge(EXPORTER_METRICS.staleProxies, "Meshed pods per namespace whose proxy holds another trust bundle than the Linkerd namespace's current one (linkerd.io/trust-root-sha256 differs).", ['namespace'], (emit, v) => {
-    for (const p of v.pods) if (p.stale !== undefined) emit({ namespace: p.namespace }, p.stale);
-  });
+  gauge(
+    EXPORTER_METRICS.staleProxies,
+    "Meshed pods per namespace whose proxy holds outdated trust, by the strategy of the rotation under way or else the last one: cross-signed, it trusts no anchor that a valid chain from the identity issuer reaches (the issuer's anchor, or an anchor that cross-signed it while that cross-signature is valid); restart, or a pod whose trust cannot be inferred, it holds another bundle than the Linkerd namespace's current one (linkerd.io/trust-root-sha256 differs). Pods relying on a cross-signature are never stale.",
+    ['namespace'],
+    (emit, v) => {
+      for (const p of v.pods) if (p.stale !== undefined) emit({ namespace: p.namespace }, p.stale);
+    },
+  );
+  gauge(
+    EXPORTER_METRICS.relyingOnCrossSignature,
+    "Meshed pods per namespace whose proxy trusts only an anchor that reaches the identity issuer through a cross-signature (an old anchor that cross-signed the issuer's anchor): they work until the cross-signature's expiry, and the rotation runner restarts them before it. Absent while the rotation state cannot be read.",
+    ['namespace'],
+    (emit, v) => {
+      for (const p of v.pods) if (p.relyingOnCrossSignature !== undefined) emit({ namespace: p.namespace }, p.relyingOnCrossSignature);
+    },
+  );
+  gauge(
+    EXPORTER_METRICS.crossSignatureExpiry,
+    "notAfter of each cross-signature the identity issuer's chain carries (after a cross-signed promotion: the new anchor's subject and key, signed by the old anchor), Unix seconds, by its short fingerprint, the anchor it stands for (anchor) and the anchor that signed it (signed_by); absent when the chain carries none.",
+    ['fingerprint', 'anchor', 'signed_by', 'subject'],
+    (emit, v) => {
+      for (const x of v.crossSignatures) emit({ fingerprint: x.fingerprint, anchor: x.anchor, signed_by: x.signedBy, subject: x.subject }, x.notAfter);
+    },
+  );
 
   gauge(EXPORTER_METRICS.phase, `Rotation phase from the state ConfigMap: 1 for the current phase, 0 for the others (${PHASES.join(', ')}); all 0 when the state is unreadable.`, ['phase'], (emit, v) => {
     for (const phase of PHASES) emit({ phase }, v.rotation.phase === phase ? 1 : 0);
@@ -137,6 +170,14 @@ export function registerExporterMetrics(registry: Registry, deps: ExporterDeps):
   gauge(EXPORTER_METRICS.phaseStart, 'When the current rotation phase started, Unix seconds; present while a rotation is under way or stopped.', [], (emit, v) => {
     if (v.rotation.phaseStartedAt !== undefined) emit({}, v.rotation.phaseStartedAt);
   });
+  gauge(
+    EXPORTER_METRICS.waitingUntil,
+    "When the long gate the rotation is parked on opens (cross-signed: old-leaves-expired, one leaf lifetime after identity ran the new issuer), Unix seconds, as the run that parked it recorded; the next scheduled run after it resumes. Present from then until a run moves the rotation on (also once the time has passed), absent when the rotation is not parked. A rotation is stuck only once it has been in its phase, counted from the later of this and the phase start, longer than the threshold.",
+    [],
+    (emit, v) => {
+      if (v.rotation.waitingUntil !== undefined) emit({}, v.rotation.waitingUntil);
+    },
+  );
   gauge(EXPORTER_METRICS.lastSuccess, 'When the last rotation finished, Unix seconds; absent before the first one.', [], (emit, v) => {
     if (v.rotation.lastSuccessAt !== undefined) emit({}, v.rotation.lastSuccessAt);
   });

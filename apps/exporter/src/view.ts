@@ -1,8 +1,20 @@
 // The PKI health exporter's decisions: from the cache's plain snapshot to the values of every
 // exporter metric (certificates, bundles, stale proxies, rotation). Pure apart from the clock.
-import type { ExporterSnapshot } from '@linkerd-rotator/kube/caches';
+import { issuerChainOf, type ExporterSnapshot, type IssuerChain, type MeshedPodView } from '@linkerd-rotator/kube/caches';
 import type { ObjectNames } from '@linkerd-rotator/names';
-import { bundleSyncedAt, parseState, type Phase, type StopReason } from '@linkerd-rotator/rotation';
+import {
+  bundleSyncedAt,
+  parseState,
+  stalenessOf,
+  stalenessStrategy,
+  trustContext,
+  type BundleFacts,
+  type ClusterSnapshot,
+  type IdentityIssuerFacts,
+  type MeshedPod,
+  type Phase,
+  type StopReason,
+} from '@linkerd-rotator/rotation';
 import { BundleCache, shortFingerprint, verifyChain, type ParsedCertificate } from '@linkerd-rotator/x509';
 
 /** The `role` label of the certificate metrics. */
@@ -41,8 +53,26 @@ export interface BundleSample {
 export interface PodSample {
   namespace: string;
   meshed: number;
-  /** undefined when the current bundle is unknown. */
+  /**
+   * Stale pods, by the strategy of the rotation under way or else the last one. cross-signed: the
+   * proxy trusts no anchor a valid chain from the issuer reaches (libs/rotation's rule: the issuer's
+   * anchor, or one that cross-signed it while that cross-signature is valid). restart (and a pod whose
+   * trust cannot be inferred): it holds another bundle than the current one. A pod relying on a
+   * cross-signature is never stale. Undefined when the current bundle is unknown.
+   */
   stale?: number;
+  /** Pods that reach the issuer only through a cross-signature (libs/rotation `crossSignatureReliances`); undefined when the state cannot be read. */
+  relyingOnCrossSignature?: number;
+}
+
+/** A cross-signature the identity issuer's chain carries: X, the anchor it stands for and the anchor that signed it (short fingerprints). */
+export interface CrossSignatureSample {
+  fingerprint: string;
+  anchor: string;
+  signedBy: string;
+  subject: string;
+  /** Unix seconds. */
+  notAfter: number;
 }
 
 export interface RotationSample {
@@ -52,6 +82,11 @@ export interface RotationSample {
   phase?: Phase;
   /** Unix seconds; set while a rotation is under way or stopped. */
   phaseStartedAt?: number;
+  /**
+   * Unix seconds the long gate the rotation is parked on opens (state `rotation.waitingUntil`,
+   * cross-signed: old-leaves-expired); set from when a run parks it until a run moves it on.
+   */
+  waitingUntil?: number;
   lastSuccessAt?: number;
   lastFailure?: { at: number; reason: StopReason };
 }
@@ -69,11 +104,16 @@ export interface ExporterView {
   rotation: RotationSample;
   /** undefined when the prepared or the active anchor is unknown. */
   prepared?: PreparedAnchorSample;
+  crossSignatures: CrossSignatureSample[];
+  /** Epoch ms at which this view goes out of date although the snapshot did not change (a cross-signature ends). */
+  validUntil?: number;
 }
 
 export interface ExporterInput {
   snapshot: ExporterSnapshot;
   names: ObjectNames;
+  /** The clock: whether a cross-signature is still valid depends on it. */
+  now: Date;
 }
 
 /** Subjects longer than this are cut, so a hostile certificate cannot blow up a label. */
@@ -99,7 +139,7 @@ export class ExporterModel {
   }
 
   async view(input: ExporterInput): Promise<ExporterView> {
-    const { snapshot, names } = input;
+    const { snapshot, names, now } = input;
     const prepared = this.certificates(snapshot.preparedAnchor?.certPem)[0];
     const active = this.certificates(snapshot.activeAnchor?.certPem)[0];
     const previous = this.certificates(snapshot.previousAnchor?.certPem)[0];
@@ -132,10 +172,12 @@ export class ExporterModel {
     const targets = [...snapshot.trustRoots];
     if (!targets.some((t) => t.namespace === names.linkerdNamespace)) targets.push({ namespace: names.linkerdNamespace, source: 'missing' });
     const bundles: BundleSample[] = [];
+    const bundleFacts: BundleFacts[] = [];
     let currentSha: string | undefined;
     for (const target of targets.sort((a, b) => a.namespace.localeCompare(b.namespace))) {
       const parsed = target.pem === undefined ? undefined : this.bundles.parse(target.pem);
       const certs = (parsed?.certificates ?? []).slice(0, MAX_BUNDLE_CERTIFICATES);
+      if (parsed) bundleFacts.push({ namespace: target.namespace, sha256: parsed.textSha256, anchors: certs.map((c) => c.fingerprint) });
       for (const cert of certs) add('trust-bundle', target.namespace, cert);
       const sample: BundleSample = { namespace: target.namespace, sha256: parsed?.textSha256 ?? '', certificates: certs.length };
       if (active) sample.containsActiveAnchor = certs.some((c) => c.fingerprint === active.fingerprint);
@@ -147,14 +189,36 @@ export class ExporterModel {
       if (target.namespace === names.linkerdNamespace && parsed) currentSha = parsed.textSha256;
     }
 
+    // The engine's issuer facts, from the certificates held: anchors of the Secrets and bundles, and as
+    // signers of X those pods trust literally and the active Secret's cross-signer.crt (after Retire the
+    // old anchor is in no Secret or bundle, and it verifies X).
+    const anchors = [prepared, active, previous, ...bundleFacts.flatMap((b) => this.certificates(targets.find((t) => t.namespace === b.namespace)?.pem))].filter((c) => c !== undefined);
+    const chain: IssuerChain = issuer ? await issuerChainOf({ issuer, intermediates: issuerChain.slice(1), anchors, signers: [...(snapshot.podAnchors ?? []), snapshot.activeAnchor?.crossSignerPem].flatMap((pem) => this.certificates(pem)) }) : { crossSignatures: [] };
+    const crossSignatures = chain.crossSignatures.map((match) => ({
+      fingerprint: shortFingerprint(match.certificate.fingerprint),
+      anchor: shortFingerprint(match.of.fingerprint),
+      signedBy: shortFingerprint(match.by.fingerprint),
+      subject: match.certificate.subject.slice(0, MAX_SUBJECT),
+      notAfter: seconds(match.certificate.notAfter),
+    }));
+    const ends = chain.crossSignatures.map((match) => match.certificate.notAfter.getTime()).filter((t) => t >= now.getTime());
+
     const state = this.state(snapshot);
     const rotation = this.rotation(state);
+    const facts: ClusterFacts = {
+      now: now.getTime(),
+      bundles: bundleFacts,
+      ...(issuer ? { issuer: { issuing: 'absent', revision: 0, fingerprint: issuer.fingerprint, notBefore: issuer.notBefore.getTime(), notAfter: issuer.notAfter.getTime(), ...chain } } : {}),
+    };
     const view: ExporterView = {
       certificates: [...certificates.values()],
       bundles,
-      pods: this.pods(snapshot, currentSha, state),
+      pods: this.pods(snapshot, { currentSha, parsed: state, facts }),
       podsWatched: snapshot.podsWatched,
       rotation,
+      crossSignatures,
+      // Just past the earliest end still ahead: a cross-signature is valid up to its notAfter.
+      ...(ends.length > 0 ? { validUntil: Math.min(...ends) + 1 } : {}),
     };
     if (prepared && active) {
       view.prepared = prepared.spkiFingerprint === active.spkiFingerprint ? {} : { waitingSince: seconds(prepared.notBefore) };
@@ -179,6 +243,7 @@ export class ExporterModel {
     const state = parsed.state;
     const sample: RotationSample = { stateValid: true, phase: state.phase };
     if (state.rotation) sample.phaseStartedAt = isoSeconds(state.rotation.phaseStartedAt);
+    if (state.rotation?.waitingUntil !== undefined) sample.waitingUntil = isoSeconds(state.rotation.waitingUntil);
     if (state.last) sample.lastSuccessAt = isoSeconds(state.last.finishedAt);
     if (state.stopped) {
       const seen = { at: isoSeconds(state.stopped.at), reason: state.stopped.reason };
@@ -188,26 +253,71 @@ export class ExporterModel {
     return sample;
   }
 
-  private pods(snapshot: ExporterSnapshot, currentSha: string | undefined, parsed: ReturnType<typeof parseState>): PodSample[] {
+  private pods(snapshot: ExporterSnapshot, input: { currentSha: string | undefined; parsed: ReturnType<typeof parseState>; facts: ClusterFacts }): PodSample[] {
+    const { currentSha, parsed, facts } = input;
     // Proxies that read the ConfigMap at container start are fresh when started at or after the
     // second every target held the bundle (libs/rotation `bundleSyncedAt`: the runner only rolls pods
     // after that second), so a fresh pod never reads stale.
     const syncedAt = parsed.ok && currentSha ? bundleSyncedAt(parsed.state, currentSha) : undefined;
+    const holdsOtherBundle = (pod: MeshedPodView) =>
+      pod.trustFromConfigMap
+        ? syncedAt !== undefined && pod.startTime !== undefined && pod.startTime < syncedAt
+        : pod.trustRootSha256 !== undefined && pod.trustRootSha256 !== currentSha;
+    // libs/rotation `stalenessOf`, the rule `status` and `check` follow too: by the strategy of the
+    // rotation under way or the last one; a pod relying on a cross-signature is never stale; a pod it
+    // cannot judge by trust is judged by the bundle it holds.
+    const strategy = parsed.ok ? stalenessStrategy(parsed.state) : 'restart';
+    const trust = parsed.ok ? trustContext(engineSnapshot(facts), parsed.state) : undefined;
     const byNamespace = new Map<string, PodSample>();
     for (const pod of snapshot.pods) {
       let sample = byNamespace.get(pod.namespace);
       if (!sample) {
-        sample = { namespace: pod.namespace, meshed: 0, ...(currentSha ? { stale: 0 } : {}) };
+        sample = { namespace: pod.namespace, meshed: 0, ...(currentSha ? { stale: 0 } : {}), ...(trust ? { relyingOnCrossSignature: 0 } : {}) };
         byNamespace.set(pod.namespace, sample);
       }
       sample.meshed++;
+      const judged = trust ? stalenessOf(meshedPodOf(pod), { trust, issuer: facts.issuer, now: facts.now, strategy }) : undefined;
+      if (judged?.relying) sample.relyingOnCrossSignature = (sample.relyingOnCrossSignature ?? 0) + 1;
       if (!currentSha) continue;
-      const stale = pod.trustFromConfigMap
-        ? syncedAt !== undefined && pod.startTime !== undefined && pod.startTime < syncedAt
-        : pod.trustRootSha256 !== undefined && pod.trustRootSha256 !== currentSha;
+      const stale = judged?.stale ?? holdsOtherBundle(pod);
       if (stale) sample.stale = (sample.stale ?? 0) + 1;
     }
     return [...byNamespace.values()].sort((a, b) => a.namespace.localeCompare(b.namespace));
   }
 }
 
+
+/** What the exporter knows of the cluster in the engine's terms (no injector, workloads or events). */
+interface ClusterFacts {
+  now: number;
+  bundles: BundleFacts[];
+  issuer?: IdentityIssuerFacts;
+}
+
+/** A pod as the engine sees it; tier, owner and readiness play no part in the trust rules used here. */
+function meshedPodOf(pod: MeshedPodView): MeshedPod {
+  return {
+    namespace: pod.namespace,
+    name: pod.name,
+    tier: 'data-plane',
+    identityController: false,
+    ...(pod.trustRootSha256 !== undefined ? { trustRootSha256: pod.trustRootSha256 } : {}),
+    trustFromConfigMap: pod.trustFromConfigMap,
+    ...(pod.trustedAnchors !== undefined ? { trustedAnchors: pod.trustedAnchors } : {}),
+    startedAt: pod.startTime ?? 0,
+    ready: true,
+  };
+}
+
+/** The exporter's facts as the engine's snapshot, for the trust context (bundles and the clock; pods are judged one by one). */
+function engineSnapshot(facts: ClusterFacts): ClusterSnapshot {
+  return {
+    observedAt: facts.now,
+    prepared: { issuing: 'absent', revision: 0 },
+    ...(facts.issuer ? { issuer: facts.issuer } : {}),
+    bundles: facts.bundles,
+    pods: [],
+    workloads: [],
+    identityEvents: [],
+  };
+}

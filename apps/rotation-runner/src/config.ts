@@ -2,28 +2,25 @@
 // ConfigMap contract in docs/chart.md; object names from libs/names' table), parsed once with zod.
 import os from 'node:os';
 import { Option, type Command } from 'commander';
+import { parseDuration as parseGoDuration } from '@linkerd-rotator/kube/durations';
 import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
 import { DEFAULT_OPTIONS, type Strategy } from '@linkerd-rotator/rotation';
 import { z } from 'zod';
 import { UsageError } from './exit.js';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Go-style durations (`720h`, `1h30m`, `90s`, `500ms`), plus `d` for days; milliseconds. */
+/**
+ * A flag's duration: Go's (`720h`, `1h30m`, `90s`, `500ms`; the one parser, `@linkerd-rotator/kube/durations`,
+ * which also reads Linkerd's `-identity-issuance-lifetime`) plus `d` for days, never negative; milliseconds.
+ */
 export function parseDuration(text: string): number {
-  const trimmed = text.trim();
-  if (trimmed === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(trimmed); m; m = re.exec(trimmed)) {
-    total += Number(m[1]) * (UNITS[m[2] as string] as number);
-    consumed = re.lastIndex;
+  let ms: number | undefined;
+  try {
+    ms = parseGoDuration(text.trim(), { days: true });
+  } catch {
+    ms = undefined;
   }
-  if (consumed === 0 || consumed !== trimmed.length) {
-    throw new Error(`expected a duration such as 30m, 720h or 1h30m, found "${text}"`);
-  }
-  return Math.round(total);
+  if (ms === undefined || ms < 0) throw new Error(`expected a duration such as 30m, 720h or 1h30m, found "${text}"`);
+  return Math.round(ms);
 }
 
 export function formatDuration(ms: number): string {
@@ -160,6 +157,32 @@ const RotationSchema = z.object({
 
 export type RotationFlags = z.output<typeof RotationSchema>;
 
+/** A duration as Go prints it, whole seconds: `48h`, `1h30m`, `2h0m30s`, `90s` -> `1m30s`. */
+function goStyle(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  if (h === 0 && m === 0) return `${sec}s`;
+  return `${h ? `${h}h` : ''}${m || (h && sec) ? `${m}m` : ''}${sec ? `${sec}s` : ''}`;
+}
+
+/**
+ * The one rule for --leaf-lifetime against the cluster (issue 14): it must be at least Linkerd
+ * identity's issuance lifetime (the snapshot's `identityIssuanceLifetimeMs`, read from the identity
+ * Deployment's `-identity-issuance-lifetime`), since gentle mode and cross-signed's old-leaves-expired
+ * gate wait one --leaf-lifetime for the leaves the old issuer signed to expire. The problem, or
+ * undefined (also when identity's lifetime is unknown). `check` reports it; `rotate` should refuse it.
+ */
+export function leafLifetimeProblem(leafLifetimeMs: number, identityIssuanceLifetimeMs: number | undefined, names: Pick<ObjectNames, 'linkerdNamespace' | 'identityDeployment'>): string | undefined {
+  if (identityIssuanceLifetimeMs === undefined || leafLifetimeMs >= identityIssuanceLifetimeMs) return undefined;
+  const identity = goStyle(identityIssuanceLifetimeMs);
+  return (
+    `expected --leaf-lifetime (LEAF_LIFETIME) ${goStyle(leafLifetimeMs)} to be at least Linkerd identity's issuance lifetime ${identity} ` +
+    `(-identity-issuance-lifetime of container identity in Deployment ${names.linkerdNamespace}/${names.identityDeployment}), found it shorter: ` +
+    "leaves the old issuer signed would outlive what gentle mode and cross-signed's old-leaves-expired gate wait for, and be refused once the old anchor is retired; " +
+    `set --leaf-lifetime (chart: runner.rotation.leafLifetime) to ${identity} or more`
+  );
+}
+
 const leafLifetimeOption = () => new Option('--leaf-lifetime <duration>', "Linkerd's identity issuanceLifetime (gentle mode and cross-signed wait one)").env('LEAF_LIFETIME');
 const rollAfterPromoteOption = () =>
   new Option('--roll-after-promote [true|false]', 'cross-signed: restart the data plane once after promotion and finish in one run, instead of ending the run until every old leaf expired').env('ROLL_AFTER_PROMOTE');
@@ -167,13 +190,13 @@ const rollAfterPromoteOption = () =>
 /** Options of `rotate` and `plan`. */
 export function withRotationOptions(command: Command): Command {
   return command
-    .option('--gentle', 'after promotion, wait one leaf lifetime instead of restarting the data plane')
+    .option('--gentle', 'strategy restart (or cross-signed with --roll-after-promote): after promotion, wait one leaf lifetime instead of restarting the data plane')
     .addOption(new Option('--max-concurrent-rollouts <n>', 'workloads restarting at the same time').env('MAX_CONCURRENT_ROLLOUTS'))
     .addOption(new Option('--phase-timeout <duration>', 'deadline of each awaited condition; a missed one stops safely').env('PHASE_TIMEOUT'))
     .addOption(new Option('--only-if-older-than <duration>', 'start only when the active anchor is older than this (or a prepared anchor is waiting)').env('ONLY_IF_OLDER_THAN'))
     .option('--force', 'start a rotation now, whatever the anchors\' age')
     .addOption(leafLifetimeOption())
-    .addOption(new Option('--strategy <strategy>', `how a rotation this run starts keeps the mesh whole: ${STRATEGIES.join(' or ')} (default ${DEFAULT_OPTIONS.strategy})`).env('STRATEGY'))
+    .addOption(new Option('--strategy <strategy>', `how a rotation this run starts keeps the mesh whole: ${STRATEGIES.join(' or ')} (default ${DEFAULT_OPTIONS.strategy}; restart for a compromised anchor)`).env('STRATEGY'))
     .addOption(rollAfterPromoteOption())
     .addOption(
       new Option('--cross-sign-margin <duration>', `cross-signed: restart a pod relying on a cross-signature this long before it ends (default ${formatDuration(DEFAULT_OPTIONS.crossSignMarginMs)})`).env('CROSS_SIGN_MARGIN'),

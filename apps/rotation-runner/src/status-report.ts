@@ -2,8 +2,9 @@
 // bundle per namespace, the issuer chain, the injector's answer, stale proxies and pods relying on a
 // cross-signature. Pure over a snapshot and the state, so the findings can be tested without a cluster.
 import type { ObjectNames } from '@linkerd-rotator/names';
+import { leafLifetimeProblem } from './config.js';
 import { formatParked, type ParkedRotation } from './parked.js';
-import { crossSignatureReliance, isRotationPhase, podTrust, resumePhase, shortFp, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+import { isRotationPhase, issuerSignerProblem, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
   role: 'prepared' | 'active' | 'previous';
@@ -80,9 +81,11 @@ function anchorStatus(role: AnchorStatus['role'], a: AnchorFacts | undefined, no
 }
 
 /**
- * Stale proxies: injected pods whose trust-root-sha256 is not the current bundle's; configMapKeyRef
- * pods by inferred trust. A pod relying on a valid cross-signature (freshness.ts) is not stale: it is
- * counted apart, with the time it must be restarted by.
+ * Stale proxies, by libs/rotation `stalenessOf` (the exporter's rule too): a pod relying on a valid
+ * cross-signature is not stale, it is counted apart with the time it must be restarted by; after a
+ * cross-signed rotation a pod whose trust is known is stale only when it trusts no anchor a valid
+ * chain reaches; otherwise injected pods whose trust-root-sha256 is not the current bundle's, and
+ * configMapKeyRef pods by inferred trust.
  */
 export function stalePods(
   snapshot: ClusterSnapshot,
@@ -94,16 +97,22 @@ export function stalePods(
   const relying: RelyingPod[] = [];
   if (!current) return { stale, unknown, relying };
   const context = trustContext(snapshot, state ?? { version: 1, phase: 'Idle', knownBundles: {} });
+  const strategy = stalenessStrategy(state);
   const signing = [snapshot.active?.fingerprint, snapshot.issuer?.chainsTo].filter((fp): fp is Fingerprint => fp !== undefined);
   const key = (p: MeshedPod) => `${p.namespace}/${p.name}`;
   for (const pod of snapshot.pods) {
-    const reliance = crossSignatureReliance(pod, { trust: context, issuer: snapshot.issuer, now: snapshot.observedAt });
-    if (reliance) {
-      relying.push({ pod: key(pod), anchor: reliance.anchor, until: iso(reliance.until) as string });
+    const judged = stalenessOf(pod, { trust: context, issuer: snapshot.issuer, now: snapshot.observedAt, strategy });
+    if (judged.relying) {
+      relying.push({ pod: key(pod), anchor: judged.relying.anchor, until: iso(judged.relying.until) as string });
       continue;
     }
+    if (judged.stale === false) continue;
     const trust = podTrust(pod, context);
     const critical = trust.known && signing.some((fp) => !trust.certain.has(fp));
+    if (judged.stale === true) {
+      stale.push({ pod: key(pod), why: `trusts none of the anchors a valid chain reaches (the issuer chains to ${shortFp(snapshot.issuer?.chainsTo)})`, ...(critical ? { critical } : {}) });
+      continue;
+    }
     if (!pod.trustFromConfigMap) {
       if (pod.trustRootSha256 === undefined) unknown.push({ pod: key(pod), why: 'no linkerd.io/trust-root-sha256 annotation' });
       else if (pod.trustRootSha256 !== current.sha256) stale.push({ pod: key(pod), why: `trust-root-sha256 ${pod.trustRootSha256.slice(0, 16)} is not the current bundle's ${current.sha256.slice(0, 16)}`, ...(critical ? { critical } : {}) });
@@ -134,6 +143,8 @@ export interface ReportInput {
   thresholds: CheckThresholds;
   /** The rotation is parked on a long gate (parked.ts): waiting is expected, not stuck. */
   parked?: ParkedRotation;
+  /** The runs' --leaf-lifetime (`status`/`check` take the CronJob's LEAF_LIFETIME): checked against identity's issuance lifetime. */
+  leafLifetimeMs?: number;
 }
 
 export function buildReport(input: ReportInput): StatusReport {
@@ -162,6 +173,22 @@ export function buildReport(input: ReportInput): StatusReport {
   if (!s.active) problem('Secret of the active anchor is missing: run `bootstrap`');
   else if (s.active.notAfter - now < t.anchorMinValidityMs) problem(`active anchor ${shortFp(s.active.fingerprint)} expires ${iso(s.active.notAfter)} (in ${hours(s.active.notAfter - now)}h): rotate now`);
   if (!s.previous) problem('Secret of the previous anchor is missing: run `bootstrap`');
+  // issue 14: what `rotate` stops on, found before a run does (libs/rotation's own rules and messages).
+  const signer = s.issuerSigning && issuerSignerProblem(s.issuerSigning, input.names);
+  if (signer) problem(signer);
+  if (!inRotation && s.active && s.previous && s.active.fingerprint !== s.previous.fingerprint) {
+    problem(`the previous anchor ${shortFp(s.previous.fingerprint)} is not the active anchor ${shortFp(s.active.fingerprint)} outside a rotation: a rotation was promoted and not retired and its state is gone (rotate stops half-finished-rotation; docs/rotation.md "Lost state")`);
+  }
+  // issue 14 item 11: what gentle mode and cross-signed wait for, and whose trust roots the Bundle writes.
+  const shortLeafLifetime = input.leafLifetimeMs === undefined ? undefined : leafLifetimeProblem(input.leafLifetimeMs, s.identityIssuanceLifetimeMs, input.names);
+  if (shortLeafLifetime) problem(shortLeafLifetime);
+  const others = s.otherControlPlaneTargets ?? [];
+  if (others.length > 0) {
+    problem(
+      `the trust-roots Bundle ${input.names.trustRootsConfigMap} targets the namespace of another Linkerd control plane: ${others.map((o) => `${o.namespace} (${o.why})`).join(', ')}; ` +
+        "trust-manager overwrites that control plane's trust roots with this one's anchors and every rotation changes them: scope the Bundle's namespaceSelector to this control plane's namespaces (docs/runner.md, \"Scoping the trust bundle\")",
+    );
+  }
   const { trustNamespace, preparedAnchorSecret, preparedAnchorCertificate } = input.names;
   if (!s.prepared.anchor) problem(`the prepared anchor Secret ${trustNamespace}/${preparedAnchorSecret} is missing: check Certificate ${trustNamespace}/${preparedAnchorCertificate}`);
   if (s.prepared.issuing === 'false') problem(`cert-manager failed to issue the prepared anchor: ${s.prepared.lastFailureMessage ?? 'no message'}`);
@@ -192,10 +219,11 @@ export function buildReport(input: ReportInput): StatusReport {
   if (unknown.length > 0) note(`${unknown.length} meshed pod(s) of unknown trust (first: ${unknown[0]?.pod}: ${unknown[0]?.why})`);
   if (state?.phase === 'Stopped') problem(`the last rotation run stopped (${state.stopped?.reason}): ${state.stopped?.message ?? ''}`);
   if (inRotation && state?.rotation) {
-    const since = Date.parse(state.rotation.phaseStartedAt);
+    // A rotation parked on a long gate is stuck only once that gate has been open this long.
+    const since = Math.max(Date.parse(state.rotation.phaseStartedAt), state.rotation.waitingUntil ? Date.parse(state.rotation.waitingUntil) : 0);
     const leaseLive = input.lease?.holder !== undefined && (input.lease.expiresAt ?? Infinity) > now;
     if (input.parked) note(`the rotation is ${formatParked(input.parked)}`);
-    else if (!leaseLive && now - since > t.stuckAfterMs) problem(`a rotation has been in phase ${effective} since ${state.rotation.phaseStartedAt} with no run holding the Lease: run \`rotate\` to resume it`);
+    else if (!leaseLive && now - since > t.stuckAfterMs) problem(`a rotation has been in phase ${effective} since ${state.rotation.phaseStartedAt}${state.rotation.waitingUntil ? ` (its wait ended at ${state.rotation.waitingUntil})` : ''} with no run holding the Lease: run \`rotate\` to resume it, and check that the CronJob runs`);
   }
   if (inRotation && stale.length > 0) note(`${stale.length} meshed pod(s) still to be restarted by the rotation in progress`);
 

@@ -100,7 +100,7 @@ describe('configuration (docs/chart.md contract)', () => {
   });
 
   it('validates rotation flags', () => {
-    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR, strategy: 'restart', rollAfterPromote: false, crossSignMargin: 7 * DAY });
+    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR, strategy: 'cross-signed', rollAfterPromote: false, crossSignMargin: 7 * DAY });
     expect(parseRotationFlags({ onlyIfOlderThan: '720h', maxConcurrentRollouts: '2', gentle: true })).toMatchObject({ onlyIfOlderThan: 720 * HOUR, maxConcurrentRollouts: 2, gentle: true });
     expect(() => parseRotationFlags({ maxConcurrentRollouts: '0' })).toThrow(/--max-concurrent-rollouts must be at least 1/);
     expect(() => parseRotationFlags({ phaseTimeout: '10' })).toThrow(/--phase-timeout expected a duration/);
@@ -208,6 +208,17 @@ describe('status findings (what `check` fails on)', () => {
     expect(problems(s, { state: rotating })).toEqual([expect.stringMatching(/in phase TrustBoth since 2026-05-31T00:00:00Z with no run holding the Lease: run `rotate`/)]);
     const stopped: RotationState = { ...rotating, phase: 'Stopped', stopped: { reason: 'deadline', phase: 'TrustBoth', message: 'gate pods-trust-both', at: '2026-05-31T01:00:00Z' } };
     expect(problems(s, { state: stopped, lease: { holder: 'x', expiresAt: NOW + 1 } })).toEqual([expect.stringMatching(/^the last rotation run stopped \(deadline\): gate pods-trust-both/)]);
+  });
+
+  it('flags an identity issuer signer that is not the ClusterIssuer on the active Secret, and a half-finished rotation (issue 14)', () => {
+    const chart = { clusterIssuer: { found: true, caSecretName: 'linkerd-active-anchor' }, certificateIssuerRef: { kind: 'ClusterIssuer', name: 'linkerd-identity-issuer' } } as const;
+    expect(problems(snapshot({ issuerSigning: chart }))).toEqual([]);
+    expect(problems(snapshot({ issuerSigning: { ...chart, clusterIssuer: { found: true, caSecretName: 'linkerd-trust-anchor' } } }))).toEqual([
+      expect.stringMatching(/^expected ClusterIssuer linkerd-identity-issuer to sign with Secret cert-manager\/linkerd-active-anchor .*found spec.ca.secretName: linkerd-trust-anchor/),
+    ]);
+    const s = snapshot();
+    const promoted = { ...s, active: { ...(s.active as NonNullable<ClusterSnapshot['active']>), fingerprint: fp('b') }, issuer: { ...(s.issuer as NonNullable<ClusterSnapshot['issuer']>), chainsTo: fp('b') }, bundles: [{ namespace: 'linkerd', sha256: fp('9'), anchors: [fp('a'), fp('b')] }] };
+    expect(problems(promoted)).toEqual([expect.stringMatching(/^the previous anchor a{16} is not the active anchor b{16} outside a rotation: .*half-finished-rotation/)]);
   });
 
   it('reports an unreadable state and missing runner Secrets', () => {

@@ -27,9 +27,16 @@ function valuesOf(argv: string[], env: NodeJS.ProcessEnv, decorate: (command: Co
 }
 
 describe('strategy flags (rotate and plan)', () => {
-  it('default to the engine: restart, no roll after promotion, its cross-sign margin', () => {
-    expect(parseRotationFlags({})).toMatchObject({ strategy: 'restart', rollAfterPromote: false, crossSignMargin: DEFAULT_OPTIONS.crossSignMarginMs });
+  it('default to the engine: cross-signed, no roll after promotion, its cross-sign margin', () => {
+    expect(parseRotationFlags({})).toMatchObject({ strategy: 'cross-signed', rollAfterPromote: false, crossSignMargin: DEFAULT_OPTIONS.crossSignMarginMs });
     expect(DEFAULT_OPTIONS.crossSignMarginMs).toBe(7 * DAY);
+  });
+
+  it('say the default in --help, and that gentle mode is for restart', () => {
+    const help = withRotationOptions(new Command('rotate')).helpInformation().replace(/\s+/g, ' ');
+    expect(help).toContain('--strategy <strategy> how a rotation this run starts keeps the mesh whole: cross-signed or restart (default cross-signed; restart for a compromised anchor)');
+    expect(help).toMatch(/--gentle strategy restart \(or cross-signed with --roll-after-promote\): after promotion, wait one leaf lifetime/);
+    expect(help).toContain('(default 7d)');
   });
 
   it('read the flags, a flag winning over its variable', () => {
@@ -53,7 +60,8 @@ describe('strategy flags (rotate and plan)', () => {
     const config = parseClusterConfig(valuesOf(['--holder', 'runner-0'], {}), {});
     const options = decideOptionsOf(runOptions(config, parseRotationFlags({ strategy: 'cross-signed', rollAfterPromote: true, crossSignMargin: '3d' })));
     expect(options).toMatchObject({ strategy: 'cross-signed', rollAfterPromote: true, crossSignMarginMs: 3 * DAY });
-    expect(decideOptionsOf(runOptions(config, parseRotationFlags({}))).strategy).toBe('restart');
+    expect(decideOptionsOf(runOptions(config, parseRotationFlags({}))).strategy).toBe('cross-signed');
+    expect(decideOptionsOf(runOptions(config, parseRotationFlags({ strategy: 'restart' }))).strategy).toBe('restart');
   });
 
   it.each([
@@ -183,6 +191,35 @@ describe('status and check for a rotation parked on the long gate', () => {
     const opened = buildReport(input(promotedCluster({ observedAt: OPENS + 7 * HOUR })));
     expect(opened.rotation.waitingUntil).toBeUndefined();
     expect(opened.findings.filter((f) => f.severity === 'problem').map((f) => f.message)).toEqual([expect.stringMatching(/in phase Promote since .* with no run holding the Lease: run `rotate`/)]);
+  });
+
+  describe('once the gate opened, with waitingUntil recorded by the run that parked it', () => {
+    // What the run wrote when it parked (libs/rotation promote.ts); its phase started a day before.
+    const recorded: RotationState = { ...parkedState, rotation: { ...parkedState.rotation!, waitingUntil: iso(OPENS) } };
+    const problemsAt = (observedAt: number, state: RotationState = recorded, extra: Partial<ReportInput> = {}) =>
+      buildReport({ ...input(promotedCluster({ observedAt })), state, ...extra })
+        .findings.filter((f) => f.severity === 'problem')
+        .map((f) => f.message);
+
+    it('is not parked any more: the engine gate opened at waitingUntil', () => {
+      expect(parkedRotation(promotedCluster({ observedAt: OPENS }), recorded, decideOptions)).toBeUndefined();
+      expect(parkedRotation(promotedCluster(), recorded, decideOptions)?.until).toBe(OPENS);
+    });
+
+    it('is stuck only once more than --stuck-after (6h) has passed since the gate opened, not since the phase started', () => {
+      expect(DEFAULT_THRESHOLDS.stuckAfterMs).toBe(6 * HOUR);
+      // The CronJob runs every 4h: 5h after the gate opened no run may have come yet.
+      expect(problemsAt(OPENS + 5 * HOUR)).toEqual([]);
+      expect(problemsAt(OPENS + 6 * HOUR)).toEqual([]);
+      const stuck = [`a rotation has been in phase Promote since ${iso(T0 - DAY)} (its wait ended at ${iso(OPENS)}) with no run holding the Lease: run \`rotate\` to resume it, and check that the CronJob runs`];
+      expect(problemsAt(OPENS + 6 * HOUR + 1)).toEqual(stuck);
+      expect(problemsAt(OPENS + 7 * HOUR)).toEqual(stuck);
+    });
+
+    it('counts from the phase start without waitingUntil (the same time is then stuck), and not while a run holds the Lease', () => {
+      expect(problemsAt(OPENS + 5 * HOUR, parkedState)).toEqual([expect.stringMatching(/^a rotation has been in phase Promote since \S+ with no run holding the Lease/)]);
+      expect(problemsAt(OPENS + 7 * HOUR, recorded, { lease: { holder: 'runner-0', expiresAt: OPENS + 8 * HOUR } })).toEqual([]);
+    });
   });
 });
 

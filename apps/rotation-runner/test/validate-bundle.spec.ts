@@ -54,6 +54,8 @@ describe('rotator validate-bundle (spawned CLI, real files)', () => {
       'validate-bundle',
       '--bundle', file('ok.pem', fixtures.bundleOf(b, a, expired)),
       '--active-anchor', file('active.pem', a.certPem),
+      '--prepared-anchor', file('prepared.pem', b.certPem),
+      '--previous-anchor', file('previous.pem', expired.certPem),
       '--issuer', file('issuer.pem', issuerA.certPem),
     );
     expect(res.stderr).toBe('');
@@ -63,7 +65,7 @@ describe('rotator validate-bundle (spawned CLI, real files)', () => {
   }, 30_000);
 
   it('exits 1 and prints each reason when the bundle drops the active anchor and the issuer anchor', async () => {
-    const res = await rotator('validate-bundle', '--bundle', file('bad.pem', b.certPem), '--active-anchor', file('active.pem', a.certPem), '--issuer', file('issuer.pem', issuerA.certPem));
+    const res = await rotator('validate-bundle', '--bundle', file('bad.pem', b.certPem), '--active-anchor', file('active.pem', a.certPem), '--prepared-anchor', file('prepared.pem', b.certPem), '--issuer', file('issuer.pem', issuerA.certPem));
     expect(res.code).toBe(1);
     const errors = res.stdout.split('\n').filter((l) => l.startsWith('  error: '));
     expect(errors).toHaveLength(2);
@@ -80,6 +82,26 @@ describe('rotator validate-bundle (spawned CLI, real files)', () => {
     expect(out.allowed).toBe(false);
     expect(out.reasons).toEqual([expect.stringMatching(/contains a private key/), expect.stringMatching(/must keep the anchor .* required by --keep .*keep.pem/)]);
     expect(res.stdout).not.toContain(a.keyPem.split('\n')[1]);
+  }, 30_000);
+
+  it('gives the webhook verdict offline: a certificate that is not the prepared, active, previous or kept anchor is denied', async () => {
+    const attacker = await fixtures.makeAnchor({ cn: 'attacker.example' });
+    const bundle = file('extra.pem', fixtures.bundleOf(a, b, attacker));
+    const args = ['validate-bundle', '--bundle', bundle, '--active-anchor', file('active.pem', a.certPem), '--output', 'json'];
+    const without = JSON.parse((await rotator(...args)).stdout);
+    expect(without.reasons).toEqual([expect.stringMatching(/certificate 2 .* is not an anchor of this install/), expect.stringMatching(/certificate 3 "CN=attacker.example" .* is not an anchor of this install/)]);
+    const res = await rotator(...args, '--prepared-anchor', file('prepared.pem', b.certPem));
+    expect(res.code).toBe(1);
+    expect(JSON.parse(res.stdout).reasons).toEqual([expect.stringMatching(/certificate 3 "CN=attacker.example" \(sha256:[0-9a-f]{16}\) is not an anchor of this install: .*the prepared anchor .*\(--prepared-anchor .*prepared.pem\)/)]);
+    const kept = await rotator('validate-bundle', '--bundle', file('two.pem', fixtures.bundleOf(a, b)), '--active-anchor', file('active.pem', a.certPem), '--previous-anchor', file('previous.pem', b.certPem));
+    expect(kept.code).toBe(0);
+  }, 30_000);
+
+  it("fails a bundle Linkerd's identity controller would refuse: a blank line after the last END line, naming the line", async () => {
+    const text = `${fixtures.bundleOf(a)}\n`;
+    const res = await rotator('validate-bundle', '--bundle', file('blank.pem', text), '--active-anchor', file('active.pem', a.certPem));
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(new RegExp(`error: .*blank.pem: line ${text.split('\n').length - 1} starts an extra blank or whitespace-only line .* refuses to start`));
   }, 30_000);
 
   it.each([

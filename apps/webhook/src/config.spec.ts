@@ -20,6 +20,14 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--tls-cert-file', 'a', '--tls-key-file', 'b', '--lease', 'x'], {})).toThrow(ConfigError);
   });
 
+  it("lets trust-manager's ServiceAccount in the trust namespace change the trust roots' ownerReferences by default, or the --allow-owner-references-by users", () => {
+    const base = ['--tls-cert-file', 'a', '--tls-key-file', 'b'];
+    expect(parseConfig(base, {}).allowOwnerReferencesBy).toEqual(['system:serviceaccount:cert-manager:trust-manager']);
+    expect(parseConfig(base, { TRUST_NAMESPACE: 'trust' }).allowOwnerReferencesBy).toEqual(['system:serviceaccount:trust:trust-manager']);
+    expect(parseConfig([...base, '--allow-owner-references-by', 'u1, u2'], {}).allowOwnerReferencesBy).toEqual(['u1', 'u2']);
+    expect(parseConfig(base, { ALLOW_OWNER_REFERENCES_BY: 'system:serviceaccount:tm:trust-manager-x' }).allowOwnerReferencesBy).toEqual(['system:serviceaccount:tm:trust-manager-x']);
+  });
+
   it('rejects unknown flags, missing files and bad numbers with the flag named', () => {
     expect(() => parseConfig(['--nope', 'x'], {})).toThrow(ConfigError);
     expect(() => parseConfig([], {})).toThrow(/--tls-cert-file/);

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNameKey, type ObjectNames } from '@linkerd-rotator/names';
 import { DEFAULT_BUNDLE_LIMITS, type BundleLimits } from '@linkerd-rotator/x509';
 import { z } from 'zod';
-import { NAMESPACE_CONTROLLER } from './decide.js';
+import { NAMESPACE_CONTROLLER, trustManagerUser } from './decide.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().positive();
@@ -24,6 +24,8 @@ export const ConfigSchema = z.object({
   maxBundleCertificates: positive.default(DEFAULT_BUNDLE_LIMITS.maxCertificates),
   expiryWarningDays: positive.default(DEFAULT_BUNDLE_LIMITS.expiryWarningDays),
   allowDeleteBy: z.string().default(NAMESPACE_CONTROLLER),
+  // Empty: trust-manager's ServiceAccount in the trust namespace (trustManagerUser).
+  allowOwnerReferencesBy: z.string().optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   ...(Object.fromEntries(NAME_ROWS.map((row) => [row.key, z.string().min(1).default(row.default)])) as Record<ObjectNameKey, z.ZodDefault<z.ZodString>>),
 });
@@ -38,6 +40,8 @@ export interface WebhookConfig {
   maxRequestBytes: number;
   limits: BundleLimits;
   allowDeleteBy: string[];
+  /** Users allowed to change the trust-roots ConfigMap's ownerReferences (trust-manager). */
+  allowOwnerReferencesBy: string[];
   logLevel: RawConfig['logLevel'];
   names: ObjectNames;
 }
@@ -74,6 +78,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
+  const names: ObjectNames = { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(NAME_ROWS.map((row) => [row.key, c[row.key]])) };
   return {
     tls: { certFile: c.tlsCertFile, keyFile: c.tlsKeyFile, reloadIntervalMs: c.tlsReloadIntervalMs },
     listen: { address: c.bindAddress, port: c.port },
@@ -81,11 +86,14 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     kubeconfig: c.kubeconfig,
     maxRequestBytes: c.maxRequestBytes,
     limits: { maxBytes: c.maxBundleBytes, maxCertificates: c.maxBundleCertificates, expiryWarningDays: c.expiryWarningDays },
-    allowDeleteBy: c.allowDeleteBy.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    allowDeleteBy: users(c.allowDeleteBy),
+    allowOwnerReferencesBy: c.allowOwnerReferencesBy === undefined || users(c.allowOwnerReferencesBy).length === 0 ? [trustManagerUser(names.trustNamespace)] : users(c.allowOwnerReferencesBy),
     logLevel: c.logLevel,
-    names: { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(NAME_ROWS.map((row) => [row.key, c[row.key]])) },
+    names,
   };
 }
+
+const users = (list: string): string[] => list.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 /** Flag names for --help. */
 export function flagHelp(): string {

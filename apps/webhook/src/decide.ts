@@ -1,19 +1,27 @@
 // The admission decision, pure: an AdmissionRequest plus the cluster's trust snapshot in, a verdict
-// out. Routes the trust-roots ConfigMap and the identity issuer Secret to the libs/x509 rules.
-import type { TrustSnapshot } from '@linkerd-rotator/kube/caches';
+// out. Routes the trust-roots ConfigMap and the identity issuer Secret to the libs/x509 rules, and
+// guards what can delete the ConfigMap without a DELETE of it reaching this webhook: its
+// ownerReferences and trust-manager's Bundle that owns it (issue 14 item 2).
+import { isDeepStrictEqual } from 'node:util';
+import type { CertificateView, TrustSnapshot } from '@linkerd-rotator/kube/caches';
 import type { ObjectNames } from '@linkerd-rotator/names';
 import {
   checkIssuer,
   checkTrustBundle,
+  crossSignatureAmong,
   defaultBundleCache,
+  isValidAt,
   type BundleCache,
   type BundleLimits,
+  type IssuerSigner,
+  type ParsedCertificate,
+  type SourcedPem,
   type Verdict,
 } from '@linkerd-rotator/x509';
 import { z } from 'zod';
 import type { AdmissionRequest } from './admission.js';
 
-export type GuardedObject = 'trust-roots' | 'identity-issuer' | 'other';
+export type GuardedObject = 'trust-roots' | 'identity-issuer' | 'trust-bundle' | 'target-namespace' | 'other';
 
 export interface Decision {
   allowed: boolean;
@@ -39,13 +47,35 @@ export interface DecideContext {
    * deleting a whole namespace is not blocked half way.
    */
   allowDeleteBy?: readonly string[];
+  /**
+   * Users allowed to change the trust-roots ConfigMap's ownerReferences. By default trust-manager's
+   * ServiceAccount in the trust namespace (`trustManagerUser`), which sets its Bundle as the owner.
+   */
+  allowOwnerReferencesBy?: readonly string[];
 }
 
 export const NAMESPACE_CONTROLLER = 'system:serviceaccount:kube-system:namespace-controller';
 
+/**
+ * trust-manager's ServiceAccount as installed by its Helm chart (release `trust-manager`) in its trust
+ * namespace, which is also where it reads the anchor Secrets from (`--trust-namespace`).
+ */
+export const trustManagerUser = (trustNamespace: string): string => `system:serviceaccount:${trustNamespace}:trust-manager`;
+
+/** trust-manager's Bundle (trust.cert-manager.io) and ClusterBundle (trust-manager.io), and the spec fields that decide what it writes where. */
+const BUNDLE_RESOURCES: Record<string, { kind: string; guarded: readonly string[] }> = {
+  'trust.cert-manager.io/bundles': { kind: 'Bundle', guarded: ['sources', 'target'] },
+  // v1alpha2 also takes inline and default CAs beside the source references.
+  'trust-manager.io/clusterbundles': { kind: 'ClusterBundle', guarded: ['sourceRefs', 'inLineCAs', 'defaultCAs', 'target'] },
+};
+
 const ObjectMeta = z.looseObject({ name: z.string().optional(), namespace: z.string().optional() });
 const StringMap = z.record(z.string(), z.string());
 const ConfigMapShape = z.looseObject({ metadata: ObjectMeta.optional(), data: StringMap.nullish(), binaryData: StringMap.nullish() });
+const OwnerReference = z.looseObject({ kind: z.string().optional(), name: z.string().optional(), uid: z.string().optional() });
+const OwnedShape = z.looseObject({ metadata: z.looseObject({ ownerReferences: z.array(OwnerReference).nullish() }).optional() });
+const SpecShape = z.looseObject({ spec: z.record(z.string(), z.unknown()).nullish() });
+const LabelledShape = z.looseObject({ metadata: z.looseObject({ labels: StringMap.nullish() }).optional() });
 const SecretShape = z.looseObject({ metadata: ObjectMeta.optional(), data: StringMap.nullish(), stringData: StringMap.nullish() });
 
 const allow = (object: GuardedObject, warnings: string[] = []): Decision => ({ allowed: true, object, reasons: [], warnings });
@@ -62,13 +92,27 @@ function fromVerdict(object: GuardedObject, verdict: Verdict): Decision {
 
 /** Which guarded object a request targets, if any. */
 export function classify(request: AdmissionRequest, names: ObjectNames): GuardedObject {
-  const name = request.name || nameOf(request.object) || nameOf(request.oldObject);
-  if (request.resource.group !== '' || request.subResource) return 'other';
+  // A collection delete reaches admission once per object with the collection's empty name and the
+  // object in oldObject (apiserver rest.AdmissionToValidateObjectDeleteFunc), hence the fallbacks.
+  const name = nameOfRequest(request);
+  if (request.subResource) return 'other';
+  if (bundleResource(request) !== undefined) return name === names.trustRootsConfigMap ? 'trust-bundle' : 'other';
+  if (request.resource.group !== '') return 'other';
+  // Sent by the chart only when the UPDATE takes the namespace out of the Bundle's target (its matchCondition).
+  if (request.resource.resource === 'namespaces') return request.operation === 'UPDATE' ? 'target-namespace' : 'other';
   if (request.resource.resource === 'configmaps' && name === names.trustRootsConfigMap) return 'trust-roots';
   if (request.resource.resource === 'secrets' && name === names.issuerSecret && request.namespace === names.linkerdNamespace) {
     return 'identity-issuer';
   }
   return 'other';
+}
+
+function nameOfRequest(request: AdmissionRequest): string {
+  return request.name || nameOf(request.object) || nameOf(request.oldObject) || '';
+}
+
+function bundleResource(request: AdmissionRequest): { kind: string; guarded: readonly string[] } | undefined {
+  return BUNDLE_RESOURCES[`${request.resource.group}/${request.resource.resource}`];
 }
 
 function nameOf(obj: unknown): string | undefined {
@@ -79,8 +123,10 @@ function nameOf(obj: unknown): string | undefined {
 export async function decide(request: AdmissionRequest, snapshot: TrustSnapshot, context: DecideContext): Promise<Decision> {
   const object = classify(request, context.names);
   if (object === 'other') return allow(object);
-  const what = `${object === 'trust-roots' ? 'ConfigMap' : 'Secret'} ${request.namespace ?? ''}/${request.name || nameOf(request.object) || ''}`;
   if (request.operation === 'CONNECT') return allow(object);
+  if (object === 'trust-bundle') return decideBundle(request);
+  if (object === 'target-namespace') return decideTargetNamespace(request, context);
+  const what = `${object === 'trust-roots' ? 'ConfigMap' : 'Secret'} ${request.namespace ?? ''}/${nameOfRequest(request)}`;
   if (request.operation === 'DELETE') {
     if (object === 'identity-issuer') {
       return allow(object, [`${what} deleted: cert-manager re-issues it; the identity controller keeps its current issuer until then`]);
@@ -93,6 +139,10 @@ export async function decide(request: AdmissionRequest, snapshot: TrustSnapshot,
       `deleting ${what} is refused: every proxy and Linkerd's identity controller read their trust anchors from it, so pods started without it cannot join the mesh; to uninstall, delete the linkerd-rotator ValidatingWebhookConfiguration first`,
     ]);
   }
+  if (object === 'trust-roots' && request.operation === 'UPDATE') {
+    const refused = ownerReferencesRefused(request, context, what);
+    if (refused) return refused;
+  }
   if (context.synced === false) {
     return deny(
       object,
@@ -104,6 +154,92 @@ export async function decide(request: AdmissionRequest, snapshot: TrustSnapshot,
     return deny(object, [`the ${request.operation} request for ${what} carries no object; expected the new ${object === 'trust-roots' ? 'ConfigMap' : 'Secret'}`], 400);
   }
   return object === 'trust-roots' ? decideTrustRoots(request, snapshot, context, what) : decideIssuer(request, snapshot, context, what);
+}
+
+/**
+ * The garbage collector deletes an object whose owners are all gone, and the webhook configuration
+ * lets the garbage collector through (it also deletes the ConfigMap with its namespace), so an owner
+ * added by hand (one that does not exist, or one about to be deleted) deletes the trust roots
+ * unchecked. Only trust-manager, which sets its Bundle as the owner, may add or change one. Removing
+ * owners only is allowed: it can keep the ConfigMap from being collected, never make it collected
+ * (and `kubectl replace` of a manifest without them does it). Pure on the request.
+ */
+function ownerReferencesRefused(request: AdmissionRequest, context: DecideContext, what: string): Decision | undefined {
+  const refsOf = (obj: unknown) => {
+    const parsed = OwnedShape.safeParse(obj);
+    return parsed.success ? (parsed.data.metadata?.ownerReferences ?? []) : [];
+  };
+  const before = refsOf(request.oldObject);
+  const after = refsOf(request.object);
+  const without = (refs: typeof before, others: typeof before) => refs.filter((r) => !others.some((o) => isDeepStrictEqual(r, o)));
+  const added = without(after, before);
+  const removed = without(before, after);
+  if (added.length === 0) return undefined;
+  const allowed = context.allowOwnerReferencesBy ?? [trustManagerUser(context.names.trustNamespace)];
+  const user = request.userInfo?.username ?? '';
+  if (allowed.includes(user)) return undefined;
+  const describe = (r: (typeof before)[number]) => `${r.kind ?? '?'} ${r.name ?? '?'}, uid ${r.uid ?? '?'}`;
+  const changes = [...added.map((r) => `${describe(r)} added`), ...removed.map((r) => `${describe(r)} removed`)].join('; ');
+  return deny('trust-roots', [
+    `changing the ownerReferences of ${what} is refused (${changes}): the garbage collector deletes an object once its owners are gone, without this webhook being asked, so an added owner that does not exist or is deleted later removes the trust anchors every proxy and Linkerd's identity controller read; only ${allowed.join(', ')} (trust-manager) may change them${user ? `, not ${user}` : ''}`,
+  ]);
+}
+
+/**
+ * trust-manager's Bundle owns every trust-roots ConfigMap (ownerReferences), so deleting it makes the
+ * garbage collector delete them all, and its sources and target decide what is written where (a
+ * target that selects fewer namespaces or another key makes trust-manager remove the ConfigMap or
+ * the key). Other updates (labels, annotations, status) are allowed. Pure on the request.
+ */
+function decideBundle(request: AdmissionRequest): Decision {
+  const resource = bundleResource(request) as { kind: string; guarded: readonly string[] };
+  const name = nameOfRequest(request);
+  const what = `${resource.kind} ${name}`;
+  const uninstall = `to uninstall, delete the linkerd-rotator ValidatingWebhookConfiguration first, and keep the ${resource.kind} (the chart keeps it: pki.bundle.keepOnUninstall)`;
+  if (request.operation === 'DELETE') {
+    return deny('trust-bundle', [
+      `deleting ${what} is refused: trust-manager owns every trust-roots ConfigMap ${name} through ownerReferences, so the garbage collector would delete them all and pods started afterwards could not join the mesh; ${uninstall}`,
+    ]);
+  }
+  if (request.operation !== 'UPDATE') return allow('trust-bundle');
+  const specOf = (obj: unknown) => {
+    const parsed = SpecShape.safeParse(obj);
+    return parsed.success ? (parsed.data.spec ?? {}) : {};
+  };
+  const before = specOf(request.oldObject);
+  const after = specOf(request.object);
+  const changed = resource.guarded.filter((field) => !isDeepStrictEqual(before[field], after[field]));
+  if (changed.length === 0) return allow('trust-bundle');
+  const fields = changed.map((f) => `spec.${f}`).join(' and ');
+  const why = changed.includes('target')
+    ? 'trust-manager deletes the trust-roots ConfigMap from every namespace the new target no longer selects (or drops the key Linkerd reads), without this webhook being asked'
+    : 'they decide which anchors trust-manager publishes to every trust-roots ConfigMap';
+  return deny('trust-bundle', [
+    `changing ${fields} of ${what} is refused: ${why}; to change them on purpose (helm upgrade with new pki.bundle values), delete the linkerd-rotator ValidatingWebhookConfiguration first (helm upgrade creates it again); ${uninstall}`,
+  ]);
+}
+
+/**
+ * A namespace that stops matching the Bundle's namespaceSelector loses its trust-roots ConfigMap:
+ * trust-manager deletes it, and no request for the ConfigMap reaches this webhook. The selector is
+ * applied by the webhook configuration's matchCondition (old labels selected, new ones not), so this
+ * only checks that a label actually went (an UPDATE sent without a label change is allowed). Pure.
+ */
+function decideTargetNamespace(request: AdmissionRequest, context: DecideContext): Decision {
+  const labelsOf = (obj: unknown): Record<string, string> => {
+    const parsed = LabelledShape.safeParse(obj);
+    return parsed.success ? (parsed.data.metadata?.labels ?? {}) : {};
+  };
+  const before = labelsOf(request.oldObject);
+  const after = labelsOf(request.object);
+  const changes = Object.entries(before)
+    .filter(([key, value]) => after[key] !== value)
+    .map(([key, value]) => (key in after ? `label ${key}=${value} changed to ${JSON.stringify(after[key])}` : `label ${key}=${value} removed`));
+  if (changes.length === 0) return allow('target-namespace');
+  const { trustRootsConfigMap } = context.names;
+  return deny('target-namespace', [
+    `taking Namespace ${nameOfRequest(request)} out of the target of the trust-roots Bundle ${trustRootsConfigMap} is refused (${changes.join('; ')}): trust-manager then deletes the trust-roots ConfigMap ${trustRootsConfigMap} in it, without this webhook being asked, and pods started there afterwards (Linkerd's control plane, meshed pods) cannot get their trust anchors; to take the namespace out on purpose, delete the linkerd-rotator ValidatingWebhookConfiguration first (helm upgrade creates it again)`,
+  ]);
 }
 
 async function decideTrustRoots(request: AdmissionRequest, snapshot: TrustSnapshot, context: DecideContext, what: string): Promise<Decision> {
@@ -131,9 +267,9 @@ async function decideTrustRoots(request: AdmissionRequest, snapshot: TrustSnapsh
         fingerprint,
         source: `the rotation in phase "${rotation?.phase}" (${rotation?.source})`,
       })),
-      expected: [snapshot.preparedAnchor, snapshot.previousAnchor]
-        .filter((v) => v !== undefined)
-        .map((v) => ({ pem: v.certPem, source: v.source })),
+      preparedAnchor: sourced(snapshot.preparedAnchor),
+      previousAnchor: sourced(snapshot.previousAnchor),
+      crossSigners: snapshot.activeAnchor?.crossSignerPem ? [{ pem: snapshot.activeAnchor.crossSignerPem, source: `cross-signer.crt of ${snapshot.activeAnchor.source}` }] : [],
       now: context.now,
       limits: context.limits,
     },
@@ -152,6 +288,10 @@ async function decideTrustRoots(request: AdmissionRequest, snapshot: TrustSnapsh
     }
   }
   return fromVerdict('trust-roots', verdict);
+}
+
+function sourced(view: CertificateView | undefined): SourcedPem | undefined {
+  return view && { pem: view.certPem, source: view.source };
 }
 
 function bundleText(configMap: z.infer<typeof ConfigMapShape>, key: string): string | undefined {
@@ -174,16 +314,63 @@ async function decideIssuer(request: AdmissionRequest, snapshot: TrustSnapshot, 
   if (certPem === undefined) {
     return deny('identity-issuer', [`${what} has no tls.crt; Linkerd reads the issuer certificate from it (scheme kubernetes.io/tls)`], 400);
   }
+  const caPem = field('ca.crt');
+  const bundle = snapshot.trustRoots && (context.cache ?? defaultBundleCache).parse(snapshot.trustRoots.pem).certificates;
+  // cert-manager writes ca.crt = X when its CA Secret holds the cross-signature X (docs/cross-signing.md):
+  // not an anchor, and expected, so it is no reason to warn.
+  const expectedCa = caPem !== undefined && bundle !== undefined && (await validCrossSignatureAmong({ pem: caPem, anchors: bundle, now: context.now, cache: context.cache ?? defaultBundleCache }));
   const verdict = await checkIssuer(
     {
       certPem,
       keyPem: field('tls.key'),
-      caPem: field('ca.crt'),
+      ...(expectedCa ? {} : { caPem }),
       source: what,
       bundle: snapshot.trustRoots && { pem: snapshot.trustRoots.pem, source: snapshot.trustRoots.source },
+      signers: issuerSigners(snapshot, context.cache ?? defaultBundleCache),
       now: context.now,
     },
     context.cache ?? defaultBundleCache,
   );
+  // Like the bundle: an update that leaves the credentials as they are (labels, annotations) is not
+  // blocked by a problem it did not create; the problem is still reported.
+  if (!verdict.allowed && request.operation === 'UPDATE') {
+    const old = SecretShape.safeParse(request.oldObject);
+    const before = (key: string) => (old.success ? (old.data.stringData?.[key] ?? decoded(old.data.data?.[key])) : undefined);
+    if (old.success && before('tls.crt') === certPem && before('tls.key') === field('tls.key')) {
+      return allow('identity-issuer', [`tls.crt and tls.key are unchanged by this update, but would be refused if written now: ${verdict.reasons[0]}`, ...verdict.warnings]);
+    }
+  }
   return fromVerdict('identity-issuer', verdict);
+}
+
+function decoded(encoded: string | undefined): string | undefined {
+  return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8');
+}
+
+/**
+ * The anchors the identity issuer may chain to: the active anchor, and the rotation's target once
+ * the rotation state pins it. The state pins the new anchor only after promotion (libs/rotation
+ * `requiredAnchors`; before it, only the old anchor `from`, which is the active one), and the
+ * target is the prepared anchor, so a prepared anchor other than the active one counts exactly when
+ * its fingerprint is among the state's required anchors; before promotion an issuer signed by the
+ * prepared anchor is refused. Undefined when the active anchor is not known (before bootstrap).
+ */
+function issuerSigners(snapshot: TrustSnapshot, cache: BundleCache): IssuerSigner[] | undefined {
+  const active = snapshot.activeAnchor;
+  if (active === undefined) return undefined;
+  const signers: IssuerSigner[] = [{ role: 'the active anchor', pem: active.certPem, source: active.source }];
+  const prepared = snapshot.preparedAnchor && cache.parse(snapshot.preparedAnchor.certPem).certificates[0];
+  const activeFingerprint = cache.parse(active.certPem).certificates[0]?.fingerprint;
+  const pinned = new Set(snapshot.rotation?.requiredAnchorFingerprints ?? []);
+  if (snapshot.preparedAnchor && prepared && prepared.fingerprint !== activeFingerprint && pinned.has(prepared.fingerprint)) {
+    signers.push({ role: `the rotation's promoted anchor (phase "${snapshot.rotation?.phase}")`, pem: snapshot.preparedAnchor.certPem, source: snapshot.preparedAnchor.source });
+  }
+  return signers;
+}
+
+/** True when `pem` is one certificate, a cross-signature of one of `anchors` by another of them, valid at `now`. */
+async function validCrossSignatureAmong(input: { pem: string; anchors: readonly ParsedCertificate[]; now: Date; cache: BundleCache }): Promise<boolean> {
+  const [candidate, ...rest] = input.cache.parse(input.pem).certificates;
+  if (candidate === undefined || rest.length > 0 || !isValidAt(candidate, input.now)) return false;
+  return (await crossSignatureAmong(candidate, input.anchors)) !== undefined;
 }

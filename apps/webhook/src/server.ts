@@ -74,6 +74,7 @@ export function createAdmissionApp(deps: WebhookDeps & { metrics: WebhookMetrics
           synced: source.isSynced(),
           cache,
           allowDeleteBy: config.allowDeleteBy,
+          allowOwnerReferencesBy: config.allowOwnerReferencesBy,
         });
         verdict = decision.allowed ? 'allowed' : 'denied';
       } catch (err) {

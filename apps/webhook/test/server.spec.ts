@@ -79,6 +79,7 @@ describe('webhook over real HTTPS', () => {
     issuer = await fixtures.makeIssuer(a);
     snapshot = {
       activeAnchor: { source: 'Secret cert-manager/linkerd-active-anchor', certPem: a.certPem },
+      preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: b.certPem },
       issuer: { source: 'Secret linkerd/linkerd-identity-issuer', certPem: issuer.certPem },
       trustRoots: { source: 'ConfigMap linkerd/linkerd-identity-trust-roots', pem: a.certPem },
     };
@@ -98,6 +99,7 @@ describe('webhook over real HTTPS', () => {
       maxRequestBytes: 64 * 1024,
       limits: DEFAULT_BUNDLE_LIMITS,
       allowDeleteBy: [],
+      allowOwnerReferencesBy: ['system:serviceaccount:cert-manager:trust-manager'],
       logLevel: 'debug',
       names,
     };
@@ -125,11 +127,20 @@ describe('webhook over real HTTPS', () => {
     expect(res.response.status.message).toMatch(/must contain the active trust anchor/);
   });
 
-  it('returns warnings for expired anchors', async () => {
-    const expired = await fixtures.makeExpiredAnchor();
-    const res = (await post(review(trustRootsRequest(fixtures.bundleOf(a, expired))))).json();
+  it('returns warnings (a duplicated anchor)', async () => {
+    const res = (await post(review(trustRootsRequest(fixtures.bundleOf(a, b, a))))).json();
     expect(res.response.allowed).toBe(true);
-    expect(res.response.warnings).toEqual([expect.stringMatching(/expired at/)]);
+    expect(res.response.warnings).toEqual([expect.stringMatching(/appears more than once/)]);
+  });
+
+  it('denies a certificate that is no anchor of this install (an expired CA), and a blank line after the last END line', async () => {
+    const expired = await fixtures.makeExpiredAnchor();
+    const extra = (await post(review(trustRootsRequest(fixtures.bundleOf(a, expired))))).json();
+    expect(extra.response.allowed).toBe(false);
+    expect(extra.response.status.message).toMatch(/certificate 2 .* is not an anchor of this install/);
+    const blank = (await post(review(trustRootsRequest(`${fixtures.bundleOf(a)}\n`)))).json();
+    expect(blank.response.allowed).toBe(false);
+    expect(blank.response.status.message).toMatch(/line \d+ starts an extra blank or whitespace-only line .* refuses to start/);
   });
 
   it('denies DELETE of the trust roots', async () => {

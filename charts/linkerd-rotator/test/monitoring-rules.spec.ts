@@ -116,6 +116,7 @@ describe('the rendered PrometheusRule', () => {
       'LinkerdRotatorExporterAbsent',
       'LinkerdRotatorIdentityIssuerExpiring',
       'LinkerdRotatorPreparedAnchorWaiting',
+      'LinkerdRotatorProxiesRelyOnCrossSignature',
       'LinkerdRotatorRotationFailed',
       'LinkerdRotatorRotationStuck',
       'LinkerdRotatorStaleProxies',
@@ -179,6 +180,17 @@ describe('thresholds are chart values', () => {
     ['a webhook critical threshold above its renewal window', { monitoring: { prometheusRule: { enabled: true, webhookCertificateExpiryCritical: '720h' } } }, 'webhookCertificateExpiryCritical (720h)'],
   ])('refuses %s at render time', (_what, values, message) => {
     expect(renderError(values)).toContain(message);
+  });
+
+  it("alerts on pods relying on a cross-signature from the runner's own margin (runner.rotation.crossSignMargin), critical at half of it", () => {
+    const by = (severity: string) =>
+      renderedRules({ runner: { rotation: { crossSignMargin: '100h' } } })
+        .groups.flatMap((g) => g.rules)
+        .find((r) => r.alert === 'LinkerdRotatorProxiesRelyOnCrossSignature' && r.labels['severity'] === severity)!;
+    expect(by('warning').expr).toContain('time() < 360000');
+    expect(by('warning').expr).toContain('time() >= 180000');
+    expect(by('critical').expr).toContain('time() < 180000');
+    expect(by('warning').annotations['summary']).toContain('100h');
   });
 
   it('never calls gentle mode\'s one-leaf-lifetime wait in Promote stuck: the threshold is then at least 25h', () => {

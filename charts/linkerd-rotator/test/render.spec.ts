@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { find, only, releaseNamespace, render, type K8sObject } from './support/render.js';
 import { chartDir, repoRoot } from './support/tools.js';
+import { ANCHOR_CERT_KEY } from '@linkerd-rotator/names';
 
 interface Rule {
   apiGroups?: string[];
@@ -268,11 +269,13 @@ describe('webhook', () => {
   });
 
   it('is scoped by namespace, name and operation, failing closed only there', () => {
-    expect(hooks.map((h) => h['name'])).toEqual(['trust-roots.linkerd-rotator.io', 'identity-issuer.linkerd-rotator.io']);
+    // The Bundle that owns the ConfigMaps and namespaces leaving its target: test/webhook-bypasses.spec.ts.
+    expect(hooks.map((h) => h['name'])).toEqual(['trust-roots.linkerd-rotator.io', 'identity-issuer.linkerd-rotator.io', 'trust-bundle.linkerd-rotator.io', 'target-namespace.linkerd-rotator.io']);
     const [roots, issuer] = hooks as [Spec, Spec];
     expect(roots['namespaceSelector']).toEqual({ matchLabels: { 'linkerd.io/is-control-plane': 'true' } });
     expect(roots['rules']).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['configmaps'], scope: 'Namespaced' }]);
-    expect(roots['matchConditions'][0].expression).toBe("request.name == 'linkerd-identity-trust-roots'");
+    // Or oldObject's name when a collection delete leaves request.name empty (test/webhook-bypasses.spec.ts).
+    expect(roots['matchConditions'][0].expression).toMatch(/^request\.name == 'linkerd-identity-trust-roots' \|\| /);
     expect(issuer['namespaceSelector']).toEqual({ matchLabels: { 'kubernetes.io/metadata.name': 'linkerd' } });
     expect(issuer['rules'][0].resources).toEqual(['secrets']);
     expect(issuer['rules'][0].operations).toEqual(['CREATE', 'UPDATE']);
@@ -334,21 +337,30 @@ describe('exporter', () => {
   });
 });
 
+/** The CronJob's strategy arguments with the chart's defaults. */
+const CROSS_SIGNED_DEFAULTS = ['--strategy', 'cross-signed', '--cross-sign-margin', '168h', '--leaf-lifetime', '24h'];
+
 describe('runner workloads', () => {
   it('run rotate from a CronJob that never overlaps and has deadlines', () => {
     const cron = spec(only(defaults, 'CronJob'));
-    expect(cron).toMatchObject({ schedule: '17 3 * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600, suspend: false });
+    expect(cron).toMatchObject({ schedule: '17 */4 * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600, suspend: false });
     expect(cron['jobTemplate']['spec']).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 21600 });
     const pod = cron['jobTemplate']['spec']['template']['spec'];
     expect(pod.restartPolicy).toBe('Never');
-    expect(pod.containers[0].args).toEqual(['rotate', '--only-if-older-than', '720h', '--max-concurrent-rollouts', '2', '--phase-timeout', '30m']);
+    expect(pod.containers[0].args).toEqual(['rotate', '--only-if-older-than', '720h', '--max-concurrent-rollouts', '2', '--phase-timeout', '30m', ...CROSS_SIGNED_DEFAULTS]);
+  });
+
+  it('passes the strategy and its settings through', () => {
+    const args = (values: Record<string, unknown>) => spec(only(render({ runner: { rotation: values } }), 'CronJob'))['jobTemplate']['spec']['template']['spec'].containers[0].args;
+    expect(args({ strategy: 'restart' })).toEqual(expect.arrayContaining(['--strategy', 'restart']));
+    expect(args({ rollAfterPromote: true, crossSignMargin: '336h', leafLifetime: '2h' }).slice(7)).toEqual(['--strategy', 'cross-signed', '--cross-sign-margin', '336h', '--leaf-lifetime', '2h', '--roll-after-promote']);
   });
 
   it('passes gentle mode, limits and the schedule through', () => {
     const cron = spec(only(render({ runner: { rotation: { gentle: true, maxConcurrentRollouts: 5, schedule: '0 * * * *', timeZone: 'Etc/UTC', onlyIfOlderThan: '1440h' } } }), 'CronJob'));
     expect(cron['schedule']).toBe('0 * * * *');
     expect(cron['timeZone']).toBe('Etc/UTC');
-    expect(cron['jobTemplate']['spec']['template']['spec'].containers[0].args).toEqual(['rotate', '--only-if-older-than', '1440h', '--max-concurrent-rollouts', '5', '--phase-timeout', '30m', '--gentle']);
+    expect(cron['jobTemplate']['spec']['template']['spec'].containers[0].args).toEqual(['rotate', '--only-if-older-than', '1440h', '--max-concurrent-rollouts', '5', '--phase-timeout', '30m', ...CROSS_SIGNED_DEFAULTS, '--gentle']);
   });
 
   it('bootstraps from a post-install/post-upgrade hook that is recreated and cleaned up', () => {
@@ -385,12 +397,18 @@ describe('PKI', () => {
     expect(spec(issuer)).toMatchObject({ isCA: true, duration: '48h', renewBefore: '25h', privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'linkerd-identity-issuer', kind: 'ClusterIssuer' } });
   });
 
+  // The active Secret's tls.crt is what the identity issuer is signed with (the cross-signature X
+  // during a cross-signed rotation); the bundle reads its anchor.crt (ANCHOR_CERT_KEY).
+  const SOURCES = [
+    { name: 'linkerd-trust-anchor', key: 'tls.crt' },
+    { name: 'linkerd-active-anchor', key: ANCHOR_CERT_KEY },
+    { name: 'linkerd-previous-anchor', key: 'tls.crt' },
+  ];
+
   it('publishes prepared, active and previous through a Bundle or a ClusterBundle', () => {
     const bundle = only(defaults, 'Bundle');
     expect(bundle.apiVersion).toBe('trust.cert-manager.io/v1alpha1');
-    expect(spec(bundle)['sources'].map((s: Spec) => s['secret'])).toEqual(
-      ['linkerd-trust-anchor', 'linkerd-active-anchor', 'linkerd-previous-anchor'].map((name) => ({ name, key: 'tls.crt' })),
-    );
+    expect(spec(bundle)['sources'].map((s: Spec) => s['secret'])).toEqual(SOURCES);
     expect(spec(bundle)['target']).toEqual({ configMap: { key: 'ca-bundle.crt' }, namespaceSelector: { matchLabels: { 'linkerd.io/is-control-plane': 'true' } } });
     expect(bundle.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
 
@@ -398,9 +416,7 @@ describe('PKI', () => {
     expect(find(objects, 'Bundle')).toHaveLength(0);
     const cluster = only(objects, 'ClusterBundle');
     expect(cluster.apiVersion).toBe('trust-manager.io/v1alpha2');
-    expect(spec(cluster)['sourceRefs']).toEqual(
-      ['linkerd-trust-anchor', 'linkerd-active-anchor', 'linkerd-previous-anchor'].map((name) => ({ kind: 'Secret', name, key: 'tls.crt' })),
-    );
+    expect(spec(cluster)['sourceRefs']).toEqual(SOURCES.map((source) => ({ kind: 'Secret', ...source })));
     expect(spec(cluster)['target']['configMap']).toEqual({ data: [{ key: 'ca-bundle.crt' }] });
     const runner = grantsOf(objects, `${fullname}-runner`);
     expect(allows(runner, '', 'trust-manager.io', 'clusterbundles', 'get', 'linkerd-identity-trust-roots')).toBe(true);

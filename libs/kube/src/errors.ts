@@ -30,9 +30,26 @@ export function describeOperation(op: KubeOperation): string {
 
 const PEM_BLOCK = /-----BEGIN [^-]+-----[\s\S]*?(-----END [^-]+-----|$)/g;
 
-/** Server messages can echo request fields; never pass certificate or key material on (I5). */
+/**
+ * A run of 32 or more base64 characters (24 bytes and up): a Secret's `data` value (base64 of a PEM
+ * key) or a PEM body without its armour. Redacted when it mixes upper- and lower-case letters with a
+ * digit, `+` or `/`, as encoded bytes do; a hex fingerprint, a UID, a resource path or a word does not.
+ */
+const BASE64_RUN = /[A-Za-z0-9+/]{32,}={0,2}/g;
+
+function looksEncoded(run: string): boolean {
+  return /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9+/]/.test(run);
+}
+
+/**
+ * Server messages can echo request fields (a Secret's base64 `data`, a PEM block); never pass
+ * certificate or key material on (I5). Redacts before cutting to 600 characters, so no part is left.
+ */
 export function redact(text: string): string {
-  return text.replace(PEM_BLOCK, '[PEM redacted]').slice(0, 600);
+  return text
+    .replace(PEM_BLOCK, '[PEM redacted]')
+    .replace(BASE64_RUN, (run) => (looksEncoded(run) ? '[base64 redacted]' : run))
+    .slice(0, 600);
 }
 
 interface ErrorLike {

@@ -8,4 +8,5 @@ export { Collection, whenSynced, type AnyCollection, type CollectionHealth, type
 export { configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed, type NamedObject } from './feeds.js';
 export { reuseConnections } from './connections.js';
 export { loadKubeConfig } from './kubeconfig.js';
+export { anchorPemOf, crossSignerPemOf, secretText } from './slim.js';
 export * from './linkerd.js';

@@ -1,6 +1,8 @@
 // The rotation adapter's own entry points against the in-process fake API server: the anchor Secrets
-// read uncached (a missing one is undefined), and the injector strictness set at creation.
-import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
+// read uncached (a missing one is undefined), the injector strictness set at creation, and the active
+// Secret a cross-signed promotion writes.
+import { ANCHOR_CERT_KEY, CROSS_SIGNER_CERT_KEY, DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
+import { certificatesOf } from '../src/rotation/pki-facts.js';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { createRotationAdapter } from '../src/rotation/adapter.js';
 import { FakeApiServer } from '../src/testing/fake-apiserver.js';
@@ -43,6 +45,38 @@ describe('createRotationAdapter', () => {
       [names.activeAnchorSecret, names.preparedAnchorSecret, names.previousAnchorSecret].map((name) => `GET /api/v1/namespaces/${names.trustNamespace}/secrets/${name}`).sort(),
     );
     expect(server.openWatches).toBe(0);
+  });
+
+  it('promotes cross-signed: tls.crt is X (B by A), tls.key B\'s key, anchor.crt B, cross-signer.crt A; a rerun writes nothing; a plain write drops cross-signer.crt', async () => {
+    server.put(tlsSecret(names.preparedAnchorSecret, b));
+    server.put({ ...tlsSecret(names.activeAnchorSecret, a), data: { ...tlsSecret(names.activeAnchorSecret, a).data, [ANCHOR_CERT_KEY]: b64(a.certPem) } });
+    const adapter = createRotationAdapter(server.kubeConfig(), options);
+    const secret = async () => {
+      const res = await fetch(`${server.kubeConfig().getCurrentCluster()!.server}/api/v1/namespaces/${names.trustNamespace}/secrets/${names.activeAnchorSecret}`);
+      const body = (await res.json()) as { data: Record<string, string>; metadata: { resourceVersion: string } };
+      const text = (key: string) => (body.data[key] === undefined ? undefined : Buffer.from(body.data[key]!, 'base64').toString('utf8'));
+      return { text, version: body.metadata.resourceVersion };
+    };
+    expect(await adapter.anchors.writeActiveFromPrepared(b.fingerprint, { crossSignedBy: a.fingerprint })).toEqual({ written: true });
+    const written = await secret();
+    const [x] = certificatesOf(written.text('tls.crt')!);
+    expect(x!.spkiFingerprint).toBe(b.cert.spkiFingerprint);
+    expect(x!.issuer).toBe(a.cert.subject);
+    expect(written.text('tls.key')).toBe(b.keyPem);
+    expect(certificatesOf(written.text(ANCHOR_CERT_KEY)!).map((c) => c.fingerprint)).toEqual([b.fingerprint]);
+    // The signer of X, public: after Retire no other Secret holds A, yet pods on A rely on X.
+    expect(certificatesOf(written.text(CROSS_SIGNER_CERT_KEY)!).map((c) => c.fingerprint)).toEqual([a.fingerprint]);
+
+    expect(await adapter.anchors.writeActiveFromPrepared(b.fingerprint, { crossSignedBy: a.fingerprint })).toEqual({ written: true });
+    expect((await secret()).version).toBe(written.version);
+    // The CronJob's fast path reads X's end from the active Secret (pods relying on X need a restart before it).
+    expect((await adapter.readAnchorSecrets()).activeCrossSignatureNotAfter).toBe(x!.notAfter.getTime());
+
+    expect(await adapter.anchors.writeActiveFromPrepared(b.fingerprint)).toEqual({ written: true });
+    const plain = await secret();
+    expect(certificatesOf(plain.text('tls.crt')!).map((c) => c.fingerprint)).toEqual([b.fingerprint]);
+    expect(plain.text(CROSS_SIGNER_CERT_KEY)).toBeUndefined();
+    expect(await adapter.readAnchorSecrets()).not.toHaveProperty('activeCrossSignatureNotAfter');
   });
 
   it('takes its injector strictness from the options, strict by default', () => {

@@ -62,3 +62,19 @@ export function nameRowsFor(consumer: NameConsumer): readonly ObjectNameRow<Obje
 
 /** A Kubernetes object name (RFC 1123 subdomain); the key of a ConfigMap is checked the same way, with `_`. */
 export const OBJECT_NAME_PATTERN = /^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$/;
+
+/**
+ * The key of the active-anchor Secret that holds the self-signed anchor alone (docs/cross-signing.md).
+ * Its `tls.crt` is what cert-manager's CA issuer signs with, which during a cross-signed rotation is
+ * the cross-signature X, so the trust bundle, the webhook and the exporter read the anchor here.
+ * A Secret without this key (written before it existed) holds the anchor as the first of `tls.crt`.
+ */
+export const ANCHOR_CERT_KEY = 'anchor.crt';
+
+/**
+ * The key of the active-anchor Secret that holds, beside a cross-signature in `tls.crt`, the anchor
+ * that signed it (a certificate, never a key). After Retire that anchor is in no other Secret and no
+ * bundle, yet pods started on it still reach the issuer through X; the runner and the exporter need
+ * its public key to tell that X is its signature, and so which pods rely on X (docs/cross-signing.md).
+ */
+export const CROSS_SIGNER_CERT_KEY = 'cross-signer.crt';

@@ -5,6 +5,7 @@ import type { DecideOptions } from './options.js';
 import type { RotationState } from './state.js';
 import { shortFp, type ClusterSnapshot } from './snapshot.js';
 import { learnBundles } from './trust.js';
+import { issuerSignerOnActive } from './gates/issuer-signer.js';
 import { decideContext, stop, type DecideContext, type RotationContext } from './phases/context.js';
 import { decideIdle } from './phases/idle.js';
 import { decidePrepare } from './phases/prepare.js';
@@ -44,6 +45,8 @@ function decideRotation(context: DecideContext, phase: 'Prepare' | 'TrustBoth' |
     return stop(context, 'anchor-secret-missing', `expected ${context.objects.activeSecret} (anchor ${shortFp(rotation.from.fingerprint)} or ${shortFp(rotation.to?.fingerprint)}), found none; restore it from a backup before rerunning`);
   }
   const inRotation: RotationContext = { ...context, rotation, active };
+  const signer = issuerSignerOnActive(context);
+  if (signer) return signer;
   if (phase === 'Prepare') return decidePrepare(inRotation);
   const to = rotation.to?.fingerprint;
   if (to === undefined) return stop(context, 'state-invalid', `expected a target anchor in phase ${phase}, found none; repair the state ConfigMap`);

@@ -4,6 +4,7 @@ import { shortFp, type ClusterSnapshot, type EpochMs, type Fingerprint, type Ide
 import { iso } from './state.js';
 import { formatAnchors, podTrust, trustContext, trustsOneOf, type TrustContext } from './trust.js';
 import type { RotationState } from './state.js';
+import type { DecideOptions } from './options.js';
 import type { Freshness } from './workloads.js';
 
 /** The old anchor and the new one of a rotation. */
@@ -26,15 +27,19 @@ export function trustBothFreshness(trust: TrustContext, anchors: AnchorPair): Fr
 }
 
 /**
- * Promote, identity restart: the identity pod started at or after `baseline`, taken once the issuer
- * Secret was seen chained to the new anchor, so it loaded the new issuer from its files at start.
+ * Promote, identity restart: the identity pod started at or after `baseline` (a start time proving
+ * a start after the issuer Secret was seen chained to the new anchor, trust.ts `provenStartOfRoll`),
+ * so it loaded the new issuer from its files at start.
  */
 export function identityRestartFreshness(baseline: EpochMs): Freshness {
   return (pod) =>
     pod.startedAt >= baseline ? { fresh: true } : { fresh: false, why: `started ${iso(pod.startedAt)}, before the identity controller was restarted on the new issuer (${iso(baseline)})` };
 }
 
-/** Promote: the pod started once every identity replica ran the new issuer, so its leaf chains to the new anchor. */
+/**
+ * Promote: the pod started once every identity replica ran the new issuer, so its leaf chains to the
+ * new anchor (`leavesFreshSince`: identityFreshAt's next second plus the clock skew allowance).
+ */
 export function promoteFreshness(leavesFreshSince: EpochMs): Freshness {
   return (pod) =>
     pod.startedAt >= leavesFreshSince
@@ -124,8 +129,8 @@ export function crossSignatureFreshness(trust: TrustContext, rule: { readonly is
 }
 
 /** Every meshed pod that relies on a cross-signature, and until when: what `status` and the exporter count (not stale). */
-export function crossSignatureReliances(snapshot: ClusterSnapshot, state: RotationState): { readonly pod: MeshedPod; readonly reliance: CrossSignatureReliance }[] {
-  const trust = trustContext(snapshot, state);
+export function crossSignatureReliances(snapshot: ClusterSnapshot, state: RotationState, options?: Pick<DecideOptions, 'clockSkewMs'>): { readonly pod: MeshedPod; readonly reliance: CrossSignatureReliance }[] {
+  const trust = trustContext(snapshot, state, options);
   return snapshot.pods.flatMap((pod) => {
     const reliance = crossSignatureReliance(pod, { trust, issuer: snapshot.issuer, now: snapshot.observedAt });
     return reliance ? [{ pod, reliance }] : [];

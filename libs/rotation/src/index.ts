@@ -25,9 +25,11 @@ export { bundleSyncedAt, describePhase, requiredAnchors, resumePhase, type Resum
 export { DEFAULT_OPTIONS, resolveOptions, type DecideOptions, type StartPolicy, type Strategy } from './options.js';
 export { chooseStrategy, crossSignProblems, strategyOf, type StrategyChoice } from './strategy.js';
 export { crossSignatureReliance, crossSignatureReliances, type CrossSignatureReliance } from './freshness.js';
+export { stalenessOf, stalenessStrategy, type Staleness } from './staleness.js';
 export type { Action, Blocker, Decision, Gate, GateName, RotationEvent, WatchSource } from './decision.js';
-export { podTrust, reachableAnchors, trustContext, type PodTrust, type TrustContext } from './trust.js';
+export { configMapSettledAt, podTrust, reachableAnchors, trustContext, type PodTrust, type TrustContext } from './trust.js';
 export { decide } from './decide.js';
+export { issuerSignerProblem } from './gates/issuer-signer.js';
 export { plan, type Plan, type PlanStep, type PlanStepKind } from './plan.js';
 export type * from './ports.js';
 export { decideOptionsOf, runRotation, type Progress, type ProgressEvent, type RunOptions, type RunResult } from './runner.js';

@@ -59,7 +59,7 @@ function splitUnverified(violations: Violation[]): InvariantReport {
 /** I1: every running proxy trusts an anchor that every leaf it can be shown reaches (through X too). */
 export function checkI1(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): InvariantReport {
   const leaves = leafRoutesInCirculation(snapshot, state, options);
-  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state), { required: leaves, invariant: 'I1', why: 'trust every leaf anchor in use' }));
+  return splitUnverified(podsMissing(snapshot, trustContext(snapshot, state, options), { required: leaves, invariant: 'I1', why: 'trust every leaf anchor in use' }));
 }
 
 /** I2: the issuer reaches (directly, or through a valid cross-signature) an anchor every running proxy and the identity controller trust. */
@@ -84,7 +84,7 @@ export function checkI2(snapshot: ClusterSnapshot, state: RotationState): Invari
  */
 export function checkActionSafety(action: Action, facts: { readonly snapshot: ClusterSnapshot; readonly state: RotationState; readonly options: DecideOptions }): Violation[] {
   const { snapshot, state, options } = facts;
-  const context = trustContext(snapshot, state);
+  const context = trustContext(snapshot, state, options);
   switch (action.kind) {
     case 'write-active-anchor': {
       if (action.purpose === 'bootstrap') {

@@ -49,7 +49,7 @@ export interface DecideOptions {
 
 export const DEFAULT_OPTIONS: DecideOptions = {
   start: 'if-due',
-  strategy: 'restart',
+  strategy: 'cross-signed',
   rollAfterPromote: false,
   crossSignMarginMs: 7 * 24 * 60 * 60 * 1000,
   gentle: false,

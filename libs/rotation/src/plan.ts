@@ -9,7 +9,7 @@ import { resumePhase } from './rules.js';
 import { shortFp, type ClusterSnapshot, type Fingerprint, type Tier, type WorkloadRef } from './snapshot.js';
 import { ms, type Phase, type RollPhase, type RotationState } from './state.js';
 import { chooseStrategy, strategyOf } from './strategy.js';
-import { formatAnchors, leafLifetimeElapsedAt, leavesFreshSince, reachableAnchors, syncedBundle, trustContext } from './trust.js';
+import { formatAnchors, leafLifetimeElapsedAt, leavesFreshSince, provenStartAfter, provenStartOfRoll, reachableAnchors, syncedBundle, trustContext } from './trust.js';
 import { identitySubset, rollStatus, TIERS, type Freshness, type RollStatus } from './workloads.js';
 
 export type PlanStepKind =
@@ -93,7 +93,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const fromKey = rotation?.from.publicKeyFingerprint ?? snapshot.active?.publicKeyFingerprint;
   const to = rotation?.to?.fingerprint ?? (prepared && prepared.publicKeyFingerprint !== fromKey ? prepared.fingerprint : undefined);
   const current: Phase = inRotation ? phase : 'Prepare';
-  const context = trustContext(snapshot, state);
+  const context = trustContext(snapshot, state, options);
   const isCurrent = (p: Phase) => p === current;
   const later = (p: Phase) => ORDER.indexOf(p) >= ORDER.indexOf(current);
   const toName = to ? shortFp(to) : 'the new anchor';
@@ -139,7 +139,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     steps.push({ phase: 'Promote', kind: 'wait', description: 'wait for the issuer to chain to the new anchor and identity to report IssuerUpdated' });
     if (!(isCurrent('Promote') && rotation?.identityFreshAt)) {
       const since = isCurrent('Promote') && rotation?.rollBaseline ? ms(rotation.rollBaseline) : undefined;
-      const fresh: Freshness = since === undefined ? notReachedYet : identityRestartFreshness(since);
+      const fresh: Freshness = since === undefined ? notReachedYet : identityRestartFreshness(provenStartOfRoll(since, options.clockSkewMs));
       const identity = rollStatus(identitySubset(snapshot), { fresh, baseline: baselineOf('Promote'), maxConcurrent: options.maxConcurrentRollouts });
       addRolls('Promote', identity, 'restart the identity controller so every replica runs the new issuer: ');
     }
@@ -153,7 +153,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
       const since = isCurrent('Promote') ? leavesFreshSince(rotation) : undefined;
       // Until identityFreshAt is recorded, Promote's roll baseline is the identity restart's: no
       // restart of this step has happened yet, so every restarted workload counts as to restart.
-      const leaves = since === undefined ? { fresh: notReachedYet, baseline: Number.POSITIVE_INFINITY } : { fresh: promoteFreshness(since), baseline: baselineOf('Promote') };
+      const leaves = since === undefined ? { fresh: notReachedYet, baseline: Number.POSITIVE_INFINITY } : { fresh: promoteFreshness(provenStartAfter(since, options.clockSkewMs)), baseline: baselineOf('Promote') };
       addRolls('Promote', rollStatus(snapshot, { ...leaves, maxConcurrent: options.maxConcurrentRollouts }));
       steps.push({ phase: 'Promote', kind: 'wait', description: 'wait until every meshed pod started after IssuerUpdated and is Ready' });
     }

@@ -62,6 +62,17 @@ export interface IdentityIssuerFacts extends IssuingFacts {
   readonly notAfter: EpochMs;
 }
 
+/**
+ * What cert-manager signs the identity issuer with: the issuer Certificate's `spec.issuerRef` and
+ * the configured ClusterIssuer (`linkerd-identity-issuer`), whose CA must be the active-anchor Secret.
+ */
+export interface IssuerSigningFacts {
+  /** The ClusterIssuer named in `options.names`: absent, or found with its `spec.ca.secretName` (undefined: not a CA issuer). */
+  readonly clusterIssuer: { readonly found: false } | { readonly found: true; readonly caSecretName?: string };
+  /** The issuer Certificate's `spec.issuerRef`; undefined when the Certificate is missing. */
+  readonly certificateIssuerRef?: { readonly kind: string; readonly name: string };
+}
+
 /** ConfigMap `linkerd-identity-trust-roots` in one target namespace. */
 export interface BundleFacts {
   readonly namespace: string;
@@ -145,12 +156,27 @@ export interface ClusterSnapshot {
   /** The previous-anchor Secret's certificate (it never holds a key). */
   readonly previous?: AnchorFacts;
   readonly issuer?: IdentityIssuerFacts;
+  /** Undefined when the adapter does not read it (then not checked). */
+  readonly issuerSigning?: IssuerSigningFacts;
   readonly bundles: readonly BundleFacts[];
   /** Undefined when the dry-run could not be made. */
   readonly injector?: InjectorFacts;
   readonly pods: readonly MeshedPod[];
   readonly workloads: readonly WorkloadFacts[];
   readonly identityEvents: readonly IdentityEvent[];
+  /**
+   * Linkerd identity's leaf lifetime: `-identity-issuance-lifetime` of the `identity` container of
+   * Deployment `linkerd-identity` in Linkerd's namespace (24h when the flag is absent or Go cannot
+   * parse it, as upstream). Undefined when the adapter does not read it or found no such container.
+   */
+  readonly identityIssuanceLifetimeMs?: number;
+  /**
+   * Namespaces of another Linkerd control plane (labelled `linkerd.io/is-control-plane=true`, or
+   * holding Deployment `linkerd-identity`, other than Linkerd's namespace) that the trust-roots
+   * Bundle targets: trust-manager overwrites that control plane's trust roots with these anchors.
+   * Undefined (or empty) when there is none or the adapter does not read it.
+   */
+  readonly otherControlPlaneTargets?: readonly { readonly namespace: string; readonly why: string }[];
 }
 
 export function podKey(pod: { namespace: string; name: string }): string {

@@ -27,6 +27,11 @@ export const STOP_REASONS = [
   'prepared-renewal-failed',
   'issuer-not-chained',
   'identity-rejected-issuer',
+  'issuer-chained-elsewhere',
+  'issuer-signer-not-active',
+  'identity-pods-missing',
+  'half-finished-rotation',
+  'rotation-state-lost',
 ] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 
@@ -78,6 +83,11 @@ const rotation = z.strictObject({
   issuerUpdatedAt: time.optional(),
   /** When every identity pod was seen started after that IssuerUpdated: every leaf issued since chains to `to`. */
   identityFreshAt: time.optional(),
+  /**
+   * When the long gate this rotation is parked on opens (cross-signed: old-leaves-expired); a later
+   * scheduled run resumes then. `status`, `check` and the exporter count a stuck phase from here.
+   */
+  waitingUntil: time.optional(),
 });
 
 /**

@@ -1,7 +1,7 @@
 // What each proxy trusts and which anchors its peers' leaves may chain to, inferred from facts.
 // Conservative by construction: a proxy whose bundle cannot be proven is "unknown", never assumed fresh.
 import type { ClusterSnapshot, EpochMs, Fingerprint, IdentityIssuerFacts, MeshedPod } from './snapshot.js';
-import type { DecideOptions } from './options.js';
+import { DEFAULT_OPTIONS, type DecideOptions } from './options.js';
 import { iso, ms, type KnownBundle, type RotationRecord, type RotationState } from './state.js';
 
 export type PodTrust =
@@ -78,13 +78,49 @@ export function nextWholeSecond(t: EpochMs): EpochMs {
 export interface TrustContext {
   readonly known: RotationState['knownBundles'];
   readonly bundleByNamespace: ReadonlyMap<string, string>;
+  /** Linkerd's clock skew allowance: how long after a bundle synced a configMapKeyRef pod's trust stays unknown. */
+  readonly clockSkewMs: number;
 }
 
-export function trustContext(snapshot: ClusterSnapshot, state: RotationState): TrustContext {
+/** What each pod trusts, from this snapshot's bundles and the state's known ones; `options` defaults to the engine's. */
+export function trustContext(snapshot: ClusterSnapshot, state: RotationState, options: Pick<DecideOptions, 'clockSkewMs'> = DEFAULT_OPTIONS): TrustContext {
   return {
     known: learnBundles(state.knownBundles, snapshot),
     bundleByNamespace: new Map(snapshot.bundles.map((b) => [b.namespace, b.sha256])),
+    clockSkewMs: options.clockSkewMs,
   };
+}
+
+/**
+ * Start-time inference (issue 14, item 9): a pod's `startedAt` is stamped by its node's clock, which
+ * may differ from the runner's by up to the clock skew allowance. A pod proves it started at or
+ * after `t` (runner time) only with a start time at or after `t` plus the allowance.
+ */
+export function provenStartAfter(t: EpochMs, clockSkewMs: number): EpochMs {
+  return t + clockSkewMs;
+}
+
+/**
+ * The earliest moment to restart pods that must prove a start after `t` by their start times: one
+ * more allowance, so that a pod restarted then on a node whose clock lags still proves it (a roll
+ * whose pods can never prove it would wait on them forever).
+ */
+export function restartsProveStartAfter(t: EpochMs, clockSkewMs: number): EpochMs {
+  return provenStartAfter(t, clockSkewMs) + clockSkewMs;
+}
+
+/** The start time that proves a pod of a roll started after what the roll waited for (`restartsProveStartAfter` inverted). */
+export function provenStartOfRoll(rollBaseline: EpochMs, clockSkewMs: number): EpochMs {
+  return rollBaseline - clockSkewMs;
+}
+
+/**
+ * The first start time at which a configMapKeyRef pod counts as holding a bundle the engine saw
+ * synced at `syncedAt`: the next whole second (start times are whole seconds) plus the clock skew
+ * allowance, since the kubelet resolves the ConfigMap from its own cache on a node whose clock drifts.
+ */
+export function configMapSettledAt(syncedAt: EpochMs, clockSkewMs: number): EpochMs {
+  return provenStartAfter(nextWholeSecond(syncedAt), clockSkewMs);
 }
 
 export function bundleAnchors(context: TrustContext, sha256: string | undefined): ReadonlySet<Fingerprint> | undefined {
@@ -130,6 +166,12 @@ function configMapTrust(pod: MeshedPod, context: TrustContext): PodTrust {
     return { known: false, why: 'reads trust roots by configMapKeyRef and started before the rotator saw its bundle synced' };
   }
   const baseSyncedAt = ms(base[1].syncedAt as string);
+  if (pod.startedAt < configMapSettledAt(baseSyncedAt, context.clockSkewMs)) {
+    return {
+      known: false,
+      why: `reads trust roots by configMapKeyRef and started ${iso(pod.startedAt)}, within the clock skew allowance (${context.clockSkewMs / 1000}s) of the rotator seeing bundle ${base[0].slice(0, 16)} synced (${iso(baseSyncedAt)}): its kubelet may have served the bundle before`,
+    };
+  }
   const candidates = new Set<string>([base[0], current]);
   for (const [hash, entry] of entries) if (ms(entry.firstSeenAt) > baseSyncedAt) candidates.add(hash);
   const sets = [...candidates].map((hash) => new Set(context.known[hash]?.anchors ?? []));
@@ -156,7 +198,7 @@ export function leavesRenewed(snapshot: ClusterSnapshot, rotation: RotationRecor
   const since = leavesFreshSince(rotation);
   if (since === undefined) return false;
   if (snapshot.observedAt >= leafLifetimeElapsedAt(since, options)) return true;
-  return snapshot.pods.every((pod) => pod.startedAt >= since);
+  return snapshot.pods.every((pod) => pod.startedAt >= provenStartAfter(since, options.clockSkewMs));
 }
 
 export function leafLifetimeElapsedAt(since: EpochMs, options: DecideOptions): EpochMs {

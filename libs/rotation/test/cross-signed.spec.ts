@@ -1,16 +1,16 @@
 // Strategy cross-signed on the fake cluster: webpki-style path building through X decides every
 // handshake, so these tests show which restarts X makes unnecessary, and that without X I1 breaks.
-import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent, type RunOptions } from '../src/index.js';
+// Retargeting, kills at every call and the other strategy-independent runs are in runner.spec.ts, per strategy.
+import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent } from '../src/index.js';
 import { anchorFp, FakeCluster, type FakeConfig } from './fake-cluster.js';
-import { engineChecks, expectCrossSigned, expectRotated, installedBeforePods, killAtEveryCall, RUN, runResuming, storedState } from './harness.js';
+import { engineChecks, expectCrossSigned, expectRotated, installedBeforePods, LEAF, RUN, runResuming, storedState, STRATEGY_RUNS } from './harness.js';
 
 const A = anchorFp('A');
 const B = anchorFp('B');
 const C = anchorFp('C');
-const LEAF = 10 * 60_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const CROSS: Partial<RunOptions> = { strategy: 'cross-signed', leafLifetimeMs: LEAF, clockSkewMs: 1000 };
+const CROSS = STRATEGY_RUNS['cross-signed'].options;
 
 function cluster(config: Partial<FakeConfig>): FakeCluster {
   const fake = new FakeCluster({ leafLifetimeMs: LEAF, ...config });
@@ -34,11 +34,15 @@ describe('strategy cross-signed', () => {
     const fake = cluster({ seed: 51 });
     const { byPhase, progress } = restartsByPhase();
     const { reported, observe } = engineChecks(fake, resolveOptions(CROSS));
+    const phases: string[] = [];
     const { result, resumes } = await runResuming(fake, CROSS, (e) => {
       progress(e);
       observe(e);
+      if (e.kind === 'phase') phases.push(`${e.from}->${e.to}`);
     });
-    expect(result.outcome).toBe('done');
+    expect(result).toMatchObject({ outcome: 'done', message: expect.stringMatching(/done \(cross-signed\): every meshed pod trusts an anchor the issuer reaches/) });
+    expect(phases).toEqual(['Idle->Prepare', 'Prepare->TrustBoth', 'TrustBoth->Promote', 'Promote->Retire', 'Retire->Done']);
+    expect(fake.recorded.map((e) => e.reason)).toEqual(expect.arrayContaining(['RotationPrepare', 'AnchorPromoted', 'AnchorRetired', 'RotationDone']));
     expect(reported).toEqual([]);
     expect(resumes).toBe(1);
     expect(byPhase).toEqual({ Promote: ['linkerd/linkerd-identity'] });
@@ -58,6 +62,21 @@ describe('strategy cross-signed', () => {
     const early = await runRotation(fake.ports(), { ...RUN, ...CROSS, holder: 'run-2', start: 'never' });
     expect(early.resumeAt).toBe(first.resumeAt);
     expect(storedState(fake).phase).toBe('Promote');
+  });
+
+  it('takes cert-manager renewing the identity issuer while the rotation waits on old-leaves-expired: the new issuer carries X too', async () => {
+    const fake = cluster({ seed: 62 });
+    const first = await runRotation(fake.ports(), { ...RUN, ...CROSS });
+    expect(first.message).toMatch(/gate old-leaves-expired/);
+    const before = fake.issuer.serial;
+    fake.issuerIssuing = true;
+    fake.advance(60_000);
+    expect(fake.issuer.serial).toBeGreaterThan(before);
+    expect([fake.issuer.chainsTo, fake.issuer.via?.anchor]).toEqual([B, A]);
+    const { result } = await runResuming(fake, { ...CROSS, start: 'never' });
+    expect(result.outcome).toBe('done');
+    expect(fake.restarts).toEqual(['linkerd/linkerd-identity']);
+    expectCrossSigned(fake, A);
   });
 
   it('control: the same rotation with X left out of the issuer chain breaks I2 (the fake sees it) and identity rejects the issuer', async () => {
@@ -162,23 +181,30 @@ describe('strategy cross-signed', () => {
     fake.fastForward(aNotAfter + HOUR - fake.clock, 60_000);
     expect(fake.violations).toEqual([]);
   });
+});
 
-  it('retargets to C when cert-manager renews during TrustBoth, still restarting no data-plane pod', async () => {
-    const fake = cluster({ seed: 57 });
-    let renewed = false;
-    const phases: string[] = [];
-    const { byPhase, progress } = restartsByPhase();
-    await runResuming(fake, CROSS, (e) => {
-      progress(e);
-      if (e.kind === 'phase') phases.push(`${e.from}->${e.to}`);
-      if (e.kind === 'waiting' && e.gate.phase === 'TrustBoth' && !renewed) {
-        renewed = true;
-        fake.renewPreparedExternally();
-      }
-    });
-    expect(phases).toContain('TrustBoth->TrustBoth');
-    expect(expectCrossSigned(fake, A)).toBe(C);
-    expect(byPhase).toEqual({ Promote: ['linkerd/linkerd-identity'] });
+describe('cross-signed: pods relying on X deployed inside the window', () => {
+  it('restarts a pod relying on X whose workload was deployed after the window before X ends opened, but before the rotation ended (its deploy gave it only A)', async () => {
+    // The window before X's end (= A's end) is open from the start: the margin is longer than A has left.
+    const margin = 4 * DAY;
+    const fake = cluster({ seed: 57, anchorLifetimeMs: 3 * DAY });
+    const deployed = fake.workloads.find((w) => w.tier === 'data-plane' && w.kind === 'Deployment');
+    if (!deployed) throw new Error('expected a data-plane Deployment in the fake');
+    fake.deploy(deployed.namespace, deployed.name);
+    fake.advance(5 * 60_000);
+    const reliant = () => [...new Set(fake.pods.filter((p) => p.terminatingAt === undefined && p.trust.has(A) && !p.trust.has(B)).map((p) => `${p.namespace}/${p.owner?.name}`))].sort();
+    expect(reliant()).toContain(`${deployed.namespace}/${deployed.name}`);
+
+    const { result } = await runResuming(fake, { ...CROSS, crossSignMarginMs: margin, gateTimeoutMs: 30 * 60_000 });
+    expect(`${result.outcome} ${result.reason ?? ""} ${result.message ?? ""}`).toMatch(/^done/);
+    expectCrossSigned(fake, A);
+    const after = await runRotation(fake.ports(), { ...RUN, ...CROSS, crossSignMarginMs: margin, holder: 'due', start: 'never', gateTimeoutMs: 30 * 60_000 });
+    expect(after.outcome).toBe('done');
+    fake.advance(5 * 60_000);
+    // The deploy counted as no restart for X: every relying workload, the deployed one too, was restarted.
+    expect(fake.restarts).toContain(`${deployed.namespace}/${deployed.name}`);
+    expect(reliant()).toEqual([]);
+    expect(fake.violations).toEqual([]);
   });
 });
 
@@ -210,32 +236,4 @@ describe('cross-signed: plan predicts exactly what a run restarts', () => {
     if (!planned) throw new Error(`expected the run to pass through ${phase}, found it never did`);
     expect(fake.restarts.slice(planned.from)).toEqual(planned.order);
   });
-});
-
-describe('cross-signed: kill -9 at every step, then resume (I4)', () => {
-  const small = { namespaces: 1, deploymentsPerNamespace: 2, identityReplicas: 1, leafLifetimeMs: LEAF };
-  let total = 0;
-  beforeAll(async () => {
-    const clean = new FakeCluster({ seed: 61, ...small });
-    await runResuming(clean, CROSS);
-    expectCrossSigned(clean, A);
-    total = clean.mutatingCalls();
-  });
-
-  it('has a meaningful number of steps to kill at', () => {
-    expect(total).toBeGreaterThan(20);
-  });
-
-  for (const mode of ['before', 'after'] as const) {
-    it(`ends cross-signed whichever mutating call is killed (${mode} it takes effect)`, async () => {
-      const failures = await killAtEveryCall({
-        total,
-        mode,
-        cluster: () => new FakeCluster({ seed: 61, ...small }),
-        options: CROSS,
-        expectEnd: (fake) => expectCrossSigned(fake, A),
-      });
-      expect(failures).toEqual([]);
-    });
-  }
 });

@@ -2,6 +2,7 @@
 // cert-manager, trust-manager, the injector, identity replicas, rollouts, proxy leaves and webpki-style
 // path building (through a cross-signature X) move on clock ticks.
 import { createHash } from 'node:crypto';
+import { DEFAULT_OBJECT_NAMES, type ObjectNames } from '@linkerd-rotator/names';
 import type {
   ClusterSnapshot,
   IdentityEvent,
@@ -196,6 +197,15 @@ export class FakeCluster {
   /** Every anchor cert-manager ever issued, by fingerprint (for path building). */
   private readonly anchorsByFp = new Map<string, Anchor>();
   issuer: Issuer;
+  /**
+   * The Secret ClusterIssuer linkerd-identity-issuer signs with (`spec.ca.secretName`): the active one
+   * as the chart sets it, or the prepared one as Linkerd's docs set it up (the adoption flow's first step).
+   */
+  identityIssuerCa: 'active' | 'prepared' = 'active';
+  /** Whether the snapshot reports the ClusterIssuer (an adapter that does not read it reports nothing). */
+  reportIssuerSigning = true;
+  /** The install's object names, as the ClusterIssuer and the issuer Certificate refer to them. */
+  names: ObjectNames = DEFAULT_OBJECT_NAMES;
   issuerIssuing = false;
   issuerRevision = 1;
   /** Target namespace -> anchors in its trust-roots ConfigMap. */
@@ -347,6 +357,13 @@ export class FakeCluster {
     this.pods.push({ ...pod, jobEndsAt: this.clock + runsForMs });
   }
 
+  /** An ordinary deploy (`kubectl rollout restart`): sets the restart annotation; not a runner restart. */
+  deploy(namespace: string, name: string): void {
+    const w = this.workload(namespace, name);
+    w.restartedAt = this.clock;
+    w.generation++;
+  }
+
   workload(namespace: string, name: string): FakeWorkload {
     const w = this.workloads.find((x) => x.namespace === namespace && x.name === name);
     if (!w) throw new Error(`expected workload ${namespace}/${name} in the fake, found none`);
@@ -456,11 +473,12 @@ export class FakeCluster {
         this.prepared = { revision: this.prepared.revision + 1, issuing: false, anchor };
       });
     }
-    // cert-manager: the identity issuer, signed by whatever the active Secret holds at signing time.
+    // cert-manager: the identity issuer, signed by whatever the ClusterIssuer's Secret (the active one) holds at signing time.
     if (this.issuerIssuing) {
       this.schedule('issuer', () => {
-        if (!this.issuerIssuing || !this.active) return;
-        this.issuer = this.newIssuer(this.active.fingerprint);
+        const signer = this.identityIssuerCa === 'active' ? this.active : this.prepared.anchor;
+        if (!this.issuerIssuing || !signer) return;
+        this.issuer = this.newIssuer(signer.fingerprint);
         this.issuerIssuing = false;
         this.issuerRevision++;
       });
@@ -690,6 +708,14 @@ export class FakeCluster {
         issuing: this.issuerIssuing ? 'true' : 'absent',
         revision: this.issuerRevision,
       },
+      ...(this.reportIssuerSigning
+        ? {
+            issuerSigning: {
+              clusterIssuer: { found: true, caSecretName: this.identityIssuerCa === 'active' ? this.names.activeAnchorSecret : this.names.preparedAnchorSecret },
+              certificateIssuerRef: { kind: 'ClusterIssuer', name: this.names.identityClusterIssuer },
+            },
+          }
+        : {}),
       bundles: [...this.bundles].map(([namespace, anchors]) => ({ namespace, sha256: bundleHash(anchors), anchors: [...anchors] })),
       injector: { trustRootSha256: this.injectorHash },
       pods,

@@ -1,11 +1,31 @@
 // Shared helpers for driving runRotation against the fake cluster and checking where it ends.
 // The end-state check reads the fake's ground truth, never the engine's own view of it.
 import { iso } from '../src/state.js';
-import { initialState, parseState, runRotation, serializeState, type DecideOptions, type ProgressEvent, type RotationState, type RunOptions, type RunResult } from '../src/index.js';
+import { initialState, parseState, runRotation, serializeState, type DecideOptions, type ProgressEvent, type RotationState, type RunOptions, type RunResult, type Strategy } from '../src/index.js';
 import { checkI1, checkI2 } from '../src/invariants.js';
-import { bundleHash, FakeCluster, Killed, sameSet } from './fake-cluster.js';
+import { bundleHash, FakeCluster, Killed, sameSet, type FakeConfig } from './fake-cluster.js';
 
 export const RUN: RunOptions = { holder: 'run-1', gateTimeoutMs: 10 * 60_000, leaseDurationMs: 60_000, start: 'always' };
+
+/** The leaf lifetime of cross-signed runs: its long gate (one leaf lifetime) then takes minutes of fake time, not a day. */
+export const LEAF = 10 * 60_000;
+
+/** How a test runs one strategy: its run options, the fake cluster's settings to match, and the end a rotation must reach. */
+export interface StrategyRun {
+  readonly options: Partial<RunOptions>;
+  readonly config: Partial<FakeConfig>;
+  /** Checks a finished rotation from `from` on the fake's ground truth; returns the new anchor. */
+  readonly expectEnd: (fake: FakeCluster, from: string) => string;
+}
+
+/** Each strategy as the strategy-independent tests run it (runner.spec.ts), with its own end state. */
+export const STRATEGY_RUNS: Readonly<Record<Strategy, StrategyRun>> = {
+  'cross-signed': { options: { strategy: 'cross-signed', leafLifetimeMs: LEAF, clockSkewMs: 1000 }, config: { leafLifetimeMs: LEAF }, expectEnd: (fake, from) => expectCrossSigned(fake, from) },
+  restart: { options: { strategy: 'restart' }, config: {}, expectEnd: (fake, from) => expectRotated(fake, from) },
+};
+
+/** Both strategies, the default first, for `it.each` / `describe.each`. */
+export const STRATEGIES: readonly Strategy[] = ['cross-signed', 'restart'];
 
 export function storedState(fake: FakeCluster): RotationState {
   const parsed = parseState(fake.state?.data);

@@ -64,8 +64,10 @@ describe('checkActionSafety', () => {
   it('refuses retiring A while leaves from A may still be in use', () => {
     const retire: Action = { kind: 'write-previous-anchor', fingerprint: fp('B'), source: 'active', purpose: 'retire' };
     const s = trustBothCluster({ active: anchor('B'), issuer: { ...snapshot().issuer!, chainsTo: fp('B') }, pods: [pod('web-1', { trusts: ['A', 'B'], startedAt: T0 - 60_000 })] });
-    const before = rotating('Retire', { issuerUpdatedAt: iso(T0 - 10_000), identityFreshAt: iso(T0 - 5000) }, [['A', 'B']]);
+    const before = rotating('Retire', { issuerUpdatedAt: iso(T0 - 30_000), identityFreshAt: iso(T0 - 25_000) }, [['A', 'B']]);
     expect(checkActionSafety(retire, { snapshot: s, state: before, options: o })[0]?.found).toMatch(/leaves may still chain to/);
+    const withinSkew = { ...s, pods: [pod('web-1', { trusts: ['A', 'B'], startedAt: T0 - 24_000 })] };
+    expect(checkActionSafety(retire, { snapshot: withinSkew, state: before, options: o })[0]?.found).toMatch(/leaves may still chain to/);
     const fresh = { ...s, pods: [pod('web-1', { trusts: ['A', 'B'], startedAt: T0 - 4000 })] };
     expect(checkActionSafety(retire, { snapshot: fresh, state: before, options: o })).toEqual([]);
   });

@@ -1,20 +1,29 @@
 // runRotation on the fake cluster: end-to-end rotation, rerun, Lease, deadlines, kills and interleavings.
 // Assertions read the fake's ground truth (proxies' real trust and leaves), not the engine's view.
+// The restart protocol's own tests name it; strategy-independent ones run under both strategies.
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
-import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent } from '../src/index.js';
+import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent, type RunOptions, type Strategy } from '../src/index.js';
 import { anchorFp, FakeCluster, sameSet } from './fake-cluster.js';
-import { expectRotated, killAtEveryCall, RUN, storedState } from './harness.js';
+import { expectCrossSigned, expectRotated, installedBeforePods, killAtEveryCall, RUN, runResuming, storedState, STRATEGIES, STRATEGY_RUNS } from './harness.js';
 
 const A = anchorFp('A');
 const B = anchorFp('B');
 const C = anchorFp('C');
 const MUTATIONS = ['writeState', 'restart', 'writeActiveFromPrepared', 'writePrevious', 'renewPreparedAnchor', 'renewIdentityIssuer', 'recordEvent'];
+/** The restart protocol, asked for explicitly (the default is cross-signed). */
+const RESTART: Partial<RunOptions> = { strategy: 'restart' };
+
+/** A fake cluster set up for `strategy` (its leaf lifetime), with these settings on top. */
+function clusterFor(strategy: Strategy, config: ConstructorParameters<typeof FakeCluster>[0] & { seed: number }): FakeCluster {
+  return new FakeCluster({ ...STRATEGY_RUNS[strategy].config, ...config });
+}
 
 describe('runRotation on the fake cluster', () => {
-  it('rotates A -> B end to end: new active, bundle {B}, issuer under B, every proxy fresh, I1/I2 at every step', async () => {
+  // The cross-signed twin is in cross-signed.spec.ts (no data-plane restart, identity restarted, I1/I2 at every step).
+  it('restart: rotates A -> B end to end: new active, bundle {B}, issuer under B, every proxy fresh, I1/I2 at every step', async () => {
     const fake = new FakeCluster({ seed: 11 });
     const events: ProgressEvent[] = [];
-    const result = await runRotation(fake.ports(), RUN, (e) => events.push(e));
+    const result = await runRotation(fake.ports(), { ...RUN, ...RESTART }, (e) => events.push(e));
     expect(result).toMatchObject({ outcome: 'done', message: expect.stringMatching(/done: every meshed pod trusts only the new anchors/) });
     expect(expectRotated(fake, A)).toBe(B);
     expect(sameSet(fake.bundleSet() as Set<string>, new Set([B]))).toBe(true);
@@ -23,33 +32,34 @@ describe('runRotation on the fake cluster', () => {
     expect(fake.recorded.map((e) => e.reason)).toEqual(expect.arrayContaining(['RotationPrepare', 'AnchorPromoted', 'AnchorRetired', 'RotationDone']));
   });
 
-  it('reports progress a person can follow: rolled n/total per phase', async () => {
+  it('restart: reports progress a person can follow: rolled n/total per phase', async () => {
     const fake = new FakeCluster({ seed: 12 });
     const rolled: string[] = [];
-    await runRotation(fake.ports(), RUN, (e) => e.kind === 'rolled' && rolled.push(`${e.phase} ${e.rolled}/${e.total}`));
+    await runRotation(fake.ports(), { ...RUN, ...RESTART }, (e) => e.kind === 'rolled' && rolled.push(`${e.phase} ${e.rolled}/${e.total}`));
     expect(rolled.filter((r) => r.startsWith('TrustBoth')).at(-1)).toBe('TrustBoth 11/11');
     expect(rolled.filter((r) => r.startsWith('Retire')).at(-1)).toBe('Retire 11/11');
   });
 
-  it('restarts exactly what plan predicted, in the same order', async () => {
+  // cross-signed: plan-vs-run from the start and from each phase is in cross-signed.spec.ts.
+  it('restart: restarts exactly what plan predicted, in the same order', async () => {
     const fake = new FakeCluster({ seed: 13 });
-    const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always' }));
-    const result = await runRotation(fake.ports(), RUN);
+    const predicted = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always', ...RESTART }));
+    const result = await runRotation(fake.ports(), { ...RUN, ...RESTART });
     expect(result.rolls).toBe(predicted.rolls.total);
     expect(fake.restarts.length).toBe(predicted.rolls.total);
     const order = predicted.steps.flatMap((s) => (s.kind === 'roll' ? (s.workloads ?? []).map((w) => `${w.namespace}/${w.name}`) : []));
     expect(fake.restarts).toEqual(order);
   });
 
-  describe.each(['Prepare', 'TrustBoth', 'Promote', 'Retire'] as const)('from a rotation in %s', (phase) => {
+  describe.each(['Prepare', 'TrustBoth', 'Promote', 'Retire'] as const)('restart: from a rotation in %s', (phase) => {
     const rollOrder = (p: Plan) => p.steps.flatMap((s) => (s.kind === 'roll' ? (s.workloads ?? []).map((w) => `${w.namespace}/${w.name}`) : []));
     /** Runs a rotation and plans once, from the stored state and the cluster when `when` first holds. */
     const runPlanningAt = async (seed: number, when: (e: ProgressEvent) => boolean) => {
       const fake = new FakeCluster({ seed });
       let planned: { order: string[]; total: number; from: number; phase: string } | undefined;
-      const result = await runRotation(fake.ports(), RUN, (e) => {
+      const result = await runRotation(fake.ports(), { ...RUN, ...RESTART }, (e) => {
         if (planned !== undefined || !when(e)) return;
-        const p = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always' }));
+        const p = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always', ...RESTART }));
         planned = { order: rollOrder(p), total: p.rolls.total, from: fake.restarts.length, phase: p.phase };
       });
       expect(result.outcome).toBe('done');
@@ -78,32 +88,37 @@ describe('runRotation on the fake cluster', () => {
     }
   });
 
-  it('tells a renamed install only about its own objects, in every message of a whole rotation', async () => {
-    const fake = new FakeCluster({ seed: 42 });
+  it.each(STRATEGIES)('tells a renamed install only about its own objects, in every message of a whole rotation (%s)', async (strategy) => {
+    const fake = clusterFor(strategy, { seed: 42 });
     const keys = ['trustRootIssuer', 'preparedAnchorCertificate', 'preparedAnchorSecret', 'activeAnchorSecret', 'previousAnchorSecret', 'identityClusterIssuer', 'issuerCertificate', 'issuerSecret', 'trustRootsConfigMap'] as const;
     const names = { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(keys.map((k) => [k, `corp-${k.toLowerCase()}`])) };
+    fake.names = names;
     const said: string[] = [];
-    const planned = plan(fake.snapshot(), storedState(fake), resolveOptions({ start: 'always', names }));
+    const planned = plan(fake.snapshot(), storedState(fake), resolveOptions({ ...STRATEGY_RUNS[strategy].options, start: 'always', names }));
     said.push(...planned.steps.map((s) => s.description));
-    const result = await runRotation(fake.ports(), { ...RUN, names }, (e) => {
+    const { result } = await runResuming(fake, { ...STRATEGY_RUNS[strategy].options, names }, (e) => {
       if (e.kind === 'action') said.push(e.summary);
       if (e.kind === 'phase') said.push(e.why);
       if (e.kind === 'waiting') said.push(e.gate.summary, ...e.gate.missing, ...e.gate.blockers.map((b) => b.message));
     });
     said.push(result.message, ...fake.recorded.map((e) => e.message));
     expect(result.outcome).toBe('done');
+    STRATEGY_RUNS[strategy].expectEnd(fake, A);
     expect(said.filter((m) => /corp-/.test(m)).length).toBeGreaterThan(3);
     const defaults = new RegExp(keys.map((k) => DEFAULT_OBJECT_NAMES[k]).join('|'));
     expect(said.filter((m) => defaults.test(m))).toEqual([]);
   });
 
-  it('changes nothing when a finished rotation is run again (I4)', async () => {
-    const fake = new FakeCluster({ seed: 14 });
-    await runRotation(fake.ports(), RUN);
+  it.each(STRATEGIES)('changes nothing when a finished rotation is run again (I4, %s)', async (strategy) => {
+    const fake = clusterFor(strategy, { seed: 14 });
+    const { result } = await runResuming(fake, STRATEGY_RUNS[strategy].options);
+    expect(result.outcome).toBe('done');
+    STRATEGY_RUNS[strategy].expectEnd(fake, A);
     const version = fake.state?.resourceVersion;
     const before = fake.calls.length;
-    const again = await runRotation(fake.ports(), { ...RUN, start: 'if-due', holder: 'run-2' });
-    expect(again.outcome).toBe('done');
+    const again = await runRotation(fake.ports(), { ...RUN, ...STRATEGY_RUNS[strategy].options, start: 'if-due', holder: 'run-2' });
+    expect(again).toMatchObject({ outcome: 'done', rolls: 0 });
+    expect(again.resumeAt).toBeUndefined();
     expect(fake.state?.resourceVersion).toBe(version);
     expect(fake.calls.slice(before).filter((c) => MUTATIONS.includes(c.name))).toEqual([]);
   });
@@ -137,11 +152,16 @@ describe('runRotation on the fake cluster', () => {
     expect(fake.active?.fingerprint).toBe(A);
   });
 
-  it('stops safely on a missed deadline with the old anchor still active and trusted (I3), then resumes', async () => {
-    const fake = new FakeCluster({ seed: 17 });
-    fake.workload('app-1', 'svc-0').stuck = true;
-    const stopped = await runRotation(fake.ports(), { ...RUN, gateTimeoutMs: 60_000 });
-    expect(stopped).toMatchObject({ outcome: 'stopped', reason: 'deadline', message: expect.stringMatching(/expected gate pods-trust-both to open before the deadline.*app-1\/svc-0/) });
+  // The workload stuck in TrustBoth's restarts: restart rolls every workload there; cross-signed only
+  // those that trust neither anchor, here the control plane (its ConfigMap trust predates the rotator).
+  it.each([
+    ['restart', 'app-1', 'svc-0'],
+    ['cross-signed', 'linkerd', 'linkerd-destination'],
+  ] as const)('stops safely on a missed deadline with the old anchor still active and trusted (I3), then resumes (%s)', async (strategy, namespace, name) => {
+    const fake = clusterFor(strategy, { seed: 17 });
+    fake.workload(namespace, name).stuck = true;
+    const stopped = await runRotation(fake.ports(), { ...RUN, ...STRATEGY_RUNS[strategy].options, gateTimeoutMs: 60_000 });
+    expect(stopped).toMatchObject({ outcome: 'stopped', reason: 'deadline', message: expect.stringMatching(new RegExp(`expected gate pods-trust-both to open before the deadline.*${namespace}/${name}`)) });
     const state = storedState(fake);
     expect(state).toMatchObject({ phase: 'Stopped', stopped: { reason: 'deadline', phase: 'TrustBoth', gate: 'pods-trust-both' } });
     expect(fake.active?.fingerprint).toBe(A);
@@ -149,12 +169,12 @@ describe('runRotation on the fake cluster', () => {
     expect(fake.recorded.at(-1)).toMatchObject({ type: 'Warning', reason: 'RotationStopped' });
     expect(fake.violations).toEqual([]);
 
-    fake.workload('app-1', 'svc-0').stuck = false;
+    fake.workload(namespace, name).stuck = false;
     for (const p of fake.pods) if (p.readyAt === Number.POSITIVE_INFINITY) p.readyAt = fake.clock;
     fake.advance(61_000);
-    const resumed = await runRotation(fake.ports(), { ...RUN, holder: 'run-2', start: 'never' });
-    expect(resumed.outcome).toBe('done');
-    expectRotated(fake, A);
+    const resumed = await runResuming(fake, { ...STRATEGY_RUNS[strategy].options, start: 'never' });
+    expect(resumed.result.outcome).toBe('done');
+    STRATEGY_RUNS[strategy].expectEnd(fake, A);
   });
 
   it('refuses a damaged state ConfigMap instead of guessing, writing nothing', async () => {
@@ -178,11 +198,11 @@ describe('runRotation on the fake cluster', () => {
     expect(fake.state?.resourceVersion).toBe('foreign');
   });
 
-  it('gentle mode restarts only the identity controller after promotion, then waits one leaf lifetime', async () => {
+  it('restart: gentle mode restarts only the identity controller after promotion, then waits one leaf lifetime', async () => {
     const lifetime = 10 * 60_000;
     const fake = new FakeCluster({ seed: 20, leafLifetimeMs: lifetime });
     const byPhase: Record<string, number> = {};
-    const result = await runRotation(fake.ports(), { ...RUN, gentle: true, leafLifetimeMs: lifetime, clockSkewMs: 1000 }, (e) => {
+    const result = await runRotation(fake.ports(), { ...RUN, ...RESTART, gentle: true, leafLifetimeMs: lifetime, clockSkewMs: 1000 }, (e) => {
       if (e.kind === 'rolled') byPhase[e.phase] = (byPhase[e.phase] ?? 0) + e.restarted.length;
     });
     expect(result.outcome).toBe('done');
@@ -190,70 +210,106 @@ describe('runRotation on the fake cluster', () => {
     expectRotated(fake, A);
   });
 
-  it('survives an identity replica that misses the issuer update (linkerd2#15109)', async () => {
-    const fake = new FakeCluster({ seed: 21, identityReplicas: 3 });
+  it.each(STRATEGIES)('survives an identity replica that misses the issuer update (linkerd2#15109, %s)', async (strategy) => {
+    const fake = clusterFor(strategy, { seed: 21, identityReplicas: 3 });
     let deafened = false;
-    await runRotation(fake.ports(), RUN, (e) => {
+    const { result } = await runResuming(fake, STRATEGY_RUNS[strategy].options, (e) => {
       if (e.kind === 'phase' && e.to === 'Promote' && !deafened) {
         deafened = true;
         fake.deafenIdentityReplica();
       }
     });
-    expectRotated(fake, A);
+    expect([deafened, result.outcome]).toEqual([true, 'done']);
+    STRATEGY_RUNS[strategy].expectEnd(fake, A);
   });
 
-  it('holds at TrustBoth for a bare pod that trusts only A, naming it; continues once it is deleted', async () => {
+  it('restart: holds at TrustBoth for a bare pod that trusts only A, naming it; continues once it is deleted', async () => {
     const fake = new FakeCluster({ seed: 22 });
     fake.addBarePod('app-0', 'debug-shell');
-    const blocked = await runRotation(fake.ports(), { ...RUN, gateTimeoutMs: 120_000 });
+    const blocked = await runRotation(fake.ports(), { ...RUN, ...RESTART, gateTimeoutMs: 120_000 });
     expect(blocked).toMatchObject({ outcome: 'stopped', reason: 'deadline', message: expect.stringMatching(/bare pod app-0\/debug-shell/) });
     expect(fake.active?.fingerprint).toBe(A);
     fake.pods = fake.pods.filter((p) => p.name !== 'debug-shell');
     fake.advance(61_000);
-    expect((await runRotation(fake.ports(), { ...RUN, holder: 'run-2', start: 'never' })).outcome).toBe('done');
+    expect((await runRotation(fake.ports(), { ...RUN, ...RESTART, holder: 'run-2', start: 'never' })).outcome).toBe('done');
     expectRotated(fake, A);
   });
 
-  it('lets a Job pod with a stale bundle finish, then carries on', async () => {
-    const fake = new FakeCluster({ seed: 23 });
+  it('cross-signed: a bare pod that trusts only A follows B through X; the next rotation holds at TrustBoth for it, naming it, until it is deleted', async () => {
+    const cross = STRATEGY_RUNS['cross-signed'].options;
+    const fake = clusterFor('cross-signed', { seed: 22 });
+    fake.addBarePod('app-0', 'debug-shell');
+    const first = await runResuming(fake, { ...cross, gateTimeoutMs: 120_000 });
+    expect(first.result.outcome).toBe('done');
+    expectCrossSigned(fake, A);
+    const bare = () => fake.pods.filter((p) => p.name === 'debug-shell').map((p) => [p.trust.has(A), p.trust.has(B), p.leaf?.anchor]);
+    expect(bare()).toEqual([[true, false, B]]);
+
+    // B -> C: the bare pod trusts neither B nor C, so it must go before C is promoted, and the rotator cannot restart it.
+    fake.advance(60_000);
+    const blocked = await runRotation(fake.ports(), { ...RUN, ...cross, holder: 'run-c', start: 'always', gateTimeoutMs: 120_000 });
+    expect(blocked).toMatchObject({ outcome: 'stopped', reason: 'deadline', message: expect.stringMatching(/bare pod app-0\/debug-shell/) });
+    expect(storedState(fake).stopped).toMatchObject({ phase: 'TrustBoth', gate: 'pods-trust-both' });
+    expect(fake.active?.fingerprint).toBe(B);
+    fake.pods = fake.pods.filter((p) => p.name !== 'debug-shell');
+    fake.advance(61_000);
+    expect((await runResuming(fake, { ...cross, start: 'never' })).result.outcome).toBe('done');
+    expect(expectCrossSigned(fake, B)).toBe(C);
+  });
+
+  it.each(STRATEGIES)('lets a Job pod with a stale bundle finish, then carries on (%s)', async (strategy) => {
+    const fake = clusterFor(strategy, { seed: 23 });
     fake.addJobPod('app-0', 'migrate', 90_000);
-    const result = await runRotation(fake.ports(), RUN);
+    const { result } = await runResuming(fake, STRATEGY_RUNS[strategy].options);
     expect(result.outcome).toBe('done');
     expect(fake.restarts.some((r) => r.includes('migrate'))).toBe(false);
-    expectRotated(fake, A);
+    STRATEGY_RUNS[strategy].expectEnd(fake, A);
   });
 
-  it('retargets to C when cert-manager renews again during TrustBoth, never promoting B or C early', async () => {
-    const fake = new FakeCluster({ seed: 24 });
+  // Renewed mid-TrustBoth: under restart after its first restarts; under cross-signed, installed before
+  // the pods, TrustBoth restarts nothing, so while it waits. B's key is gone: neither B nor C may be promoted early.
+  it.each([
+    { strategy: 'restart', seed: 24, installedFirst: false, during: (e: ProgressEvent) => e.kind === 'rolled' && e.phase === 'TrustBoth', restarts: undefined },
+    { strategy: 'cross-signed', seed: 57, installedFirst: true, during: (e: ProgressEvent) => e.kind === 'waiting' && e.gate.phase === 'TrustBoth', restarts: ['linkerd/linkerd-identity'] },
+  ] as const)('retargets to C when cert-manager renews again during TrustBoth, never promoting B or C early ($strategy)', async ({ strategy, seed, installedFirst, during, restarts }) => {
+    const fake = clusterFor(strategy, { seed });
+    if (installedFirst) installedBeforePods(fake);
     let renewed = false;
     const phases: string[] = [];
-    await runRotation(fake.ports(), RUN, (e) => {
+    const promoted: string[] = [];
+    const { result } = await runResuming(fake, STRATEGY_RUNS[strategy].options, (e) => {
       if (e.kind === 'phase') phases.push(`${e.from}->${e.to}`);
-      if (e.kind === 'rolled' && e.phase === 'TrustBoth' && !renewed) {
+      if (e.kind === 'action' && e.action.kind === 'write-active-anchor') promoted.push(fake.labelOf(e.action.fingerprint));
+      if (during(e) && !renewed) {
         renewed = true;
         fake.renewPreparedExternally();
       }
     });
+    expect(result.outcome).toBe('done');
     expect(phases).toContain('TrustBoth->TrustBoth');
-    expect(expectRotated(fake, A)).toBe(C);
+    expect(promoted).toEqual(['C']);
+    expect(STRATEGY_RUNS[strategy].expectEnd(fake, A)).toBe(C);
     expect(storedState(fake).rotation).toBeUndefined();
+    if (restarts) expect(fake.restarts).toEqual(restarts);
   });
 
-  it('finishes with B when cert-manager renews C after promotion; C is trusted and waits for the next run', async () => {
-    const fake = new FakeCluster({ seed: 25 });
+  it.each(STRATEGIES)('finishes with B when cert-manager renews C after promotion; C is trusted and waits for the next run (%s)', async (strategy) => {
+    const fake = clusterFor(strategy, { seed: 25 });
+    const { expectEnd, options } = STRATEGY_RUNS[strategy];
     let renewed = false;
-    await runRotation(fake.ports(), RUN, (e) => {
+    await runResuming(fake, options, (e) => {
       if (e.kind === 'phase' && e.to === 'Retire' && !renewed) {
         renewed = true;
         fake.renewPreparedExternally();
         fake.advance(5000);
       }
     });
-    expect(expectRotated(fake, A)).toBe(B);
+    expect(renewed).toBe(true);
+    expect(expectEnd(fake, A)).toBe(B);
     expect(sameSet(fake.bundleSet() as Set<string>, new Set([B, C]))).toBe(true);
-    const next = await runRotation(fake.ports(), { ...RUN, holder: 'run-2', start: 'if-due' });
-    expect(next.outcome).toBe('done');
-    expect(expectRotated(fake, B)).toBe(C);
+    const next = await runResuming(fake, { ...options, start: 'if-due' });
+    expect(next.result.outcome).toBe('done');
+    expect(expectEnd(fake, B)).toBe(C);
   });
 
   it('stops when cert-manager renews without a new key', async () => {
@@ -263,33 +319,44 @@ describe('runRotation on the fake cluster', () => {
     expect(fake.active?.fingerprint).toBe(A);
   });
 
-  it('takes the issuer auto-renewing during TrustBoth, a namespace deletion and a scale to zero in its stride', async () => {
-    const fake = new FakeCluster({ seed: 27, namespaces: 4 });
+  // Mid-TrustBoth restarts: of the data plane under restart; of the control plane under cross-signed, which rolls no data plane.
+  it.each([
+    ['restart', 'data-plane'],
+    ['cross-signed', 'control-plane'],
+  ] as const)('takes the issuer auto-renewing during TrustBoth, a namespace deletion and a scale to zero in its stride (%s)', async (strategy, tier) => {
+    const fake = clusterFor(strategy, { seed: 27, namespaces: 4 });
     fake.workload('app-2', 'svc-0').replicas = 0;
     let done = false;
-    const result = await runRotation(fake.ports(), RUN, (e) => {
-      if (e.kind === 'rolled' && e.phase === 'TrustBoth' && e.tier === 'data-plane' && !done) {
+    const { result } = await runResuming(fake, STRATEGY_RUNS[strategy].options, (e) => {
+      if (e.kind === 'rolled' && e.phase === 'TrustBoth' && e.tier === tier && !done) {
         done = true;
         fake.issuerIssuing = true;
         fake.deleteNamespace('app-3');
       }
     });
-    expect(result.outcome).toBe('done');
-    expectRotated(fake, A);
+    expect([done, result.outcome]).toEqual([true, 'done']);
+    expect(fake.workloads.some((w) => w.namespace === 'app-3')).toBe(false);
+    STRATEGY_RUNS[strategy].expectEnd(fake, A);
   });
 });
 
-describe('kill -9 at every step, then resume (I4)', () => {
-  const small = { namespaces: 1, deploymentsPerNamespace: 2, identityReplicas: 1 };
-  const clean = new FakeCluster({ seed: 31, ...small });
+// cross-signed makes fewer mutating calls (no data-plane restarts), hence its lower floor.
+describe.each([
+  ['restart', { seed: 31, atLeast: 31 }],
+  ['cross-signed', { seed: 61, atLeast: 21 }],
+] as const)('kill -9 at every step, then resume (I4, %s)', (strategy, { seed, atLeast }) => {
+  const small = { seed, namespaces: 1, deploymentsPerNamespace: 2, identityReplicas: 1 };
+  const { options, expectEnd } = STRATEGY_RUNS[strategy];
   let total = 0;
   beforeAll(async () => {
-    await runRotation(clean.ports(), RUN);
+    const clean = clusterFor(strategy, small);
+    await runResuming(clean, options);
+    expectEnd(clean, A);
     total = clean.mutatingCalls();
   });
 
   it('has a meaningful number of steps to kill at', () => {
-    expect(total).toBeGreaterThan(30);
+    expect(total).toBeGreaterThanOrEqual(atLeast);
   });
 
   for (const mode of ['before', 'after'] as const) {
@@ -297,9 +364,9 @@ describe('kill -9 at every step, then resume (I4)', () => {
       const failures = await killAtEveryCall({
         total,
         mode,
-        cluster: () => new FakeCluster({ seed: 31, ...small }),
-        options: { start: 'always' },
-        expectEnd: (fake) => expectRotated(fake, A),
+        cluster: () => clusterFor(strategy, small),
+        options,
+        expectEnd: (fake) => expectEnd(fake, A),
       });
       expect(failures).toEqual([]);
     });

@@ -1,6 +1,6 @@
 // The cross-signed strategy's pure rules: choosing the strategy from the adapter's facts, the state
 // field, "relies on X until T", and the cross-signed phases' freshness, each shown failing first.
-import { chooseStrategy, crossSignatureReliance, crossSignatureReliances, decide, parseState, resolveOptions, serializeState, STATE_DATA_KEY, strategyOf, trustContext } from '../src/index.js';
+import { chooseStrategy, crossSignatureReliance, crossSignatureReliances, decide, initialState, parseState, resolveOptions, serializeState, STATE_DATA_KEY, strategyOf, trustContext } from '../src/index.js';
 import { reachableFreshness, trustEitherFreshness } from '../src/freshness.js';
 import { checkI1, checkI2 } from '../src/invariants.js';
 import type { Decision, Gate } from '../src/index.js';
@@ -26,8 +26,10 @@ describe('choosing the strategy', () => {
     expect(strategyOf(undefined)).toBe('restart');
   });
 
-  it('defaults to restart and refuses an unknown strategy', () => {
-    expect(resolveOptions({}).strategy).toBe('restart');
+  it('defaults to cross-signed (a rotation started with the defaults records it) and refuses an unknown strategy', () => {
+    expect(resolveOptions({}).strategy).toBe('cross-signed');
+    const s = snapshot({ active: { ...anchor('A'), crossSignable: true } });
+    expect(decide(s, initialState(), resolveOptions({ start: 'always' })).state.rotation).toMatchObject({ strategy: 'cross-signed' });
     expect(() => resolveOptions({ strategy: 'sideways' as never })).toThrow(/expected strategy cross-signed or restart, found sideways/);
   });
 });

@@ -55,9 +55,25 @@ describe('podTrust', () => {
     const known = knownBundles([['A', 'B']], synced);
     const s = snapshot({ bundles: [bundle('linkerd', ['A', 'B'])] });
 
-    it('trust the bundle synced before they started', () => {
-      const p = pod('linkerd-destination-1', { namespace: 'linkerd', configMap: true, startedAt: nextWholeSecond(synced) });
+    it('trust the bundle synced before they started, once the clock skew allowance has passed', () => {
+      const p = pod('linkerd-destination-1', { namespace: 'linkerd', configMap: true, startedAt: nextWholeSecond(synced) + 20_000 });
       expect(podTrust(p, context(known, s))).toMatchObject({ known: true, certain: set('A', 'B') });
+    });
+
+    // issue 14, item 9: the kubelet resolves the ConfigMap from its own cache on a node whose clock
+    // drifts, so a start within the allowance after the sync proves nothing: unknown (restarted).
+    it('are unknown when they started within the clock skew allowance after the rotator saw the bundle synced', () => {
+      for (const startedAt of [nextWholeSecond(synced), nextWholeSecond(synced) + 1000, nextWholeSecond(synced) + 19_000]) {
+        const trust = podTrust(pod('linkerd-destination-1', { namespace: 'linkerd', configMap: true, startedAt }), context(known, s));
+        expect([startedAt, trust.known, !trust.known && trust.why]).toEqual([startedAt, false, expect.stringMatching(/within the clock skew allowance \(20s\) of the rotator seeing bundle .* synced/)]);
+      }
+    });
+
+    it('take the allowance from the options (clockSkewMs)', () => {
+      const p = pod('linkerd-destination-1', { namespace: 'linkerd', configMap: true, startedAt: nextWholeSecond(synced) + 5000 });
+      const state = { ...initialState(), knownBundles: known };
+      expect(podTrust(p, trustContext(s, state, { clockSkewMs: 5000 }))).toMatchObject({ known: true, certain: set('A', 'B') });
+      expect(podTrust(p, trustContext(s, state, { clockSkewMs: 6000 })).known).toBe(false);
     });
 
     it('are unknown when they started before the rotator saw any bundle synced', () => {
@@ -93,8 +109,11 @@ describe('leafAnchorsInCirculation', () => {
 
   it('keeps the old anchor while any pod may hold a leaf from before every identity replica ran the new issuer', () => {
     const s = snapshot({ issuer: { ...snapshot().issuer!, chainsTo: fp('B') }, pods: [pod('web-1', { startedAt: T0 - 3000 })] });
-    const state = rotating('Promote', { issuerUpdatedAt: iso(T0 - 5000), identityFreshAt: iso(T0 - 2000) });
+    const state = rotating('Promote', { issuerUpdatedAt: iso(T0 - 25_000), identityFreshAt: iso(T0 - 22_000) });
     expect(leafAnchorsInCirculation(s, state, o)).toEqual(set('A', 'B'));
+    // issue 14, item 9: a start within the clock skew allowance after identityFreshAt proves nothing.
+    const withinSkew = { ...s, pods: [pod('web-1', { startedAt: T0 - 22_000 + 19_000 })] };
+    expect(leafAnchorsInCirculation(withinSkew, state, o)).toEqual(set('A', 'B'));
     const renewed = { ...s, pods: [pod('web-1', { startedAt: T0 - 2000 })] };
     expect(leafAnchorsInCirculation(renewed, state, o)).toEqual(set('B'));
   });

@@ -33,7 +33,46 @@ describe('parseBundle', () => {
     expect(parsed.problems.map((p) => [p.index, p.kind])).toEqual([
       [2, 'not-a-certificate-block'],
       [3, 'unparsable-certificate'],
+      // Linkerd stops at the CRL: it would never read block 3.
+      [3, 'linkerd-drops'],
     ]);
+  });
+
+  describe("Linkerd identity's reading (DecodePEMCertificates over Go's pem.Decode)", () => {
+    const kinds = (text: string) => parseBundle(text).problems.map((p) => [p.kind, p.line]);
+
+    it('accepts what trust-manager and cert-manager write: no final line break, or exactly one', () => {
+      expect(kinds(bundleOf(a, b).trimEnd())).toEqual([]);
+      expect(kinds(bundleOf(a, b))).toEqual([]);
+      expect(kinds(bundleOf(a, b).replace(/\n/g, '\r\n'))).toEqual([]);
+      expect(kinds(`junk before\n\n${a.certPem}between\n${b.certPem}`)).toEqual([]);
+    });
+
+    it('refuses anything after the last END line, naming the line where it starts', () => {
+      const n = bundleOf(a, b).split('\n').length;
+      expect(kinds(bundleOf(a, b) + '\n')).toEqual([['linkerd-refuses', n]]);
+      expect(kinds(bundleOf(a, b) + ' \t\n')).toEqual([['linkerd-refuses', n]]);
+      expect(kinds(bundleOf(a, b).replace(/\n/g, '\r\n') + '\r\n')).toEqual([['linkerd-refuses', n]]);
+      expect(kinds(bundleOf(a, b) + '# a comment')).toEqual([['linkerd-refuses', n]]);
+      expect(parseBundle(bundleOf(a) + '\n').problems[0]?.message).toMatch(/an extra blank or whitespace-only line/);
+    });
+
+    it('drops every certificate after a non-CERTIFICATE block, and reports a private key without echoing it', () => {
+      const parsed = parseBundle(a.certPem + a.keyPem + b.certPem);
+      expect(parsed.problems.map((p) => [p.index, p.kind])).toEqual([
+        [2, 'private-key'],
+        [3, 'linkerd-drops'],
+      ]);
+      expect(JSON.stringify(parsed.problems)).not.toContain(a.keyPem.split('\n')[1]);
+    });
+
+    it('reports a first block behind a byte-order mark, which Go does not find', () => {
+      expect(parseBundle(`\uFEFF${bundleOf(a, b)}`).problems.map((p) => [p.kind, p.index])).toEqual([['linkerd-drops', 1]]);
+    });
+
+    it('refuses a bare-CR text, which Go does not split into lines', () => {
+      expect(parseBundle(a.certPem.replace(/\n/g, '\r')).problems.map((p) => p.kind)).toEqual(['linkerd-drops', 'linkerd-refuses']);
+    });
   });
 
   it('flags a pasted private key', () => {

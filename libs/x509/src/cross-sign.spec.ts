@@ -1,7 +1,7 @@
 // Cross-signing with real certificates made in the test: X links the new anchor B to the old anchor
 // A for libs/x509's chain walk and for node:crypto, and every refusal says what to do instead.
 import { X509Certificate as NodeCertificate } from 'node:crypto';
-import { CrossSignRefusedError, crossSign, crossSignProblems } from './cross-sign.js';
+import { CrossSignRefusedError, crossSign, crossSignIssuerProblems, crossSignProblems, crossSignatureAmong } from './cross-sign.js';
 import { parseCertificate, type ParsedCertificate } from './certificate.js';
 import { verifyChain } from './chain.js';
 import { parsePem } from './pem.js';
@@ -241,5 +241,41 @@ describe('crossSign refusals', () => {
       expect.stringMatching(/found it expired/),
       expect.stringMatching(/found a key that does not fit/),
     ]);
+  });
+});
+
+describe('crossSignIssuerProblems', () => {
+  it("judges the issuing anchor alone, before the next anchor exists, with crossSignProblems' messages", async () => {
+    const now = new Date();
+    const good = await makeAnchor();
+    expect(crossSignIssuerProblems({ issuer: good.cert, issuerKey: good.keyPem, now })).toEqual([]);
+    const stepRoot = await makeExpiredAnchor({ pathLength: 1 });
+    const other = await makeAnchor();
+    const problems = crossSignIssuerProblems({ issuer: stepRoot.cert, issuerKey: other.keyPem, now });
+    expect(problems).toEqual([expect.stringMatching(/found pathLen 1/), expect.stringMatching(/found it expired/), expect.stringMatching(/found a key that does not fit/)]);
+    expect(crossSignProblems({ subject: good.cert, issuer: stepRoot.cert, issuerKey: other.keyPem, now })).toEqual(problems);
+  });
+});
+
+describe('crossSignatureAmong', () => {
+  it('finds X between the anchors it links: whose subject and key it carries, and who signed it', async () => {
+    const { oldAnchor, newAnchor, issuer } = await mesh();
+    const cross = parsed(await crossSign({ subject: newAnchor.cert, issuer: oldAnchor.cert, issuerKey: oldAnchor.keyPem }));
+    const match = await crossSignatureAmong(cross, [oldAnchor.cert, newAnchor.cert]);
+    expect(match && { of: match.of.fingerprint, by: match.by.fingerprint }).toEqual({ of: newAnchor.fingerprint, by: oldAnchor.fingerprint });
+    // The anchors themselves, an issuer, and X when its signer or its subject's anchor is not known are none.
+    expect(await crossSignatureAmong(newAnchor.cert, [oldAnchor.cert, newAnchor.cert])).toBeUndefined();
+    expect(await crossSignatureAmong(issuer.cert, [oldAnchor.cert, newAnchor.cert])).toBeUndefined();
+    expect(await crossSignatureAmong(cross, [newAnchor.cert])).toBeUndefined();
+    expect(await crossSignatureAmong(cross, [oldAnchor.cert])).toBeUndefined();
+  });
+
+  it('refuses a look-alike: the right names and key but a signature by another key', async () => {
+    const { oldAnchor, newAnchor } = await mesh();
+    const impostor = await makeAnchor();
+    // Signed by an anchor named like A (all anchors share the name) whose key is not A's.
+    const forged = parsed(await crossSign({ subject: newAnchor.cert, issuer: impostor.cert, issuerKey: impostor.keyPem }));
+    expect(await crossSignatureAmong(forged, [oldAnchor.cert, newAnchor.cert])).toBeUndefined();
+    expect((await crossSignatureAmong(forged, [impostor.cert, newAnchor.cert]))?.by.fingerprint).toBe(impostor.fingerprint);
   });
 });

@@ -12,6 +12,7 @@ import {
   type X509Certificate,
 } from './peculiar.js';
 import { describeCertificate, parseCertificate, toPem, type ParsedCertificate } from './certificate.js';
+import { verifySignature } from './chain.js';
 import { checkKeyMatchesCertificate } from './keys.js';
 import { parsePem } from './pem.js';
 
@@ -56,6 +57,29 @@ export function crossSignProblems(check: CrossSignCheck): string[] {
   const { subject: newAnchor, issuer: oldAnchor, now } = check;
   const old = `the issuing anchor ${describeCertificate(oldAnchor)}`;
   const fresh = `the new anchor ${describeCertificate(newAnchor)}`;
+  const problems = crossSignIssuerProblems({ issuer: oldAnchor, ...(check.issuerKey !== undefined ? { issuerKey: check.issuerKey } : {}), now });
+  if (!newAnchor.isCA) {
+    problems.push(`expected ${fresh} to be a CA (basicConstraints cA=TRUE), found it is not; prepare a CA certificate as the new anchor.`);
+  } else if (newAnchor.pathLength !== undefined && newAnchor.pathLength < 1) {
+    problems.push(`expected ${fresh} to allow the identity issuer below it (pathLenConstraint >= 1 or absent), found pathLen ${newAnchor.pathLength}; reissue the new anchor without pathLen.`);
+  }
+  if (now.getTime() >= newAnchor.notAfter.getTime()) {
+    problems.push(`expected ${fresh} to be valid after ${now.toISOString()}, found it expired at ${newAnchor.notAfter.toISOString()}; prepare a fresh anchor.`);
+  }
+  if (newAnchor.spkiFingerprint === oldAnchor.spkiFingerprint) {
+    problems.push(`expected ${fresh} to have a key of its own, found the key of ${old}; prepare the new anchor with a new key.`);
+  }
+  return problems;
+}
+
+/**
+ * The issuing anchor's half of `crossSignProblems`: whether A can cross-sign any next anchor at
+ * `now` (CA with keyCertSign, pathLen fits A -> X -> issuer -> leaf, valid, a key type libs/x509
+ * signs with, and the key when given). The rotation adapter reports it before the next anchor exists.
+ */
+export function crossSignIssuerProblems(check: Omit<CrossSignCheck, 'subject'>): string[] {
+  const { issuer: oldAnchor, now } = check;
+  const old = `the issuing anchor ${describeCertificate(oldAnchor)}`;
   const problems: string[] = [];
   if (!oldAnchor.isCA) {
     problems.push(`expected ${old} to be a CA (basicConstraints cA=TRUE), found it is not; cross-sign with the active trust anchor, ${RESTART}.`);
@@ -72,17 +96,6 @@ export function crossSignProblems(check: CrossSignCheck): string[] {
   } else if (now.getTime() < oldAnchor.notBefore.getTime()) {
     problems.push(`expected ${old} to be valid at ${now.toISOString()}, found it valid only from ${oldAnchor.notBefore.toISOString()}; check the clock, ${RESTART}.`);
   }
-  if (!newAnchor.isCA) {
-    problems.push(`expected ${fresh} to be a CA (basicConstraints cA=TRUE), found it is not; prepare a CA certificate as the new anchor.`);
-  } else if (newAnchor.pathLength !== undefined && newAnchor.pathLength < 1) {
-    problems.push(`expected ${fresh} to allow the identity issuer below it (pathLenConstraint >= 1 or absent), found pathLen ${newAnchor.pathLength}; reissue the new anchor without pathLen.`);
-  }
-  if (now.getTime() >= newAnchor.notAfter.getTime()) {
-    problems.push(`expected ${fresh} to be valid after ${now.toISOString()}, found it expired at ${newAnchor.notAfter.toISOString()}; prepare a fresh anchor.`);
-  }
-  if (newAnchor.spkiFingerprint === oldAnchor.spkiFingerprint) {
-    problems.push(`expected ${fresh} to have a key of its own, found the key of ${old}; prepare the new anchor with a new key.`);
-  }
   if (signingAlgorithmFor(oldAnchor) === undefined) {
     problems.push(`expected ${old} to have an ECDSA P-256, ECDSA P-384 or RSA key, found ${JSON.stringify(oldAnchor.keyAlgorithm)}; ${RESTART}.`);
   }
@@ -91,6 +104,36 @@ export function crossSignProblems(check: CrossSignCheck): string[] {
     if (!match.ok) problems.push(`expected the private key of ${old}, found a key that does not fit (${match.reason}); pass the key stored with that anchor.`);
   }
   return problems;
+}
+
+/** A cross-signature found among certificates: `of` is the anchor whose subject and key it carries, `by` the anchor that signed it. */
+export interface CrossSignatureMatch {
+  readonly certificate: ParsedCertificate;
+  readonly of: ParsedCertificate;
+  readonly by: ParsedCertificate;
+}
+
+/**
+ * Whether `candidate` is a cross-signature between two of `anchors`: a CA certificate with one
+ * anchor's subject and SubjectPublicKeyInfo (byte for byte) that is not that anchor, whose issuer is
+ * another anchor's subject and whose signature that anchor's key verifies. Validity is not checked:
+ * callers compare `certificate.notAfter` with their clock. Undefined when it is none.
+ */
+export async function crossSignatureAmong(candidate: ParsedCertificate, anchors: readonly ParsedCertificate[]): Promise<CrossSignatureMatch | undefined> {
+  if (!candidate.isCA) return undefined;
+  const fields = tbsFields(candidate.der);
+  const same = (left: Uint8Array, right: Uint8Array) => Buffer.from(left).equals(Buffer.from(right));
+  const of = anchors.find((anchor) => {
+    if (anchor.fingerprint === candidate.fingerprint || anchor.spkiFingerprint !== candidate.spkiFingerprint) return false;
+    const own = tbsFields(anchor.der);
+    return same(own.subject, fields.subject) && same(own.spki, fields.spki);
+  });
+  if (!of) return undefined;
+  for (const by of anchors) {
+    if (by.spkiFingerprint === of.spkiFingerprint || !same(tbsFields(by.der).subject, fields.issuer)) continue;
+    if (await verifySignature(candidate, by)) return { certificate: candidate, of, by };
+  }
+  return undefined;
 }
 
 /**

@@ -4,6 +4,7 @@ import './peculiar.js';
 
 export * from './fingerprint.js';
 export * from './pem.js';
+export * from './linkerd-pem.js';
 export * from './certificate.js';
 export * from './bundle.js';
 export * from './chain.js';

@@ -1,5 +1,9 @@
 // Linkerd's algorithm requirements, as `linkerd check` enforces them (pkg/issuercerts): trust
 // anchors ECDSA P-256 or RSA 2048/4096 signed with SHA-256; the identity issuer ECDSA P-256.
+// The identity controller itself does not check the issuer's algorithm: it loads an RSA or
+// Ed25519 issuer (and reports IssuerUpdated), then fails every Certify, because it signs leaves
+// with ECDSA-with-SHA256 only (pkg/tls/ca.go createTemplate). So a non-P-256 issuer breaks
+// identity at the first certificate request, not at load time.
 import { describeKeyAlgorithm, type ParsedCertificate } from './certificate.js';
 
 const SHA256_SIGNATURES = new Set(['ECDSA', 'RSASSA-PKCS1-v1_5']);
@@ -21,7 +25,10 @@ export function anchorAlgorithmProblems(cert: ParsedCertificate): string[] {
   return problems;
 }
 
-/** Problems that make `linkerd check` (and the identity controller) reject an issuer. */
+/**
+ * Problems that make `linkerd check` reject an issuer. The identity controller accepts such an
+ * issuer at load time; an RSA or Ed25519 one then fails every Certify (see the file comment).
+ */
 export function issuerAlgorithmProblems(cert: ParsedCertificate): string[] {
   const problems: string[] = [];
   const alg = cert.keyAlgorithm;

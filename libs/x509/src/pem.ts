@@ -1,9 +1,13 @@
-// PEM text parsing and normalisation: splits a bundle into labelled DER blocks, tolerating CRLF,
+// PEM text parsing and normalisation: splits text into labelled DER blocks, tolerating CRLF,
 // blank lines and text between blocks, and reports private-key blocks without ever echoing them.
+// Lenient on purpose (keys, messages); what Linkerd itself reads from a trust bundle is
+// `readBundleAsLinkerd` (linkerd-pem.ts), which parseBundle applies on top.
 
 /** One armored block, numbered from 1 in the order it appears in the text. */
 export interface PemBlock {
   index: number;
+  /** 1-based line of its BEGIN line (CRLF and bare CR count as one line break). */
+  line: number;
   label: string;
   der: Uint8Array;
 }
@@ -23,6 +27,8 @@ export type PemProblemKind =
 export interface PemProblem {
   kind: PemProblemKind;
   index: number;
+  /** 1-based line of the block's BEGIN (or stray END) line. */
+  line: number;
   label: string;
   message: string;
 }
@@ -53,22 +59,24 @@ export function parsePem(text: string): ParsedPem {
   const problems: PemProblem[] = [];
   let strayTextLines = 0;
   let containsPrivateKey = PRIVATE_KEY_MARKER.test(text);
-  let open: { label: string; index: number; body: string[]; headers: boolean } | undefined;
+  let open: OpenBlock | undefined;
   let count = 0;
+  let lineNumber = 0;
 
-  const problem = (kind: PemProblemKind, index: number, label: string, message: string) =>
-    problems.push({ kind, index, label, message });
+  const problem = (kind: PemProblemKind, block: { index: number; line: number }, label: string, message: string) =>
+    problems.push({ kind, index: block.index, line: block.line, label, message });
 
   for (const rawLine of lines) {
+    lineNumber++;
     const line = rawLine.trim();
     if (open === undefined) {
       const begin = BEGIN.exec(line);
       if (begin) {
         count++;
-        open = { label: begin[1] ?? '', index: count, body: [], headers: false };
+        open = { label: begin[1] ?? '', index: count, line: lineNumber, body: [], headers: false };
       } else if (END.test(line)) {
         count++;
-        problem('stray-end', count, END.exec(line)?.[1] ?? '', `block ${count} is an END line without a BEGIN line`);
+        problem('stray-end', { index: count, line: lineNumber }, END.exec(line)?.[1] ?? '', `block ${count} (line ${lineNumber}) is an END line without a BEGIN line`);
       } else if (line !== '') {
         strayTextLines++;
       }
@@ -82,7 +90,7 @@ export function parsePem(text: string): ParsedPem {
       // A BEGIN inside a block: the open block was never terminated; start over with the new one.
       reportUnterminated(open);
       count++;
-      open = { label: BEGIN.exec(line)?.[1] ?? '', index: count, body: [], headers: false };
+      open = { label: BEGIN.exec(line)?.[1] ?? '', index: count, line: lineNumber, body: [], headers: false };
     } else if (line.includes(':')) {
       open.headers = true;
     } else if (line !== '') {
@@ -92,46 +100,54 @@ export function parsePem(text: string): ParsedPem {
   if (open !== undefined) reportUnterminated(open);
   return { blocks, problems, strayTextLines, containsPrivateKey };
 
-  function reportUnterminated(block: { label: string; index: number }) {
+  function reportUnterminated(block: OpenBlock) {
     if (isPrivateKeyLabel(block.label)) {
       containsPrivateKey = true;
-      problem('private-key', block.index, block.label, privateKeyMessage(block.index, block.label));
+      problem('private-key', block, block.label, privateKeyMessage(block));
       return;
     }
-    problem(
-      'unterminated',
-      block.index,
-      block.label,
-      `block ${block.index} (${block.label}) has no matching "-----END ${block.label}-----" line`,
-    );
+    problem('unterminated', block, block.label, `${where(block)} (${block.label}) has no matching "-----END ${block.label}-----" line`);
   }
 
-  function finishBlock(block: { label: string; index: number; body: string[]; headers: boolean }, endLabel: string) {
-    const { label, index } = block;
+  function finishBlock(block: OpenBlock, endLabel: string) {
+    const { label } = block;
     if (isPrivateKeyLabel(label) || isPrivateKeyLabel(endLabel)) {
       containsPrivateKey = true;
-      problem('private-key', index, label, privateKeyMessage(index, label));
+      problem('private-key', block, label, privateKeyMessage(block));
       return;
     }
     if (endLabel !== label) {
-      problem('mismatched-end', index, label, `block ${index} begins as ${label} but ends as ${endLabel}`);
+      problem('mismatched-end', block, label, `${where(block)} begins as ${label} but ends as ${endLabel}`);
       return;
     }
     if (block.headers) {
-      problem('headers', index, label, `block ${index} (${label}) has RFC 1421 headers, which a certificate never has`);
+      problem('headers', block, label, `${where(block)} (${label}) has RFC 1421 headers, which a certificate never has`);
       return;
     }
     const body = block.body.join('');
     if (body.length === 0 || body.length % 4 !== 0 || !BASE64.test(body)) {
-      problem('bad-base64', index, label, `block ${index} (${label}) is not valid base64`);
+      problem('bad-base64', block, label, `${where(block)} (${label}) is not valid base64`);
       return;
     }
-    blocks.push({ index, label, der: new Uint8Array(Buffer.from(body, 'base64')) });
+    blocks.push({ index: block.index, line: block.line, label, der: new Uint8Array(Buffer.from(body, 'base64')) });
   }
 }
 
-function privateKeyMessage(index: number, label: string): string {
-  return `block ${index} is a private key (${label}); a trust bundle holds public certificates only`;
+interface OpenBlock {
+  label: string;
+  index: number;
+  line: number;
+  body: string[];
+  headers: boolean;
+}
+
+/** "block 2 at line 14": how every message names a block. */
+export function where(block: { index: number; line: number }): string {
+  return `block ${block.index} at line ${block.line}`;
+}
+
+function privateKeyMessage(block: { index: number; line: number; label: string }): string {
+  return `${where(block)} is a private key (${block.label}); a trust bundle holds public certificates only`;
 }
 
 /** Canonical PEM for one DER block: 64-column base64, LF line endings, trailing newline. */

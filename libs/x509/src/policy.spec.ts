@@ -1,4 +1,5 @@
 import { BundleCache } from './bundle.js';
+import { crossSign } from './cross-sign.js';
 import { checkIssuer, checkTrustBundle, type TrustBundleInput } from './policy.js';
 import {
   bundleOf,
@@ -13,6 +14,8 @@ import {
 } from './testing/fixtures.js';
 
 const ACTIVE = 'Secret cert-manager/linkerd-active-anchor';
+const PREPARED = 'Secret cert-manager/linkerd-trust-anchor';
+const PREVIOUS = 'Secret cert-manager/linkerd-previous-anchor';
 const ISSUER = 'Secret linkerd/linkerd-identity-issuer';
 
 describe('checkTrustBundle', () => {
@@ -39,11 +42,11 @@ describe('checkTrustBundle', () => {
 
   it('allows a bundle with the active anchor that verifies the issuer', async () => {
     expect(await checkTrustBundle(input(bundleOf(a)))).toEqual({ allowed: true, reasons: [], warnings: [] });
-    expect((await checkTrustBundle(input(bundleOf(b, a)))).allowed).toBe(true);
+    expect((await checkTrustBundle(input(bundleOf(b, a), { preparedAnchor: { pem: b.certPem, source: PREPARED } }))).allowed).toBe(true);
   });
 
   it('denies a bundle without the active anchor, naming what was expected and found', async () => {
-    const verdict = await checkTrustBundle(input(bundleOf(b), { issuer: { pem: issuerB.certPem, source: ISSUER } }));
+    const verdict = await checkTrustBundle(input(bundleOf(b), { issuer: { pem: issuerB.certPem, source: ISSUER }, preparedAnchor: { pem: b.certPem, source: PREPARED } }));
     expect(verdict.allowed).toBe(false);
     expect(verdict.reasons).toHaveLength(1);
     expect(verdict.reasons[0]).toContain(`must contain the active trust anchor`);
@@ -84,10 +87,14 @@ describe('checkTrustBundle', () => {
     const garbage = '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n';
     const g = await checkTrustBundle(input(bundleOf(a) + garbage));
     expect(g.allowed).toBe(false);
-    expect(g.reasons).toEqual([expect.stringMatching(/block 2 \(CERTIFICATE\) is not valid base64; fix or remove/)]);
+    // Go's PEM decoder skips the unreadable block, finds nothing after it, and identity refuses the bundle.
+    expect(g.reasons).toEqual([
+      expect.stringMatching(/block 2 at line \d+ \(CERTIFICATE\) is not valid base64; fix or remove/),
+      expect.stringMatching(/line \d+ starts text that is no PEM block Linkerd can read .* refuses to start/),
+    ]);
 
     const crl = await checkTrustBundle(input(bundleOf(a) + '-----BEGIN X509 CRL-----\nMAMCAQU=\n-----END X509 CRL-----\n'));
-    expect(crl.reasons).toEqual([expect.stringMatching(/block 2 is "X509 CRL", but only CERTIFICATE blocks/)]);
+    expect(crl.reasons).toEqual([expect.stringMatching(/block 2 at line \d+ is "X509 CRL", but only CERTIFICATE blocks/)]);
 
     const leafy = await makeNonCA();
     const nonCa = await checkTrustBundle(input(bundleOf(a, leafy)));
@@ -101,7 +108,7 @@ describe('checkTrustBundle', () => {
 
   it('denies anchors that Linkerd does not support', async () => {
     const p384 = await makeAnchor({ key: 'ecdsa-p384' });
-    const verdict = await checkTrustBundle(input(bundleOf(a, p384)));
+    const verdict = await checkTrustBundle(input(bundleOf(a, p384), { preparedAnchor: { pem: p384.certPem, source: PREPARED } }));
     expect(verdict.reasons).toEqual([expect.stringMatching(/ECDSA P-256 or RSA 2048\/4096, found ECDSA P-384/)]);
   });
 
@@ -109,7 +116,8 @@ describe('checkTrustBundle', () => {
     const expired = await makeExpiredAnchor();
     const future = await makeAnchor({ notBefore: daysFromNow(2), notAfter: daysFromNow(300) });
     const soon = await makeAnchor({ notAfter: daysFromNow(10) });
-    const verdict = await checkTrustBundle(input(`# note\n${bundleOf(a, expired, future, soon, a)}`));
+    const previous = (c: Credentials) => ({ required: [expired, future, soon].map((x) => ({ fingerprint: x.fingerprint, source: 'a test' })), previousAnchor: { pem: c.certPem, source: PREVIOUS } });
+    const verdict = await checkTrustBundle(input(`# note\n${bundleOf(a, expired, future, soon, a)}`, previous(a)));
     expect(verdict.allowed).toBe(true);
     expect(verdict.warnings).toEqual([
       expect.stringMatching(/1 line\(s\) of text outside PEM blocks/),
@@ -123,13 +131,13 @@ describe('checkTrustBundle', () => {
   it('enforces the size and count limits', async () => {
     const big = await checkTrustBundle(input(bundleOf(a) + '#'.repeat(2000), { limits: { maxBytes: 1000 } }));
     expect(big.reasons).toEqual([expect.stringMatching(/bytes, over the limit of 1000/)]);
-    const many = await checkTrustBundle(input(bundleOf(a, b), { limits: { maxCertificates: 1 } }));
+    const many = await checkTrustBundle(input(bundleOf(a, b), { limits: { maxCertificates: 1 }, previousAnchor: { pem: b.certPem, source: PREVIOUS } }));
     expect(many.reasons).toEqual([expect.stringMatching(/holds 2 certificates, over the limit of 1/)]);
   });
 
   it('keeps the anchors the rotation requires', async () => {
     const required = [{ fingerprint: a.fingerprint, source: 'rotation state (phase trust-both)' }];
-    const ok = await checkTrustBundle(input(bundleOf(a, b), { required }));
+    const ok = await checkTrustBundle(input(bundleOf(a, b), { required, preparedAnchor: { pem: b.certPem, source: PREPARED } }));
     expect(ok.allowed).toBe(true);
     const dropped = await checkTrustBundle(
       input(bundleOf(b), { required, activeAnchor: { pem: b.certPem, source: ACTIVE }, issuer: { pem: issuerB.certPem, source: ISSUER } }),
@@ -138,19 +146,98 @@ describe('checkTrustBundle', () => {
   });
 
   it('warns when an expected anchor is missing, and when the active anchor is unknown', async () => {
-    const verdict = await checkTrustBundle(
-      input(bundleOf(a), { expected: [{ pem: b.certPem, source: 'Secret cert-manager/linkerd-trust-anchor' }], activeAnchor: undefined }),
-    );
+    const verdict = await checkTrustBundle(input(bundleOf(a), { preparedAnchor: { pem: b.certPem, source: PREPARED }, previousAnchor: { pem: a.certPem, source: PREVIOUS }, activeAnchor: undefined }));
     expect(verdict.allowed).toBe(true);
     expect(verdict.warnings).toEqual([
       expect.stringMatching(/active trust anchor is not known/),
       expect.stringMatching(/does not contain .* from Secret cert-manager\/linkerd-trust-anchor/),
     ]);
+    // With no anchor Secret known at all, extra certificates cannot be judged: a warning, not a denial.
+    const blind = await checkTrustBundle(input(bundleOf(a, b), { activeAnchor: undefined }));
+    expect(blind.allowed).toBe(true);
+    expect(blind.warnings).toEqual([expect.stringMatching(/no anchor Secret is known, so ca-bundle.crt was not checked for certificates that are not anchors/), expect.stringMatching(/active trust anchor is not known/)]);
   });
 
   it('denies when the active anchor itself cannot be read', async () => {
     const verdict = await checkTrustBundle(input(bundleOf(a), { activeAnchor: { pem: 'garbage', source: ACTIVE } }));
     expect(verdict.reasons).toEqual([expect.stringMatching(/active trust anchor in .* could not be read/)]);
+  });
+
+  describe('reads the text as Linkerd identity does (linkerd2 pkg/tls/codec.go DecodePEMCertificates)', () => {
+    const prepared = () => ({ preparedAnchor: { pem: b.certPem, source: PREPARED } });
+    const lines = (text: string) => text.split('\n').length;
+    // trust-manager writes its blocks joined by one line break and trims the end (pkg/util CertPool.PEM).
+    const trustManager = () => bundleOf(a, b).trimEnd();
+
+    it("allows trust-manager's text, one final line break, CRLF line breaks and text before a block", async () => {
+      for (const text of [trustManager(), `${trustManager()}\n`, bundleOf(a, b).replace(/\n/g, '\r\n'), `# anchors\n${bundleOf(a, b)}`]) {
+        const verdict = await checkTrustBundle(input(text, prepared()));
+        expect(verdict.reasons).toEqual([]);
+      }
+    });
+
+    it.each([
+      ['an extra blank line', '\n', /an extra blank or whitespace-only line/],
+      ['a whitespace-only line', '  \n', /an extra blank or whitespace-only line/],
+      ['a comment', '# rotated by hand\n', /text that is no PEM block Linkerd can read/],
+    ])('denies %s after the last END line, naming the line', async (_what, tail, found) => {
+      const text = bundleOf(a, b) + tail;
+      const verdict = await checkTrustBundle(input(text, prepared()));
+      expect(verdict.allowed).toBe(false);
+      expect(verdict.reasons).toEqual([expect.stringMatching(new RegExp(`^ca-bundle.crt: line ${lines(bundleOf(a, b))} starts`))]);
+      expect(verdict.reasons[0]).toMatch(found);
+      expect(verdict.reasons[0]).toMatch(/refuses to start .* remove everything after that line/);
+    });
+
+    it('denies a PUBLIC KEY block between certificates, and names the anchor Linkerd would silently drop after it', async () => {
+      const publicKey = (await makeAnchor()).cert.x509.publicKey.toString('pem');
+      const text = a.certPem + publicKey + '\n' + b.certPem;
+      const verdict = await checkTrustBundle(input(text, prepared()));
+      expect(verdict.allowed).toBe(false);
+      const keyLine = lines(a.certPem);
+      expect(verdict.reasons).toEqual([
+        expect.stringMatching(new RegExp(`block 2 at line ${keyLine} is "PUBLIC KEY", but only CERTIFICATE blocks are allowed`)),
+        expect.stringMatching(new RegExp(`block 3 at line \\d+ \\(CERTIFICATE\\) is not read by Linkerd: it comes after the "PUBLIC KEY" block at line ${keyLine}, where Linkerd's identity controller stops reading`)),
+      ]);
+    });
+
+    it('denies a block Go does not recognise (an indented BEGIN line), which identity would skip', async () => {
+      const indented = b.certPem.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
+      const verdict = await checkTrustBundle(input(indented + a.certPem, prepared()));
+      expect(verdict.reasons).toEqual([expect.stringMatching(/block 1 at line 1 \(CERTIFICATE\) is not read by Linkerd: Linkerd's identity controller does not recognise it/)]);
+    });
+  });
+
+  describe('only anchors of this install (prepared, active, previous, kept by the rotation)', () => {
+    it('denies any other CA, naming it by subject and short fingerprint', async () => {
+      const attacker = await makeAnchor({ cn: 'attacker' });
+      const verdict = await checkTrustBundle(input(bundleOf(a, attacker)));
+      expect(verdict.allowed).toBe(false);
+      expect(verdict.reasons).toEqual([
+        expect.stringMatching(new RegExp(`^certificate 2 "CN=attacker" \\(sha256:${attacker.fingerprint.slice(0, 16)}\\) is not an anchor of this install: .* the active anchor .*${ACTIVE}.* remove it`)),
+      ]);
+    });
+
+    it('allows the prepared, previous and required anchors, and nothing else', async () => {
+      const c = await makeAnchor();
+      const roles = { preparedAnchor: { pem: b.certPem, source: PREPARED }, previousAnchor: { pem: c.certPem, source: PREVIOUS } };
+      expect((await checkTrustBundle(input(bundleOf(c, a, b), roles))).reasons).toEqual([]);
+      const kept = await makeAnchor();
+      const required = [{ fingerprint: kept.fingerprint, source: 'the rotation' }];
+      expect((await checkTrustBundle(input(bundleOf(a, kept), { required }))).reasons).toEqual([]);
+      expect((await checkTrustBundle(input(bundleOf(a, kept)))).reasons).toEqual([expect.stringMatching(/certificate 2 .* is not an anchor of this install/)]);
+    });
+
+    it('denies a cross-signature X: it belongs in the issuer chain, never in the bundle', async () => {
+      const x = await crossSign({ subject: b.certPem, issuer: a.certPem, issuerKey: a.keyPem });
+      const roles = { preparedAnchor: { pem: b.certPem, source: PREPARED }, previousAnchor: { pem: a.certPem, source: PREVIOUS } };
+      const verdict = await checkTrustBundle(input(bundleOf(a, b) + x, { ...roles, activeAnchor: { pem: b.certPem, source: ACTIVE } }));
+      expect(verdict.allowed).toBe(false);
+      expect(verdict.reasons).toEqual([expect.stringMatching(/certificate 3 .* is a cross-signature of .* by .*, not a trust anchor: it belongs in the identity issuer's chain .* remove it/)]);
+      // Named a cross-signature even when its signer is known only as the active Secret's cross-signer.
+      const retired = await checkTrustBundle(input(b.certPem + x, { activeAnchor: { pem: b.certPem, source: ACTIVE }, crossSigners: [{ pem: a.certPem, source: 'cross-signer.crt' }], issuer: undefined }));
+      expect(retired.reasons).toEqual([expect.stringMatching(/certificate 2 .* is a cross-signature of/)]);
+    });
   });
 
   it('parses a repeated bundle once', async () => {
@@ -176,10 +263,11 @@ describe('checkIssuer', () => {
   });
 
   const bundle = (pem: string) => ({ pem, source: 'ConfigMap linkerd/linkerd-identity-trust-roots' });
+  const activeIs = (anchor: Credentials) => [{ role: 'the active anchor', pem: anchor.certPem, source: ACTIVE }];
 
   it('allows a CA issuer with its own key that chains to the bundle, SEC1 or PKCS#8', async () => {
     for (const keyPem of [issuer.keyPem, issuer.keyPemTraditional]) {
-      const verdict = await checkIssuer({ certPem: issuer.certPem, keyPem, caPem: a.certPem, source: ISSUER, bundle: bundle(bundleOf(a, b)), now: new Date() });
+      const verdict = await checkIssuer({ certPem: issuer.certPem, keyPem, caPem: a.certPem, source: ISSUER, bundle: bundle(bundleOf(a, b)), signers: activeIs(a), now: new Date() });
       expect(verdict).toEqual({ allowed: true, reasons: [], warnings: [] });
     }
   });
@@ -187,6 +275,32 @@ describe('checkIssuer', () => {
   it('denies an issuer that does not chain to the current bundle', async () => {
     const verdict = await checkIssuer({ certPem: issuer.certPem, keyPem: issuer.keyPem, source: ISSUER, bundle: bundle(bundleOf(b)), now: new Date() });
     expect(verdict.reasons).toEqual([expect.stringMatching(/must chain to an anchor in the current trust bundle/)]);
+  });
+
+  it('denies an issuer that chains to another anchor of the bundle than the active one (the prepared anchor before promotion)', async () => {
+    const byPrepared = await makeIssuer(b);
+    const verdict = await checkIssuer({ certPem: byPrepared.certPem, keyPem: byPrepared.keyPem, source: ISSUER, bundle: bundle(bundleOf(a, b)), signers: activeIs(a), now: new Date() });
+    expect(verdict.allowed).toBe(false);
+    expect(verdict.reasons).toEqual([
+      expect.stringMatching(new RegExp(`must chain to the active anchor .*sha256:${a.fingerprint.slice(0, 16)}.*${ACTIVE}.*, but it chains to .*sha256:${b.fingerprint.slice(0, 16)}.*, another anchor of ConfigMap linkerd/linkerd-identity-trust-roots; .* spec.ca.secretName`)),
+    ]);
+    // After promotion the rotation's target is a signer too.
+    const promoted = [...activeIs(a), { role: "the rotation's promoted anchor", pem: b.certPem, source: 'Secret cert-manager/linkerd-trust-anchor' }];
+    expect((await checkIssuer({ certPem: byPrepared.certPem, keyPem: byPrepared.keyPem, source: ISSUER, bundle: bundle(bundleOf(a, b)), signers: promoted, now: new Date() })).reasons).toEqual([]);
+  });
+
+  it('denies an issuer chained to the active anchor while the bundle does not hold it yet', async () => {
+    const verdict = await checkIssuer({ certPem: issuer.certPem, keyPem: issuer.keyPem, source: ISSUER, bundle: bundle(bundleOf(b)), signers: activeIs(a), now: new Date() });
+    expect(verdict.reasons).toEqual([expect.stringMatching(/must chain to an anchor in the current trust bundle .* it chains to .*, so wait until trust-manager has published that anchor/)]);
+  });
+
+  it('allows the cross-signed layout: tls.crt = [I_B, X] with the active anchor B', async () => {
+    const x = await crossSign({ subject: b.certPem, issuer: a.certPem, issuerKey: a.keyPem });
+    const issuerB = await makeIssuer(b);
+    for (const trusted of [bundleOf(a, b), bundleOf(b)]) {
+      const verdict = await checkIssuer({ certPem: issuerB.certPem + x, keyPem: issuerB.keyPem, caPem: x, source: ISSUER, bundle: bundle(trusted), signers: activeIs(b), now: new Date() });
+      expect(verdict.reasons).toEqual([]);
+    }
   });
 
   it('denies an issuer signed by an impostor of the anchor', async () => {
@@ -234,7 +348,7 @@ describe('checkIssuer', () => {
 
   it('warns when the issuer expires within a day, or its ca.crt is not in the bundle, or the bundle is unknown', async () => {
     const short = await makeIssuer(a, { notAfter: hoursFromNow(3) });
-    const verdict = await checkIssuer({ certPem: short.certPem, keyPem: short.keyPem, caPem: b.certPem, source: ISSUER, bundle: bundle(bundleOf(a)), now: new Date() });
+    const verdict = await checkIssuer({ certPem: short.certPem, keyPem: short.keyPem, caPem: b.certPem, source: ISSUER, bundle: bundle(bundleOf(a)), signers: activeIs(a), now: new Date() });
     expect(verdict.allowed).toBe(true);
     expect(verdict.warnings).toEqual([expect.stringMatching(/expires within 24 hours/), expect.stringMatching(/ca.crt .* is not in the current trust bundle/)]);
     const unknown = await checkIssuer({ certPem: issuer.certPem, keyPem: issuer.keyPem, source: ISSUER, now: new Date() });

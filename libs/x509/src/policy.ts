@@ -3,6 +3,7 @@
 import { BundleCache, type ParsedBundle } from './bundle.js';
 import { describeCertificate, isValidAt, type ParsedCertificate } from './certificate.js';
 import { validityProblem, verifyChain } from './chain.js';
+import { crossSignatureAmong } from './cross-sign.js';
 import { shortFingerprint } from './fingerprint.js';
 import { checkKeyMatchesCertificate } from './keys.js';
 import { anchorAlgorithmProblems, issuerAlgorithmProblems } from './linkerd-rules.js';
@@ -48,8 +49,15 @@ export interface TrustBundleInput {
   issuer?: SourcedPem;
   /** Anchors that must stay (rotation state, `--keep`). */
   required?: RequiredAnchor[];
-  /** Anchors the bundle is expected to carry (prepared, previous); missing ones are warnings. */
-  expected?: SourcedPem[];
+  /** The prepared anchor (waiting to be promoted): allowed in the bundle; a warning when missing. */
+  preparedAnchor?: SourcedPem;
+  /** The previous anchor (kept until a rotation retires it): allowed in the bundle; a warning when missing. */
+  previousAnchor?: SourcedPem;
+  /**
+   * Anchors that may have cross-signed one of the anchors above (the active Secret's
+   * cross-signer.crt), used only to name a cross-signature found in the bundle; never allowed in it.
+   */
+  crossSigners?: SourcedPem[];
   now: Date;
   limits?: Partial<BundleLimits>;
 }
@@ -61,9 +69,20 @@ export interface IssuerInput {
   caPem?: string;
   /** How to name the issuer in messages, e.g. `Secret linkerd/linkerd-identity-issuer`. */
   source: string;
-  /** The current trust bundle; the issuer must chain to one of its anchors. */
+  /** The current trust bundle; the anchor the issuer chains to must be in it. */
   bundle?: SourcedPem;
+  /**
+   * The anchors the issuer may chain to: the active anchor, and after promotion the rotation's
+   * target. Undefined when not known: then any anchor of the bundle is accepted, with a warning.
+   */
+  signers?: IssuerSigner[];
   now: Date;
+}
+
+/** An anchor that may sign the identity issuer, and why (for messages). */
+export interface IssuerSigner extends SourcedPem {
+  /** e.g. "the active anchor" or "the rotation's promoted anchor". */
+  role: string;
 }
 
 /** The cache shared by every caller that does not bring its own. */
@@ -77,9 +96,13 @@ function list(certs: readonly ParsedCertificate[]): string {
   return certs.length > 5 ? `${shown} and ${certs.length - 5} more` : shown;
 }
 
-/** Structural problems of PEM text as reasons (private keys first: they matter most). */
+/**
+ * Structural problems of PEM text as reasons (private keys first: they matter most). Text holding
+ * no certificate at all is left to the caller's "no certificate" reason.
+ */
 function pemReasons(parsed: ParsedBundle, what: string): string[] {
   const reasons: string[] = [];
+  if (holdsNothing(parsed)) return reasons;
   if (parsed.containsPrivateKey) {
     const blocks = parsed.problems.filter((p) => p.kind === 'private-key').map((p) => p.index);
     const where = blocks.length > 0 ? ` (block ${blocks.join(', ')})` : '';
@@ -89,9 +112,15 @@ function pemReasons(parsed: ParsedBundle, what: string): string[] {
   }
   for (const p of parsed.problems) {
     if (p.kind === 'private-key') continue;
-    reasons.push(`${what}: ${p.message}; fix or remove that block`);
+    const fix = p.kind === 'linkerd-refuses' ? '' : '; fix or remove that block';
+    reasons.push(`${what}: ${p.message}${fix}`);
   }
   return reasons;
+}
+
+/** No certificate, no key, and no defect but the text Linkerd cannot read (e.g. "garbage", ""). */
+function holdsNothing(parsed: ParsedBundle): boolean {
+  return parsed.certificates.length === 0 && !parsed.containsPrivateKey && parsed.problems.every((p) => p.kind === 'linkerd-refuses');
 }
 
 /** Checks a Linkerd trust bundle (the `ca-bundle.crt` of `linkerd-identity-trust-roots`). */
@@ -113,11 +142,13 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
   }
   const parsed = cache.parse(input.bundle);
   reasons.push(...pemReasons(parsed, what));
-  if (parsed.strayTextLines > 0) {
-    warnings.push(`${what} has ${parsed.strayTextLines} line(s) of text outside PEM blocks; they are ignored`);
+  if (parsed.strayTextLines > 0 && !holdsNothing(parsed)) {
+    warnings.push(
+      `${what} has ${parsed.strayTextLines} line(s) of text outside PEM blocks; Linkerd's identity controller skips text before a block, but refuses anything after the last one`,
+    );
   }
   const certs = parsed.certificates;
-  if (certs.length === 0 && parsed.problems.length === 0 && !parsed.containsPrivateKey) {
+  if (holdsNothing(parsed)) {
     reasons.push(`${what} contains no certificate; it must hold at least the active trust anchor as a PEM CERTIFICATE block`);
   }
   if (certs.length > limits.maxCertificates) {
@@ -126,6 +157,12 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     );
   }
 
+  const { certificates: anchorCerts, fingerprints: allowed, known: anchorsKnown, roles } = allowedAnchors(input, cache);
+  const crossCandidates = [
+    ...certs,
+    ...anchorCerts,
+    ...(input.crossSigners ?? []).flatMap((signer) => cache.parse(signer.pem).certificates.slice(0, 1)),
+  ];
   const seen = new Map<string, number>();
   for (const [i, cert] of certs.entries()) {
     const n = i + 1;
@@ -140,6 +177,18 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     for (const problem of anchorAlgorithmProblems(cert)) {
       reasons.push(`${name}: ${problem}, as Linkerd requires of trust anchors; replace it with a supported anchor`);
     }
+    if (cert.isCA && !allowed.has(cert.fingerprint)) {
+      const cross = await crossSignatureAmong(cert, crossCandidates);
+      if (cross) {
+        reasons.push(
+          `${name} is a cross-signature of ${describeCertificate(cross.of)} by ${describeCertificate(cross.by)}, not a trust anchor: it belongs in the identity issuer's chain (tls.crt of the issuer Secret, which cert-manager builds from tls.crt of the active anchor Secret), never in ${what}, where it would end with its signer (${cert.notAfter.toISOString()}); remove it and keep ${describeCertificate(cross.of)} itself (trust-manager must read anchor.crt of the active anchor Secret, not tls.crt)`,
+        );
+      } else if (anchorsKnown) {
+        reasons.push(
+          `${name} is not an anchor of this install: ${what} may hold only ${roles} and the anchors a rotation keeps, and every proxy started afterwards would trust whatever it signs; remove it (to move the mesh to another anchor, let a rotation do it)`,
+        );
+      }
+    }
     if (!isValidAt(cert, input.now)) {
       warnings.push(`${name} ${validityProblem(cert, input.now)}; proxies ignore it, so remove it once nothing chains to it`);
     } else if (cert.notAfter.getTime() - input.now.getTime() < limits.expiryWarningDays * DAY_MS) {
@@ -148,6 +197,9 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     }
   }
 
+  if (!anchorsKnown && certs.length > 0) {
+    warnings.push(`no anchor Secret is known, so ${what} was not checked for certificates that are not anchors of this install`);
+  }
   const present = new Set(certs.map((c) => c.fingerprint));
 
   // The active anchor signs the issuer: leaving it out breaks every proxy the moment it restarts.
@@ -194,7 +246,8 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     }
   }
 
-  for (const expected of input.expected ?? []) {
+  for (const expected of [input.preparedAnchor, input.previousAnchor]) {
+    if (expected === undefined) continue;
     const cert = cache.parse(expected.pem).certificates[0];
     if (cert && !present.has(cert.fingerprint)) {
       warnings.push(`${what} does not contain ${describeCertificate(cert)} from ${expected.source}; trust-manager normally includes it`);
@@ -202,6 +255,32 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
   }
 
   return { allowed: reasons.length === 0, reasons, warnings };
+}
+
+/**
+ * The certificates a bundle may hold: the prepared, active and previous anchors (each matched by
+ * its DER) and the anchors the rotation keeps (by fingerprint). `known` is false when no anchor
+ * Secret is known at all: the list is then not enforced (a warning says so). `roles` names them.
+ */
+function allowedAnchors(input: TrustBundleInput, cache: BundleCache): { certificates: ParsedCertificate[]; fingerprints: Set<string>; known: boolean; roles: string } {
+  const byFingerprint = new Map<string, { cert: ParsedCertificate; roles: string[]; sources: string[] }>();
+  for (const [role, anchor] of [
+    ['prepared', input.preparedAnchor],
+    ['active', input.activeAnchor],
+    ['previous', input.previousAnchor],
+  ] as const) {
+    if (anchor === undefined) continue;
+    const cert = cache.parse(anchor.pem).certificates[0];
+    if (cert === undefined) continue;
+    const entry = byFingerprint.get(cert.fingerprint) ?? { cert, roles: [], sources: [] };
+    entry.roles.push(role);
+    entry.sources.push(anchor.source);
+    byFingerprint.set(cert.fingerprint, entry);
+  }
+  const certificates = [...byFingerprint.values()].map((e) => e.cert);
+  const names = [...byFingerprint.values()].map((e) => `the ${e.roles.join(' and ')} anchor ${describeCertificate(e.cert)} (${e.sources.join(', ')})`);
+  const fingerprints = new Set([...certificates.map((c) => c.fingerprint), ...(input.required ?? []).map((r) => r.fingerprint)]);
+  return { certificates, fingerprints, known: names.length > 0, roles: names.join(', ') };
 }
 
 /** Checks identity issuer credentials (the `linkerd-identity-issuer` Secret). */
@@ -213,7 +292,7 @@ export async function checkIssuer(input: IssuerInput, cache: BundleCache = defau
   reasons.push(...pemReasons(parsed, crt));
   const issuer = parsed.certificates[0];
   if (issuer === undefined) {
-    if (parsed.problems.length === 0 && !parsed.containsPrivateKey) {
+    if (holdsNothing(parsed)) {
       reasons.push(`${crt} holds no certificate; it must hold the issuer certificate in PEM`);
     }
     return { allowed: false, reasons, warnings };
@@ -240,26 +319,44 @@ export async function checkIssuer(input: IssuerInput, cache: BundleCache = defau
     if (!match.ok) reasons.push(`tls.key of ${input.source} must be the private key of ${name}, but ${match.reason}; write the certificate and its own key together`);
   }
 
-  if (input.bundle === undefined) {
+  const intermediates = parsed.certificates.slice(1);
+  const bundle = input.bundle && cache.parse(input.bundle.pem).certificates;
+  const chainTo = (anchors: readonly ParsedCertificate[]) => verifyChain(issuer, { anchors, intermediates, at: input.now, targetSignsLeaves: true });
+  const signers = (input.signers ?? []).flatMap((signer) => {
+    const cert = cache.parse(signer.pem).certificates[0];
+    return cert ? [{ ...signer, cert }] : [];
+  });
+  // Proxies accept the issuer's leaves when a path (through its intermediates, e.g. a cross-signature)
+  // reaches an anchor of the bundle; and it must come from the active anchor (after promotion, the
+  // rotation's target): any other anchor, even one in the bundle, signs leaves that proxies trusting
+  // only the active anchor reject.
+  const inBundle = bundle && (await chainTo(bundle));
+  const notInBundle = (reason: string, hint: string) =>
+    `${name} must chain to an anchor in the current trust bundle (${input.bundle?.source}), but it does not (${reason}); ${hint}`;
+  if (signers.length > 0) {
+    const wanted = signers.map((s) => `${s.role} ${describeCertificate(s.cert)} (${s.source})`).join(' or ');
+    const chain = await chainTo(signers.map((s) => s.cert));
+    if (!chain.ok && inBundle?.ok) {
+      reasons.push(
+        `${name} must chain to ${wanted}, but it chains to ${describeCertificate(inBundle.anchor)}, another anchor of ${input.bundle?.source}; proxies that trust only the active anchor would reject every certificate identity issues with it, so issue the issuer from the active anchor Secret (its ClusterIssuer's spec.ca.secretName) and let a rotation promote a new anchor`,
+      );
+    } else if (!chain.ok) {
+      reasons.push(`${name} must chain to ${wanted}, but it does not (${chain.reason}); issue it from the active anchor Secret (its ClusterIssuer's spec.ca.secretName)`);
+    } else if (inBundle !== undefined && !inBundle.ok) {
+      reasons.push(notInBundle(inBundle.reason, `it chains to ${describeCertificate(chain.anchor)}, so wait until trust-manager has published that anchor, then issue the issuer again`));
+    } else if (inBundle === undefined) {
+      warnings.push(`the current trust bundle is not known, so ${name} was not checked against it`);
+    }
+  } else if (inBundle === undefined) {
     warnings.push(`the current trust bundle is not known, so ${name} was not checked against it`);
   } else {
-    const bundle = cache.parse(input.bundle.pem).certificates;
-    const chain = await verifyChain(issuer, {
-      anchors: bundle,
-      intermediates: parsed.certificates.slice(1),
-      at: input.now,
-      targetSignsLeaves: true,
-    });
-    if (!chain.ok) {
-      reasons.push(
-        `${name} must chain to an anchor in the current trust bundle (${input.bundle.source}), but it does not (${chain.reason}); issue it from the active anchor, or wait until its anchor is in the bundle`,
-      );
-    }
-    if (input.caPem !== undefined && input.caPem.trim() !== '') {
-      const ca = cache.parse(input.caPem).certificates[0];
-      if (ca && !bundle.some((b) => b.fingerprint === ca.fingerprint)) {
-        warnings.push(`ca.crt of ${input.source} is ${describeCertificate(ca)}, which is not in the current trust bundle`);
-      }
+    warnings.push(`the active trust anchor is not known, so ${name} was checked against every anchor of the current trust bundle`);
+    if (!inBundle.ok) reasons.push(notInBundle(inBundle.reason, 'issue it from the active anchor, or wait until its anchor is in the bundle'));
+  }
+  if (bundle !== undefined && input.caPem !== undefined && input.caPem.trim() !== '') {
+    const ca = cache.parse(input.caPem).certificates[0];
+    if (ca && !bundle.some((b) => b.fingerprint === ca.fingerprint)) {
+      warnings.push(`ca.crt of ${input.source} is ${describeCertificate(ca)}, which is not in the current trust bundle`);
     }
   }
   return { allowed: reasons.length === 0, reasons, warnings };

@@ -4,13 +4,23 @@
 // to). Changes no certificate; a rotation in progress is left to `rotate`.
 import type { Command } from 'commander';
 import { anchorFactsOf, wakeOn } from '@linkerd-rotator/kube/rotation';
-import { isRotationPhase, parseState, resumePhase, runRotation, shortFp } from '@linkerd-rotator/rotation';
+import { isRotationPhase, parseState, resumePhase, runRotation, shortFp, type RunResult } from '@linkerd-rotator/rotation';
 import { Option } from 'commander';
 import type { CommandIO } from '../cli.js';
 import { parseClusterConfig, parseDuration, withClusterOptions } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
 import { progressLogger } from '../logging.js';
 import { startWatching, withSession, type Session } from '../session.js';
+
+/**
+ * A bootstrap that wrote both runner Secrets and then stopped only because the identity issuer's
+ * signer is not the active Secret yet (issuer-signer-not-active): the adoption flow's first step,
+ * whose second step points the issuer Certificate at the chart's ClusterIssuer. Bootstrap succeeded;
+ * the stop stays recorded, so `rotate` (and the alert on stops) keep saying it until it is fixed.
+ */
+export function signerNotYetOnActive(result: Pick<RunResult, 'outcome' | 'reason'>, bootstrapped: boolean): boolean {
+  return bootstrapped && result.outcome === 'stopped' && result.reason === 'issuer-signer-not-active';
+}
 
 export async function bootstrap(session: Session, waitMs: number): Promise<number> {
   const { adapter, config, logger } = session;
@@ -25,6 +35,9 @@ export async function bootstrap(session: Session, waitMs: number): Promise<numbe
     logger.info({ phase }, `a rotation is in progress (phase ${phase}); bootstrap has nothing to do, \`rotate\` resumes it`);
     return EXIT.ok;
   }
+  // An active Secret written before anchor.crt existed gets it (the chart's Bundle reads it); this
+  // hook runs after every upgrade, so the bundle's SourceNotFound lasts only until here.
+  if ((await adapter.anchors.addAnchorKey()) === 'added') logger.info({}, 'active anchor Secret upgraded: the trust bundle reads anchor.crt now');
   await startWatching(session);
   const prepared = () => anchorFactsOf(adapter.cache.preparedSecret.get(n.trustNamespace, n.preparedAnchorSecret));
   if (!prepared()) {
@@ -40,9 +53,18 @@ export async function bootstrap(session: Session, waitMs: number): Promise<numbe
   }
   const result = await runRotation(adapter.ports, { holder: config.holder, names: config.names, start: 'never', gateTimeoutMs: waitMs, leaseDurationMs: config.leaseDurationMs }, progressLogger(logger));
   if (result.outcome === 'refused') return EXIT.leaseHeld;
-  if (result.outcome !== 'done') return EXIT.stopped;
   const active = anchorFactsOf(adapter.cache.activeSecret.get(n.trustNamespace, n.activeAnchorSecret));
   const previous = anchorFactsOf(adapter.cache.previousSecret.get(n.trustNamespace, n.previousAnchorSecret));
+  if (signerNotYetOnActive(result, active !== undefined && previous !== undefined)) {
+    // Bootstrap's own work is done; the signer is the adoption flow's second step (chart README).
+    // The state records the stop, so `rotate` stops on it (and alerts) until the signer is fixed.
+    logger.warn(
+      { active: shortFp(active?.fingerprint), previous: shortFp(previous?.fingerprint), reason: result.reason },
+      `bootstrapped, but no rotation can run yet: ${result.message}`,
+    );
+    return EXIT.ok;
+  }
+  if (result.outcome !== 'done') return EXIT.stopped;
   logger.info({ active: shortFp(active?.fingerprint), previous: shortFp(previous?.fingerprint), actions: result.actions }, result.actions > 0 ? 'bootstrapped' : 'already bootstrapped: nothing changed');
   return EXIT.ok;
 }

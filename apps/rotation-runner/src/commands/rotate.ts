@@ -3,10 +3,10 @@
 // otherwise it drives the engine's runRotation over the Kubernetes adapter and prints a final report
 // (text, or JSON with --output json).
 import type { Command } from 'commander';
-import type { RotationAdapter } from '@linkerd-rotator/kube/rotation';
-import { decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type ProgressEvent, type RotationPorts, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
+import type { AnchorSecretFacts, RotationAdapter } from '@linkerd-rotator/kube/rotation';
+import { decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type IssuerSigningFacts, type RotationState, type ProgressEvent, type RotationPorts, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
-import { formatDuration, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
+import { formatDuration, leafLifetimeProblem, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
 import { progressLogger } from '../logging.js';
 import { formatParked, parkedRotation } from '../parked.js';
@@ -61,27 +61,47 @@ export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOpti
 }
 
 /**
- * The CronJob's fast path: an idle state, both runner Secrets present and no rotation due by the
- * engine's own rule, read from the state ConfigMap and the three anchor Secrets only.
+ * The CronJob's fast path: an idle state, both runner Secrets present, no cross-signature within
+ * its margin of its end (pods relying on it may be due for a restart, which needs the pods), the
+ * identity issuer's signer on the active Secret, and no rotation due by the engine's own rule, read
+ * from the state ConfigMap, the three anchor Secrets, the identity ClusterIssuer and the issuer Certificate only.
  */
 async function notDue(adapter: RotationAdapter, options: RunOptions): Promise<string | undefined> {
   if (options.start === 'always') return undefined;
   const stored = await adapter.state.read();
   const parsed = parseState(stored?.data);
-  if (!parsed.ok || parsed.state.phase === 'Stopped' || isRotationPhase(parsed.state.phase)) return undefined;
-  const { prepared, active, previous } = await adapter.readAnchorSecrets();
+  if (!parsed.ok) return undefined;
+  const issuerSigning = await adapter.readIssuerSigning();
+  if (!issuerSigning) return undefined;
+  return quietRun(parsed.state, await adapter.readAnchorSecrets(), options, adapter.context.now(), issuerSigning);
+}
+
+/**
+ * The fast path's rule (pure): the summary of a run with nothing to do, else undefined (take the full
+ * path). A signer the engine would stop on (issuer-signer-not-active), a half-finished rotation
+ * (active anchor not the previous one) or a cross-signature in phase Idle (a lost state, judged by
+ * the pods) takes the full path, which stops and says what to do.
+ */
+export function quietRun(state: RotationState, anchors: AnchorSecretFacts, options: RunOptions, now: number, issuerSigning?: IssuerSigningFacts): string | undefined {
+  if (options.start === 'always' || state.phase === 'Stopped' || isRotationPhase(state.phase)) return undefined;
+  const { prepared, active, previous, activeCrossSignatureNotAfter } = anchors;
   if (!active || !previous) return undefined;
+  const decideOptions = decideOptionsOf(options);
+  if (activeCrossSignatureNotAfter !== undefined && now >= activeCrossSignatureNotAfter - decideOptions.crossSignMarginMs) return undefined;
+  // A cross-signature in phase Idle: a cross-signed rotation whose state is gone; the pods decide (rotation-state-lost).
+  if (activeCrossSignatureNotAfter !== undefined && state.phase === 'Idle') return undefined;
   const snapshot: ClusterSnapshot = {
-    observedAt: adapter.context.now(),
+    observedAt: now,
     prepared: { issuing: 'absent', revision: 0, ...(prepared ? { anchor: prepared } : {}) },
     active,
     previous,
+    ...(issuerSigning ? { issuerSigning } : {}),
     bundles: [],
     pods: [],
     workloads: [],
     identityEvents: [],
   };
-  const decision = decide(snapshot, parsed.state, decideOptionsOf(options));
+  const decision = decide(snapshot, state, decideOptions);
   return decision.kind === 'done' ? decision.summary : undefined;
 }
 
@@ -99,6 +119,12 @@ export async function rotate(session: Session, flags: RotationFlags): Promise<Ro
     memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
   });
   const ports: PortTimes = {};
+  // An active Secret written before anchor.crt existed gets it first: the chart's Bundle reads it.
+  await adapter.anchors.addAnchorKey();
+  // Issue 14 item 11: leaves identity signs must not outlive what the gates wait for (gentle mode,
+  // cross-signed's old-leaves-expired, leavesRenewed): refuse before anything is written.
+  const shortLifetime = leafLifetimeProblem(flags.leafLifetime, await adapter.reader.identityIssuanceLifetime(), config.names);
+  if (shortLifetime !== undefined) throw new UsageError(shortLifetime);
   const quiet = await notDue(adapter, options);
   if (quiet !== undefined) {
     logger.info({}, `nothing to do: ${quiet}`);

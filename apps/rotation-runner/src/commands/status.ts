@@ -26,6 +26,7 @@ export async function collectStatus(session: Session, options: { thresholds: Che
     ...(lease ? { lease } : {}),
     injector: { ...(answer.namespace ? { namespace: answer.namespace } : {}), ...(answer.problem ? { problem: answer.problem } : {}) },
     names: config.names,
+    leafLifetimeMs: options.parkedFlags.leafLifetime,
     thresholds: options.thresholds,
     ...(parked ? { parked } : {}),
   });

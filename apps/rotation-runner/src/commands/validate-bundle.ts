@@ -1,5 +1,7 @@
 // `validate-bundle`: the webhook's trust-bundle rules, offline, over files -- for checking a bundle
-// before it is committed to git. Exit 0 allowed (warnings printed), 1 denied, 2 usage error.
+// before it is committed to git. Exit 0 allowed (warnings printed), 1 denied, 2 usage error. Given
+// the same anchors (active, prepared, previous, `--keep` for the rotation's), it gives the webhook's
+// verdict: a certificate that is none of them is denied.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { checkTrustBundle, parseBundle, type RequiredAnchor, type Verdict } from '@linkerd-rotator/x509';
@@ -8,6 +10,8 @@ import { UsageError, type CommandIO } from '../cli.js';
 export interface ValidateBundleOptions {
   bundle: string;
   activeAnchor: string;
+  preparedAnchor?: string;
+  previousAnchor?: string;
   issuer?: string;
   keep: string[];
   output: 'text' | 'json';
@@ -25,6 +29,7 @@ export async function validateBundle(options: ValidateBundleOptions, io: Command
   const bundle = readInput('--bundle', options.bundle);
   const active = readInput('--active-anchor', options.activeAnchor);
   const issuer = options.issuer === undefined ? undefined : readInput('--issuer', options.issuer);
+  const anchorFile = (flag: string, file: string | undefined) => (file === undefined ? undefined : { pem: readInput(flag, file), source: `${flag} ${file}` });
   const required: RequiredAnchor[] = [];
   for (const file of options.keep) {
     const certs = parseBundle(readInput('--keep', file)).certificates;
@@ -37,6 +42,8 @@ export async function validateBundle(options: ValidateBundleOptions, io: Command
     activeAnchor: { pem: active, source: `--active-anchor ${options.activeAnchor}` },
     issuer: issuer === undefined ? undefined : { pem: issuer, source: `--issuer ${options.issuer}` },
     required,
+    preparedAnchor: anchorFile('--prepared-anchor', options.preparedAnchor),
+    previousAnchor: anchorFile('--previous-anchor', options.previousAnchor),
     now: new Date(),
   });
   io.out(options.output === 'json' ? JSON.stringify(verdict) + '\n' : formatText(options.bundle, verdict));
@@ -56,8 +63,10 @@ export function registerValidateBundle(program: Command, io: CommandIO, setExitC
     .description("check a Linkerd trust bundle file with the admission webhook's rules, before committing it")
     .requiredOption('--bundle <file>', 'the PEM bundle (ca-bundle.crt) to check')
     .requiredOption('--active-anchor <file>', 'the active trust anchor (PEM); the bundle must contain it')
+    .option('--prepared-anchor <file>', 'the prepared anchor (PEM, tls.crt of the prepared Secret); the bundle may contain it')
+    .option('--previous-anchor <file>', 'the previous anchor (PEM); the bundle may contain it')
     .option('--issuer <file>', 'the identity issuer certificate (PEM); an anchor in the bundle must verify it')
-    .option('--keep <file>', 'anchor(s) that must stay in the bundle (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--keep <file>', 'anchor(s) that must stay in the bundle, as a rotation keeps them (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--output <format>', 'text or json', 'text')
     .action(async (opts: ValidateBundleOptions) => {
       if (opts.output !== 'text' && opts.output !== 'json') throw new UsageError(`--output must be text or json, got ${opts.output}`);

@@ -3,6 +3,8 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
+import { toPem } from '@linkerd-rotator/x509';
+import { fixtures } from '@linkerd-rotator/x509/testing';
 import { eventually } from '../../test/support.js';
 import { FakeApiServer, type FakeObject } from '../testing/fake-apiserver.js';
 import { ExporterCache } from './exporter-cache.js';
@@ -173,6 +175,32 @@ describe('ExporterCache', () => {
     expect(s.preparedAnchor).toBeUndefined();
     expect(JSON.stringify(s)).not.toContain('PRIVATE KEY');
     expect(JSON.stringify(cache.collections.flatMap((c) => c.items()))).not.toContain(b64('PRIVATE KEY'));
+  });
+
+  it('reads the active anchor from anchor.crt when present (tls.crt is then the cross-signature X)', async () => {
+    fake.put({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: names.trustNamespace, name: names.activeAnchorSecret }, data: { 'tls.crt': b64('X'), 'anchor.crt': b64('B'), 'tls.key': b64('PRIVATE KEY') } });
+    await eventually(() => cache.current().activeAnchor !== undefined, 'the active Secret');
+    expect(cache.current().activeAnchor).toEqual({ source: `Secret ${names.trustNamespace}/${names.activeAnchorSecret}`, certPem: 'B' });
+  });
+
+  it('keeps each anchor of a literal anchors env once, by fingerprint, while a pod trusts it', async () => {
+    const a = await fixtures.makeAnchor();
+    const b = await fixtures.makeAnchor();
+    const literal = (namespace: string, name: string, pem: string): FakeObject => {
+      const p = meshedPod({ env: [{ name: 'LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS', value: pem }] });
+      return { apiVersion: 'v1', kind: 'Pod', ...p, metadata: { ...p.metadata, name, namespace } } as unknown as FakeObject;
+    };
+    fake.put(literal('shop', 'old', a.certPem));
+    fake.put(literal('shop', 'both', fixtures.bundleOf(a, b)));
+    await eventually(() => cache.current().pods.length === 3, 'the pods');
+    const byName = new Map(cache.current().pods.map((p) => [p.name, p]));
+    expect(byName.get('old')?.trustedAnchors).toEqual([a.fingerprint]);
+    expect(byName.get('both')?.trustedAnchors).toEqual([a.fingerprint, b.fingerprint]);
+    expect(byName.get('web-1')?.trustedAnchors).toBeUndefined();
+    expect(cache.current().podAnchors).toEqual([a, b].sort((x, y) => (x.fingerprint < y.fingerprint ? -1 : 1)).map((c) => toPem(c.cert)));
+    fake.remove({ kind: 'Pod', metadata: { namespace: 'shop', name: 'both' } });
+    await eventually(() => cache.current().pods.length === 2, 'the pod to go');
+    expect(cache.current().podAnchors).toEqual([toPem(a.cert)]);
   });
 
   it('leaves no watch open after stop, also after its watches reconnected', async () => {

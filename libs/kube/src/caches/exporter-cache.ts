@@ -2,12 +2,13 @@
 // namespace, meshed pods and the rotation state, each projected on arrival and held as a skeleton.
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { ObjectNames } from '@linkerd-rotator/names';
+import { BundleCache, toPem } from '@linkerd-rotator/x509';
 import { erase } from '../collection.js';
 import { reuseConnections } from '../connections.js';
 import { configMapsEverywhereFeed, namedConfigMapFeed, podsFeed } from '../feeds.js';
 import { MESHED_POD_LABEL } from '../linkerd.js';
 import { Projected, Projection, sameData } from './projection.js';
-import { certificateViewOf, issuerViewOf, meshedPodViewOf, stateDataViewOf, trustRootsViewOf } from './projections.js';
+import { anchorViewOf, issuerViewOf, meshedPodViewOf, stateDataViewOf, trustRootsViewOf } from './projections.js';
 import type { CertificateView, ExporterSnapshot, ExporterSource, IssuerView, MeshedPodView, StateDataView, TrustRootsView } from './snapshot.js';
 import { anchorAndIssuerFeeds, type CacheOptions } from './trust-cache.js';
 
@@ -18,6 +19,9 @@ export interface ExporterCacheOptions extends CacheOptions {
   /** Watch pods at all (stale-proxy metrics); false drops the cluster-wide pod watch. */
   readonly watchPods?: boolean;
 }
+
+/** Pods share a handful of anchor envs: each distinct text is parsed once. */
+const podAnchorCertificates = new BundleCache(64);
 
 // NUL sorts before any character of a name, so views sort by namespace, then name.
 const order = (view: { namespace: string; name?: string }) => `${view.namespace}\u0000${view.name ?? ''}`;
@@ -39,6 +43,8 @@ export class ExporterCache extends Projection<ExporterSnapshot> implements Expor
   private readonly trustRoots: Projected<V1ConfigMap, TrustRootsView>;
   private readonly state: Projected<V1ConfigMap, StateDataView>;
   private readonly pods: Projected<V1Pod, MeshedPodView> | undefined;
+  /** PEM by fingerprint of every anchor a pod's literal env holds; pruned to those running pods trust. */
+  private readonly podAnchors: Map<string, string>;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -47,7 +53,7 @@ export class ExporterCache extends Projection<ExporterSnapshot> implements Expor
     const { names, meshedPodSelector, watchPods, ...runtime } = options;
     const core = reuseConnections(kubeConfig).makeApiClient(CoreV1Api);
     const feeds = anchorAndIssuerFeeds(core, names);
-    const certificate = (feed: (typeof feeds)['issuer']) => new Projected<V1Secret, CertificateView>(kubeConfig, { ...feed, ...runtime, project: certificateViewOf });
+    const certificate = (feed: (typeof feeds)['issuer']) => new Projected<V1Secret, CertificateView>(kubeConfig, { ...feed, ...runtime, project: anchorViewOf });
     const secrets = {
       preparedAnchor: certificate(feeds.preparedAnchor),
       activeAnchor: certificate(feeds.activeAnchor),
@@ -65,26 +71,37 @@ export class ExporterCache extends Projection<ExporterSnapshot> implements Expor
       project: (c) => (c.metadata?.name === names.stateConfigMap ? stateDataViewOf(c) : undefined),
     });
     const selector = meshedPodSelector ?? MESHED_POD_LABEL;
-    const pods = (watchPods ?? true) ? new Projected<V1Pod, MeshedPodView>(kubeConfig, { ...podsFeed(core, selector === '' ? undefined : selector), ...runtime, project: meshedPodViewOf }) : undefined;
+    const podAnchors = new Map<string, string>();
+    const anchorsOf = (pem: string) =>
+      podAnchorCertificates.parse(pem).certificates.map((cert) => {
+        podAnchors.set(cert.fingerprint, toPem(cert));
+        return cert.fingerprint;
+      });
+    const pods = (watchPods ?? true) ? new Projected<V1Pod, MeshedPodView>(kubeConfig, { ...podsFeed(core, selector === '' ? undefined : selector), ...runtime, project: (pod) => meshedPodViewOf(pod, { anchorsOf }) }) : undefined;
     super([...[...Object.values(secrets), trustRoots, state].map((p) => erase(p.collection)), ...(pods ? [erase(pods.collection)] : [])]);
     this.secrets = secrets;
     this.trustRoots = trustRoots;
     this.state = state;
     this.pods = pods;
+    this.podAnchors = podAnchors;
   }
 
   protected project(previous: ExporterSnapshot | undefined): ExporterSnapshot {
     const { names } = this.options;
     const state = this.state.get(names.releaseNamespace, names.stateConfigMap);
+    const pods = this.pods ? sorted(this.pods.list()) : [];
+    const trusted = new Set(pods.flatMap((pod) => pod.trustedAnchors ?? []));
+    for (const fingerprint of this.podAnchors.keys()) if (!trusted.has(fingerprint)) this.podAnchors.delete(fingerprint);
     const views: ExporterSnapshot = {
       preparedAnchor: this.secrets.preparedAnchor.get(names.trustNamespace, names.preparedAnchorSecret),
       activeAnchor: this.secrets.activeAnchor.get(names.trustNamespace, names.activeAnchorSecret),
       previousAnchor: this.secrets.previousAnchor.get(names.trustNamespace, names.previousAnchorSecret),
       issuer: this.secrets.issuer.get(names.linkerdNamespace, names.issuerSecret),
       trustRoots: sorted(this.trustRoots.list()),
-      pods: this.pods ? sorted(this.pods.list()) : [],
+      pods,
       podsWatched: this.pods !== undefined,
       state,
+      podAnchors: [...this.podAnchors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, pem]) => pem),
     };
     const next = Object.fromEntries(Object.entries(views).filter(([, view]) => view !== undefined)) as unknown as ExporterSnapshot;
     const keys = new Set([...Object.keys(next), ...Object.keys(previous ?? {})]) as Set<keyof ExporterSnapshot>;

@@ -3,7 +3,7 @@
 import { serializeState, type RotationRecord, type RotationState } from '@linkerd-rotator/rotation';
 import { rotationRecord, stateOf as state } from '../../test/support.js';
 import { stripSecret } from '../slim.js';
-import { bundleViewOf, certificateViewOf, issuerViewOf, rotationStateViewOf } from './projections.js';
+import { bundleViewOf, anchorViewOf, issuerViewOf, rotationStateViewOf } from './projections.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const secret = (data: Record<string, string>, annotations?: Record<string, string>) => ({
@@ -12,12 +12,19 @@ const secret = (data: Record<string, string>, annotations?: Record<string, strin
 });
 
 describe('projections', () => {
-  it('takes tls.crt from a Secret and names its source', () => {
-    expect(certificateViewOf(secret({ 'tls.crt': 'CERT', 'tls.key': 'KEY' }))).toEqual({
+  it('takes tls.crt from an anchor Secret without anchor.crt and names its source', () => {
+    expect(anchorViewOf(secret({ 'tls.crt': 'CERT', 'tls.key': 'KEY' }))).toEqual({
       source: 'Secret cert-manager/linkerd-active-anchor',
       certPem: 'CERT',
     });
-    expect(certificateViewOf(secret({ 'tls.key': 'KEY' }))).toBeUndefined();
+    expect(anchorViewOf(secret({ 'tls.key': 'KEY' }))).toBeUndefined();
+  });
+
+  it('takes anchor.crt when present: the active Secret of a cross-signed promotion holds X in tls.crt', () => {
+    expect(anchorViewOf(secret({ 'tls.crt': 'X', 'tls.key': 'KEY', 'anchor.crt': 'B' }))).toEqual({
+      source: 'Secret cert-manager/linkerd-active-anchor',
+      certPem: 'B',
+    });
   });
 
   it('keeps ca.crt for the issuer but never the key', () => {

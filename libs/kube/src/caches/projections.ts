@@ -4,32 +4,37 @@ import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { describePhase, parseState, requiredAnchors } from '@linkerd-rotator/rotation';
 import { proxyContainer, TRUST_ANCHORS_ENV, TRUST_ROOT_ANNOTATION } from '../linkerd.js';
+import { anchorPemOf, crossSignerPemOf, secretText } from '../slim.js';
 import type { BundleView, CertificateView, IssuerView, MeshedPodView, RotationStateView, StateDataView, TrustRootsView } from './snapshot.js';
 
 export function describeObject(kind: string, namespace: string | undefined, name: string | undefined): string {
   return `${kind} ${namespace ?? ''}/${name ?? ''}`;
 }
 
-function decode(value: string | undefined): string | undefined {
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+function certificateView(secret: V1Secret, certPem: string | undefined): CertificateView | undefined {
+  return certPem === undefined ? undefined : { source: describeObject('Secret', secret.metadata?.namespace, secret.metadata?.name), certPem };
 }
 
-/** tls.crt of an anchor Secret; undefined when the Secret has none. */
-export function certificateViewOf(secret: V1Secret): CertificateView | undefined {
-  const certPem = decode(secret.data?.['tls.crt']);
-  if (certPem === undefined) return undefined;
-  return { source: describeObject('Secret', secret.metadata?.namespace, secret.metadata?.name), certPem };
+/**
+ * The anchor of an anchor Secret (`anchorPemOf`: anchor.crt, else tls.crt), never the active Secret's
+ * tls.crt when that is a cross-signature; undefined when the Secret has neither.
+ */
+export function anchorViewOf(secret: V1Secret): CertificateView | undefined {
+  const view = certificateView(secret, anchorPemOf(secret));
+  const crossSignerPem = crossSignerPemOf(secret);
+  return view === undefined || crossSignerPem === undefined ? view : { ...view, crossSignerPem };
 }
 
+/** The identity issuer Secret: tls.crt (the issuer, then its chain, e.g. [I_B, X]) and ca.crt, never the key. */
 export function issuerViewOf(secret: V1Secret): IssuerView | undefined {
-  const view = certificateViewOf(secret);
+  const view = certificateView(secret, secretText(secret, 'tls.crt'));
   if (view === undefined) return undefined;
-  const caPem = decode(secret.data?.['ca.crt']);
+  const caPem = secretText(secret, 'ca.crt');
   return caPem === undefined ? view : { ...view, caPem };
 }
 
 export function bundleViewOf(configMap: V1ConfigMap, key: string): BundleView | undefined {
-  const pem = configMap.data?.[key] ?? decode(configMap.binaryData?.[key]);
+  const pem = configMap.data?.[key] ?? secretText({ data: configMap.binaryData }, key);
   if (pem === undefined) return undefined;
   return { source: describeObject('ConfigMap', configMap.metadata?.namespace, configMap.metadata?.name), pem };
 }
@@ -48,9 +53,10 @@ export function stateDataViewOf(configMap: V1ConfigMap): StateDataView {
 
 /**
  * A pod's trust facts when it runs a Linkerd proxy (as a container, an init container or a native
- * sidecar) and has not terminated; undefined otherwise.
+ * sidecar) and has not terminated; undefined otherwise. `anchorsOf` turns a literal anchors env into
+ * fingerprints (the exporter keeps the certificates themselves once, not per pod).
  */
-export function meshedPodViewOf(pod: V1Pod): MeshedPodView | undefined {
+export function meshedPodViewOf(pod: V1Pod, options: { readonly anchorsOf?: (pem: string) => string[] } = {}): MeshedPodView | undefined {
   const phase = pod.status?.phase;
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
   const proxy = proxyContainer(pod);
@@ -62,6 +68,8 @@ export function meshedPodViewOf(pod: V1Pod): MeshedPodView | undefined {
   const start = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
   const view: MeshedPodView = { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', trustFromConfigMap };
   if (trustRootSha256 !== undefined) view.trustRootSha256 = trustRootSha256;
+  // As the rotation adapter reads pods: a literal anchors env is what the proxy trusts, exactly.
+  if (env?.value !== undefined && !trustFromConfigMap && options.anchorsOf) view.trustedAnchors = options.anchorsOf(env.value);
   if (start !== undefined) view.startTime = new Date(start).getTime();
   return view;
 }

@@ -1,10 +1,15 @@
 // The cluster's trust state as the admission webhook and the PKI health exporter see it: plain,
 // immutable values with certificates only, never a private key, behind interfaces tests can fake.
 
-/** A certificate held in a Secret's tls.crt. `source` names the object for messages. */
+/**
+ * A certificate held in a Secret: an anchor Secret's anchor (anchor.crt, else tls.crt: libs/kube
+ * `anchorPemOf`), or the issuer's tls.crt. `source` names the object for messages.
+ */
 export interface CertificateView {
   source: string;
   certPem: string;
+  /** The active anchor Secret's cross-signer.crt: the anchor that signed the cross-signature in its tls.crt. */
+  crossSignerPem?: string;
 }
 
 /** The identity issuer Secret, without its key. */
@@ -65,6 +70,8 @@ export interface MeshedPodView {
   trustFromConfigMap: boolean;
   /** `status.startTime` in epoch milliseconds. */
   startTime?: number;
+  /** SHA-256 (DER) of the anchors in a literal trust-anchors env (what the proxy loaded), when it has one. */
+  trustedAnchors?: string[];
 }
 
 /** The rotation state ConfigMap's data, as the rotation engine wrote it (parsed by the consumer). */
@@ -86,6 +93,12 @@ export interface ExporterSnapshot {
   podsWatched: boolean;
   /** Undefined when the state ConfigMap does not exist (no run yet). */
   state?: StateDataView;
+  /**
+   * The anchors meshed pods trust through a literal env (`MeshedPodView.trustedAnchors`), one PEM
+   * certificate each, sorted by fingerprint: after Retire the old anchor is held nowhere else, and it
+   * is what verifies a cross-signature pods still rely on.
+   */
+  podAnchors?: string[];
 }
 
 /** What the exporter depends on: a current snapshot, read without I/O. */

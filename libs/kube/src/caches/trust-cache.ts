@@ -6,7 +6,7 @@ import { Collection, erase, type CollectionOptions } from '../collection.js';
 import { reuseConnections } from '../connections.js';
 import { namedConfigMapFeed, namedSecretFeed } from '../feeds.js';
 import { Projection } from './projection.js';
-import { bundleViewOf, certificateViewOf, issuerViewOf, rotationStateViewOf } from './projections.js';
+import { bundleViewOf, anchorViewOf, issuerViewOf, rotationStateViewOf } from './projections.js';
 import type { TrustSnapshot, TrustSnapshotSource } from './snapshot.js';
 
 /** How the caches' collections log and retry (the feeds themselves are fixed). */
@@ -48,7 +48,7 @@ export class TrustCache extends Projection<TrustSnapshot> implements TrustSnapsh
     const { names } = this.options;
     const anchor = (collection: Collection<V1Secret>, name: string) => {
       const secret = collection.get(names.trustNamespace, name);
-      return secret && certificateViewOf(secret);
+      return secret && anchorViewOf(secret);
     };
     const issuer = this.secrets.issuer.get(names.linkerdNamespace, names.issuerSecret);
     const trustRoots = this.trustRoots.get(names.linkerdNamespace, names.trustRootsConfigMap);

@@ -2,11 +2,12 @@
 // caches and clients. `start()` lists and watches; `stop()` closes the watches so the process can exit.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ObjectNames } from '@linkerd-rotator/names';
-import type { RotationPorts } from '@linkerd-rotator/rotation';
+import type { IssuerSigningFacts, RotationPorts } from '@linkerd-rotator/rotation';
 import { reuseConnections } from '../connections.js';
 import { KubeAnchorSecrets, readAnchorSecrets, type AnchorSecretFacts } from './anchors.js';
 import { ClusterCache } from './cache.js';
-import { makeContext, type AdapterContext, type AdapterLogger } from './context.js';
+import { CERT_MANAGER, CLUSTER_ISSUERS, makeContext, type AdapterContext, type AdapterLogger } from './context.js';
+import { issuerSigningFactsOf, type CertificateObject, type ClusterIssuerObject } from './pki-facts.js';
 import { KubeEventRecorder } from './events.js';
 import { InjectorProbe } from './injector.js';
 import { KubeLease } from './lease.js';
@@ -53,6 +54,13 @@ export interface RotationAdapter {
   readonly requests: RequestStats;
   /** The three anchor Secrets as facts, each read with a GET (never from a cache); a missing one is undefined. */
   readAnchorSecrets(): Promise<AnchorSecretFacts>;
+  /**
+   * What signs the identity issuer (the ClusterIssuer's CA Secret, the issuer Certificate's issuerRef),
+   * each read with a GET; undefined when either cannot be read (the full path's snapshot then decides).
+   */
+  readIssuerSigning(): Promise<IssuerSigningFacts | undefined>;
+  /** The anchor Secrets' writer (the `anchors` port), with `addAnchorKey` for Secrets older than anchor.crt. */
+  readonly anchors: KubeAnchorSecrets;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -68,9 +76,10 @@ export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationA
   const restarts = new KubeWorkloadRestarts(context, { cache, reader, budgetTimeoutMs: options.budgetTimeoutMs });
   const waiter = new KubeWaiter(context, cache, reader);
   const events = new KubeEventRecorder(context, { stateNamespace: options.stateNamespace, instance: options.instance, stateUid: () => state.uid });
+  const anchors = new KubeAnchorSecrets(context, { active: cache.activeSecret, previous: cache.previousSecret });
   const ports: RotationPorts = {
     cluster: reader,
-    anchors: new KubeAnchorSecrets(context, { active: cache.activeSecret, previous: cache.previousSecret }),
+    anchors,
     certificates: new KubeCertificateRenewals(context, { prepared: cache.preparedCertificate, issuer: cache.issuerCertificate }),
     workloads: restarts,
     state,
@@ -92,7 +101,34 @@ export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationA
     injector,
     requests,
     readAnchorSecrets: () => readAnchorSecrets(context),
+    readIssuerSigning: () => readIssuerSigning(context),
+    anchors,
     start: () => cache.start(),
     stop: () => cache.stop(),
   };
+}
+
+/** A GET that answers undefined for a missing object; undefined from `readIssuerSigning` on any other failure. */
+async function readIssuerSigning(ctx: AdapterContext): Promise<IssuerSigningFacts | undefined> {
+  const n = ctx.names;
+  const get = async <T>(op: { verb: string; resource: string; namespace?: string; name: string }, fn: () => Promise<unknown>): Promise<T | undefined> => {
+    try {
+      return (await ctx.call(op, fn)) as T;
+    } catch (err) {
+      if ((err as { kind?: string }).kind === 'not-found') return undefined;
+      throw err;
+    }
+  };
+  try {
+    const clusterIssuer = await get<ClusterIssuerObject>({ verb: 'get', resource: 'clusterissuers.cert-manager.io', name: n.identityClusterIssuer }, () =>
+      ctx.custom.getClusterCustomObject({ ...CLUSTER_ISSUERS, name: n.identityClusterIssuer }),
+    );
+    const certificate = await get<CertificateObject>({ verb: 'get', resource: 'certificates.cert-manager.io', namespace: n.linkerdNamespace, name: n.issuerCertificate }, () =>
+      ctx.custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace: n.linkerdNamespace, name: n.issuerCertificate }),
+    );
+    return issuerSigningFactsOf(clusterIssuer, certificate);
+  } catch (err) {
+    ctx.logger.debug({ error: (err as Error).message }, 'could not read the identity ClusterIssuer or issuer Certificate: the full path decides');
+    return undefined;
+  }
 }

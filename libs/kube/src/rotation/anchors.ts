@@ -3,7 +3,9 @@
 // Secret, the previous Secret gets the certificate alone (I5). Nothing read here is ever logged.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { AnchorFacts, AnchorSecrets, Fingerprint, WriteOutcome } from '@linkerd-rotator/rotation';
-import { checkKeyMatchesCertificate, toPem } from '@linkerd-rotator/x509';
+import { ANCHOR_CERT_KEY, CROSS_SIGNER_CERT_KEY } from '@linkerd-rotator/names';
+import { CrossSignRefusedError, checkKeyMatchesCertificate, crossSign, toPem, type ParsedCertificate } from '@linkerd-rotator/x509';
+import { anchorPemOf } from '../slim.js';
 import type { Collection } from '../collection.js';
 import { FIELD_MANAGER, type AdapterContext } from './context.js';
 import { KubeApiError } from '../errors.js';
@@ -23,10 +25,35 @@ async function readTrustSecret(ctx: AdapterContext, name: string): Promise<V1Sec
   }
 }
 
+/** A "expected Secret ... <what>" error about a Secret of the trust namespace. */
+function invalidSecret(ctx: AdapterContext, name: string, what: string): KubeApiError {
+  const namespace = ctx.names.trustNamespace;
+  return new KubeApiError('invalid', undefined, { verb: 'get', resource: 'secrets', namespace, name }, `expected Secret ${namespace}/${name} ${what}`);
+}
+
+/**
+ * What an active-anchor Secret holds: its anchor (anchorPemOf), and whether tls.crt is a
+ * cross-signature of it (another certificate with the anchor's key) rather than the anchor itself.
+ */
+function heldLayout(secret: V1Secret | undefined): { anchor: Fingerprint; crossSigned: boolean; head: ParsedCertificate } | undefined {
+  const anchorPem = anchorPemOf(secret);
+  const anchor = anchorPem === undefined ? undefined : certificatesOf(anchorPem)[0];
+  const headPem = decodeSecretKey(secret, 'tls.crt');
+  const head = headPem === undefined ? undefined : certificatesOf(headPem)[0];
+  if (!anchor || !head) return undefined;
+  return { anchor: anchor.fingerprint, crossSigned: head.fingerprint !== anchor.fingerprint && head.spkiFingerprint === anchor.spkiFingerprint, head };
+}
+
 export interface AnchorSecretFacts {
   readonly prepared?: AnchorFacts;
   readonly active?: AnchorFacts;
   readonly previous?: AnchorFacts;
+  /**
+   * The notAfter of the cross-signature the active Secret's tls.crt holds (X, which cert-manager puts
+   * after every identity issuer it signs), when it holds one: pods relying on X are due for a restart
+   * `crossSignMargin` before it, so the CronJob's fast path must not answer "not due" from then on.
+   */
+  readonly activeCrossSignatureNotAfter?: number;
 }
 
 /** The three anchor Secrets as facts, each read with a GET; a missing Secret (or certificate) is undefined. */
@@ -34,7 +61,13 @@ export async function readAnchorSecrets(ctx: AdapterContext): Promise<AnchorSecr
   const n = ctx.names;
   const secrets = await Promise.all([n.preparedAnchorSecret, n.activeAnchorSecret, n.previousAnchorSecret].map((name) => readTrustSecret(ctx, name)));
   const [prepared, active, previous] = secrets.map(anchorFactsOf);
-  return { ...(prepared ? { prepared } : {}), ...(active ? { active } : {}), ...(previous ? { previous } : {}) };
+  const layout = heldLayout(secrets[1]);
+  return {
+    ...(prepared ? { prepared } : {}),
+    ...(active ? { active } : {}),
+    ...(previous ? { previous } : {}),
+    ...(layout?.crossSigned ? { activeCrossSignatureNotAfter: layout.head.notAfter.getTime() } : {}),
+  };
 }
 
 export class KubeAnchorSecrets implements AnchorSecrets {
@@ -43,7 +76,7 @@ export class KubeAnchorSecrets implements AnchorSecrets {
     private readonly caches: { active: Collection<V1Secret>; previous: Collection<V1Secret> },
   ) {}
 
-  async writeActiveFromPrepared(expected: Fingerprint): Promise<WriteOutcome> {
+  async writeActiveFromPrepared(expected: Fingerprint, request: { readonly crossSignedBy?: Fingerprint } = {}): Promise<WriteOutcome> {
     const n = this.ctx.names;
     const source = await this.read(n.preparedAnchorSecret);
     const pem = decodeSecretKey(source, 'tls.crt');
@@ -51,26 +84,96 @@ export class KubeAnchorSecrets implements AnchorSecrets {
     const cert = pem === undefined ? undefined : certificatesOf(pem)[0];
     if (!cert || cert.fingerprint !== expected) return cert ? { written: false, found: cert.fingerprint } : { written: false };
     if (keyPem === undefined || !checkKeyMatchesCertificate(keyPem, cert).ok) {
-      throw new KubeApiError(
-        'invalid',
-        undefined,
-        { verb: 'get', resource: 'secrets', namespace: n.trustNamespace, name: n.preparedAnchorSecret },
-        `expected Secret ${n.trustNamespace}/${n.preparedAnchorSecret} to hold the private key of its certificate, found ${keyPem === undefined ? 'no tls.key' : 'a key that does not match'}; check Certificate ${n.preparedAnchorCertificate}`,
-      );
+      throw invalidSecret(this.ctx, n.preparedAnchorSecret, `to hold the private key of its certificate, found ${keyPem === undefined ? 'no tls.key' : 'a key that does not match'}; check Certificate ${n.preparedAnchorCertificate}`);
     }
-    const data: Record<string, string> = { 'tls.crt': b64(toPem(cert)), 'tls.key': b64(keyPem) };
+    // The layout (docs/cross-signing.md): tls.crt is what cert-manager's CA issuer signs with and
+    // puts after the identity issuer (X while cross-signing, else the anchor itself); anchor.crt is
+    // the self-signed anchor, which the trust bundle reads; cross-signer.crt, beside X, is the anchor
+    // that signed X (pods started on it rely on X after Retire, when no other Secret holds it).
+    const signer = request.crossSignedBy;
+    const current = await this.read(n.activeAnchorSecret);
+    const held = heldLayout(current);
+    const signerHeld = signer === undefined ? current?.data?.[CROSS_SIGNER_CERT_KEY] === undefined : current?.data?.[CROSS_SIGNER_CERT_KEY] !== undefined;
+    if (held?.anchor === expected && held.crossSigned === (signer !== undefined) && signerHeld && current?.data?.['tls.key'] === b64(keyPem)) {
+      this.caches.active.remember(current as V1Secret);
+      return { written: true };
+    }
+    const data: Record<string, string> = { 'tls.crt': b64(toPem(cert)), 'tls.key': b64(keyPem), [ANCHOR_CERT_KEY]: b64(toPem(cert)) };
+    if (signer !== undefined) {
+      const minted = await this.mintCrossSignature({ subject: cert, signer, current });
+      data['tls.crt'] = b64(minted.crossSignature);
+      data[CROSS_SIGNER_CERT_KEY] = b64(minted.signer);
+    }
     await this.write(n.activeAnchorSecret, 'kubernetes.io/tls', data, this.caches.active, expected);
     return { written: true };
+  }
+
+  /**
+   * X for `subject`, signed with the key the active Secret holds, which must be `signer`'s (the
+   * anchor being replaced). Refusals name the anchors by fingerprint and never carry a key.
+   */
+  private async mintCrossSignature(input: { subject: ParsedCertificate; signer: Fingerprint; current: V1Secret | undefined }): Promise<{ crossSignature: string; signer: string }> {
+    const n = this.ctx.names;
+    const signerPem = anchorPemOf(input.current);
+    const signerKey = decodeSecretKey(input.current, 'tls.key');
+    const signer = signerPem === undefined ? undefined : certificatesOf(signerPem)[0];
+    if (!signer || signer.fingerprint !== input.signer || signerKey === undefined) {
+      const found = !signer ? 'no anchor' : signer.fingerprint !== input.signer ? `anchor ${signer.fingerprint.slice(0, 16)}` : 'its certificate but no tls.key';
+      throw invalidSecret(this.ctx, n.activeAnchorSecret, `to hold anchor ${input.signer.slice(0, 16)} and its key to cross-sign ${input.subject.fingerprint.slice(0, 16)}, found ${found}; run status, or rotate with --strategy restart`);
+    }
+    try {
+      const pem = await crossSign({ subject: input.subject, issuer: signer, issuerKey: signerKey, now: new Date(this.ctx.now()) });
+      const minted = certificatesOf(pem)[0];
+      this.ctx.logger.info({ crossSignature: minted?.fingerprint.slice(0, 16), of: input.subject.fingerprint.slice(0, 16), by: signer.fingerprint.slice(0, 16), notAfter: minted?.notAfter.toISOString() }, 'cross-signature minted');
+      return { crossSignature: pem, signer: toPem(signer) };
+    } catch (err) {
+      if (err instanceof CrossSignRefusedError) throw invalidSecret(this.ctx, n.activeAnchorSecret, `to hold an anchor that can cross-sign the next one, found: ${err.problems.join(' ')}`);
+      throw err;
+    }
   }
 
   async writePrevious(sourceRole: 'prepared' | 'active', expected: Fingerprint): Promise<WriteOutcome> {
     const n = this.ctx.names;
     const source = await this.read(sourceRole === 'prepared' ? n.preparedAnchorSecret : n.activeAnchorSecret);
-    const pem = decodeSecretKey(source, 'tls.crt');
+    const pem = anchorPemOf(source);
     const cert = pem === undefined ? undefined : certificatesOf(pem)[0];
     if (!cert || cert.fingerprint !== expected) return cert ? { written: false, found: cert.fingerprint } : { written: false };
     await this.write(n.previousAnchorSecret, 'Opaque', { 'tls.crt': b64(toPem(cert)) }, this.caches.previous, expected);
     return { written: true };
+  }
+
+  /**
+   * Upgrades an active-anchor Secret written before anchor.crt existed: adds anchor.crt = the first
+   * certificate of its tls.crt when that one is self-signed (then it is the anchor), changing nothing
+   * else, with optimistic concurrency on the Secret read. The trust bundle reads anchor.crt, and until
+   * this runs trust-manager keeps the bundle it has (SourceNotFound). Returns what it did.
+   */
+  async addAnchorKey(): Promise<'added' | 'present' | 'absent'> {
+    const { ctx } = this;
+    const namespace = ctx.names.trustNamespace;
+    const name = ctx.names.activeAnchorSecret;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const current = await this.read(name);
+      if (!current) return 'absent';
+      if (current.data?.[ANCHOR_CERT_KEY] !== undefined) return 'present';
+      const headPem = decodeSecretKey(current, 'tls.crt');
+      const head = headPem === undefined ? undefined : certificatesOf(headPem)[0];
+      if (!head) return 'absent';
+      if (head.subject !== head.issuer) {
+        throw invalidSecret(ctx, name, `to hold a self-signed anchor first in tls.crt (no ${ANCHOR_CERT_KEY} yet), found ${head.subject} issued by ${head.issuer}; write the anchor into key ${ANCHOR_CERT_KEY} of that Secret, then run again`);
+      }
+      const body: V1Secret = { ...current, metadata: { ...current.metadata, managedFields: undefined } as V1Secret['metadata'], data: { ...current.data, [ANCHOR_CERT_KEY]: b64(toPem(head)) } };
+      try {
+        const written = await ctx.call({ verb: 'update', resource: 'secrets', namespace, name }, () => ctx.core.replaceNamespacedSecret({ namespace, name, body, fieldManager: FIELD_MANAGER }));
+        this.caches.active.remember(written);
+        ctx.logger.info({ secret: `${namespace}/${name}`, fingerprint: head.fingerprint.slice(0, 16) }, `added ${ANCHOR_CERT_KEY} (the anchor the trust bundle reads) to the active anchor Secret`);
+        return 'added';
+      } catch (err) {
+        if (err instanceof KubeApiError && err.kind === 'conflict') continue;
+        throw err;
+      }
+    }
+    throw new KubeApiError('conflict', 409, { verb: 'update', resource: 'secrets', namespace, name }, `expected to add ${ANCHOR_CERT_KEY} to Secret ${namespace}/${name}, found it changed by someone else on every attempt; run again`);
   }
 
   private read(name: string): Promise<V1Secret | undefined> {
@@ -86,8 +189,9 @@ export class KubeAnchorSecrets implements AnchorSecrets {
     const namespace = ctx.names.trustNamespace;
     for (let attempt = 0; attempt < 4; attempt++) {
       const current = await this.read(name);
-      const held = decodeSecretKey(current, 'tls.crt');
-      if (held !== undefined && certificatesOf(held)[0]?.fingerprint === fingerprint && (data['tls.key'] === undefined || current?.data?.['tls.key'] === data['tls.key'])) {
+      const held = anchorPemOf(current);
+      const sameData = Object.entries(data).every(([key, value]) => current?.data?.[key] === value);
+      if (held !== undefined && certificatesOf(held)[0]?.fingerprint === fingerprint && (data['tls.key'] === undefined || sameData)) {
         cache.remember(current as V1Secret);
         return;
       }

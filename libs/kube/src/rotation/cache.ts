@@ -20,9 +20,10 @@ import type { WatchSource } from '@linkerd-rotator/rotation';
 import { Collection, erase, waitUntil, type AnyCollection, type Feed } from '../collection.js';
 import { classify, KubeApiError } from '../errors.js';
 import { byName, configMapsEverywhereFeed, namedSecretFeed, podsFeed } from '../feeds.js';
-import { ARGO_ROLLOUTS, CERT_MANAGER, type AdapterContext } from './context.js';
+import { ARGO_ROLLOUTS, CERT_MANAGER, CLUSTER_ISSUERS, TRUST_MANAGER_BUNDLES, type AdapterContext } from './context.js';
+import { slimBundle, type BundleKind, type BundleObject } from './bundle-targets.js';
 import { slimNamespace, slimPod, slimReplicaSet } from './pod-facts.js';
-import { slimEvent, slimMeta, type CertificateObject } from './pki-facts.js';
+import { slimClusterIssuer, slimEvent, slimMeta, type CertificateObject, type ClusterIssuerObject } from './pki-facts.js';
 import { slimWorkload, type RolloutObject } from './workload-facts.js';
 
 
@@ -44,6 +45,15 @@ export class ClusterCache {
   readonly preparedCertificate: Collection<CertificateObject>;
   readonly issuerCertificate: Collection<CertificateObject>;
   readonly identityEvents: Collection<CoreV1Event>;
+  /**
+   * The trust-manager Bundle or ClusterBundle named like the trust-roots ConfigMap, whichever the
+   * cluster serves and the runner may read (its target selector says which ConfigMaps count);
+   * undefined when neither can be listed.
+   */
+  bundle: Collection<BundleObject> | undefined;
+  bundleKind: BundleKind | undefined;
+  /** The identity ClusterIssuer (by name); undefined when cert-manager's ClusterIssuers cannot be listed. */
+  clusterIssuer: Collection<ClusterIssuerObject> | undefined;
   private started = false;
 
   constructor(private readonly ctx: AdapterContext) {
@@ -131,6 +141,8 @@ export class ClusterCache {
       ...this.forSource('issuer'),
       erase(this.preparedCertificate),
       ...this.forSource('identity-events'),
+      ...(this.bundle ? [erase(this.bundle)] : []),
+      ...(this.clusterIssuer ? [erase(this.clusterIssuer)] : []),
     ];
   }
 
@@ -143,13 +155,14 @@ export class ClusterCache {
         return [erase(this.preparedSecret), erase(this.activeSecret), erase(this.previousSecret)];
       case 'bundles':
       case 'injector':
-        return [erase(this.trustRoots)];
+        // Which ConfigMaps count follows the Bundle's selector and the namespaces' labels.
+        return [erase(this.trustRoots), erase(this.namespaces), ...(this.bundle ? [erase(this.bundle)] : [])];
       case 'pods':
         return [erase(this.pods), erase(this.namespaces)];
       case 'workloads':
         return [erase(this.deployments), erase(this.statefulSets), erase(this.daemonSets), ...(this.rollouts ? [erase(this.rollouts)] : []), erase(this.replicaSets)];
       case 'issuer':
-        return [erase(this.issuerSecret), erase(this.issuerCertificate)];
+        return [erase(this.issuerSecret), erase(this.issuerCertificate), ...(this.clusterIssuer ? [erase(this.clusterIssuer)] : [])];
       case 'identity-events':
         return [erase(this.identityEvents)];
       case 'clock':
@@ -162,6 +175,8 @@ export class ClusterCache {
     if (this.started) return;
     this.started = true;
     await this.detectRollouts();
+    await this.detectBundle();
+    await this.detectClusterIssuer();
     for (const c of this.all()) c.start();
   }
 
@@ -199,6 +214,79 @@ export class ClusterCache {
       result = check();
     }
     if (result instanceof KubeApiError) throw result;
+  }
+
+  /**
+   * A cluster-scoped custom resource by name, when the cluster serves it and the runner may list it;
+   * else the reason (not served, forbidden), like Rollouts. `exists` says whether the named object is there.
+   */
+  private async namedClusterObject<T extends KubernetesObject>(
+    crd: { readonly group: string; readonly version: string; readonly plural: string },
+    name: string,
+    slim: (obj: T) => void,
+  ): Promise<{ collection: Collection<T>; exists: boolean } | { unreadable: string }> {
+    const { custom } = this.ctx;
+    const resource = `${crd.plural}.${crd.group}`;
+    const op = { verb: 'list', resource, name };
+    const list = () => custom.listClusterCustomObject({ group: crd.group, version: crd.version, plural: crd.plural, fieldSelector: byName(name) }) as Promise<KubernetesListObject<T>>;
+    let found: KubernetesListObject<T>;
+    try {
+      found = await this.ctx.call(op, list);
+    } catch (err) {
+      const error = classify(err, op);
+      if (error.kind === 'not-found' || error.kind === 'forbidden') return { unreadable: `${resource}: ${error.kind}` };
+      throw error;
+    }
+    const collection = new Collection<T>(this.ctx.kubeConfig, {
+      name: `${resource} ${name}`,
+      path: `/apis/${crd.group}/${crd.version}/${crd.plural}`,
+      fieldSelector: byName(name),
+      operation: op,
+      list,
+      slim,
+      logger: this.ctx.logger,
+      health: this.ctx,
+    });
+    return { collection, exists: (found.items ?? []).length > 0 };
+  }
+
+  /** The Bundle, else the ClusterBundle, of the trust-roots name (the one that exists when both are served). */
+  private async detectBundle(): Promise<void> {
+    const name = this.ctx.names.trustRootsConfigMap;
+    let fallback: { kind: BundleKind; collection: Collection<BundleObject> } | undefined;
+    const unreadable: string[] = [];
+    for (const crd of TRUST_MANAGER_BUNDLES) {
+      const found = await this.namedClusterObject<BundleObject>(crd, name, slimBundle);
+      if ('unreadable' in found) {
+        unreadable.push(found.unreadable);
+        continue;
+      }
+      if (found.exists) {
+        this.bundle = found.collection;
+        this.bundleKind = crd.kind;
+        return;
+      }
+      fallback ??= { kind: crd.kind, collection: found.collection };
+    }
+    if (fallback) {
+      this.bundle = fallback.collection;
+      this.bundleKind = fallback.kind;
+      return;
+    }
+    this.ctx.logger.warn(
+      { bundle: name, unreadable },
+      `neither Bundle nor ClusterBundle ${name} can be listed: only ConfigMap ${this.ctx.names.linkerdNamespace}/${name} counts as the trust bundle (grant the runner get/list/watch on the chart's bundle kind)`,
+    );
+  }
+
+  private async detectClusterIssuer(): Promise<void> {
+    const name = this.ctx.names.identityClusterIssuer;
+    const found = await this.namedClusterObject<ClusterIssuerObject>(CLUSTER_ISSUERS, name, slimClusterIssuer);
+    if ('unreadable' in found) {
+      this.ctx.logger.warn({ clusterIssuer: name, unreadable: found.unreadable }, `ClusterIssuer ${name} cannot be listed: the runner cannot check that it signs with the active anchor Secret`);
+      return;
+    }
+    this.clusterIssuer = found.collection;
   }
 
   private async detectRollouts(): Promise<void> {

@@ -77,3 +77,9 @@ export function makeContext(kubeConfig: KubeConfig, names: ObjectNames, options:
 export const FIELD_MANAGER = 'linkerd-rotator';
 export const CERT_MANAGER = { group: 'cert-manager.io', version: 'v1', plural: 'certificates' } as const;
 export const ARGO_ROLLOUTS = { group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' } as const;
+export const CLUSTER_ISSUERS = { group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers' } as const;
+/** trust-manager's Bundle (deprecated since v0.20, still served) and its successor ClusterBundle: the chart renders one. */
+export const TRUST_MANAGER_BUNDLES = [
+  { kind: 'Bundle', group: 'trust.cert-manager.io', version: 'v1alpha1', plural: 'bundles' },
+  { kind: 'ClusterBundle', group: 'trust-manager.io', version: 'v1alpha2', plural: 'clusterbundles' },
+] as const;

@@ -2,12 +2,13 @@
 // Issuing/revision, trust-roots ConfigMaps as bundle hashes, identity Events as timestamps.
 // Certificates are parsed once per distinct text; no key material is ever read here (I5).
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import type { AnchorFacts, BundleFacts, IdentityEvent, IdentityEventReason, IssuingFacts } from '@linkerd-rotator/rotation';
+import type { AnchorFacts, BundleFacts, IdentityEvent, IdentityEventReason, IssuerSigningFacts, IssuingFacts } from '@linkerd-rotator/rotation';
 import { BundleCache, sha256Hex, type ParsedCertificate } from '@linkerd-rotator/x509';
+import { anchorPemOf } from '../slim.js';
 
 /** The fields of a cert-manager.io/v1 Certificate the rotator reads and writes. */
 export interface CertificateObject extends KubernetesObject {
-  spec?: { secretName?: string; issuerRef?: { name?: string; kind?: string } };
+  spec?: { secretName?: string; issuerRef?: { name?: string; kind?: string; group?: string } };
   status?: {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }>;
     revision?: number;
@@ -19,6 +20,35 @@ export interface CertificateObject extends KubernetesObject {
   };
 }
 
+/** The fields of a cert-manager.io/v1 ClusterIssuer the rotator reads: the Secret of a CA issuer. */
+export interface ClusterIssuerObject extends KubernetesObject {
+  spec?: { ca?: { secretName?: string } };
+}
+
+/** Keeps a ClusterIssuer's name and `spec.ca.secretName` only. */
+export function slimClusterIssuer(issuer: ClusterIssuerObject): void {
+  const secretName = issuer.spec?.ca?.secretName;
+  if (issuer.metadata) delete issuer.metadata.managedFields;
+  issuer.spec = secretName !== undefined ? { ca: { secretName } } : {};
+  delete (issuer as { status?: unknown }).status;
+}
+
+/**
+ * What signs the identity issuer: the issuer Certificate's `spec.issuerRef` (cert-manager's defaults:
+ * kind Issuer, group cert-manager.io; another group is named in the kind, so it never passes for
+ * ours) and the configured ClusterIssuer's CA Secret.
+ */
+export function issuerSigningFactsOf(clusterIssuer: ClusterIssuerObject | undefined, certificate: CertificateObject | undefined): IssuerSigningFacts {
+  const ref = certificate?.spec?.issuerRef;
+  const group = ref?.group;
+  const kind = `${ref?.kind || 'Issuer'}${group && group !== 'cert-manager.io' ? `.${group}` : ''}`;
+  const secretName = clusterIssuer?.spec?.ca?.secretName;
+  return {
+    clusterIssuer: clusterIssuer ? { found: true, ...(secretName !== undefined ? { caSecretName: secretName } : {}) } : { found: false },
+    ...(ref?.name ? { certificateIssuerRef: { kind, name: ref.name } } : {}),
+  };
+}
+
 const parsed = new BundleCache(256);
 
 /** Certificates in a PEM text (cached by the text's hash: bundles and env values repeat a lot). */
@@ -26,18 +56,15 @@ export function certificatesOf(pem: string): readonly ParsedCertificate[] {
   return parsed.parse(pem).certificates;
 }
 
-export function decodeSecretKey(secret: V1Secret | undefined, key: string): string | undefined {
-  const value = secret?.data?.[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-}
+export { secretText as decodeSecretKey } from '../slim.js';
 
 export function anchorFactsOfCertificate(cert: ParsedCertificate): AnchorFacts {
   return { fingerprint: cert.fingerprint, publicKeyFingerprint: cert.spkiFingerprint, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
 }
 
-/** The first certificate of a Secret's tls.crt; undefined when missing or unparsable. */
+/** The anchor of an anchor Secret (`anchorPemOf`: anchor.crt, else tls.crt); undefined when missing or unparsable. */
 export function anchorFactsOf(secret: V1Secret | undefined): AnchorFacts | undefined {
-  const pem = decodeSecretKey(secret, 'tls.crt');
+  const pem = anchorPemOf(secret);
   const first = pem === undefined ? undefined : certificatesOf(pem)[0];
   return first ? anchorFactsOfCertificate(first) : undefined;
 }

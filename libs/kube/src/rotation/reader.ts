@@ -1,27 +1,35 @@
 // ClusterReader: one snapshot of everything `decide` needs, assembled from the list/watch caches.
 // Reads no pod or workload from the API; only the named anchor Secrets are re-read, and only right
-// after cert-manager changed their Certificate, so a renewal is never seen half-done.
-import type { V1Secret } from '@kubernetes/client-node';
+// after cert-manager changed their Certificate, so a renewal is never seen half-done, and the identity
+// Deployment after it changed (its container args, which the cache does not keep).
+import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type {
+  AnchorFacts,
   BundleFacts,
   ClusterReader,
   ClusterSnapshot,
   Fingerprint,
   IdentityEvent,
   IdentityIssuerFacts,
+  IssuerSigningFacts,
   MeshedPod,
   WorkloadFacts,
   WorkloadKind,
   WorkloadRef,
 } from '@linkerd-rotator/rotation';
 import { workloadKey } from '@linkerd-rotator/rotation';
-import { verifyChain, type ParsedCertificate } from '@linkerd-rotator/x509';
+import { crossSignIssuerProblems, type ParsedCertificate } from '@linkerd-rotator/x509';
+import { anchorPemOf, crossSignerPemOf } from '../slim.js';
+import { issuerChainOf } from '../caches/issuer-chain.js';
 import type { ClusterCache } from './cache.js';
 import type { Collection } from '../collection.js';
 import type { AdapterContext } from './context.js';
 import type { InjectorAnswer, InjectorProbe } from './injector.js';
 import { meshedPodOf, tierOfNamespace, type PodContext } from './pod-facts.js';
-import { anchorFactsOf, bundleFactsOf, certificatesOf, decodeSecretKey, identityEventOf, issuingFactsOf, type CertificateObject } from './pki-facts.js';
+import { anchorFactsOf, anchorFactsOfCertificate, bundleFactsOf, certificatesOf, decodeSecretKey, identityEventOf, issuerSigningFactsOf, issuingFactsOf, type CertificateObject } from './pki-facts.js';
+import { bundleTargetsOf, isBundleTarget, otherControlPlaneTargets, type BundleTargets, type OtherControlPlaneTarget } from './bundle-targets.js';
+import { parseDuration } from '../durations/index.js';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import { meshedTemplate, workloadFactsOf, type WorkloadObject } from './workload-facts.js';
 
 export interface ReadOptions {
@@ -48,7 +56,15 @@ export class KubeClusterReader implements ClusterReader {
   private readonly podMemo = new WeakMap<object, Memo<MeshedPod | undefined>>();
   private readonly workloadMemo = new WeakMap<object, Memo<{ facts: WorkloadFacts; meshed: boolean }>>();
   private readonly bundleMemo = new WeakMap<object, BundleFacts | undefined>();
-  private chainCache = new Map<string, Fingerprint | undefined>();
+  /**
+   * Anchors that meshed pods trust, by fingerprint (kept while some pod trusts them): after Retire the
+   * old anchor is in no Secret or bundle, but a cross-signature by it still serves the pods that
+   * trust only it, so `chainVia` looks for signers here too.
+   */
+  private podAnchors = new Map<Fingerprint, ParsedCertificate>();
+  private chainCache = new Map<string, Pick<IdentityIssuerFacts, 'chainsTo' | 'chainVia'>>();
+  /** The identity Deployment's issuance lifetime, read at this resourceVersion of it. */
+  private identityLifetime: { readonly version: string; readonly ms: number | undefined } | undefined;
   /** The proxy-injector's last answer, with the reason when it has none (for `status`). */
   injector: InjectorAnswer = {};
   private readonly cache: ClusterCache;
@@ -76,9 +92,12 @@ export class KubeClusterReader implements ClusterReader {
     const { pods, workloads } = this.meshed();
     const bundles = this.bundles();
     const prepared = anchorFactsOf(cache.preparedSecret.get(ctx.names.trustNamespace, ctx.names.preparedAnchorSecret));
-    const active = anchorFactsOf(cache.activeSecret.get(ctx.names.trustNamespace, ctx.names.activeAnchorSecret));
+    const active = activeAnchorFacts(cache.activeSecret.get(ctx.names.trustNamespace, ctx.names.activeAnchorSecret), observedAt);
     const previous = anchorFactsOf(cache.previousSecret.get(ctx.names.trustNamespace, ctx.names.previousAnchorSecret));
     const issuer = await this.issuer();
+    const issuerSigning = this.issuerSigning();
+    const identityIssuanceLifetimeMs = await this.identityIssuanceLifetime();
+    const otherControlPlanes = this.otherControlPlaneTargets();
     const candidates = this.probeNamespaces(pods);
     const key = bundles.map((b) => `${b.namespace}=${b.sha256}`).sort().join(',');
     this.injector = await this.probe.answer(key, candidates, options.forceInjector ?? false);
@@ -90,11 +109,14 @@ export class KubeClusterReader implements ClusterReader {
       ...(active ? { active } : {}),
       ...(previous ? { previous } : {}),
       ...(issuer ? { issuer } : {}),
+      ...(issuerSigning ? { issuerSigning } : {}),
       bundles,
       ...(this.injector.facts ? { injector: this.injector.facts } : {}),
       pods,
       workloads,
       identityEvents: this.identityEvents(),
+      ...(identityIssuanceLifetimeMs !== undefined ? { identityIssuanceLifetimeMs } : {}),
+      ...(otherControlPlanes.length > 0 ? { otherControlPlaneTargets: otherControlPlanes } : {}),
     };
   }
 
@@ -112,7 +134,11 @@ export class KubeClusterReader implements ClusterReader {
       },
       hasDeployment: (namespace, name) => cache.deployments.get(namespace, name) !== undefined,
       namespace: (name) => cache.namespaces.get(undefined, name),
-      anchorsOf: (pem) => certificatesOf(pem).map((c) => c.fingerprint),
+      anchorsOf: (pem) =>
+        certificatesOf(pem).map((c) => {
+          this.podAnchors.set(c.fingerprint, c);
+          return c.fingerprint;
+        }),
     };
     const pods: MeshedPod[] = [];
     for (const pod of cache.pods.items()) {
@@ -124,6 +150,8 @@ export class KubeClusterReader implements ClusterReader {
       }
       if (memo.value) pods.push(memo.value);
     }
+    const trusted = new Set(pods.flatMap((pod) => pod.trustedAnchors ?? []));
+    for (const fingerprint of this.podAnchors.keys()) if (!trusted.has(fingerprint)) this.podAnchors.delete(fingerprint);
     const workloads = new Map<string, WorkloadFacts>();
     const factsOf = (kind: WorkloadKind, obj: WorkloadObject) => {
       let memo = this.workloadMemo.get(obj);
@@ -177,9 +205,59 @@ export class KubeClusterReader implements ClusterReader {
     }
   }
 
+  /** What decides which trust-roots ConfigMaps count: the Bundle's target selector (bundle-targets.ts). */
+  bundleTargets(): BundleTargets {
+    const { cache, ctx } = this;
+    const name = ctx.names.trustRootsConfigMap;
+    return bundleTargetsOf(cache.bundleKind, cache.bundle?.get(undefined, name), name);
+  }
+
+  /** The trust-roots ConfigMaps in the Bundle's target namespaces; a copy anywhere else is ignored. */
+  targetTrustRoots(): V1ConfigMap[] {
+    const { cache, ctx } = this;
+    const targets = this.bundleTargets();
+    return cache.trustRoots.items().filter((cm) => {
+      const namespace = cm.metadata?.namespace ?? '';
+      return isBundleTarget(targets, namespace, cache.namespaces.get(undefined, namespace), ctx.names.linkerdNamespace);
+    });
+  }
+
+  /** Namespaces of another Linkerd control plane that the Bundle targets (bundle-targets.ts). */
+  otherControlPlaneTargets(): OtherControlPlaneTarget[] {
+    const { cache, ctx } = this;
+    const identityNamespaces: string[] = [];
+    for (const d of cache.deployments.items()) if (d.metadata?.name === ctx.names.identityDeployment) identityNamespaces.push(d.metadata.namespace ?? '');
+    return otherControlPlaneTargets(this.bundleTargets(), { namespaces: cache.namespaces.items(), identityNamespaces, namespace: (name) => cache.namespaces.get(undefined, name) }, ctx.names);
+  }
+
+  /**
+   * Linkerd identity's `-identity-issuance-lifetime`, from one GET of its Deployment (the cache keeps
+   * no container args) when the cached Deployment's resourceVersion moved since the last read.
+   * Undefined when the Deployment or its `identity` container is missing, or it may not be read.
+   */
+  async identityIssuanceLifetime(): Promise<number | undefined> {
+    const { cache, ctx } = this;
+    const namespace = ctx.names.linkerdNamespace;
+    const name = ctx.names.identityDeployment;
+    const version = cache.deployments.get(namespace, name)?.metadata?.resourceVersion;
+    if (version === undefined) return undefined;
+    if (this.identityLifetime?.version === version) return this.identityLifetime.ms;
+    const op = { verb: 'get', resource: 'deployments', namespace, name };
+    let ms: number | undefined;
+    try {
+      ms = identityIssuanceLifetimeOf(await ctx.call(op, () => ctx.apps.readNamespacedDeployment({ namespace, name })));
+    } catch (err) {
+      const kind = (err as { kind?: string }).kind;
+      if (kind !== 'not-found' && kind !== 'forbidden') throw err;
+      if (kind === 'forbidden') ctx.logger.warn({ deployment: `${namespace}/${name}` }, `${(err as Error).message}; the identity issuance lifetime is not cross-checked with --leaf-lifetime`);
+    }
+    this.identityLifetime = { version, ms };
+    return ms;
+  }
+
   bundles(): BundleFacts[] {
     const out: BundleFacts[] = [];
-    for (const cm of this.cache.trustRoots.items()) {
+    for (const cm of this.targetTrustRoots()) {
       if (!this.bundleMemo.has(cm)) this.bundleMemo.set(cm, bundleFactsOf(cm, this.ctx.names.trustRootsKey));
       const facts = this.bundleMemo.get(cm);
       if (facts) out.push(facts);
@@ -212,33 +290,48 @@ export class KubeClusterReader implements ClusterReader {
     const chain = pem === undefined ? [] : certificatesOf(pem);
     const [leaf, ...intermediates] = chain;
     if (!leaf) return undefined;
+    // Anchors: what each anchor Secret holds as its anchor (never the active Secret's tls.crt, which
+    // may be a cross-signature) and what the bundles hold.
     const anchors = new Map<string, ParsedCertificate>();
     const secrets = [cache.preparedSecret, cache.activeSecret, cache.previousSecret];
     for (const collection of secrets) {
       for (const secret of collection.items()) {
-        const text = decodeSecretKey(secret, 'tls.crt');
-        for (const cert of text === undefined ? [] : certificatesOf(text)) anchors.set(cert.fingerprint, cert);
+        const text = anchorPemOf(secret);
+        const anchor = text === undefined ? undefined : certificatesOf(text)[0];
+        if (anchor) anchors.set(anchor.fingerprint, anchor);
       }
     }
-    for (const cm of cache.trustRoots.items()) {
+    for (const cm of this.targetTrustRoots()) {
       const text = cm.data?.[ctx.names.trustRootsKey];
       for (const cert of text === undefined ? [] : certificatesOf(text)) anchors.set(cert.fingerprint, cert);
     }
-    const key = `${leaf.fingerprint}:${[...anchors.keys()].sort().join(',')}`;
-    let chainsTo = this.chainCache.get(key);
-    if (!this.chainCache.has(key)) {
-      const result = await verifyChain(leaf, { anchors: [...anchors.values()], intermediates, targetSignsLeaves: true });
-      chainsTo = result.ok ? result.anchor.fingerprint : undefined;
+    // Signers a cross-signature may carry beyond those: the anchor the active Secret records beside X
+    // (cross-signer.crt) and the anchors of literal trust-anchors envs.
+    const signers = new Map<string, ParsedCertificate>(this.podAnchors);
+    const crossSignerPem = crossSignerPemOf(cache.activeSecret.get(ctx.names.trustNamespace, ctx.names.activeAnchorSecret));
+    for (const cert of crossSignerPem === undefined ? [] : certificatesOf(crossSignerPem)) signers.set(cert.fingerprint, cert);
+    const key = `${leaf.fingerprint}:${intermediates.map((c) => c.fingerprint).join(',')}:${[...anchors.keys()].sort().join(',')}:${[...signers.keys()].sort().join(',')}`;
+    let verdict = this.chainCache.get(key);
+    if (verdict === undefined) {
+      const { chainsTo, chainVia } = await issuerChainOf({ issuer: leaf, intermediates, anchors: [...anchors.values()], signers: [...signers.values()] });
+      verdict = { ...(chainsTo ? { chainsTo } : {}), ...(chainVia ? { chainVia } : {}) };
       if (this.chainCache.size > 64) this.chainCache.clear();
-      this.chainCache.set(key, chainsTo);
+      this.chainCache.set(key, verdict);
     }
     return {
       ...issuingFactsOf(cache.issuerCertificate.get(ctx.names.linkerdNamespace, ctx.names.issuerCertificate)),
       fingerprint: leaf.fingerprint,
-      ...(chainsTo ? { chainsTo } : {}),
+      ...verdict,
       notBefore: leaf.notBefore.getTime(),
       notAfter: leaf.notAfter.getTime(),
     };
+  }
+
+  /** The issuer Certificate's issuerRef and the ClusterIssuer's CA Secret; undefined when ClusterIssuers cannot be listed. */
+  private issuerSigning(): IssuerSigningFacts | undefined {
+    const { cache, ctx } = this;
+    if (!cache.clusterIssuer) return undefined;
+    return issuerSigningFactsOf(cache.clusterIssuer.get(undefined, ctx.names.identityClusterIssuer), cache.issuerCertificate.get(ctx.names.linkerdNamespace, ctx.names.issuerCertificate));
   }
 
   /**
@@ -267,5 +360,47 @@ export class KubeClusterReader implements ClusterReader {
         if ((err as { kind?: string }).kind !== 'not-found') throw err;
       }
     }
+  }
+}
+
+/**
+ * The active anchor, with whether it could cross-sign the next one (`crossSignIssuerProblems`: CA,
+ * keyCertSign, pathLen, validity, key type). The key itself is checked when X is minted: the cache
+ * never holds it (I5).
+ */
+function activeAnchorFacts(secret: V1Secret | undefined, now: number): AnchorFacts | undefined {
+  const pem = anchorPemOf(secret);
+  const anchor = pem === undefined ? undefined : certificatesOf(pem)[0];
+  if (!anchor) return undefined;
+  const reasons = crossSignIssuerProblems({ issuer: anchor, now: new Date(now) });
+  return { ...anchorFactsOfCertificate(anchor), crossSignable: reasons.length === 0 ? true : { reasons } };
+}
+
+/** Linkerd's default `issuanceLifetime` (identity.DefaultIssuanceLifetime), when the flag is absent or unparsable. */
+const DEFAULT_ISSUANCE_LIFETIME_MS = 24 * 3_600_000;
+const ISSUANCE_LIFETIME_FLAG = /^--?identity-issuance-lifetime(?:=(.*))?$/s;
+
+/**
+ * The leaf lifetime Linkerd's identity controller runs with, from its Deployment: the `identity`
+ * container's `-identity-issuance-lifetime` (Go's flag package: `-f=v`, `--f=v`, `-f v`; the last
+ * wins), read as upstream's controller/cmd/identity/main.go does: absent, empty or unparsable by
+ * time.ParseDuration means identity.DefaultIssuanceLifetime (24h; upstream logs a warning). Undefined
+ * without an `identity` container.
+ */
+export function identityIssuanceLifetimeOf(deployment: V1Deployment): number | undefined {
+  const container = deployment.spec?.template?.spec?.containers?.find((c) => c.name === 'identity');
+  if (!container) return undefined;
+  const tokens = [...(container.command ?? []), ...(container.args ?? [])];
+  let value: string | undefined;
+  for (let i = 0; i < tokens.length; i++) {
+    const m = ISSUANCE_LIFETIME_FLAG.exec(tokens[i] as string);
+    if (!m) continue;
+    value = m[1] ?? tokens[++i];
+  }
+  if (!value) return DEFAULT_ISSUANCE_LIFETIME_MS;
+  try {
+    return parseDuration(value);
+  } catch {
+    return DEFAULT_ISSUANCE_LIFETIME_MS;
   }
 }

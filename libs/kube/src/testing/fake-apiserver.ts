@@ -1,6 +1,7 @@
 // A minimal Kubernetes API server for tests and benchmarks: core/v1 list, watch and get of any
 // resource, namespaced or in all namespaces, with `metadata.name` field selectors, label selectors
-// (`key` or `key=value`), resourceVersions, and failure injection.
+// (`key` or `key=value`), resourceVersions, and failure injection; create (POST) and replace (PUT)
+// of a namespaced object, with a 409 on a stale resourceVersion as the API server answers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -100,6 +101,38 @@ export class FakeApiServer {
     return value === undefined ? held !== undefined : held === value;
   }
 
+  /** POST to a namespaced collection creates; PUT to a named object replaces it (optimistic concurrency). */
+  private write(
+    req: IncomingMessage,
+    res: ServerResponse,
+    at: { method: 'POST' | 'PUT'; namespace: string | undefined; resource: string; name: string | undefined },
+    status: (code: number, message: string) => void,
+  ): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      let body: FakeObject;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as FakeObject;
+      } catch {
+        return status(400, 'the request body is not JSON');
+      }
+      if (at.namespace === undefined || resourceOf(body.kind ?? '') !== at.resource) return status(400, `expected a namespaced ${at.resource} object`);
+      const name = at.method === 'PUT' ? at.name : body.metadata?.name;
+      if (name === undefined || (at.method === 'PUT' && body.metadata?.name !== name)) return status(400, 'the name in the body does not match the URL');
+      const key = `${at.resource}/${at.namespace}/${name}`;
+      const current = this.objects.get(key);
+      if (at.method === 'POST' && current) return status(409, `${at.resource} "${name}" already exists`);
+      if (at.method === 'PUT' && !current) return status(404, `${at.resource} "${name}" not found`);
+      const sent = body.metadata.resourceVersion;
+      if (at.method === 'PUT' && sent !== undefined && sent !== current?.metadata.resourceVersion) {
+        return status(409, `Operation cannot be fulfilled on ${at.resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      this.put({ ...body, metadata: { ...body.metadata, name, namespace: at.namespace } });
+      res.writeHead(at.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(this.objects.get(key)));
+    });
+  }
+
   private emit(type: string, obj: FakeObject): void {
     for (const w of this.watchers) if (this.matches(w, obj)) w.res.write(JSON.stringify({ type, object: obj }) + '\n');
   }
@@ -111,8 +144,13 @@ export class FakeApiServer {
     const status = (code: number, message: string): void => {
       res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, message }));
     };
-    if (req.method !== 'GET' || !match) return status(404, 'not found');
+    if (!match) return status(404, 'not found');
     const [, namespace, resource = '', name] = match;
+    if (req.method === 'POST' || req.method === 'PUT') {
+      this.write(req, res, { method: req.method, namespace, resource, name }, status);
+      return;
+    }
+    if (req.method !== 'GET') return status(404, 'not found');
     if (name !== undefined) {
       const found = namespace === undefined ? undefined : this.objects.get(`${resource}/${namespace}/${name}`);
       if (!found) return status(404, `${resource} "${name}" not found`);

@@ -4,7 +4,7 @@ import type { Action, Decision, Gate, GateName } from '../decision.js';
 import { act, gate, MAX_LISTED, withRotation, type RotationContext } from '../phases/context.js';
 import { podKey, workloadKey, type EpochMs } from '../snapshot.js';
 import { iso, ms, type RollPhase, type RotationRecord } from '../state.js';
-import { nextWholeSecond, syncedBundle } from '../trust.js';
+import { configMapSettledAt, nextWholeSecond, syncedBundle } from '../trust.js';
 import { rollStatus, type Freshness, type RollStatus } from '../workloads.js';
 import { safetyGate } from './safety.js';
 
@@ -62,13 +62,23 @@ export function rollPhase<T extends Decision | undefined>(context: RotationConte
   );
 }
 
-/** The record with this phase's roll baseline: kept, or taken now (the next whole second, never before `notBefore`). */
+/**
+ * The record with this phase's roll baseline: kept, or taken now (the next whole second, never before
+ * `notBefore`). A phase that follows the bundle never takes it before two clock skew allowances past
+ * the moment the bundle was seen synced (`configMapSettledAt` plus one, `restartsProveStartAfter`): a
+ * configMapKeyRef pod started earlier has unknown trust, so a restart then could never make it fresh.
+ * A kept baseline earlier than that (written before this rule) is taken again.
+ */
 function withBaseline(context: RotationContext, roll: Roll<unknown>): RotationRecord {
   const rotation = context.rotation;
   const bundle = roll.followBundle ? syncedBundle(context.snapshot)?.sha256 : undefined;
-  if (rotation.rollBaseline !== undefined && (bundle === undefined || rotation.rollBundle === bundle)) return rotation;
+  const syncedAt = bundle === undefined ? undefined : context.state.knownBundles[bundle]?.syncedAt;
+  // Restarts whose configMapKeyRef pods prove they read the synced bundle, even on a lagging node.
+  const settledAt = syncedAt === undefined ? 0 : configMapSettledAt(ms(syncedAt), context.options.clockSkewMs) + context.options.clockSkewMs;
+  const notBefore = Math.max(roll.notBefore ?? 0, settledAt);
+  if (rotation.rollBaseline !== undefined && (bundle === undefined || rotation.rollBundle === bundle) && ms(rotation.rollBaseline) >= settledAt) return rotation;
   const { rollBundle: _old, ...rest } = rotation;
-  return { ...rest, rollBaseline: iso(Math.max(nextWholeSecond(context.now), roll.notBefore ?? 0)), ...(bundle !== undefined ? { rollBundle: bundle } : {}) };
+  return { ...rest, rollBaseline: iso(Math.max(nextWholeSecond(context.now), notBefore)), ...(bundle !== undefined ? { rollBundle: bundle } : {}) };
 }
 
 function rollGate(roll: Roll<unknown>, status: RollStatus): Omit<Gate, 'phase' | 'blockers'> & { blockers: Gate['blockers'] } {

@@ -59,7 +59,7 @@ export function gate(context: DecideContext, awaited: Omit<Gate, 'phase' | 'bloc
 
 /** Records a move to another phase (or the same one, on a retarget); the phase's roll baseline is dropped. */
 export function transition(context: DecideContext, change: { to: Phase; rotation: RotationRecord; why: string }): Decision {
-  const { rollBaseline: _baseline, rollBundle: _bundle, ...rest } = change.rotation;
+  const { rollBaseline: _baseline, rollBundle: _bundle, waitingUntil: _waiting, ...rest } = change.rotation;
   const rotation: RotationRecord = { ...rest, phaseStartedAt: iso(context.now) };
   const state: RotationState = { ...context.state, phase: change.to, rotation, knownBundles: pruneBundles(context.state.knownBundles, context.snapshot) };
   return act({

@@ -3,17 +3,46 @@
 import type { Decision } from '../decision.js';
 import { crossSignatureFreshness, crossSignatureReliances } from '../freshness.js';
 import { shortFp, workloadKey, type AnchorFacts } from '../snapshot.js';
-import { iso, type RotationRecord } from '../state.js';
+import { iso, ms, type RotationRecord } from '../state.js';
 import { chooseStrategy } from '../strategy.js';
-import { trustContext } from '../trust.js';
+import { podTrust, trustContext } from '../trust.js';
 import { rollStatus } from '../workloads.js';
+import { issuerChainedTo, issuerSignerOnActive } from '../gates/issuer-signer.js';
 import { act, anchorRef, gate, MAX_LISTED, stop, transition, usableNewAnchor, type DecideContext } from './context.js';
 
 export function decideIdle(context: DecideContext): Decision {
   const active = context.snapshot.active;
   if (!active) return bootstrapActive(context);
-  if (!context.snapshot.previous) return bootstrapPrevious(context, active);
-  return restartCrossSignReliant(context) ?? startIfDue(context, active);
+  const previous = context.snapshot.previous;
+  if (!previous) return bootstrapPrevious(context, active);
+  // Pods relying on a cross-signature near its end are restarted even when the issuer's signer is
+  // wrong (their connectivity ends with X); nothing else happens until the signer is right.
+  return (
+    halfFinishedRotation(context, active, previous) ??
+    crossSignedStateLost(context) ??
+    restartCrossSignReliant(context) ??
+    issuerSignerOnActive(context) ??
+    issuerChainedTo(context, active.fingerprint, `in phase ${context.state.phase}`) ??
+    startIfDue(context, active)
+  );
+}
+
+/**
+ * Outside a rotation the previous-anchor Secret holds the active anchor (bootstrap and Retire make
+ * it so). An active anchor the previous Secret does not hold means a rotation was promoted and not
+ * retired, and its state is gone (the state ConfigMap was deleted or reset mid-Promote), or someone
+ * wrote an anchor Secret by hand: "no rotation due" would leave the old anchor pinned nowhere.
+ */
+function halfFinishedRotation(context: DecideContext, active: AnchorFacts, previous: AnchorFacts): Decision | undefined {
+  if (previous.fingerprint === active.fingerprint) return undefined;
+  const { objects } = context;
+  const names = context.options.names;
+  const crossSigned = context.snapshot.issuer?.chainVia?.some((via) => via.anchor === previous.fingerprint) ? `, cross-signed by ${shortFp(previous.fingerprint)},` : '';
+  return stop(
+    context,
+    'half-finished-rotation',
+    `expected ${objects.previousSecret} to hold the active anchor ${shortFp(active.fingerprint)} outside a rotation (phase ${context.state.phase}), found ${shortFp(previous.fingerprint)}: a rotation ${shortFp(previous.fingerprint)} -> ${shortFp(active.fingerprint)} was promoted${crossSigned} but not retired, and its state is gone (ConfigMap ${names.releaseNamespace}/${names.stateConfigMap} deleted or reset), or an anchor Secret was written by hand; restore the state ConfigMap from a backup (the RotationPromote and AnchorPromoted Events on ${objects.preparedCertificate} name the rotation), or finish it by hand as docs/rotation.md "Lost state" says, then run again`,
+  );
 }
 
 /** Step 1: no active-anchor Secret: adopt the prepared anchor, if the identity issuer chains to it. */
@@ -53,6 +82,33 @@ function bootstrapPrevious(context: DecideContext, active: AnchorFacts): Decisio
 }
 
 /**
+ * Phase Idle is never reached again after a rotation (a finished one is Done), so an issuer chain
+ * carrying a valid cross-signature X in Idle means a cross-signed rotation ran and its state is gone
+ * (the state ConfigMap was deleted or reset after Retire). Without the known bundles the pods started
+ * before it have unknown trust, so step 3 cannot find those trusting only the old anchor, which fail
+ * once X ends: stop while any pod's trust is unknown. Once they are restarted, step 3 takes over.
+ */
+function crossSignedStateLost(context: DecideContext): Decision | undefined {
+  const { snapshot, now, objects } = context;
+  if (context.state.phase !== 'Idle') return undefined;
+  const vias = (snapshot.issuer?.chainVia ?? []).filter((via) => via.notAfter > now);
+  if (vias.length === 0) return undefined;
+  const trust = trustContext(snapshot, context.state, context.options);
+  const unknown = snapshot.pods.flatMap((pod) => {
+    const verdict = podTrust(pod, trust);
+    return verdict.known ? [] : [`${pod.namespace}/${pod.name} (${verdict.why})`];
+  });
+  if (unknown.length === 0) return undefined;
+  const ends = vias.reduce((a, b) => (b.notAfter < a.notAfter ? b : a));
+  const names = context.options.names;
+  return stop(
+    context,
+    'rotation-state-lost',
+    `expected no cross-signature in ${objects.issuerSecret} in phase Idle (no rotation recorded), found one by ${shortFp(ends.anchor)} until ${iso(ends.notAfter)}: a cross-signed rotation ran and its state is gone (ConfigMap ${names.releaseNamespace}/${names.stateConfigMap} deleted or reset), so ${unknown.length} meshed pod(s) have trust the rotator cannot prove (first: ${unknown[0]}), and those trusting only ${shortFp(ends.anchor)} fail when the cross-signature ends; restore the state ConfigMap from a backup, or restart those workloads before ${iso(ends.notAfter)}, then run again`,
+  );
+}
+
+/**
  * Step 3: a pod that reaches the issuer only through a cross-signature (it trusts the old anchor,
  * not the new one) is restarted once that cross-signature's notAfter is `crossSignMarginMs` away;
  * no other pod is. Restarts since the window opened count, so a rerun does not restart twice.
@@ -61,12 +117,16 @@ function restartCrossSignReliant(context: DecideContext): Decision | undefined {
   const { snapshot, options, now } = context;
   const issuer = snapshot.issuer;
   if (!issuer?.chainVia?.length) return undefined;
-  const trust = trustContext(snapshot, context.state);
-  const opensAt = crossSignatureReliances(snapshot, context.state)
+  const trust = trustContext(snapshot, context.state, options);
+  const opensAt = crossSignatureReliances(snapshot, context.state, options)
     .map(({ reliance }) => reliance.until - options.crossSignMarginMs)
     .filter((opens) => now >= opens);
   if (opensAt.length === 0) return undefined;
-  const baseline = Math.min(...opensAt);
+  // A restart counts only when it came after the window opened AND after the last rotation ended:
+  // an ordinary deploy (kubectl rollout restart) made before then gave its pods the old bundle, so
+  // they may still rely on the cross-signature; counted as rolled, they would never be restarted.
+  const lastEnded = context.state.last ? ms(context.state.last.finishedAt) : 0;
+  const baseline = Math.max(Math.min(...opensAt), lastEnded);
   const status = rollStatus(snapshot, { fresh: crossSignatureFreshness(trust, { issuer, now, marginMs: options.crossSignMarginMs }), baseline, maxConcurrent: options.maxConcurrentRollouts });
   if (status.toRoll.length === 0) {
     if (status.inProgress.length === 0) return undefined;

@@ -4,12 +4,13 @@ import type { Decision } from '../decision.js';
 import { shortFp } from '../snapshot.js';
 import { iso, ms } from '../state.js';
 import { formatAnchors } from '../trust.js';
+import { issuerChainedTo } from '../gates/issuer-signer.js';
 import { act, activeChanged, anchorRef, gate, stop, transition, updateRotation, usableNewAnchor, type RotationContext } from './context.js';
 
 export function decidePrepare(context: RotationContext): Decision {
   const { rotation, active } = context;
   if (active.fingerprint !== rotation.from.fingerprint) return activeChanged(context, rotation.from.fingerprint);
-  return useNewAnchor(context) ?? awaitRenewal(context) ?? requestRenewal(context);
+  return issuerChainedTo(context, active.fingerprint, 'before promotion (phase Prepare)') ?? useNewAnchor(context) ?? awaitRenewal(context) ?? requestRenewal(context);
 }
 
 /** Step 1: the prepared Secret holds an anchor with a new key: record it as the target, go to TrustBoth. */

@@ -3,12 +3,13 @@
 import type { Action, Decision } from '../decision.js';
 import { identityRestartFreshness, promoteFreshness } from '../freshness.js';
 import { bundlesAndInjector } from '../gates/bundles-and-injector.js';
+import { issuerChainedTo } from '../gates/issuer-signer.js';
 import { rollPhase } from '../gates/roll.js';
 import { safetyGate } from '../gates/safety.js';
 import { shortFp, type Fingerprint, type IdentityIssuerFacts } from '../snapshot.js';
 import { iso, ms } from '../state.js';
 import { crossSignProblems, strategyOf } from '../strategy.js';
-import { leafLifetimeElapsedAt, leavesRenewed, nextWholeSecond, reachableAnchors } from '../trust.js';
+import { leafLifetimeElapsedAt, leavesRenewed, nextWholeSecond, provenStartAfter, provenStartOfRoll, reachableAnchors, restartsProveStartAfter } from '../trust.js';
 import { identitySubset } from '../workloads.js';
 import { act, activeChanged, gate, stop, transition, updateRotation, withRotation, type RotationContext } from './context.js';
 import { formatAnchors } from '../trust.js';
@@ -41,7 +42,7 @@ export function decidePromote(context: RotationContext, to: Fingerprint): Decisi
  */
 function promoteAnchor(context: RotationContext, to: Fingerprint): Decision {
   const from = context.rotation.from.fingerprint;
-  const ready = retargetIfReplaced(context, 'Promote') ?? bundlesAndInjector(context, { require: new Set([from, to]) });
+  const ready = issuerChainedTo(context, from, 'before promotion (phase Promote)') ?? retargetIfReplaced(context, 'Promote') ?? bundlesAndInjector(context, { require: new Set([from, to]) });
   if (ready) return ready;
   const crossSigned = strategyOf(context.rotation) === 'cross-signed';
   const problems = crossSigned ? crossSignProblems(context.active) : [];
@@ -136,14 +137,25 @@ function awaitIssuerUpdated(context: RotationContext, to: Fingerprint): StepOutc
 function restartIdentity(context: RotationContext): StepOutcome {
   const { rotation } = context;
   if (rotation.identityFreshAt !== undefined) return context;
+  const identity = identitySubset(context.snapshot);
+  if (identity.pods.length === 0) {
+    // Nothing to restart would pass the gate vacuously and claim every leaf chains to the new anchor.
+    const { objects } = context;
+    return stop(
+      context,
+      'identity-pods-missing',
+      `expected pods of ${objects.identityDeployment} (the identity controller, recognised by label linkerd.io/control-plane-component=identity in namespace ${context.options.names.linkerdNamespace}) among ${context.snapshot.pods.length} meshed pods, found none; without them the rotator cannot prove every identity replica runs the new issuer: check that the identity Deployment is running and meshed and that --linkerd-namespace names its namespace, then run again`,
+    );
+  }
   const loadedAt = ms(rotation.issuerUpdatedAt as string);
-  const baseline = rotation.rollBaseline !== undefined ? ms(rotation.rollBaseline) : Math.max(nextWholeSecond(context.now), loadedAt + 1000);
+  const skew = context.options.clockSkewMs;
+  const baseline = rotation.rollBaseline !== undefined ? ms(rotation.rollBaseline) : restartsProveStartAfter(Math.max(nextWholeSecond(context.now), loadedAt + 1000), skew);
   const withBaseline = updateRotation(context, { rollBaseline: iso(baseline) });
   const restarted = rollPhase(
-    { ...withBaseline, snapshot: identitySubset(context.snapshot) },
+    { ...withBaseline, snapshot: identity },
     {
       phase: 'Promote',
-      fresh: identityRestartFreshness(baseline),
+      fresh: identityRestartFreshness(provenStartOfRoll(baseline, skew)),
       notBefore: loadedAt + 1000,
       followBundle: false,
       gate: 'identity-restarted',
@@ -170,7 +182,8 @@ function awaitLeaves(context: RotationContext, to: Fingerprint): Decision {
   if (strategyOf(rotation) === 'cross-signed' && !options.rollAfterPromote) {
     if (leavesRenewed(snapshot, rotation, options)) return toRetire();
     const until = leafLifetimeElapsedAt(since, options);
-    return gate(context, {
+    const parked = { ...context, state: { ...context.state, rotation: { ...rotation, waitingUntil: iso(until) } } };
+    return gate(parked, {
       name: 'old-leaves-expired',
       summary: `waiting until ${iso(until)} for every leaf chained only to ${shortFp(rotation.from.fingerprint)} to expire (one leaf lifetime after every identity replica ran the new issuer); a later run resumes`,
       missing: [`${Math.ceil((until - context.now) / 60_000)} minutes`],
@@ -192,8 +205,8 @@ function awaitLeaves(context: RotationContext, to: Fingerprint): Decision {
   }
   return rollPhase(context, {
     phase: 'Promote',
-    fresh: promoteFreshness(since),
-    notBefore: since,
+    fresh: promoteFreshness(provenStartAfter(since, options.clockSkewMs)),
+    notBefore: restartsProveStartAfter(since, options.clockSkewMs),
     followBundle: false,
     gate: 'leaves-renewed',
     goal: 'hold a leaf chained to the new anchor',

@@ -15,7 +15,7 @@ export function decideRetire(context: RotationContext, to: Fingerprint): Decisio
   const from = context.rotation.from.fingerprint;
   if (context.active.fingerprint !== to) return activeChanged(context, to);
   if (context.snapshot.previous?.fingerprint !== to) return retireAnchor(context, to);
-  const trust = trustContext(context.snapshot, context.state);
+  const trust = trustContext(context.snapshot, context.state, context.options);
   // cross-signed: a pod that trusts only the old anchor keeps working through X; only a pod that
   // trusts no anchor a valid chain reaches is restarted (none, after TrustBoth).
   const crossSigned = strategyOf(context.rotation) === 'cross-signed';

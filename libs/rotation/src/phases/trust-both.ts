@@ -3,6 +3,7 @@
 import type { Decision } from '../decision.js';
 import { trustBothFreshness, trustEitherFreshness } from '../freshness.js';
 import { bundlesAndInjector } from '../gates/bundles-and-injector.js';
+import { issuerChainedTo } from '../gates/issuer-signer.js';
 import { rollPhase } from '../gates/roll.js';
 import { shortFp, type Fingerprint } from '../snapshot.js';
 import { iso } from '../state.js';
@@ -18,8 +19,9 @@ export function decideTrustBoth(context: RotationContext, to: Fingerprint): Deci
   const from = context.rotation.from.fingerprint;
   if (context.active.fingerprint !== from) return activeChanged(context, from);
   const crossSigned = strategyOf(context.rotation) === 'cross-signed';
-  const trust = trustContext(context.snapshot, context.state);
+  const trust = trustContext(context.snapshot, context.state, context.options);
   return (
+    issuerChainedTo(context, from, 'before promotion (phase TrustBoth)') ??
     retargetIfReplaced(context, 'TrustBoth') ??
     bundlesAndInjector(context, { require: new Set([from, to]) }) ??
     rollPhase(context, {

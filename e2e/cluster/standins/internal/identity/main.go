@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -194,15 +195,21 @@ func Main(args []string) int {
 		return 1
 	}
 
-	// Events go on the linkerd-identity Deployment of the controller
+	// Issuer events go on the linkerd-identity Deployment of the controller
 	// namespace, referenced without reading it (upstream uses an
-	// ObjectReference, so it needs no RBAC on deployments).
+	// ObjectReference, so it needs no RBAC on deployments); IssuedLeafCertificate
+	// goes on the requester's ServiceAccount, in its namespace.
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: componentName})
 	deployRef := &corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: o.ControllerNamespace, Name: componentName}
-	recordEvent := func(eventType, reason, message string) { recorder.Event(deployRef, eventType, reason, message) }
+	recordEvent := func(ref *corev1.ObjectReference, eventType, reason, message string) {
+		if ref == nil {
+			ref = deployRef
+		}
+		recorder.Event(ref, eventType, reason, message)
+	}
 
 	svc := NewService(v, anchors, validity, recordEvent, expectedName, crtPath, keyPath)
 	if err := svc.Initialize(); err != nil {
@@ -216,7 +223,10 @@ func Main(args []string) int {
 		log.Printf("level=fatal msg=%q", fmt.Sprintf("Failed to listen on %s: %s", o.AdminAddr, err))
 		return 1
 	}
-	admin := &http.Server{Handler: AdminHandler(svc), ReadHeaderTimeout: 10 * time.Second}
+	// As upstream (controller/cmd/identity/main.go, pkg/admin): /ready answers
+	// 503 until the gRPC server is about to serve.
+	var ready atomic.Bool
+	admin := &http.Server{Handler: AdminHandler(svc, &ready), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		log.Printf("level=info msg=%q", "starting admin server on "+adminLis.Addr().String())
 		if err := admin.Serve(adminLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -232,6 +242,7 @@ func Main(args []string) int {
 	srv := grpc.NewServer()
 	pb.RegisterIdentityServer(srv, svc)
 	go func() {
+		ready.Store(true)
 		log.Printf("level=info msg=%q", "starting gRPC server on "+lis.Addr().String())
 		if err := srv.Serve(lis); err != nil {
 			log.Printf("level=error msg=%q", "failed to start identity gRPC server: "+err.Error())
@@ -259,10 +270,18 @@ func Main(args []string) int {
 }
 
 // AdminHandler serves /ping, /ready and /metrics (issuer_cert_ttl_seconds).
-func AdminHandler(svc *Service) http.Handler {
+// /ready answers 503 until ready is set (Main sets it when the gRPC server
+// starts serving), then 200 "ok".
+func AdminHandler(svc *Service, ready *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "pong\n") })
-	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = io.WriteString(w, "# HELP issuer_cert_ttl_seconds The remaining seconds until the issuer certificate expires.\n")

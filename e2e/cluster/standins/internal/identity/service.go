@@ -13,26 +13,34 @@
 //     IssuerUpdateSkipped);
 //   - every Certify call re-checks that the issuer still verifies against the
 //     loaded anchors (event IssuerValidationFailed when it does not);
-//   - tokens are checked with a TokenReview (audience identity.l5d.io), the
-//     requested identity must be the token's service account identity, and
-//     leaves are clamped to the issuer chain's earliest expiry.
+//   - tokens are checked with a TokenReview (audience identity.l5d.io, then
+//     none if that is refused), the requested identity must be the token's
+//     service account identity, and leaves are clamped to the issuer chain's
+//     earliest expiry and signed with ECDSA-with-SHA256 only (an RSA or
+//     Ed25519 issuer loads, then every Certify fails);
+//   - every leaf issued records a Normal IssuedLeafCertificate event on the
+//     requester's ServiceAccount.
 package identity
 
 import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	corev1 "k8s.io/api/core/v1"
 
 	pb "linkerd-rotator/e2e/standins/gen/identitypb"
 	"linkerd-rotator/e2e/standins/internal/pki"
@@ -46,6 +54,9 @@ const (
 	ReasonIssuerUpdated          = "IssuerUpdated"
 	ReasonIssuerUpdateSkipped    = "IssuerUpdateSkipped"
 	ReasonIssuerValidationFailed = "IssuerValidationFailed"
+	// ReasonIssuedLeafCertificate is recorded (Normal) on the requester's
+	// ServiceAccount for every leaf issued.
+	ReasonIssuedLeafCertificate = "IssuedLeafCertificate"
 
 	// DefaultIssuanceLifetime is the leaf lifetime when none is configured.
 	DefaultIssuanceLifetime = 24 * time.Hour
@@ -90,8 +101,22 @@ type NotAuthenticated struct{}
 
 func (NotAuthenticated) Error() string { return "authentication token could not be authenticated" }
 
-// RecordEventFunc records a Kubernetes Event (type, reason, message).
-type RecordEventFunc func(eventType, reason, message string)
+// RecordEventFunc records a Kubernetes Event (type, reason, message) on the
+// object ref names; a nil ref means the linkerd-identity Deployment (as
+// upstream's recordEvent with a nil parent).
+type RecordEventFunc func(ref *corev1.ObjectReference, eventType, reason, message string)
+
+// ServiceAccountRef is the object an IssuedLeafCertificate Event is recorded
+// on: the ServiceAccount named by the first two labels of an identity
+// (<sa>.<ns>.serviceaccount.identity...). Like upstream, it carries no UID.
+func ServiceAccountRef(identity string) *corev1.ObjectReference {
+	labels := strings.SplitN(identity, ".", 3)
+	ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "ServiceAccount", Name: labels[0]}
+	if len(labels) > 1 {
+		ref.Namespace = labels[1]
+	}
+	return ref
+}
 
 // Service implements io.linkerd.proxy.identity.Identity.
 type Service struct {
@@ -115,7 +140,7 @@ type Service struct {
 func NewService(v Validator, trustAnchors *x509.CertPool, validity Validity, record RecordEventFunc,
 	expectedName, issuerCrtPath, issuerKeyPath string) *Service {
 	if record == nil {
-		record = func(string, string, string) {}
+		record = func(*corev1.ObjectReference, string, string, string) {}
 	}
 	return &Service{
 		validator:    v,
@@ -175,11 +200,11 @@ func (s *Service) Run(ctx context.Context, issuerEvent <-chan struct{}, issuerEr
 			if err := s.Initialize(); err != nil {
 				msg := fmt.Sprintf("Skipping issuer update as certs could not be read from disk: %s", err)
 				log.Printf("level=warning msg=%q", msg)
-				s.recordEvent(EventTypeWarning, ReasonIssuerUpdateSkipped, msg)
+				s.recordEvent(nil, EventTypeWarning, ReasonIssuerUpdateSkipped, msg)
 			} else {
 				msg := "Updated identity issuer"
 				log.Printf("level=info msg=%q", msg)
-				s.recordEvent(EventTypeNormal, ReasonIssuerUpdated, msg)
+				s.recordEvent(nil, EventTypeNormal, ReasonIssuerUpdated, msg)
 			}
 		case err := <-issuerError:
 			log.Printf("level=warning msg=%q", fmt.Sprintf("Received error from fs watcher: %s", err))
@@ -218,7 +243,7 @@ func (s *Service) Certify(ctx context.Context, req *pb.CertifyRequest) (*pb.Cert
 
 	if err := s.ensureIssuerStillValid(issuer); err != nil {
 		log.Printf("level=error msg=%q", fmt.Sprintf("could not process CSR because of CA cert validation failure: %s - CSR Identity : %s", err, reqIdentity))
-		s.recordEvent(EventTypeWarning, ReasonIssuerValidationFailed, fmt.Sprintf("%s - CSR Identity : %s", err, reqIdentity))
+		s.recordEvent(nil, EventTypeWarning, ReasonIssuerValidationFailed, fmt.Sprintf("%s - CSR Identity : %s", err, reqIdentity))
 		// Upstream returns the bare error, which gRPC reports as Unknown.
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
@@ -253,7 +278,13 @@ func (s *Service) Certify(ctx context.Context, req *pb.CertifyRequest) (*pb.Cert
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	log.Printf("level=info msg=%q", fmt.Sprintf("certifying %s until %s", tokIdentity, leaf.NotAfter))
+	// As upstream: a Normal IssuedLeafCertificate Event on the ServiceAccount
+	// for every leaf, naming the identity, the leaf's NotAfter and the
+	// SHA-256 of the leaf's DER.
+	sum := sha256.Sum256(leaf.Raw)
+	msg := fmt.Sprintf("issued certificate for %s until %s: %s", tokIdentity, leaf.NotAfter, hex.EncodeToString(sum[:]))
+	s.recordEvent(ServiceAccountRef(tokIdentity), EventTypeNormal, ReasonIssuedLeafCertificate, msg)
+	log.Printf("level=info msg=%q", msg)
 
 	// Intermediates: the issuer, then the rest of its file (leaf-to-root).
 	inter := make([][]byte, 0, 1+len(issuer.Chain))
@@ -283,6 +314,10 @@ func (s *Service) issue(issuer *pki.Cred, csr *x509.CertificateRequest) (*x509.C
 	if first := issuer.FirstExpiry(); first.Before(notAfter) {
 		notAfter = first
 	}
+	// The signature algorithm is fixed, as upstream's (pkg/tls/ca.go
+	// createTemplate): an RSA or Ed25519 issuer loads and validates, but
+	// crypto/x509 then refuses to sign with it ("requested SignatureAlgorithm
+	// does not match private key type"), so every Certify fails with Internal.
 	tmpl := &x509.Certificate{
 		SerialNumber:       serial,
 		SignatureAlgorithm: x509.ECDSAWithSHA256,
@@ -292,9 +327,6 @@ func (s *Service) issue(issuer *pki.Cred, csr *x509.CertificateRequest) (*x509.C
 		NotAfter:           notAfter,
 		KeyUsage:           x509.KeyUsageKeyEncipherment | x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:        []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	if _, isEC := issuer.Key.Public().(*ecdsa.PublicKey); !isEC {
-		tmpl.SignatureAlgorithm = x509.UnknownSignatureAlgorithm // let crypto/x509 pick for RSA/Ed25519 issuers
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer.Certificate, pub, issuer.Key)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	corev1 "k8s.io/api/core/v1"
 
 	pb "linkerd-rotator/e2e/standins/gen/identitypb"
 	"linkerd-rotator/e2e/standins/internal/testpki"
@@ -47,21 +50,40 @@ func (f fakeValidator) Validate(_ context.Context, tok []byte) (string, error) {
 	return "", NotAuthenticated{}
 }
 
-type event struct{ typ, reason, msg string }
+type event struct {
+	ref              *corev1.ObjectReference
+	typ, reason, msg string
+}
 
+// recorder keeps the Events on the identity Deployment (ch, what wait
+// returns) apart from those on ServiceAccounts (leaves).
 type recorder struct {
-	mu  sync.Mutex
-	all []event
-	ch  chan event
+	mu     sync.Mutex
+	all    []event
+	ch     chan event
+	leaves []event
 }
 
 func newRecorder() *recorder { return &recorder{ch: make(chan event, 100)} }
 
-func (r *recorder) record(typ, reason, msg string) {
+func (r *recorder) record(ref *corev1.ObjectReference, typ, reason, msg string) {
+	e := event{ref, typ, reason, msg}
 	r.mu.Lock()
-	r.all = append(r.all, event{typ, reason, msg})
+	r.all = append(r.all, e)
+	if ref != nil {
+		r.leaves = append(r.leaves, e)
+	}
 	r.mu.Unlock()
-	r.ch <- event{typ, reason, msg}
+	if ref == nil {
+		r.ch <- e
+	}
+}
+
+// leafEvents returns the Events recorded on ServiceAccounts so far.
+func (r *recorder) leafEvents() []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event(nil), r.leaves...)
 }
 
 func (r *recorder) wait(t *testing.T) event {
@@ -152,6 +174,19 @@ func (f *fixture) certify(t *testing.T, identity, token string) (*x509.Certifica
 		t.Fatal(err)
 	}
 	return leaf, rsp
+}
+
+// certifyErr runs a Certify that must fail and returns its error.
+func (f *fixture) certifyErr(t *testing.T, identity, token string) error {
+	t.Helper()
+	_, err := f.svc.Certify(context.Background(), &pb.CertifyRequest{
+		Identity: identity, Token: []byte(token),
+		CertificateSigningRequest: testpki.CSR(t, identity, testpki.NewKey(t)),
+	})
+	if err == nil {
+		t.Fatalf("Certify for %s with token %q succeeded, want an error", identity, token)
+	}
+	return err
 }
 
 func signedBy(leaf *x509.Certificate, ca *testpki.CA) bool {
@@ -431,7 +466,9 @@ func TestCertifyOverGRPC(t *testing.T) {
 
 func TestAdminMetrics(t *testing.T) {
 	f := newFixture(t, Validity{})
-	srv := httptest.NewServer(AdminHandler(f.svc))
+	var ready atomic.Bool
+	ready.Store(true)
+	srv := httptest.NewServer(AdminHandler(f.svc, &ready))
 	defer srv.Close()
 	for path, want := range map[string]string{"/ping": "pong", "/ready": "ok", "/metrics": "issuer_cert_ttl_seconds "} {
 		resp, err := srv.Client().Get(srv.URL + path)

@@ -99,24 +99,27 @@ func checkAccess(ctx context.Context, client kubernetes.Interface) error {
 
 // Validate reviews the token for audience identity.l5d.io and maps
 // system:serviceaccount:NS:SA to SA.NS.serviceaccount.identity.<controlNS>.<domain>.
+//
+// As upstream (controller/identity/validator.go): when the API server does not
+// authenticate the token for identity.l5d.io (a token of another audience, such
+// as the default ServiceAccount token, is refused with a status.error naming
+// the audiences), the review is sent again without audiences, which the API
+// server checks against its own audiences; the second answer decides. The
+// audiences in the answer are not checked.
 func (k *K8sTokenValidator) Validate(ctx context.Context, tok []byte) (string, error) {
-	tr := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{
-		Token:     string(tok),
-		Audiences: []string{TokenAudience},
-	}}
-	rvw, err := k.reviews.Create(ctx, tr, metav1.CreateOptions{})
+	rvw, err := k.review(ctx, tok, []string{TokenAudience})
 	if err != nil {
 		return "", err
+	}
+	if rvw.Status.Error != "" || !rvw.Status.Authenticated {
+		if rvw, err = k.review(ctx, tok, nil); err != nil {
+			return "", err
+		}
 	}
 	if rvw.Status.Error != "" {
 		return "", InvalidToken{Reason: rvw.Status.Error}
 	}
 	if !rvw.Status.Authenticated {
-		return "", NotAuthenticated{}
-	}
-	// An audience-aware server echoes the audiences it accepted; refuse a
-	// review that names others.
-	if len(rvw.Status.Audiences) > 0 && !contains(rvw.Status.Audiences, TokenAudience) {
 		return "", NotAuthenticated{}
 	}
 
@@ -133,11 +136,7 @@ func (k *K8sTokenValidator) Validate(ctx context.Context, tok []byte) (string, e
 	return k.domain.Identity(uns[0], uns[2], uns[1])
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
+func (k *K8sTokenValidator) review(ctx context.Context, tok []byte, audiences []string) (*authnv1.TokenReview, error) {
+	tr := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: string(tok), Audiences: audiences}}
+	return k.reviews.Create(ctx, tr, metav1.CreateOptions{})
 }

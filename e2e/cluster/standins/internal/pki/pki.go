@@ -20,30 +20,52 @@ import (
 	"time"
 )
 
-// DecodeCertificates parses every CERTIFICATE block of a PEM text, in order.
-// Blocks of other types are ignored, like upstream's decoder does.
+// DecodeCertificates parses a PEM text the way Linkerd's pkg/tls/codec.go
+// DecodePEMCertificates does (the identity controller reads both the trust
+// anchors and the issuer's tls.crt with it), with the same edge cases:
+//
+//   - text before a block, and between blocks, is skipped (encoding/pem looks
+//     for the next BEGIN line);
+//   - CRLF line endings are accepted (encoding/pem trims the CR);
+//   - encoding/pem consumes the END line and its one line ending; anything
+//     left after the last END line (a second newline, a whitespace-only line,
+//     a trailing comment) is an error, "not a PEM certificate";
+//   - the first block that is not a CERTIFICATE ends the parse silently: it
+//     and everything after it (further certificates included) are dropped,
+//     with no error;
+//   - a CERTIFICATE block whose DER does not parse is an error.
 func DecodeCertificates(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
+	for len(rest) > 0 {
+		block, after := pem.Decode(rest)
 		if block == nil {
-			break
+			return nil, fmt.Errorf("not a PEM certificate: %s", describeTrailing(data, rest))
 		}
 		if block.Type != "CERTIFICATE" {
-			continue
+			// Upstream's decoder returns no remainder for a non-CERTIFICATE
+			// block, so the loop ends here and the rest is never read.
+			break
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			return nil, err
 		}
 		certs = append(certs, c)
-	}
-	if len(bytes.TrimSpace(rest)) != 0 && len(certs) == 0 {
-		return nil, errors.New("not a PEM certificate")
+		rest = after
 	}
 	return certs, nil
+}
+
+// describeTrailing names the line where unparsable trailing text starts
+// (1-based, as an editor counts) without quoting it.
+func describeTrailing(all, rest []byte) string {
+	offset := len(all) - len(rest)
+	line := 1 + bytes.Count(all[:offset], []byte("\n"))
+	if len(all) > len(rest) {
+		return fmt.Sprintf("%d byte(s) of text follow the last END line (from line %d)", len(rest), line)
+	}
+	return fmt.Sprintf("no PEM block found (%d byte(s))", len(rest))
 }
 
 // DecodeCertPool builds a pool from a PEM bundle; an empty bundle is an error,

@@ -96,6 +96,36 @@ func Issuer(t testing.TB, parent *CA, cn string, notBefore, notAfter time.Time, 
 	return &CA{Cert: c, Key: key}
 }
 
+// IssuerWithKey makes an intermediate CA signed by parent whose key is key
+// (for example RSA or Ed25519), valid over [notBefore, notAfter].
+func IssuerWithKey(t testing.TB, parent *CA, cn string, notBefore, notAfter time.Time, key crypto.Signer) (*x509.Certificate, []byte) {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(t),
+		Subject:               pkix.Name{CommonName: cn},
+		DNSNames:              []string{cn},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLenZero:        true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent.Cert, key.Public(), parent.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})
+}
+
 // Intermediate makes a CA signed by parent with no path length limit, so
 // further CAs can be issued below it.
 func Intermediate(t testing.TB, parent *CA, cn string, notBefore, notAfter time.Time) *CA {
