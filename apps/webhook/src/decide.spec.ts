@@ -489,29 +489,30 @@ describe('decide', () => {
         expect((await decide(bundleRequest('DELETE', null, bundle(bundleSpec), { userInfo: { username: NAMESPACE_CONTROLLER } }), snapshot, ctx())).allowed).toBe(false);
       });
 
-      it('denies an UPDATE that changes spec.sources or spec.target, naming the field', async () => {
-        const sources = { ...bundleSpec, sources: [...bundleSpec.sources, { secret: { name: 'attacker', key: 'ca.crt' } }] };
-        const d1 = await decide(bundleRequest('UPDATE', bundle(sources), bundle(bundleSpec)), snapshot, ctx());
-        expect(d1).toEqual(expect.objectContaining({ allowed: false, code: 403 }));
-        expect(d1.message).toMatch(/^changing spec.sources of Bundle linkerd-identity-trust-roots is refused: .*delete the linkerd-rotator ValidatingWebhookConfiguration/);
+      it('denies an UPDATE that changes spec.target, naming the field, for both kinds', async () => {
         const target = { ...bundleSpec, target: { ...bundleSpec.target, namespaceSelector: { matchLabels: { other: 'x' } } } };
-        const d2 = await decide(bundleRequest('UPDATE', bundle(target), bundle(bundleSpec)), snapshot, ctx());
-        expect(d2.message).toMatch(/^changing spec.target of Bundle linkerd-identity-trust-roots is refused: trust-manager deletes the trust-roots ConfigMap from every namespace the new target no longer selects/);
-        const both = await decide(bundleRequest('UPDATE', bundle({ target: {} }), bundle(bundleSpec)), snapshot, ctx());
-        expect(both.message).toMatch(/^changing spec.sources and spec.target of Bundle/);
-        // ClusterBundle: spec.sourceRefs.
+        const d = await decide(bundleRequest('UPDATE', bundle(target), bundle(bundleSpec)), snapshot, ctx());
+        expect(d).toEqual(expect.objectContaining({ allowed: false, code: 403, object: 'trust-bundle' }));
+        expect(d.message).toMatch(/^changing spec.target of Bundle linkerd-identity-trust-roots is refused: trust-manager deletes the trust-roots ConfigMap from every namespace the new target no longer selects.*delete the linkerd-rotator ValidatingWebhookConfiguration/);
+        const dropped = await decide(bundleRequest('UPDATE', bundle({ sources: bundleSpec.sources }), bundle(bundleSpec)), snapshot, ctx());
+        expect(dropped.message).toMatch(/^changing spec.target of Bundle/);
         const clusterReq = (spec: object, old: object) =>
           bundleRequest('UPDATE', bundle(spec), bundle(old), { resource: { group: 'trust-manager.io', version: 'v1alpha2', resource: 'clusterbundles' } });
-        expect((await decide(clusterReq({ sourceRefs: [] }, { sourceRefs: [{ kind: 'Secret', name: 'x', key: 'y' }] }), snapshot, ctx())).message).toMatch(/^changing spec.sourceRefs of ClusterBundle/);
-        expect((await decide(clusterReq({ inLineCAs: 'pem' }, {}), snapshot, ctx())).message).toMatch(/^changing spec.inLineCAs of ClusterBundle/);
+        expect((await decide(clusterReq({ target: {} }, { target: bundleSpec.target }), snapshot, ctx())).message).toMatch(/^changing spec.target of ClusterBundle/);
       });
 
-      it('allows CREATE and UPDATEs that leave spec.sources and spec.target as they are (labels, other spec fields)', async () => {
+      it('allows CREATE and UPDATEs that leave spec.target as it is: sources (checked where trust-manager writes them), labels, other spec fields', async () => {
         expect((await decide(bundleRequest('CREATE', bundle(bundleSpec), null), snapshot, ctx())).allowed).toBe(true);
         const labelled = bundleRequest('UPDATE', bundle(bundleSpec, { labels: { a: 'b' } }), bundle(bundleSpec));
         expect(await decide(labelled, snapshot, ctx())).toEqual({ allowed: true, object: 'trust-bundle', reasons: [], warnings: [] });
         const reordered = { target: { namespaceSelector: bundleSpec.target.namespaceSelector, configMap: { key: 'ca-bundle.crt' } }, sources: bundleSpec.sources };
         expect((await decide(bundleRequest('UPDATE', bundle(reordered), bundle(bundleSpec)), snapshot, { ...ctx(), synced: false })).allowed).toBe(true);
+        // The chart's adoption flow: helm upgrade adds the rotator's Secrets to an adopted Bundle's sources.
+        const sources = { ...bundleSpec, sources: [...bundleSpec.sources, { secret: { name: 'linkerd-previous-anchor', key: 'tls.crt' } }] };
+        expect((await decide(bundleRequest('UPDATE', bundle(sources), bundle(bundleSpec)), snapshot, ctx())).allowed).toBe(true);
+        const clusterReq = (spec: object, old: object) =>
+          bundleRequest('UPDATE', bundle(spec), bundle(old), { resource: { group: 'trust-manager.io', version: 'v1alpha2', resource: 'clusterbundles' } });
+        expect((await decide(clusterReq({ sourceRefs: [], inLineCAs: 'pem' }, { sourceRefs: [{ kind: 'Secret', name: 'x', key: 'y' }] }), snapshot, ctx())).allowed).toBe(true);
       });
     });
   });

@@ -62,11 +62,16 @@ export const NAMESPACE_CONTROLLER = 'system:serviceaccount:kube-system:namespace
  */
 export const trustManagerUser = (trustNamespace: string): string => `system:serviceaccount:${trustNamespace}:trust-manager`;
 
-/** trust-manager's Bundle (trust.cert-manager.io) and ClusterBundle (trust-manager.io), and the spec fields that decide what it writes where. */
+/**
+ * trust-manager's Bundle (trust.cert-manager.io) and ClusterBundle (trust-manager.io), and the spec
+ * fields guarded here: the target, which decides where trust-manager writes. The sources are not
+ * guarded here: what they publish reaches every trust-roots ConfigMap through trust-manager's own
+ * writes, which this webhook checks (decideTrustRoots: the active anchor present, nothing foreign),
+ * and the chart's adoption flow and upgrades change them (helm upgrade adding the rotator's Secrets).
+ */
 const BUNDLE_RESOURCES: Record<string, { kind: string; guarded: readonly string[] }> = {
-  'trust.cert-manager.io/bundles': { kind: 'Bundle', guarded: ['sources', 'target'] },
-  // v1alpha2 also takes inline and default CAs beside the source references.
-  'trust-manager.io/clusterbundles': { kind: 'ClusterBundle', guarded: ['sourceRefs', 'inLineCAs', 'defaultCAs', 'target'] },
+  'trust.cert-manager.io/bundles': { kind: 'Bundle', guarded: ['target'] },
+  'trust-manager.io/clusterbundles': { kind: 'ClusterBundle', guarded: ['target'] },
 };
 
 const ObjectMeta = z.looseObject({ name: z.string().optional(), namespace: z.string().optional() });
@@ -187,9 +192,9 @@ function ownerReferencesRefused(request: AdmissionRequest, context: DecideContex
 
 /**
  * trust-manager's Bundle owns every trust-roots ConfigMap (ownerReferences), so deleting it makes the
- * garbage collector delete them all, and its sources and target decide what is written where (a
- * target that selects fewer namespaces or another key makes trust-manager remove the ConfigMap or
- * the key). Other updates (labels, annotations, status) are allowed. Pure on the request.
+ * garbage collector delete them all, and its target decides where they are written (a target that
+ * selects fewer namespaces or another key makes trust-manager remove the ConfigMap or the key).
+ * Other updates (sources, labels, annotations, status) are allowed. Pure on the request.
  */
 function decideBundle(request: AdmissionRequest): Decision {
   const resource = bundleResource(request) as { kind: string; guarded: readonly string[] };
@@ -211,11 +216,9 @@ function decideBundle(request: AdmissionRequest): Decision {
   const changed = resource.guarded.filter((field) => !isDeepStrictEqual(before[field], after[field]));
   if (changed.length === 0) return allow('trust-bundle');
   const fields = changed.map((f) => `spec.${f}`).join(' and ');
-  const why = changed.includes('target')
-    ? 'trust-manager deletes the trust-roots ConfigMap from every namespace the new target no longer selects (or drops the key Linkerd reads), without this webhook being asked'
-    : 'they decide which anchors trust-manager publishes to every trust-roots ConfigMap';
+  const why = 'trust-manager deletes the trust-roots ConfigMap from every namespace the new target no longer selects (or drops the key Linkerd reads), without this webhook being asked';
   return deny('trust-bundle', [
-    `changing ${fields} of ${what} is refused: ${why}; to change them on purpose (helm upgrade with new pki.bundle values), delete the linkerd-rotator ValidatingWebhookConfiguration first (helm upgrade creates it again); ${uninstall}`,
+    `changing ${fields} of ${what} is refused: ${why}; to change it on purpose (helm upgrade with new pki.bundle values), delete the linkerd-rotator ValidatingWebhookConfiguration first (helm upgrade creates it again); ${uninstall}`,
   ]);
 }
 

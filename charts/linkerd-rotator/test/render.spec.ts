@@ -177,7 +177,7 @@ describe('RBAC', () => {
   });
 
   it('narrows the runner creates RBAC cannot name with a ValidatingAdmissionPolicy', () => {
-    const policy = only(defaults, 'ValidatingAdmissionPolicy');
+    const policy = only(defaults, 'ValidatingAdmissionPolicy', `${fullname}-runner-guard`);
     const s = spec(policy);
     expect(s['failurePolicy']).toBe('Fail');
     expect(s['matchConditions'][0].expression).toBe(`request.userInfo.username == 'system:serviceaccount:${releaseNamespace}:${fullname}-runner'`);
@@ -185,7 +185,7 @@ describe('RBAC', () => {
     expect(expressions).toContain('request.dryRun == true');
     expect(expressions).toContain("object.metadata.name in ['linkerd-active-anchor', 'linkerd-previous-anchor']");
     expect(expressions).toContain("object.metadata.name == 'linkerd-rotator-state'");
-    expect(spec(only(defaults, 'ValidatingAdmissionPolicyBinding'))['policyName']).toBe(policy.metadata.name);
+    expect(spec(only(defaults, 'ValidatingAdmissionPolicyBinding', `${fullname}-runner-guard`))['policyName']).toBe(policy.metadata.name);
     expect(find(render({ rbac: { admissionGuard: { enabled: false } } }), 'ValidatingAdmissionPolicy')).toHaveLength(0);
   });
 
