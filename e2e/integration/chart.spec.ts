@@ -91,15 +91,18 @@ describe('helm install', () => {
     await kubectl(['-n', release.namespace, 'wait', '--for=condition=Ready', `certificate/${release.name}-webhook`, '--timeout=60s']);
     const serving = await secretData(testCluster(), release.namespace, `${release.name}-webhook-tls`);
     expect(cert(serving['tls.crt']!).checkIP('127.0.0.1')).toBe('127.0.0.1');
+    // Four webhooks: trust roots, identity issuer, trust-manager's Bundle, namespaces leaving its target.
+    const hooks = (await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].name}')).split(' ');
+    expect(hooks).toEqual(['trust-roots.linkerd-rotator.io', 'identity-issuer.linkerd-rotator.io', 'trust-bundle.linkerd-rotator.io', 'target-namespace.linkerd-rotator.io']);
     const injected = await waitFor(
       async () => {
         const bundles = (await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].clientConfig.caBundle}')).split(' ').filter(Boolean);
-        return bundles.length === 2 ? bundles : undefined;
+        return bundles.length === hooks.length ? bundles : undefined;
       },
-      { what: 'cainjector to inject the serving CA into both webhooks (cert-manager.io/inject-ca-from)', timeoutMs: 60_000 },
+      { what: `cainjector to inject the serving CA into all ${hooks.length} webhooks (cert-manager.io/inject-ca-from)`, timeoutMs: 60_000 },
     );
-    expect(injected).toEqual([b64(serving['ca.crt']!), b64(serving['ca.crt']!)]);
-    expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].clientConfig.url}')).toBe(`${endpoint.url} ${endpoint.url}`);
+    expect(injected).toEqual(hooks.map(() => b64(serving['ca.crt']!)));
+    expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].clientConfig.url}')).toBe(hooks.map(() => endpoint.url).join(' '));
 
     // The webhook app as the chart's Deployment runs it, authenticated with a token of its ServiceAccount.
     webhook = await startChartWebhook(testCluster(), {
@@ -603,7 +606,7 @@ describe('helm upgrade', () => {
     };
     expect(cronjob.spec.schedule).toBe('5 4 * * 1');
     expect(cronjob.spec.jobTemplate.spec.template.spec.containers[0]!.args.join(' ')).toContain('--only-if-older-than 1440h');
-    expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].timeoutSeconds}')).toBe('10 10');
+    expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].timeoutSeconds}')).toBe('10 10 10 10');
     await kubectl(['-n', R, 'get', `servicemonitor.monitoring.coreos.com/${release.name}-metrics`, `prometheusrule.monitoring.coreos.com/${release.name}`]);
     // Without pod watches the exporter is told so and its ServiceAccount loses pods, nothing else.
     const exporterEnv = await jsonpath(testCluster(), ['-n', R, 'get', 'deployment', `${release.name}-exporter`], '{.spec.template.spec.containers[0].env[?(@.name=="EXPORTER_WATCH_PODS")].value}');

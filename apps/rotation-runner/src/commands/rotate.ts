@@ -121,16 +121,18 @@ export async function rotate(session: Session, flags: RotationFlags): Promise<Ro
   const ports: PortTimes = {};
   // An active Secret written before anchor.crt existed gets it first: the chart's Bundle reads it.
   await adapter.anchors.addAnchorKey();
-  // Issue 14 item 11: leaves identity signs must not outlive what the gates wait for (gentle mode,
-  // cross-signed's old-leaves-expired, leavesRenewed): refuse before anything is written.
-  const shortLifetime = leafLifetimeProblem(flags.leafLifetime, await adapter.reader.identityIssuanceLifetime(), config.names);
-  if (shortLifetime !== undefined) throw new UsageError(shortLifetime);
   const quiet = await notDue(adapter, options);
   if (quiet !== undefined) {
     logger.info({}, `nothing to do: ${quiet}`);
     return { outcome: 'not-due', message: quiet, waitedMs: 0, gates: {}, steps: 0, actions: 0, rolls: 0, ...base() };
   }
   await startWatching(session);
+  // Issue 14 item 11: leaves identity signs must not outlive what the gates wait for (gentle mode,
+  // cross-signed's old-leaves-expired, leavesRenewed): refuse before the engine writes anything. The
+  // reader takes identity's Deployment from the watch cache, so only once it is synced (before, it
+  // reads as missing and nothing would be refused); `check` reports the same problem when nothing is due.
+  const shortLifetime = leafLifetimeProblem(flags.leafLifetime, await adapter.reader.identityIssuanceLifetime(), config.names);
+  if (shortLifetime !== undefined) throw new UsageError(shortLifetime);
   const timer = gateTimer(progressLogger(logger));
   const watched = withLastSnapshot(adapter.ports);
   const result = await runRotation(timedPorts(watched.ports, ports), options, timer.progress);
