@@ -182,6 +182,17 @@ it('restarts exactly the pods relying on X once the margin before its end is rea
   expect(quiet.code).toBe(0);
   expect(quietStarts.created).toEqual([]);
 
+  // The runner's own account of who relies on X (`check`, as helm test runs it): the data plane's
+  // pods above, and the control-plane pods whose proxies started on {B} (configMapKeyRef, resolved at
+  // start) and that no rotation since restarted; they rely on X just the same and are restarted too.
+  const check = await runRunnerAsChart(cluster, { kubeconfig: testCluster().rotator.runnerKubeconfig, workload: 'helm-test', extraArgs: ['--output', 'json'] });
+  const listed = (JSON.parse(check.stdout) as { pods: { relyingOnCrossSignature: Array<{ pod: string }> } }).pods.relyingOnCrossSignature.map((r) => r.pod);
+  const ownerOf = (pod: string) => pod.replace(/-[a-z0-9]+-[a-z0-9]+$/, '');
+  const inDataPlane = (pod: string) => dataPlaneNamespaces().has(pod.split('/')[0]!);
+  expect(listed.filter(inDataPlane).map(ownerOf).sort()).toEqual([...relying].sort());
+  const controlPlaneRelying = listed.filter((pod) => !inDataPlane(pod)).map(ownerOf).sort();
+  for (const pod of controlPlaneRelying) expect(pod.startsWith(`${testCluster().names.linkerdNamespace}/`)).toBe(true);
+
   // A margin longer than X has left: the window before X's end is open now, as it will be on the
   // scheduled run that falls inside it; that run restarts the pods relying on X, before X ends.
   const marginHours = Math.ceil((endsAt - Date.now()) / 3_600_000) + 24;
@@ -194,7 +205,7 @@ it('restarts exactly the pods relying on X once the margin before its end is rea
   if (due.code !== 0) throw new Error(`rotate exited ${due.code}:\n${due.stderr.slice(-4000)}${due.stdout.slice(-2000)}`);
   const restarted = starts.created.filter((p) => dataPlaneNamespaces().has(p.namespace)).map(idOf).sort();
   expect(restarted).toEqual(relying.sort());
-  expect(starts.created.filter((p) => !dataPlaneNamespaces().has(p.namespace))).toEqual([]);
+  expect(starts.created.filter((p) => !dataPlaneNamespaces().has(p.namespace)).map((p) => ownerOf(`${p.namespace}/${p.name}`)).sort()).toEqual(controlPlaneRelying);
   expect(Date.now()).toBeLessThan(endsAt);
   await proxiesReady('after the restarts of pods relying on X');
 

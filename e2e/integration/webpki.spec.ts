@@ -175,6 +175,14 @@ describe('webpki (linkerd2-proxy) and node:tls on cross-signed chains', () => {
     process.stderr.write(`webpki-verify: ${requests.length} verdicts in ${seconds.toFixed(2)} s\n`);
     expect(verdicts.map((v) => v.ok)).toEqual(requests.map((r) => r !== withoutX));
   });
+
+  it('rejects a request made while it closes (a handshake during teardown), instead of writing after end', async () => {
+    const { oldAnchor, issuer, leaf, cross } = pkis['same anchor names'] as Pki;
+    const own = await WebpkiVerifier.start();
+    const closed = own.close();
+    await expect(own.verify({ roots: [oldAnchor.certPem], chain: [leaf.certPem, issuer.certPem, cross.certPem], usage: 'client', at: new Date() })).rejects.toThrow(/found it closing/);
+    await closed;
+  });
 });
 
 describe("the anchor's own pathLen: webpki ignores it, OpenSSL exempts a self-issued X", () => {

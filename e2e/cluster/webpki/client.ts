@@ -54,6 +54,7 @@ export class WebpkiVerifier {
   private nextId = 1;
   private stderrTail = '';
   private exited: Error | undefined;
+  private closing = false;
   private readonly exit: Promise<void>;
 
   private constructor(
@@ -89,6 +90,9 @@ export class WebpkiVerifier {
 
   verify(request: WebpkiRequest): Promise<WebpkiVerdict> {
     if (this.exited) return Promise.reject(this.exited);
+    // A handshake that lands while the plane shuts down: stdin is ended, and a write would raise
+    // 'write after end' on the stream, outside any caller.
+    if (this.closing) return Promise.reject(new Error(`expected webpki-verify (pid ${this.child.pid}) to take requests, found it closing`));
     const id = this.nextId++;
     const line = JSON.stringify({
       id,
@@ -106,6 +110,7 @@ export class WebpkiVerifier {
 
   /** Closes stdin and waits for the process to finish the requests it has and exit. */
   async close(): Promise<void> {
+    this.closing = true;
     if (!this.exited) this.child.stdin.end();
     await this.exit;
   }
