@@ -170,7 +170,9 @@ it('A -> B -> C: a workload never restarted since A is restarted exactly once, i
 
 it('restarts exactly the pods relying on X once the margin before its end is reached, and no other pod (d)', async () => {
   const { cluster } = testCluster();
-  const relying = (await expectCrossSignedTo(anchorC, anchorB)).map((pod) => pod.replace(/-[a-z0-9]+-[a-z0-9]+$/, ''));
+  // A pod's Deployment, as namespace/name (the pods here are all Deployments').
+  const ownerOf = (pod: string) => pod.replace(/-[a-z0-9]+-[a-z0-9]+$/, '');
+  const relying = (await expectCrossSignedTo(anchorC, anchorB)).map(ownerOf);
   const crossSignature = certificatePems((await secretData(cluster, testCluster().names.linkerdNamespace, testCluster().names.issuerSecret))['tls.crt']!).slice(1).map((pem) => new X509Certificate(pem));
   expect(crossSignature).toHaveLength(1);
   const endsAt = new Date(crossSignature[0]!.validTo).getTime();
@@ -187,7 +189,6 @@ it('restarts exactly the pods relying on X once the margin before its end is rea
   // start) and that no rotation since restarted; they rely on X just the same and are restarted too.
   const check = await runRunnerAsChart(cluster, { kubeconfig: testCluster().rotator.runnerKubeconfig, workload: 'helm-test', extraArgs: ['--output', 'json'] });
   const listed = (JSON.parse(check.stdout) as { pods: { relyingOnCrossSignature: Array<{ pod: string }> } }).pods.relyingOnCrossSignature.map((r) => r.pod);
-  const ownerOf = (pod: string) => pod.replace(/-[a-z0-9]+-[a-z0-9]+$/, '');
   const inDataPlane = (pod: string) => dataPlaneNamespaces().has(pod.split('/')[0]!);
   expect(listed.filter(inDataPlane).map(ownerOf).sort()).toEqual([...relying].sort());
   const controlPlaneRelying = listed.filter((pod) => !inDataPlane(pod)).map(ownerOf).sort();

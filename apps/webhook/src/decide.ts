@@ -63,15 +63,15 @@ export const NAMESPACE_CONTROLLER = 'system:serviceaccount:kube-system:namespace
 export const trustManagerUser = (trustNamespace: string): string => `system:serviceaccount:${trustNamespace}:trust-manager`;
 
 /**
- * trust-manager's Bundle (trust.cert-manager.io) and ClusterBundle (trust-manager.io), and the spec
- * fields guarded here: the target, which decides where trust-manager writes. The sources are not
- * guarded here: what they publish reaches every trust-roots ConfigMap through trust-manager's own
+ * trust-manager's Bundle (trust.cert-manager.io) and ClusterBundle (trust-manager.io), by resource.
+ * Of their spec only the target is guarded (decideBundle): it decides where trust-manager writes. The
+ * sources are not: what they publish reaches every trust-roots ConfigMap through trust-manager's own
  * writes, which this webhook checks (decideTrustRoots: the active anchor present, nothing foreign),
  * and the chart's adoption flow and upgrades change them (helm upgrade adding the rotator's Secrets).
  */
-const BUNDLE_RESOURCES: Record<string, { kind: string; guarded: readonly string[] }> = {
-  'trust.cert-manager.io/bundles': { kind: 'Bundle', guarded: ['target'] },
-  'trust-manager.io/clusterbundles': { kind: 'ClusterBundle', guarded: ['target'] },
+const BUNDLE_KINDS: Record<string, string> = {
+  'trust.cert-manager.io/bundles': 'Bundle',
+  'trust-manager.io/clusterbundles': 'ClusterBundle',
 };
 
 const ObjectMeta = z.looseObject({ name: z.string().optional(), namespace: z.string().optional() });
@@ -101,7 +101,7 @@ export function classify(request: AdmissionRequest, names: ObjectNames): Guarded
   // object in oldObject (apiserver rest.AdmissionToValidateObjectDeleteFunc), hence the fallbacks.
   const name = nameOfRequest(request);
   if (request.subResource) return 'other';
-  if (bundleResource(request) !== undefined) return name === names.trustRootsConfigMap ? 'trust-bundle' : 'other';
+  if (bundleKind(request) !== undefined) return name === names.trustRootsConfigMap ? 'trust-bundle' : 'other';
   if (request.resource.group !== '') return 'other';
   // Sent by the chart only when the UPDATE takes the namespace out of the Bundle's target (its matchCondition).
   if (request.resource.resource === 'namespaces') return request.operation === 'UPDATE' ? 'target-namespace' : 'other';
@@ -116,8 +116,8 @@ function nameOfRequest(request: AdmissionRequest): string {
   return request.name || nameOf(request.object) || nameOf(request.oldObject) || '';
 }
 
-function bundleResource(request: AdmissionRequest): { kind: string; guarded: readonly string[] } | undefined {
-  return BUNDLE_RESOURCES[`${request.resource.group}/${request.resource.resource}`];
+function bundleKind(request: AdmissionRequest): string | undefined {
+  return BUNDLE_KINDS[`${request.resource.group}/${request.resource.resource}`];
 }
 
 function nameOf(obj: unknown): string | undefined {
@@ -197,10 +197,10 @@ function ownerReferencesRefused(request: AdmissionRequest, context: DecideContex
  * Other updates (sources, labels, annotations, status) are allowed. Pure on the request.
  */
 function decideBundle(request: AdmissionRequest): Decision {
-  const resource = bundleResource(request) as { kind: string; guarded: readonly string[] };
+  const kind = bundleKind(request) as string;
   const name = nameOfRequest(request);
-  const what = `${resource.kind} ${name}`;
-  const uninstall = `to uninstall, delete the linkerd-rotator ValidatingWebhookConfiguration first, and keep the ${resource.kind} (the chart keeps it: pki.bundle.keepOnUninstall)`;
+  const what = `${kind} ${name}`;
+  const uninstall = `to uninstall, delete the linkerd-rotator ValidatingWebhookConfiguration first, and keep the ${kind} (the chart keeps it: pki.bundle.keepOnUninstall)`;
   if (request.operation === 'DELETE') {
     return deny('trust-bundle', [
       `deleting ${what} is refused: trust-manager owns every trust-roots ConfigMap ${name} through ownerReferences, so the garbage collector would delete them all and pods started afterwards could not join the mesh; ${uninstall}`,
@@ -211,14 +211,10 @@ function decideBundle(request: AdmissionRequest): Decision {
     const parsed = SpecShape.safeParse(obj);
     return parsed.success ? (parsed.data.spec ?? {}) : {};
   };
-  const before = specOf(request.oldObject);
-  const after = specOf(request.object);
-  const changed = resource.guarded.filter((field) => !isDeepStrictEqual(before[field], after[field]));
-  if (changed.length === 0) return allow('trust-bundle');
-  const fields = changed.map((f) => `spec.${f}`).join(' and ');
+  if (isDeepStrictEqual(specOf(request.oldObject)['target'], specOf(request.object)['target'])) return allow('trust-bundle');
   const why = 'trust-manager deletes the trust-roots ConfigMap from every namespace the new target no longer selects (or drops the key Linkerd reads), without this webhook being asked';
   return deny('trust-bundle', [
-    `changing ${fields} of ${what} is refused: ${why}; to change it on purpose (helm upgrade with new pki.bundle values), delete the linkerd-rotator ValidatingWebhookConfiguration first (helm upgrade creates it again); ${uninstall}`,
+    `changing spec.target of ${what} is refused: ${why}; to change it on purpose (helm upgrade with new pki.bundle values), delete the linkerd-rotator ValidatingWebhookConfiguration first (helm upgrade creates it again); ${uninstall}`,
   ]);
 }
 
