@@ -1,10 +1,12 @@
 // Linkerd's verifier (rustls-webpki at linkerd2-proxy's version) and node:tls judge the cross-signed
 // chains of issue 13 the same way. Real certificates, real TLS 1.3 handshakes on loopback; no cluster.
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { crossSign } from '@linkerd-rotator/x509';
 import { fixtures, type CertOptions, type Credentials } from '@linkerd-rotator/x509/testing';
 import { WebpkiVerifier, type WebpkiVerdict } from '../cluster/webpki/client.js';
+import { ChainJudge, judgedRoots, presentedChain } from '../support/chain-judge.js';
 
 type Usage = 'server' | 'client';
 
@@ -214,5 +216,36 @@ describe("the anchor's own pathLen: webpki ignores it, OpenSSL exempts a self-is
     expect(viaWebpki).toEqual({ ok: true, anchorIndex: 0, intermediatesUsed: 2 });
     expect(viaOpenssl.ok).toBe(opensslAccepts);
     if (!opensslAccepts) expect(viaOpenssl.error).toBe('PATH_LENGTH_EXCEEDED');
+  });
+});
+
+describe("the data plane's judge: webpki decides, node:tls is compared", () => {
+  it('counts a chain that expired during its handshake (node verified it before) apart from disagreements; one that expired before is a disagreement (control)', async () => {
+    const anchor = await fixtures.makeAnchor({ cn: 'judge-root' });
+    const issuer = await fixtures.makeIssuer(anchor, { cn: 'judge-issuer' });
+    const now = Date.now();
+    const leafEnding = async (msAgo: number) =>
+      new X509Certificate((await fixtures.makeLeaf(issuer, { notBefore: new Date(now - 3_600_000), notAfter: new Date(now - msAgo) })).certPem);
+    const judge = await ChainJudge.start();
+    try {
+      const ask = async (leaf: X509Certificate) =>
+        judge.judge({
+          side: 'server verifying client',
+          roots: judgedRoots([anchor.certPem]),
+          chain: presentedChain([leaf, new X509Certificate(issuer.certPem)]),
+          nodeVerdict: undefined,
+          handshakeMs: 10_000,
+          judge: 'server',
+          presenter: 'client',
+        });
+      // Expired 3 s ago, inside a 10 s handshake: node may have verified it while valid.
+      expect(await ask(await leafEnding(3_000))).toMatchObject({ accepted: false, webpkiError: 'CertExpired' });
+      expect(judge.report()).toMatchObject({ disagreements: 0, expiredDuringHandshake: 1 });
+      // Expired a minute ago, before any handshake now in flight began: node accepting it is a real disagreement.
+      expect(await ask(await leafEnding(60_000))).toMatchObject({ accepted: false, webpkiError: 'CertExpired' });
+      expect(judge.report()).toMatchObject({ disagreements: 1, expiredDuringHandshake: 1 });
+    } finally {
+      await judge.close();
+    }
   });
 });

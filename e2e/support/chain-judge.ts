@@ -48,6 +48,13 @@ export interface JudgeStats {
   /** Wall time spent awaiting verdicts, cache hits included. */
   waitedMs: number;
   disagreements: number;
+  /**
+   * node accepted and webpki, asked later, found the chain expired, with its earliest notAfter inside
+   * the handshake (`handshakeMs` before the judging): node verified the chain when the peer's
+   * Certificate arrived, the judge asks when the handshake completed, and under load that can be
+   * seconds apart. Not a disagreement of the verifiers; webpki's decision stands.
+   */
+  expiredDuringHandshake: number;
 }
 
 /** The accepting verdict, or webpki's error variant (UnknownIssuer, CertExpired, ...). */
@@ -83,7 +90,7 @@ interface CachedVerdict {
 /** One webpki-verify process for one data plane and its traffic driver. */
 export class ChainJudge {
   readonly disagreementExamples: Disagreement[] = [];
-  private readonly stats: JudgeStats = { verdicts: 0, computed: 0, waitedMs: 0, disagreements: 0 };
+  private readonly stats: JudgeStats = { verdicts: 0, computed: 0, waitedMs: 0, disagreements: 0, expiredDuringHandshake: 0 };
   private readonly cache = new Map<string, CachedVerdict>();
   private readonly waiting: Array<() => void> = [];
   private inFlight = 0;
@@ -112,15 +119,23 @@ export class ChainJudge {
     /** The identity the client dialled, checked against the leaf's DNS SANs (client side only). */
     serverName?: string;
     nodeVerdict: string | undefined;
+    /** The longest a handshake can last (its timeout): how long before now node may have verified. */
+    handshakeMs?: number;
     judge: string;
     presenter: string;
   }): Promise<Judgement> {
     const started = performance.now();
+    const judgedAt = Date.now();
     const verdict = await this.verdict(request);
     this.stats.verdicts++;
     this.stats.waitedMs += performance.now() - started;
     const nodeAccepts = request.nodeVerdict === undefined;
-    if (verdict.ok !== nodeAccepts) {
+    // notAfter has whole seconds and webpki is asked at whole seconds: a second of slack.
+    const expiredMidHandshake =
+      nodeAccepts && !verdict.ok && verdict.error === 'CertExpired' && request.handshakeMs !== undefined && request.chain.validUntil >= judgedAt - request.handshakeMs - 1_000;
+    if (expiredMidHandshake) {
+      this.stats.expiredDuringHandshake++;
+    } else if (verdict.ok !== nodeAccepts) {
       this.stats.disagreements++;
       if (this.disagreementExamples.length < DISAGREEMENT_EXAMPLES) {
         this.disagreementExamples.push({

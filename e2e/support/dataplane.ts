@@ -142,6 +142,7 @@ class SimulatedProxy {
       chain: presented.chain,
       ...(options.serverName === undefined ? {} : { serverName: options.serverName }),
       nodeVerdict: nodeVerdict(socket),
+      handshakeMs: HANDSHAKE_TIMEOUT_MS,
       judge: this.name,
       presenter: presented.owner,
     });
@@ -496,7 +497,8 @@ export function describeTraffic(label: string, report: TrafficReport): string {
   const { verifier } = report;
   return [
     `${label}: ${report.handshakes} handshakes, ${report.failures.length} failures${breakdown ? ` (${breakdown})` : ''}, ${report.timeouts.length} timeouts (overload, not rejections)`,
-    `${report.disagreements} webpki/node disagreements${report.disagreementExamples.length ? ` e.g. ${JSON.stringify(report.disagreementExamples)}` : ''}`,
+    `${report.disagreements} webpki/node disagreements${report.disagreementExamples.length ? ` e.g. ${JSON.stringify(report.disagreementExamples)}` : ''}` +
+      (verifier.expiredDuringHandshake ? ` (and ${verifier.expiredDuringHandshake} chains that expired during their handshake, after node verified them: webpki refused)` : ''),
     `rustls-webpki ${verifier.rustlsWebpki}: ${verifier.verdicts} verdicts, ${verifier.computed} computed, ${verifier.msPerHandshake.toFixed(2)} ms awaited per handshake`,
   ].join('; ');
 }
