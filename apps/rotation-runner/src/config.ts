@@ -4,7 +4,9 @@ import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { parseDuration as parseGoDuration } from '@linkerd-rotator/kube/durations';
 import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
-import { DEFAULT_OPTIONS, type Strategy } from '@linkerd-rotator/rotation';
+import { DEFAULT_OPTIONS, formatDuration, rotationNeedMs, type Strategy } from '@linkerd-rotator/rotation';
+
+export { formatDuration };
 import { z } from 'zod';
 import { UsageError } from './exit.js';
 
@@ -23,15 +25,6 @@ export function parseDuration(text: string): number {
   return Math.round(ms);
 }
 
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  const s = Math.round(ms / 1000);
-  const d = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  return [d ? `${d}d` : '', h ? `${h}h` : '', m ? `${m}m` : '', sec || s === 0 ? `${sec}s` : ''].join('');
-}
 
 const duration = z.string().transform((text, ctx) => {
   try {
@@ -153,6 +146,7 @@ const RotationSchema = z.object({
   strategy: z.enum(STRATEGIES, { error: (issue) => `expected ${STRATEGIES.join(' or ')}, found "${String(issue.input)}"; restart for a compromised anchor (docs/runner.md, "Strategies")` }).default(DEFAULT_OPTIONS.strategy),
   rollAfterPromote: switchValue.default(DEFAULT_OPTIONS.rollAfterPromote),
   crossSignMargin: duration.default(DEFAULT_OPTIONS.crossSignMarginMs),
+  expiryMargin: duration.optional(),
 });
 
 export type RotationFlags = z.output<typeof RotationSchema>;
@@ -183,6 +177,11 @@ export function leafLifetimeProblem(leafLifetimeMs: number, identityIssuanceLife
   );
 }
 
+const expiryMarginOption = () =>
+  new Option(
+    '--expiry-margin <duration>',
+    `start a rotation once the active anchor ends within this, whatever its age (default: twice 5 x --phase-timeout + --leaf-lifetime + 20s clock skew, ${formatDuration(2 * rotationNeedMs(DEFAULT_OPTIONS))} with the defaults)`,
+  ).env('EXPIRY_MARGIN');
 const leafLifetimeOption = () => new Option('--leaf-lifetime <duration>', "Linkerd's identity issuanceLifetime (gentle mode and cross-signed wait one)").env('LEAF_LIFETIME');
 const rollAfterPromoteOption = () =>
   new Option('--roll-after-promote [true|false]', 'cross-signed: restart the data plane once after promotion and finish in one run, instead of ending the run until every old leaf expired').env('ROLL_AFTER_PROMOTE');
@@ -200,7 +199,8 @@ export function withRotationOptions(command: Command): Command {
     .addOption(rollAfterPromoteOption())
     .addOption(
       new Option('--cross-sign-margin <duration>', `cross-signed: restart a pod relying on a cross-signature this long before it ends (default ${formatDuration(DEFAULT_OPTIONS.crossSignMarginMs)})`).env('CROSS_SIGN_MARGIN'),
-    );
+    )
+    .addOption(expiryMarginOption());
 }
 
 /** Validates the values a schema's keys name among a command's values; throws UsageError naming each bad flag. */
@@ -216,14 +216,14 @@ export function parseRotationFlags(values: Record<string, unknown>): RotationFla
   return parseOptionValues(RotationSchema, values);
 }
 
-const ParkedSchema = z.object({ leafLifetime, rollAfterPromote: switchValue.default(DEFAULT_OPTIONS.rollAfterPromote) });
+const ParkedSchema = z.object({ leafLifetime, rollAfterPromote: switchValue.default(DEFAULT_OPTIONS.rollAfterPromote), expiryMargin: duration.optional() });
 
-/** What `status` and `check` need to tell when a parked rotation resumes: the run's own leaf lifetime and roll choice. */
+/** What `status` and `check` need to tell when a parked rotation resumes (the run's own leaf lifetime and roll choice) and when a rotation is due by expiry. */
 export type ParkedFlags = z.output<typeof ParkedSchema>;
 
 /** Options of `status` and `check`: the same variables as the CronJob's, so "waiting until T" is the run's T. */
 export function withParkedOptions(command: Command): Command {
-  return command.addOption(leafLifetimeOption()).addOption(rollAfterPromoteOption());
+  return command.addOption(leafLifetimeOption()).addOption(rollAfterPromoteOption()).addOption(expiryMarginOption());
 }
 
 /** Validates the options of withParkedOptions; throws UsageError naming each bad flag. */

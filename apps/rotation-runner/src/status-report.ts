@@ -2,7 +2,7 @@
 // bundle per namespace, the issuer chain, the injector's answer, stale proxies and pods relying on a
 // cross-signature. Pure over a snapshot and the state, so the findings can be tested without a cluster.
 import type { ObjectNames } from '@linkerd-rotator/names';
-import { leafLifetimeProblem } from './config.js';
+import { formatDuration, leafLifetimeProblem } from './config.js';
 import { formatParked, type ParkedRotation } from './parked.js';
 import { isRotationPhase, issuerSignerProblem, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
@@ -145,6 +145,8 @@ export interface ReportInput {
   parked?: ParkedRotation;
   /** The runs' --leaf-lifetime (`status`/`check` take the CronJob's LEAF_LIFETIME): checked against identity's issuance lifetime. */
   leafLifetimeMs?: number;
+  /** The time a rotation needs before the active anchor ends (libs/rotation `expiryMarginOf`): less left escalates. */
+  expiryMarginMs?: number;
 }
 
 export function buildReport(input: ReportInput): StatusReport {
@@ -171,7 +173,12 @@ export function buildReport(input: ReportInput): StatusReport {
 
   if (input.stateProblem) problem(input.stateProblem);
   if (!s.active) problem('Secret of the active anchor is missing: run `bootstrap`');
-  else if (s.active.notAfter - now < t.anchorMinValidityMs) problem(`active anchor ${shortFp(s.active.fingerprint)} expires ${iso(s.active.notAfter)} (in ${hours(s.active.notAfter - now)}h): rotate now`);
+  else if (s.active.notAfter <= now) problem(`active anchor ${shortFp(s.active.fingerprint)} expired ${iso(s.active.notAfter)}: chains to it no longer verify, so proxies refuse new leaves and identity refuses its issuer; a rotation now cannot cross-sign with it and restarts every meshed workload (strategy restart)`);
+  else if (input.expiryMarginMs !== undefined && s.active.notAfter - now <= input.expiryMarginMs) {
+    problem(
+      `active anchor ${shortFp(s.active.fingerprint)} expires ${iso(s.active.notAfter)} (in ${formatDuration(s.active.notAfter - now)}), within the ${formatDuration(input.expiryMarginMs)} a rotation needs (--expiry-margin): ${inRotation ? 'the rotation under way must finish before then' : 'the next scheduled run starts a rotation; `rotate` starts it now'}`,
+    );
+  } else if (s.active.notAfter - now < t.anchorMinValidityMs) problem(`active anchor ${shortFp(s.active.fingerprint)} expires ${iso(s.active.notAfter)} (in ${hours(s.active.notAfter - now)}h): rotate now`);
   if (!s.previous) problem('Secret of the previous anchor is missing: run `bootstrap`');
   // issue 14: what `rotate` stops on, found before a run does (libs/rotation's own rules and messages).
   const signer = s.issuerSigning && issuerSignerProblem(s.issuerSigning, input.names);

@@ -171,6 +171,18 @@ describe('status findings (what `check` fails on)', () => {
     expect(r.issuer?.chainsToRole).toBe('active');
   });
 
+  it('escalates an active anchor ending within the time a rotation needs, and an expired one, apart from the 30-day threshold', () => {
+    const s = snapshot();
+    const active = s.active as NonNullable<ClusterSnapshot['active']>;
+    const ending = (left: number) => problems({ ...s, active: { ...active, notAfter: NOW + left } }, { expiryMarginMs: 8 * DAY });
+    expect(ending(7 * DAY)).toEqual([expect.stringMatching(/^active anchor a{16} expires .* \(in 7d\), within the 8d a rotation needs \(--expiry-margin\): the next scheduled run starts a rotation; `rotate` starts it now$/)]);
+    // control: outside the margin, only the 30-day threshold speaks
+    expect(ending(9 * DAY)).toEqual([expect.stringMatching(/\(in 216h\): rotate now$/)]);
+    expect(ending(-HOUR)).toEqual([expect.stringMatching(/^active anchor a{16} expired .*: chains to it no longer verify/)]);
+    const during: RotationState = { ...idle, phase: 'TrustBoth', rotation: { id: 'r', strategy: 'restart', from: { fingerprint: fp('a'), publicKeyFingerprint: fp('a') }, startedAt: new Date(NOW).toISOString(), phaseStartedAt: new Date(NOW).toISOString(), preparedRevisionAtStart: 1, prepareRequests: 0, retargets: [], issuerRenewals: 0 } };
+    expect(problems({ ...s, active: { ...active, notAfter: NOW + 7 * DAY } }, { expiryMarginMs: 8 * DAY, state: during })).toContainEqual(expect.stringMatching(/the rotation under way must finish before then$/));
+  });
+
   it('flags an active anchor expiring within the threshold and an issuer cert-manager is not renewing', () => {
     const s = snapshot();
     const msgs = problems({ ...s, active: { ...(s.active as NonNullable<ClusterSnapshot['active']>), notAfter: NOW + 10 * DAY }, issuer: { ...(s.issuer as NonNullable<ClusterSnapshot['issuer']>), notAfter: NOW + 2 * HOUR } });

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Command } from 'commander';
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
-import { decideOptionsOf, DEFAULT_OPTIONS, initialState, plan, resolveOptions, type ClusterSnapshot, type MeshedPod, type RotationState, type RunResult } from '@linkerd-rotator/rotation';
+import { decideOptionsOf, DEFAULT_OPTIONS, expiryMarginOf, initialState, plan, resolveOptions, type ClusterSnapshot, type MeshedPod, type RotationState, type RunResult } from '@linkerd-rotator/rotation';
 import { run } from '../src/cli.js';
 import { formatPlan, planJson } from '../src/commands/plan.js';
 import { endOf, exitCodeOf, formatRotateReport, runOptions, type RotateReport } from '../src/commands/rotate.js';
@@ -62,6 +62,18 @@ describe('strategy flags (rotate and plan)', () => {
     expect(options).toMatchObject({ strategy: 'cross-signed', rollAfterPromote: true, crossSignMarginMs: 3 * DAY });
     expect(decideOptionsOf(runOptions(config, parseRotationFlags({}))).strategy).toBe('cross-signed');
     expect(decideOptionsOf(runOptions(config, parseRotationFlags({ strategy: 'restart' }))).strategy).toBe('restart');
+  });
+
+  it('--expiry-margin (EXPIRY_MARGIN) reaches the engine; unset, the engine derives it from --phase-timeout and --leaf-lifetime', () => {
+    const config = parseClusterConfig(valuesOf(['--holder', 'runner-0'], {}), {});
+    const given = decideOptionsOf(runOptions(config, parseRotationFlags(valuesOf(['--expiry-margin', '10d'], {}))));
+    expect(expiryMarginOf(given)).toBe(10 * DAY);
+    expect(parseRotationFlags(valuesOf([], { EXPIRY_MARGIN: '3d' })).expiryMargin).toBe(3 * DAY);
+    const derived = decideOptionsOf(runOptions(config, parseRotationFlags({ phaseTimeout: '1h', leafLifetime: '2h' })));
+    expect(derived).toMatchObject({ phaseTimeoutMs: HOUR });
+    expect(expiryMarginOf(derived)).toBe(2 * (5 * HOUR + 2 * HOUR + 20_000));
+    expect(withRotationOptions(new Command('rotate')).helpInformation().replace(/\s+/g, ' ')).toContain('2d5h40s with the defaults');
+    expect(() => parseRotationFlags({ expiryMargin: 'soon' })).toThrow(/--expiry-margin expected a duration/);
   });
 
   it.each([

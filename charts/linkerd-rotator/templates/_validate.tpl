@@ -20,7 +20,7 @@ checks below and by the alert thresholds of files/prometheus-rules.yaml.
 {{- define "linkerd-rotator.validate" -}}
 {{- $v := .Values }}
 {{- $seconds := dict }}
-{{- range $key, $d := dict "anchor" $v.pki.trustAnchor.duration "anchorRenew" $v.pki.trustAnchor.renewBefore "issuer" $v.pki.issuerCertificate.duration "issuerRenew" $v.pki.issuerCertificate.renewBefore "serving" $v.webhook.servingCertificate.duration "servingRenew" $v.webhook.servingCertificate.renewBefore "olderThan" $v.runner.rotation.onlyIfOlderThan "phase" $v.runner.rotation.phaseTimeout "interval" $v.monitoring.serviceMonitor.interval "scrapeTimeout" $v.monitoring.serviceMonitor.scrapeTimeout }}
+{{- range $key, $d := dict "anchor" $v.pki.trustAnchor.duration "anchorRenew" $v.pki.trustAnchor.renewBefore "issuer" $v.pki.issuerCertificate.duration "issuerRenew" $v.pki.issuerCertificate.renewBefore "serving" $v.webhook.servingCertificate.duration "servingRenew" $v.webhook.servingCertificate.renewBefore "olderThan" $v.runner.rotation.onlyIfOlderThan "phase" $v.runner.rotation.phaseTimeout "leaf" $v.runner.rotation.leafLifetime "interval" $v.monitoring.serviceMonitor.interval "scrapeTimeout" $v.monitoring.serviceMonitor.scrapeTimeout }}
 {{- $_ := set $seconds $key (include "linkerd-rotator.durationSeconds" $d | atoi) }}
 {{- end }}
 
@@ -53,6 +53,14 @@ checks below and by the alert thresholds of files/prometheus-rules.yaml.
 {{- if $v.runner.rotation.enabled }}
 {{- if ge (get $seconds "olderThan") (get $seconds "anchor") }}
 {{- fail (printf "runner.rotation.onlyIfOlderThan (%s) must be shorter than pki.trustAnchor.duration (%s), or the active anchor expires before it is rotated: lower onlyIfOlderThan" $v.runner.rotation.onlyIfOlderThan $v.pki.trustAnchor.duration) }}
+{{- end }}
+{{- /* The runner's expiryMarginOf (libs/rotation options.ts) when expiryMargin is empty. */}}
+{{- $margin := mul 2 (add (mul 5 (get $seconds "phase")) (get $seconds "leaf") 20) }}
+{{- if $v.runner.rotation.expiryMargin }}
+{{- $margin = include "linkerd-rotator.durationSeconds" $v.runner.rotation.expiryMargin | atoi }}
+{{- end }}
+{{- if ge $margin (get $seconds "anchor") }}
+{{- fail (printf "runner.rotation.expiryMargin (%s, %v seconds) must be shorter than pki.trustAnchor.duration (%s), or every scheduled run starts a rotation: each new anchor already ends within the margin; lengthen the anchor's duration, or set expiryMargin (empty means twice 5 x phaseTimeout + leafLifetime + 20s)" (default "derived" $v.runner.rotation.expiryMargin) $margin $v.pki.trustAnchor.duration) }}
 {{- end }}
 {{- if le (int $v.runner.rotation.activeDeadlineSeconds) (get $seconds "phase") }}
 {{- fail (printf "runner.rotation.activeDeadlineSeconds (%v) must exceed runner.rotation.phaseTimeout (%s = %v seconds), or every run is killed before a phase can time out cleanly: raise activeDeadlineSeconds" $v.runner.rotation.activeDeadlineSeconds $v.runner.rotation.phaseTimeout (get $seconds "phase")) }}

@@ -109,6 +109,8 @@ describe('_validate.tpl refuses impossible combinations and says what to change'
     ['issuer renewBefore >= duration', { pki: { issuerCertificate: { renewBefore: '49h' } } }, 'pki.issuerCertificate.renewBefore (49h) must be shorter'],
     ['issuer outliving the anchor', { pki: { issuerCertificate: { duration: '9000h', renewBefore: '25h' } } }, 'an issuer cannot outlive the anchor'],
     ['rotation threshold beyond the anchor lifetime', { runner: { rotation: { onlyIfOlderThan: '8760h' } } }, 'the active anchor expires before it is rotated'],
+    ['an expiry margin not shorter than the anchor lifetime', { runner: { rotation: { expiryMargin: '8760h' } } }, 'runner.rotation.expiryMargin (8760h, 31536000 seconds) must be shorter than pki.trustAnchor.duration (8760h), or every scheduled run starts a rotation'],
+    ['a derived expiry margin not shorter than the anchor lifetime', { runner: { rotation: { leafLifetime: '8000h', onlyIfOlderThan: '700h' } } }, 'runner.rotation.expiryMargin (derived, '],
     ['a run deadline within one phase timeout', { runner: { rotation: { activeDeadlineSeconds: 1800 } } }, 'runner.rotation.activeDeadlineSeconds (1800) must exceed runner.rotation.phaseTimeout (30m = 1800 seconds)'],
     ['url mode without a URL', { webhook: { clientConfig: { mode: 'url' } } }, 'webhook.clientConfig.url is empty'],
     ['a URL in service mode', { webhook: { clientConfig: { url: 'https://x/validate' } } }, 'set mode url to use the URL'],
@@ -136,5 +138,6 @@ describe('_validate.tpl refuses impossible combinations and says what to change'
         runner: { rotation: { phaseTimeout: '30m', activeDeadlineSeconds: 1801, onlyIfOlderThan: '8759h59m59s' } },
       }),
     ).not.toThrow();
+    expect(() => render({ runner: { rotation: { expiryMargin: '8759h59m59s' } } })).not.toThrow();
   });
 });

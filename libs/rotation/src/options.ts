@@ -29,6 +29,13 @@ export interface DecideOptions {
   readonly crossSignMarginMs: number;
   /** With `if-due`: rotate when the active anchor's notBefore is at least this old. */
   readonly maxActiveAgeMs?: number;
+  /** The deadline of each awaited condition (the runner's `--phase-timeout`); `rotationNeedMs` counts five. */
+  readonly phaseTimeoutMs: number;
+  /**
+   * With `if-due`: start a rotation once the active anchor's notAfter is this close, whatever its age
+   * and whether a prepared anchor is waiting (`--expiry-margin`). Unset: twice `rotationNeedMs`.
+   */
+  readonly expiryMarginMs?: number;
   /** Wait one leaf lifetime after promotion instead of rolling every meshed workload. */
   readonly gentle: boolean;
   /** Workloads restarting at once, across tiers. */
@@ -54,6 +61,7 @@ export const DEFAULT_OPTIONS: DecideOptions = {
   crossSignMarginMs: 7 * 24 * 60 * 60 * 1000,
   gentle: false,
   maxConcurrentRollouts: 5,
+  phaseTimeoutMs: 30 * 60 * 1000,
   leafLifetimeMs: 24 * 60 * 60 * 1000,
   clockSkewMs: 20 * 1000,
   maxPrepareRequests: 3,
@@ -71,7 +79,7 @@ export function resolveOptions(options: Partial<DecideOptions>): DecideOptions {
       throw new RangeError(`expected ${key} to be a whole number of at least 1, found ${String(value)}; pass a positive integer`);
     }
   }
-  for (const key of ['leafLifetimeMs', 'clockSkewMs', 'maxRetargets', 'crossSignMarginMs'] as const) {
+  for (const key of ['leafLifetimeMs', 'clockSkewMs', 'maxRetargets', 'crossSignMarginMs', 'phaseTimeoutMs'] as const) {
     if (!Number.isFinite(resolved[key]) || resolved[key] < 0) {
       throw new RangeError(`expected ${key} to be a non-negative number, found ${String(resolved[key])}; fix the option`);
     }
@@ -82,9 +90,43 @@ export function resolveOptions(options: Partial<DecideOptions>): DecideOptions {
   if (resolved.maxActiveAgeMs !== undefined && !(resolved.maxActiveAgeMs >= 0)) {
     throw new RangeError(`expected maxActiveAgeMs to be a non-negative duration, found ${String(resolved.maxActiveAgeMs)}; fix --only-if-older-than`);
   }
+  if (resolved.expiryMarginMs !== undefined && !(resolved.expiryMarginMs >= 0)) {
+    throw new RangeError(`expected expiryMarginMs to be a non-negative duration, found ${String(resolved.expiryMarginMs)}; fix --expiry-margin`);
+  }
   return resolved;
+}
+
+/**
+ * How long a rotation of the active anchor needs before that anchor's notAfter (issue 15, "Never get
+ * there"): four phase deadlines (Prepare, TrustBoth, Promote, Retire), one leaf lifetime plus the
+ * clock skew (cross-signed's wait for the old leaves, gentle mode's too), and one more phase deadline
+ * to restart the pods still relying on the cross-signature X, which ends with the old anchor at the
+ * latest. A cross-signed rotation that cannot finish in it uses strategy `restart` (strategy.ts).
+ */
+export function rotationNeedMs(options: Pick<DecideOptions, 'phaseTimeoutMs' | 'leafLifetimeMs' | 'clockSkewMs'>): number {
+  return 5 * options.phaseTimeoutMs + options.leafLifetimeMs + options.clockSkewMs;
+}
+
+/**
+ * The time before the active anchor's notAfter at which a scheduled run starts a rotation:
+ * `--expiry-margin`, else twice `rotationNeedMs`, so that a run that stops on the way leaves as much
+ * time again to fix what it names and finish. A schedule sparser than that margin adds its period.
+ */
+export function expiryMarginOf(options: DecideOptions): number {
+  return options.expiryMarginMs ?? 2 * rotationNeedMs(options);
 }
 
 function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A duration for messages and flags' help, largest unit first: `7d`, `8d2h0m20s` -> `8d2h20s`, `90s` -> `1m30s`, `250ms`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = Math.round(ms / 1000);
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return [d ? `${d}d` : '', h ? `${h}h` : '', m ? `${m}m` : '', sec || s === 0 ? `${sec}s` : ''].join('');
 }

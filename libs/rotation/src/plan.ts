@@ -71,7 +71,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
 
   const inRotation = rotation !== undefined && ORDER.includes(phase) && phase !== 'Done';
   const starting = !inRotation && wouldStart(next);
-  const choice = inRotation ? { strategy: strategyOf(rotation), ...(rotation?.strategyNote !== undefined ? { note: rotation.strategyNote } : {}) } : snapshot.active ? chooseStrategy(snapshot.active, options) : undefined;
+  const choice = inRotation ? { strategy: strategyOf(rotation), ...(rotation?.strategyNote !== undefined ? { note: rotation.strategyNote } : {}) } : snapshot.active ? chooseStrategy(snapshot.active, options, snapshot.observedAt) : undefined;
   const result = (outcome: { rotates: boolean; summary: string; from?: Fingerprint | undefined; to?: Fingerprint | undefined }): Plan => ({
     rotates: outcome.rotates,
     summary: outcome.summary,

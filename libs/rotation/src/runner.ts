@@ -215,8 +215,9 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
 
 /** The engine's options within a run's, defaults filled: what `decide` and `plan` take. */
 export function decideOptionsOf(options: RunOptions): DecideOptions {
-  const { gateTimeoutMs: _gate, leaseDurationMs: _lease, maxSteps: _steps, holder: _holder, ...decideOptions } = options;
-  return resolveOptions(decideOptions);
+  const { gateTimeoutMs, leaseDurationMs: _lease, maxSteps: _steps, holder: _holder, ...decideOptions } = options;
+  // Every gate's deadline is the phase timeout the engine counts in rotationNeedMs.
+  return resolveOptions({ ...decideOptions, phaseTimeoutMs: gateTimeoutMs });
 }
 
 /** Why a run stopped on a missed gate deadline (I3): what the gate awaits and who blocks it. */

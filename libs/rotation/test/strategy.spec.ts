@@ -12,11 +12,12 @@ const crossSignedIssuer = (until = T0 + 30 * DAY) => ({ ...snapshot().issuer!, c
 describe('choosing the strategy', () => {
   it('uses cross-signed only when asked and the active anchor can cross-sign; otherwise restart, saying why', () => {
     const able = { ...anchor('A'), crossSignable: true as const };
-    expect(chooseStrategy(able, { strategy: 'cross-signed' })).toEqual({ strategy: 'cross-signed' });
-    expect(chooseStrategy(able, { strategy: 'restart' })).toEqual({ strategy: 'restart' });
+    const cross = resolveOptions({ strategy: 'cross-signed' });
+    expect(chooseStrategy(able, cross, T0)).toEqual({ strategy: 'cross-signed' });
+    expect(chooseStrategy(able, resolveOptions({ strategy: 'restart' }), T0)).toEqual({ strategy: 'restart' });
     const pathLen = { ...anchor('A'), crossSignable: { reasons: ['pathLen 1 cannot fit A -> X -> issuer -> leaf'] } };
-    expect(chooseStrategy(pathLen, { strategy: 'cross-signed' })).toEqual({ strategy: 'restart', note: expect.stringMatching(/cannot cross-sign .*pathLen 1/) });
-    expect(chooseStrategy(anchor('A'), { strategy: 'cross-signed' }).note).toMatch(/did not report whether anchor/);
+    expect(chooseStrategy(pathLen, cross, T0)).toEqual({ strategy: 'restart', note: expect.stringMatching(/cannot cross-sign .*pathLen 1/) });
+    expect(chooseStrategy(anchor('A'), cross, T0).note).toMatch(/did not report whether anchor/);
   });
 
   it('records the strategy when a rotation starts', () => {

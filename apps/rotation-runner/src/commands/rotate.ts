@@ -55,6 +55,7 @@ export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOpti
     strategy: flags.strategy,
     rollAfterPromote: flags.rollAfterPromote,
     crossSignMarginMs: flags.crossSignMargin,
+    ...(flags.expiryMargin !== undefined ? { expiryMarginMs: flags.expiryMargin } : {}),
     gateTimeoutMs: flags.phaseTimeout,
     leaseDurationMs: config.leaseDurationMs,
   };

@@ -3,7 +3,7 @@
 // exits 1 when anything needs attention (unlike `linkerd check`, warnings that matter fail it).
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { parseState, resolveOptions } from '@linkerd-rotator/rotation';
+import { expiryMarginOf, parseState, resolveOptions } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { parseClusterConfig, parseDuration, parseParkedFlags, withClusterOptions, withParkedOptions, type ParkedFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
@@ -18,7 +18,12 @@ export async function collectStatus(session: Session, options: { thresholds: Che
   await startWatching(session);
   const snapshot = await adapter.reader.readSnapshot();
   const answer = adapter.reader.injector;
-  const decideOptions = resolveOptions({ names: config.names, leafLifetimeMs: options.parkedFlags.leafLifetime, rollAfterPromote: options.parkedFlags.rollAfterPromote });
+  const decideOptions = resolveOptions({
+    names: config.names,
+    leafLifetimeMs: options.parkedFlags.leafLifetime,
+    rollAfterPromote: options.parkedFlags.rollAfterPromote,
+    ...(options.parkedFlags.expiryMargin !== undefined ? { expiryMarginMs: options.parkedFlags.expiryMargin } : {}),
+  });
   const parked = parsed.ok ? parkedRotation(snapshot, parsed.state, decideOptions) : undefined;
   return buildReport({
     snapshot,
@@ -27,6 +32,7 @@ export async function collectStatus(session: Session, options: { thresholds: Che
     injector: { ...(answer.namespace ? { namespace: answer.namespace } : {}), ...(answer.problem ? { problem: answer.problem } : {}) },
     names: config.names,
     leafLifetimeMs: options.parkedFlags.leafLifetime,
+    expiryMarginMs: expiryMarginOf(decideOptions),
     thresholds: options.thresholds,
     ...(parked ? { parked } : {}),
   });

@@ -5,6 +5,7 @@ import { crossSignatureFreshness, crossSignatureReliances } from '../freshness.j
 import { shortFp, workloadKey, type AnchorFacts } from '../snapshot.js';
 import { iso, ms, type RotationRecord } from '../state.js';
 import { chooseStrategy } from '../strategy.js';
+import { expiryMarginOf, formatDuration } from '../options.js';
 import { podTrust, trustContext } from '../trust.js';
 import { rollStatus } from '../workloads.js';
 import { issuerChainedTo, issuerSignerOnActive } from '../gates/issuer-signer.js';
@@ -153,7 +154,7 @@ function startIfDue(context: DecideContext, active: AnchorFacts): Decision {
   const due = startDue(context, active);
   if (!due.start) return { kind: 'done', state: context.state, summary: due.why };
   const now = iso(context.now);
-  const choice = chooseStrategy(active, context.options);
+  const choice = chooseStrategy(active, context.options, context.now);
   const rotation: RotationRecord = {
     id: `rotation-${now}`,
     strategy: choice.strategy,
@@ -175,6 +176,13 @@ function startDue(context: DecideContext, active: AnchorFacts): { start: boolean
   const prepared = snapshot.prepared.anchor;
   const waiting = prepared !== undefined && usableNewAnchor(prepared, active.publicKeyFingerprint, context.now);
   if (options.start === 'always') return { start: true, why: 'forced' };
+  const margin = expiryMarginOf(options);
+  if (options.start === 'if-due' && active.notAfter - context.now <= margin) {
+    return {
+      start: true,
+      why: `active anchor ${shortFp(active.fingerprint)} ends ${iso(active.notAfter)}, within the expiry margin ${formatDuration(margin)} a rotation needs (--expiry-margin)`,
+    };
+  }
   if (options.start === 'if-due' && waiting) return { start: true, why: `prepared anchor ${shortFp(prepared?.fingerprint)} with a new key is waiting` };
   const age = context.now - active.notBefore;
   if (options.start === 'if-due' && options.maxActiveAgeMs !== undefined && age >= options.maxActiveAgeMs) {
