@@ -4,7 +4,7 @@
 import type { ObjectNames } from '@linkerd-rotator/names';
 import { formatDuration, leafLifetimeProblem } from './config.js';
 import { formatParked, type ParkedRotation } from './parked.js';
-import { isRotationPhase, issuerSignerProblem, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+import { isRotationPhase, issuerSignerProblem, objectRefs, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
   role: 'prepared' | 'active' | 'previous';
@@ -149,6 +149,27 @@ export interface ReportInput {
   expiryMarginMs?: number;
 }
 
+/**
+ * Why cert-manager does not renew the identity issuer, most specific first (issue 15): its last
+ * failed issuance (the CertificateRequest's message, in the Issuing condition), a signer that is not
+ * the ClusterIssuer on the active Secret, that ClusterIssuer not Ready (its CA Secret missing or
+ * unusable), the active anchor Secret missing or expired; else where to look.
+ */
+export function issuerRenewalCause(s: ClusterSnapshot, names: ObjectNames): string {
+  const objects = objectRefs(names);
+  if (s.issuer?.issuing === 'false') return `its last issuance failed (${s.issuer.lastFailureMessage ?? 'no message'})`;
+  const signer = s.issuerSigning && issuerSignerProblem(s.issuerSigning, names);
+  if (signer) return signer;
+  const clusterIssuer = s.issuerSigning?.clusterIssuer;
+  if (clusterIssuer?.found && clusterIssuer.notReady) return `${objects.identityClusterIssuer} is not Ready (${clusterIssuer.notReady}); fix its CA, ${objects.activeSecret}`;
+  if (!s.active) return `its CA, ${objects.activeSecret}, is missing or holds no certificate; run \`bootstrap\``;
+  if (s.active.notAfter <= s.observedAt) return `its CA, the active anchor ${shortFp(s.active.fingerprint)}, expired ${iso(s.active.notAfter)}`;
+  return (
+    `no failure is on record (${objects.issuerCertificate} Issuing=${s.issuer?.issuing ?? 'unknown'}); check the cert-manager controller's logs, and whether the linkerd-rotator webhook denies its writes of ${objects.issuerSecret} ` +
+    '(the webhook logs each denial with its reason; metric linkerd_rotator_admission_requests_total{resource="secrets",verdict="denied"})'
+  );
+}
+
 export function buildReport(input: ReportInput): StatusReport {
   const { snapshot: s, state } = input;
   const now = s.observedAt;
@@ -201,10 +222,14 @@ export function buildReport(input: ReportInput): StatusReport {
   if (s.prepared.issuing === 'false') problem(`cert-manager failed to issue the prepared anchor: ${s.prepared.lastFailureMessage ?? 'no message'}`);
   if (!s.issuer) problem('the identity issuer Secret is missing or unreadable');
   else {
-    if (s.issuer.notAfter - now < t.issuerMinValidityMs) problem(`identity issuer ${shortFp(s.issuer.fingerprint)} expires ${iso(s.issuer.notAfter)} (in ${hours(s.issuer.notAfter - now)}h): cert-manager is not renewing it`);
+    // Said first: an issuer that expires stops every new leaf, and the cause is what to fix.
+    if (s.issuer.notAfter - now < t.issuerMinValidityMs) {
+      const when = s.issuer.notAfter <= now ? `expired ${iso(s.issuer.notAfter)}` : `expires ${iso(s.issuer.notAfter)} (in ${hours(s.issuer.notAfter - now)}h)`;
+      findings.unshift({ severity: 'problem', message: `identity issuer ${shortFp(s.issuer.fingerprint)} ${when}: cert-manager is not renewing it: ${issuerRenewalCause(s, input.names)}` });
+    }
     if (!s.issuer.chainsTo) problem(`identity issuer ${shortFp(s.issuer.fingerprint)} chains to no known anchor: proxies will reject its leaves`);
     else if (!inRotation && s.active && s.issuer.chainsTo !== s.active.fingerprint) problem(`identity issuer chains to ${shortFp(s.issuer.chainsTo)}, not to the active anchor ${shortFp(s.active.fingerprint)}`);
-    if (s.issuer.issuing === 'false') problem(`cert-manager failed to issue the identity issuer: ${s.issuer.lastFailureMessage ?? 'no message'}`);
+    if (s.issuer.issuing === 'false' && s.issuer.notAfter - now >= t.issuerMinValidityMs) problem(`cert-manager failed to issue the identity issuer: ${s.issuer.lastFailureMessage ?? 'no message'}`);
   }
   if (s.bundles.length === 0) problem('no trust-roots ConfigMap found in any namespace: check the trust-manager Bundle');
   for (const b of s.bundles) {

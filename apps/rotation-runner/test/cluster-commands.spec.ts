@@ -183,10 +183,25 @@ describe('status findings (what `check` fails on)', () => {
     expect(problems({ ...s, active: { ...active, notAfter: NOW + 7 * DAY } }, { expiryMarginMs: 8 * DAY, state: during })).toContainEqual(expect.stringMatching(/the rotation under way must finish before then$/));
   });
 
+  it('says first that the issuer is not being renewed, and names the cause (issue 15)', () => {
+    const s = snapshot();
+    const issuer = { ...(s.issuer as NonNullable<ClusterSnapshot['issuer']>), notAfter: NOW + 2 * HOUR };
+    const onActive = { clusterIssuer: { found: true as const, caSecretName: 'linkerd-active-anchor' }, certificateIssuerRef: { kind: 'ClusterIssuer', name: 'linkerd-identity-issuer' } };
+    const first = (over: Partial<ClusterSnapshot>) => problems({ ...s, issuer, issuerSigning: onActive, ...over })[0];
+    expect(first({ pods: [meshed('web-1', fp('7'), ['a'])], issuer: { ...issuer, issuing: 'false', lastFailureMessage: 'Failed: The certificate request has failed to complete and will be retried: x509: signature failed' } })).toMatch(
+      /^identity issuer 1{16} expires .* \(in 2h\): cert-manager is not renewing it: its last issuance failed \(Failed: The certificate request has failed .*\)$/,
+    );
+    expect(first({ issuerSigning: { ...onActive, clusterIssuer: { ...onActive.clusterIssuer, notReady: 'ErrGetKeyPair: Error getting keypair for CA issuer: secrets "linkerd-active-anchor" not found' } } })).toMatch(
+      /not renewing it: ClusterIssuer linkerd-identity-issuer is not Ready \(ErrGetKeyPair: .* not found\); fix its CA, Secret cert-manager\/linkerd-active-anchor$/,
+    );
+    expect(first({ issuerSigning: { ...onActive, clusterIssuer: { found: true, caSecretName: 'linkerd-trust-anchor' } } })).toMatch(/not renewing it: expected ClusterIssuer linkerd-identity-issuer to sign with Secret cert-manager\/linkerd-active-anchor/);
+    expect(first({ issuer: { ...issuer, notAfter: NOW - HOUR } })).toMatch(/^identity issuer 1{16} expired .*: cert-manager is not renewing it: no failure is on record \(Certificate linkerd\/linkerd-identity-issuer Issuing=absent\); .*verdict="denied"/);
+  });
+
   it('flags an active anchor expiring within the threshold and an issuer cert-manager is not renewing', () => {
     const s = snapshot();
     const msgs = problems({ ...s, active: { ...(s.active as NonNullable<ClusterSnapshot['active']>), notAfter: NOW + 10 * DAY }, issuer: { ...(s.issuer as NonNullable<ClusterSnapshot['issuer']>), notAfter: NOW + 2 * HOUR } });
-    expect(msgs).toEqual([expect.stringMatching(/^active anchor a{16} expires .* \(in 240h\): rotate now/), expect.stringMatching(/^identity issuer 1{16} expires .* \(in 2h\): cert-manager is not renewing it/)]);
+    expect(msgs).toEqual([expect.stringMatching(/^identity issuer 1{16} expires .* \(in 2h\): cert-manager is not renewing it/), expect.stringMatching(/^active anchor a{16} expires .* \(in 240h\): rotate now/)]);
   });
 
   it('flags a bundle without the active anchor, an issuer chained elsewhere, and stale proxies outside a rotation', () => {

@@ -127,9 +127,17 @@ describe("the identity issuer's signer (issue 14, item 1)", () => {
     expect(issuerSigningFactsOf({ metadata: { name: 'x' }, spec: {} } as ClusterIssuerObject, undefined)).toEqual({ clusterIssuer: { found: true } });
   });
 
-  it('slims a ClusterIssuer to its CA Secret name', () => {
-    const full = { metadata: { name: 'x', managedFields: [{}] }, spec: { ca: { secretName: 's', crlDistributionPoints: ['http://x'] } }, status: { conditions: [] } } as unknown as ClusterIssuerObject;
+  it('slims a ClusterIssuer to its CA Secret name, and a Ready condition that is not True', () => {
+    const full = { metadata: { name: 'x', managedFields: [{}] }, spec: { ca: { secretName: 's', crlDistributionPoints: ['http://x'] } }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KeyPairVerified' }] } } as unknown as ClusterIssuerObject;
     slimClusterIssuer(full);
     expect(full).toEqual({ metadata: { name: 'x' }, spec: { ca: { secretName: 's' } } });
+    const failing = {
+      metadata: { name: 'x' },
+      spec: { ca: { secretName: 's' } },
+      status: { conditions: [{ type: 'Ready', status: 'False', reason: 'ErrGetKeyPair', message: 'Error getting keypair for CA issuer: secrets "s" not found', lastTransitionTime: '2026-12-06T00:00:00Z', observedGeneration: 1 }] },
+    } as unknown as ClusterIssuerObject;
+    slimClusterIssuer(failing);
+    expect(failing.status).toEqual({ conditions: [{ type: 'Ready', status: 'False', reason: 'ErrGetKeyPair', message: 'Error getting keypair for CA issuer: secrets "s" not found' }] });
+    expect(issuerSigningFactsOf(failing, undefined).clusterIssuer).toEqual({ found: true, caSecretName: 's', notReady: 'ErrGetKeyPair: Error getting keypair for CA issuer: secrets "s" not found' });
   });
 });

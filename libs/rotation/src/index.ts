@@ -33,3 +33,4 @@ export { issuerSignerProblem } from './gates/issuer-signer.js';
 export { plan, type Plan, type PlanStep, type PlanStepKind } from './plan.js';
 export type * from './ports.js';
 export { decideOptionsOf, runRotation, type Progress, type ProgressEvent, type RunOptions, type RunResult } from './runner.js';
+export { objectRefs, type ObjectRefs } from './object-refs.js';

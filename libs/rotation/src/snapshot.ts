@@ -68,7 +68,14 @@ export interface IdentityIssuerFacts extends IssuingFacts {
  */
 export interface IssuerSigningFacts {
   /** The ClusterIssuer named in `options.names`: absent, or found with its `spec.ca.secretName` (undefined: not a CA issuer). */
-  readonly clusterIssuer: { readonly found: false } | { readonly found: true; readonly caSecretName?: string };
+  readonly clusterIssuer:
+    | { readonly found: false }
+    | {
+        readonly found: true;
+        readonly caSecretName?: string;
+        /** Its Ready condition when not True ("reason: message"): why cert-manager cannot sign with it. */
+        readonly notReady?: string;
+      };
   /** The issuer Certificate's `spec.issuerRef`; undefined when the Certificate is missing. */
   readonly certificateIssuerRef?: { readonly kind: string; readonly name: string };
 }

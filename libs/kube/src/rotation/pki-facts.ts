@@ -20,17 +20,27 @@ export interface CertificateObject extends KubernetesObject {
   };
 }
 
-/** The fields of a cert-manager.io/v1 ClusterIssuer the rotator reads: the Secret of a CA issuer. */
+type Condition = { type: string; status: string; reason?: string; message?: string };
+
+/** The fields of a cert-manager.io/v1 ClusterIssuer the rotator reads: the Secret of a CA issuer, and why it is not Ready. */
 export interface ClusterIssuerObject extends KubernetesObject {
   spec?: { ca?: { secretName?: string } };
+  status?: { conditions?: Condition[] };
 }
 
-/** Keeps a ClusterIssuer's name and `spec.ca.secretName` only. */
+/** Keeps a ClusterIssuer's name, `spec.ca.secretName` and a Ready condition that is not True (why it cannot sign). */
 export function slimClusterIssuer(issuer: ClusterIssuerObject): void {
   const secretName = issuer.spec?.ca?.secretName;
+  const notReady = issuer.status?.conditions?.find((c) => c.type === 'Ready' && c.status !== 'True');
   if (issuer.metadata) delete issuer.metadata.managedFields;
   issuer.spec = secretName !== undefined ? { ca: { secretName } } : {};
-  delete (issuer as { status?: unknown }).status;
+  if (notReady) issuer.status = { conditions: [{ type: notReady.type, status: notReady.status, ...(notReady.reason ? { reason: notReady.reason } : {}), ...(notReady.message ? { message: notReady.message } : {}) }] };
+  else delete issuer.status;
+}
+
+/** "reason: message" of a condition, for the operator. */
+function conditionText(c: Condition): string {
+  return [c.reason, c.message].filter(Boolean).join(': ') || `${c.type}=${c.status}`;
 }
 
 /**
@@ -43,8 +53,11 @@ export function issuerSigningFactsOf(clusterIssuer: ClusterIssuerObject | undefi
   const group = ref?.group;
   const kind = `${ref?.kind || 'Issuer'}${group && group !== 'cert-manager.io' ? `.${group}` : ''}`;
   const secretName = clusterIssuer?.spec?.ca?.secretName;
+  const notReady = clusterIssuer?.status?.conditions?.find((c) => c.type === 'Ready' && c.status !== 'True');
   return {
-    clusterIssuer: clusterIssuer ? { found: true, ...(secretName !== undefined ? { caSecretName: secretName } : {}) } : { found: false },
+    clusterIssuer: clusterIssuer
+      ? { found: true, ...(secretName !== undefined ? { caSecretName: secretName } : {}), ...(notReady ? { notReady: conditionText(notReady) } : {}) }
+      : { found: false },
     ...(ref?.name ? { certificateIssuerRef: { kind, name: ref.name } } : {}),
   };
 }
@@ -74,7 +87,7 @@ export function issuingFactsOf(cert: CertificateObject | undefined): IssuingFact
   const status = cert?.status;
   const issuing = status?.conditions?.find((c) => c.type === 'Issuing');
   const failedAt = status?.lastFailureTime ? Date.parse(status.lastFailureTime) : undefined;
-  const failure = issuing?.status === 'False' ? [issuing.reason, issuing.message].filter(Boolean).join(': ') : undefined;
+  const failure = issuing?.status === 'False' ? conditionText(issuing) : undefined;
   return {
     issuing: issuing?.status === 'True' ? 'true' : issuing?.status === 'False' ? 'false' : 'absent',
     revision: status?.revision ?? 0,
