@@ -110,40 +110,76 @@ function pick(record: Record<string, string> | undefined, keys: readonly string[
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/** Distinct strings kept once for all cached pods; the oldest goes first when full. */
+const INTERN_LIMIT = 10_000;
+const interned = new Map<string, string>();
+
 /**
- * Keeps only what `meshedPodOf` and the PodDisruptionBudget check read, in place: the cache holds
- * thousands of pods, and the full objects (every container's env, volumes, managed fields) would
- * dominate the runner's memory. Pod labels stay whole: budgets select pods by them.
+ * One copy of a string many pods repeat (the trust anchors PEM in every injected proxy's env, the
+ * trust-root hash, namespaces, label keys and values, owner names): each parsed pod brings its own
+ * copy, and the PEM alone is over a kilobyte per pod.
+ */
+function intern<T extends string | undefined>(value: T): T {
+  if (value === undefined) return value;
+  const known = interned.get(value);
+  if (known !== undefined) return known as T;
+  if (interned.size >= INTERN_LIMIT) interned.delete(interned.keys().next().value as string);
+  interned.set(value, value);
+  return value;
+}
+
+function internRecord(record: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!record) return undefined;
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(record)) out[intern(key)] = intern(value);
+  return out;
+}
+
+/**
+ * Keeps only what `meshedPodOf`, the PodDisruptionBudget check and the cache itself read, in place
+ * (the informer's cache holds this object; a second call changes nothing): the cache holds thousands
+ * of pods, and the full objects (every container's env, volumes, managed fields) would dominate the
+ * runner's memory. Pod labels stay whole: budgets select pods by them. Each part is rebuilt rather
+ * than pruned with `delete`, which leaves V8 objects in a slower, larger dictionary form, and the
+ * strings pods share are kept once (`intern`). libs/kube/test/pod-footprint.spec.ts guards the
+ * bytes kept per pod.
  */
 export function slimPod(pod: V1Pod): void {
   const meta = pod.metadata;
   if (meta) {
-    delete meta.managedFields;
-    const annotations = pick(meta.annotations, KEPT_POD_ANNOTATIONS);
-    if (annotations) meta.annotations = annotations;
-    else delete meta.annotations;
+    const annotations = internRecord(pick(meta.annotations, KEPT_POD_ANNOTATIONS));
+    const labels = internRecord(meta.labels);
+    pod.metadata = {
+      name: meta.name,
+      namespace: intern(meta.namespace),
+      ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
+      ...(meta.resourceVersion !== undefined ? { resourceVersion: meta.resourceVersion } : {}),
+      ...(meta.creationTimestamp !== undefined ? { creationTimestamp: meta.creationTimestamp } : {}),
+      ...(meta.deletionTimestamp !== undefined ? { deletionTimestamp: meta.deletionTimestamp } : {}),
+      ...(labels ? { labels } : {}),
+      ...(annotations ? { annotations } : {}),
+      ...(meta.ownerReferences
+        ? { ownerReferences: meta.ownerReferences.map((r) => ({ apiVersion: intern(r.apiVersion), kind: intern(r.kind), name: intern(r.name), uid: intern(r.uid), ...(r.controller !== undefined ? { controller: r.controller } : {}) })) }
+        : {}),
+    };
   }
   const spec = pod.spec;
   if (spec) {
     const keep = (c: V1Container): V1Container => {
       const trust = c.env?.find((e) => e.name === TRUST_ANCHORS_ENV);
-      return { name: c.name, ...(trust ? { env: [trust] } : {}) } as V1Container;
+      const env = trust && { name: TRUST_ANCHORS_ENV, ...(trust.value !== undefined ? { value: intern(trust.value) } : {}), ...(trust.valueFrom ? { valueFrom: trust.valueFrom } : {}) };
+      return { name: PROXY_CONTAINER, ...(env ? { env: [env] } : {}) } as V1Container;
     };
-    spec.containers = (spec.containers ?? []).filter((c) => c.name === PROXY_CONTAINER).map(keep);
     const init = (spec.initContainers ?? []).filter((c) => c.name === PROXY_CONTAINER).map(keep);
-    if (init.length > 0) spec.initContainers = init;
-    else delete spec.initContainers;
-    for (const key of Object.keys(spec) as Array<keyof typeof spec>) {
-      if (key !== 'containers' && key !== 'initContainers') delete spec[key];
-    }
+    pod.spec = { containers: (spec.containers ?? []).filter((c) => c.name === PROXY_CONTAINER).map(keep), ...(init.length > 0 ? { initContainers: init } : {}) };
   }
   const status = pod.status;
   if (status) {
     const ready = status.conditions?.find((c) => c.type === 'Ready');
     pod.status = {
-      ...(status.phase ? { phase: status.phase } : {}),
+      ...(status.phase ? { phase: intern(status.phase) } : {}),
       ...(status.startTime ? { startTime: status.startTime } : {}),
-      ...(ready ? { conditions: [{ type: 'Ready', status: ready.status }] } : {}),
+      ...(ready ? { conditions: [{ type: 'Ready', status: intern(ready.status) }] } : {}),
     };
   }
 }
