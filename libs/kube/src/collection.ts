@@ -6,6 +6,18 @@
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { classify, type KubeApiError, type KubeOperation } from './errors.js';
 
+/** One chunk of a list call (the API's `limit` and `continue`). */
+export interface ListPage {
+  readonly limit: number;
+  readonly _continue?: string;
+}
+
+/**
+ * Objects per list chunk. A full pod is 15-20 KB in memory until slimmed; chunking bounds what the
+ * first list holds unslimmed at once to one chunk instead of every pod in the cluster (issue 16).
+ */
+export const LIST_PAGE_SIZE = 500;
+
 /** What to list and watch, and what to keep of each object. */
 export interface Feed<T extends KubernetesObject> {
   /** For logs: `pods`, `Secret cert-manager/linkerd-active-anchor`. */
@@ -14,7 +26,11 @@ export interface Feed<T extends KubernetesObject> {
   readonly path: string;
   /** What the list call is, for error messages. */
   readonly operation: KubeOperation;
-  readonly list: () => Promise<KubernetesListObject<T>>;
+  /**
+   * Lists the objects; a cluster-wide feed passes `page` on to the API (limit and continue), so the
+   * collection lists in chunks and slims each before the next arrives. A feed may ignore it.
+   */
+  readonly list: (page: ListPage) => Promise<KubernetesListObject<T>>;
   readonly fieldSelector?: string;
   readonly labelSelector?: string;
   /** Drops what no reader needs, in place (the informer's own cache holds this object). */
@@ -143,6 +159,26 @@ export class Collection<T extends KubernetesObject> {
     for (const listener of this.listeners) listener();
   }
 
+  /**
+   * Every object, chunk by chunk (the API serves the chunks from one consistent snapshot, whose
+   * resourceVersion the watch then starts from), each chunk slimmed before the next is asked for.
+   * An expired continue token fails the list, and the collection re-lists from the start.
+   */
+  private async listInPages(): Promise<KubernetesListObject<T>> {
+    const items: T[] = [];
+    let token: string | undefined;
+    let page: KubernetesListObject<T>;
+    do {
+      page = await this.options.list({ limit: LIST_PAGE_SIZE, ...(token ? { _continue: token } : {}) });
+      for (const item of page.items) {
+        this.options.slim?.(item);
+        items.push(item);
+      }
+      token = page.metadata?._continue || undefined;
+    } while (token);
+    return { ...page, items };
+  }
+
   private build(): void {
     const watch = new Watch(this.kubeConfig);
     (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_IDLE_TIMEOUT_MS;
@@ -161,8 +197,7 @@ export class Collection<T extends KubernetesObject> {
       return request.controller;
     };
     const list = async (): Promise<KubernetesListObject<T>> => {
-      const result = await this.options.list();
-      for (const item of result.items) this.options.slim?.(item);
+      const result = await this.listInPages();
       // Kubernetes leaves kind/apiVersion off list items; nothing here relies on them.
       if (this.informer === informer) {
         if (this.lists === 0) this.options.logger?.debug?.({ collection: this.options.name, found: result.items.length }, 'listed');

@@ -54,6 +54,6 @@ export function podsFeed(core: CoreV1Api, labelSelector?: string): Feed<V1Pod> {
     path: '/api/v1/pods',
     ...(labelSelector ? { labelSelector } : {}),
     operation: { verb: 'list', resource: 'pods' },
-    list: () => core.listPodForAllNamespaces(labelSelector ? { labelSelector } : {}),
+    list: (page) => core.listPodForAllNamespaces({ ...(labelSelector ? { labelSelector } : {}), ...page }),
   };
 }

@@ -3,7 +3,7 @@
 // read-your-writes through the overlay, re-listing after a failure, no watch left open after stop,
 // waiting for sync on change events, and one connection pool.
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { Collection } from '../src/collection.js';
+import { Collection, LIST_PAGE_SIZE } from '../src/collection.js';
 import { reuseConnections } from '../src/connections.js';
 import { stripSecret } from '../src/slim.js';
 import { FakeApiServer } from '../src/testing/fake-apiserver.js';
@@ -53,6 +53,45 @@ describe('Collection (list+watch cache of the rotation adapter)', () => {
     await eventually(() => collection.get('cert-manager', 'linkerd-active-anchor')?.data?.['tls.crt'] === b64('B'), 'the update');
     expect(changes).toBeGreaterThan(before);
     expect(collection.version).toBeGreaterThan(0);
+  });
+
+  it('lists a large collection in chunks, slimming each before asking for the next, then watches from the list', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const total = 2 * LIST_PAGE_SIZE + 17;
+    for (let i = 0; i < total; i++) server.put(secret(`s-${String(i).padStart(4, '0')}`, `C${i}`));
+    const slimmedBeforeNextPage: number[] = [];
+    let slimmed = 0;
+    const all = new Collection<V1Secret>(kc, {
+      name: 'secrets',
+      path: '/api/v1/secrets',
+      operation: { verb: 'list', resource: 'secrets' },
+      list: (page) => {
+        slimmedBeforeNextPage.push(slimmed);
+        return core.listSecretForAllNamespaces(page);
+      },
+      slim: (s) => {
+        slimmed++;
+        stripSecret(s);
+      },
+    });
+    try {
+      all.start();
+      await eventually(() => all.synced, 'the chunked list');
+      const lists = server.requests.filter((r) => r.startsWith('GET /api/v1/secrets?') && !r.includes('watch=true'));
+      expect(lists).toHaveLength(3);
+      expect(lists[0]).toContain(`limit=${LIST_PAGE_SIZE}`);
+      expect(lists[1]).toMatch(/continue=/);
+      // every object of a chunk is slimmed before the next chunk is requested
+      expect(slimmedBeforeNextPage).toEqual([0, LIST_PAGE_SIZE, 2 * LIST_PAGE_SIZE]);
+      const items = all.items();
+      expect(items).toHaveLength(total + 2);
+      expect(items.every((s) => s.data?.['tls.key'] === undefined)).toBe(true);
+      await eventually(() => server.openWatches === 1, 'the watch');
+      server.put(secret('s-late', 'L'));
+      await eventually(() => all.get('cert-manager', 's-late') !== undefined, 'an object created after the list, through the watch');
+    } finally {
+      await all.stop();
+    }
   });
 
   it('serves what the runner wrote until the watch delivers a version at least as new', async () => {

@@ -7,6 +7,7 @@ import { toPem } from '@linkerd-rotator/x509';
 import { fixtures } from '@linkerd-rotator/x509/testing';
 import { eventually } from '../../test/support.js';
 import { FakeApiServer, type FakeObject } from '../testing/fake-apiserver.js';
+import { LIST_PAGE_SIZE } from '../collection.js';
 import { ExporterCache } from './exporter-cache.js';
 import { meshedPodViewOf, trustRootsViewOf } from './projections.js';
 import type { ExporterSnapshot } from './snapshot.js';
@@ -111,7 +112,7 @@ describe('ExporterCache', () => {
     expect(fake.requests).toEqual(
       expect.arrayContaining([
         'GET /api/v1/configmaps?fieldSelector=metadata.name%3Dlinkerd-identity-trust-roots',
-        'GET /api/v1/pods?labelSelector=linkerd.io%2Fcontrol-plane-ns',
+        `GET /api/v1/pods?labelSelector=linkerd.io%2Fcontrol-plane-ns&limit=${LIST_PAGE_SIZE}`,
         'GET /api/v1/namespaces/linkerd-rotator/configmaps?fieldSelector=metadata.name%3Dlinkerd-rotator-state',
         'GET /api/v1/namespaces/cert-manager/secrets?fieldSelector=metadata.name%3Dlinkerd-active-anchor',
         'GET /api/v1/namespaces/linkerd/secrets?fieldSelector=metadata.name%3Dlinkerd-identity-issuer',

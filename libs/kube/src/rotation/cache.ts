@@ -76,36 +76,36 @@ export class ClusterCache {
       name: 'replicasets',
       path: '/apis/apps/v1/replicasets',
       operation: { verb: 'list', resource: 'replicasets.apps' },
-      list: () => apps.listReplicaSetForAllNamespaces(),
+      list: (page) => apps.listReplicaSetForAllNamespaces(page),
       slim: slimReplicaSet,
     });
     this.deployments = make<V1Deployment>({
       name: 'deployments',
       path: '/apis/apps/v1/deployments',
       operation: { verb: 'list', resource: 'deployments.apps' },
-      list: () => apps.listDeploymentForAllNamespaces(),
+      list: (page) => apps.listDeploymentForAllNamespaces(page),
       slim: slimWorkload,
     });
     this.statefulSets = make<V1StatefulSet>({
       name: 'statefulsets',
       path: '/apis/apps/v1/statefulsets',
       operation: { verb: 'list', resource: 'statefulsets.apps' },
-      list: () => apps.listStatefulSetForAllNamespaces(),
+      list: (page) => apps.listStatefulSetForAllNamespaces(page),
       slim: slimWorkload,
     });
     this.daemonSets = make<V1DaemonSet>({
       name: 'daemonsets',
       path: '/apis/apps/v1/daemonsets',
       operation: { verb: 'list', resource: 'daemonsets.apps' },
-      list: () => apps.listDaemonSetForAllNamespaces(),
+      list: (page) => apps.listDaemonSetForAllNamespaces(page),
       slim: slimWorkload,
     });
-    this.namespaces = make<V1Namespace>({ name: 'namespaces', path: '/api/v1/namespaces', operation: { verb: 'list', resource: 'namespaces' }, list: () => core.listNamespace(), slim: slimNamespace });
+    this.namespaces = make<V1Namespace>({ name: 'namespaces', path: '/api/v1/namespaces', operation: { verb: 'list', resource: 'namespaces' }, list: (page) => core.listNamespace(page), slim: slimNamespace });
     this.budgets = make<V1PodDisruptionBudget>({
       name: 'poddisruptionbudgets',
       path: '/apis/policy/v1/poddisruptionbudgets',
       operation: { verb: 'list', resource: 'poddisruptionbudgets.policy' },
-      list: () => policy.listPodDisruptionBudgetForAllNamespaces(),
+      list: (page) => policy.listPodDisruptionBudgetForAllNamespaces(page),
       slim: slimMeta,
     });
     this.trustRoots = make<V1ConfigMap>({ ...configMapsEverywhereFeed(core, n.trustRootsConfigMap), slim: slimMeta });
@@ -310,7 +310,7 @@ export class ClusterCache {
       name: 'rollouts',
       path: `/apis/${ARGO_ROLLOUTS.group}/${ARGO_ROLLOUTS.version}/${ARGO_ROLLOUTS.plural}`,
       operation: { verb: 'list', resource: 'rollouts.argoproj.io' },
-      list: () => custom.listClusterCustomObject({ ...ARGO_ROLLOUTS }) as Promise<KubernetesListObject<RolloutObject>>,
+      list: (page) => custom.listClusterCustomObject({ ...ARGO_ROLLOUTS, ...page }) as Promise<KubernetesListObject<RolloutObject>>,
       slim: slimWorkload,
       logger: this.ctx.logger,
       health: this.ctx,

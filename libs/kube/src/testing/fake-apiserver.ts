@@ -177,7 +177,18 @@ export class FakeApiServer {
       this.failNextLists--;
       return status(this.failStatus, 'injected failure');
     }
-    const items = [...this.objects.values()].filter((obj) => this.matches(query, obj));
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(this.version) }, items }));
+    // Chunked lists as the API server serves them: objects in key order, `limit` at a time, and a
+    // continue token (here the last key sent, with the list's resourceVersion) while more remain.
+    const all = [...this.objects.entries()].filter(([, obj]) => this.matches(query, obj)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const token = url.searchParams.get('continue');
+    const after = token ? (JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { key: string; rv: string }) : undefined;
+    const rest = after ? all.filter(([key]) => key > after.key) : all;
+    const limit = Number(url.searchParams.get('limit') ?? 0);
+    const page = limit > 0 ? rest.slice(0, limit) : rest;
+    const resourceVersion = after?.rv ?? String(this.version);
+    const last = page.at(-1)?.[0];
+    const more = limit > 0 && rest.length > limit && last !== undefined ? Buffer.from(JSON.stringify({ key: last, rv: resourceVersion })).toString('base64') : undefined;
+    const metadata = { resourceVersion, ...(more ? { continue: more } : {}) };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata, items: page.map(([, obj]) => obj) }));
   }
 }
