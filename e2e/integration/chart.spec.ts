@@ -654,6 +654,7 @@ describe('helm uninstall', () => {
       `Secret/${T}/${names.previous}`,
       `Secret/${L}/${names.issuer}`,
       `Secret/${R}/${release.name}-webhook-tls`,
+      `Secret/${R}/${release.name}-webhook-ca`,
       `Bundle//${names.trustRoots}`,
       `ConfigMap/${L}/${names.trustRoots}`,
     ].sort();

@@ -2,7 +2,7 @@
 // webhook's scope, CronJob and hook settings, the PKI pieces and their switches, names in one place.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { find, only, releaseNamespace, render, type K8sObject } from './support/render.js';
+import { find, only, releaseNamespace, render, renderError, type K8sObject } from './support/render.js';
 import { chartDir, repoRoot } from './support/tools.js';
 import { ANCHOR_CERT_KEY } from '@linkerd-rotator/names';
 
@@ -294,6 +294,40 @@ describe('webhook', () => {
       expect(h['clientConfig']).toEqual({ url: 'https://127.0.0.1:9443/validate', caBundle: 'Q0E=' });
       expect(h['timeoutSeconds']).toBe(10);
     }
+  });
+
+  it('issues the serving certificate from a long-lived CA (selfSigned Issuer -> CA Certificate -> CA Issuer -> leaf), so leaf renewals leave the injected caBundle alone', () => {
+    const issuers = Object.fromEntries(find(defaults, 'Issuer').filter((o) => o.metadata.namespace === releaseNamespace).map((o) => [o.metadata.name, spec(o)]));
+    expect(issuers).toEqual({
+      [`${fullname}-webhook-selfsigned`]: { selfSigned: {} },
+      [`${fullname}-webhook-ca`]: { ca: { secretName: `${fullname}-webhook-ca` } },
+    });
+    const ca = spec(only(defaults, 'Certificate', `${fullname}-webhook-ca`));
+    expect(ca).toMatchObject({
+      isCA: true,
+      secretName: `${fullname}-webhook-ca`,
+      duration: '43800h',
+      renewBefore: '8760h',
+      // The key survives CA renewals: leaves signed before a renewal still verify against the renewed CA.
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Never' },
+      issuerRef: { name: `${fullname}-webhook-selfsigned`, kind: 'Issuer', group: 'cert-manager.io' },
+    });
+    const leaf = spec(only(defaults, 'Certificate', `${fullname}-webhook`));
+    expect(leaf).toMatchObject({ duration: '2160h', renewBefore: '720h', usages: ['server auth'], privateKey: { rotationPolicy: 'Always' } });
+    expect(leaf['isCA']).toBeUndefined();
+    expect(leaf['issuerRef']).toEqual({ name: `${fullname}-webhook-ca`, kind: 'Issuer', group: 'cert-manager.io' });
+    // cainjector copies the leaf Secret's ca.crt, which the CA Issuer fills with the CA.
+    expect(config.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe(`${releaseNamespace}/${fullname}-webhook`);
+
+    const custom = render({ webhook: { servingCertificate: { ca: { duration: '17520h', renewBefore: '4380h', rotationPolicy: 'Always' } } } });
+    expect(spec(only(custom, 'Certificate', `${fullname}-webhook-ca`))).toMatchObject({ duration: '17520h', renewBefore: '4380h', privateKey: { rotationPolicy: 'Always' } });
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a CA renewBefore not shorter than its duration', { ca: { duration: '8760h', renewBefore: '8760h' } }, 'webhook.servingCertificate.ca.renewBefore (8760h) must be shorter than webhook.servingCertificate.ca.duration (8760h)'],
+    ['a leaf that outlives its CA', { duration: '9000h', renewBefore: '720h', ca: { duration: '8760h', renewBefore: '720h' } }, 'webhook.servingCertificate.duration (9000h) must be shorter than webhook.servingCertificate.ca.renewBefore (720h)'],
+  ])('refuses %s at render time', (_what, servingCertificate, message) => {
+    expect(renderError({ webhook: { servingCertificate } })).toContain(message);
   });
 
   it('lets namespace deletion and garbage collection through', () => {
