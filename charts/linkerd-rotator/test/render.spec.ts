@@ -159,6 +159,16 @@ describe('RBAC', () => {
     expect(allows(blind, 'shop', '', 'configmaps', 'list', 'linkerd-identity-trust-roots')).toBe(true);
   });
 
+  it("gives the exporter the chart's ValidatingWebhookConfiguration by name (linkerd_rotator_ca_bundle_valid), none without the webhook, and no serving Secret", () => {
+    for (const verb of ['get', 'list', 'watch']) expect(allows(exporter, '*', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', verb, fullname)).toBe(true);
+    expect(allows(exporter, '*', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'get', 'other')).toBe(false);
+    expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-ca`)).toBe(false);
+    const noWebhook = render({ webhook: { enabled: false } });
+    expect(allows(grantsOf(noWebhook, `${fullname}-exporter`), '*', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'get', fullname)).toBe(false);
+    const container = (spec(only(noWebhook, 'Deployment', `${fullname}-exporter`))['template']['spec'] as PodSpec).containers[0]!;
+    expect(container.env?.find((e) => e.name === 'WEBHOOK_CONFIGURATION')?.value).toBe('');
+  });
+
   it('writes its rules as plain YAML: no printf-built rule strings, no ternary emitting YAML', () => {
     for (const file of ['rbac-runner.yaml', 'rbac-webhook.yaml', 'rbac-exporter.yaml']) {
       const template = readFileSync(path.join(chartDir, 'templates', file), 'utf8');
@@ -352,10 +362,10 @@ describe('exporter', () => {
     expect(spec(deployment)['replicas']).toBe(1);
     expect(container.command).toEqual(['/nodejs/bin/node', '--enable-source-maps', 'dist/exporter.js']);
     expect(container.args).toBeUndefined();
-    expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns' });
+    expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns', WEBHOOK_CONFIGURATION: fullname });
     const changed = only(render({ exporter: { watchPods: false, meshedPodSelector: '', metricsPort: 9102, logLevel: 'debug' } }), 'Deployment', `${fullname}-exporter`);
     const changedContainer = (spec(changed)['template']['spec'] as PodSpec).containers[0]!;
-    expect(env(changedContainer)).toEqual({ LOG_LEVEL: 'debug', METRICS_PORT: '9102', EXPORTER_WATCH_PODS: 'false', MESHED_POD_SELECTOR: '' });
+    expect(env(changedContainer)).toEqual({ LOG_LEVEL: 'debug', METRICS_PORT: '9102', EXPORTER_WATCH_PODS: 'false', MESHED_POD_SELECTOR: '', WEBHOOK_CONFIGURATION: fullname });
     expect(changedContainer).toMatchObject({ ports: [{ name: 'metrics', containerPort: 9102 }] });
   });
 
