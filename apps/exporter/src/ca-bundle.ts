@@ -40,7 +40,8 @@ export function servedChain(endpoint: WebhookEndpoint, timeoutMs = HANDSHAKE_TIM
   return new Promise((resolve, reject) => {
     const socket = connect({ host: endpoint.host, port: endpoint.port, rejectUnauthorized: false, ...(isIP(endpoint.serverName) === 0 ? { servername: endpoint.serverName } : {}) });
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no TLS handshake within ${timeoutMs} ms`)));
-    socket.once('error', reject);
+    // `on`, not `once`: an error after the handshake (a reset while closing) must not go unhandled.
+    socket.on('error', reject);
     socket.once('secureConnect', () => {
       const chain: Uint8Array[] = [];
       const seen = new Set<string>();
