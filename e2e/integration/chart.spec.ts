@@ -34,6 +34,8 @@ import {
   type WebhookEndpoint,
 } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
+import { fingerprintsOf } from '../support/certs.js';
+import { cmctlRenew } from '../support/common-recipe.js';
 import { releaseObjects } from '../support/release.js';
 
 const testCluster = useCluster({ nodes: 1 });
@@ -102,6 +104,13 @@ describe('helm install', () => {
       { what: `cainjector to inject the serving CA into all ${hooks.length} webhooks (cert-manager.io/inject-ca-from)`, timeoutMs: 60_000 },
     );
     expect(injected).toEqual(hooks.map(() => b64(serving['ca.crt']!)));
+    // cert-manager's CA issuer writes the CA (the CA Secret's certificate) into the leaf's ca.crt, so
+    // the injected caBundle is the long-lived CA, not the leaf (docs/chart.md).
+    const servingCa = await secretData(testCluster(), release.namespace, `${release.name}-webhook-ca`);
+    expect(serving['ca.crt']).toBe(servingCa['tls.crt']);
+    expect(cert(servingCa['tls.crt']!).ca).toBe(true);
+    expect(cert(serving['tls.crt']!).ca).toBe(false);
+    expect(chainsTo(serving['tls.crt']!, servingCa['tls.crt']!)).toBe(true);
     expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].clientConfig.url}')).toBe(hooks.map(() => endpoint.url).join(' '));
 
     // The webhook app as the chart's Deployment runs it, authenticated with a token of its ServiceAccount.
@@ -276,6 +285,7 @@ describe('RBAC', () => {
       ['watch', `secrets/${names.issuer}`, L], ['watch', `configmaps/${names.state}`, R],
       ['list', `configmaps/${names.trustRoots}`, '*'], ['watch', `configmaps/${names.trustRoots}`, '*'], ['get', `configmaps/${names.trustRoots}`, appNs],
       ['list', 'pods', '*'], ['watch', 'pods', '*'],
+      ['get', `validatingwebhookconfigurations.admissionregistration.k8s.io/${release.name}`, '*'], ['watch', `validatingwebhookconfigurations.admissionregistration.k8s.io/${release.name}`, '*'],
     ], 'yes');
     await expectAll(exporterSa, [
       ['list', 'secrets', T], ['get', 'secrets/some-other-secret', T], ['list', 'secrets', L], ['list', 'secrets', 'kube-system'],
@@ -285,6 +295,8 @@ describe('RBAC', () => {
       ['patch', 'pods', appNs], ['delete', 'pods', appNs], ['create', 'pods', appNs],
       ['get', `leases.coordination.k8s.io/${names.lease}`, R], ['list', 'deployments.apps', appNs],
       ['get', `certificates.cert-manager.io/${names.issuer}`, L], ['get', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'],
+      ['list', 'validatingwebhookconfigurations.admissionregistration.k8s.io', '*'], ['patch', `validatingwebhookconfigurations.admissionregistration.k8s.io/${release.name}`, '*'],
+      ['get', `secrets/${release.name}-webhook-ca`, R],
     ], 'no');
   });
 
@@ -527,6 +539,65 @@ describe('the contract between the chart and the exporter app', () => {
   });
 });
 
+describe("the exporter's check of the webhook configuration's caBundle (issue 14, item 10)", () => {
+  const metric = 'linkerd_rotator_ca_bundle_valid';
+  /** webhook -> "<reason> <value>" from one scrape. */
+  const verdicts = (text: string) =>
+    Object.fromEntries([...text.matchAll(new RegExp(`^${metric}\\{webhook="([^"]+)",reason="([^"]+)"\\} (\\d)$`, 'gm'))].map((m) => [m[1]!, `${m[2]} ${m[3]}`]));
+  const vwc = `validatingwebhookconfiguration/${release.name}`;
+
+  it('is 1 for every webhook while cainjector keeps the CA injected, through a leaf renewal that leaves the caBundle as it was; 0 (untrusted) for a webhook whose caBundle is another CA, until cainjector injects the CA again (merged after it)', async () => {
+    const exporter = await startChartExporter(testCluster(), { kubeconfig: await serviceAccountKubeconfig(testCluster(), exporterSa) });
+    try {
+      const hooks = (await jsonpath(testCluster(), ['get', vwc], '{.webhooks[*].name}')).split(' ');
+      const allVerified = Object.fromEntries(hooks.map((h) => [h, 'verified 1']));
+      await waitFor(async () => JSON.stringify(verdicts(await exporter.metrics())) === JSON.stringify(allVerified), {
+        what: `the exporter to verify the served certificate with the caBundle of all ${hooks.length} webhooks`,
+        timeoutMs: 30_000,
+      });
+
+      // A leaf renewal: new key and leaf from the same CA; ca.crt and so the caBundle stay the same.
+      const caBundle = await jsonpath(testCluster(), ['get', vwc], '{.webhooks[*].clientConfig.caBundle}');
+      const leafBefore = await secretData(testCluster(), R, `${release.name}-webhook-tls`);
+      const revision = Number(await jsonpath(testCluster(), ['-n', R, 'get', 'certificate', `${release.name}-webhook`], '{.status.revision}'));
+      await cmctlRenew(testCluster(), R, `${release.name}-webhook`);
+      await waitFor(async () => Number(await jsonpath(testCluster(), ['-n', R, 'get', 'certificate', `${release.name}-webhook`], '{.status.revision}')) === revision + 1, {
+        what: 'cert-manager to re-issue the webhook serving leaf',
+        timeoutMs: 60_000,
+      });
+      const leafAfter = await secretData(testCluster(), R, `${release.name}-webhook-tls`);
+      expect(leafAfter['tls.crt']).not.toBe(leafBefore['tls.crt']);
+      expect(leafAfter['ca.crt']).toBe(leafBefore['ca.crt']);
+      expect(await jsonpath(testCluster(), ['get', vwc], '{.webhooks[*].clientConfig.caBundle}')).toBe(caBundle);
+      expect(verdicts(await exporter.metrics())).toEqual(allVerified);
+
+      // Another CA in one webhook's caBundle (cainjector told to leave it alone for the test).
+      const { certPem: otherCa } = await makeCa('some-other-ca');
+      const last = hooks.length - 1;
+      await kubectl(['annotate', vwc, 'cert-manager.io/inject-ca-from-']);
+      await kubectl(['patch', vwc, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: `/webhooks/${last}/clientConfig/caBundle`, value: b64(otherCa) }])]);
+      await waitFor(async () => verdicts(await exporter.metrics())[hooks[last]!] === 'untrusted 0', { what: `the exporter to report ${hooks[last]}'s caBundle as untrusted`, timeoutMs: 30_000 });
+      expect(verdicts(await exporter.metrics())).toEqual({ ...allVerified, [hooks[last]!]: 'untrusted 0' });
+      const logged = exporter.log().split('\n').filter((line) => line.includes('"webhook":')).map((line) => JSON.parse(line) as { webhook: string; reason: string; problem?: string });
+      expect(logged.find((l) => l.webhook === hooks[last] && l.reason === 'untrusted')?.problem).toMatch(/^the served certificate .* does not verify against the caBundle \(1 certificate: "CN=some-other-ca" \(sha256:[0-9a-f]{16}\)\)/);
+      expect(exporter.log()).not.toContain('BEGIN CERTIFICATE');
+
+      // cainjector puts the CA back once the annotation is back. cert-manager 1.21 merges (CAInjectorMerging,
+      // GA): it appends the CA and keeps the certificates already there until they expire.
+      await kubectl(['annotate', vwc, `cert-manager.io/inject-ca-from=${R}/${release.name}-webhook`]);
+      await waitFor(async () => JSON.stringify(verdicts(await exporter.metrics())) === JSON.stringify(allVerified), { what: 'cainjector to inject the CA again and the exporter to verify it', timeoutMs: 60_000 });
+      const ours = leafAfter['ca.crt']!;
+      const merged = Buffer.from(await jsonpath(testCluster(), ['get', vwc], `{.webhooks[${last}].clientConfig.caBundle}`), 'base64').toString();
+      expect(fingerprintsOf(merged)).toEqual([...fingerprintsOf(otherCa), ...fingerprintsOf(ours)]);
+      // Put the injected caBundle back as it was (cainjector finds its CA there and changes nothing).
+      await kubectl(['patch', vwc, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: `/webhooks/${last}/clientConfig/caBundle`, value: b64(ours) }])]);
+      expect(await jsonpath(testCluster(), ['get', vwc], '{.webhooks[*].clientConfig.caBundle}')).toBe(caBundle);
+    } finally {
+      await exporter.stop();
+    }
+  });
+});
+
 describe('the contract between the chart and the webhook app', () => {
   it('the webhook started with only what the chart gives its pod (args, envFrom config, env) watches the objects the chart names', async () => {
     // Rendered, not installed: another release namespace and state ConfigMap name than the defaults.
@@ -654,6 +725,7 @@ describe('helm uninstall', () => {
       `Secret/${T}/${names.previous}`,
       `Secret/${L}/${names.issuer}`,
       `Secret/${R}/${release.name}-webhook-tls`,
+      `Secret/${R}/${release.name}-webhook-ca`,
       `Bundle//${names.trustRoots}`,
       `ConfigMap/${L}/${names.trustRoots}`,
     ].sort();

@@ -126,6 +126,10 @@ describe('the exporter against the real cluster', () => {
     const listening = /"servingCertificate":"([0-9a-f]{16})"/.exec(rotator.webhook.log());
     expect(certSeries(await scrapeWebhook(), 'webhook-serving', release.namespace).map((c) => c.fingerprint)).toEqual([listening?.[1]]);
     expect(certSeries(s, 'webhook-serving', release.namespace)).toEqual([]);
+    // The caBundle the chart registered (webhook.caBundle here, not cainjector) verifies what the webhook serves.
+    expect(select(s, 'ca_bundle_valid').map((x) => `${x.labels['webhook']} ${x.labels['reason']} ${x.value}`)).toEqual(
+      ['trust-roots', 'identity-issuer', 'trust-bundle', 'target-namespace'].map((w) => `${w}.linkerd-rotator.io verified 1`),
+    );
     expect(exporter.log()).not.toMatch(/forbidden|\b403\b/i);
 
     expect(select(s, 'trust_bundle_info', { namespace: names.linkerdNamespace })[0]?.labels['sha256']).toBe(createHash('sha256').update(bundle).digest('hex'));

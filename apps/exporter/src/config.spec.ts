@@ -29,6 +29,13 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--issuer-secret', ''], {})).toThrow(/--issuer-secret/);
   });
 
+  it('checks the caBundles of the webhook configuration the chart names (WEBHOOK_CONFIGURATION), none by default', () => {
+    expect(parseConfig([], { WEBHOOK_CONFIGURATION: 'rot-linkerd-rotator' }).webhookConfiguration).toBe('rot-linkerd-rotator');
+    expect(parseConfig(['--webhook-configuration', 'other'], {}).webhookConfiguration).toBe('other');
+    expect(parseConfig([], {}).webhookConfiguration).toBeUndefined();
+    expect(parseConfig([], { WEBHOOK_CONFIGURATION: '' }).webhookConfiguration).toBeUndefined();
+  });
+
   it('lists every flag with its environment variable for --help', () => {
     expect(flagHelp()).toMatch(/--metrics-port {2}\(env METRICS_PORT\)/);
     expect(flagHelp()).toMatch(/--trust-roots-configmap {2}\(env TRUST_ROOTS_CONFIGMAP\)/);

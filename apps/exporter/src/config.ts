@@ -13,6 +13,7 @@ const FLAGS = {
   'log-level': [z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'), 'trace, debug, info, warn, error or silent'],
   'exporter-watch-pods': [z.enum(['true', 'false']).default('true'), 'watch meshed pods for the stale-proxy metrics (false drops the cluster-wide pod watch)'],
   'meshed-pod-selector': [z.string().default(MESHED_POD_LABEL), 'label selector of the pods to watch ("" = every pod)'],
+  'webhook-configuration': [z.string().default(''), 'ValidatingWebhookConfiguration whose caBundles are checked against what each webhook serves ("" = no check)'],
 } as const;
 
 const NAME_ROWS = nameRowsFor('exporter');
@@ -24,6 +25,8 @@ export interface ExporterConfig {
   names: ObjectNames;
   /** Watch meshed pods (stale-proxy metrics), selected by this label selector ("" = all pods). */
   pods: { watch: boolean; selector: string };
+  /** The ValidatingWebhookConfiguration whose caBundles linkerd_rotator_ca_bundle_valid checks; undefined: no check. */
+  webhookConfiguration?: string;
 }
 
 export class ConfigError extends Error {
@@ -57,6 +60,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     logLevel: c['log-level'],
     names: { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(NAME_ROWS.map((row) => [row.key, c[row.flag]])) },
     pods: { watch: c['exporter-watch-pods'] === 'true', selector: c['meshed-pod-selector'] },
+    ...(c['webhook-configuration'] ? { webhookConfiguration: c['webhook-configuration'] } : {}),
   };
 }
 

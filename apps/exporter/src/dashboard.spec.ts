@@ -9,6 +9,7 @@ import { StaticExporterSource } from '@linkerd-rotator/kube/testing';
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
 import { STOP_REASONS } from '@linkerd-rotator/rotation';
 import { Registry } from 'prom-client';
+import { registerCaBundleMetric } from './ca-bundle.js';
 import { EXPORTER_METRICS, registerExporterMetrics } from './metrics.js';
 
 const chartFiles = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../charts/linkerd-rotator/files');
@@ -43,6 +44,7 @@ function exportedNames(): Set<string> {
     source: new StaticExporterSource({ trustRoots: [], pods: [], podsWatched: true }),
     names: DEFAULT_OBJECT_NAMES,
   });
+  registerCaBundleMetric(registry, { source: { isSynced: () => false, targets: () => undefined }, logger: { info: () => undefined, warn: () => undefined } });
   return new Set((registry.getMetricsAsArray() as unknown as { name: string }[]).map((m) => m.name));
 }
 

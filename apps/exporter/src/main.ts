@@ -1,9 +1,10 @@
 // Entry point of the PKI health exporter: parse configuration once, start the cache against the
 // cluster, and serve /metrics, /healthz and /readyz until SIGTERM. It never writes to the cluster.
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { loadKubeConfig } from '@linkerd-rotator/kube';
-import { ExporterCache } from '@linkerd-rotator/kube/caches';
+import { loadKubeConfig, type KubeConfig } from '@linkerd-rotator/kube';
+import { ExporterCache, WebhookConfigurationCache } from '@linkerd-rotator/kube/caches';
+import { registerCaBundleMetric } from './ca-bundle.js';
 import { ConfigError, flagHelp, parseConfig, type ExporterConfig } from './config.js';
 import { registerExporterMetrics } from './metrics.js';
 import { startMetricsServer } from './server.js';
@@ -16,6 +17,16 @@ function configOrExit(): ExporterConfig {
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
+}
+
+/** linkerd_rotator_ca_bundle_valid, when the chart names its webhook configuration (ca-bundle.ts). */
+function startCaBundleCheck(config: ExporterConfig, kubeConfig: KubeConfig, registry: Registry, logger: Logger): WebhookConfigurationCache | undefined {
+  if (!config.webhookConfiguration) return undefined;
+  const log = logger.child({ component: 'ca-bundle-check', configuration: config.webhookConfiguration });
+  const cache = new WebhookConfigurationCache(kubeConfig, { name: config.webhookConfiguration, logger: log });
+  cache.start();
+  registerCaBundleMetric(registry, { source: cache, logger: log });
+  return cache;
 }
 
 async function main(): Promise<void> {
@@ -36,6 +47,7 @@ async function main(): Promise<void> {
     names: config.names,
     onError: (err) => logger.error({ err }, 'computing the PKI metrics failed'),
   });
+  const webhookConfiguration = startCaBundleCheck(config, kubeConfig, registry, logger);
   const server = await startMetricsServer({ registry, isReady: () => cache.isSynced(), listen: config.metricsListen });
   logger.info({ metricsPort: server.port, watchPods: config.pods.watch }, 'exporter listening');
   void cache.waitForSync(5 * 60_000).then((ok) =>
@@ -46,6 +58,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     await server.close();
     await cache.stop();
+    await webhookConfiguration?.stop();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

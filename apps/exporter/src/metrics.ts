@@ -16,14 +16,14 @@ export interface ExporterDeps {
 
 const CERT_LABELS = ['role', 'namespace', 'fingerprint', 'subject'] as const;
 
-type Series<L extends string> = { labels: Partial<Record<L, string>>; value: number };
+export type Series<L extends string> = { labels: Partial<Record<L, string>>; value: number };
 type Emit<L extends string> = (labels: Partial<Record<L, string>>, value: number) => void;
 
 /**
  * A gauge for prom-client's Registry that holds no state: each scrape asks for its series. Unlike
  * prom-client's Gauge, an unlabelled one can be absent, and no series can outlive its object.
  */
-class ViewGauge<L extends string> {
+export class ViewGauge<L extends string> {
   readonly type = 'gauge';
   readonly aggregator = 'sum';
 
@@ -61,6 +61,8 @@ export const EXPORTER_METRICS = {
   lastSuccess: 'linkerd_rotator_rotation_last_success_timestamp_seconds',
   lastFailure: 'linkerd_rotator_rotation_last_failure_timestamp_seconds',
   preparedWaiting: 'linkerd_rotator_prepared_anchor_waiting_seconds',
+  /** Registered by registerCaBundleMetric (ca-bundle.ts). */
+  caBundleValid: 'linkerd_rotator_ca_bundle_valid',
 } as const;
 
 /**

@@ -20,7 +20,7 @@ checks below and by the alert thresholds of files/prometheus-rules.yaml.
 {{- define "linkerd-rotator.validate" -}}
 {{- $v := .Values }}
 {{- $seconds := dict }}
-{{- range $key, $d := dict "anchor" $v.pki.trustAnchor.duration "anchorRenew" $v.pki.trustAnchor.renewBefore "issuer" $v.pki.issuerCertificate.duration "issuerRenew" $v.pki.issuerCertificate.renewBefore "serving" $v.webhook.servingCertificate.duration "servingRenew" $v.webhook.servingCertificate.renewBefore "olderThan" $v.runner.rotation.onlyIfOlderThan "phase" $v.runner.rotation.phaseTimeout "leaf" $v.runner.rotation.leafLifetime "interval" $v.monitoring.serviceMonitor.interval "scrapeTimeout" $v.monitoring.serviceMonitor.scrapeTimeout }}
+{{- range $key, $d := dict "anchor" $v.pki.trustAnchor.duration "anchorRenew" $v.pki.trustAnchor.renewBefore "issuer" $v.pki.issuerCertificate.duration "issuerRenew" $v.pki.issuerCertificate.renewBefore "serving" $v.webhook.servingCertificate.duration "servingRenew" $v.webhook.servingCertificate.renewBefore "servingCa" $v.webhook.servingCertificate.ca.duration "servingCaRenew" $v.webhook.servingCertificate.ca.renewBefore "olderThan" $v.runner.rotation.onlyIfOlderThan "phase" $v.runner.rotation.phaseTimeout "leaf" $v.runner.rotation.leafLifetime "interval" $v.monitoring.serviceMonitor.interval "scrapeTimeout" $v.monitoring.serviceMonitor.scrapeTimeout }}
 {{- $_ := set $seconds $key (include "linkerd-rotator.durationSeconds" $d | atoi) }}
 {{- end }}
 
@@ -40,6 +40,13 @@ checks below and by the alert thresholds of files/prometheus-rules.yaml.
 {{- end }}
 {{- if and $v.webhook.enabled (ge (get $seconds "servingRenew") (get $seconds "serving")) }}
 {{- fail (printf "webhook.servingCertificate.renewBefore (%s) must be shorter than webhook.servingCertificate.duration (%s)" $v.webhook.servingCertificate.renewBefore $v.webhook.servingCertificate.duration) }}
+{{- end }}
+{{- if and $v.webhook.enabled (ge (get $seconds "servingCaRenew") (get $seconds "servingCa")) }}
+{{- fail (printf "webhook.servingCertificate.ca.renewBefore (%s) must be shorter than webhook.servingCertificate.ca.duration (%s): lower ca.renewBefore (default 8760h for 43800h)" $v.webhook.servingCertificate.ca.renewBefore $v.webhook.servingCertificate.ca.duration) }}
+{{- end }}
+{{- /* After a CA renewal the caBundle holds the old CA until the leaf is re-issued: that must happen before the old CA expires. */}}
+{{- if and $v.webhook.enabled (ge (get $seconds "serving") (get $seconds "servingCaRenew")) }}
+{{- fail (printf "webhook.servingCertificate.duration (%s) must be shorter than webhook.servingCertificate.ca.renewBefore (%s): the leaf is re-issued under a renewed CA only at its own renewal, which must come before the old CA (still in the caBundle) expires" $v.webhook.servingCertificate.duration $v.webhook.servingCertificate.ca.renewBefore) }}
 {{- end }}
 {{- if $v.pki.trustAnchor.enabled }}
 {{- if and (eq $v.pki.trustAnchor.algorithm "ECDSA") (ne (int $v.pki.trustAnchor.size) 256) }}

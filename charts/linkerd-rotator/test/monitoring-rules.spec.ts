@@ -121,6 +121,7 @@ describe('the rendered PrometheusRule', () => {
       'LinkerdRotatorRotationStuck',
       'LinkerdRotatorStaleProxies',
       'LinkerdRotatorTrustAnchorExpiring',
+      'LinkerdRotatorWebhookCaBundleInvalid',
       'LinkerdRotatorWebhookCertificateExpiring',
     ]);
     for (const r of rules) {
@@ -158,6 +159,7 @@ describe('thresholds are chart values', () => {
           preparedAnchorWaiting: '10h',
           rotationStuckAfter: '2h30m',
           staleProxiesFor: '15m',
+          webhookCaBundleInvalidFor: '20m',
         },
       },
     });
@@ -171,6 +173,7 @@ describe('thresholds are chart values', () => {
     expect(by('LinkerdRotatorPreparedAnchorWaiting')[0]!.expr).toContain('> 36000');
     expect(by('LinkerdRotatorRotationStuck')[0]!.expr).toContain('> 9000');
     expect(by('LinkerdRotatorStaleProxies')[0]!.for).toBe('15m');
+    expect(by('LinkerdRotatorWebhookCaBundleInvalid')[0]!.for).toBe('20m');
     expect(by('LinkerdRotatorIdentityIssuerExpiring', 'critical')[0]!.annotations['summary']).toContain('3h');
   });
 

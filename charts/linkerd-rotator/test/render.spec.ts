@@ -2,7 +2,7 @@
 // webhook's scope, CronJob and hook settings, the PKI pieces and their switches, names in one place.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { find, only, releaseNamespace, render, type K8sObject } from './support/render.js';
+import { find, only, releaseNamespace, render, renderError, type K8sObject } from './support/render.js';
 import { chartDir, repoRoot } from './support/tools.js';
 import { ANCHOR_CERT_KEY } from '@linkerd-rotator/names';
 
@@ -159,6 +159,16 @@ describe('RBAC', () => {
     expect(allows(blind, 'shop', '', 'configmaps', 'list', 'linkerd-identity-trust-roots')).toBe(true);
   });
 
+  it("gives the exporter the chart's ValidatingWebhookConfiguration by name (linkerd_rotator_ca_bundle_valid), none without the webhook, and no serving Secret", () => {
+    for (const verb of ['get', 'list', 'watch']) expect(allows(exporter, '*', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', verb, fullname)).toBe(true);
+    expect(allows(exporter, '*', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'get', 'other')).toBe(false);
+    expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-ca`)).toBe(false);
+    const noWebhook = render({ webhook: { enabled: false } });
+    expect(allows(grantsOf(noWebhook, `${fullname}-exporter`), '*', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'get', fullname)).toBe(false);
+    const container = (spec(only(noWebhook, 'Deployment', `${fullname}-exporter`))['template']['spec'] as PodSpec).containers[0]!;
+    expect(container.env?.find((e) => e.name === 'WEBHOOK_CONFIGURATION')?.value).toBe('');
+  });
+
   it('writes its rules as plain YAML: no printf-built rule strings, no ternary emitting YAML', () => {
     for (const file of ['rbac-runner.yaml', 'rbac-webhook.yaml', 'rbac-exporter.yaml']) {
       const template = readFileSync(path.join(chartDir, 'templates', file), 'utf8');
@@ -296,6 +306,40 @@ describe('webhook', () => {
     }
   });
 
+  it('issues the serving certificate from a long-lived CA (selfSigned Issuer -> CA Certificate -> CA Issuer -> leaf), so leaf renewals leave the injected caBundle alone', () => {
+    const issuers = Object.fromEntries(find(defaults, 'Issuer').filter((o) => o.metadata.namespace === releaseNamespace).map((o) => [o.metadata.name, spec(o)]));
+    expect(issuers).toEqual({
+      [`${fullname}-webhook-selfsigned`]: { selfSigned: {} },
+      [`${fullname}-webhook-ca`]: { ca: { secretName: `${fullname}-webhook-ca` } },
+    });
+    const ca = spec(only(defaults, 'Certificate', `${fullname}-webhook-ca`));
+    expect(ca).toMatchObject({
+      isCA: true,
+      secretName: `${fullname}-webhook-ca`,
+      duration: '43800h',
+      renewBefore: '8760h',
+      // The key survives CA renewals: leaves signed before a renewal still verify against the renewed CA.
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Never' },
+      issuerRef: { name: `${fullname}-webhook-selfsigned`, kind: 'Issuer', group: 'cert-manager.io' },
+    });
+    const leaf = spec(only(defaults, 'Certificate', `${fullname}-webhook`));
+    expect(leaf).toMatchObject({ duration: '2160h', renewBefore: '720h', usages: ['server auth'], privateKey: { rotationPolicy: 'Always' } });
+    expect(leaf['isCA']).toBeUndefined();
+    expect(leaf['issuerRef']).toEqual({ name: `${fullname}-webhook-ca`, kind: 'Issuer', group: 'cert-manager.io' });
+    // cainjector copies the leaf Secret's ca.crt, which the CA Issuer fills with the CA.
+    expect(config.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe(`${releaseNamespace}/${fullname}-webhook`);
+
+    const custom = render({ webhook: { servingCertificate: { ca: { duration: '17520h', renewBefore: '4380h', rotationPolicy: 'Always' } } } });
+    expect(spec(only(custom, 'Certificate', `${fullname}-webhook-ca`))).toMatchObject({ duration: '17520h', renewBefore: '4380h', privateKey: { rotationPolicy: 'Always' } });
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a CA renewBefore not shorter than its duration', { ca: { duration: '8760h', renewBefore: '8760h' } }, 'webhook.servingCertificate.ca.renewBefore (8760h) must be shorter than webhook.servingCertificate.ca.duration (8760h)'],
+    ['a leaf that outlives its CA', { duration: '9000h', renewBefore: '720h', ca: { duration: '8760h', renewBefore: '720h' } }, 'webhook.servingCertificate.duration (9000h) must be shorter than webhook.servingCertificate.ca.renewBefore (720h)'],
+  ])('refuses %s at render time', (_what, servingCertificate, message) => {
+    expect(renderError({ webhook: { servingCertificate } })).toContain(message);
+  });
+
   it('lets namespace deletion and garbage collection through', () => {
     expect(hooks[0]!['matchConditions'][1].expression).toContain("'system:serviceaccount:kube-system:namespace-controller'");
   });
@@ -318,10 +362,10 @@ describe('exporter', () => {
     expect(spec(deployment)['replicas']).toBe(1);
     expect(container.command).toEqual(['/nodejs/bin/node', '--enable-source-maps', 'dist/exporter.js']);
     expect(container.args).toBeUndefined();
-    expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns' });
+    expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns', WEBHOOK_CONFIGURATION: fullname });
     const changed = only(render({ exporter: { watchPods: false, meshedPodSelector: '', metricsPort: 9102, logLevel: 'debug' } }), 'Deployment', `${fullname}-exporter`);
     const changedContainer = (spec(changed)['template']['spec'] as PodSpec).containers[0]!;
-    expect(env(changedContainer)).toEqual({ LOG_LEVEL: 'debug', METRICS_PORT: '9102', EXPORTER_WATCH_PODS: 'false', MESHED_POD_SELECTOR: '' });
+    expect(env(changedContainer)).toEqual({ LOG_LEVEL: 'debug', METRICS_PORT: '9102', EXPORTER_WATCH_PODS: 'false', MESHED_POD_SELECTOR: '', WEBHOOK_CONFIGURATION: fullname });
     expect(changedContainer).toMatchObject({ ports: [{ name: 'metrics', containerPort: 9102 }] });
   });
 

@@ -13,3 +13,4 @@ export * from './linkerd-rules.js';
 export * from './policy.js';
 export * from './cross-sign.js';
 export { LruCache } from './lru.js';
+export * from './serving.js';

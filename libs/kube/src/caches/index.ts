@@ -4,3 +4,4 @@ export * from './snapshot.js';
 export { TrustCache, type CacheOptions } from './trust-cache.js';
 export { ExporterCache, type ExporterCacheOptions } from './exporter-cache.js';
 export { issuerChainOf, type IssuerChain, type IssuerChainInput } from './issuer-chain.js';
+export { WebhookConfigurationCache, webhookTargetsOf, type WebhookEndpoint, type WebhookTarget, type WebhookTargetSource } from './webhook-configuration.js';

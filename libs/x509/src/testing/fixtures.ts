@@ -6,9 +6,11 @@ import {
   type CryptoKeyPair,
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
+  ExtendedKeyUsageExtension,
   KeyUsageFlags,
   KeyUsagesExtension,
   PemConverter,
+  SubjectAlternativeNameExtension,
   SubjectKeyIdentifierExtension,
   X509CertificateGenerator,
   type Extension,
@@ -51,6 +53,11 @@ export interface CertOptions {
   keyUsage?: 'cert-sign' | 'digital-signature';
   /** Omit the basicConstraints extension entirely. */
   noBasicConstraints?: boolean;
+  /** subjectAltName DNS names and IP addresses (a serving certificate). */
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  /** extendedKeyUsage OIDs, e.g. 1.3.6.1.5.5.7.3.1 (serverAuth); omitted when not given. */
+  extendedKeyUsages?: string[];
 }
 
 const HOUR = 3600_000;
@@ -117,6 +124,9 @@ async function build(
     extensions.push(new KeyUsagesExtension(usages, true));
   }
   extensions.push(await SubjectKeyIdentifierExtension.create(keys.publicKey, false, nodeCrypto));
+  const altNames = [...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })), ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value }))];
+  if (altNames.length > 0) extensions.push(new SubjectAlternativeNameExtension(altNames, false));
+  if (options.extendedKeyUsages) extensions.push(new ExtendedKeyUsageExtension(options.extendedKeyUsages, false));
 
   let x509;
   if (signer === 'self') {
