@@ -17,10 +17,29 @@ checks below and by the alert thresholds of files/prometheus-rules.yaml.
 {{- $total -}}
 {{- end -}}
 
+{{- /*
+The runner's rotationNeedMs (libs/rotation options.ts), in seconds, from the chart's values: five
+phase deadlines, one leaf lifetime and Linkerd's 20s clock skew. monitoring-rules.spec checks it
+against the TypeScript.
+*/}}
+{{- define "linkerd-rotator.rotationNeedSeconds" -}}
+{{- $r := .Values.runner.rotation -}}
+{{- add (mul 5 (include "linkerd-rotator.durationSeconds" $r.phaseTimeout | atoi)) (include "linkerd-rotator.durationSeconds" $r.leafLifetime | atoi) 20 -}}
+{{- end -}}
+
+{{- /* The runner's expiryMarginOf: runner.rotation.expiryMargin, else twice rotationNeedSeconds. */}}
+{{- define "linkerd-rotator.expiryMarginSeconds" -}}
+{{- if .Values.runner.rotation.expiryMargin -}}
+{{- include "linkerd-rotator.durationSeconds" .Values.runner.rotation.expiryMargin -}}
+{{- else -}}
+{{- mul 2 (include "linkerd-rotator.rotationNeedSeconds" . | atoi) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "linkerd-rotator.validate" -}}
 {{- $v := .Values }}
 {{- $seconds := dict }}
-{{- range $key, $d := dict "anchor" $v.pki.trustAnchor.duration "anchorRenew" $v.pki.trustAnchor.renewBefore "issuer" $v.pki.issuerCertificate.duration "issuerRenew" $v.pki.issuerCertificate.renewBefore "serving" $v.webhook.servingCertificate.duration "servingRenew" $v.webhook.servingCertificate.renewBefore "servingCa" $v.webhook.servingCertificate.ca.duration "servingCaRenew" $v.webhook.servingCertificate.ca.renewBefore "olderThan" $v.runner.rotation.onlyIfOlderThan "phase" $v.runner.rotation.phaseTimeout "leaf" $v.runner.rotation.leafLifetime "interval" $v.monitoring.serviceMonitor.interval "scrapeTimeout" $v.monitoring.serviceMonitor.scrapeTimeout }}
+{{- range $key, $d := dict "anchor" $v.pki.trustAnchor.duration "anchorRenew" $v.pki.trustAnchor.renewBefore "issuer" $v.pki.issuerCertificate.duration "issuerRenew" $v.pki.issuerCertificate.renewBefore "serving" $v.webhook.servingCertificate.duration "servingRenew" $v.webhook.servingCertificate.renewBefore "servingCa" $v.webhook.servingCertificate.ca.duration "servingCaRenew" $v.webhook.servingCertificate.ca.renewBefore "olderThan" $v.runner.rotation.onlyIfOlderThan "phase" $v.runner.rotation.phaseTimeout "interval" $v.monitoring.serviceMonitor.interval "scrapeTimeout" $v.monitoring.serviceMonitor.scrapeTimeout }}
 {{- $_ := set $seconds $key (include "linkerd-rotator.durationSeconds" $d | atoi) }}
 {{- end }}
 
@@ -61,11 +80,7 @@ checks below and by the alert thresholds of files/prometheus-rules.yaml.
 {{- if ge (get $seconds "olderThan") (get $seconds "anchor") }}
 {{- fail (printf "runner.rotation.onlyIfOlderThan (%s) must be shorter than pki.trustAnchor.duration (%s), or the active anchor expires before it is rotated: lower onlyIfOlderThan" $v.runner.rotation.onlyIfOlderThan $v.pki.trustAnchor.duration) }}
 {{- end }}
-{{- /* The runner's expiryMarginOf (libs/rotation options.ts) when expiryMargin is empty. */}}
-{{- $margin := mul 2 (add (mul 5 (get $seconds "phase")) (get $seconds "leaf") 20) }}
-{{- if $v.runner.rotation.expiryMargin }}
-{{- $margin = include "linkerd-rotator.durationSeconds" $v.runner.rotation.expiryMargin | atoi }}
-{{- end }}
+{{- $margin := include "linkerd-rotator.expiryMarginSeconds" . | atoi }}
 {{- if ge $margin (get $seconds "anchor") }}
 {{- fail (printf "runner.rotation.expiryMargin (%s, %v seconds) must be shorter than pki.trustAnchor.duration (%s), or every scheduled run starts a rotation: each new anchor already ends within the margin; lengthen the anchor's duration, or set expiryMargin (empty means twice 5 x phaseTimeout + leafLifetime + 20s)" (default "derived" $v.runner.rotation.expiryMargin) $margin $v.pki.trustAnchor.duration) }}
 {{- end }}

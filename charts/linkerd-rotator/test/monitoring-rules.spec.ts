@@ -6,6 +6,8 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
+import { parseDuration } from '@linkerd-rotator/kube/durations';
+import { expiryMarginOf, resolveOptions, rotationNeedMs } from '@linkerd-rotator/rotation';
 import { only, render, renderError, type Values } from './support/render.js';
 import { chartDir, repoRoot } from './support/tools.js';
 
@@ -111,6 +113,7 @@ describe('the rendered PrometheusRule', () => {
   it('gives every alert a severity, a summary, a description and a runbook that says what to check and what to run', () => {
     const names = [...new Set(rules.map((r) => r.alert))];
     expect(names.sort()).toEqual([
+      'LinkerdRotatorActiveAnchorRotationDue',
       'LinkerdRotatorBundleMissingActiveAnchor',
       'LinkerdRotatorBundleMissingIssuerAnchor',
       'LinkerdRotatorExporterAbsent',
@@ -194,6 +197,21 @@ describe('thresholds are chart values', () => {
     expect(by('warning').expr).toContain('time() >= 180000');
     expect(by('critical').expr).toContain('time() < 180000');
     expect(by('warning').annotations['summary']).toContain('100h');
+  });
+
+  it("warns on the active anchor from the runner's own expiry margin and is critical under one rotation's need: the chart's figures are libs/rotation's", () => {
+    const by = (values: Values, severity: string) =>
+      renderedRules(values)
+        .groups.flatMap((g) => g.rules)
+        .find((r) => r.alert === 'LinkerdRotatorActiveAnchorRotationDue' && r.labels['severity'] === severity)!;
+    for (const [phaseTimeout, leafLifetime] of [['30m', '24h'], ['10m', '2h'], ['1h30m', '48h']] as const) {
+      const engine = resolveOptions({ phaseTimeoutMs: parseDuration(phaseTimeout), leafLifetimeMs: parseDuration(leafLifetime) });
+      const values = { runner: { rotation: { phaseTimeout, leafLifetime, activeDeadlineSeconds: 6 * 3600 } } };
+      expect(by(values, 'critical').expr).toContain(`time() < ${rotationNeedMs(engine) / 1000}`);
+      expect(by(values, 'warning').expr).toContain(`time() < ${expiryMarginOf(engine) / 1000}`);
+    }
+    const given = { runner: { rotation: { expiryMargin: '240h' } } };
+    expect(by(given, 'warning').expr).toContain(`time() < ${expiryMarginOf(resolveOptions({ expiryMarginMs: 240 * 3_600_000 })) / 1000}`);
   });
 
   it('never calls gentle mode\'s one-leaf-lifetime wait in Promote stuck: the threshold is then at least 25h', () => {
