@@ -73,7 +73,7 @@ export const notReachedYet: Freshness = () => ({ fresh: false, why: 'predates th
  * nor the waiting one (TrustBoth), as `trustEitherFreshness` judges them.
  */
 export function rotationRestartFreshness(trust: TrustContext, rule: { readonly strategy: Strategy; readonly from: Fingerprint; readonly to?: Fingerprint }): Freshness {
-  return rule.strategy === 'cross-signed' ? trustEitherFreshness(trust, { from: rule.from, to: rule.to ?? rule.from }) : notReachedYet;
+  return rule.strategy === 'cross-signed' ? trustEitherFreshness(trust, { from: rule.from, to: rule.to ?? rule.from }) : () => ({ fresh: false, why: 'is restarted by every restart-strategy rotation' });
 }
 
 /** cross-signed TrustBoth: the pod trusts the old or the new anchor for sure; only a pod that trusts neither is restarted. */

@@ -128,7 +128,7 @@ describe('plan', () => {
     const s = snapshot({ pods: [pod('db-0', { owner: ['StatefulSet', 'db'] })], workloads: [workload('StatefulSet', 'db', { updateStrategy: 'OnDelete' })] });
     const p = plan(s, initialState(), options({ start: 'always', strategy: 'restart' }));
     expect(p).toMatchObject({ rotates: false, next: { kind: 'stop', reason: 'pods-not-restartable' } });
-    expect(p.summary).toMatch(/^no rotation now: expected every meshed pod a rotation \(strategy restart\) restarts .*pod app\/db-0 predates this phase; StatefulSet app\/db uses updateStrategy OnDelete/);
+    expect(p.summary).toMatch(/^no rotation now: expected every meshed pod a rotation \(strategy restart\) restarts .*pod app\/db-0 is restarted by every restart-strategy rotation; StatefulSet app\/db uses updateStrategy OnDelete/);
   });
 
   it('shows only what is left of a rotation in progress', () => {
