@@ -119,6 +119,25 @@ describe('pods a restart does not replace, found before the first write (issue 1
     expect(d.message).toMatch(/strategy cross-signed.*StatefulSet app\/db uses updateStrategy OnDelete/);
   });
 
+  it('after a cross-signed rotation: stops instead of restarting pods relying on an ending cross-signature that a restart does not replace', () => {
+    const { rotation: _finished, ...done } = rotating('Done', {}, [['A'], ['B']]);
+    const b = anchor('B');
+    const ending = snapshot({
+      active: b,
+      previous: b,
+      prepared: { revision: 2, issuing: 'absent', anchor: b },
+      issuer: { ...snapshot().issuer!, chainsTo: fp('B'), chainVia: [{ anchor: fp('A'), notAfter: T0 + HOUR }] },
+      bundles: [bundle('linkerd', ['B'])],
+      injector: { trustRootSha256: hashOf(['B']) },
+      pods: [pod('db-0', { owner: ['StatefulSet', 'db'], trusts: ['A'] })],
+    });
+    const d = stopped(decide({ ...ending, workloads: [onDelete] }, done, o));
+    expect(d).toMatchObject({ reason: 'pods-not-restartable', state: { stopped: { phase: 'Done' } } });
+    expect(d.message).toMatch(/relying on a cross-signature that ends soon .*StatefulSet app\/db uses updateStrategy OnDelete/);
+    // Control: the same pod of an ordinary StatefulSet is restarted.
+    expect(action(decide({ ...ending, workloads: [workload('StatefulSet', 'db')] }, done, o)).action).toMatchObject({ kind: 'roll-workloads', phase: 'Done', workloads: [{ kind: 'StatefulSet', name: 'db' }] });
+  });
+
   it('stops at once mid-phase, instead of restarting it and waiting for a rollout that never comes', () => {
     const known = [['A'], ['A', 'B']] as const;
     const s = trustBothCluster({ pods: [pod('web-1'), pod('db-0', { owner: ['StatefulSet', 'db'] })], workloads: [workload('Deployment', 'web'), { ...onDelete, restartedAt: T0 }] });
