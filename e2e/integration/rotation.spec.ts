@@ -330,6 +330,35 @@ describe('rotation runner on the local cluster, as the chart\'s ServiceAccount',
     expect(await clusterVersions()).toEqual(before);
   }, 120_000);
 
+  it('a StatefulSet with updateStrategy OnDelete stops a restart-strategy rotation before its first write, naming it and what to do; plan names it first; cross-signed is not held (issue 14, item 8)', async () => {
+    await kubectl(['-n', 'shop', 'patch', 'statefulset', 'db', '--type=merge', '-p', '{"spec":{"updateStrategy":{"type":"OnDelete","rollingUpdate":null}}}']);
+    const onDelete = /StatefulSet shop\/db uses updateStrategy OnDelete: a restart does not replace its pods; delete its pods one at a time/;
+    const workloadsAndAnchors = async () => Object.fromEntries(Object.entries(await clusterVersions()).filter(([key]) => /^(Deployment|StatefulSet|DaemonSet|Secret|Certificate)\//.test(key)));
+    const before = await workloadsAndAnchors();
+    const revision = await preparedRevision();
+
+    const planned = JSON.parse((await runner(['plan', '--force', '--strategy', 'restart', '--output', 'json'])).stdout) as { rotates: boolean; summary: string };
+    expect(planned.rotates).toBe(false);
+    expect(planned.summary).toMatch(onDelete);
+    // cross-signed restarts only pods trusting neither anchor: db's pod trusts A, so nothing holds it.
+    expect(JSON.parse((await runner(['plan', '--force', '--output', 'json'])).stdout)).toMatchObject({ rotates: true, strategy: 'cross-signed' });
+
+    const run = await runner(['rotate', '--force', '--strategy', 'restart', '--output', 'json']);
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as { outcome: string; reason: string; message: string };
+    expect(report).toMatchObject({ outcome: 'stopped', reason: 'pods-not-restartable' });
+    expect(report.message).toMatch(onDelete);
+    expect((await rotationState()).data.stopped).toMatchObject({ reason: 'pods-not-restartable', phase: 'Idle' });
+    // Nothing written before the stop: no anchor Secret, Certificate or workload changed.
+    expect(await workloadsAndAnchors()).toEqual(before);
+    expect(await preparedRevision()).toBe(revision);
+
+    // Fixed as the message says; the next run resumes and, with nothing due, leaves the state idle.
+    await kubectl(['-n', 'shop', 'patch', 'statefulset', 'db', '--type=merge', '-p', '{"spec":{"updateStrategy":{"type":"RollingUpdate"}}}']);
+    expect((await runner(['rotate'])).code).toBe(0);
+    expect((await rotationState()).data.phase).toBe('Idle');
+  }, 120_000);
+
   it('rotates A -> B (cross-signed) to the end through kill -9 at the start of every phase and a resume after the long gate, with no failed mTLS handshake', async () => {
     plane = new DataPlane(testCluster().kubeConfig(), linkerd.identityAddr);
     await plane.start();

@@ -4,7 +4,7 @@
 import type { ObjectNames } from '@linkerd-rotator/names';
 import { formatDuration, leafLifetimeProblem } from './config.js';
 import { formatParked, type ParkedRotation } from './parked.js';
-import { isRotationPhase, issuerSignerProblem, objectRefs, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+import { isRotationPhase, issuerSignerProblem, objectRefs, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, unrestartablePods, unrestartableSummary, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
   role: 'prepared' | 'active' | 'previous';
@@ -247,6 +247,11 @@ export function buildReport(input: ReportInput): StatusReport {
   const endsFirst = firstToEnd(relying);
   if (endsFirst) {
     note(`${relying.length} meshed pod(s) rely on a cross-signature by ${shortFp(endsFirst.anchor)} until ${endsFirst.until} (first: ${endsFirst.pod}); a scheduled run restarts them before it ends`);
+  }
+  // issue 14 item 8: pods a restartedAt patch never replaces; which ones a rotation must restart depends on its strategy.
+  const unrestartable = unrestartableSummary(unrestartablePods(s));
+  if (unrestartable) {
+    note(`${unrestartable.pods} meshed pod(s) are not replaced by a restart of their controller, so a rotation that must restart them stops pods-not-restartable (strategy restart: always; cross-signed: when they trust neither anchor): ${unrestartable.text}`);
   }
   if (unknown.length > 0) note(`${unknown.length} meshed pod(s) of unknown trust (first: ${unknown[0]?.pod}: ${unknown[0]?.why})`);
   if (state?.phase === 'Stopped') problem(`the last rotation run stopped (${state.stopped?.reason}): ${state.stopped?.message ?? ''}`);

@@ -68,3 +68,22 @@ describe('a Bundle that targets another control plane', () => {
     expect(problems(report(healthy))).toEqual([]);
   });
 });
+
+describe('meshed pods a restart does not replace (issue 14, item 8)', () => {
+  const pod = (name: string, owner: { kind: 'StatefulSet' | 'Other' | 'Job'; name: string }) => ({ namespace: 'shop', name, owner, tier: 'data-plane' as const, identityController: false, trustRootSha256: BUNDLE, trustFromConfigMap: false, startedAt: NOW - HOUR, ready: true });
+  const workload = { kind: 'StatefulSet' as const, namespace: 'shop', name: 'db', tier: 'data-plane' as const, replicas: 2, readyReplicas: 2, updatedReplicas: 2, generation: 1, observedGeneration: 1, updateStrategy: 'OnDelete' as const };
+  const notes = (r: ReturnType<typeof report>) => r.findings.filter((f) => f.severity === 'note').map((f) => f.message);
+
+  it('are named before any run, per controller, with what to do and when a rotation stops on them', () => {
+    const r = report({ ...healthy, pods: [pod('db-0', { kind: 'StatefulSet', name: 'db' }), pod('db-1', { kind: 'StatefulSet', name: 'db' }), pod('pg-1', { kind: 'Other', name: 'Cluster/pg' })], workloads: [workload] });
+    expect(notes(r)).toEqual([
+      expect.stringMatching(/^3 meshed pod\(s\) are not replaced by a restart of their controller, so a rotation that must restart them stops pods-not-restartable \(strategy restart: always; cross-signed: when they trust neither anchor\): pod shop\/db-0 is meshed; StatefulSet shop\/db uses updateStrategy OnDelete: .* \(1 more of its pods\); pod shop\/pg-1 owned by Cluster\/pg /),
+    ]);
+    expect(problems(r)).toEqual([]);
+  });
+
+  it('say nothing for ordinary workloads and Job pods', () => {
+    const r = report({ ...healthy, pods: [pod('db-0', { kind: 'StatefulSet', name: 'db' }), pod('migrate-1', { kind: 'Job', name: 'migrate' })], workloads: [{ ...workload, updateStrategy: 'RollingUpdate' }] });
+    expect(notes(r)).toEqual([]);
+  });
+});

@@ -105,16 +105,34 @@ volumes:
       fieldPath: metadata.namespace
 {{- end -}}
 
+{{/*
+The rotator's own marks on every pod it makes, as YAML maps under "labels" and "annotations"; they win
+over podLabels and podAnnotations. `linkerd.io/inject: disabled`: the rotator never runs in the mesh it
+rotates. `app.kubernetes.io/part-of: linkerd-rotator`: should a pod be meshed anyway, the runner leaves
+it out of its gates (libs/kube pod-facts.ts ROTATOR_POD_LABEL), so its own Job's pod never blocks them.
+*/}}
+{{- define "linkerd-rotator.ownPodMarks" -}}
+labels:
+  app.kubernetes.io/part-of: linkerd-rotator
+annotations:
+  linkerd.io/inject: disabled
+{{- end -}}
+
+{{/*
+Pod template labels and annotations of the chart's Deployments and runner Jobs; pass a dict with "ctx",
+"component" and "pod" (the component's values: podLabels, podAnnotations).
+*/}}
+{{- define "linkerd-rotator.podMetadata" -}}
+{{- $own := include "linkerd-rotator.ownPodMarks" . | fromYaml }}
+{{- $selector := include "linkerd-rotator.selectorLabels" (dict "ctx" .ctx "component" .component) | fromYaml }}
+{{- $checksum := dict "checksum/config" (include (print .ctx.Template.BasePath "/configmap.yaml") .ctx | sha256sum) -}}
+labels:
+  {{- merge $own.labels $selector (deepCopy (default (dict) .pod.podLabels)) | toYaml | nindent 2 }}
+annotations:
+  {{- merge $own.annotations $checksum (deepCopy (default (dict) .pod.podAnnotations)) | toYaml | nindent 2 }}
+{{- end -}}
+
 {{/* Pod template labels and annotations of runner pods; pass a dict with "ctx". */}}
 {{- define "linkerd-rotator.runner.podMetadata" -}}
-labels:
-  {{- include "linkerd-rotator.selectorLabels" (dict "ctx" .ctx "component" "runner") | nindent 2 }}
-  {{- with .ctx.Values.runner.podLabels }}
-  {{- toYaml . | nindent 2 }}
-  {{- end }}
-annotations:
-  checksum/config: {{ include (print .ctx.Template.BasePath "/configmap.yaml") .ctx | sha256sum }}
-  {{- with .ctx.Values.runner.podAnnotations }}
-  {{- toYaml . | nindent 2 }}
-  {{- end }}
+{{- include "linkerd-rotator.podMetadata" (dict "ctx" .ctx "component" "runner" "pod" .ctx.Values.runner) }}
 {{- end -}}

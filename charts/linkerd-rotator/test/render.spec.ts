@@ -37,15 +37,25 @@ const rules = (o: K8sObject): Rule[] => o['rules'] as Rule[];
 const defaults = render();
 const fullname = 'rot-linkerd-rotator';
 
-function podSpecs(objects: K8sObject[]): [string, PodSpec][] {
-  const out: [string, PodSpec][] = [];
+type PodMetadata = { labels?: Record<string, string>; annotations?: Record<string, string> };
+
+/** Every pod the chart makes (pod templates, and the helm test Pod itself), by `Kind/name`. */
+function pods(objects: K8sObject[]): [string, { metadata: PodMetadata; spec: PodSpec }][] {
+  const out: [string, { metadata: PodMetadata; spec: PodSpec }][] = [];
   for (const o of objects) {
     const s = spec(o);
-    if (o.kind === 'Deployment' || o.kind === 'Job') out.push([`${o.kind}/${o.metadata.name}`, s['template']['spec']]);
-    if (o.kind === 'CronJob') out.push([`${o.kind}/${o.metadata.name}`, s['jobTemplate']['spec']['template']['spec']]);
-    if (o.kind === 'Pod') out.push([`${o.kind}/${o.metadata.name}`, s as PodSpec]);
+    const template = o.kind === 'Deployment' || o.kind === 'Job' ? s['template'] : o.kind === 'CronJob' ? s['jobTemplate']['spec']['template'] : o.kind === 'Pod' ? { metadata: o.metadata, spec: s } : undefined;
+    if (template) out.push([`${o.kind}/${o.metadata.name}`, template]);
   }
   return out;
+}
+
+function podSpecs(objects: K8sObject[]): [string, PodSpec][] {
+  return pods(objects).map(([name, pod]) => [name, pod.spec]);
+}
+
+function podMetadata(objects: K8sObject[]): [string, PodMetadata][] {
+  return pods(objects).map(([name, pod]) => [name, pod.metadata]);
 }
 
 /** Every grant of a ServiceAccount, as [namespace or "*", rule] pairs, followed through the bindings. */
@@ -220,6 +230,21 @@ describe('pods', () => {
         expect(c.envFrom).toEqual([{ configMapRef: { name: `${fullname}-config` } }]);
       }
     }
+  });
+
+  it("are never meshed and carry the label by which the runner leaves its own pods out of its gates, whatever podAnnotations and podLabels say (issue 14, item 8)", () => {
+    const meshed = { podAnnotations: { 'linkerd.io/inject': 'enabled', 'example.com/note': 'kept' }, podLabels: { 'app.kubernetes.io/part-of': 'something-else', team: 'kept' } };
+    const objects = render({ runner: meshed, webhook: meshed, exporter: meshed });
+    const metadata = podMetadata(objects);
+    expect(metadata.map(([n]) => n).sort()).toEqual([`CronJob/${fullname}-rotate`, `Deployment/${fullname}-exporter`, `Deployment/${fullname}-webhook`, `Job/${fullname}-bootstrap`, `Pod/${fullname}-check`]);
+    for (const [name, meta] of metadata) {
+      expect([name, meta.annotations?.['linkerd.io/inject']]).toEqual([name, 'disabled']);
+      expect([name, meta.labels?.['app.kubernetes.io/part-of']]).toEqual([name, 'linkerd-rotator']);
+    }
+    for (const [name, meta] of metadata.filter(([n]) => !n.startsWith('Pod/'))) {
+      expect([name, meta.annotations?.['example.com/note'], meta.labels?.['team']]).toEqual([name, 'kept', 'kept']);
+    }
+    for (const [name, meta] of podMetadata(defaults)) expect([name, meta.annotations?.['linkerd.io/inject']]).toEqual([name, 'disabled']);
   });
 
   it('run the app images at the chart appVersion unless a tag or digest is given', () => {

@@ -58,6 +58,7 @@ function context(extra: Partial<PodContext> = {}): PodContext {
   };
   return {
     linkerdNamespace: 'linkerd',
+    releaseNamespace: 'linkerd-rotator',
     replicaSet: (ns, name) => replicaSets[`${ns}/${name}`],
     hasDeployment: (ns, name) => ns === 'shop' && name === 'fresh',
     namespace: (name) => namespaces[name],
@@ -67,6 +68,15 @@ function context(extra: Partial<PodContext> = {}): PodContext {
 }
 
 describe('meshed pods', () => {
+  it("leaves out the rotator's own pods (runner Job, webhook, exporter) even when meshed: they never block its gates", () => {
+    const own = { 'app.kubernetes.io/part-of': 'linkerd-rotator', 'app.kubernetes.io/component': 'runner' };
+    const ctx = context({ releaseNamespace: 'linkerd-rotator' });
+    expect(meshedPodOf(pod({ ns: 'linkerd-rotator', name: 'rotate-29000000-abcde', labels: own, owner: { kind: 'Job', name: 'rotate-29000000', apiVersion: 'batch/v1' } }), ctx)).toBeUndefined();
+    // The label counts only in the release namespace, and the release namespace alone does not make a pod the rotator's.
+    expect(meshedPodOf(pod({ ns: 'shop', labels: own }), ctx)).toBeDefined();
+    expect(meshedPodOf(pod({ ns: 'linkerd-rotator', name: 'neighbour', labels: { app: 'neighbour' } }), ctx)).toBeDefined();
+  });
+
   it('reads an injected pod: owner walked up ReplicaSet -> Deployment, literal anchors, hash, start, readiness', () => {
     const p = meshedPodOf(pod({ owner: { kind: 'ReplicaSet', name: 'web-abc12' } }), context());
     expect(p).toEqual({
@@ -167,6 +177,30 @@ describe('workloads', () => {
     expect(workloadFactsOf('DaemonSet', ds, 'data-plane')).toMatchObject({ replicas: 3, readyReplicas: 3, updatedReplicas: 1 });
     const rollout = { metadata: { name: 'canary', namespace: 'shop', generation: 7 }, spec: { replicas: 2, restartAt: '2026-03-01T00:00:00Z' }, status: { readyReplicas: 2, updatedReplicas: 2, observedGeneration: '7' } };
     expect(workloadFactsOf('Rollout', rollout, 'data-plane')).toMatchObject({ observedGeneration: 7, restartedAt: Date.parse('2026-03-01T00:00:00Z') });
+  });
+
+  it('reads what decides whether a restart replaces the pods (OnDelete, partition, paused); slimming keeps exactly that', () => {
+    const sts = {
+      metadata: { name: 'db', namespace: 'shop', generation: 1 },
+      spec: { replicas: 3, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 2, maxUnavailable: 1 } }, podManagementPolicy: 'Parallel', template: { metadata: {}, spec: { containers: [{ name: 'db', image: 'i' }] } } },
+      status: { readyReplicas: 3, updatedReplicas: 3, observedGeneration: 1 },
+    };
+    const ds = { metadata: { name: 'agent', namespace: 'shop', generation: 1 }, spec: { updateStrategy: { type: 'OnDelete' }, template: { metadata: {} } }, status: { desiredNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1, observedGeneration: 1 } };
+    const paused = { ...structuredClone(deployment), spec: { ...structuredClone(deployment.spec), paused: true, strategy: { type: 'Recreate' } } };
+    const cases = [
+      ['StatefulSet', sts, { updateStrategy: 'RollingUpdate', partition: 2 }],
+      ['DaemonSet', ds, { updateStrategy: 'OnDelete' }],
+      ['Deployment', paused, { paused: true }],
+    ] as const;
+    for (const [kind, obj, expected] of cases) {
+      const facts = workloadFactsOf(kind, obj, 'data-plane');
+      expect(facts).toMatchObject(expected);
+      const copy = structuredClone(obj);
+      slimWorkload(copy);
+      expect(workloadFactsOf(kind, copy, 'data-plane')).toEqual(facts);
+      expect(JSON.stringify(copy)).not.toMatch(/maxUnavailable|podManagementPolicy|Recreate/);
+    }
+    expect(workloadFactsOf('Deployment', deployment, 'data-plane')).not.toHaveProperty('paused');
   });
 
   it('restarts like kubectl rollout restart (Rollouts: spec.restartAt)', () => {

@@ -4,7 +4,7 @@ import { shortFp, type ClusterSnapshot, type EpochMs, type Fingerprint, type Ide
 import { iso } from './state.js';
 import { formatAnchors, podTrust, trustContext, trustsOneOf, type TrustContext } from './trust.js';
 import type { RotationState } from './state.js';
-import type { DecideOptions } from './options.js';
+import type { DecideOptions, Strategy } from './options.js';
 import type { Freshness } from './workloads.js';
 
 /** The old anchor and the new one of a rotation. */
@@ -66,6 +66,15 @@ export function retireFreshness(trust: TrustContext, rule: AnchorPair & { readon
 
 /** A phase not reached yet: every pod running now predates it. */
 export const notReachedYet: Freshness = () => ({ fresh: false, why: 'predates this phase' });
+
+/**
+ * Before a rotation starts: the pods it will restart in some phase. `restart` restarts every meshed pod
+ * (Promote and Retire restart them all); `cross-signed` only those trusting neither the active anchor
+ * nor the waiting one (TrustBoth), as `trustEitherFreshness` judges them.
+ */
+export function rotationRestartFreshness(trust: TrustContext, rule: { readonly strategy: Strategy; readonly from: Fingerprint; readonly to?: Fingerprint }): Freshness {
+  return rule.strategy === 'cross-signed' ? trustEitherFreshness(trust, { from: rule.from, to: rule.to ?? rule.from }) : () => ({ fresh: false, why: 'is restarted by every restart-strategy rotation' });
+}
 
 /** cross-signed TrustBoth: the pod trusts the old or the new anchor for sure; only a pod that trusts neither is restarted. */
 export function trustEitherFreshness(trust: TrustContext, anchors: AnchorPair): Freshness {

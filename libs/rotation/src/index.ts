@@ -30,6 +30,7 @@ export type { Action, Blocker, Decision, Gate, GateName, RotationEvent, WatchSou
 export { configMapSettledAt, podTrust, reachableAnchors, trustContext, type PodTrust, type TrustContext } from './trust.js';
 export { decide } from './decide.js';
 export { issuerSignerProblem } from './gates/issuer-signer.js';
+export { unrestartablePods, unrestartableSummary } from './gates/unrestartable.js';
 export { plan, type Plan, type PlanStep, type PlanStepKind } from './plan.js';
 export type * from './ports.js';
 export { decideOptionsOf, runRotation, type Progress, type ProgressEvent, type RunOptions, type RunResult } from './runner.js';

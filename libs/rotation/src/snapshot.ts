@@ -143,6 +143,12 @@ export interface WorkloadFacts extends WorkloadRef {
   readonly observedGeneration: number;
   /** `kubectl.kubernetes.io/restartedAt` (Rollout: `spec.restartAt`), parsed; undefined when unset. */
   readonly restartedAt?: EpochMs;
+  /** StatefulSet, DaemonSet: `spec.updateStrategy.type`; `OnDelete` replaces no pod on a template change. */
+  readonly updateStrategy?: 'RollingUpdate' | 'OnDelete';
+  /** StatefulSet: `spec.updateStrategy.rollingUpdate.partition`; pods with a lower ordinal are never replaced. */
+  readonly partition?: number;
+  /** Deployment: `spec.paused`; a paused Deployment rolls out nothing. */
+  readonly paused?: boolean;
 }
 
 export type IdentityEventReason = 'IssuerUpdated' | 'IssuerUpdateSkipped' | 'IssuerValidationFailed';

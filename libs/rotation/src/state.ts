@@ -30,6 +30,7 @@ export const STOP_REASONS = [
   'issuer-chained-elsewhere',
   'issuer-signer-not-active',
   'identity-pods-missing',
+  'pods-not-restartable',
   'half-finished-rotation',
   'rotation-state-lost',
 ] as const;

@@ -78,8 +78,34 @@ function blockerFor(pod: MeshedPod, why: string): Blocker {
     ...base,
     owner: 'Other',
     ownerName: owner.name,
-    message: `pod ${podKey(pod)} owned by ${owner.name} (not a Deployment, StatefulSet, DaemonSet or Rollout) ${why}; restart it through its controller or delete it`,
+    message: `pod ${podKey(pod)} owned by ${owner.name} (not a Deployment, StatefulSet, DaemonSet or Argo Rollout, which the rotator restarts) ${why}; restart its pods through that controller (or delete them one at a time), then run again`,
   };
+}
+
+/**
+ * Why a restart through the pod template (`restartedAt`) would not replace the workload's pods, with
+ * what to do; undefined when it would. Its rollout would otherwise look "in progress" forever.
+ */
+export function restartIneffective(w: WorkloadFacts): string | undefined {
+  const ref = `${w.kind} ${w.namespace}/${w.name}`;
+  if (w.updateStrategy === 'OnDelete') {
+    return `${ref} uses updateStrategy OnDelete: a restart does not replace its pods; delete its pods one at a time (each comes back with the current trust bundle), or set updateStrategy RollingUpdate, then run again`;
+  }
+  if (w.partition !== undefined && w.partition > 0) {
+    return `${ref} has rollingUpdate.partition ${w.partition}: a restart does not replace its pods with an ordinal below ${w.partition}; set the partition to 0 (or delete those pods one at a time), then run again`;
+  }
+  if (w.paused === true) {
+    return `${ref} is paused: a restart does not roll it; resume it (kubectl rollout resume ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace}), then run again`;
+  }
+  return undefined;
+}
+
+/**
+ * The blockers no wait resolves: pods of a workload a restart does not replace and pods of another
+ * controller. Job pods finish and bare pods are deleted while the run waits.
+ */
+export function cannotRestart(blockers: readonly Blocker[]): Blocker[] {
+  return blockers.filter((b) => b.owner !== 'Job' && b.owner !== 'bare');
 }
 
 interface Group {
@@ -153,6 +179,11 @@ export function rollStatus(snapshot: ClusterSnapshot, rule: RollRule): RollStatu
     for (const v of notReady) pending.push({ pod: v.pod, why: 'is not Ready' });
     const w = group.workload;
     if (!w) continue; // its owner was deleted (namespace going away): wait for the pods to end
+    const ineffective = restartIneffective(w);
+    if (ineffective !== undefined) {
+      for (const v of stale) blockers.push({ namespace: v.pod.namespace, pod: v.pod.name, owner: w.kind, ownerName: w.name, message: `pod ${podKey(v.pod)} ${v.verdict.fresh ? '' : v.verdict.why}; ${ineffective}` });
+      continue;
+    }
     const wasRolled = w.restartedAt !== undefined && w.restartedAt >= baseline;
     if (wasRolled) rolled.push(group.ref);
     if (stale.length > 0 && !wasRolled) needsRoll.push({ tier: group.tier, ref: group.ref });

@@ -85,6 +85,68 @@ describe('Idle: bootstrap and start', () => {
   });
 });
 
+describe('pods a restart does not replace, found before the first write (issue 14, item 8)', () => {
+  const crossSignable = { active: { ...anchor('A'), crossSignable: true as const } };
+  const onDelete = workload('StatefulSet', 'db', { updateStrategy: 'OnDelete' });
+  const start = options({ start: 'always', strategy: 'restart' });
+
+  it.each([
+    ['an OnDelete StatefulSet', pod('db-0', { owner: ['StatefulSet', 'db'] }), onDelete, /StatefulSet app\/db uses updateStrategy OnDelete/],
+    ['an OnDelete DaemonSet', pod('agent-x', { owner: ['DaemonSet', 'agent'] }), workload('DaemonSet', 'agent', { updateStrategy: 'OnDelete' }), /DaemonSet app\/agent uses updateStrategy OnDelete/],
+    ['a partitioned StatefulSet', pod('db-0', { owner: ['StatefulSet', 'db'] }), workload('StatefulSet', 'db', { partition: 1 }), /StatefulSet app\/db has rollingUpdate.partition 1/],
+    ['a paused Deployment', pod('web-1', { owner: ['Deployment', 'web'] }), workload('Deployment', 'web', { paused: true }), /Deployment app\/web is paused/],
+    ['an operator', pod('pg-1', { owner: ['Other', 'Cluster/pg'] }), undefined, /pod app\/pg-1 owned by Cluster\/pg/],
+  ])('restart: stops before starting a rotation when %s owns meshed pods, naming them and what to do', (_what, p, w, message) => {
+    const s = snapshot({ pods: [pod('ok-1', { owner: ['Deployment', 'ok'] }), p], workloads: [workload('Deployment', 'ok'), ...(w ? [w] : [])] });
+    const d = stopped(decide(s, initialState(), start));
+    expect(d.reason).toBe('pods-not-restartable');
+    expect(d.message).toMatch(/^expected every meshed pod a rotation \(strategy restart\) restarts to be replaced by a restart of its controller, found 1 pod\(s\) that are not: /);
+    expect(d.message).toMatch(message);
+    expect(d.message).toMatch(/then run again/);
+    expect(d.state).toMatchObject({ phase: 'Stopped', stopped: { phase: 'Idle', reason: 'pods-not-restartable' } });
+  });
+
+  it('control: starts when every meshed pod belongs to an ordinary RollingUpdate workload', () => {
+    const s = snapshot({ pods: [pod('web-1'), pod('db-0', { owner: ['StatefulSet', 'db'] })], workloads: [workload('Deployment', 'web'), workload('StatefulSet', 'db', { updateStrategy: 'RollingUpdate', partition: 0 })] });
+    expect(action(decide(s, initialState(), start)).action).toMatchObject({ to: 'Prepare' });
+  });
+
+  it('cross-signed: only pods trusting neither anchor matter; an OnDelete StatefulSet whose pods trust the active anchor does not stop the start', () => {
+    const trusting = snapshot({ ...crossSignable, pods: [pod('db-0', { owner: ['StatefulSet', 'db'] })], workloads: [onDelete] });
+    expect(action(decide(trusting, initialState(), options({ start: 'always' }))).action).toMatchObject({ to: 'Prepare' });
+    const neither = { ...trusting, pods: [pod('db-0', { owner: ['StatefulSet', 'db'], trusts: ['Z'] })], bundles: [bundle('linkerd', ['A']), bundle('app', ['Z'])] };
+    const d = stopped(decide(neither, initialState(), options({ start: 'always' })));
+    expect(d.message).toMatch(/strategy cross-signed.*StatefulSet app\/db uses updateStrategy OnDelete/);
+  });
+
+  it('after a cross-signed rotation: stops instead of restarting pods relying on an ending cross-signature that a restart does not replace', () => {
+    const { rotation: _finished, ...done } = rotating('Done', {}, [['A'], ['B']]);
+    const b = anchor('B');
+    const ending = snapshot({
+      active: b,
+      previous: b,
+      prepared: { revision: 2, issuing: 'absent', anchor: b },
+      issuer: { ...snapshot().issuer!, chainsTo: fp('B'), chainVia: [{ anchor: fp('A'), notAfter: T0 + HOUR }] },
+      bundles: [bundle('linkerd', ['B'])],
+      injector: { trustRootSha256: hashOf(['B']) },
+      pods: [pod('db-0', { owner: ['StatefulSet', 'db'], trusts: ['A'] })],
+    });
+    const d = stopped(decide({ ...ending, workloads: [onDelete] }, done, o));
+    expect(d).toMatchObject({ reason: 'pods-not-restartable', state: { stopped: { phase: 'Done' } } });
+    expect(d.message).toMatch(/relying on a cross-signature that ends soon .*StatefulSet app\/db uses updateStrategy OnDelete/);
+    // Control: the same pod of an ordinary StatefulSet is restarted.
+    expect(action(decide({ ...ending, workloads: [workload('StatefulSet', 'db')] }, done, o)).action).toMatchObject({ kind: 'roll-workloads', phase: 'Done', workloads: [{ kind: 'StatefulSet', name: 'db' }] });
+  });
+
+  it('stops at once mid-phase, instead of restarting it and waiting for a rollout that never comes', () => {
+    const known = [['A'], ['A', 'B']] as const;
+    const s = trustBothCluster({ pods: [pod('web-1'), pod('db-0', { owner: ['StatefulSet', 'db'] })], workloads: [workload('Deployment', 'web'), { ...onDelete, restartedAt: T0 }] });
+    const d = stopped(decide(s, rotating('TrustBoth', { rollBaseline: iso(T0 - 1000) }, known), o));
+    expect(d).toMatchObject({ reason: 'pods-not-restartable', state: { stopped: { phase: 'TrustBoth' } } });
+    expect(d.message).toMatch(/in phase TrustBoth .*StatefulSet app\/db uses updateStrategy OnDelete/);
+  });
+});
+
 describe('Prepare', () => {
   const state = rotating('Prepare');
 

@@ -124,6 +124,13 @@ describe('plan', () => {
     expect(p.summary).toMatch(/2 pod\(s\) the rotator cannot restart/);
   });
 
+  it('names, up front, pods a restart does not replace, with what to do: no rotation starts (issue 14, item 8)', () => {
+    const s = snapshot({ pods: [pod('db-0', { owner: ['StatefulSet', 'db'] })], workloads: [workload('StatefulSet', 'db', { updateStrategy: 'OnDelete' })] });
+    const p = plan(s, initialState(), options({ start: 'always', strategy: 'restart' }));
+    expect(p).toMatchObject({ rotates: false, next: { kind: 'stop', reason: 'pods-not-restartable' } });
+    expect(p.summary).toMatch(/^no rotation now: expected every meshed pod a rotation \(strategy restart\) restarts .*pod app\/db-0 is restarted by every restart-strategy rotation; StatefulSet app\/db uses updateStrategy OnDelete/);
+  });
+
   it('shows only what is left of a rotation in progress', () => {
     const state = rotating('Promote', { promotedAt: iso(T0 - 60_000), issuerUpdatedAt: iso(T0 - 30_000), identityFreshAt: iso(T0 - 10_000), rollBaseline: iso(T0 - 10_000) }, [['A', 'B']]);
     const s = trustBothCluster({

@@ -1,7 +1,7 @@
 // rollStatus: tier order, concurrency bound, restart detection, scaled-to-zero, deleted owners, blockers.
 // Freshness is a stub here so only the rollout logic is under test.
 import { workloadKey, type MeshedPod } from '../src/index.js';
-import { rollStatus, type Freshness } from '../src/workloads.js';
+import { cannotRestart, rollStatus, type Freshness } from '../src/workloads.js';
 import { pod, snapshot, T0, workload } from './builders.js';
 
 /** Pods named "*-old*" are stale; everything else is fresh. */
@@ -99,5 +99,46 @@ describe('rollStatus', () => {
     expect(status.blockers.map((b) => b.owner)).toEqual(['bare', 'Job', 'Other']);
     expect(status.blockers[0]?.message).toMatch(/bare pod app\/debug-old is old; the rotator never restarts bare pods: delete it/);
     expect(status.blockers[1]?.message).toMatch(/Job migrate .* Jobs are left to finish: wait for it, or delete the pod/);
+  });
+
+  describe('workloads a restart does not replace (issue 14, item 8)', () => {
+    const stale = (kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', name: string) => pod(`${name}-old`, { owner: [kind, name] });
+    const cases = [
+      ['StatefulSet with updateStrategy OnDelete', stale('StatefulSet', 'db'), workload('StatefulSet', 'db', { updateStrategy: 'OnDelete' }), /StatefulSet app\/db uses updateStrategy OnDelete: a restart does not replace its pods; delete its pods one at a time/],
+      ['DaemonSet with updateStrategy OnDelete', stale('DaemonSet', 'agent'), workload('DaemonSet', 'agent', { updateStrategy: 'OnDelete' }), /DaemonSet app\/agent uses updateStrategy OnDelete/],
+      ['partitioned StatefulSet', stale('StatefulSet', 'db'), workload('StatefulSet', 'db', { partition: 2 }), /StatefulSet app\/db has rollingUpdate.partition 2: a restart does not replace its pods with an ordinal below 2; set the partition to 0/],
+      ['paused Deployment', stale('Deployment', 'web'), workload('Deployment', 'web', { paused: true }), /Deployment app\/web is paused: a restart does not roll it; resume it \(kubectl rollout resume deployment\/web -n app\)/],
+    ] as const;
+
+    it.each(cases)('names the pods of a %s as blockers, never as a restart or a rollout in progress', (_what, p, w, message) => {
+      for (const restartedAt of [undefined, T0]) {
+        const status = rollStatus(snapshot({ pods: [p], workloads: [{ ...w, ...(restartedAt ? { restartedAt } : {}) }] }), { fresh: byName, baseline: BASE, maxConcurrent: 5 });
+        expect(status).toMatchObject({ toRoll: [], needsRoll: [], inProgress: [], complete: false });
+        expect(status.blockers).toEqual([expect.objectContaining({ pod: p.name, owner: w.kind, ownerName: w.name, message: expect.stringMatching(message) })]);
+        expect(cannotRestart(status.blockers)).toHaveLength(1);
+      }
+    });
+
+    it('leaves such a workload alone while its pods are fresh', () => {
+      const status = rollStatus(snapshot({ pods: [pod('db-0', { owner: ['StatefulSet', 'db'] })], workloads: [workload('StatefulSet', 'db', { updateStrategy: 'OnDelete' })] }), { fresh: byName, baseline: BASE, maxConcurrent: 5 });
+      expect(status).toMatchObject({ blockers: [], complete: true });
+    });
+
+    it('still restarts an ordinary RollingUpdate workload (control), and a StatefulSet with partition 0', () => {
+      const s = snapshot({
+        pods: [stale('Deployment', 'web'), stale('StatefulSet', 'db')],
+        workloads: [workload('Deployment', 'web'), workload('StatefulSet', 'db', { partition: 0 })],
+      });
+      const status = rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 });
+      expect(status.toRoll.map(workloadKey)).toEqual(['Deployment/app/web', 'StatefulSet/app/db']);
+      expect(status.blockers).toEqual([]);
+    });
+
+    it('counts pods of an unknown controller (an operator) among those it cannot restart, Job and bare pods not', () => {
+      const s = snapshot({ pods: [pod('pg-1-old', { owner: ['Other', 'Cluster/pg'] }), pod('migrate-old', { owner: ['Job', 'migrate'] }), pod('debug-old', { owner: null })] });
+      const blockers = rollStatus(s, { fresh: byName, baseline: BASE, maxConcurrent: 5 }).blockers;
+      expect(cannotRestart(blockers).map((b) => b.pod)).toEqual(['pg-1-old']);
+      expect(cannotRestart(blockers)[0]?.message).toMatch(/owned by Cluster\/pg .* restart its pods through that controller \(or delete them one at a time\)/);
+    });
   });
 });

@@ -14,6 +14,8 @@ import {
 
 export interface PodContext {
   readonly linkerdNamespace: string;
+  /** The rotator's own namespace: its pods there are never the engine's to restart or wait on. */
+  readonly releaseNamespace: string;
   /** The ReplicaSet `namespace/name`, from the cache (undefined while the cache has not seen it). */
   replicaSet(namespace: string, name: string): V1ReplicaSet | undefined;
   /** Whether a Deployment of that name exists (fallback while a new ReplicaSet is not cached yet). */
@@ -73,10 +75,24 @@ function parseTime(value: Date | string | undefined): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** A pod with a linkerd-proxy container that has not terminated, as a MeshedPod; undefined otherwise. */
+/** The label every pod of the chart carries (runner, webhook, exporter; charts/linkerd-rotator/templates/_pods.tpl). */
+export const ROTATOR_POD_LABEL = { key: 'app.kubernetes.io/part-of', value: 'linkerd-rotator' } as const;
+
+/**
+ * The chart's own pods: labelled ROTATOR_POD_LABEL in the release namespace. The chart disables
+ * injection on them; should one be meshed anyway, the runner must not wait on its own Job's pod.
+ */
+function rotatorPod(pod: V1Pod, releaseNamespace: string): boolean {
+  return pod.metadata?.namespace === releaseNamespace && pod.metadata.labels?.[ROTATOR_POD_LABEL.key] === ROTATOR_POD_LABEL.value;
+}
+
+/**
+ * A pod with a linkerd-proxy container that has not terminated, as a MeshedPod; undefined otherwise,
+ * and for the rotator's own pods.
+ */
 export function meshedPodOf(pod: V1Pod, ctx: PodContext): MeshedPod | undefined {
   const proxy = proxyContainer(pod);
-  if (!proxy) return undefined;
+  if (!proxy || rotatorPod(pod, ctx.releaseNamespace)) return undefined;
   const phase = pod.status?.phase;
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
   const namespace = pod.metadata?.namespace ?? '';

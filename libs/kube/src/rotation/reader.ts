@@ -127,6 +127,7 @@ export class KubeClusterReader implements ClusterReader {
     let definitive = true;
     const podContext: PodContext = {
       linkerdNamespace: ctx.names.linkerdNamespace,
+      releaseNamespace: ctx.names.releaseNamespace,
       replicaSet: (namespace, name) => {
         const rs = cache.replicaSets.get(namespace, name);
         if (!rs) definitive = false;

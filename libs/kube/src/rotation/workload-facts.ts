@@ -6,7 +6,7 @@ import { PROXY_CONTAINER, RESTARTED_AT_ANNOTATION } from '../linkerd.js';
 
 /** The fields of an argoproj.io/v1alpha1 Rollout the rotator reads. */
 export interface RolloutObject extends KubernetesObject {
-  spec?: { replicas?: number; restartAt?: string; selector?: V1LabelSelector; template?: { metadata?: { labels?: Record<string, string> } } };
+  spec?: { replicas?: number; restartAt?: string; paused?: boolean; selector?: V1LabelSelector; template?: { metadata?: { labels?: Record<string, string> } } };
   status?: { readyReplicas?: number; updatedReplicas?: number; observedGeneration?: string | number; replicas?: number };
 }
 
@@ -44,6 +44,7 @@ export function workloadFactsOf(kind: WorkloadKind, obj: WorkloadObject, tier: T
   const template = (obj as V1Deployment).spec?.template;
   const restartedAt = parseTime(template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION]);
   const marker = restartedAt !== undefined ? { restartedAt } : {};
+  const replacement = replacementFacts(kind, obj);
   if (kind === 'DaemonSet') {
     const ds = obj as V1DaemonSet;
     return {
@@ -53,6 +54,7 @@ export function workloadFactsOf(kind: WorkloadKind, obj: WorkloadObject, tier: T
       updatedReplicas: ds.status?.updatedNumberScheduled ?? 0,
       observedGeneration: ds.status?.observedGeneration ?? 0,
       ...marker,
+      ...replacement,
     };
   }
   const d = obj as V1Deployment | V1StatefulSet;
@@ -63,7 +65,18 @@ export function workloadFactsOf(kind: WorkloadKind, obj: WorkloadObject, tier: T
     updatedReplicas: d.status?.updatedReplicas ?? 0,
     observedGeneration: d.status?.observedGeneration ?? 0,
     ...marker,
+    ...replacement,
   };
+}
+
+/** What decides whether a template change replaces the pods (libs/rotation `restartIneffective`): set fields only. */
+function replacementFacts(kind: WorkloadKind, obj: WorkloadObject): Pick<WorkloadFacts, 'updateStrategy' | 'partition' | 'paused'> {
+  if (kind === 'Deployment') return (obj as V1Deployment).spec?.paused === true ? { paused: true } : {};
+  if (kind !== 'StatefulSet' && kind !== 'DaemonSet') return {};
+  const strategy = (obj as V1StatefulSet | V1DaemonSet).spec?.updateStrategy;
+  const type = strategy?.type === 'OnDelete' || strategy?.type === 'RollingUpdate' ? strategy.type : undefined;
+  const partition = kind === 'StatefulSet' ? (obj as V1StatefulSet).spec?.updateStrategy?.rollingUpdate?.partition : undefined;
+  return { ...(type !== undefined ? { updateStrategy: type } : {}), ...(partition !== undefined ? { partition } : {}) };
 }
 
 /** The labels of the pods a workload creates (what a PodDisruptionBudget selects on). */
@@ -99,7 +112,8 @@ export function meshedTemplate(obj: WorkloadObject, namespaceInject: string | un
 
 /**
  * Keeps what the rotator reads, in place: identity, generation, replicas, selector, the template's
- * labels, restart marker, inject annotation and container names, and the rollout status.
+ * labels, restart marker, inject annotation and container names, what decides whether a restart
+ * replaces the pods (paused, updateStrategy type and partition), and the rollout status.
  */
 export function slimWorkload(obj: WorkloadObject): void {
   const meta = obj.metadata ?? {};
@@ -121,9 +135,15 @@ export function slimWorkload(obj: WorkloadObject): void {
     const names = (list: Array<{ name: string }> | undefined) => list?.map((c) => ({ name: c.name }));
     const containers = names(template?.spec?.containers);
     const initContainers = names(template?.spec?.initContainers);
+    const strategy = (obj as V1StatefulSet).spec?.updateStrategy;
+    const partition = strategy?.rollingUpdate?.partition;
     (obj as { spec?: unknown }).spec = {
       ...(spec.replicas !== undefined ? { replicas: spec.replicas } : {}),
       ...(spec.restartAt !== undefined ? { restartAt: spec.restartAt } : {}),
+      ...(spec.paused !== undefined ? { paused: spec.paused } : {}),
+      ...(strategy?.type !== undefined || partition !== undefined
+        ? { updateStrategy: { ...(strategy?.type !== undefined ? { type: strategy.type } : {}), ...(partition !== undefined ? { rollingUpdate: { partition } } : {}) } }
+        : {}),
       ...(spec.selector ? { selector: spec.selector } : {}),
       template: {
         metadata: {

@@ -7,6 +7,7 @@ import { iso, ms, type RollPhase, type RotationRecord } from '../state.js';
 import { configMapSettledAt, nextWholeSecond, syncedBundle } from '../trust.js';
 import { rollStatus, type Freshness, type RollStatus } from '../workloads.js';
 import { safetyGate } from './safety.js';
+import { unrestartableStop } from './unrestartable.js';
 
 export interface Roll<T> {
   readonly phase: RollPhase;
@@ -34,6 +35,8 @@ export function rollPhase<T extends Decision | undefined>(context: RotationConte
   const withBaselineContext = withRotation(context, rotation);
   const status = rollStatus(context.snapshot, { fresh: roll.fresh, baseline, maxConcurrent: context.options.maxConcurrentRollouts });
   if (status.complete) return roll.then();
+  const stuck = unrestartableStop(context, status.blockers, `the rotation restarts in phase ${roll.phase}`);
+  if (stuck) return stuck;
   if (status.toRoll.length === 0) return gate(withBaselineContext, rollGate(roll, status));
   if (context.now < baseline) {
     return gate(withBaselineContext, {

@@ -1,7 +1,8 @@
 // Phases Idle and Done: bootstrap the runner-owned anchor Secrets from the prepared anchor, restart
 // pods whose cross-signature nears its end, then start a rotation when due (docs/rotation.md).
 import type { Decision } from '../decision.js';
-import { crossSignatureFreshness, crossSignatureReliances } from '../freshness.js';
+import { crossSignatureFreshness, crossSignatureReliances, rotationRestartFreshness } from '../freshness.js';
+import type { Strategy } from '../options.js';
 import { shortFp, workloadKey, type AnchorFacts } from '../snapshot.js';
 import { iso, ms, type RotationRecord } from '../state.js';
 import { chooseStrategy } from '../strategy.js';
@@ -9,6 +10,7 @@ import { expiryMarginOf, formatDuration } from '../options.js';
 import { podTrust, trustContext } from '../trust.js';
 import { rollStatus } from '../workloads.js';
 import { issuerChainedTo, issuerSignerOnActive } from '../gates/issuer-signer.js';
+import { unrestartableStop } from '../gates/unrestartable.js';
 import { act, anchorRef, gate, MAX_LISTED, stop, transition, usableNewAnchor, type DecideContext } from './context.js';
 
 export function decideIdle(context: DecideContext): Decision {
@@ -129,6 +131,8 @@ function restartCrossSignReliant(context: DecideContext): Decision | undefined {
   const lastEnded = context.state.last ? ms(context.state.last.finishedAt) : 0;
   const baseline = Math.max(Math.min(...opensAt), lastEnded);
   const status = rollStatus(snapshot, { fresh: crossSignatureFreshness(trust, { issuer, now, marginMs: options.crossSignMarginMs }), baseline, maxConcurrent: options.maxConcurrentRollouts });
+  const stuck = unrestartableStop(context, status.blockers, 'relying on a cross-signature that ends soon');
+  if (stuck) return stuck;
   if (status.toRoll.length === 0) {
     if (status.inProgress.length === 0) return undefined;
     return gate(context, {
@@ -153,8 +157,10 @@ function restartCrossSignReliant(context: DecideContext): Decision | undefined {
 function startIfDue(context: DecideContext, active: AnchorFacts): Decision {
   const due = startDue(context, active);
   if (!due.start) return { kind: 'done', state: context.state, summary: due.why };
-  const now = iso(context.now);
   const choice = chooseStrategy(active, context.options, context.now);
+  const stuck = unrestartableAtStart(context, active, choice.strategy);
+  if (stuck) return stuck;
+  const now = iso(context.now);
   const rotation: RotationRecord = {
     id: `rotation-${now}`,
     strategy: choice.strategy,
@@ -169,6 +175,19 @@ function startIfDue(context: DecideContext, active: AnchorFacts): Decision {
   };
   const note = choice.note !== undefined ? `; ${choice.note}` : '';
   return transition(context, { to: 'Prepare', rotation, why: `rotation of anchor ${shortFp(active.fingerprint)} started (strategy ${choice.strategy}): ${due.why}${note}` });
+}
+
+/**
+ * Before the first write of a rotation: a pod it will restart whose controller a restart does not
+ * replace would leave a phase waiting until its deadline, so the run stops now, naming them.
+ */
+function unrestartableAtStart(context: DecideContext, active: AnchorFacts, strategy: Strategy): Decision | undefined {
+  const { snapshot, options } = context;
+  const prepared = snapshot.prepared.anchor;
+  const to = prepared !== undefined && usableNewAnchor(prepared, active.publicKeyFingerprint, context.now) ? prepared.fingerprint : undefined;
+  const fresh = rotationRestartFreshness(trustContext(snapshot, context.state, options), { strategy, from: active.fingerprint, ...(to !== undefined ? { to } : {}) });
+  const status = rollStatus(snapshot, { fresh, baseline: Number.POSITIVE_INFINITY, maxConcurrent: options.maxConcurrentRollouts });
+  return unrestartableStop(context, status.blockers, `a rotation (strategy ${strategy}) restarts`);
 }
 
 function startDue(context: DecideContext, active: AnchorFacts): { start: boolean; why: string } {
