@@ -68,9 +68,9 @@ export function publicPkiInputOf(
   const entry = (source: PublicPkiSource): PublicPkiInputEntry => {
     const { namespace, name } = publicPkiSecretName(names, source);
     const secret = held.get(source);
-    const uid = secret?.metadata?.uid;
-    const resourceVersion = secret?.metadata?.resourceVersion;
-    if (secret === undefined || uid === undefined || resourceVersion === undefined) return { secret: { namespace, name } };
+    if (secret === undefined) return { secret: { namespace, name } };
+    const uid = secret.metadata?.uid ?? '';
+    const resourceVersion = secret.metadata?.resourceVersion ?? '';
     const view = held.view(source, secret);
     return { secret: { namespace, name, version: { uid, resourceVersion } }, ...(view ? { view } : {}) };
   };
