@@ -117,6 +117,9 @@ describe('RBAC', () => {
     expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'linkerd-rotator-state')).toBe(true);
     expect(allows(runner, releaseNamespace, 'coordination.k8s.io', 'leases', 'update', 'linkerd-rotator')).toBe(true);
     expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'other')).toBe(false);
+    // The public PKI view: read only (gate public-view-synced); the exporter writes it.
+    expect(allows(runner, releaseNamespace, '', 'configmaps', 'watch', 'linkerd-rotator-public-pki')).toBe(true);
+    expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'linkerd-rotator-public-pki')).toBe(false);
     expect(allows(runner, 'default', 'coordination.k8s.io', 'leases', 'create')).toBe(false);
   });
 

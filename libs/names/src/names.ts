@@ -21,7 +21,6 @@ export interface ObjectNameRow<K extends string = string> {
 
 const ALL: readonly NameConsumer[] = ['runner', 'webhook', 'exporter'];
 const RUNNER: readonly NameConsumer[] = ['runner'];
-const WEBHOOK_AND_EXPORTER: readonly NameConsumer[] = ['webhook', 'exporter'];
 
 function row<K extends string>(key: K, flag: string, fallback: string, chartValue: string | undefined, description: string, usedBy: readonly NameConsumer[] = ALL): ObjectNameRow<K> {
   return { key, flag, env: flag.replace(/-/g, '_').toUpperCase(), default: fallback, ...(chartValue ? { chartValue } : {}), description, usedBy };
@@ -43,7 +42,7 @@ export const OBJECT_NAME_TABLE = [
   row('trustRootsConfigMap', 'trust-roots-configmap', 'linkerd-identity-trust-roots', 'names.trustRootsConfigMap', 'trust-manager Bundle and target ConfigMap that Linkerd reads'),
   row('trustRootsKey', 'trust-roots-key', 'ca-bundle.crt', undefined, 'key of the trust-roots ConfigMap (fixed by Linkerd)'),
   row('stateConfigMap', 'state-configmap', 'linkerd-rotator-state', 'names.stateConfigMap', 'ConfigMap holding the rotation state'),
-  row('publicPkiConfigMap', 'public-pki-configmap', 'linkerd-rotator-public-pki', 'names.publicPkiConfigMap', "ConfigMap (release namespace) of the anchors' and issuer's public certificates: written by the exporter, read by the webhook (no keys)", WEBHOOK_AND_EXPORTER),
+  row('publicPkiConfigMap', 'public-pki-configmap', 'linkerd-rotator-public-pki', 'names.publicPkiConfigMap', "ConfigMap (release namespace) of the anchors' and issuer's public certificates: written by the exporter, read by the webhook and the runner (no keys)"),
   row('lease', 'lease', 'linkerd-rotator', 'names.lease', 'Lease that keeps two runs apart', RUNNER),
   row('identityDeployment', 'identity-deployment', 'linkerd-identity', undefined, "Linkerd's identity Deployment (fixed by Linkerd's chart)", RUNNER),
 ] as const;

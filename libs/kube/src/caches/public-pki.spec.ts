@@ -4,6 +4,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
+import { publicViewFactsOf } from '../rotation/pki-facts.js';
 import { anchorViewOf, issuerViewOf } from './projections.js';
 import { decodePublicPki, encodePublicPki, publicPkiInputOf, reflectsSecret, type PublicPkiInput } from './public-pki.js';
 
@@ -72,6 +73,19 @@ describe('the public PKI view (codec)', () => {
   it('is the same data for the same input (so the writer writes only on a change)', () => {
     const input = inputOf({ activeAnchor: secretOf(names.trustNamespace, names.activeAnchorSecret, { 'tls.crt': a.certPem }) });
     expect(encodePublicPki(input)).toEqual(encodePublicPki(input));
+  });
+
+  it("gives the runner's snapshot the anchors' fingerprints as the view holds them (gate public-view-synced)", () => {
+    const data = encodePublicPki(
+      inputOf({
+        activeAnchor: secretOf(names.trustNamespace, names.activeAnchorSecret, { 'tls.crt': x.certPem, 'anchor.crt': b.certPem, 'cross-signer.crt': a.certPem }),
+        previousAnchor: secretOf(names.trustNamespace, names.previousAnchorSecret, { 'tls.crt': a.certPem }),
+      }),
+    );
+    expect(publicViewFactsOf({ metadata: {}, data })).toEqual({ active: b.fingerprint, previous: a.fingerprint });
+    expect(publicViewFactsOf(undefined)).toBeUndefined();
+    // Unreadable: holds no anchor, so the gate waits for the exporter to rewrite it.
+    expect(publicViewFactsOf({ metadata: {}, data: {} })).toEqual({});
   });
 
   it('refuses a ConfigMap that does not hold a view, saying what it expected', () => {
