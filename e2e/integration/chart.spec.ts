@@ -177,7 +177,7 @@ describe("the chart's ValidatingWebhookConfiguration in the real API server", ()
   const configMap = (bundle: string) =>
     JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRoots, namespace: names.linkerdNs }, data: { 'ca-bundle.crt': bundle } });
 
-  it('denies a kubectl apply of the trust roots without the active anchor, or with a CA that is no anchor of this install, showing the webhook message; allows a correct one', async () => {
+  it('denies a kubectl apply of the trust roots without the active anchor, or with a CA that is no anchor of this install, showing the webhook message; allows a correct one (the anchors come from the public PKI view: the webhook reads no Secret)', async () => {
     const { certPem: otherCa } = await makeCa('some-other-ca');
     const denied = await tryKubectl(['apply', '-f', '-'], configMap(otherCa));
     expect(denied.code).not.toBe(0);
@@ -673,7 +673,7 @@ describe('helm upgrade', () => {
 });
 
 describe('helm uninstall', () => {
-  it('removes everything the chart made except what the README says is kept: anchor Secrets, the issuer and webhook TLS Secrets, state ConfigMap and Lease, the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
+  it('removes everything the chart made except what the README says is kept: anchor Secrets, the issuer and webhook TLS Secrets, state ConfigMap and Lease, the public PKI view, the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
     // Uninstall deletes the exporter's Deployment: its local stand-in stops with it.
     await exporter?.stop();
     exporter = undefined;
