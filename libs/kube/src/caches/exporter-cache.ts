@@ -3,15 +3,15 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { ObjectNames } from '@linkerd-rotator/names';
 import { BundleCache, toPem } from '@linkerd-rotator/x509';
-import { Collection, erase } from '../collection.js';
+import { Collection, erase, type Feed } from '../collection.js';
 import { reuseConnections } from '../connections.js';
-import { configMapsEverywhereFeed, namedConfigMapFeed, podsFeed } from '../feeds.js';
+import { configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed } from '../feeds.js';
 import { MESHED_POD_LABEL } from '../linkerd.js';
 import { Projected, Projection, sameData } from './projection.js';
 import { anchorViewOf, issuerViewOf, meshedPodViewOf, stateDataViewOf, trustRootsViewOf } from './projections.js';
 import type { CertificateView, ExporterSnapshot, ExporterSource, IssuerView, MeshedPodView, StateDataView, TrustRootsView } from './snapshot.js';
-import { publicPkiInputOf, publicPkiSecretName, type PublicPkiInput } from './public-pki.js';
-import { anchorAndIssuerFeeds, type CacheOptions } from './trust-cache.js';
+import { PUBLIC_PKI_SOURCES, publicPkiInputOf, publicPkiSecretName, type PublicPkiInput, type PublicPkiSource } from './public-pki.js';
+import type { CacheOptions } from './trust-cache.js';
 
 export interface ExporterCacheOptions extends CacheOptions {
   readonly names: ObjectNames;
@@ -19,6 +19,11 @@ export interface ExporterCacheOptions extends CacheOptions {
   readonly meshedPodSelector?: string;
   /** Watch pods at all (stale-proxy metrics); false drops the cluster-wide pod watch. */
   readonly watchPods?: boolean;
+}
+
+/** The four Secrets whose certificates the exporter reads (never their keys) and publishes for the webhook. */
+function anchorAndIssuerFeeds(core: CoreV1Api, names: ObjectNames): Record<PublicPkiSource, Feed<V1Secret>> {
+  return Object.fromEntries(PUBLIC_PKI_SOURCES.map((source) => [source, namedSecretFeed(core, publicPkiSecretName(names, source))])) as Record<PublicPkiSource, Feed<V1Secret>>;
 }
 
 /** Pods share a handful of anchor envs: each distinct text is parsed once. */

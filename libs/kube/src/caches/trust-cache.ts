@@ -4,7 +4,7 @@ import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret } from '@ku
 import type { ObjectNames } from '@linkerd-rotator/names';
 import { Collection, erase, type CollectionOptions } from '../collection.js';
 import { reuseConnections } from '../connections.js';
-import { namedConfigMapFeed, namedSecretFeed } from '../feeds.js';
+import { namedConfigMapFeed } from '../feeds.js';
 import { Projection } from './projection.js';
 import { bundleViewOf, rotationStateViewOf } from './projections.js';
 import { decodePublicPki } from './public-pki.js';
@@ -12,16 +12,6 @@ import type { TrustSnapshot, TrustSnapshotSource } from './snapshot.js';
 
 /** How the caches' collections log and retry (the feeds themselves are fixed). */
 export type CacheOptions = Pick<CollectionOptions<V1Secret>, 'logger' | 'relistDelayMs'>;
-
-/** The four Secrets whose certificates the exporter reads (never their keys) and publishes for the webhook. */
-export function anchorAndIssuerFeeds(core: CoreV1Api, names: ObjectNames) {
-  return {
-    preparedAnchor: namedSecretFeed(core, { namespace: names.trustNamespace, name: names.preparedAnchorSecret }),
-    activeAnchor: namedSecretFeed(core, { namespace: names.trustNamespace, name: names.activeAnchorSecret }),
-    previousAnchor: namedSecretFeed(core, { namespace: names.trustNamespace, name: names.previousAnchorSecret }),
-    issuer: namedSecretFeed(core, { namespace: names.linkerdNamespace, name: names.issuerSecret }),
-  };
-}
 
 /**
  * The webhook's cache: the public PKI view (the anchors' and issuer's certificates, which the
