@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { ANCHOR_CERT_KEY } from '@linkerd-rotator/names';
 import { waitFor } from '../cluster/src/index.js';
 import { makeCa } from '../cluster/src/pki.js';
+import { fingerprintsOf } from '../support/certs.js';
 import {
   applyPrometheusOperatorCrds,
   b64,
@@ -29,12 +30,12 @@ import {
   waitForTrustRoots,
   webhookEndpoint,
   webhookSa,
+  type ChartExporter,
   type ChartWebhook,
   type RunnerRun,
   type WebhookEndpoint,
 } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
-import { fingerprintsOf } from '../support/certs.js';
 import { cmctlRenew } from '../support/common-recipe.js';
 import { releaseObjects } from '../support/release.js';
 
@@ -49,6 +50,7 @@ const exporterSa = releaseObjects.exporterServiceAccount;
 
 let endpoint: WebhookEndpoint;
 let webhook: ChartWebhook | undefined;
+let exporter: ChartExporter | undefined;
 let runnerKubeconfig: string;
 let baseline: Set<string>;
 /** The anchor that signs the identity issuer now (A after bootstrap, B after the rotation test). */
@@ -78,6 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await webhook?.stop();
+  await exporter?.stop();
 });
 
 describe('helm install', () => {
@@ -113,7 +116,9 @@ describe('helm install', () => {
     expect(chainsTo(serving['tls.crt']!, servingCa['tls.crt']!)).toBe(true);
     expect(await jsonpath(testCluster(), ['get', 'validatingwebhookconfiguration', release.name], '{.webhooks[*].clientConfig.url}')).toBe(hooks.map(() => endpoint.url).join(' '));
 
-    // The webhook app as the chart's Deployment runs it, authenticated with a token of its ServiceAccount.
+    // The exporter publishes the public PKI view the webhook judges by; then the webhook app as the
+    // chart's Deployment runs it, each authenticated with a token of its ServiceAccount.
+    exporter = await startChartExporter(testCluster(), { kubeconfig: await serviceAccountKubeconfig(testCluster(), exporterSa) });
     webhook = await startChartWebhook(testCluster(), {
       endpoint,
       tls: { certPem: serving['tls.crt']!, keyPem: serving['tls.key']! },
@@ -153,6 +158,20 @@ describe('helm install', () => {
     expect(chainsTo(issuer['tls.crt']!, activeAnchor)).toBe(true);
     expect(cert(issuer['tls.crt']!).ca).toBe(true);
 
+    // The public PKI view reflects the Secrets bootstrap wrote: certificates only, with each Secret's uid and resourceVersion.
+    const view = await waitFor(
+      async () => {
+        const found = await tryKubectl(['-n', R, 'get', 'configmap', names.publicPki, '-o', 'json']);
+        const data = found.code === 0 ? (JSON.parse(found.stdout) as { data?: Record<string, string> }).data : undefined;
+        const same = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && fingerprintsOf(a).join() === fingerprintsOf(b).join();
+        return same(data?.['activeAnchor.crt'], activeAnchor) && same(data?.['issuer.crt'], issuer['tls.crt']) ? data : undefined;
+      },
+      { what: `the exporter to publish the bootstrapped anchor and issuer in ConfigMap ${R}/${names.publicPki}`, timeoutMs: 60_000 },
+    );
+    expect(JSON.stringify(view)).not.toContain('PRIVATE KEY');
+    const activeSecret = JSON.parse((await kubectl(['-n', T, 'get', 'secret', names.active, '-o', 'json'])).stdout) as { metadata: { uid: string; resourceVersion: string } };
+    expect((JSON.parse(view['sources.json']!) as Record<string, unknown>)['activeAnchor']).toEqual({ namespace: T, name: names.active, version: { uid: activeSecret.metadata.uid, resourceVersion: activeSecret.metadata.resourceVersion } });
+
     // trust-manager's write and cert-manager's issuer write both went through the webhook.
     const metrics = await webhook.metrics();
     expect(metrics).toMatch(/linkerd_rotator_admission_requests_total\{resource="configmaps",operation="CREATE",verdict="allowed"\} [1-9]/);
@@ -166,7 +185,7 @@ describe("the chart's ValidatingWebhookConfiguration in the real API server", ()
   const configMap = (bundle: string) =>
     JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRoots, namespace: names.linkerdNs }, data: { 'ca-bundle.crt': bundle } });
 
-  it('denies a kubectl apply of the trust roots without the active anchor, or with a CA that is no anchor of this install, showing the webhook message; allows a correct one', async () => {
+  it('denies a kubectl apply of the trust roots without the active anchor, or with a CA that is no anchor of this install, showing the webhook message; allows a correct one (the anchors come from the public PKI view: the webhook reads no Secret)', async () => {
     const { certPem: otherCa } = await makeCa('some-other-ca');
     const denied = await tryKubectl(['apply', '-f', '-'], configMap(otherCa));
     expect(denied.code).not.toBe(0);
@@ -223,7 +242,7 @@ describe('RBAC', () => {
       ['get', `secrets/${names.issuer}`, L], ['get', `certificates.cert-manager.io/${names.issuer}`, L],
       ['patch', `certificates.cert-manager.io/${names.issuer}`, L, status], ['list', 'events', L],
       ['get', `configmaps/${names.trustRoots}`, L], ['get', `configmaps/${names.trustRoots}`, appNs],
-      ['get', `configmaps/${names.state}`, R], ['update', `configmaps/${names.state}`, R], ['create', 'configmaps', R],
+      ['get', `configmaps/${names.state}`, R], ['update', `configmaps/${names.state}`, R], ['create', 'configmaps', R], ['watch', `configmaps/${names.publicPki}`, R],
       ['get', `leases.coordination.k8s.io/${names.lease}`, R], ['update', `leases.coordination.k8s.io/${names.lease}`, R], ['create', 'leases.coordination.k8s.io', R],
       ['create', 'events', R],
       ['list', 'pods', '*'], ['list', 'namespaces', '*'], ['list', 'replicasets.apps', '*'], ['list', 'poddisruptionbudgets.policy', '*'],
@@ -253,19 +272,24 @@ describe('RBAC', () => {
       ['delete', `validatingadmissionpolicybindings.admissionregistration.k8s.io/${release.name}-runner-guard`, '*'],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io', '*'], ['escalate', 'roles.rbac.authorization.k8s.io', R], ['impersonate', 'serviceaccounts', R],
       ['create', 'pods', appNs, ['--subresource=exec']], ['create', 'serviceaccounts', R, ['--subresource=token']],
-      ['delete', `secrets/${names.active}`, T], ['delete', `secrets/${names.previous}`, T], ['delete', `configmaps/${names.state}`, R],
+      ['delete', `secrets/${names.active}`, T], ['delete', `secrets/${names.previous}`, T], ['delete', `configmaps/${names.state}`, R], ['update', `configmaps/${names.publicPki}`, R],
       ['delete', `leases.coordination.k8s.io/${names.lease}`, R], ['delete', 'pods', appNs], ['delete', 'deployments.apps', appNs],
       ['delete', `certificates.cert-manager.io/${names.prepared}`, T], ['delete', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'],
       ['deletecollection', 'secrets', T],
     ], 'no');
   });
 
-  it("the webhook's ServiceAccount can read only the objects admission reads, by name, and write nothing", async () => {
+  it("the webhook's ServiceAccount can read only the objects admission reads, by name, no Secret at all, and write nothing (issue 14 item 6)", async () => {
     await expectAll(webhookSa, [
-      ['get', `secrets/${names.prepared}`, T], ['list', `secrets/${names.active}`, T], ['watch', `secrets/${names.previous}`, T],
-      ['watch', `secrets/${names.issuer}`, L], ['watch', `configmaps/${names.trustRoots}`, L], ['watch', `configmaps/${names.state}`, R],
+      ['get', `configmaps/${names.publicPki}`, R], ['list', `configmaps/${names.publicPki}`, R], ['watch', `configmaps/${names.publicPki}`, R],
+      ['watch', `configmaps/${names.trustRoots}`, L], ['watch', `configmaps/${names.state}`, R],
     ], 'yes');
     await expectAll(webhookSa, [
+      // It parses AdmissionReviews: none of the four Secrets, whose keys it never needs, by any read verb.
+      ...(['get', 'list', 'watch'] as const).flatMap((verb): Check[] => [
+        [verb, `secrets/${names.prepared}`, T], [verb, `secrets/${names.active}`, T], [verb, `secrets/${names.previous}`, T], [verb, `secrets/${names.issuer}`, L],
+      ]),
+      ['update', `configmaps/${names.publicPki}`, R], ['patch', `configmaps/${names.publicPki}`, R],
       // The exporter's reads are no longer the webhook's: no pods, no trust roots outside Linkerd's namespace.
       ['list', 'pods', '*'], ['watch', 'pods', appNs], ['get', 'pods', L],
       ['list', `configmaps/${names.trustRoots}`, '*'], ['get', `configmaps/${names.trustRoots}`, appNs],
@@ -279,8 +303,11 @@ describe('RBAC', () => {
     ], 'no');
   });
 
-  it("the exporter's ServiceAccount can read the trust objects by name, every trust-roots ConfigMap and meshed pods, and write nothing", async () => {
+  it("the exporter's ServiceAccount can read the trust objects by name, every trust-roots ConfigMap and meshed pods, and write only the public PKI view", async () => {
     await expectAll(exporterSa, [
+      ['get', `configmaps/${names.publicPki}`, R], ['update', `configmaps/${names.publicPki}`, R], ['patch', `configmaps/${names.publicPki}`, R],
+      // Create cannot be limited by name in RBAC; the exporter guard narrows it (next test).
+      ['create', 'configmaps', R],
       ['get', `secrets/${names.prepared}`, T], ['list', `secrets/${names.active}`, T], ['watch', `secrets/${names.previous}`, T],
       ['watch', `secrets/${names.issuer}`, L], ['watch', `configmaps/${names.state}`, R],
       ['list', `configmaps/${names.trustRoots}`, '*'], ['watch', `configmaps/${names.trustRoots}`, '*'], ['get', `configmaps/${names.trustRoots}`, appNs],
@@ -291,13 +318,25 @@ describe('RBAC', () => {
       ['list', 'secrets', T], ['get', 'secrets/some-other-secret', T], ['list', 'secrets', L], ['list', 'secrets', 'kube-system'],
       ['list', 'secrets', R], ['get', `secrets/${release.name}-webhook-tls`, R], ['list', 'configmaps', L], ['list', 'configmaps', '*'], ['get', 'configmaps/other', R],
       ['update', `secrets/${names.active}`, T], ['patch', `secrets/${names.issuer}`, L], ['create', 'secrets', T],
-      ['patch', `configmaps/${names.trustRoots}`, L], ['update', `configmaps/${names.state}`, R], ['create', 'configmaps', R], ['create', 'events', R],
+      ['patch', `configmaps/${names.trustRoots}`, L], ['update', `configmaps/${names.state}`, R], ['patch', 'configmaps/other', R], ['create', 'configmaps', L], ['create', 'configmaps', T], ['create', 'events', R],
+      ['delete', `configmaps/${names.publicPki}`, R],
       ['patch', 'pods', appNs], ['delete', 'pods', appNs], ['create', 'pods', appNs],
       ['get', `leases.coordination.k8s.io/${names.lease}`, R], ['list', 'deployments.apps', appNs],
       ['get', `certificates.cert-manager.io/${names.issuer}`, L], ['get', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'],
       ['list', 'validatingwebhookconfigurations.admissionregistration.k8s.io', '*'], ['patch', `validatingwebhookconfigurations.admissionregistration.k8s.io/${release.name}`, '*'],
       ['get', `secrets/${release.name}-webhook-ca`, R],
     ], 'no');
+  });
+
+  it("the chart's exporter guard lets the exporter create only the public PKI view ConfigMap", async () => {
+    const as = kubectlAs(testCluster(), await serviceAccountKubeconfig(testCluster(), exporterSa));
+    const other = await as(['-n', R, 'create', 'configmap', 'other-view', '--dry-run=server']);
+    expect(other.code).not.toBe(0);
+    expect(other.stderr).toContain(`ValidatingAdmissionPolicy '${release.name}-exporter-guard'`);
+    expect(other.stderr).toContain(`the exporter may create only the ConfigMap ${R}/${names.publicPki} (the public PKI view)`);
+    // The view exists (the exporter published it): AlreadyExists comes from storage, after admission.
+    const own = await as(['-n', R, 'create', 'configmap', names.publicPki, '--dry-run=server']);
+    expect(own.code === 0 ? '' : own.stderr).toMatch(/^$|configmaps "[^"]+" already exists/);
   });
 
   it('no rule granted to any of the three ServiceAccounts uses a wildcard (SelfSubjectRulesReview in every relevant namespace)', async () => {
@@ -604,7 +643,7 @@ describe('the contract between the chart and the webhook app', () => {
     const own = await webhookEndpoint();
     const rendered = await testCluster().helm([
       'template', 'other', chartDir, '-n', 'rotator-system', '--kube-version', '1.37.0', ...urlModeValues(own),
-      '--set', 'names.stateConfigMap=rotator-state', '--set', 'names.lease=rotator-lease',
+      '--set', 'names.stateConfigMap=rotator-state', '--set', 'names.lease=rotator-lease', '--set', 'names.publicPkiConfigMap=rotator-pki',
       // Each list+watch logs its first list at debug ("listed", with the collection's object).
       '--set', 'webhook.logLevel=debug',
     ]);
@@ -626,21 +665,13 @@ describe('the contract between the chart and the webhook app', () => {
         () => {
           const listed = started.log().split('\n').filter((line) => line.includes('"msg":"listed"'));
           const objects = listed.map((line) => (JSON.parse(line) as { collection: string }).collection);
-          return new Set(objects).size >= 6 ? [...new Set(objects)].sort() : undefined;
+          return new Set(objects).size >= 3 ? [...new Set(objects)].sort() : undefined;
         },
         { what: 'the webhook to list each object it guards once', timeoutMs: 30_000 },
       );
-      // Exactly these: the exporter's pods and cluster-wide trust roots are not the webhook's to watch.
-      expect(watched).toEqual(
-        [
-          `ConfigMap ${L}/${names.trustRoots}`,
-          'ConfigMap rotator-system/rotator-state',
-          `Secret ${L}/${names.issuer}`,
-          `Secret ${T}/${names.active}`,
-          `Secret ${T}/${names.previous}`,
-          `Secret ${T}/${names.prepared}`,
-        ].sort(),
-      );
+      // Exactly these: the exporter's pods and cluster-wide trust roots are not the webhook's to
+      // watch, and no Secret: the anchors and the issuer come from the public PKI view.
+      expect(watched).toEqual([`ConfigMap ${L}/${names.trustRoots}`, 'ConfigMap rotator-system/rotator-pki', 'ConfigMap rotator-system/rotator-state'].sort());
     } finally {
       await started.stop();
     }
@@ -712,13 +743,17 @@ describe('helm upgrade', () => {
 });
 
 describe('helm uninstall', () => {
-  it('removes everything the chart made except what the README says is kept: anchor Secrets, the issuer and webhook TLS Secrets, state ConfigMap and Lease, the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
+  it('removes everything the chart made except what the README says is kept: anchor Secrets, the issuer and webhook TLS Secrets, state ConfigMap and Lease, the public PKI view, the Bundle with its ConfigMap (CRDs predate the chart)', async () => {
+    // Uninstall deletes the exporter's Deployment: its local stand-in stops with it.
+    await exporter?.stop();
+    exporter = undefined;
     const uninstall = await testCluster().helm(['uninstall', release.name, '-n', release.namespace, '--wait', '--timeout', '120s']);
     expect(uninstall.stdout).toContain(`[Bundle] ${names.trustRoots}`);
     // Kept, per the chart README's Uninstall section (the state ConfigMap and Lease were created by
     // the runner's bootstrap).
     const documented = [
       `ConfigMap/${R}/${names.state}`,
+      `ConfigMap/${R}/${names.publicPki}`,
       `Lease/${R}/${names.lease}`,
       `Secret/${T}/${names.prepared}`,
       `Secret/${T}/${names.active}`,

@@ -9,14 +9,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
 import { waitFor } from '../cluster/src/index.js';
-import { installRotator, runRunnerAsChart, serviceAccountKubeconfig, startChartExporter, type ChartExporter, type RotatorRelease } from '../support/chart.js';
+import { installRotator, runRunnerAsChart, type ChartExporter, type RotatorRelease } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
 import { cmctlRenew } from '../support/common-recipe.js';
 import { certificatePems } from '../support/certs.js';
 import { createMeshedWorkloads, type MeshedWorkload } from '../support/mesh.js';
 import { anchorPem, getJson, secretData, trustRootsPem } from '../support/objects.js';
 import { proxyContainer, type PodInfo } from '../support/pods.js';
-import { objectNames as names, release, releaseObjects } from '../support/release.js';
+import { objectNames as names, release } from '../support/release.js';
 
 const testCluster = useCluster();
 let rotator: RotatorRelease;
@@ -87,7 +87,8 @@ async function meshedPodCounts(): Promise<Record<string, number>> {
 beforeAll(async () => {
   const cluster = testCluster();
   rotator = await installRotator(cluster);
-  exporter = await startChartExporter(cluster, { kubeconfig: await serviceAccountKubeconfig(cluster, releaseObjects.exporterServiceAccount) });
+  // The release's own exporter (installRotator starts it first: it publishes the webhook's view).
+  exporter = rotator.exporter;
   await installLinkerd(cluster, { issuanceLifetime: '1h0m0s' });
   workloads = await createMeshedWorkloads(cluster, { ...mesh, prefix: 'exp' });
 }, 900_000);

@@ -37,6 +37,7 @@ export const names = {
   trustRoots: objectNames.trustRootsConfigMap,
   state: objectNames.stateConfigMap,
   lease: objectNames.lease,
+  publicPki: objectNames.publicPkiConfigMap,
 } as const;
 
 export const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -336,6 +337,8 @@ export async function applyPrometheusOperatorCrds(cluster: Cluster): Promise<voi
 
 export interface RotatorRelease {
   webhook: ChartWebhook;
+  /** The exporter, as its ServiceAccount: it publishes the public PKI view the webhook judges by. */
+  exporter: ChartExporter;
   endpoint: WebhookEndpoint;
   /** How the webhook was started: start it again with these (same port, certificate and ServiceAccount). */
   webhookStart: StartChartWebhookOptions;
@@ -346,8 +349,8 @@ export interface RotatorRelease {
 
 /**
  * The chart installed as scenario tests need it: Linkerd's namespace labelled, helm install in url
- * mode with a generated serving certificate and `webhook.caBundle`, the webhook app running as the
- * chart's webhook ServiceAccount, bootstrap done as the runner's, PKI Ready and trust roots published.
+ * mode with a generated serving certificate and `webhook.caBundle`, the exporter and the webhook
+ * apps running as the chart's exporter and webhook ServiceAccounts, bootstrap done as the runner's, PKI Ready and trust roots published.
  */
 export async function installRotator(cluster: Cluster, extraValues: string[] = []): Promise<RotatorRelease> {
   const ns = await cluster.kubectl(['get', 'namespace', objectNames.linkerdNamespace], { allowFailure: true });
@@ -359,6 +362,8 @@ export async function installRotator(cluster: Cluster, extraValues: string[] = [
     'install', release.name, chartDir, '-n', release.namespace, '--create-namespace', '--wait', '--timeout', '120s',
     ...urlModeValues(endpoint), '--set', `webhook.caBundle=${tls.caBundle}`, ...extraValues,
   ]);
+  // The exporter first: the webhook judges the bootstrap's writes by the view it publishes.
+  const exporter = await startChartExporter(cluster, { kubeconfig: await serviceAccountKubeconfig(cluster, releaseObjects.exporterServiceAccount) });
   const webhookStart = { endpoint, tls, kubeconfig: await serviceAccountKubeconfig(cluster, webhookSa) };
   const webhook = await startChartWebhook(cluster, webhookStart);
   const runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
@@ -367,7 +372,7 @@ export async function installRotator(cluster: Cluster, extraValues: string[] = [
   await cluster.kubectl(['-n', objectNames.linkerdNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.issuerCertificate}`, '--timeout=60s']);
   const anchorPem = (await secretData(cluster, objectNames.trustNamespace, objectNames.activeAnchorSecret))['tls.crt']!;
   await waitForTrustRoots(cluster, [anchorPem], 'trust-manager to publish the bootstrapped anchor to Linkerd namespace');
-  return { webhook, endpoint, webhookStart, runnerKubeconfig, anchorPem };
+  return { webhook, exporter, endpoint, webhookStart, runnerKubeconfig, anchorPem };
 }
 
 /** What a test needs to run the runner itself against a chart installed without its webhook, hook and CronJob. */

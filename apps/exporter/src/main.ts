@@ -1,9 +1,9 @@
 // Entry point of the PKI health exporter: parse configuration once, start the cache against the
-// cluster, and serve /metrics, /healthz and /readyz until SIGTERM. It never writes to the cluster.
+// cluster, publish the public PKI view (its one write) and serve /metrics, /healthz and /readyz.
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadKubeConfig, type KubeConfig } from '@linkerd-rotator/kube';
-import { ExporterCache, WebhookConfigurationCache } from '@linkerd-rotator/kube/caches';
+import { ExporterCache, PublicPkiPublisher, WebhookConfigurationCache } from '@linkerd-rotator/kube/caches';
 import { registerCaBundleMetric } from './ca-bundle.js';
 import { ConfigError, flagHelp, parseConfig, type ExporterConfig } from './config.js';
 import { registerExporterMetrics } from './metrics.js';
@@ -40,6 +40,9 @@ async function main(): Promise<void> {
 
   const cache = new ExporterCache(kubeConfig, { names: config.names, watchPods: config.pods.watch, meshedPodSelector: config.pods.selector, logger: logger.child({ component: 'exporter-cache' }) });
   cache.start();
+  // The webhook judges by this view instead of reading the Secrets (docs/webhook.md, "Public PKI view").
+  const publisher = new PublicPkiPublisher(kubeConfig, { names: config.names, cache, logger: logger.child({ component: 'public-pki' }) });
+  publisher.start();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerExporterMetrics(registry, {
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     await server.close();
+    await publisher.stop();
     await cache.stop();
     await webhookConfiguration?.stop();
     process.exit(0);

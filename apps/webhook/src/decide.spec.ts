@@ -158,6 +158,31 @@ describe('decide', () => {
     });
   });
 
+  describe('while the public PKI view is not known (issue 14 item 6)', () => {
+    const unknown = () => ({ pkiUnknown: 'the public PKI view ConfigMap linkerd-rotator/linkerd-rotator-public-pki does not exist; it is written by the exporter', trustRoots: snapshot.trustRoots! });
+
+    it('denies a new bundle and a new issuer with the message naming the exporter and the ConfigMap, where an absent Secret would have allowed them', async () => {
+      // With the anchor Secrets absent (before bootstrap) both would be allowed: a missing view is not that.
+      expect((await decide(configMapRequest('CREATE', b.certPem), { trustRoots: snapshot.trustRoots! }, ctx())).allowed).toBe(true);
+      const bundle = await decide(configMapRequest('CREATE', b.certPem), unknown(), ctx());
+      expect(bundle).toMatchObject({ allowed: false, code: 403 });
+      expect(bundle.message).toContain('linkerd-rotator-public-pki');
+      expect(bundle.message).toContain('exporter');
+      const issuer = await decide(secretRequest('CREATE', { 'tls.crt': issuerA.certPem, 'tls.key': issuerA.keyPem, 'ca.crt': a.certPem }), unknown(), ctx());
+      expect(issuer).toMatchObject({ allowed: false, code: 403 });
+      expect(issuer.message).toContain('linkerd-rotator-public-pki');
+    });
+
+    it('still allows an update that leaves the bundle or the credentials as they are, with the problem as a warning', async () => {
+      const bundle = await decide(configMapRequest('UPDATE', a.certPem, { oldObject: configMapRequest('UPDATE', a.certPem).object }), unknown(), ctx());
+      expect(bundle.allowed).toBe(true);
+      expect(bundle.warnings.join(' ')).toContain('linkerd-rotator-public-pki');
+      const data = { 'tls.crt': issuerA.certPem, 'tls.key': issuerA.keyPem };
+      const issuer = await decide(secretRequest('UPDATE', data, { oldObject: secretRequest('UPDATE', data).object }), unknown(), ctx());
+      expect(issuer.allowed).toBe(true);
+    });
+  });
+
   describe('identity issuer Secret', () => {
     it('allows a CA issuer with its key, chained to the current bundle', async () => {
       const d = await decide(secretRequest('UPDATE', { 'tls.crt': issuerA.certPem, 'tls.key': issuerA.keyPemTraditional, 'ca.crt': a.certPem }), snapshot, ctx());

@@ -256,7 +256,7 @@ async function decideTrustRoots(request: AdmissionRequest, snapshot: TrustSnapsh
       `the rotation state cannot be read (${rotation.problem}), so linkerd-rotator cannot tell which anchors must stay in ${what}; fix or re-run the rotation, which rewrites its state`,
     ]);
   }
-  const verdict = await checkTrustBundle(
+  const verdict = snapshot.pkiUnknown !== undefined ? pkiUnknownVerdict(snapshot.pkiUnknown, what) : await checkTrustBundle(
     {
       bundle,
       bundleName: `${what} (${key})`,
@@ -289,6 +289,14 @@ async function decideTrustRoots(request: AdmissionRequest, snapshot: TrustSnapsh
   return fromVerdict('trust-roots', verdict);
 }
 
+/**
+ * The verdict while the anchors and the issuer are not known (the public PKI view is missing): every
+ * write they would judge is refused, where absent Secrets (before bootstrap) would let it through.
+ */
+function pkiUnknownVerdict(problem: string, what: string): Verdict {
+  return { allowed: false, reasons: [`${what} cannot be checked against the trust anchors and the identity issuer: ${problem}`], warnings: [] };
+}
+
 function sourced(view: CertificateView | undefined): SourcedPem | undefined {
   return view && { pem: view.certPem, source: view.source };
 }
@@ -318,7 +326,7 @@ async function decideIssuer(request: AdmissionRequest, snapshot: TrustSnapshot, 
   // cert-manager writes ca.crt = X when its CA Secret holds the cross-signature X (docs/cross-signing.md):
   // not an anchor, and expected, so it is no reason to warn.
   const expectedCa = caPem !== undefined && bundle !== undefined && (await validCrossSignatureAmong({ pem: caPem, anchors: bundle, now: context.now, cache: context.cache ?? defaultBundleCache }));
-  const verdict = await checkIssuer(
+  const verdict = snapshot.pkiUnknown !== undefined ? pkiUnknownVerdict(snapshot.pkiUnknown, what) : await checkIssuer(
     {
       certPem,
       keyPem: field('tls.key'),

@@ -9,6 +9,11 @@ namespace in Terminating.
 {{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "linkerd-rotator.runner.name" .) -}}
 {{- end -}}
 
+{{- /* The exporter's ServiceAccount as request.userInfo.username names it. */}}
+{{- define "linkerd-rotator.exporter.username" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "linkerd-rotator.exporter.name" .) -}}
+{{- end -}}
+
 {{- define "linkerd-rotator.deletingControllers" -}}
 ['system:serviceaccount:kube-system:namespace-controller', 'system:serviceaccount:kube-system:generic-garbage-collector', 'system:kube-controller-manager']
 {{- end -}}

@@ -89,6 +89,9 @@ against the TypeScript.
 {{- end }}
 {{- end }}
 
+{{- if and $v.webhook.enabled (not $v.exporter.enabled) }}
+{{- fail "webhook.enabled needs exporter.enabled: the webhook reads the anchors and the identity issuer from the public PKI view ConfigMap that the exporter publishes (it holds no access to the Secrets), and without it denies every trust-roots and issuer write; set exporter.enabled true, or webhook.enabled false" }}
+{{- end }}
 {{- if and $v.webhook.enabled (eq $v.webhook.clientConfig.mode "url") (not $v.webhook.clientConfig.url) }}
 {{- fail "webhook.clientConfig.mode is url but webhook.clientConfig.url is empty: set the webhook's https://.../validate URL, or use mode service" }}
 {{- end }}

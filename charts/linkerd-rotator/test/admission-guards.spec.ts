@@ -45,9 +45,9 @@ const variable = (p: PolicySpec, name: string) => {
 };
 
 describe('admission guards', () => {
-  it('renders the three guards with a Deny binding each, failing closed', () => {
+  it('renders the four guards with a Deny binding each, failing closed', () => {
     const policies = find(defaults, 'ValidatingAdmissionPolicy').map((o) => o.metadata.name).sort();
-    expect(policies).toEqual([anchorGuard, `${fullname}-runner-guard`, workloadGuard]);
+    expect(policies).toEqual([anchorGuard, `${fullname}-exporter-guard`, `${fullname}-runner-guard`, workloadGuard]);
     for (const name of policies) {
       expect(policy(defaults, name).failurePolicy).toBe('Fail');
       expect(only(defaults, 'ValidatingAdmissionPolicyBinding', name)['spec']).toEqual({ policyName: name, validationActions: ['Deny'] });
@@ -58,6 +58,28 @@ describe('admission guards', () => {
     const off = render({ rbac: { admissionGuard: { enabled: false } } });
     expect(find(off, 'ValidatingAdmissionPolicy')).toEqual([]);
     expect(find(off, 'ValidatingAdmissionPolicyBinding')).toEqual([]);
+  });
+});
+
+describe('the exporter guard (issue 14, item 6)', () => {
+  const exporterGuard = `${fullname}-exporter-guard`;
+
+  it("lets the exporter's ServiceAccount create only the public PKI view ConfigMap, which RBAC cannot narrow for create", () => {
+    const p = policy(defaults, exporterGuard);
+    expect(p.matchConstraints.resourceRules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }]);
+    expect(condition(p, 'exporter-service-account')).toBe(`request.userInfo.username == 'system:serviceaccount:${releaseNamespace}:${fullname}-exporter'`);
+    expect(p.validations).toEqual([
+      {
+        expression: `request.namespace == '${releaseNamespace}' && object.metadata.name == 'linkerd-rotator-public-pki'`,
+        message: `the exporter may create only the ConfigMap ${releaseNamespace}/linkerd-rotator-public-pki (the public PKI view)`,
+        reason: 'Forbidden',
+      },
+    ]);
+  });
+
+  it('follows a renamed view, and is not rendered without the exporter', () => {
+    expect(policy(render({ names: { publicPkiConfigMap: 'pki-view' } }), exporterGuard).validations[0]?.expression).toContain("'pki-view'");
+    expect(find(render({ exporter: { enabled: false }, webhook: { enabled: false } }), 'ValidatingAdmissionPolicy').map((o) => o.metadata.name)).not.toContain(exporterGuard);
   });
 });
 

@@ -111,7 +111,6 @@ describe('RBAC', () => {
     expect(allows(runner, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
     expect(allows(runner, 'kube-system', '', 'secrets', 'get', 'linkerd-active-anchor')).toBe(false);
     expect(allows(runner, 'linkerd', '', 'secrets', 'update', 'linkerd-identity-issuer')).toBe(false);
-    expect(allows(webhook, 'linkerd', '', 'secrets', 'watch', 'linkerd-identity-issuer')).toBe(true);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'watch', 'linkerd-active-anchor')).toBe(true);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
     expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-tls`)).toBe(false);
@@ -128,6 +127,9 @@ describe('RBAC', () => {
     expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'linkerd-rotator-state')).toBe(true);
     expect(allows(runner, releaseNamespace, 'coordination.k8s.io', 'leases', 'update', 'linkerd-rotator')).toBe(true);
     expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'other')).toBe(false);
+    // The public PKI view: read only (gate public-view-synced); the exporter writes it.
+    expect(allows(runner, releaseNamespace, '', 'configmaps', 'watch', 'linkerd-rotator-public-pki')).toBe(true);
+    expect(allows(runner, releaseNamespace, '', 'configmaps', 'update', 'linkerd-rotator-public-pki')).toBe(false);
     expect(allows(runner, 'default', 'coordination.k8s.io', 'leases', 'create')).toBe(false);
   });
 
@@ -141,18 +143,34 @@ describe('RBAC', () => {
     expect(allows(runner, 'shop', '', 'pods', 'delete', 'web-1')).toBe(false);
   });
 
-  it('gives the webhook and the exporter read-only access', () => {
-    for (const grants of [webhook, exporter]) {
-      expect(grants.length).toBeGreaterThan(0);
-      for (const [, rule] of grants) expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
-    }
+  it('gives the webhook read-only access, and the exporter one write: the public PKI view', () => {
+    expect(webhook.length).toBeGreaterThan(0);
+    for (const [, rule] of webhook) expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+    const writes = exporter.filter(([, rule]) => rule.verbs.some((v) => !['get', 'list', 'watch'].includes(v)));
+    expect(writes).toEqual([
+      [releaseNamespace, { apiGroups: [''], resources: ['configmaps'], resourceNames: ['linkerd-rotator-public-pki'], verbs: ['get', 'list', 'watch', 'update', 'patch'] }],
+      [releaseNamespace, { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] }],
+    ]);
+    expect(allows(exporter, releaseNamespace, '', 'configmaps', 'patch', 'linkerd-rotator-state')).toBe(false);
+    const renamed = grantsOf(render({ names: { publicPkiConfigMap: 'pki-view' } }), `${fullname}-exporter`);
+    expect(allows(renamed, releaseNamespace, '', 'configmaps', 'patch', 'pki-view')).toBe(true);
+  });
+
+  it('gives the webhook no Secret at all (issue 14 item 6): it parses AdmissionReviews, so it holds no token that can read a key', () => {
+    expect(webhook.filter(([, rule]) => rule.resources?.includes('secrets'))).toEqual([]);
+    expect(allows(webhook, releaseNamespace, '', 'configmaps', 'watch', 'linkerd-rotator-public-pki')).toBe(true);
+    expect(allows(webhook, releaseNamespace, '', 'configmaps', 'update', 'linkerd-rotator-public-pki')).toBe(false);
+  });
+
+  it('refuses the webhook without the exporter, which publishes what the webhook judges by', () => {
+    expect(renderError({ exporter: { enabled: false } })).toContain('webhook.enabled needs exporter.enabled');
+    expect(find(render({ exporter: { enabled: false }, webhook: { enabled: false } }), 'Deployment')).toHaveLength(0);
   });
 
   it('gives the webhook only what admission reads: named objects in their namespaces, no pods, nothing cluster-wide', () => {
     expect(webhook.filter(([ns]) => ns === '*')).toEqual([]);
     expect(allows(webhook, 'linkerd', '', 'configmaps', 'watch', 'linkerd-identity-trust-roots')).toBe(true);
     expect(allows(webhook, releaseNamespace, '', 'configmaps', 'watch', 'linkerd-rotator-state')).toBe(true);
-    expect(allows(webhook, 'cert-manager', '', 'secrets', 'watch', 'linkerd-trust-anchor')).toBe(true);
     expect(allows(webhook, 'shop', '', 'configmaps', 'get', 'linkerd-identity-trust-roots')).toBe(false);
     expect(allows(webhook, 'shop', '', 'pods', 'list')).toBe(false);
     expect(allows(webhook, 'linkerd', '', 'pods', 'list')).toBe(false);
@@ -279,6 +297,7 @@ describe('pods', () => {
       PREPARED_ANCHOR_CERTIFICATE: 'linkerd-trust-anchor',
       ACTIVE_ANCHOR_SECRET: 'linkerd-active-anchor',
       PREVIOUS_ANCHOR_SECRET: 'linkerd-previous-anchor',
+      PUBLIC_PKI_CONFIGMAP: 'linkerd-rotator-public-pki',
       ISSUER_SECRET: 'linkerd-identity-issuer',
       ISSUER_CERTIFICATE: 'linkerd-identity-issuer',
       TRUST_ROOTS_CONFIGMAP: 'linkerd-identity-trust-roots',
@@ -399,10 +418,10 @@ describe('exporter', () => {
     expect(container).toMatchObject({ livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' } }, readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' } } });
   });
 
-  it('renders nothing of the exporter when turned off: no Deployment, RBAC or metrics Service', () => {
-    const objects = render({ exporter: { enabled: false } });
+  it('renders nothing of the exporter when turned off (with the webhook, which needs it): no Deployment, RBAC, guard or metrics Service', () => {
+    const objects = render({ exporter: { enabled: false }, webhook: { enabled: false } });
     expect(objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'exporter')).toEqual([]);
-    expect(find(objects, 'Service').map((o) => o.metadata.name).sort()).toEqual([`${fullname}-webhook`, `${fullname}-webhook-metrics`]);
+    expect(find(objects, 'Service')).toEqual([]);
   });
 });
 

@@ -75,6 +75,7 @@ function reader(parts: { namespaces: V1Namespace[]; deployments: V1Deployment[];
     activeSecret: empty,
     previousSecret: empty,
     issuerSecret: empty,
+    publicPki: empty,
     identityEvents: empty,
   } as unknown as ClusterCache;
   const notFound = Object.assign(new Error('not found'), { kind: 'not-found' });

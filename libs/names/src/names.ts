@@ -42,6 +42,7 @@ export const OBJECT_NAME_TABLE = [
   row('trustRootsConfigMap', 'trust-roots-configmap', 'linkerd-identity-trust-roots', 'names.trustRootsConfigMap', 'trust-manager Bundle and target ConfigMap that Linkerd reads'),
   row('trustRootsKey', 'trust-roots-key', 'ca-bundle.crt', undefined, 'key of the trust-roots ConfigMap (fixed by Linkerd)'),
   row('stateConfigMap', 'state-configmap', 'linkerd-rotator-state', 'names.stateConfigMap', 'ConfigMap holding the rotation state'),
+  row('publicPkiConfigMap', 'public-pki-configmap', 'linkerd-rotator-public-pki', 'names.publicPkiConfigMap', "ConfigMap (release namespace) of the anchors' and issuer's public certificates: written by the exporter, read by the webhook and the runner (no keys)"),
   row('lease', 'lease', 'linkerd-rotator', 'names.lease', 'Lease that keeps two runs apart', RUNNER),
   row('identityDeployment', 'identity-deployment', 'linkerd-identity', undefined, "Linkerd's identity Deployment (fixed by Linkerd's chart)", RUNNER),
 ] as const;

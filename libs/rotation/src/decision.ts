@@ -49,6 +49,7 @@ export type GateName =
   | 'prepared-anchor-renewed'
   | 'prepared-anchor-present'
   | 'bundles-synced'
+  | 'public-view-synced'
   | 'injector-serves-bundle'
   | 'roll-baseline-reached'
   | 'pods-trust-both'
@@ -74,7 +75,7 @@ export interface Blocker {
 }
 
 /** What `waitFor` should watch; the adapter maps these to informers or, for `clock`, a timer. */
-export type WatchSource = 'prepared-anchor' | 'anchor-secrets' | 'bundles' | 'injector' | 'pods' | 'workloads' | 'issuer' | 'identity-events' | 'clock';
+export type WatchSource = 'prepared-anchor' | 'anchor-secrets' | 'public-view' | 'bundles' | 'injector' | 'pods' | 'workloads' | 'issuer' | 'identity-events' | 'clock';
 
 export interface Gate {
   readonly name: GateName;

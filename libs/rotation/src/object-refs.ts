@@ -20,6 +20,8 @@ export interface ObjectRefs {
   /** The trust-roots ConfigMap the identity controller reads, in Linkerd's namespace. */
   readonly linkerdTrustRoots: string;
   readonly identityDeployment: string;
+  /** The public PKI view the exporter publishes and the webhook reads (release namespace). */
+  readonly publicPki: string;
 }
 
 export function objectRefs(names: ObjectNames): ObjectRefs {
@@ -37,5 +39,6 @@ export function objectRefs(names: ObjectNames): ObjectRefs {
     trustRoots: `ConfigMap ${names.trustRootsConfigMap}`,
     linkerdTrustRoots: linkerd('ConfigMap', names.trustRootsConfigMap),
     identityDeployment: linkerd('Deployment', names.identityDeployment),
+    publicPki: `ConfigMap ${names.releaseNamespace}/${names.publicPkiConfigMap}`,
   };
 }

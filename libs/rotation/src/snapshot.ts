@@ -160,6 +160,16 @@ export interface IdentityEvent {
   readonly message?: string;
 }
 
+/**
+ * The anchors the public PKI view holds (the ConfigMap the exporter publishes from the anchor
+ * Secrets; the webhook judges every bundle and issuer write by it, not by the Secrets).
+ */
+export interface PublicViewFacts {
+  readonly prepared?: Fingerprint;
+  readonly active?: Fingerprint;
+  readonly previous?: Fingerprint;
+}
+
 /** Everything `decide` and `plan` look at, read in one go by the adapter. */
 export interface ClusterSnapshot {
   /** When the snapshot was taken (the clock port); `decide` uses it as "now". */
@@ -171,6 +181,11 @@ export interface ClusterSnapshot {
   readonly issuer?: IdentityIssuerFacts;
   /** Undefined when the adapter does not read it (then not checked). */
   readonly issuerSigning?: IssuerSigningFacts;
+  /**
+   * The public PKI view; undefined when it does not exist (no exporter, hence no webhook judging by
+   * it) or the adapter does not read it: then nothing waits for it.
+   */
+  readonly publicView?: PublicViewFacts;
   readonly bundles: readonly BundleFacts[];
   /** Undefined when the dry-run could not be made. */
   readonly injector?: InjectorFacts;

@@ -486,6 +486,19 @@ describe('Retire', () => {
     expect(gate(decide(s, retiring(), o)).name).toBe('retirement-safe');
   });
 
+  it('after writing the previous anchor, waits until the public PKI view the webhook judges by holds it, then for the bundles (issue 14 item 6)', () => {
+    const s = base({ previous: anchor('B'), bundles: [bundle('linkerd', ['B'])], injector: { trustRootSha256: hashOf(['B']) }, workloads: [workload('Deployment', 'web')] });
+    // The view still shows the anchors before the write: trust-manager's bundle without A would be judged by stale anchors.
+    const stale = { ...s, publicView: { prepared: fp('B'), active: fp('B'), previous: fp('A') } };
+    const g = gate(decide(stale, retiring(), o));
+    expect(g).toMatchObject({ name: 'public-view-synced', watch: ['public-view', 'anchor-secrets', 'prepared-anchor'] });
+    expect(g.summary).toContain('public PKI view');
+    expect(g.missing).toEqual([`previous anchor ${fp('B').slice(0, 16)} (the view holds ${fp('A').slice(0, 16)})`]);
+    // Reflected: on to the roll. No view at all (no exporter, so no webhook judging by it): nothing to wait for.
+    expect(action(decide({ ...s, publicView: { prepared: fp('B'), active: fp('B'), previous: fp('B') } }, retiring(), o)).action).toMatchObject({ kind: 'roll-workloads', phase: 'Retire' });
+    expect(action(decide(s, retiring(), o)).action).toMatchObject({ kind: 'roll-workloads', phase: 'Retire' });
+  });
+
   it('waits until every bundle dropped A, then restarts pods still trusting A', () => {
     const s = base({ previous: anchor('B') });
     expect(gate(decide(s, retiring(), o)).name).toBe('bundles-synced');

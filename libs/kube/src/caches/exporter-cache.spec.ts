@@ -92,7 +92,7 @@ describe('ExporterCache', () => {
     cache.start();
     expect(await cache.waitForSync(5000)).toBe(true);
     // This fake does not replay events from a resourceVersion: wait for the watches before changing anything.
-    await eventually(() => fake.openWatches === 7, 'seven open watches');
+    await eventually(() => fake.openWatches === 8, 'eight open watches (the public PKI view included)');
   });
 
   afterEach(async () => {
@@ -206,7 +206,7 @@ describe('ExporterCache', () => {
 
   it('leaves no watch open after stop, also after its watches reconnected', async () => {
     fake.closeWatches();
-    await eventually(() => fake.openWatches === 7, 'the watches to reconnect');
+    await eventually(() => fake.openWatches === 8, 'the watches to reconnect');
     await cache.stop();
     await eventually(() => fake.openWatches === 0, 'every watch closed');
   });

@@ -3,14 +3,15 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { ObjectNames } from '@linkerd-rotator/names';
 import { BundleCache, toPem } from '@linkerd-rotator/x509';
-import { erase } from '../collection.js';
+import { Collection, erase, type Feed } from '../collection.js';
 import { reuseConnections } from '../connections.js';
-import { configMapsEverywhereFeed, namedConfigMapFeed, podsFeed } from '../feeds.js';
+import { configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed } from '../feeds.js';
 import { MESHED_POD_LABEL } from '../linkerd.js';
 import { Projected, Projection, sameData } from './projection.js';
 import { anchorViewOf, issuerViewOf, meshedPodViewOf, stateDataViewOf, trustRootsViewOf } from './projections.js';
 import type { CertificateView, ExporterSnapshot, ExporterSource, IssuerView, MeshedPodView, StateDataView, TrustRootsView } from './snapshot.js';
-import { anchorAndIssuerFeeds, type CacheOptions } from './trust-cache.js';
+import { PUBLIC_PKI_SOURCES, publicPkiInputOf, publicPkiSecretName, type PublicPkiInput, type PublicPkiSource } from './public-pki.js';
+import type { CacheOptions } from './trust-cache.js';
 
 export interface ExporterCacheOptions extends CacheOptions {
   readonly names: ObjectNames;
@@ -18,6 +19,11 @@ export interface ExporterCacheOptions extends CacheOptions {
   readonly meshedPodSelector?: string;
   /** Watch pods at all (stale-proxy metrics); false drops the cluster-wide pod watch. */
   readonly watchPods?: boolean;
+}
+
+/** The four Secrets whose certificates the exporter reads (never their keys) and publishes for the webhook. */
+function anchorAndIssuerFeeds(core: CoreV1Api, names: ObjectNames): Record<PublicPkiSource, Feed<V1Secret>> {
+  return Object.fromEntries(PUBLIC_PKI_SOURCES.map((source) => [source, namedSecretFeed(core, publicPkiSecretName(names, source))])) as Record<PublicPkiSource, Feed<V1Secret>>;
 }
 
 /** Pods share a handful of anchor envs: each distinct text is parsed once. */
@@ -43,6 +49,8 @@ export class ExporterCache extends Projection<ExporterSnapshot> implements Expor
   private readonly trustRoots: Projected<V1ConfigMap, TrustRootsView>;
   private readonly state: Projected<V1ConfigMap, StateDataView>;
   private readonly pods: Projected<V1Pod, MeshedPodView> | undefined;
+  /** The public PKI view this exporter publishes (compared before each write; certificates only). */
+  private readonly publicPki: Collection<V1ConfigMap>;
   /** PEM by fingerprint of every anchor a pod's literal env holds; pruned to those running pods trust. */
   private readonly podAnchors: Map<string, string>;
 
@@ -78,12 +86,34 @@ export class ExporterCache extends Projection<ExporterSnapshot> implements Expor
         return cert.fingerprint;
       });
     const pods = (watchPods ?? true) ? new Projected<V1Pod, MeshedPodView>(kubeConfig, { ...podsFeed(core, selector === '' ? undefined : selector), ...runtime, project: (pod) => meshedPodViewOf(pod, { anchorsOf }) }) : undefined;
-    super([...[...Object.values(secrets), trustRoots, state].map((p) => erase(p.collection)), ...(pods ? [erase(pods.collection)] : [])]);
+    const publicPki = new Collection<V1ConfigMap>(kubeConfig, { ...namedConfigMapFeed(core, { namespace: names.releaseNamespace, name: names.publicPkiConfigMap }), ...runtime });
+    super([...[...Object.values(secrets), trustRoots, state].map((p) => erase(p.collection)), erase(publicPki), ...(pods ? [erase(pods.collection)] : [])]);
+    this.publicPki = publicPki;
     this.secrets = secrets;
     this.trustRoots = trustRoots;
     this.state = state;
     this.pods = pods;
     this.podAnchors = podAnchors;
+  }
+
+  /** What the public PKI view should hold now: each Secret's certificates and its uid/resourceVersion (kept by the skeleton). */
+  publicPkiInput(): PublicPkiInput {
+    const { names } = this.options;
+    return publicPkiInputOf(names, {
+      get: (source) => {
+        const { namespace, name } = publicPkiSecretName(names, source);
+        return this.secrets[source].collection.get(namespace, name);
+      },
+      view: (source) => {
+        const { namespace, name } = publicPkiSecretName(names, source);
+        return this.secrets[source].get(namespace, name);
+      },
+    });
+  }
+
+  /** The public PKI ConfigMap as last observed; undefined when it does not exist. */
+  publishedPublicPki(): V1ConfigMap | undefined {
+    return this.publicPki.get(this.options.names.releaseNamespace, this.options.names.publicPkiConfigMap);
   }
 
   protected project(previous: ExporterSnapshot | undefined): ExporterSnapshot {

@@ -5,3 +5,6 @@ export { TrustCache, type CacheOptions } from './trust-cache.js';
 export { ExporterCache, type ExporterCacheOptions } from './exporter-cache.js';
 export { issuerChainOf, type IssuerChain, type IssuerChainInput } from './issuer-chain.js';
 export { WebhookConfigurationCache, webhookTargetsOf, type WebhookEndpoint, type WebhookTarget, type WebhookTargetSource } from './webhook-configuration.js';
+export * from './public-pki.js';
+export { PublicPkiPublisher, PUBLIC_PKI_FIELD_MANAGER, type PublicPkiPublisherOptions, type PublicPkiSourceCache } from './public-pki-publisher.js';
+export { publicPkiViewsOf } from './trust-cache.js';

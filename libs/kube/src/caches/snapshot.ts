@@ -37,6 +37,12 @@ export interface RotationStateView {
 }
 
 export interface TrustSnapshot {
+  /**
+   * Set when the anchors and the issuer are not known (the public PKI view is missing or
+   * unreadable): the four views below are then absent for that reason, not because the Secrets
+   * are, and the webhook denies what it would judge by them, with this message.
+   */
+  pkiUnknown?: string;
   preparedAnchor?: CertificateView;
   activeAnchor?: CertificateView;
   previousAnchor?: CertificateView;

@@ -19,7 +19,7 @@ import {
 import type { WatchSource } from '@linkerd-rotator/rotation';
 import { Collection, erase, waitUntil, type AnyCollection, type Feed } from '../collection.js';
 import { classify, KubeApiError } from '../errors.js';
-import { byName, configMapsEverywhereFeed, namedSecretFeed, podsFeed } from '../feeds.js';
+import { byName, configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed } from '../feeds.js';
 import { ARGO_ROLLOUTS, CERT_MANAGER, CLUSTER_ISSUERS, TRUST_MANAGER_BUNDLES, type AdapterContext } from './context.js';
 import { slimBundle, type BundleKind, type BundleObject } from './bundle-targets.js';
 import { slimNamespace, slimPod, slimReplicaSet } from './pod-facts.js';
@@ -42,6 +42,8 @@ export class ClusterCache {
   readonly activeSecret: Collection<V1Secret>;
   readonly previousSecret: Collection<V1Secret>;
   readonly issuerSecret: Collection<V1Secret>;
+  /** The public PKI view the exporter publishes and the webhook judges by (certificates only). */
+  readonly publicPki: Collection<V1ConfigMap>;
   readonly preparedCertificate: Collection<CertificateObject>;
   readonly issuerCertificate: Collection<CertificateObject>;
   readonly identityEvents: Collection<CoreV1Event>;
@@ -113,6 +115,7 @@ export class ClusterCache {
     this.activeSecret = namedSecret(n.trustNamespace, n.activeAnchorSecret);
     this.previousSecret = namedSecret(n.trustNamespace, n.previousAnchorSecret);
     this.issuerSecret = namedSecret(n.linkerdNamespace, n.issuerSecret);
+    this.publicPki = make<V1ConfigMap>(namedConfigMapFeed(core, { namespace: n.releaseNamespace, name: n.publicPkiConfigMap }));
     this.preparedCertificate = namedCertificate(n.trustNamespace, n.preparedAnchorCertificate);
     this.issuerCertificate = namedCertificate(n.linkerdNamespace, n.issuerCertificate);
     const eventSelector = `involvedObject.name=${n.identityDeployment}`;
@@ -138,6 +141,7 @@ export class ClusterCache {
       erase(this.budgets),
       ...this.forSource('bundles'),
       ...this.forSource('anchor-secrets'),
+      ...this.forSource('public-view'),
       ...this.forSource('issuer'),
       erase(this.preparedCertificate),
       ...this.forSource('identity-events'),
@@ -153,6 +157,8 @@ export class ClusterCache {
         return [erase(this.preparedSecret), erase(this.preparedCertificate)];
       case 'anchor-secrets':
         return [erase(this.preparedSecret), erase(this.activeSecret), erase(this.previousSecret)];
+      case 'public-view':
+        return [erase(this.publicPki)];
       case 'bundles':
       case 'injector':
         // Which ConfigMaps count follows the Bundle's selector and the namespaces' labels.

@@ -2,8 +2,9 @@
 // Issuing/revision, trust-roots ConfigMaps as bundle hashes, identity Events as timestamps.
 // Certificates are parsed once per distinct text; no key material is ever read here (I5).
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import type { AnchorFacts, BundleFacts, IdentityEvent, IdentityEventReason, IssuerSigningFacts, IssuingFacts } from '@linkerd-rotator/rotation';
+import type { AnchorFacts, BundleFacts, IdentityEvent, IdentityEventReason, IssuerSigningFacts, IssuingFacts, PublicViewFacts } from '@linkerd-rotator/rotation';
 import { BundleCache, sha256Hex, type ParsedCertificate } from '@linkerd-rotator/x509';
+import { decodePublicPki } from '../caches/public-pki.js';
 import { anchorPemOf } from '../slim.js';
 
 /** The fields of a cert-manager.io/v1 Certificate the rotator reads and writes. */
@@ -80,6 +81,23 @@ export function anchorFactsOf(secret: V1Secret | undefined): AnchorFacts | undef
   const pem = anchorPemOf(secret);
   const first = pem === undefined ? undefined : certificatesOf(pem)[0];
   return first ? anchorFactsOfCertificate(first) : undefined;
+}
+
+/**
+ * The anchors the public PKI view holds (libs/kube caches `decodePublicPki`: the same anchorPemOf
+ * rule as the Secrets); undefined when there is no view. A view that cannot be read holds none, so
+ * a gate on it waits for the exporter to rewrite it.
+ */
+export function publicViewFactsOf(configMap: V1ConfigMap | undefined): PublicViewFacts | undefined {
+  if (configMap === undefined) return undefined;
+  const decoded = decodePublicPki(configMap);
+  if (!decoded.ok) return {};
+  const facts: { -readonly [K in keyof PublicViewFacts]: PublicViewFacts[K] } = {};
+  for (const [role, view] of [['prepared', decoded.pki.preparedAnchor], ['active', decoded.pki.activeAnchor], ['previous', decoded.pki.previousAnchor]] as const) {
+    const fingerprint = view && certificatesOf(view.certPem)[0]?.fingerprint;
+    if (fingerprint !== undefined) facts[role] = fingerprint;
+  }
+  return facts;
 }
 
 /** cert-manager's view of one Certificate: issuing now, revision, last failure. */

@@ -26,7 +26,7 @@ import type { Collection } from '../collection.js';
 import type { AdapterContext } from './context.js';
 import type { InjectorAnswer, InjectorProbe } from './injector.js';
 import { meshedPodOf, tierOfNamespace, type PodContext } from './pod-facts.js';
-import { anchorFactsOf, anchorFactsOfCertificate, bundleFactsOf, certificatesOf, decodeSecretKey, identityEventOf, issuerSigningFactsOf, issuingFactsOf, type CertificateObject } from './pki-facts.js';
+import { anchorFactsOf, anchorFactsOfCertificate, bundleFactsOf, certificatesOf, decodeSecretKey, identityEventOf, issuerSigningFactsOf, issuingFactsOf, publicViewFactsOf, type CertificateObject } from './pki-facts.js';
 import { bundleTargetsOf, isBundleTarget, otherControlPlaneTargets, type BundleTargets, type OtherControlPlaneTarget } from './bundle-targets.js';
 import { parseDuration } from '../durations/index.js';
 import type { V1ConfigMap } from '@kubernetes/client-node';
@@ -94,6 +94,7 @@ export class KubeClusterReader implements ClusterReader {
     const prepared = anchorFactsOf(cache.preparedSecret.get(ctx.names.trustNamespace, ctx.names.preparedAnchorSecret));
     const active = activeAnchorFacts(cache.activeSecret.get(ctx.names.trustNamespace, ctx.names.activeAnchorSecret), observedAt);
     const previous = anchorFactsOf(cache.previousSecret.get(ctx.names.trustNamespace, ctx.names.previousAnchorSecret));
+    const publicView = publicViewFactsOf(cache.publicPki.get(ctx.names.releaseNamespace, ctx.names.publicPkiConfigMap));
     const issuer = await this.issuer();
     const issuerSigning = this.issuerSigning();
     const identityIssuanceLifetimeMs = await this.identityIssuanceLifetime();
@@ -110,6 +111,7 @@ export class KubeClusterReader implements ClusterReader {
       ...(previous ? { previous } : {}),
       ...(issuer ? { issuer } : {}),
       ...(issuerSigning ? { issuerSigning } : {}),
+      ...(publicView ? { publicView } : {}),
       bundles,
       ...(this.injector.facts ? { injector: this.injector.facts } : {}),
       pods,

@@ -23,7 +23,7 @@ export class KubeWaiter implements Waiter {
   async waitFor(condition: WaitCondition, deadline: number): Promise<'satisfied' | 'timeout'> {
     const sources = condition.gate.watch;
     const collections = new Set<AnyCollection>();
-    for (const source of sources.length > 0 ? sources : (['pods', 'workloads', 'bundles', 'anchor-secrets', 'prepared-anchor', 'issuer', 'identity-events'] as const)) {
+    for (const source of sources.length > 0 ? sources : (['pods', 'workloads', 'bundles', 'anchor-secrets', 'public-view', 'prepared-anchor', 'issuer', 'identity-events'] as const)) {
       for (const c of this.cache.forSource(source)) collections.add(c);
     }
     const injector = sources.includes('injector');

@@ -1,7 +1,7 @@
 // A minimal Kubernetes API server for tests and benchmarks: core/v1 list, watch and get of any
 // resource, namespaced or in all namespaces, with `metadata.name` field selectors, label selectors
-// (`key` or `key=value`), resourceVersions, and failure injection; create (POST) and replace (PUT)
-// of a namespaced object, with a 409 on a stale resourceVersion as the API server answers.
+// (`key` or `key=value`), resourceVersions, and failure injection; create (POST), replace (PUT) and
+// server-side apply (PATCH, whole object) of a namespaced object, with a 409 on a stale resourceVersion as the API server answers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -69,6 +69,11 @@ export class FakeApiServer {
     this.emit(type, stored);
   }
 
+  /** The object held under a resource (`secrets`, `configmaps`), namespace and name, as a GET returns it. */
+  get(resource: string, namespace: string, name: string): FakeObject | undefined {
+    return this.objects.get(`${resource}/${namespace}/${name}`);
+  }
+
   remove(obj: Pick<FakeObject, 'kind' | 'metadata'>): void {
     const key = this.key(obj);
     const stored = this.objects.get(key);
@@ -101,11 +106,11 @@ export class FakeApiServer {
     return value === undefined ? held !== undefined : held === value;
   }
 
-  /** POST to a namespaced collection creates; PUT to a named object replaces it (optimistic concurrency). */
+  /** POST to a namespaced collection creates; PUT to a named object replaces it (optimistic concurrency); APPLY does either. */
   private write(
     req: IncomingMessage,
     res: ServerResponse,
-    at: { method: 'POST' | 'PUT'; namespace: string | undefined; resource: string; name: string | undefined },
+    at: { method: 'POST' | 'PUT' | 'APPLY'; namespace: string | undefined; resource: string; name: string | undefined },
     status: (code: number, message: string) => void,
   ): void {
     const chunks: Buffer[] = [];
@@ -118,8 +123,8 @@ export class FakeApiServer {
         return status(400, 'the request body is not JSON');
       }
       if (at.namespace === undefined || resourceOf(body.kind ?? '') !== at.resource) return status(400, `expected a namespaced ${at.resource} object`);
-      const name = at.method === 'PUT' ? at.name : body.metadata?.name;
-      if (name === undefined || (at.method === 'PUT' && body.metadata?.name !== name)) return status(400, 'the name in the body does not match the URL');
+      const name = at.method !== 'POST' ? at.name : body.metadata?.name;
+      if (name === undefined || (at.method !== 'POST' && body.metadata?.name !== name)) return status(400, 'the name in the body does not match the URL');
       const key = `${at.resource}/${at.namespace}/${name}`;
       const current = this.objects.get(key);
       if (at.method === 'POST' && current) return status(409, `${at.resource} "${name}" already exists`);
@@ -129,7 +134,7 @@ export class FakeApiServer {
         return status(409, `Operation cannot be fulfilled on ${at.resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
       }
       this.put({ ...body, metadata: { ...body.metadata, name, namespace: at.namespace } });
-      res.writeHead(at.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(this.objects.get(key)));
+      res.writeHead(at.method === 'POST' || (at.method === 'APPLY' && !current) ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(this.objects.get(key)));
     });
   }
 
@@ -148,6 +153,11 @@ export class FakeApiServer {
     const [, namespace, resource = '', name] = match;
     if (req.method === 'POST' || req.method === 'PUT') {
       this.write(req, res, { method: req.method, namespace, resource, name }, status);
+      return;
+    }
+    // Server-side apply of a whole object (the exporter's one write): creates or replaces it.
+    if (req.method === 'PATCH' && req.headers['content-type']?.startsWith('application/apply-patch')) {
+      this.write(req, res, { method: 'APPLY', namespace, resource, name }, status);
       return;
     }
     if (req.method !== 'GET') return status(404, 'not found');

@@ -1,7 +1,9 @@
-// Gates `bundles-synced` and `injector-serves-bundle`: the anchor Secrets, every trust-roots
-// ConfigMap and the proxy-injector agree on the bundle a phase needs, before any pod is restarted.
+// Gates `bundles-synced`, `public-view-synced` and `injector-serves-bundle`: the anchor Secrets, the
+// public PKI view, every trust-roots ConfigMap and the proxy-injector agree on the bundle a phase
+// needs, before any pod is restarted.
 import type { Decision } from '../decision.js';
 import { gate, MAX_LISTED, type DecideContext } from '../phases/context.js';
+import { publicViewSynced } from './public-view.js';
 import { shortFp, type Fingerprint } from '../snapshot.js';
 import { formatAnchors, sourceAnchors, syncedBundle } from '../trust.js';
 
@@ -31,6 +33,9 @@ export function bundlesAndInjector(context: DecideContext, requirement: BundleRe
       watch: ['anchor-secrets', 'prepared-anchor'],
     });
   }
+  // The webhook judges trust-manager's next bundle by the public PKI view: it must show the Secrets first.
+  const view = publicViewSynced(context);
+  if (view) return view;
   const behind = snapshot.bundles.filter((b) => !sameSet(new Set(b.anchors), sources));
   if (snapshot.bundles.length === 0 || behind.length > 0) {
     return gate(context, {
