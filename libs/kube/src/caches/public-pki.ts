@@ -154,14 +154,3 @@ export function decodePublicPki(configMap: V1ConfigMap): DecodedPublicPki {
   }
   return { ok: true, pki: pki as unknown as PublicPki };
 }
-
-/**
- * True when the view was written from this version of the source Secret (`undefined`: the Secret is
- * absent and the view says so). A Secret deleted and created again has a new uid, so uid and
- * resourceVersion are compared both.
- */
-export function reflectsSecret(pki: PublicPki, source: PublicPkiSource, version: SecretVersion | undefined): boolean {
-  const published = pki.secrets[source].version;
-  if (version === undefined || published === undefined) return version === published;
-  return published.uid === version.uid && published.resourceVersion === version.resourceVersion;
-}
