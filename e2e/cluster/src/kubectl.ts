@@ -43,6 +43,11 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
         resolve(result);
       }
     });
+    // A command that does not read its input (kubectl auth can-i) may exit before it is written:
+    // the pipe then fails with EPIPE, which says nothing the exit code does not; other errors reject.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
