@@ -378,7 +378,8 @@ export class KubeClusterReader implements ClusterReader {
         if ((err as { kind?: string }).kind !== 'not-found') throw err;
       }
     }
-    if (this.certificateMoved(cache.issuerCertificate, n.linkerdNamespace, n.issuerCertificate)) {
+    // Without the Certificate there is no issuer to read (issuedChainOf), so nothing to list.
+    if (this.certificateMoved(cache.issuerCertificate, n.linkerdNamespace, n.issuerCertificate) && cache.issuerCertificate.get(n.linkerdNamespace, n.issuerCertificate)) {
       const namespace = n.linkerdNamespace;
       const op = { verb: 'list', resource: `${CERTIFICATE_REQUESTS.plural}.${CERTIFICATE_REQUESTS.group}`, namespace };
       const fresh = (await ctx.call(op, () => ctx.custom.listNamespacedCustomObject({ ...CERTIFICATE_REQUESTS, namespace }))) as KubernetesListObject<CertificateRequestObject>;
