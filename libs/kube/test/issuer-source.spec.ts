@@ -167,8 +167,24 @@ describe('the identity issuer, from the CertificateRequest of the current revisi
     );
     expect(err).toBeInstanceOf(KubeApiError);
     expect((err as Error).message).toMatch(
-      /^expected the CertificateRequest of Certificate linkerd\/linkerd-identity-issuer at revision 2 .*found none .*revisionHistoryLimit.*cmctl renew -n linkerd linkerd-identity-issuer.*then run again$/,
+      /^expected the CertificateRequest of Certificate linkerd\/linkerd-identity-issuer at revision 2 .*found none .*revisionHistoryLimit.*cmctl renew -n linkerd linkerd-identity-issuer.*then run again\. Its spec\.revisionHistoryLimit is unset \(1 since cert-manager v1\.18\).*set it to 2 or more\.$/,
     );
+  });
+
+  it('keeps the chain of the current revision through a renewal whose new request made cert-manager delete it (revisionHistoryLimit 1, its default)', async () => {
+    const certificate = [issuerCertificate(2, '10')];
+    const watched = [request(2, [issuerA])];
+    const served = [request(2, [issuerA])];
+    const { reader: r } = reader({ certificate, watched, served: () => served, anchors: [a, b] });
+    expect((await r.readSnapshot()).issuer?.fingerprint).toBe(issuerA.fingerprint);
+    // A renewal: the request of revision 3 is created, cert-manager's revisionmanager deletes revision 2's.
+    watched.splice(0, 1, request(3, undefined));
+    served.splice(0, 1, request(3, undefined));
+    certificate[0] = issuerCertificate(2, '11', { conditions: [{ type: 'Issuing', status: 'True' }] });
+    expect((await r.readSnapshot()).issuer).toMatchObject({ fingerprint: issuerA.fingerprint, revision: 2, issuing: 'true' });
+    // Control: a reader that never saw revision 2's request cannot know its chain, and stops.
+    const fresh = reader({ certificate, watched, served: () => served, anchors: [a, b] }).reader;
+    await expect(fresh.readSnapshot()).rejects.toThrow(/at revision 2 .*found none/);
   });
 
   it('stops the same way when cert-manager took a Secret it never issued (Ready, no revision)', async () => {

@@ -9,7 +9,7 @@ import { anchorPemOf } from '../slim.js';
 
 /** The fields of a cert-manager.io/v1 Certificate the rotator reads and writes. */
 export interface CertificateObject extends KubernetesObject {
-  spec?: { secretName?: string; issuerRef?: { name?: string; kind?: string; group?: string } };
+  spec?: { secretName?: string; issuerRef?: { name?: string; kind?: string; group?: string }; revisionHistoryLimit?: number };
   status?: {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }>;
     revision?: number;

@@ -66,6 +66,13 @@ export class KubeClusterReader implements ClusterReader {
    */
   private podAnchors = new Map<Fingerprint, ParsedCertificate>();
   private chainCache = new Map<string, Pick<IdentityIssuerFacts, 'chainsTo' | 'chainVia'>>();
+  /**
+   * The issuer chain of each revision seen, by Certificate uid and revision. A revision's chain never
+   * changes, and cert-manager deletes the request of the current revision as soon as a renewal
+   * creates the next one when `spec.revisionHistoryLimit` is 1 (its default since v1.18), so the
+   * chain stays known through the renewal.
+   */
+  private issuedChains = new Map<string, string>();
   /** The identity Deployment's issuance lifetime, read at this resourceVersion of it. */
   private identityLifetime: { readonly version: string; readonly ms: number | undefined } | undefined;
   /** The proxy-injector's last answer, with the reason when it has none (for `status`). */
@@ -300,15 +307,27 @@ export class KubeClusterReader implements ClusterReader {
     const { cache, ctx } = this;
     const { linkerdNamespace: namespace, issuerCertificate: name } = ctx.names;
     const certificate = cache.issuerCertificate.get(namespace, name);
-    const issued = issuedChainOf(certificate, cache.issuerRequests.items());
+    let issued = issuedChainOf(certificate, cache.issuerRequests.items());
+    const revisionKey = `${certificate?.metadata?.uid ?? ''}/${certificate?.status?.revision ?? ''}`;
+    if (issued && 'pem' in issued) {
+      if (!this.issuedChains.has(revisionKey) && this.issuedChains.size >= 4) this.issuedChains.clear();
+      this.issuedChains.set(revisionKey, issued.pem);
+    } else if (issued && this.issuedChains.has(revisionKey)) {
+      issued = { pem: this.issuedChains.get(revisionKey) as string, revision: certificate?.status?.revision ?? 0 };
+    }
     if (issued && 'missing' in issued) {
       const revision = certificate?.status?.revision;
+      const limit = certificate?.spec?.revisionHistoryLimit;
+      const pruned =
+        limit === undefined || limit < 2
+          ? ` Its spec.revisionHistoryLimit is ${limit ?? 'unset (1 since cert-manager v1.18)'}: cert-manager deletes the request of the current revision as soon as a renewal creates the next one; set it to 2 or more.`
+          : '';
       throw new KubeApiError(
         'not-found',
         undefined,
         { verb: 'list', resource: 'certificaterequests.cert-manager.io', namespace },
         `expected the CertificateRequest of Certificate ${namespace}/${name} at revision ${revision ?? '(none)'} (its status.certificate is the chain cert-manager wrote into Secret ${namespace}/${ctx.names.issuerSecret}, which the runner may not read), ${issued.missing}; ` +
-          `the runner cannot tell which anchor the identity issuer chains to, so it stopped in a safe state: while no rotation is in progress, renew the issuer (cmctl renew -n ${namespace} ${name}) so cert-manager issues a new revision, keep spec.revisionHistoryLimit of that Certificate unset or at least 2, then run again`,
+          `the runner cannot tell which anchor the identity issuer chains to, so it stopped in a safe state: while no rotation is in progress, renew the issuer (cmctl renew -n ${namespace} ${name}) so cert-manager issues a new revision, keep spec.revisionHistoryLimit of that Certificate at 2 or more (the chart's Certificate sets 2), then run again.${pruned}`,
       );
     }
     const chain = issued ? certificatesOf(issued.pem) : [];
