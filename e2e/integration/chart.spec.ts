@@ -239,7 +239,9 @@ describe('RBAC', () => {
       ['create', 'secrets', T],
       ['get', `certificates.cert-manager.io/${names.prepared}`, T], ['patch', `certificates.cert-manager.io/${names.prepared}`, T, status],
       ['create', 'events', T],
-      ['get', `secrets/${names.issuer}`, L], ['get', `certificates.cert-manager.io/${names.issuer}`, L],
+      ['get', `certificates.cert-manager.io/${names.issuer}`, L],
+      // The issuer's chain comes from its CertificateRequests (status.certificate), not its Secret.
+      ['get', 'certificaterequests.cert-manager.io', L], ['list', 'certificaterequests.cert-manager.io', L], ['watch', 'certificaterequests.cert-manager.io', L],
       ['patch', `certificates.cert-manager.io/${names.issuer}`, L, status], ['list', 'events', L],
       ['get', `configmaps/${names.trustRoots}`, L], ['get', `configmaps/${names.trustRoots}`, appNs],
       ['get', `configmaps/${names.state}`, R], ['update', `configmaps/${names.state}`, R], ['create', 'configmaps', R], ['watch', `configmaps/${names.publicPki}`, R],
@@ -277,6 +279,16 @@ describe('RBAC', () => {
       ['delete', `certificates.cert-manager.io/${names.prepared}`, T], ['delete', `bundles.trust.cert-manager.io/${names.trustRoots}`, '*'],
       ['deletecollection', 'secrets', T],
     ], 'no');
+  });
+
+  it("the runner's ServiceAccount cannot read the issuer Secret (its key) nor any Secret of Linkerd's namespace, and only reads CertificateRequests (issue 14 item 6)", async () => {
+    await expectAll(runnerSa, [
+      ...(['get', 'list', 'watch'] as const).flatMap((verb): Check[] => [[verb, `secrets/${names.issuer}`, L], [verb, 'secrets', L], [verb, 'secrets/linkerd-identity-token', L]]),
+      ['create', 'certificaterequests.cert-manager.io', L], ['update', 'certificaterequests.cert-manager.io', L], ['patch', 'certificaterequests.cert-manager.io', L],
+      ['delete', 'certificaterequests.cert-manager.io', L], ['patch', 'certificaterequests.cert-manager.io', L, status],
+      ['list', 'certificaterequests.cert-manager.io', T], ['list', 'certificaterequests.cert-manager.io', appNs],
+    ], 'no');
+    expect(await canI(runnerSa, ['list', 'certificaterequests.cert-manager.io', L])).toBe('yes');
   });
 
   it("the webhook's ServiceAccount can read only the objects admission reads, by name, no Secret at all, and write nothing (issue 14 item 6)", async () => {

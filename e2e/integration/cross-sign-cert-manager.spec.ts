@@ -4,6 +4,7 @@ import { crossSign, parseBundle, verifyChain, type ParsedCertificate } from '@li
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { waitFor } from '../cluster/src/index.js';
 import { createNamespace, useCluster } from '../support/cluster.js';
+import { cmctlRenew } from '../support/common-recipe.js';
 
 const testCluster = useCluster();
 const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
@@ -38,7 +39,7 @@ async function makePki(newAnchorKey: 'ecdsa-p256' | 'rsa-2048'): Promise<Pki> {
 const derOrder = (left: Uint8Array, right: Uint8Array) => Buffer.compare(Buffer.from(left), Buffer.from(right));
 
 type Outcome =
-  | { issued: true; tlsCrt: Label[]; caCrt: Label[]; issuer: ParsedCertificate }
+  | { issued: true; tlsCrt: Label[]; caCrt: Label[]; issuer: ParsedCertificate; namespace: string }
   | { issued: false; reason: string; message: string };
 
 /**
@@ -90,6 +91,22 @@ spec: {ca: {secretName: ${name}}}
     return name;
   }
 
+  /**
+   * The CertificateRequest of the issuer Certificate's current revision (annotation
+   * cert-manager.io/certificate-revision = status.revision): the runner's source of the issuer chain.
+   */
+  async function currentRequest(ns: string): Promise<{ revision: number; name: string; certificate: string | undefined }> {
+    const cert = JSON.parse((await kubectl(['-n', ns, 'get', 'certificate', 'linkerd-identity-issuer', '-o', 'json'])).stdout) as { metadata: { uid: string }; status?: { revision?: number } };
+    const revision = cert.status?.revision;
+    if (revision === undefined) throw new Error(`expected Certificate ${ns}/linkerd-identity-issuer to have a status.revision, found none`);
+    const list = JSON.parse((await kubectl(['-n', ns, 'get', 'certificaterequests', '-o', 'json'])).stdout) as {
+      items: Array<{ metadata: { name: string; annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; uid: string }> }; status?: { certificate?: string } }>;
+    };
+    const mine = list.items.filter((r) => r.metadata.annotations?.['cert-manager.io/certificate-revision'] === String(revision) && r.metadata.ownerReferences?.some((o) => o.kind === 'Certificate' && o.uid === cert.metadata.uid));
+    if (mine.length !== 1) throw new Error(`expected one CertificateRequest of revision ${revision} in ${ns}, found ${mine.length}`);
+    return { revision, name: mine[0]!.metadata.name, certificate: mine[0]!.status?.certificate };
+  }
+
   /** An isCA Certificate like Linkerd's identity issuer; waits until it is issued or its request fails. */
   async function issueIdentityIssuer(pki: Pki, issuerName: string, privateKey = '{algorithm: ECDSA, size: 256}'): Promise<Outcome> {
     const ns = await createNamespace('linkerd');
@@ -121,6 +138,8 @@ spec:
     if (request.status !== 'True') return { issued: false, reason: request.reason ?? '', message: request.message ?? '' };
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'certificate/linkerd-identity-issuer', '--timeout=120s']);
     const secret = JSON.parse((await kubectl(['-n', ns, 'get', 'secret', 'linkerd-identity-issuer', '-o', 'json'])).stdout) as { data: Record<string, string> };
+    // The runner reads this chain from the request of the current revision, never the Secret (issue 14 item 6).
+    expect((await currentRequest(ns)).certificate).toBe(secret.data['tls.crt']);
     const certsOf = (key: string) => parseBundle(Buffer.from(secret.data[key] ?? '', 'base64').toString()).certificates;
     const tlsCrt = certsOf('tls.crt');
     const issuer = tlsCrt[0] as ParsedCertificate;
@@ -135,7 +154,7 @@ spec:
       if (!found) throw new Error(`expected the issued Secret to hold only I_B, X, A or B, found ${cert.subject}; cert-manager wrote something new`);
       return found;
     };
-    return { issued: true, tlsCrt: tlsCrt.map(label), caCrt: certsOf('ca.crt').map(label), issuer };
+    return { issued: true, tlsCrt: tlsCrt.map(label), caCrt: certsOf('ca.crt').map(label), issuer, namespace: ns };
   }
 
   /** The CA Secret's certificates as cert-manager's chain building sees them (ca.crt appended). */
@@ -162,6 +181,26 @@ spec:
     expect((await verifyChain(issuer, { anchors: [p256.newAnchor.cert], at, targetSignsLeaves: true })).ok).toBe(true);
     expect((await verifyChain(issuer, { anchors: [p256.oldAnchor.cert], intermediates: [p256.cross], at, targetSignsLeaves: true })).ok).toBe(true);
     expect((await verifyChain(issuer, { anchors: [p256.oldAnchor.cert], at })).ok).toBe(false);
+  });
+
+  it("after a renewal the issuer Secret's tls.crt is, byte for byte, status.certificate of the request of the new revision: the runner's source of the issuer chain (issue 14 item 6)", async () => {
+    const outcome = await issueIdentityIssuer(p256, await clusterIssuer(p256, { slug: 'renewal', tlsCrt: ['X'] }));
+    expect(outcome.issued).toBe(true);
+    const ns = (outcome as { namespace: string }).namespace;
+    const first = await currentRequest(ns);
+    await cmctlRenew(testCluster(), ns, 'linkerd-identity-issuer');
+    const second = await waitFor(
+      async () => {
+        const now = await currentRequest(ns);
+        return now.revision > first.revision ? now : undefined;
+      },
+      { what: `Certificate ${ns}/linkerd-identity-issuer to reach revision ${first.revision + 1}`, timeoutMs: 120_000, intervalMs: 250 },
+    );
+    const secret = JSON.parse((await kubectl(['-n', ns, 'get', 'secret', 'linkerd-identity-issuer', '-o', 'json'])).stdout) as { data: Record<string, string> };
+    expect(second.revision).toBe(first.revision + 1);
+    expect(second.certificate).toBe(secret.data['tls.crt']);
+    // A new certificate (new serial, validity and, under rotationPolicy Always, key): pairing the new revision with the old request would be wrong.
+    expect(second.certificate).not.toBe(first.certificate);
   });
 
   it('tls.crt = [X, A], no ca.crt: tls.crt [I_B, X] (the self-signed A left out) and ca.crt [A]', async () => {

@@ -220,7 +220,7 @@ export function buildReport(input: ReportInput): StatusReport {
   const { trustNamespace, preparedAnchorSecret, preparedAnchorCertificate } = input.names;
   if (!s.prepared.anchor) problem(`the prepared anchor Secret ${trustNamespace}/${preparedAnchorSecret} is missing: check Certificate ${trustNamespace}/${preparedAnchorCertificate}`);
   if (s.prepared.issuing === 'false') problem(`cert-manager failed to issue the prepared anchor: ${s.prepared.lastFailureMessage ?? 'no message'}`);
-  if (!s.issuer) problem('the identity issuer Secret is missing or unreadable');
+  if (!s.issuer) problem(`the identity issuer is missing: Certificate ${input.names.linkerdNamespace}/${input.names.issuerCertificate} does not exist or cert-manager has not issued it yet`);
   else {
     // Said first: an issuer that expires stops every new leaf, and the cause is what to fix.
     if (s.issuer.notAfter - now < t.issuerMinValidityMs) {

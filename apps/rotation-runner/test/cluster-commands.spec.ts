@@ -183,6 +183,11 @@ describe('status findings (what `check` fails on)', () => {
     expect(problems({ ...s, active: { ...active, notAfter: NOW + 7 * DAY } }, { expiryMarginMs: 8 * DAY, state: during })).toContainEqual(expect.stringMatching(/the rotation under way must finish before then$/));
   });
 
+  it('names the issuer Certificate when the issuer is absent (the runner reads no issuer Secret: issue 14 item 6)', () => {
+    const { issuer: _issuer, ...withoutIssuer } = snapshot();
+    expect(problems(withoutIssuer)).toContainEqual('the identity issuer is missing: Certificate linkerd/linkerd-identity-issuer does not exist or cert-manager has not issued it yet');
+  });
+
   it('says first that the issuer is not being renewed, and names the cause (issue 15)', () => {
     const s = snapshot();
     const issuer = { ...(s.issuer as NonNullable<ClusterSnapshot['issuer']>), notAfter: NOW + 2 * HOUR };

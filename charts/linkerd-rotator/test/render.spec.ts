@@ -111,6 +111,10 @@ describe('RBAC', () => {
     expect(allows(runner, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
     expect(allows(runner, 'kube-system', '', 'secrets', 'get', 'linkerd-active-anchor')).toBe(false);
     expect(allows(runner, 'linkerd', '', 'secrets', 'update', 'linkerd-identity-issuer')).toBe(false);
+    // issue 14 item 6: the runner reads no Secret of Linkerd's namespace; the issuer's chain comes from CertificateRequests.
+    for (const verb of ['get', 'list', 'watch']) expect(allows(runner, 'linkerd', '', 'secrets', verb, 'linkerd-identity-issuer')).toBe(false);
+    for (const verb of ['get', 'list', 'watch']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(true);
+    for (const verb of ['create', 'update', 'patch', 'delete']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(false);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'watch', 'linkerd-active-anchor')).toBe(true);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
     expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-tls`)).toBe(false);
@@ -483,6 +487,8 @@ describe('PKI', () => {
     const issuer = only(defaults, 'Certificate', 'linkerd-identity-issuer');
     expect(issuer.metadata.namespace).toBe('linkerd');
     expect(spec(issuer)).toMatchObject({ isCA: true, duration: '48h', renewBefore: '25h', privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'linkerd-identity-issuer', kind: 'ClusterIssuer' } });
+    // The runner reads the issuer's chain from the request of the current revision: kept through a renewal.
+    expect(spec(issuer)['revisionHistoryLimit']).toBe(2);
   });
 
   // The active Secret's tls.crt is what the identity issuer is signed with (the cross-signature X
@@ -532,7 +538,9 @@ describe('PKI', () => {
     expect(spec(only(objects, 'Certificate', 'linkerd-identity-issuer'))['secretName']).toBe('issuer-now');
     const runner = grantsOf(objects, `${fullname}-runner`);
     expect(allows(runner, 'trust', '', 'secrets', 'update', 'anchor-now')).toBe(true);
-    expect(allows(runner, 'mesh', '', 'secrets', 'get', 'issuer-now')).toBe(true);
+    expect(allows(runner, 'mesh', 'cert-manager.io', 'certificaterequests', 'list')).toBe(true);
+    expect(allows(runner, 'mesh', 'cert-manager.io', 'certificates/status', 'update', 'linkerd-identity-issuer')).toBe(true);
+    expect(allows(runner, 'mesh', '', 'secrets', 'get', 'issuer-now')).toBe(false);
     const hooks = only(objects, 'ValidatingWebhookConfiguration')['webhooks'] as Spec[];
     expect(hooks[1]!['namespaceSelector']['matchLabels']['kubernetes.io/metadata.name']).toBe('mesh');
   });

@@ -74,7 +74,7 @@ function reader(parts: { namespaces: V1Namespace[]; deployments: V1Deployment[];
     preparedSecret: empty,
     activeSecret: empty,
     previousSecret: empty,
-    issuerSecret: empty,
+    issuerRequests: empty,
     publicPki: empty,
     identityEvents: empty,
   } as unknown as ClusterCache;

@@ -20,10 +20,10 @@ import type { WatchSource } from '@linkerd-rotator/rotation';
 import { Collection, erase, waitUntil, type AnyCollection, type Feed } from '../collection.js';
 import { classify, KubeApiError } from '../errors.js';
 import { byName, configMapsEverywhereFeed, namedConfigMapFeed, namedSecretFeed, podsFeed } from '../feeds.js';
-import { ARGO_ROLLOUTS, CERT_MANAGER, CLUSTER_ISSUERS, TRUST_MANAGER_BUNDLES, type AdapterContext } from './context.js';
+import { ARGO_ROLLOUTS, CERT_MANAGER, CERTIFICATE_REQUESTS, CLUSTER_ISSUERS, TRUST_MANAGER_BUNDLES, type AdapterContext } from './context.js';
 import { slimBundle, type BundleKind, type BundleObject } from './bundle-targets.js';
 import { slimNamespace, slimPod, slimReplicaSet } from './pod-facts.js';
-import { slimClusterIssuer, slimEvent, slimMeta, type CertificateObject, type ClusterIssuerObject } from './pki-facts.js';
+import { slimCertificateRequest, slimClusterIssuer, slimEvent, slimMeta, type CertificateObject, type CertificateRequestObject, type ClusterIssuerObject } from './pki-facts.js';
 import { slimWorkload, type RolloutObject } from './workload-facts.js';
 
 
@@ -41,7 +41,12 @@ export class ClusterCache {
   readonly preparedSecret: Collection<V1Secret>;
   readonly activeSecret: Collection<V1Secret>;
   readonly previousSecret: Collection<V1Secret>;
-  readonly issuerSecret: Collection<V1Secret>;
+  /**
+   * The CertificateRequests of the Linkerd namespace (slimmed to owner, revision, Ready and
+   * status.certificate): the issuer's chain is read from the one of the issuer Certificate's current
+   * revision, so the runner needs no access to the issuer Secret, which holds its key.
+   */
+  readonly issuerRequests: Collection<CertificateRequestObject>;
   /** The public PKI view the exporter publishes and the webhook judges by (certificates only). */
   readonly publicPki: Collection<V1ConfigMap>;
   readonly preparedCertificate: Collection<CertificateObject>;
@@ -114,7 +119,13 @@ export class ClusterCache {
     this.preparedSecret = namedSecret(n.trustNamespace, n.preparedAnchorSecret);
     this.activeSecret = namedSecret(n.trustNamespace, n.activeAnchorSecret);
     this.previousSecret = namedSecret(n.trustNamespace, n.previousAnchorSecret);
-    this.issuerSecret = namedSecret(n.linkerdNamespace, n.issuerSecret);
+    this.issuerRequests = make<CertificateRequestObject>({
+      name: `CertificateRequests in ${n.linkerdNamespace}`,
+      path: `/apis/${CERTIFICATE_REQUESTS.group}/${CERTIFICATE_REQUESTS.version}/namespaces/${n.linkerdNamespace}/${CERTIFICATE_REQUESTS.plural}`,
+      operation: { verb: 'list', resource: `${CERTIFICATE_REQUESTS.plural}.${CERTIFICATE_REQUESTS.group}`, namespace: n.linkerdNamespace },
+      list: (page) => custom.listNamespacedCustomObject({ ...CERTIFICATE_REQUESTS, namespace: n.linkerdNamespace, ...page }) as Promise<KubernetesListObject<CertificateRequestObject>>,
+      slim: slimCertificateRequest,
+    });
     this.publicPki = make<V1ConfigMap>(namedConfigMapFeed(core, { namespace: n.releaseNamespace, name: n.publicPkiConfigMap }));
     this.preparedCertificate = namedCertificate(n.trustNamespace, n.preparedAnchorCertificate);
     this.issuerCertificate = namedCertificate(n.linkerdNamespace, n.issuerCertificate);
@@ -168,7 +179,7 @@ export class ClusterCache {
       case 'workloads':
         return [erase(this.deployments), erase(this.statefulSets), erase(this.daemonSets), ...(this.rollouts ? [erase(this.rollouts)] : []), erase(this.replicaSets)];
       case 'issuer':
-        return [erase(this.issuerSecret), erase(this.issuerCertificate), ...(this.clusterIssuer ? [erase(this.clusterIssuer)] : [])];
+        return [erase(this.issuerRequests), erase(this.issuerCertificate), ...(this.clusterIssuer ? [erase(this.clusterIssuer)] : [])];
       case 'identity-events':
         return [erase(this.identityEvents)];
       case 'clock':

@@ -76,6 +76,8 @@ export function makeContext(kubeConfig: KubeConfig, names: ObjectNames, options:
 /** The field manager of every write, and the `managed-by` of every object the runner creates. */
 export const FIELD_MANAGER = 'linkerd-rotator';
 export const CERT_MANAGER = { group: 'cert-manager.io', version: 'v1', plural: 'certificates' } as const;
+/** The identity issuer's chain comes from its CertificateRequests (status.certificate), not its Secret. */
+export const CERTIFICATE_REQUESTS = { group: 'cert-manager.io', version: 'v1', plural: 'certificaterequests' } as const;
 export const ARGO_ROLLOUTS = { group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' } as const;
 export const CLUSTER_ISSUERS = { group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers' } as const;
 /** trust-manager's Bundle (deprecated since v0.20, still served) and its successor ClusterBundle: the chart renders one. */

@@ -9,7 +9,7 @@ import { anchorPemOf } from '../slim.js';
 
 /** The fields of a cert-manager.io/v1 Certificate the rotator reads and writes. */
 export interface CertificateObject extends KubernetesObject {
-  spec?: { secretName?: string; issuerRef?: { name?: string; kind?: string; group?: string } };
+  spec?: { secretName?: string; issuerRef?: { name?: string; kind?: string; group?: string }; revisionHistoryLimit?: number };
   status?: {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }>;
     revision?: number;
@@ -27,6 +27,72 @@ type Condition = { type: string; status: string; reason?: string; message?: stri
 export interface ClusterIssuerObject extends KubernetesObject {
   spec?: { ca?: { secretName?: string } };
   status?: { conditions?: Condition[] };
+}
+
+/** cert-manager's annotation on a CertificateRequest: the revision of its Certificate it issues. */
+export const CERTIFICATE_REVISION_ANNOTATION = 'cert-manager.io/certificate-revision';
+
+/**
+ * The fields of a cert-manager.io/v1 CertificateRequest the runner reads (after `slimCertificateRequest`):
+ * its owner, revision, Ready condition and `status.certificate` (base64 PEM, public; a request never
+ * holds a private key).
+ */
+export interface CertificateRequestObject extends KubernetesObject {
+  status?: { certificate?: string; conditions?: Condition[] };
+}
+
+/** Keeps a CertificateRequest's name, owners, revision annotation, issued chain and Ready condition (no CSR). */
+export function slimCertificateRequest(request: CertificateRequestObject): void {
+  const meta = request.metadata;
+  if (meta) {
+    delete meta.managedFields;
+    delete meta.labels;
+    const revision = meta.annotations?.[CERTIFICATE_REVISION_ANNOTATION];
+    if (revision !== undefined) meta.annotations = { [CERTIFICATE_REVISION_ANNOTATION]: revision };
+    else delete meta.annotations;
+    const owners = meta.ownerReferences?.filter((o) => o.kind === 'Certificate');
+    if (owners?.length) meta.ownerReferences = owners;
+    else delete meta.ownerReferences;
+  }
+  delete (request as { spec?: unknown }).spec;
+  const certificate = request.status?.certificate;
+  const ready = request.status?.conditions?.find((c) => c.type === 'Ready');
+  request.status = { ...(certificate ? { certificate } : {}), ...(ready ? { conditions: [{ type: ready.type, status: ready.status, ...(ready.reason ? { reason: ready.reason } : {}) }] } : {}) };
+}
+
+/**
+ * The chain cert-manager wrote into a Certificate's Secret (`tls.crt`), read without the Secret: the
+ * `status.certificate` of the CertificateRequest that issued the Certificate's current revision.
+ * cert-manager's issuing controller writes the Secret from that request and only then sets
+ * `status.revision` to the request's revision annotation, so the two always name the same chain.
+ * Undefined when the Certificate does not exist or has no certificate yet; `missing` when it has one
+ * whose request cannot be found (pruned by `revisionHistoryLimit`, deleted, or never issued by
+ * cert-manager).
+ */
+export function issuedChainOf(certificate: CertificateObject | undefined, requests: Iterable<CertificateRequestObject>): { pem: string; revision: number } | { missing: string } | undefined {
+  if (!certificate) return undefined;
+  const revision = certificate.status?.revision;
+  if (revision === undefined) {
+    if (certificate.status?.notAfter === undefined) return undefined;
+    return { missing: 'found no revision: cert-manager never issued it (it took over a Secret that already held a valid certificate), so no CertificateRequest holds its chain' };
+  }
+  const name = certificate.metadata?.name;
+  const uid = certificate.metadata?.uid;
+  let found: CertificateRequestObject | undefined;
+  for (const request of requests) {
+    if (request.metadata?.namespace !== certificate.metadata?.namespace || request.metadata?.annotations?.[CERTIFICATE_REVISION_ANNOTATION] !== String(revision)) continue;
+    if (!request.metadata?.ownerReferences?.some((o) => o.kind === 'Certificate' && o.name === name && (uid === undefined || o.uid === uid))) continue;
+    const ready = request.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready?.status !== 'True' || !request.status?.certificate) continue;
+    if (!found || createdAt(request) > createdAt(found)) found = request;
+  }
+  if (!found?.status?.certificate) return { missing: 'found none (pruned by the Certificate\'s spec.revisionHistoryLimit, deleted, or issued before cert-manager kept requests)' };
+  return { pem: Buffer.from(found.status.certificate, 'base64').toString('utf8'), revision };
+}
+
+function createdAt(obj: KubernetesObject): number {
+  const at = obj.metadata?.creationTimestamp;
+  return at === undefined ? 0 : new Date(at).getTime();
 }
 
 /** Keeps a ClusterIssuer's name, `spec.ca.secretName` and a Ready condition that is not True (why it cannot sign). */

@@ -1,8 +1,9 @@
 // ClusterReader: one snapshot of everything `decide` needs, assembled from the list/watch caches.
-// Reads no pod or workload from the API; only the named anchor Secrets are re-read, and only right
-// after cert-manager changed their Certificate, so a renewal is never seen half-done, and the identity
-// Deployment after it changed (its container args, which the cache does not keep).
-import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
+// Reads no pod or workload from the API; only the prepared anchor Secret and the issuer's
+// CertificateRequests are re-read, and only right after cert-manager changed their Certificate, so a
+// renewal is never seen half-done, and the identity Deployment after it changed (its container args,
+// which the cache does not keep). The issuer Secret is never read: it holds the issuer's key.
+import type { KubernetesListObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type {
   AnchorFacts,
   BundleFacts,
@@ -26,7 +27,9 @@ import type { Collection } from '../collection.js';
 import type { AdapterContext } from './context.js';
 import type { InjectorAnswer, InjectorProbe } from './injector.js';
 import { meshedPodOf, tierOfNamespace, type PodContext } from './pod-facts.js';
-import { anchorFactsOf, anchorFactsOfCertificate, bundleFactsOf, certificatesOf, decodeSecretKey, identityEventOf, issuerSigningFactsOf, issuingFactsOf, publicViewFactsOf, type CertificateObject } from './pki-facts.js';
+import { anchorFactsOf, anchorFactsOfCertificate, bundleFactsOf, certificatesOf, identityEventOf, issuedChainOf, issuerSigningFactsOf, issuingFactsOf, publicViewFactsOf, type CertificateObject, type CertificateRequestObject } from './pki-facts.js';
+import { CERTIFICATE_REQUESTS } from './context.js';
+import { KubeApiError } from '../errors.js';
 import { bundleTargetsOf, isBundleTarget, otherControlPlaneTargets, type BundleTargets, type OtherControlPlaneTarget } from './bundle-targets.js';
 import { parseDuration } from '../durations/index.js';
 import type { V1ConfigMap } from '@kubernetes/client-node';
@@ -63,6 +66,13 @@ export class KubeClusterReader implements ClusterReader {
    */
   private podAnchors = new Map<Fingerprint, ParsedCertificate>();
   private chainCache = new Map<string, Pick<IdentityIssuerFacts, 'chainsTo' | 'chainVia'>>();
+  /**
+   * The issuer chain of each revision seen, by Certificate uid and revision. A revision's chain never
+   * changes, and cert-manager deletes the request of the current revision as soon as a renewal
+   * creates the next one when `spec.revisionHistoryLimit` is 1 (its default since v1.18), so the
+   * chain stays known through the renewal.
+   */
+  private issuedChains = new Map<string, string>();
   /** The identity Deployment's issuance lifetime, read at this resourceVersion of it. */
   private identityLifetime: { readonly version: string; readonly ms: number | undefined } | undefined;
   /** The proxy-injector's last answer, with the reason when it has none (for `status`). */
@@ -286,11 +296,41 @@ export class KubeClusterReader implements ClusterReader {
     return [...seen.entries()].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).map(([ns]) => ns);
   }
 
-  /** The identity issuer, and which known anchor it verifies against (checked with libs/x509). */
+  /**
+   * The identity issuer, and which known anchor it verifies against (checked with libs/x509). Its
+   * chain is the `status.certificate` of the issuer Certificate's CertificateRequest of the current
+   * revision, the very text cert-manager wrote into the issuer Secret's tls.crt (`issuedChainOf`): the
+   * runner may not read that Secret, which holds the issuer's key. Without that request the runner
+   * cannot tell which anchor the issuer chains to, so it stops (KubeApiError) rather than decide blind.
+   */
   private async issuer(): Promise<IdentityIssuerFacts | undefined> {
     const { cache, ctx } = this;
-    const pem = decodeSecretKey(cache.issuerSecret.get(ctx.names.linkerdNamespace, ctx.names.issuerSecret), 'tls.crt');
-    const chain = pem === undefined ? [] : certificatesOf(pem);
+    const { linkerdNamespace: namespace, issuerCertificate: name } = ctx.names;
+    const certificate = cache.issuerCertificate.get(namespace, name);
+    let issued = issuedChainOf(certificate, cache.issuerRequests.items());
+    const revisionKey = `${certificate?.metadata?.uid ?? ''}/${certificate?.status?.revision ?? ''}`;
+    if (issued && 'pem' in issued) {
+      if (!this.issuedChains.has(revisionKey) && this.issuedChains.size >= 4) this.issuedChains.clear();
+      this.issuedChains.set(revisionKey, issued.pem);
+    } else if (issued && this.issuedChains.has(revisionKey)) {
+      issued = { pem: this.issuedChains.get(revisionKey) as string, revision: certificate?.status?.revision ?? 0 };
+    }
+    if (issued && 'missing' in issued) {
+      const revision = certificate?.status?.revision;
+      const limit = certificate?.spec?.revisionHistoryLimit;
+      const pruned =
+        limit === undefined || limit < 2
+          ? ` Its spec.revisionHistoryLimit is ${limit ?? 'unset (1 since cert-manager v1.18)'}: cert-manager deletes the request of the current revision as soon as a renewal creates the next one; set it to 2 or more.`
+          : '';
+      throw new KubeApiError(
+        'not-found',
+        undefined,
+        { verb: 'list', resource: 'certificaterequests.cert-manager.io', namespace },
+        `expected the CertificateRequest of Certificate ${namespace}/${name} at revision ${revision ?? '(none)'} (its status.certificate is the chain cert-manager wrote into Secret ${namespace}/${ctx.names.issuerSecret}, which the runner may not read), ${issued.missing}; ` +
+          `the runner cannot tell which anchor the identity issuer chains to, so it stopped in a safe state: while no rotation is in progress, renew the issuer (cmctl renew -n ${namespace} ${name}) so cert-manager issues a new revision, keep spec.revisionHistoryLimit of that Certificate at 2 or more (the chart's Certificate sets 2), then run again.${pruned}`,
+      );
+    }
+    const chain = issued ? certificatesOf(issued.pem) : [];
     const [leaf, ...intermediates] = chain;
     if (!leaf) return undefined;
     // Anchors: what each anchor Secret holds as its anchor (never the active Secret's tls.crt, which
@@ -338,31 +378,41 @@ export class KubeClusterReader implements ClusterReader {
   }
 
   /**
-   * cert-manager writes a Certificate's Secret before it bumps `status.revision`, but the two watches
-   * deliver independently. When a Certificate moved since the last snapshot, re-read its Secret
-   * (after seeing the Certificate), so the snapshot never pairs a new revision with an old Secret.
+   * cert-manager writes a Certificate's Secret, from its CertificateRequest, before it bumps
+   * `status.revision`, but the watches deliver independently. When a Certificate moved since the last
+   * snapshot, re-read what holds its chain (after seeing the Certificate): the prepared anchor's
+   * Secret, and the CertificateRequests of the issuer (the runner may not read the issuer Secret). So
+   * the snapshot never pairs a new revision with an old chain: the request of the revision seen is
+   * Ready with its chain before the revision is set.
    */
   private async refreshAfterRenewal(): Promise<void> {
     const { cache, ctx } = this;
     const n = ctx.names;
-    const pairs: Array<[string, Collection<CertificateObject>, string, Collection<V1Secret>, string]> = [
-      [n.trustNamespace, cache.preparedCertificate, n.preparedAnchorCertificate, cache.preparedSecret, n.preparedAnchorSecret],
-      [n.linkerdNamespace, cache.issuerCertificate, n.issuerCertificate, cache.issuerSecret, n.issuerSecret],
-    ];
-    for (const [namespace, certificates, certName, secrets, secretName] of pairs) {
-      const version = certificates.get(namespace, certName)?.metadata?.resourceVersion;
-      const key = `${namespace}/${certName}`;
-      const seen = this.lastCertificateVersions.has(key);
-      if (seen && this.lastCertificateVersions.get(key) === version) continue;
-      this.lastCertificateVersions.set(key, version);
-      const op = { verb: 'get', resource: 'secrets', namespace, name: secretName };
+    if (this.certificateMoved(cache.preparedCertificate, n.trustNamespace, n.preparedAnchorCertificate)) {
+      const [namespace, name] = [n.trustNamespace, n.preparedAnchorSecret];
+      const op = { verb: 'get', resource: 'secrets', namespace, name };
       try {
-        const fresh = await ctx.call(op, () => ctx.core.readNamespacedSecret({ namespace, name: secretName }));
-        secrets.remember(fresh);
+        cache.preparedSecret.remember(await ctx.call(op, () => ctx.core.readNamespacedSecret({ namespace, name })));
       } catch (err) {
         if ((err as { kind?: string }).kind !== 'not-found') throw err;
       }
     }
+    // Without the Certificate there is no issuer to read (issuedChainOf), so nothing to list.
+    if (this.certificateMoved(cache.issuerCertificate, n.linkerdNamespace, n.issuerCertificate) && cache.issuerCertificate.get(n.linkerdNamespace, n.issuerCertificate)) {
+      const namespace = n.linkerdNamespace;
+      const op = { verb: 'list', resource: `${CERTIFICATE_REQUESTS.plural}.${CERTIFICATE_REQUESTS.group}`, namespace };
+      const fresh = (await ctx.call(op, () => ctx.custom.listNamespacedCustomObject({ ...CERTIFICATE_REQUESTS, namespace }))) as KubernetesListObject<CertificateRequestObject>;
+      for (const request of fresh.items ?? []) cache.issuerRequests.remember(request);
+    }
+  }
+
+  /** Whether the Certificate's resourceVersion changed since the last snapshot (true the first time). */
+  private certificateMoved(certificates: Collection<CertificateObject>, namespace: string, name: string): boolean {
+    const version = certificates.get(namespace, name)?.metadata?.resourceVersion;
+    const key = `${namespace}/${name}`;
+    if (this.lastCertificateVersions.has(key) && this.lastCertificateVersions.get(key) === version) return false;
+    this.lastCertificateVersions.set(key, version);
+    return true;
   }
 }
 
