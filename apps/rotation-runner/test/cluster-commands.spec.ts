@@ -178,7 +178,8 @@ describe('status findings (what `check` fails on)', () => {
     expect(ending(7 * DAY)).toEqual([expect.stringMatching(/^active anchor a{16} expires .* \(in 7d\), within the 8d a rotation needs \(--expiry-margin\): the next scheduled run starts a rotation; `rotate` starts it now$/)]);
     // control: outside the margin, only the 30-day threshold speaks
     expect(ending(9 * DAY)).toEqual([expect.stringMatching(/\(in 216h\): rotate now$/)]);
-    expect(ending(-HOUR)).toEqual([expect.stringMatching(/^active anchor a{16} expired .*: chains to it no longer verify/)]);
+    // issue 15: an expired anchor is an expiry incident, said once, with what to run
+    expect(ending(-HOUR)).toEqual([expect.stringMatching(/^expiry incident anchor-expired: the active anchor a{16} expired .*; the mesh fails handshakes until it is recovered: run `rotator plan` .* then `rotator recover --yes`/)]);
     const during: RotationState = { ...idle, phase: 'TrustBoth', rotation: { id: 'r', strategy: 'restart', from: { fingerprint: fp('a'), publicKeyFingerprint: fp('a') }, startedAt: new Date(NOW).toISOString(), phaseStartedAt: new Date(NOW).toISOString(), preparedRevisionAtStart: 1, prepareRequests: 0, retargets: [], issuerRenewals: 0 } };
     expect(problems({ ...s, active: { ...active, notAfter: NOW + 7 * DAY } }, { expiryMarginMs: 8 * DAY, state: during })).toContainEqual(expect.stringMatching(/the rotation under way must finish before then$/));
   });
