@@ -3,13 +3,13 @@
 import type { DecideOptions } from './options.js';
 import { objectRefs } from './object-refs.js';
 import { podKey, shortFp, workloadKey, type ClusterSnapshot, type Fingerprint, type MeshedPod, type WorkloadRef } from './snapshot.js';
-import { iso } from './state.js';
+import { INCIDENTS, iso, type Incident } from './state.js';
 import { notReachedYet } from './freshness.js';
 import { identitySubset, rollStatus, TIERS } from './workloads.js';
 
 /** The cases of docs/rotation.md "Recover": `healthy` means `recover` refuses to run. */
-export const EXPIRY_CASES = ['healthy', 'issuer-expired', 'anchor-expired', 'both-expired', 'active-anchor-missing'] as const;
-export type ExpiryCase = (typeof EXPIRY_CASES)[number];
+export const EXPIRY_CASES = ['healthy', ...INCIDENTS] as const;
+export type ExpiryCase = 'healthy' | Incident;
 
 export interface ExpiryDiagnosis {
   readonly case: ExpiryCase;
