@@ -35,4 +35,4 @@ export { plan, type Plan, type PlanStep, type PlanStepKind } from './plan.js';
 export type * from './ports.js';
 export { decideOptionsOf, runRotation, type Progress, type ProgressEvent, type RunOptions, type RunResult } from './runner.js';
 export { objectRefs, type ObjectRefs } from './object-refs.js';
-export { diagnoseExpiry, EXPIRY_CASES, recoveryPlan, recoversAnchor, type ExpiryCase, type ExpiryDiagnosis, type RecoveryPlan, type RecoveryRestart } from './recovery.js';
+export { diagnoseExpiry, EXPIRY_CASES, recoverRefusal, recoveryPlan, recoversAnchor, type ExpiryCase, type ExpiryDiagnosis, type RecoveryPlan, type RecoveryRestart } from './recovery.js';

@@ -3,7 +3,8 @@
 import type { DecideOptions } from './options.js';
 import { objectRefs } from './object-refs.js';
 import { podKey, shortFp, workloadKey, type ClusterSnapshot, type Fingerprint, type MeshedPod, type WorkloadRef } from './snapshot.js';
-import { INCIDENTS, iso, type Incident } from './state.js';
+import { INCIDENTS, iso, type Incident, type RotationState } from './state.js';
+import { resumePhase } from './rules.js';
 import { notReachedYet } from './freshness.js';
 import { identitySubset, rollStatus, TIERS } from './workloads.js';
 
@@ -48,6 +49,17 @@ export function diagnoseExpiry(snapshot: ClusterSnapshot, options: Pick<DecideOp
   const why = `${anchorText}; ${issuerText}`;
   const expiry: ExpiryCase = anchorExpired ? (issuerExpired ? 'both-expired' : 'anchor-expired') : issuerExpired ? 'issuer-expired' : 'healthy';
   return { case: expiry, why, active: active.fingerprint };
+}
+
+/**
+ * Why `recover` refuses to run, or undefined: it runs on an expiry incident, or to finish a recovery
+ * under way (a rerun after a kill), never on a healthy mesh.
+ */
+export function recoverRefusal(snapshot: ClusterSnapshot, state: Pick<RotationState, 'phase' | 'stopped' | 'rotation'>, options: Pick<DecideOptions, 'names'>): string | undefined {
+  if (resumePhase(state) === 'Recover') return undefined;
+  const diagnosis = diagnoseExpiry(snapshot, options);
+  if (diagnosis.case !== 'healthy') return undefined;
+  return `expected an expiry incident to recover from (an expired issuer or anchor, or an active anchor gone from the bundle), found a healthy mesh: ${diagnosis.why}; nothing was changed. Use \`rotator rotate\` (--force to rotate now) for a rotation, and \`rotator status\` to see the mesh`;
 }
 
 /** A restart step of a recovery, in order. */

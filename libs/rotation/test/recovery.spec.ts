@@ -1,7 +1,7 @@
 // Issue 15, "Recover when it happened anyway": which expiry incident the mesh is in, judged from
 // real certificates made in the test (expired ones end in the past), and what `recover` would do.
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
-import { diagnoseExpiry, recoveryPlan, resolveOptions, workloadKey, type AnchorFacts, type ClusterSnapshot, type IdentityIssuerFacts } from '../src/index.js';
+import { diagnoseExpiry, recoverRefusal, recoveryPlan, resolveOptions, workloadKey, type AnchorFacts, type ClusterSnapshot, type IdentityIssuerFacts } from '../src/index.js';
 import { hashOf, pod, snapshot, workload } from './builders.js';
 
 const options = resolveOptions({});
@@ -88,6 +88,21 @@ describe('diagnoseExpiry', () => {
       case: 'active-anchor-missing',
       why: expect.stringMatching(/linkerd-active-anchor is gone/),
     });
+  });
+});
+
+describe('recoverRefusal', () => {
+  const idle = { phase: 'Idle' as const };
+  it('refuses a healthy mesh, saying what it found and what to run instead', () => {
+    expect(recoverRefusal(mesh({ anchor: valid, issuer: validIssuer, issuerAnchor: valid }), idle, options)).toMatch(
+      /^expected an expiry incident to recover from .*found a healthy mesh: the active anchor [0-9a-f]{16} ends .*; nothing was changed\. Use `rotator rotate`/,
+    );
+  });
+
+  it('runs on an incident, and to finish a recovery under way even once the mesh looks healthy', () => {
+    expect(recoverRefusal(mesh({ anchor: valid, issuer: expiredIssuer, issuerAnchor: valid }), idle, options)).toBeUndefined();
+    expect(recoverRefusal(mesh({ anchor: valid, issuer: validIssuer, issuerAnchor: valid }), { phase: 'Recover' }, options)).toBeUndefined();
+    expect(recoverRefusal(mesh({ anchor: valid, issuer: validIssuer, issuerAnchor: valid }), { phase: 'Stopped', stopped: { reason: 'deadline', phase: 'Recover', message: 'm', at: new Date().toISOString() } }, options)).toBeUndefined();
   });
 });
 
