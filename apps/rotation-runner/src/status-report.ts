@@ -5,7 +5,7 @@ import type { ObjectNames } from '@linkerd-rotator/names';
 import { formatDuration, leafLifetimeProblem } from './config.js';
 import { formatParked, type ParkedRotation } from './parked.js';
 import { formatRecovery, recoveryFinding, recoveryJson, type RecoveryJson } from './recovery-report.js';
-import { DEFAULT_OPTIONS, isRotationPhase, recoveryPlan, issuerSignerProblem, objectRefs, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, unrestartablePods, unrestartableSummary, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+import { DEFAULT_OPTIONS, isUnderWay, recoveryPlan, issuerSignerProblem, objectRefs, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, unrestartablePods, unrestartableSummary, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
   role: 'prepared' | 'active' | 'previous';
@@ -179,7 +179,8 @@ export function buildReport(input: ReportInput): StatusReport {
   const { snapshot: s, state } = input;
   const now = s.observedAt;
   const effective = state ? resumePhase(state) : undefined;
-  const inRotation = effective !== undefined && isRotationPhase(effective);
+  // A recovery under way tolerates what a rotation under way does (anchors moving, pods to restart).
+  const inRotation = effective !== undefined && isUnderWay(effective);
   const roles: Array<[AnchorStatus['role'], AnchorFacts | undefined]> = [
     ['prepared', s.prepared.anchor],
     ['active', s.active],

@@ -4,6 +4,7 @@ export * from './snapshot.js';
 export {
   initialState,
   isRotationPhase,
+  isUnderWay,
   parseState,
   serializeState,
   PHASE_DATA_KEY,

@@ -213,3 +213,8 @@ export function ms(isoTime: string): number {
 export function isRotationPhase(phase: Phase): phase is RotationPhase {
   return (ROTATION_PHASES as readonly string[]).includes(phase);
 }
+
+/** A rotation or a recovery (phase Recover) is under way: a run resumes it, and nothing new starts. */
+export function isUnderWay(phase: Phase): boolean {
+  return isRotationPhase(phase) || phase === 'Recover';
+}
