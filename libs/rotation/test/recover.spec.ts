@@ -93,14 +93,14 @@ describe('recover: an expired anchor', () => {
     expect(waiting.active?.fingerprint).toBe(before);
   });
 
-  it('after kill -9 at any of its writes, a rerun completes the recovery', async () => {
+  it('after kill -9 at each of its writes, a rerun completes the recovery', async () => {
     const total = (() => {
       const fake = expiredAnchor();
       return runRotation(fake.ports(), { ...RUN, ...RECOVER }).then(() => fake.mutatingCalls());
     })();
     const failures: string[] = [];
     const count = await total;
-    for (let k = 1; k <= count; k += 2) {
+    for (let k = 1; k <= count; k++) {
       const fake = expiredAnchor();
       fake.killAt(k, 'after');
       try {
@@ -115,6 +115,26 @@ describe('recover: an expired anchor', () => {
     }
     expect(failures).toEqual([]);
     expect(count).toBeGreaterThan(10);
+  });
+});
+
+describe('recover: the active anchor gone', () => {
+  it('recovers to the prepared anchor when the active Secret is gone and the issuer chains to no anchor bootstrap could adopt', async () => {
+    const fake = new FakeCluster({ leafLifetimeMs: 2 * HOUR });
+    fake.anchorsEnd = true;
+    const from = fake.active?.fingerprint as string;
+    fake.renewPreparedExternally();
+    fake.advance(5000);
+    const prepared = fake.prepared.anchor?.fingerprint as string;
+    expect(prepared).not.toBe(from);
+    fake.active = undefined;
+    expect(diagnoseExpiry(fake.snapshot(), resolveOptions({})).case).toBe('active-anchor-missing');
+    const result = await runRotation(fake.ports(), { ...RUN, ...RECOVER });
+    expect([result.outcome, result.message]).toEqual(['done', expect.stringMatching(/^recovery \(active-anchor-missing\) done/)]);
+    expect(fake.active?.fingerprint).toBe(prepared);
+    expect(storedState(fake).last).toMatchObject({ from, to: prepared });
+    expect(fake.unsettledPods(new Set([prepared]), prepared)).toEqual([]);
+    expect(failingHandshakes(fake)).toEqual([]);
   });
 });
 
@@ -154,6 +174,30 @@ describe('recover: an expired issuer', () => {
     await runRotation(fake.ports(), { ...RUN, ...RECOVER });
     expect([...new Set(fake.restarts)]).toEqual(['linkerd/linkerd-identity', 'app-0/svc-0']);
     expect(storedState(fake).phase).toBe('Done');
+  });
+});
+
+describe('recover: kill -9 during an issuer recovery', () => {
+  it('a rerun completes it after a kill at each of its writes', async () => {
+    const whole = expiredIssuer();
+    await runRotation(whole.ports(), { ...RUN, ...RECOVER });
+    const count = whole.mutatingCalls();
+    const failures: string[] = [];
+    for (let k = 1; k <= count; k++) {
+      const fake = expiredIssuer();
+      fake.killAt(k, 'after');
+      try {
+        const { result, runs } = await runResuming(fake, RECOVER);
+        expect([runs, result.outcome, storedState(fake).phase]).toEqual([2, 'done', 'Done']);
+        expect([...new Set(fake.restarts)]).toEqual(['linkerd/linkerd-identity']);
+        fake.advance(60_000);
+        expect(failingHandshakes(fake)).toEqual([]);
+      } catch (error) {
+        failures.push(`kill at ${k} (${fake.calls.filter((c) => c.mutating)[k - 1]?.name}): ${(error as Error).message.slice(0, 300)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(count).toBeGreaterThan(5);
   });
 });
 
