@@ -122,7 +122,8 @@ describe('recover: the active anchor gone', () => {
   it('recovers to the prepared anchor when the active Secret is gone and the issuer chains to no anchor bootstrap could adopt', async () => {
     const fake = new FakeCluster({ leafLifetimeMs: 2 * HOUR });
     fake.anchorsEnd = true;
-    const from = fake.active?.fingerprint as string;
+    const activeNow = () => fake.active?.fingerprint;
+    const from = activeNow() as string;
     fake.renewPreparedExternally();
     fake.advance(5000);
     const prepared = fake.prepared.anchor?.fingerprint as string;
@@ -131,7 +132,7 @@ describe('recover: the active anchor gone', () => {
     expect(diagnoseExpiry(fake.snapshot(), resolveOptions({})).case).toBe('active-anchor-missing');
     const result = await runRotation(fake.ports(), { ...RUN, ...RECOVER });
     expect([result.outcome, result.message]).toEqual(['done', expect.stringMatching(/^recovery \(active-anchor-missing\) done/)]);
-    expect(fake.active?.fingerprint).toBe(prepared);
+    expect(activeNow()).toBe(prepared);
     expect(storedState(fake).last).toMatchObject({ from, to: prepared });
     expect(fake.unsettledPods(new Set([prepared]), prepared)).toEqual([]);
     expect(failingHandshakes(fake)).toEqual([]);
