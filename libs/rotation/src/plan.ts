@@ -89,6 +89,10 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     next,
     ...(recovery ? { recovery } : {}),
   });
+  if (phase === 'Recover') {
+    const now = next.kind === 'action' ? next.summary : next.kind === 'gate' ? `waiting: ${next.gate.summary}` : next.kind === 'done' ? next.summary : `stop (${next.reason}): ${next.message}`;
+    return result({ rotates: false, summary: `a recovery (${rotation?.recovery ?? 'unknown case'}) is under way; \`recover --yes\` or \`rotate\` resumes it: ${now}` });
+  }
   if (!inRotation && !starting) {
     return result({ rotates: false, summary: next.kind === 'done' ? next.summary : `no rotation now: ${next.kind === 'stop' ? next.message : 'bootstrap first'}` });
   }

@@ -1,7 +1,7 @@
 // Issue 15, `recover`: phase Recover against the fake cluster, whose proxies verify chains at the
 // clock's time (an expired anchor breaks every handshake). The outage is checked first (the control),
 // then recovery's order, its end state, and a kill -9 at each of its writes followed by a rerun.
-import { diagnoseExpiry, resolveOptions, runRotation, type ProgressEvent, type RunOptions } from '../src/index.js';
+import { diagnoseExpiry, plan, resolveOptions, runRotation, type ProgressEvent, type RunOptions } from '../src/index.js';
 import { FakeCluster } from './fake-cluster.js';
 import { RUN, runResuming, storedState } from './harness.js';
 
@@ -199,6 +199,18 @@ describe('recover: kill -9 during an issuer recovery', () => {
     }
     expect(failures).toEqual([]);
     expect(count).toBeGreaterThan(5);
+  });
+});
+
+describe('plan during a recovery', () => {
+  it('says a recovery is under way and what it does next, instead of planning a rotation', async () => {
+    const fake = expiredAnchor();
+    fake.killAt(4, 'after');
+    await runRotation(fake.ports(), { ...RUN, ...RECOVER }).catch(() => undefined);
+    fake.revive();
+    const p = plan(fake.snapshot(), storedState(fake), resolveOptions({}));
+    expect(storedState(fake).phase).toBe('Recover');
+    expect(p).toMatchObject({ rotates: false, phase: 'Recover', summary: expect.stringMatching(/^a recovery \(anchor-expired\) is under way; `recover --yes` or `rotate` resumes it: /) });
   });
 });
 
