@@ -255,6 +255,8 @@ export async function runRunnerAsChart(
   opts: {
     kubeconfig: string;
     workload: 'bootstrap-hook' | 'helm-test' | 'rotate-cronjob';
+    /** rotate-cronjob: run this command with the CronJob's flags instead of `rotate` (e.g. `recover`). */
+    command?: 'rotate' | 'recover';
     extraArgs?: string[];
     timeoutMs?: number;
     env?: NodeJS.ProcessEnv;
@@ -282,7 +284,8 @@ export async function runRunnerAsChart(
   env['LOG_FORMAT'] = 'json';
   env['KUBECONFIG'] = opts.kubeconfig;
   Object.assign(env, opts.env);
-  const args = [...(container.args ?? []), ...(opts.extraArgs ?? [])];
+  const [first, ...rest] = container.args ?? [];
+  const args = [...(opts.command !== undefined && first === 'rotate' ? [opts.command] : first === undefined ? [] : [first]), ...rest, ...(opts.extraArgs ?? [])];
   const tsx = path.join(repoRoot, 'node_modules/.bin/tsx');
   const result = await run(tsx, ['--tsconfig', path.join(repoRoot, 'tsconfig.base.json'), path.join(repoRoot, 'apps/rotation-runner/src/main.ts'), ...args], {
     env,

@@ -428,7 +428,7 @@ describe('rotation', () => {
     const s = await scrape();
     expect(one(s, M.phase, { phase: 'Idle' })).toBe(1);
     expect(find(s, M.phase).filter((x) => x.value === 1)).toHaveLength(1);
-    expect(find(s, M.phase)).toHaveLength(7);
+    expect(find(s, M.phase)).toHaveLength(8);
     expect(one(s, M.stateValid)).toBe(1);
     expect(find(s, M.phaseStart)).toEqual([]);
     expect(find(s, M.waitingUntil)).toEqual([]);

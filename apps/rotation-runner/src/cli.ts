@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerBootstrap } from './commands/bootstrap.js';
 import { registerPlan } from './commands/plan.js';
+import { registerRecover } from './commands/recover.js';
 import { registerRotate } from './commands/rotate.js';
 import { registerCheck, registerStatus } from './commands/status.js';
 import { registerValidateBundle } from './commands/validate-bundle.js';
@@ -20,13 +21,14 @@ export const EXIT_USAGE = EXIT.usage;
 
 export function buildProgram(io: CommandIO, setExitCode: (code: number) => void): Command {
   const program = new Command('rotator')
-    .description("linkerd-rotator: zero-downtime rotation of Linkerd's trust anchor on cert-manager and trust-manager")
+    .description("linkerd-rotator: zero-downtime rotation of Linkerd's trust anchor on cert-manager and trust-manager, and recovery after expiry")
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError('(run with --help for usage)');
   registerBootstrap(program, io, setExitCode);
   registerPlan(program, io, setExitCode);
   registerRotate(program, io, setExitCode);
+  registerRecover(program, io, setExitCode);
   registerStatus(program, io, setExitCode);
   registerCheck(program, io, setExitCode);
   registerValidateBundle(program, io, setExitCode);

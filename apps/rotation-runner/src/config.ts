@@ -147,6 +147,10 @@ const RotationSchema = z.object({
   rollAfterPromote: switchValue.default(DEFAULT_OPTIONS.rollAfterPromote),
   crossSignMargin: duration.default(DEFAULT_OPTIONS.crossSignMarginMs),
   expiryMargin: duration.optional(),
+  /** A scheduled run recovers an expiry incident itself (chart value recover.auto; `recover` then needs no --yes). */
+  recoverAuto: switchValue.default(false),
+  recoverConcurrency: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(DEFAULT_OPTIONS.recoverConcurrency),
+  recoverLeafGrace: duration.default(DEFAULT_OPTIONS.recoverLeafGraceMs),
 });
 
 export type RotationFlags = z.output<typeof RotationSchema>;
@@ -200,7 +204,12 @@ export function withRotationOptions(command: Command): Command {
     .addOption(
       new Option('--cross-sign-margin <duration>', `cross-signed: restart a pod relying on a cross-signature this long before it ends (default ${formatDuration(DEFAULT_OPTIONS.crossSignMarginMs)})`).env('CROSS_SIGN_MARGIN'),
     )
-    .addOption(expiryMarginOption());
+    .addOption(expiryMarginOption())
+    .addOption(new Option('--recover-auto [true|false]', 'recover an expiry incident (expired issuer or anchor, active anchor gone) without --yes; the CronJob sets it from chart value recover.auto').env('RECOVER_AUTO'))
+    .addOption(new Option('--recover-concurrency <n>', `recover: workloads restarting at the same time (default ${DEFAULT_OPTIONS.recoverConcurrency})`).env('RECOVER_CONCURRENCY'))
+    .addOption(
+      new Option('--recover-leaf-grace <duration>', `recover, expired issuer: how long proxies get to renew their leaves before their workloads are restarted (default ${formatDuration(DEFAULT_OPTIONS.recoverLeafGraceMs)})`).env('RECOVER_LEAF_GRACE'),
+    );
 }
 
 /** Validates the values a schema's keys name among a command's values; throws UsageError naming each bad flag. */

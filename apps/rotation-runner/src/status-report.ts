@@ -4,7 +4,8 @@
 import type { ObjectNames } from '@linkerd-rotator/names';
 import { formatDuration, leafLifetimeProblem } from './config.js';
 import { formatParked, type ParkedRotation } from './parked.js';
-import { isRotationPhase, issuerSignerProblem, objectRefs, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, unrestartablePods, unrestartableSummary, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
+import { formatRecovery, recoveryFinding, recoveryJson, type RecoveryJson } from './recovery-report.js';
+import { DEFAULT_OPTIONS, isUnderWay, recoveryPlan, issuerSignerProblem, objectRefs, podTrust, resumePhase, shortFp, stalenessOf, stalenessStrategy, trustContext, unrestartablePods, unrestartableSummary, type AnchorFacts, type ClusterSnapshot, type Fingerprint, type LeaseFacts, type MeshedPod, type RotationState } from '@linkerd-rotator/rotation';
 
 export interface AnchorStatus {
   role: 'prepared' | 'active' | 'previous';
@@ -53,6 +54,8 @@ export interface StatusReport {
   bundleSynced: boolean;
   injector: { trustRootSha256?: string; namespace?: string; problem?: string };
   pods: { meshed: number; notReady: number; stale: StalePod[]; unknown: StalePod[]; relyingOnCrossSignature: RelyingPod[] };
+  /** An expiry incident (libs/rotation `diagnoseExpiry`) and what `recover` would do; absent when healthy. */
+  recovery?: RecoveryJson;
   findings: Finding[];
 }
 
@@ -147,6 +150,8 @@ export interface ReportInput {
   leafLifetimeMs?: number;
   /** The time a rotation needs before the active anchor ends (libs/rotation `expiryMarginOf`): less left escalates. */
   expiryMarginMs?: number;
+  /** `recover`'s knobs, for the recovery it would make (defaults when absent). */
+  recover?: { recoverConcurrency: number; recoverLeafGraceMs: number };
 }
 
 /**
@@ -174,7 +179,8 @@ export function buildReport(input: ReportInput): StatusReport {
   const { snapshot: s, state } = input;
   const now = s.observedAt;
   const effective = state ? resumePhase(state) : undefined;
-  const inRotation = effective !== undefined && isRotationPhase(effective);
+  // A recovery under way tolerates what a rotation under way does (anchors moving, pods to restart).
+  const inRotation = effective !== undefined && isUnderWay(effective);
   const roles: Array<[AnchorStatus['role'], AnchorFacts | undefined]> = [
     ['prepared', s.prepared.anchor],
     ['active', s.active],
@@ -193,8 +199,13 @@ export function buildReport(input: ReportInput): StatusReport {
   const t = input.thresholds;
 
   if (input.stateProblem) problem(input.stateProblem);
+  const recovery = recoveryPlan(s, { names: input.names, recoverConcurrency: input.recover?.recoverConcurrency ?? DEFAULT_OPTIONS.recoverConcurrency, recoverLeafGraceMs: input.recover?.recoverLeafGraceMs ?? DEFAULT_OPTIONS.recoverLeafGraceMs });
+  if (recovery) problem(recoveryFinding(recovery));
   if (!s.active) problem('Secret of the active anchor is missing: run `bootstrap`');
-  else if (s.active.notAfter <= now) problem(`active anchor ${shortFp(s.active.fingerprint)} expired ${iso(s.active.notAfter)}: chains to it no longer verify, so proxies refuse new leaves and identity refuses its issuer; a rotation now cannot cross-sign with it and restarts every meshed workload (strategy restart)`);
+  else if (s.active.notAfter <= now) {
+    // The expiry incident finding above says it, with what recovery does.
+    if (!recovery) problem(`active anchor ${shortFp(s.active.fingerprint)} expired ${iso(s.active.notAfter)}: chains to it no longer verify, so proxies refuse new leaves and identity refuses its issuer`);
+  }
   else if (input.expiryMarginMs !== undefined && s.active.notAfter - now <= input.expiryMarginMs) {
     problem(
       `active anchor ${shortFp(s.active.fingerprint)} expires ${iso(s.active.notAfter)} (in ${formatDuration(s.active.notAfter - now)}), within the ${formatDuration(input.expiryMarginMs)} a rotation needs (--expiry-margin): ${inRotation ? 'the rotation under way must finish before then' : 'the next scheduled run starts a rotation; `rotate` starts it now'}`,
@@ -293,6 +304,7 @@ export function buildReport(input: ReportInput): StatusReport {
     bundleSynced,
     injector: { ...(s.injector ? { trustRootSha256: s.injector.trustRootSha256 } : {}), ...(input.injector.namespace ? { namespace: input.injector.namespace } : {}), ...(input.injector.problem ? { problem: input.injector.problem } : {}) },
     pods: { meshed: s.pods.length, notReady: s.pods.filter((p) => !p.ready).length, stale, unknown, relyingOnCrossSignature: relying },
+    ...(recovery ? { recovery: recoveryJson(recovery) } : {}),
     findings,
   };
 }
@@ -319,6 +331,7 @@ export function formatReport(r: StatusReport, verbose = false): string {
   const list = verbose ? r.pods.stale : r.pods.stale.slice(0, 10);
   for (const p of list) out.push(`  stale ${p.pod}: ${p.why}`);
   if (list.length < r.pods.stale.length) out.push(`  ... and ${r.pods.stale.length - list.length} more`);
+  if (r.recovery) out.push(...formatRecovery(r.recovery, verbose));
   if (r.findings.length > 0) {
     out.push('Findings:');
     for (const f of r.findings) out.push(`  ${f.severity === 'problem' ? 'PROBLEM' : 'note'}: ${f.message}`);

@@ -100,7 +100,7 @@ describe('configuration (docs/chart.md contract)', () => {
   });
 
   it('validates rotation flags', () => {
-    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR, strategy: 'cross-signed', rollAfterPromote: false, crossSignMargin: 7 * DAY });
+    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR, strategy: 'cross-signed', rollAfterPromote: false, crossSignMargin: 7 * DAY, recoverAuto: false, recoverConcurrency: 50, recoverLeafGrace: 2 * 60_000 });
     expect(parseRotationFlags({ onlyIfOlderThan: '720h', maxConcurrentRollouts: '2', gentle: true })).toMatchObject({ onlyIfOlderThan: 720 * HOUR, maxConcurrentRollouts: 2, gentle: true });
     expect(() => parseRotationFlags({ maxConcurrentRollouts: '0' })).toThrow(/--max-concurrent-rollouts must be at least 1/);
     expect(() => parseRotationFlags({ phaseTimeout: '10' })).toThrow(/--phase-timeout expected a duration/);
@@ -123,6 +123,10 @@ describe('usage errors exit 2 before touching a cluster', () => {
     [['check', '--anchor-min-validity', 'x'], /--anchor-min-validity expected a duration/],
     [['bootstrap', '--wait', 'forever'], /--wait expected a duration/],
     [['plan', '--kubeconfig', '/nonexistent/kubeconfig'], /cannot load the kubeconfig \/nonexistent\/kubeconfig/],
+    // issue 15: recovery restarts workloads; it needs an explicit --yes (or the CronJob's recover.auto)
+    [['recover'], /expected --yes \(recovery restarts the identity controller .*found none; run `rotator plan`/],
+    [['recover', '--recover-auto', 'maybe', '--yes'], /--recover-auto expected true or false/],
+    [['recover', '--yes', '--recover-concurrency', '0'], /--recover-concurrency must be at least 1/],
   ])('%j', async (argv, message) => {
     const res = await invoke(...argv);
     expect(res.code).toBe(2);
@@ -178,7 +182,8 @@ describe('status findings (what `check` fails on)', () => {
     expect(ending(7 * DAY)).toEqual([expect.stringMatching(/^active anchor a{16} expires .* \(in 7d\), within the 8d a rotation needs \(--expiry-margin\): the next scheduled run starts a rotation; `rotate` starts it now$/)]);
     // control: outside the margin, only the 30-day threshold speaks
     expect(ending(9 * DAY)).toEqual([expect.stringMatching(/\(in 216h\): rotate now$/)]);
-    expect(ending(-HOUR)).toEqual([expect.stringMatching(/^active anchor a{16} expired .*: chains to it no longer verify/)]);
+    // issue 15: an expired anchor is an expiry incident, said once, with what to run
+    expect(ending(-HOUR)).toEqual([expect.stringMatching(/^expiry incident anchor-expired: the active anchor a{16} expired .*; the mesh fails handshakes until it is recovered: run `rotator plan` .* then `rotator recover --yes`/)]);
     const during: RotationState = { ...idle, phase: 'TrustBoth', rotation: { id: 'r', strategy: 'restart', from: { fingerprint: fp('a'), publicKeyFingerprint: fp('a') }, startedAt: new Date(NOW).toISOString(), phaseStartedAt: new Date(NOW).toISOString(), preparedRevisionAtStart: 1, prepareRequests: 0, retargets: [], issuerRenewals: 0 } };
     expect(problems({ ...s, active: { ...active, notAfter: NOW + 7 * DAY } }, { expiryMarginMs: 8 * DAY, state: during })).toContainEqual(expect.stringMatching(/the rotation under way must finish before then$/));
   });

@@ -44,6 +44,12 @@ describe("the CronJob's fast path", () => {
     expect(quietRun(done, { active, previous: active }, options, NOW, { clusterIssuer: { found: false } })).toBeUndefined();
   });
 
+  it('takes the full path with recover.auto, and for a recovery under way: an expiry incident needs the issuer, bundles and pods (issue 15)', () => {
+    expect(quietRun(done, { active, previous: active }, { ...options, recover: true }, NOW)).toBeUndefined();
+    expect(quietRun({ ...done, phase: 'Recover' }, { active, previous: active }, options, NOW)).toBeUndefined();
+    expect(quietRun(done, { active, previous: active }, { ...options, recover: false }, NOW)).toMatch(/no rotation due/);
+  });
+
   it('takes the full path for a half-finished rotation whose state is gone (active anchor not the previous one)', () => {
     const previous = anchor('a', NOW - 400 * DAY);
     expect(quietRun({ version: 1, phase: 'Idle', knownBundles: {} }, { active, previous }, options, NOW)).toBeUndefined();

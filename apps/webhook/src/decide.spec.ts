@@ -38,6 +38,17 @@ function secretRequest(operation: AdmissionRequest['operation'], data: Record<st
   };
 }
 
+/** The webhook's snapshot with `anchor` in the prepared, active and previous Secrets, `issuer` (signed by `issuerAnchor`) and the published bundle. */
+function pkiOf(parts: { anchor: Credentials; issuer: Credentials; issuerAnchor: Credentials; trustRoots: Credentials }): TrustSnapshot {
+  return {
+    activeAnchor: { source: 'Secret cert-manager/linkerd-active-anchor', certPem: parts.anchor.certPem },
+    preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: parts.anchor.certPem },
+    previousAnchor: { source: 'Secret cert-manager/linkerd-previous-anchor', certPem: parts.anchor.certPem },
+    issuer: { source: 'Secret linkerd/linkerd-identity-issuer', certPem: parts.issuer.certPem, caPem: parts.issuerAnchor.certPem },
+    trustRoots: { source: 'ConfigMap linkerd/linkerd-identity-trust-roots', pem: parts.trustRoots.certPem },
+  };
+}
+
 describe('decide', () => {
   let a: Credentials;
   let b: Credentials;
@@ -51,13 +62,7 @@ describe('decide', () => {
     b = await fixtures.makeAnchor();
     issuerA = await fixtures.makeIssuer(a);
     issuerB = await fixtures.makeIssuer(b);
-    snapshot = {
-      activeAnchor: { source: 'Secret cert-manager/linkerd-active-anchor', certPem: a.certPem },
-      preparedAnchor: { source: 'Secret cert-manager/linkerd-trust-anchor', certPem: a.certPem },
-      previousAnchor: { source: 'Secret cert-manager/linkerd-previous-anchor', certPem: a.certPem },
-      issuer: { source: 'Secret linkerd/linkerd-identity-issuer', certPem: issuerA.certPem, caPem: a.certPem },
-      trustRoots: { source: 'ConfigMap linkerd/linkerd-identity-trust-roots', pem: a.certPem },
-    };
+    snapshot = pkiOf({ anchor: a, issuer: issuerA, issuerAnchor: a, trustRoots: a });
   });
 
   describe('trust-roots ConfigMap', () => {
@@ -413,6 +418,57 @@ describe('decide', () => {
       expect(comment.reasons).toEqual([expect.stringMatching(new RegExp(`line ${lines} starts text that is no PEM block`))]);
       const crlf = await decide(configMapRequest('UPDATE', fixtures.bundleOf(a, b).replace(/\n/g, '\r\n')), snap, ctx());
       expect(crlf.reasons).toEqual([]);
+    });
+  });
+
+  // Issue 15: after the active anchor expired, recovery writes a new anchor into every anchor Secret;
+  // trust-manager must then publish a bundle without the anchor the old (dead) issuer chains to, and
+  // cert-manager an issuer under the new anchor. Nothing else is relaxed.
+  describe('while a recovery runs (rotation state phase Recover)', () => {
+    let expired: Credentials;
+    let issuerExpired: Credentials;
+    let fresh: Credentials;
+    let foreign: Credentials;
+    let recovering: TrustSnapshot;
+    const source = 'ConfigMap linkerd-rotator/linkerd-rotator-state';
+    beforeAll(async () => {
+      expired = await fixtures.makeExpiredAnchor();
+      issuerExpired = await fixtures.makeIssuer(expired, { notBefore: fixtures.daysFromNow(-3), notAfter: fixtures.daysFromNow(-2) });
+      fresh = await fixtures.makeAnchor();
+      foreign = await fixtures.makeAnchor();
+      // the runner wrote the new anchor into the active and previous Secrets; the issuer is still the dead one
+      recovering = { ...pkiOf({ anchor: fresh, issuer: issuerExpired, issuerAnchor: expired, trustRoots: expired }), rotation: { source, phase: 'Recover', requiredAnchorFingerprints: [], recovering: true } };
+    });
+
+    it('control: outside a recovery, trust-manager cannot drop the anchor of the dead issuer, so no write of the trust roots gets through', async () => {
+      const idle = { ...recovering, rotation: { source, phase: 'Idle', requiredAnchorFingerprints: [] } };
+      const d = await decide(configMapRequest('UPDATE', fresh.certPem), idle, ctx());
+      expect(d.allowed).toBe(false);
+      expect(d.message).toMatch(/must contain an anchor that verifies the current identity issuer/);
+    });
+
+    it('allows trust-manager\'s bundle of the new anchor, saying why the dead issuer is not verified', async () => {
+      const d = await decide(configMapRequest('UPDATE', fresh.certPem), recovering, ctx());
+      expect([d.allowed, d.reasons]).toEqual([true, []]);
+      expect(d.warnings).toContainEqual(expect.stringMatching(/does not verify the current identity issuer .*: allowed because a recovery .*phase "Recover".* replaces the issuer/));
+      const stopped = { ...recovering, rotation: { source, phase: 'Stopped in Recover', requiredAnchorFingerprints: [], recovering: true } };
+      expect((await decide(configMapRequest('UPDATE', fresh.certPem), stopped, ctx())).allowed).toBe(true);
+    });
+
+    it('still denies a foreign anchor, a bundle without the active anchor, and a private key', async () => {
+      const withForeign = await decide(configMapRequest('UPDATE', fixtures.bundleOf(fresh, foreign)), recovering, ctx());
+      expect([withForeign.allowed, withForeign.message]).toEqual([false, expect.stringMatching(/is not an anchor of this install/)]);
+      const withoutActive = await decide(configMapRequest('UPDATE', expired.certPem), recovering, ctx());
+      expect([withoutActive.allowed, withoutActive.message]).toEqual([false, expect.stringMatching(/must contain the active trust anchor/)]);
+      expect((await decide(configMapRequest('UPDATE', fresh.certPem + fresh.keyPem), recovering, ctx())).allowed).toBe(false);
+    });
+
+    it('then admits cert-manager\'s issuer under the new anchor, and no issuer under another', async () => {
+      const published = { ...recovering, trustRoots: { source: 'ConfigMap linkerd/linkerd-identity-trust-roots', pem: fresh.certPem } };
+      const renewed = await fixtures.makeIssuer(fresh);
+      expect((await decide(secretRequest('UPDATE', { 'tls.crt': renewed.certPem, 'tls.key': renewed.keyPem, 'ca.crt': fresh.certPem }), published, ctx())).allowed).toBe(true);
+      const underForeign = await fixtures.makeIssuer(foreign);
+      expect((await decide(secretRequest('UPDATE', { 'tls.crt': underForeign.certPem, 'tls.key': underForeign.keyPem, 'ca.crt': foreign.certPem }), published, ctx())).allowed).toBe(false);
     });
   });
 

@@ -268,6 +268,7 @@ async function decideTrustRoots(request: AdmissionRequest, snapshot: TrustSnapsh
       })),
       preparedAnchor: sourced(snapshot.preparedAnchor),
       previousAnchor: sourced(snapshot.previousAnchor),
+      ...(rotation?.recovering ? { issuerReplacedBy: `the rotation in phase "${rotation.phase}", ${rotation.source}` } : {}),
       crossSigners: snapshot.activeAnchor?.crossSignerPem ? [{ pem: snapshot.activeAnchor.crossSignerPem, source: `cross-signer.crt of ${snapshot.activeAnchor.source}` }] : [],
       now: context.now,
       limits: context.limits,

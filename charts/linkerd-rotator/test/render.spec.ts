@@ -448,6 +448,13 @@ describe('runner workloads', () => {
     expect(args({ rollAfterPromote: true, crossSignMargin: '336h', leafLifetime: '2h' }).slice(7)).toEqual(['--strategy', 'cross-signed', '--cross-sign-margin', '336h', '--leaf-lifetime', '2h', '--roll-after-promote']);
   });
 
+  it('recovers an expiry incident from the CronJob only with recover.auto (issue 15)', () => {
+    const args = (values: Record<string, unknown>) => spec(only(render(values), 'CronJob'))['jobTemplate']['spec']['template']['spec'].containers[0].args as string[];
+    expect(args({}).filter((a) => a.startsWith('--recover'))).toEqual([]);
+    expect(args({ recover: { auto: true } }).slice(13)).toEqual(['--recover-auto', '--recover-concurrency', '50', '--recover-leaf-grace', '2m']);
+    expect(args({ recover: { auto: true, concurrency: 200, leafGrace: '5m' } }).slice(13)).toEqual(['--recover-auto', '--recover-concurrency', '200', '--recover-leaf-grace', '5m']);
+  });
+
   it('passes gentle mode, limits and the schedule through', () => {
     const cron = spec(only(render({ runner: { rotation: { gentle: true, maxConcurrentRollouts: 5, schedule: '0 * * * *', timeZone: 'Etc/UTC', onlyIfOlderThan: '1440h' } } }), 'CronJob'));
     expect(cron['schedule']).toBe('0 * * * *');

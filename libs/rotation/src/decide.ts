@@ -13,6 +13,7 @@ import { decidePromote } from './phases/promote.js';
 import { decideRetire } from './phases/retire.js';
 import { resumeStopped } from './phases/resume.js';
 import { decideTrustBoth } from './phases/trust-both.js';
+import { decideRecover, startRecovery } from './phases/recover.js';
 
 /**
  * The next step of the rotation. `options` should come from `resolveOptions`. Deadlines are the
@@ -20,6 +21,8 @@ import { decideTrustBoth } from './phases/trust-both.js';
  */
 export function decide(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): Decision {
   const context = decideContext(snapshot, { ...state, knownBundles: learnBundles(state.knownBundles, snapshot) }, options);
+  const recovery = startRecovery(context);
+  if (recovery) return recovery;
   switch (state.phase) {
     case 'Idle':
     case 'Done':
@@ -31,6 +34,8 @@ export function decide(snapshot: ClusterSnapshot, state: RotationState, options:
     case 'Promote':
     case 'Retire':
       return decideRotation(context, state.phase);
+    case 'Recover':
+      return decideRecover(context);
   }
 }
 

@@ -8,7 +8,7 @@ export type Action =
   | {
       readonly kind: 'write-active-anchor';
       readonly fingerprint: Fingerprint;
-      readonly purpose: 'bootstrap' | 'promote';
+      readonly purpose: 'bootstrap' | 'promote' | 'recover';
       /** cross-signed: the adapter mints X (this anchor's subject and key, signed by `crossSignedBy`) into the issuer's chain. */
       readonly crossSignedBy?: Fingerprint;
     }
@@ -17,7 +17,7 @@ export type Action =
       readonly kind: 'write-previous-anchor';
       readonly fingerprint: Fingerprint;
       readonly source: 'prepared' | 'active';
-      readonly purpose: 'bootstrap' | 'retire';
+      readonly purpose: 'bootstrap' | 'retire' | 'recover';
     }
   /** Set `Issuing=True` on Certificate linkerd-trust-anchor, as `cmctl renew` does. */
   | { readonly kind: 'renew-prepared-anchor'; readonly revision: number }
@@ -27,7 +27,7 @@ export type Action =
   | {
       readonly kind: 'roll-workloads';
       /** `Done`: a pod relying on a cross-signature that nears its end (freshness.ts `crossSignatureReliance`). */
-      readonly phase: RollPhase | 'Done';
+      readonly phase: RollPhase | 'Done' | 'Recover';
       readonly tier: Tier;
       readonly workloads: readonly WorkloadRef[];
       readonly restartedAt: string;

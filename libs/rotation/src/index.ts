@@ -4,6 +4,7 @@ export * from './snapshot.js';
 export {
   initialState,
   isRotationPhase,
+  isUnderWay,
   parseState,
   serializeState,
   PHASE_DATA_KEY,
@@ -21,7 +22,7 @@ export {
   type RotationState,
   type StopReason,
 } from './state.js';
-export { bundleSyncedAt, describePhase, requiredAnchors, resumePhase, type ResumablePhase } from './rules.js';
+export { bundleSyncedAt, describePhase, recovering, requiredAnchors, resumePhase, type ResumablePhase } from './rules.js';
 export { DEFAULT_OPTIONS, expiryMarginOf, formatDuration, resolveOptions, rotationNeedMs, type DecideOptions, type StartPolicy, type Strategy } from './options.js';
 export { chooseStrategy, crossSignProblems, strategyOf, type StrategyChoice } from './strategy.js';
 export { crossSignatureReliance, crossSignatureReliances, type CrossSignatureReliance } from './freshness.js';
@@ -35,3 +36,4 @@ export { plan, type Plan, type PlanStep, type PlanStepKind } from './plan.js';
 export type * from './ports.js';
 export { decideOptionsOf, runRotation, type Progress, type ProgressEvent, type RunOptions, type RunResult } from './runner.js';
 export { objectRefs, type ObjectRefs } from './object-refs.js';
+export { diagnoseExpiry, EXPIRY_CASES, recoverRefusal, recoveryPlan, recoversAnchor, type ExpiryCase, type ExpiryDiagnosis, type RecoveryPlan, type RecoveryRestart } from './recovery.js';

@@ -5,6 +5,7 @@ import type { DecideOptions } from './options.js';
 import { podKey, shortFp, type ClusterSnapshot, type Fingerprint, type MeshedPod } from './snapshot.js';
 import type { RotationState } from './state.js';
 import { strategyOf } from './strategy.js';
+import { resumePhase } from './rules.js';
 import { bundleAnchors, coversRoutes, trustsOneOf, formatAnchors, formatRoutes, leafRoutesInCirculation, podTrust, reachableAnchors, trustContext, type TrustContext } from './trust.js';
 
 export interface Violation {
@@ -85,6 +86,7 @@ export function checkI2(snapshot: ClusterSnapshot, state: RotationState): Invari
 export function checkActionSafety(action: Action, facts: { readonly snapshot: ClusterSnapshot; readonly state: RotationState; readonly options: DecideOptions }): Violation[] {
   const { snapshot, state, options } = facts;
   const context = trustContext(snapshot, state, options);
+  if (resumePhase(state) === 'Recover') return recoverySafety(action, snapshot, context, state);
   switch (action.kind) {
     case 'write-active-anchor': {
       if (action.purpose === 'bootstrap') {
@@ -126,6 +128,18 @@ export function checkActionSafety(action: Action, facts: { readonly snapshot: Cl
     case 'record-transition':
       return [];
   }
+}
+
+/**
+ * Phase Recover: the incident already broke I1 and I2 (no proxy can verify the expired anchor's
+ * leaves), so the checks that keep them cannot hold; recovery's gates order the steps instead. One
+ * rule still holds: a restarted pod gets a bundle with the anchor the mesh recovers to (for an
+ * expired issuer, the active anchor), or the restart gains nothing.
+ */
+function recoverySafety(action: Action, snapshot: ClusterSnapshot, context: TrustContext, state: RotationState): Violation[] {
+  if (action.kind !== 'roll-workloads') return [];
+  const target = state.rotation?.to?.fingerprint ?? snapshot.active?.fingerprint;
+  return target === undefined ? [] : injectorCovers(snapshot, context, [new Set([target])]);
 }
 
 /** A new signing anchor (or one that cross-signs it) must be trusted for sure by every running proxy, identity controller included. */

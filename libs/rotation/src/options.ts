@@ -52,6 +52,15 @@ export interface DecideOptions {
   readonly maxRetargets: number;
   /** The install's object names: every message names these objects (object-refs.ts). */
   readonly names: ObjectNames;
+  /**
+   * `recover` (docs/rotation.md, "Recover"): a run may start a recovery when the mesh is in an expiry
+   * incident (recovery.ts `diagnoseExpiry`). Off for every other run, which only resumes one.
+   */
+  readonly recover: boolean;
+  /** Recovery: workloads restarting at once (`--recover-concurrency`); the mesh is down, so high. */
+  readonly recoverConcurrency: number;
+  /** Recovery of an expired issuer: how long proxies get to renew their leaves before their workloads are restarted. */
+  readonly recoverLeafGraceMs: number;
 }
 
 export const DEFAULT_OPTIONS: DecideOptions = {
@@ -68,18 +77,21 @@ export const DEFAULT_OPTIONS: DecideOptions = {
   maxIssuerRenewals: 3,
   maxRetargets: 3,
   names: DEFAULT_OBJECT_NAMES,
+  recover: false,
+  recoverConcurrency: 50,
+  recoverLeafGraceMs: 2 * 60 * 1000,
 };
 
 export function resolveOptions(options: Partial<DecideOptions>): DecideOptions {
   const resolved: DecideOptions = { ...DEFAULT_OPTIONS, ...dropUndefined(options) };
-  const positive: (keyof DecideOptions)[] = ['maxConcurrentRollouts', 'maxPrepareRequests', 'maxIssuerRenewals'];
+  const positive: (keyof DecideOptions)[] = ['maxConcurrentRollouts', 'maxPrepareRequests', 'maxIssuerRenewals', 'recoverConcurrency'];
   for (const key of positive) {
     const value = resolved[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
       throw new RangeError(`expected ${key} to be a whole number of at least 1, found ${String(value)}; pass a positive integer`);
     }
   }
-  for (const key of ['leafLifetimeMs', 'clockSkewMs', 'maxRetargets', 'crossSignMarginMs', 'phaseTimeoutMs'] as const) {
+  for (const key of ['leafLifetimeMs', 'clockSkewMs', 'maxRetargets', 'crossSignMarginMs', 'phaseTimeoutMs', 'recoverLeafGraceMs'] as const) {
     if (!Number.isFinite(resolved[key]) || resolved[key] < 0) {
       throw new RangeError(`expected ${key} to be a non-negative number, found ${String(resolved[key])}; fix the option`);
     }

@@ -11,6 +11,7 @@ import { ms, type Phase, type RollPhase, type RotationState } from './state.js';
 import { chooseStrategy, strategyOf } from './strategy.js';
 import { formatAnchors, leafLifetimeElapsedAt, leavesFreshSince, provenStartAfter, provenStartOfRoll, reachableAnchors, syncedBundle, trustContext } from './trust.js';
 import { identitySubset, rollStatus, TIERS, type Freshness, type RollStatus } from './workloads.js';
+import { recoveryPlan, type RecoveryPlan } from './recovery.js';
 
 export type PlanStepKind =
   | 'bootstrap'
@@ -51,6 +52,8 @@ export interface Plan {
   readonly blockers: readonly (Blocker & { readonly phase: Phase })[];
   /** What `decide` would do right now. */
   readonly next: Decision;
+  /** An expiry incident (recovery.ts): what `recover` would do instead; absent on a healthy mesh. */
+  readonly recovery?: RecoveryPlan;
 }
 
 const ORDER: readonly Phase[] = ['Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done'];
@@ -65,6 +68,7 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
   const phase: Phase = resumePhase(state);
   const objects = objectRefs(options.names);
   const rotation = state.rotation;
+  const recovery = recoveryPlan(snapshot, options);
 
   if (!snapshot.active) steps.push({ phase, kind: 'bootstrap', description: `write ${objects.activeSecret} from the prepared anchor ${shortFp(snapshot.prepared.anchor?.fingerprint)}` });
   if (!snapshot.previous) steps.push({ phase, kind: 'bootstrap', description: `write ${objects.previousSecret} (certificate only) from the active anchor` });
@@ -83,7 +87,12 @@ export function plan(snapshot: ClusterSnapshot, state: RotationState, options: D
     rolls: { total: byPhase.TrustBoth + byPhase.Promote + byPhase.Retire, byPhase, byTier },
     blockers: [...blockers.values()],
     next,
+    ...(recovery ? { recovery } : {}),
   });
+  if (phase === 'Recover') {
+    const now = next.kind === 'action' ? next.summary : next.kind === 'gate' ? `waiting: ${next.gate.summary}` : next.kind === 'done' ? next.summary : `stop (${next.reason}): ${next.message}`;
+    return result({ rotates: false, summary: `a recovery (${rotation?.recovery ?? 'unknown case'}) is under way; \`recover --yes\` or \`rotate\` resumes it: ${now}` });
+  }
   if (!inRotation && !starting) {
     return result({ rotates: false, summary: next.kind === 'done' ? next.summary : `no rotation now: ${next.kind === 'stop' ? next.message : 'bootstrap first'}` });
   }

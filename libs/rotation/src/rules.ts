@@ -25,6 +25,15 @@ export function describePhase(state: Pick<RotationState, 'phase' | 'stopped' | '
 
 /** Phases in which proxies started before the rotation (trusting only the old anchor) may still run. */
 const KEEPS_FROM: ReadonlySet<ResumablePhase> = new Set(['Prepare', 'TrustBoth', 'Promote']);
+/**
+ * Whether a recovery (`recover`, phase Recover, or stopped in it) is replacing the identity issuer:
+ * the webhook then lets the trust bundle drop the anchor the old, dead issuer chains to
+ * (docs/webhook.md, "While a recovery runs").
+ */
+export function recovering(state: Pick<RotationState, 'phase' | 'stopped' | 'rotation'>): boolean {
+  return resumePhase(state) === 'Recover';
+}
+
 /** Phases after promotion, in which the new anchor signs the identity issuer. */
 const KEEPS_TO: ReadonlySet<ResumablePhase> = new Set(['Promote', 'Retire']);
 

@@ -158,7 +158,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
           if (decision.action.kind === 'record-transition') {
             progress({ kind: 'phase', from: decision.action.from, to: decision.action.to, why: decision.action.why });
             if (decision.action.to === 'Done') {
-              decideOptions = { ...decideOptions, start: 'never' };
+              decideOptions = { ...decideOptions, start: 'never', recover: false };
               finished = decision.action.why;
             }
           }

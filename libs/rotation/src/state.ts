@@ -2,12 +2,16 @@
 // Versioned and zod-validated on read, so a damaged or newer state stops the run instead of guessing.
 import { z } from 'zod';
 
-export const PHASES = ['Idle', 'Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done', 'Stopped'] as const;
+export const PHASES = ['Idle', 'Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done', 'Stopped', 'Recover'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** Phases in which a rotation is under way (a stop keeps the phase it stopped in). */
 export const ROTATION_PHASES = ['Prepare', 'TrustBoth', 'Promote', 'Retire'] as const;
 export type RotationPhase = (typeof ROTATION_PHASES)[number];
+
+/** The expiry incidents `recover` recovers from (recovery.ts `diagnoseExpiry` tells them). */
+export const INCIDENTS = ['issuer-expired', 'anchor-expired', 'both-expired', 'active-anchor-missing'] as const;
+export type Incident = (typeof INCIDENTS)[number];
 
 /** Every reason a run can stop for; bounded so metrics and alerts can match on it. */
 export const STOP_REASONS = [
@@ -89,6 +93,11 @@ const rotation = z.strictObject({
    * scheduled run resumes then. `status`, `check` and the exporter count a stuck phase from here.
    */
   waitingUntil: time.optional(),
+  /**
+   * Phase Recover (`recover`, docs/rotation.md "Recover"): the expiry incident it recovers from
+   * (recovery.ts `diagnoseExpiry`). `from` is the anchor that stopped working, `to` the new one.
+   */
+  recovery: z.enum(INCIDENTS).optional(),
 });
 
 /**
@@ -102,7 +111,7 @@ const storedRotation = rotation
 const stopped = z.strictObject({
   reason: z.enum(STOP_REASONS),
   /** The phase to resume in. */
-  phase: z.enum(['Idle', 'Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done']),
+  phase: z.enum(['Idle', 'Prepare', 'TrustBoth', 'Promote', 'Retire', 'Done', 'Recover']),
   message: z.string(),
   at: time,
   gate: z.string().optional(),
@@ -203,4 +212,9 @@ export function ms(isoTime: string): number {
 
 export function isRotationPhase(phase: Phase): phase is RotationPhase {
   return (ROTATION_PHASES as readonly string[]).includes(phase);
+}
+
+/** A rotation or a recovery (phase Recover) is under way: a run resumes it, and nothing new starts. */
+export function isUnderWay(phase: Phase): boolean {
+  return isRotationPhase(phase) || phase === 'Recover';
 }

@@ -206,6 +206,13 @@ export class FakeCluster {
   reportIssuerSigning = true;
   /** The install's object names, as the ClusterIssuer and the issuer Certificate refer to them. */
   names: ObjectNames = DEFAULT_OBJECT_NAMES;
+  /** cert-manager no longer renews the identity issuer (issue 15): once it ends, no path goes through it. */
+  issuerRenewalStopped = false;
+  /**
+   * An ended anchor verifies nothing, as for Linkerd's identity controller (Go crypto/x509). Off by
+   * default: the rotation tests run the fake far past their anchors' ends; the recovery tests set it.
+   */
+  anchorsEnd = false;
   issuerIssuing = false;
   issuerRevision = 1;
   /** Target namespace -> anchors in its trust-roots ConfigMap. */
@@ -283,7 +290,9 @@ export class FakeCluster {
    * same (SPKI, subject) twice.
    */
   verifies(trust: ReadonlySet<string>, issuer: Issuer): boolean {
-    const key = `${[...trust].sort().join(',')}|${issuer.serial}|${issuer.via ? issuer.via.notAfter > this.clock : '-'}`;
+    // Validity at this clock is part of the key: a path found before an expiry is gone after it.
+    const valid = (fp: string) => (!this.anchorsEnd || (this.anchorsByFp.get(fp)?.notAfter ?? 0) > this.clock ? '' : '!');
+    const key = `${[...trust].sort().map((fp) => fp + valid(fp)).join(',')}|${issuer.serial}|${this.issuerRenewalStopped && issuer.notAfter <= this.clock}|${valid(issuer.chainsTo)}|${issuer.via ? issuer.via.notAfter > this.clock : '-'}`;
     const cached = this.pathCache.get(key);
     if (cached !== undefined) return cached;
     const signer = this.anchorNode(issuer.chainsTo);
@@ -292,7 +301,9 @@ export class FakeCluster {
     const via = issuer.via && this.anchorNode(issuer.via.anchor);
     const intermediates: CertNode[] = [issuerNode];
     if (issuer.via && signer && via) intermediates.push({ subject: 'root', spki: signer.spki, issuerName: 'root', signerSpki: via.spki, notAfter: issuer.via.notAfter });
-    const found = buildPath(issuerNode, { anchors, intermediates, at: this.clock, seen: new Set([`${issuerNode.spki}|${issuerNode.subject}`]) });
+    // cert-manager renews the issuer before it ends (not simulated), unless a test stopped it: then its end counts.
+    const ended = this.issuerRenewalStopped && issuer.notAfter <= this.clock;
+    const found = !ended && buildPath(issuerNode, { anchors, intermediates, at: this.clock, seen: new Set([`${issuerNode.spki}|${issuerNode.subject}`]), anchorsEnd: this.anchorsEnd });
     this.pathCache.set(key, found);
     return found;
   }
@@ -837,8 +848,9 @@ export class FakeCluster {
 }
 
 /** rustls-webpki's path search over names and keys (see `FakeCluster.verifies`). */
-function buildPath(cert: CertNode, search: { anchors: readonly CertNode[]; intermediates: readonly CertNode[]; at: number; seen: ReadonlySet<string> }): boolean {
+function buildPath(cert: CertNode, search: { anchors: readonly CertNode[]; intermediates: readonly CertNode[]; at: number; seen: ReadonlySet<string>; anchorsEnd: boolean }): boolean {
   for (const anchor of search.anchors) {
+    if (search.anchorsEnd && anchor.notAfter <= search.at) continue;
     if (anchor.subject === cert.issuerName && anchor.spki === cert.signerSpki) return true; // else InvalidSignatureForPublicKey: try the next
   }
   for (const next of search.intermediates) {

@@ -60,6 +60,12 @@ export interface TrustBundleInput {
   crossSigners?: SourcedPem[];
   now: Date;
   limits?: Partial<BundleLimits>;
+  /**
+   * Set while a recovery replaces the identity issuer (after its anchor or itself expired: proxies
+   * already reject its leaves), naming the rotation state: a bundle that verifies the current issuer
+   * is then not required (a warning says so). Every other rule still applies.
+   */
+  issuerReplacedBy?: string;
 }
 
 export interface IssuerInput {
@@ -230,7 +236,11 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     } else {
       const anchors = certs.filter((c) => c.isCA);
       const chain = await verifyChain(issuer, { anchors, intermediates: issuerCerts.slice(1), targetSignsLeaves: true });
-      if (!chain.ok) {
+      if (!chain.ok && input.issuerReplacedBy !== undefined) {
+        warnings.push(
+          `${what} does not verify the current identity issuer ${describeCertificate(issuer)} from ${input.issuer.source} (${chain.reason}): allowed because a recovery (${input.issuerReplacedBy}) replaces the issuer with one under the active anchor`,
+        );
+      } else if (!chain.ok) {
         reasons.push(
           `${what} must contain an anchor that verifies the current identity issuer ${describeCertificate(issuer)} from ${input.issuer.source}, but none does (${chain.reason}); keep the anchor that signed the issuer until the issuer has been re-issued by the new one`,
         );

@@ -4,7 +4,7 @@
 // to). Changes no certificate; a rotation in progress is left to `rotate`.
 import type { Command } from 'commander';
 import { anchorFactsOf, wakeOn } from '@linkerd-rotator/kube/rotation';
-import { isRotationPhase, parseState, resumePhase, runRotation, shortFp, type RunResult } from '@linkerd-rotator/rotation';
+import { isUnderWay, parseState, resumePhase, runRotation, shortFp, type RunResult } from '@linkerd-rotator/rotation';
 import { Option } from 'commander';
 import type { CommandIO } from '../cli.js';
 import { parseClusterConfig, parseDuration, withClusterOptions } from '../config.js';
@@ -31,8 +31,8 @@ export async function bootstrap(session: Session, waitMs: number): Promise<numbe
     return EXIT.stopped;
   }
   const phase = resumePhase(parsed.state);
-  if (isRotationPhase(phase)) {
-    logger.info({ phase }, `a rotation is in progress (phase ${phase}); bootstrap has nothing to do, \`rotate\` resumes it`);
+  if (isUnderWay(phase)) {
+    logger.info({ phase }, `a ${phase === 'Recover' ? 'recovery' : 'rotation'} is in progress (phase ${phase}); bootstrap has nothing to do, \`${phase === 'Recover' ? 'recover --yes' : 'rotate'}\` resumes it`);
     return EXIT.ok;
   }
   // An active Secret written before anchor.crt existed gets it (the chart's Bundle reads it); this

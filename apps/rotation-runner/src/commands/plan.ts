@@ -8,6 +8,7 @@ import { parseClusterConfig, parseRotationFlags, withClusterOptions, withRotatio
 import { EXIT, UsageError } from '../exit.js';
 import { startWatching, withSession, type Session } from '../session.js';
 import { runOptions } from './rotate.js';
+import { formatRecovery, recoveryJson } from '../recovery-report.js';
 
 export async function makePlan(session: Session, flags: RotationFlags): Promise<Plan | { error: string }> {
   const { adapter, config } = session;
@@ -32,6 +33,7 @@ export function planJson(p: Plan): object {
     steps: p.steps.map((s) => ({ phase: s.phase, kind: s.kind, description: s.description, ...(s.tier ? { tier: s.tier } : {}), ...(s.workloads ? { workloads: s.workloads.map(workloadKey) } : {}) })),
     rolls: p.rolls,
     blockers: p.blockers,
+    ...(p.recovery ? { recovery: recoveryJson(p.recovery) } : {}),
     next:
       next.kind === 'action'
         ? { kind: 'action', action: next.action.kind, summary: next.summary }
@@ -44,7 +46,8 @@ export function planJson(p: Plan): object {
 }
 
 export function formatPlan(p: Plan, verbose: boolean): string {
-  const out = [`${p.rotates ? 'Plan' : 'No rotation'}: ${p.summary}`];
+  const out = p.recovery ? formatRecovery(p.recovery, verbose) : [];
+  out.push(`${p.rotates ? 'Plan' : 'No rotation'}: ${p.summary}`);
   if (p.rotates) {
     if (p.from) out.push(`  from ${shortFp(p.from)} to ${p.to ? shortFp(p.to) : '(a new anchor cert-manager will issue)'}`);
     if (p.strategy) out.push(`Strategy: ${p.strategy}${p.strategyNote ? ` (${p.strategyNote})` : ''}`);

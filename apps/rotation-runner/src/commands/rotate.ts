@@ -58,6 +58,9 @@ export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOpti
     ...(flags.expiryMargin !== undefined ? { expiryMarginMs: flags.expiryMargin } : {}),
     gateTimeoutMs: flags.phaseTimeout,
     leaseDurationMs: config.leaseDurationMs,
+    recover: flags.recoverAuto,
+    recoverConcurrency: flags.recoverConcurrency,
+    recoverLeafGraceMs: flags.recoverLeafGrace,
   };
 }
 
@@ -85,6 +88,8 @@ async function notDue(adapter: RotationAdapter, options: RunOptions): Promise<st
  */
 export function quietRun(state: RotationState, anchors: AnchorSecretFacts, options: RunOptions, now: number, issuerSigning?: IssuerSigningFacts): string | undefined {
   if (options.start === 'always' || state.phase === 'Stopped' || isRotationPhase(state.phase)) return undefined;
+  // With recover.auto a scheduled run must see the issuer, the bundles and the pods (diagnoseExpiry), which four reads do not.
+  if (options.recover === true || state.phase === 'Recover') return undefined;
   const { prepared, active, previous, activeCrossSignatureNotAfter } = anchors;
   if (!active || !previous) return undefined;
   const decideOptions = decideOptionsOf(options);
@@ -106,9 +111,13 @@ export function quietRun(state: RotationState, anchors: AnchorSecretFacts, optio
   return decision.kind === 'done' ? decision.summary : undefined;
 }
 
-export async function rotate(session: Session, flags: RotationFlags): Promise<RotateReport> {
+/**
+ * Runs `rotate`, or with `recover` the `recover` command's run: no rotation starts (start never),
+ * an expiry incident is recovered (docs/rotation.md "Recover"), and the fast path is never taken.
+ */
+export async function rotate(session: Session, flags: RotationFlags, mode: 'rotate' | 'recover' = 'rotate'): Promise<RotateReport> {
   const { adapter, config, logger } = session;
-  const options = runOptions(config, flags);
+  const options: RunOptions = mode === 'recover' ? { ...runOptions(config, flags), start: 'never', recover: true } : runOptions(config, flags);
   const base = () => ({
     wallMs: Date.now() - session.started,
     heldByBudgetsMs: adapter.restarts.heldMs,

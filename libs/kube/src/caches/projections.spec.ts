@@ -67,6 +67,13 @@ describe('projections', () => {
       expect(view(state('Idle')).requiredAnchorFingerprints).toEqual([]);
     });
 
+    it('says a recovery replaces the issuer in phase Recover and when stopped in it, and in no other phase (issue 15)', () => {
+      expect(view(state('Recover', { rotation: rotation({ recovery: 'anchor-expired' }) }))).toMatchObject({ phase: 'Recover', requiredAnchorFingerprints: [], recovering: true });
+      const stopped = state('Stopped', { rotation: rotation({ recovery: 'anchor-expired' }), stopped: { reason: 'deadline', phase: 'Recover', message: 'm', at: '2026-01-01T00:00:00.000Z' } });
+      expect(view(stopped)).toMatchObject({ phase: 'Stopped in Recover', recovering: true });
+      for (const phase of ['Idle', 'TrustBoth', 'Promote', 'Retire', 'Done'] as const) expect(view(state(phase, { rotation: rotation(promoted) }))).not.toHaveProperty('recovering');
+    });
+
     it('keeps the old anchor until Retire, and the new one once promoted', () => {
       expect(view(state('TrustBoth', { rotation: rotation() })).requiredAnchorFingerprints).toEqual([A]);
       expect(view(state('Promote', { rotation: rotation() })).requiredAnchorFingerprints).toEqual([A]);

@@ -2,7 +2,7 @@
 // trust facts, drop everything else, so private keys and pod specs never reach a snapshot.
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
-import { describePhase, parseState, requiredAnchors } from '@linkerd-rotator/rotation';
+import { describePhase, parseState, recovering, requiredAnchors } from '@linkerd-rotator/rotation';
 import { proxyContainer, TRUST_ANCHORS_ENV, TRUST_ROOT_ANNOTATION } from '../linkerd.js';
 import { anchorPemOf, crossSignerPemOf, secretText } from '../slim.js';
 import type { BundleView, CertificateView, IssuerView, MeshedPodView, RotationStateView, StateDataView, TrustRootsView } from './snapshot.js';
@@ -83,5 +83,5 @@ export function rotationStateViewOf(configMap: V1ConfigMap): RotationStateView {
   const source = describeObject('ConfigMap', configMap.metadata?.namespace, configMap.metadata?.name);
   const parsed = parseState(configMap.data);
   if (!parsed.ok) return { source, phase: 'unknown', requiredAnchorFingerprints: [], problem: `${source}: ${parsed.message}` };
-  return { source, phase: describePhase(parsed.state), requiredAnchorFingerprints: requiredAnchors(parsed.state) };
+  return { source, phase: describePhase(parsed.state), requiredAnchorFingerprints: requiredAnchors(parsed.state), ...(recovering(parsed.state) ? { recovering: true } : {}) };
 }

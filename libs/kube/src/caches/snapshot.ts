@@ -34,6 +34,8 @@ export interface RotationStateView {
   requiredAnchorFingerprints: string[];
   /** Set when the ConfigMap exists but cannot be read; the webhook then fails closed. */
   problem?: string;
+  /** A recovery replaces the identity issuer (libs/rotation `recovering`): the bundle need not verify the current one. */
+  recovering?: boolean;
 }
 
 export interface TrustSnapshot {

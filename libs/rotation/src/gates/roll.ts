@@ -10,7 +10,7 @@ import { safetyGate } from './safety.js';
 import { unrestartableStop } from './unrestartable.js';
 
 export interface Roll<T> {
-  readonly phase: RollPhase;
+  readonly phase: RollPhase | 'Recover';
   /** The phase's rule for one pod (freshness.ts). */
   readonly fresh: Freshness;
   /** Restarts before this moment (the issuer load) do not count: the baseline is never earlier. */

@@ -26,19 +26,38 @@ export function decideContext(snapshot: ClusterSnapshot, state: RotationState, o
   return { snapshot, state, options, now: snapshot.observedAt, objects: objectRefs(options.names) };
 }
 
-/** A phase of a rotation under way: its record (also `state.rotation`) and the active anchor it found. */
-export interface RotationContext extends DecideContext {
+/** A context with a rotation record (also `state.rotation`): a rotation, or a recovery. */
+export interface RecordContext extends DecideContext {
   readonly rotation: RotationRecord;
+}
+
+/**
+ * The Done state after a finished rotation or recovery: the record and any stop cleared, the known
+ * bundles pruned, and, when the anchor changed to `to`, the record kept as `last`.
+ */
+export function finishedState(context: RecordContext, to: Fingerprint | undefined): RotationState {
+  const { rotation } = context;
+  const { rotation: _done, stopped: _stopped, ...rest } = context.state;
+  return {
+    ...rest,
+    phase: 'Done',
+    knownBundles: pruneBundles(context.state.knownBundles, context.snapshot),
+    ...(to !== undefined ? { last: { id: rotation.id, from: rotation.from.fingerprint, to, startedAt: rotation.startedAt, finishedAt: iso(context.now), ...(rotation.strategy ? { strategy: rotation.strategy } : {}) } } : {}),
+  };
+}
+
+/** A phase of a rotation under way: its record and the active anchor it found. */
+export interface RotationContext extends RecordContext {
   readonly active: AnchorFacts;
 }
 
 /** The same context with the rotation record replaced, in `state.rotation` too. */
-export function withRotation(context: RotationContext, rotation: RotationRecord): RotationContext {
+export function withRotation<C extends RecordContext>(context: C, rotation: RotationRecord): C {
   return { ...context, rotation, state: { ...context.state, rotation } };
 }
 
 /** The same context with some fields of the rotation record changed. */
-export function updateRotation(context: RotationContext, changes: Partial<RotationRecord>): RotationContext {
+export function updateRotation<C extends RecordContext>(context: C, changes: Partial<RotationRecord>): C {
   return withRotation(context, { ...context.rotation, ...changes });
 }
 

@@ -5,7 +5,7 @@ import { shortFp } from '../snapshot.js';
 import { iso, ms } from '../state.js';
 import { formatAnchors } from '../trust.js';
 import { issuerChainedTo } from '../gates/issuer-signer.js';
-import { act, activeChanged, anchorRef, gate, stop, transition, updateRotation, usableNewAnchor, type RotationContext } from './context.js';
+import { act, activeChanged, anchorRef, gate, stop, transition, updateRotation, usableNewAnchor, type RecordContext, type RotationContext } from './context.js';
 
 export function decidePrepare(context: RotationContext): Decision {
   const { rotation, active } = context;
@@ -25,8 +25,8 @@ function useNewAnchor(context: RotationContext): Decision | undefined {
   });
 }
 
-/** Step 2: a renewal is under way, or it ended without a new key: wait, or stop saying why. */
-function awaitRenewal(context: RotationContext): Decision | undefined {
+/** Step 2 (and Recover's): a renewal is under way, or it ended without a new key: wait, or stop saying why. */
+export function awaitRenewal(context: RecordContext): Decision | undefined {
   const { rotation, snapshot, objects } = context;
   const prepared = snapshot.prepared;
   const renewedSinceStart = prepared.revision > rotation.preparedRevisionAtStart;
@@ -63,8 +63,8 @@ function awaitRenewal(context: RotationContext): Decision | undefined {
   return undefined;
 }
 
-/** Step 3: request a renewal of the prepared anchor (Issuing=True, as `cmctl renew` does). */
-function requestRenewal(context: RotationContext): Decision {
+/** Step 3 (and Recover's): request a renewal of the prepared anchor (Issuing=True, as `cmctl renew` does). */
+export function requestRenewal(context: RecordContext): Decision {
   const { rotation } = context;
   const revision = context.snapshot.prepared.revision;
   const next = updateRotation(context, { prepareRequests: rotation.prepareRequests + 1, prepareRequestedAt: iso(context.now) });

@@ -6,10 +6,9 @@ import { bundlesAndInjector } from '../gates/bundles-and-injector.js';
 import { rollPhase } from '../gates/roll.js';
 import { safetyGate } from '../gates/safety.js';
 import { shortFp, type ClusterSnapshot, type Fingerprint } from '../snapshot.js';
-import { iso, type RotationState } from '../state.js';
 import { strategyOf } from '../strategy.js';
-import { formatAnchors, pruneBundles, reachableAnchors, syncedBundle, trustContext } from '../trust.js';
-import { act, activeChanged, type RotationContext } from './context.js';
+import { formatAnchors, reachableAnchors, syncedBundle, trustContext } from '../trust.js';
+import { act, activeChanged, finishedState, type RotationContext } from './context.js';
 
 export function decideRetire(context: RotationContext, to: Fingerprint): Decision {
   const from = context.rotation.from.fingerprint;
@@ -56,13 +55,7 @@ function sourcesAfterRetire(snapshot: ClusterSnapshot, to: Fingerprint): Fingerp
 /** Step 4: record the finished rotation as `last`, clear it, and go to Done. */
 function finish(context: RotationContext, to: Fingerprint): Decision {
   const { rotation } = context;
-  const { rotation: _done, stopped: _stopped, ...rest } = context.state;
-  const state: RotationState = {
-    ...rest,
-    phase: 'Done',
-    knownBundles: pruneBundles(context.state.knownBundles, context.snapshot),
-    last: { id: rotation.id, from: rotation.from.fingerprint, to, startedAt: rotation.startedAt, finishedAt: iso(context.now), ...(rotation.strategy ? { strategy: rotation.strategy } : {}) },
-  };
+  const state = finishedState(context, to);
   const why =
     strategyOf(rotation) === 'cross-signed'
       ? `rotation ${shortFp(rotation.from.fingerprint)} -> ${shortFp(to)} done (cross-signed): every meshed pod trusts an anchor the issuer reaches; pods trusting only ${shortFp(rotation.from.fingerprint)} are restarted before its cross-signature ends`
