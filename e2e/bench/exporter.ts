@@ -5,7 +5,7 @@
 // ServiceAccount), waits until every cache has synced, then scrapes /metrics repeatedly: scrape time
 // (p50 / p99 / max), series count by metric, time to ready, idle and peak RSS. JSON and a table.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -52,14 +52,16 @@ export function countSeries(text: string): Record<string, number> {
 }
 
 /** Runs the exporter against `cluster` (the chart installed) and measures it; stops it afterwards. */
-export async function benchExporter(cluster: Cluster, opts: { scrapes: number; log: (m: string) => void }): Promise<ExporterBenchResult> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-exporter-'));
+export async function benchExporter(cluster: Cluster, opts: { scrapes: number; log: (m: string) => void; nodeFlags?: string }): Promise<ExporterBenchResult> {
+  // Inside the repository, so the bundle's external packages resolve from its node_modules.
+  mkdirSync(path.join(repoRoot, 'tmp'), { recursive: true });
+  const dir = mkdtempSync(path.join(repoRoot, 'tmp', 'bench-exporter-'));
   try {
     const entry = await bundleApp('exporter', path.join(dir, 'exporter.mjs'));
     const deployment = await getJson<DeploymentSpec>(cluster, ['-n', release.namespace, 'get', 'deployment', releaseObjects.exporterDeployment]);
     const container = deployment.spec.template.spec.containers[0]!;
     // The chart's command: ["/nodejs/bin/node", <flags...>, "dist/exporter.js"]; the same flags here.
-    const nodeFlags = (container.command ?? []).filter((a) => a.startsWith('--'));
+    const nodeFlags = opts.nodeFlags !== undefined ? opts.nodeFlags.split(/\s+/).filter(Boolean) : (container.command ?? []).filter((a) => a.startsWith('--'));
     const env = await podEnvironment(cluster, container, { what: 'the chart exporter Deployment', podName: 'bench-exporter' });
     const kubeconfig = await serviceAccountKubeconfig(cluster, releaseObjects.exporterServiceAccount);
     const [port] = await freePorts(1);
@@ -130,9 +132,10 @@ if (isMain) {
     .requiredOption('--cluster <name>', 'the local cluster (e.g. one `npm run bench:rotation -- --keep` left running)')
     .option('--scrapes <n>', 'scrapes to time', (v) => Number(v), 50)
     .option('--json <file>', 'also write the results to this file')
-    .action(async (o: { cluster: string; scrapes: number; json?: string }) => {
+    .option('--node-flags <flags>', "Node flags for the exporter (default: the chart Deployment's command)")
+    .action(async (o: { cluster: string; scrapes: number; json?: string; nodeFlags?: string }) => {
       const cluster = attachCluster(o.cluster);
-      const result = await benchExporter(cluster, { scrapes: o.scrapes, log: (m) => process.stderr.write(`[bench:exporter] ${m}\n`) });
+      const result = await benchExporter(cluster, { scrapes: o.scrapes, log: (m) => process.stderr.write(`[bench:exporter] ${m}\n`), ...(o.nodeFlags !== undefined ? { nodeFlags: o.nodeFlags } : {}) });
       const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
       const out = { machine: { cpus: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAverageAtEnd: load }, exporter: result };
       process.stderr.write(exporterTable(result));
