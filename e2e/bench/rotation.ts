@@ -20,7 +20,7 @@ import { installChartForRunner } from '../support/chart.js';
 import { runCommonRecipe } from '../support/common-recipe.js';
 import { createMeshedWorkloads } from '../support/mesh.js';
 import { benchExporter, exporterTable } from './exporter.js';
-import { objectNames } from '../support/release.js';
+import { objectNames, release } from '../support/release.js';
 import { rotateToDone, type RotateRunReport } from '../support/rotate-to-done.js';
 import { watchPodStarts } from '../support/rotation-watch.js';
 import { bundleRunner } from '../support/runner-bundle.js';
@@ -257,6 +257,9 @@ async function main(o: Options): Promise<void> {
       // The recipe is written for Linkerd's docs PKI: the identity ClusterIssuer signs with the anchor
       // cert-manager renews, and the bundle holds that anchor and a hand-kept "previous" one.
       await cluster.kubectl(['patch', 'clusterissuer', objectNames.identityClusterIssuer, '--type=merge', '-p', JSON.stringify({ spec: { ca: { secretName: objectNames.preparedAnchorSecret } } })]);
+      // The recipe runs where no rotator is installed: the chart's admission guards (only the runner
+      // may write the anchor Secrets) would deny its hand-written "previous" anchor.
+      await cluster.kubectl(['delete', 'validatingadmissionpolicybinding', '-l', `app.kubernetes.io/instance=${release.name}`]);
       say(`baseline: the common shell recipe, sleeps scaled by ${o.sleepScale}`);
       const started = Date.now();
       await runCommonRecipe(cluster, { sleepsMs: scaled, dataPlaneNamespaces, log: (m) => say(`  ${m}`) });
