@@ -5,7 +5,10 @@
 // left young). Prints forced restarts per workload per rotation, wall time, API requests by kind,
 // peak RSS, and the time spent in gates (rollouts becoming Ready, PKI propagation, the long
 // old-leaves-expired wait, shortened through a 1-minute leaf lifetime) versus the engine's own work.
-// `--baseline` then runs the common shell recipe on the same cluster, sleeps scaled by --sleep-scale.
+// `--baseline` then runs the common shell recipe on the same cluster, sleeps scaled by --sleep-scale;
+// `--exporter` then measures the exporter there (e2e/bench/exporter.ts). `--replicas` makes pods =
+// workloads x replicas (5,000 meshed pods: --workloads 2500 --namespaces 250 --replicas 2), and
+// `--strategies` picks which to run. A Markdown table per strategy goes to stderr, JSON to stdout.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +19,8 @@ import { repoRoot } from '../cluster/src/paths.js';
 import { installChartForRunner } from '../support/chart.js';
 import { runCommonRecipe } from '../support/common-recipe.js';
 import { createMeshedWorkloads } from '../support/mesh.js';
-import { objectNames } from '../support/release.js';
+import { benchExporter, exporterTable } from './exporter.js';
+import { objectNames, release } from '../support/release.js';
 import { rotateToDone, type RotateRunReport } from '../support/rotate-to-done.js';
 import { watchPodStarts } from '../support/rotation-watch.js';
 import { bundleRunner } from '../support/runner-bundle.js';
@@ -27,9 +31,15 @@ const IMAGE_NODE_FLAGS = '--max-semi-space-size=2 --optimize-for-size';
 interface Options {
   workloads: number;
   namespaces: number;
+  /** Pods per Deployment: meshed pods = workloads x replicas. */
+  replicas: number;
+  /** Which strategies to run, in this order. */
+  strategies: Strategy[];
   maxConcurrentRollouts: number;
   nodes?: number;
   baseline: boolean;
+  /** Then measure the exporter on the same cluster (e2e/bench/exporter.ts). */
+  exporter: boolean;
   sleepScale: number;
   keep: boolean;
   json?: string;
@@ -55,14 +65,16 @@ interface RotateReport extends RotateRunReport {
   apiRequests: number;
   requestsByKind: Array<{ verb: string; resource: string; count: number }>;
   peakRssBytes: number;
-  /** Time inside each port method. */
-  ports: Record<string, { calls: number; ms: number }>;
+  /** Time inside each port method (`cluster.readSnapshot` is the snapshot build). */
+  ports: Record<string, { calls: number; ms: number; maxMs?: number }>;
   cpuMs: number;
   memory: { rss: number; heapUsed: number };
 }
 
 /** Gates that wait for restarted pods to become Ready and fresh, versus the PKI propagating. */
 const ROLLOUT_GATES = new Set(['pods-trust-both', 'leaves-renewed', 'pods-trust-only-new', 'identity-restarted']);
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Durations in the progress lines; the JSON results keep milliseconds. */
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -101,7 +113,7 @@ function runRunner(runnerJs: string, args: string[], env: NodeJS.ProcessEnv, nod
 
 function nodesFor(o: Options): number {
   // kwok nodes take 250 pods each: N pods, the surge of concurrent rollouts, the control plane.
-  return o.nodes ?? Math.max(3, Math.ceil((o.workloads + o.maxConcurrentRollouts + 50) / 200));
+  return o.nodes ?? Math.max(3, Math.ceil((o.workloads * o.replicas + o.maxConcurrentRollouts + 50) / 200));
 }
 
 async function setUp(cluster: Cluster, o: Options, runnerJs: string): Promise<{ env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[] }> {
@@ -120,9 +132,10 @@ async function setUp(cluster: Cluster, o: Options, runnerJs: string): Promise<{ 
   await cluster.kubectl(['wait', '--for=condition=Synced', `bundle/${objectNames.trustRootsConfigMap}`, '--timeout=180s']);
   say('installing the Linkerd stand-ins');
   await installLinkerd(cluster, { issuanceLifetime: LEAF_LIFETIME.linkerd });
-  say(`creating ${o.workloads} meshed Deployments in ${o.namespaces} namespaces`);
+  say(`creating ${o.workloads} meshed Deployments x ${o.replicas} replicas in ${o.namespaces} namespaces`);
   const perNamespace = Math.ceil(o.workloads / o.namespaces);
-  const workloads = await createMeshedWorkloads(cluster, { namespaces: o.namespaces, workloadsPerNamespace: perNamespace });
+  const workloads = await createMeshedWorkloads(cluster, { namespaces: o.namespaces, workloadsPerNamespace: perNamespace, replicas: o.replicas, timeoutSeconds: 1800 });
+  say(`${workloads.length * o.replicas} meshed pods Available`);
   return { env, dataPlaneNamespaces: [...new Set(workloads.map((w) => w.namespace))] };
 }
 
@@ -131,9 +144,11 @@ function summarize(o: Options, nodes: number, report: RotateReport, wallMs: numb
   const gates = Object.values(report.gates).reduce((s, ms) => s + ms, 0);
   const overhead = wallMs - gates;
   const patches = report.requestsByKind.filter((r) => r.verb === 'patch').reduce((s, r) => s + r.count, 0);
+  const snapshot = report.ports['cluster.readSnapshot'];
   return {
     workloads: o.workloads,
     namespaces: o.namespaces,
+    pods: o.workloads * o.replicas,
     nodes,
     maxConcurrentRollouts: o.maxConcurrentRollouts,
     outcome: report.outcome,
@@ -150,11 +165,14 @@ function summarize(o: Options, nodes: number, report: RotateReport, wallMs: numb
     workloadPatches: patches,
     rolls: report.rolls,
     steps: report.steps,
+    snapshots: snapshot?.calls ?? 0,
+    snapshotMeanMs: snapshot ? round1(snapshot.ms / snapshot.calls) : undefined,
+    snapshotMaxMs: snapshot?.maxMs !== undefined ? round1(snapshot.maxMs) : undefined,
     peakRssMiB: Math.round((report.peakRssBytes / 1048576) * 10) / 10,
     endRssMiB: Math.round((report.memory.rss / 1048576) * 10) / 10,
     endHeapUsedMiB: Math.round((report.memory.heapUsed / 1048576) * 10) / 10,
     gates: report.gates,
-    ports: Object.fromEntries(Object.entries(report.ports).filter(([k]) => k !== 'waiter.waitFor').map(([k, v]) => [k, { calls: v.calls, ms: Math.round(v.ms) }])),
+    ports: Object.fromEntries(Object.entries(report.ports).filter(([k]) => k !== 'waiter.waitFor').map(([k, v]) => [k, { calls: v.calls, ms: Math.round(v.ms), ...(v.maxMs !== undefined ? { maxMs: round1(v.maxMs) } : {}) }])),
     requestsByKind: report.requestsByKind,
   };
 }
@@ -200,6 +218,10 @@ async function rotateWith(
     elapsedMs,
     runnerWallMs: runs.reduce((sum, r) => sum + r.wallMs, 0),
     apiRequests: runs.reduce((sum, r) => sum + r.apiRequests, 0),
+    apiRequestsPerWorkload: round1(runs.reduce((sum, r) => sum + r.apiRequests, 0) / o.workloads),
+    peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
+    snapshotMeanMs: round1(runs.reduce((s, r) => s + (r.snapshotMeanMs ?? 0) * r.snapshots, 0) / Math.max(1, runs.reduce((s, r) => s + r.snapshots, 0))),
+    snapshotMaxMs: Math.max(...runs.map((r) => r.snapshotMaxMs ?? 0)),
     runs,
   };
   say(
@@ -217,14 +239,16 @@ async function main(o: Options): Promise<void> {
   const nodes = nodesFor(o);
   const runnerJs = await bundleRunner(path.join(dir, 'main.mjs'));
   say(`starting a local cluster with ${nodes} kwok nodes`);
-  const cluster = await startCluster({ name, nodes });
-  const results: Record<string, unknown> = { machine: machine(), nodeFlags: o.nodeFlags };
+  // Kubernetes' default controller-manager QPS (20) creates about 2.5 pods a second: hours at 5,000.
+  const cluster = await startCluster({ name, nodes, controlPlaneQps: 200 });
+  const results: Record<string, unknown> = { machine: machine(), nodeFlags: o.nodeFlags, workloads: o.workloads, namespaces: o.namespaces, replicas: o.replicas, pods: o.workloads * o.replicas };
   try {
     const { env, dataPlaneNamespaces } = await setUp(cluster, o, runnerJs);
     const strategies: Partial<Record<Strategy, unknown>> = {};
-    for (const strategy of STRATEGIES) strategies[strategy] = await rotateWith(strategy, { o, nodes, cluster, runnerJs, env, dataPlaneNamespaces });
     results['strategies'] = strategies;
-    const perWorkload = STRATEGIES.map((s) => `${s} ${(strategies[s] as { forcedRestartsPerWorkload: number }).forcedRestartsPerWorkload.toFixed(1)}`).join(', ');
+    for (const strategy of o.strategies) strategies[strategy] = await rotateWith(strategy, { o, nodes, cluster, runnerJs, env, dataPlaneNamespaces });
+    process.stderr.write(table(Object.values(strategies) as StrategyResult[]));
+    const perWorkload = o.strategies.map((s) => `${s} ${(strategies[s] as { forcedRestartsPerWorkload: number }).forcedRestartsPerWorkload.toFixed(1)}`).join(', ');
     say(`forced data-plane restarts per workload per rotation: ${perWorkload}`);
     if (o.baseline) {
       const published = { afterAnchor: 120_000, afterIssuer: 120_000, afterControlPlane: 20_000, perNamespace: 10_000, beforeRetire: 120_000 };
@@ -233,6 +257,9 @@ async function main(o: Options): Promise<void> {
       // The recipe is written for Linkerd's docs PKI: the identity ClusterIssuer signs with the anchor
       // cert-manager renews, and the bundle holds that anchor and a hand-kept "previous" one.
       await cluster.kubectl(['patch', 'clusterissuer', objectNames.identityClusterIssuer, '--type=merge', '-p', JSON.stringify({ spec: { ca: { secretName: objectNames.preparedAnchorSecret } } })]);
+      // The recipe runs where no rotator is installed: the chart's admission guards (only the runner
+      // may write the anchor Secrets) would deny its hand-written "previous" anchor.
+      await cluster.kubectl(['delete', 'validatingadmissionpolicybinding', '-l', `app.kubernetes.io/instance=${release.name}`]);
       say(`baseline: the common shell recipe, sleeps scaled by ${o.sleepScale}`);
       const started = Date.now();
       await runCommonRecipe(cluster, { sleepsMs: scaled, dataPlaneNamespaces, log: (m) => say(`  ${m}`) });
@@ -241,14 +268,37 @@ async function main(o: Options): Promise<void> {
       results['baseline'] = { sleepScale: o.sleepScale, measuredMs: measured, fixedSleepsMs: sleepsRaw, projectedUnscaledMs: projected, namespaces: dataPlaneNamespaces.length };
       say(`baseline: ${seconds(measured)} with sleeps x${o.sleepScale}; ${seconds(projected)} with the published sleeps (${seconds(sleepsRaw)} of them)`);
     }
+    if (o.exporter) {
+      say('exporter: scrape time, series and RSS on the same cluster');
+      const exporter = await benchExporter(cluster, { scrapes: 50, log: say });
+      results['exporter'] = exporter;
+      process.stderr.write(exporterTable(exporter));
+    }
+  } catch (err) {
+    // What was measured before the failure is still printed.
+    results['error'] = (err as Error).message;
+    throw err;
   } finally {
     if (o.keep) say(`cluster ${name} kept: export KUBECONFIG=${cluster.kubeconfigPath}`);
     else await stopCluster(name);
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
+    const text = JSON.stringify(results, null, 2);
+    if (o.json) writeFileSync(o.json, text);
+    process.stdout.write(`${text}\n`);
   }
-  const text = JSON.stringify(results, null, 2);
-  if (o.json) writeFileSync(o.json, text);
-  process.stdout.write(`${text}\n`);
+}
+
+type StrategyResult = Awaited<ReturnType<typeof rotateWith>>;
+
+/** The per-strategy figures as a Markdown table (the README's form). */
+function table(results: StrategyResult[]): string {
+  const head = ['strategy', 'pods', 'forced restarts / workload', 'elapsed', 'in the runner', 'engine overhead', 'API requests (/ workload)', 'snapshot mean / max', 'peak RSS'];
+  const rows = results.map((r) => {
+    const run = r.runs[0]!;
+    const overhead = r.runs.map((x) => `${seconds(x.engineOverheadMs)} (${x.engineOverheadPct}%)`).join(', ');
+    return [r.strategy, String(run.pods), r.forcedRestartsPerWorkload.toFixed(2), seconds(r.elapsedMs), seconds(r.runnerWallMs), overhead, `${r.apiRequests} (${r.apiRequestsPerWorkload})`, `${r.snapshotMeanMs} / ${r.snapshotMaxMs} ms`, `${r.peakRssMiB} MiB`];
+  });
+  return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + '\n';
 }
 
 function machine(): object {
@@ -257,20 +307,28 @@ function machine(): object {
   return { cpus, node: process.version, loadAverageAtEnd: load };
 }
 
+function parseStrategy(s: string): Strategy {
+  if (!(STRATEGIES as readonly string[]).includes(s)) throw new Error(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
+  return s as Strategy;
+}
+
 const program = new Command('bench:rotation')
   .description('time a full anchor rotation per strategy (restart, cross-signed) on the local cluster, and optionally the common shell recipe')
   .requiredOption('--workloads <n>', 'meshed Deployments (1 replica each)', (v) => Number(v))
   .requiredOption('--namespaces <m>', 'namespaces they are spread over', (v) => Number(v))
+  .option('--replicas <r>', 'pods per Deployment (meshed pods = workloads x replicas)', (v) => Number(v), 1)
+  .option('--strategies <list>', 'strategies to run, in order (comma-separated)', (v) => v.split(',').map((s) => parseStrategy(s.trim())), [...STRATEGIES])
   .option('--max-concurrent-rollouts <k>', 'the runner\'s --max-concurrent-rollouts', (v) => Number(v), 20)
   .option('--nodes <n>', 'kwok nodes (default: enough for the pods)', (v) => Number(v))
   .option('--baseline', 'then run the common shell recipe on the same cluster')
+  .option('--exporter', 'then measure the exporter on the same cluster (scrape time, series, RSS)')
   .option('--sleep-scale <f>', 'factor on the recipe\'s fixed sleeps (1 = as published)', (v) => Number(v), 1)
   .option('--keep', 'keep the cluster afterwards')
   .option('--json <file>', 'also write the results to this file')
   .option('--runner-log <file>', "keep the runner's JSON log of each strategy in <file>.<strategy>")
   .option('--node-flags <flags>', "Node flags for the runner process (default: the image's)", IMAGE_NODE_FLAGS)
   .action(async (opts: Options) => {
-    await main({ ...opts, baseline: opts.baseline ?? false, keep: opts.keep ?? false });
+    await main({ ...opts, baseline: opts.baseline ?? false, exporter: opts.exporter ?? false, keep: opts.keep ?? false });
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -110,13 +110,13 @@ interface ContainerSpec {
   envFrom?: Array<{ configMapRef?: { name: string } }>;
 }
 
-type DeploymentSpec = { spec: { template: { spec: { containers: ContainerSpec[] } } } };
+export type DeploymentSpec = { spec: { template: { spec: { containers: ContainerSpec[] } } } };
 
 /**
  * The environment the chart gives a container: its config ConfigMap (envFrom), then its literal env
  * (LOG_LEVEL, ...), then POD_NAME and POD_NAMESPACE as the downward API would set them.
  */
-async function podEnvironment(
+export async function podEnvironment(
   cluster: Cluster,
   container: ContainerSpec,
   opts: { what: string; podName: string; configMapData?: Record<string, string> },

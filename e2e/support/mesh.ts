@@ -7,6 +7,8 @@ export interface MeshSpec {
   workloadsPerNamespace: number;
   replicas?: number;
   prefix?: string;
+  /** How long each namespace may take to become Available (default 180 s). */
+  timeoutSeconds?: number;
 }
 
 export interface MeshedWorkload {
@@ -42,7 +44,7 @@ spec:
   }
   await cluster.kubectl(['apply', '-f', '-'], { input: docs.join('---\n') });
   for (let n = 0; n < spec.namespaces; n++) {
-    await cluster.kubectl(['-n', `${prefix}-ns-${n}`, 'wait', '--for=condition=Available', 'deployment', '--all', '--timeout=180s']);
+    await cluster.kubectl(['-n', `${prefix}-ns-${n}`, 'wait', '--for=condition=Available', 'deployment', '--all', `--timeout=${spec.timeoutSeconds ?? 180}s`]);
   }
   return workloads;
 }

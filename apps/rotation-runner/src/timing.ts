@@ -2,7 +2,8 @@
 // engine's own overhead is made of (snapshots, API writes, the rest is deciding).
 import type { RotationPorts } from '@linkerd-rotator/rotation';
 
-export type PortTimes = Record<string, { calls: number; ms: number }>;
+/** Per `port.method`: calls, total and longest milliseconds. */
+export type PortTimes = Record<string, { calls: number; ms: number; maxMs: number }>;
 
 /** The same ports, each method timed into `times` under `port.method`. */
 export function timedPorts(ports: RotationPorts, times: PortTimes, now: () => number = () => performance.now()): RotationPorts {
@@ -15,9 +16,11 @@ export function timedPorts(ports: RotationPorts, times: PortTimes, now: () => nu
           const started = now();
           const result = (value as (...a: unknown[]) => unknown).apply(target, args);
           const stop = () => {
-            const entry = (times[`${name}.${String(key)}`] ??= { calls: 0, ms: 0 });
+            const entry = (times[`${name}.${String(key)}`] ??= { calls: 0, ms: 0, maxMs: 0 });
+            const ms = now() - started;
             entry.calls++;
-            entry.ms += now() - started;
+            entry.ms += ms;
+            entry.maxMs = Math.max(entry.maxMs, ms);
           };
           if (result instanceof Promise) return result.finally(stop);
           stop();

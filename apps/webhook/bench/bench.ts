@@ -1,10 +1,12 @@
 // `npm run bench:webhook`: builds the webhook as a container would run it (esbuild, plain node),
 // starts it against an in-process fake API server, and drives it over real HTTPS from a separate
-// load-generator process with a 3-anchor and a 50-certificate bundle: req/s, p50/p99, peak RSS.
+// load-generator process with a 3-anchor and a 50-certificate bundle at 500 and 2,000 req/s and at
+// full speed: req/s, client p50/p90/p99, the webhook's own p99, peak RSS. Prints a Markdown table and
+// JSON (also written to BENCH_JSON when set).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -171,44 +173,104 @@ async function main(): Promise<void> {
     three: write('three.json', reviewBody(three)),
     fifty: write('fifty.json', reviewBody(fifty)),
   };
-  // Default V8 settings, and the young-generation cap recommended for the container (docs/webhook.md).
-  const variants = process.env.BENCH_NODE_FLAGS !== undefined ? [process.env.BENCH_NODE_FLAGS] : ['', '--max-semi-space-size=2'];
+  // The image's flags (apps/webhook/Dockerfile ENTRYPOINT), Node's defaults, and a smaller young generation.
+  const variants = process.env.BENCH_NODE_FLAGS !== undefined ? [process.env.BENCH_NODE_FLAGS] : ['--max-semi-space-size=8', '', '--max-semi-space-size=2'];
+  const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const results: VariantResult[] = [];
   try {
-    for (const flags of variants) await runVariant(flags, entry, files);
+    for (const flags of variants) results.push(await runVariant(flags, entry, files));
   } finally {
     await api.stop();
   }
-  const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
-  console.log(`\nmachine: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}; ${seconds} s per scenario; load average at the end ${load1}`);
+  const loadAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown CPU', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, secondsPerScenario: seconds, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd };
+  console.log(`\n${table(results)}`);
+  const json = JSON.stringify({ machine, variants: results }, null, 2);
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, json);
+  console.log(json);
+  console.log(`\nmachine: ${machine.cpus} cores, ${machine.model}, ${machine.memoryGiB} GiB; node ${process.version}; ${seconds} s per scenario; load average ${loadAtStart} at the start, ${loadAtEnd} at the end`);
   console.log('client latency: open-loop generator at a fixed rate, measured from each request\'s scheduled send time (max rate: autocannon, 1 ms resolution), loopback HTTPS with keep-alive;');
   console.log('server latency: the webhook\'s own histogram (request body received -> response sent); CPU is shared with whatever else runs on this machine');
 }
 
-async function runVariant(flags: string, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<void> {
+interface ScenarioResult extends LoadResult {
+  scenario: string;
+  targetRate: number | 'max';
+  serverP50: string;
+  serverP99: string;
+  /** VmHWM after this scenario: the peak of this one and every scenario before it. */
+  peakRssSoFarMiB: number;
+  rssAfterMiB: number;
+}
+
+interface VariantResult {
+  nodeFlags: string;
+  idleRssMiB: number;
+  /** Peak RSS once both 500 req/s scenarios ran (they run first). */
+  peakRssAt500MiB: number;
+  peakRssMiB: number;
+  scenarios: ScenarioResult[];
+}
+
+const r1 = (x: number) => Math.round(x * 100) / 100;
+
+async function runVariant(flags: string, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<VariantResult> {
   const { child, port, metricsPort } = await startWebhook(flags, entry, files.kubeconfig, files.cert, files.key);
   const pid = child.pid as number;
   const idle = rssMiB(pid, 'VmRSS');
   const url = `https://127.0.0.1:${port}/validate`;
+  // The 500 req/s scenarios first, so the peak RSS after them is the peak at 500 req/s.
   const scenarios = [
     { name: '3 anchors @ 500 req/s', body: files.three, rate: 500, connections: 10 },
-    { name: '50 certs  @ 500 req/s', body: files.fifty, rate: 500, connections: 10 },
-    { name: '3 anchors, max rate  ', body: files.three, rate: 0, connections: 20 },
+    { name: '50 certs @ 500 req/s', body: files.fifty, rate: 500, connections: 10 },
+    { name: '3 anchors @ 2000 req/s', body: files.three, rate: 2000, connections: 20 },
+    { name: '50 certs @ 2000 req/s', body: files.fifty, rate: 2000, connections: 20 },
+    { name: '3 anchors, max rate', body: files.three, rate: 0, connections: 20 },
   ];
   console.log(`\nnode flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
+  const results: ScenarioResult[] = [];
+  let peakRssAt500MiB = 0;
   try {
     for (const s of scenarios) {
       await load(url, s.body, s.rate === 0 ? 500 : s.rate, 3, s.connections); // warm-up: JIT, parse cache, TLS sessions
       const before = await serverBuckets(metricsPort);
       const r = await load(url, s.body, s.rate, seconds, s.connections);
       const after = await serverBuckets(metricsPort);
+      const result: ScenarioResult = {
+        scenario: s.name,
+        targetRate: s.rate === 0 ? 'max' : s.rate,
+        ...r,
+        requestsPerSecond: Math.round(r.requestsPerSecond),
+        p50: r1(r.p50),
+        p90: r1(r.p90),
+        p99: r1(r.p99),
+        max: r1(r.max),
+        serverP50: serverQuantile(before, after, 0.5),
+        serverP99: serverQuantile(before, after, 0.99),
+        peakRssSoFarMiB: r1(rssMiB(pid, 'VmHWM')),
+        rssAfterMiB: r1(rssMiB(pid, 'VmRSS')),
+      };
+      if (s.rate === 500) peakRssAt500MiB = result.peakRssSoFarMiB;
+      results.push(result);
       console.log(
-        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${serverQuantile(before, after, 0.5)}, p99 ${serverQuantile(before, after, 0.99)} | ${r.total} requests, ${r.failed} failed | peak RSS so far ${rssMiB(pid, 'VmHWM').toFixed(1)} MiB`,
+        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
       );
     }
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
+  return { nodeFlags: flags, idleRssMiB: r1(idle), peakRssAt500MiB, peakRssMiB: Math.max(...results.map((r) => r.peakRssSoFarMiB)), scenarios: results };
+}
+
+/** Every variant's scenarios as one Markdown table (the README's form). */
+function table(variants: VariantResult[]): string {
+  const head = ['scenario', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'failed', 'peak RSS so far'];
+  const rows = variants.flatMap((v) =>
+    v.scenarios.map((s) => [s.scenario, v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+  );
+  const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${v.nodeFlags || 'defaults'})`).join('; ');
+  return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;
 }
 
 main().catch((err) => {

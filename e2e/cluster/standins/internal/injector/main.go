@@ -36,7 +36,10 @@ type Options struct {
 	TLSCert    string
 	TLSKey     string
 	Kubeconfig string
-	Config     Config
+	// QPS and Burst of the API client (upstream's --kube-apiclient-qps and --kube-apiclient-burst).
+	QPS    float64
+	Burst  int
+	Config Config
 }
 
 // ParseFlags parses the proxy-injector subcommand's flags. Upstream flags the
@@ -59,8 +62,8 @@ func ParseFlags(args []string) (*Options, error) {
 	fs.String("log-level", "info", "ignored (upstream compatibility)")
 	fs.String("log-format", "plain", "ignored (upstream compatibility)")
 	fs.Bool("enable-pprof", false, "ignored (upstream compatibility)")
-	fs.Float64("kube-apiclient-qps", 100, "ignored (upstream compatibility)")
-	fs.Int("kube-apiclient-burst", 200, "ignored (upstream compatibility)")
+	fs.Float64Var(&o.QPS, "kube-apiclient-qps", 100, "API client QPS (upstream's flag and default; client-go's own default of 5 admits 2.5 pods a second)")
+	fs.IntVar(&o.Burst, "kube-apiclient-burst", 200, "API client burst (upstream's flag and default)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -143,6 +146,7 @@ func Main(args []string) int {
 		return 1
 	}
 	restCfg.UserAgent = "linkerd-proxy-injector (linkerd-standin)"
+	restCfg.QPS, restCfg.Burst = float32(o.QPS), o.Burst
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		log.Printf("level=fatal msg=%q", err.Error())
