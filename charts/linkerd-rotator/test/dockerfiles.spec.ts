@@ -112,12 +112,13 @@ describe.each(apps)('apps/%s/Dockerfile', (app) => {
 });
 
 describe("the exporter Deployment and the webhook image", () => {
-  it("runs the webhook image's ENTRYPOINT (same node and Node flags) with the exporter's bundle dist/exporter.js", () => {
+  it("runs the webhook image's node with the runner's memory flags (a cache of every meshed pod, like the runner) and the exporter's bundle dist/exporter.js", () => {
     const steps = instructions(readFileSync(dockerfile('webhook'), 'utf8'));
     const entrypoint = JSON.parse(steps.findLast((s) => s.op === 'ENTRYPOINT')!.args) as string[];
+    const runnerEntrypoint = JSON.parse(instructions(readFileSync(dockerfile('rotation-runner'), 'utf8')).findLast((s) => s.op === 'ENTRYPOINT')!.args) as string[];
     const exporter = only(render(), 'Deployment', 'rot-linkerd-rotator-exporter');
     const container = (exporter['spec'] as { template: { spec: { containers: { command: string[] }[] } } }).template.spec.containers[0]!;
-    expect(container.command).toEqual([...entrypoint.slice(0, -1), 'dist/exporter.js']);
+    expect(container.command).toEqual([entrypoint[0], ...runnerEntrypoint.slice(1, -1), 'dist/exporter.js']);
     // ... and the image builds that bundle, from the exporter app.
     const exporterBuild = esbuildRun(steps).builds.find((b) => b.outfile === 'dist/exporter.js');
     expect(exporterBuild?.args[0]).toBe('apps/exporter/src/main.ts');

@@ -408,7 +408,7 @@ describe('exporter', () => {
 
   it("runs dist/exporter.js of the webhook image, one replica, configured by env as its flags' names", () => {
     expect(spec(deployment)['replicas']).toBe(1);
-    expect(container.command).toEqual(['/nodejs/bin/node', '--enable-source-maps', 'dist/exporter.js']);
+    expect(container.command).toEqual(['/nodejs/bin/node', '--enable-source-maps', '--max-semi-space-size=2', '--optimize-for-size', 'dist/exporter.js']);
     expect(container.args).toBeUndefined();
     expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns', WEBHOOK_CONFIGURATION: fullname });
     const changed = only(render({ exporter: { watchPods: false, meshedPodSelector: '', metricsPort: 9102, logLevel: 'debug' } }), 'Deployment', `${fullname}-exporter`);
