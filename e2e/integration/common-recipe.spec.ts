@@ -21,7 +21,7 @@ it('the common recipe breaks mTLS between restarted and not-yet-restarted pods',
   const workloads = await createMeshedWorkloads(cluster, { namespaces: 4, workloadsPerNamespace: 8 });
   const plane = new DataPlane(cluster.kubeConfig(), linkerd.identityAddr);
   await plane.start();
-  await waitFor(() => plane.ready().length === workloads.length, { what: `${workloads.length} simulated proxies with leaves`, timeoutMs: 180_000 });
+  await waitFor(() => plane.ready().length === workloads.length, { what: `${workloads.length} simulated proxies with leaves`, timeoutMs: 180_000, diagnose: () => plane.describeReadiness() });
   const traffic = new TrafficDriver(plane, { concurrency: 4 });
   traffic.start();
   try {

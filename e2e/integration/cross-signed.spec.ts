@@ -77,7 +77,7 @@ function expectNoFailures() {
 /** Every meshed workload has a ready proxy again (after restarts the test made itself). */
 async function proxiesReady(what: string) {
   const { plane, workloads } = mesh();
-  await waitFor(() => plane.ready().length === workloads.length, { what: `${workloads.length} simulated proxies ready ${what}`, timeoutMs: 180_000 });
+  await waitFor(() => plane.ready().length === workloads.length, { what: `${workloads.length} simulated proxies ready ${what}`, timeoutMs: 180_000, diagnose: () => plane.describeReadiness() });
 }
 
 let anchorA = '';

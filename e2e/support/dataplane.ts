@@ -386,6 +386,17 @@ export class DataPlane {
     return [...this.proxies.values()].filter((p) => p.ready);
   }
 
+  /** For a wait's timeout: proxies started and with leaves, the pods still without one, the last events. */
+  describeReadiness(): string {
+    const all = [...this.proxies.values()];
+    const waiting = all.filter((p) => !p.ready).map((p) => p.name);
+    const last = this.events.slice(-5).map((e) => `  ${e.at} ${e.pod}: ${e.event}`);
+    return [
+      `Data plane: ${all.length} simulated proxies for Ready meshed pods, ${all.length - waiting.length} with a leaf; without one: ${waiting.slice(0, 10).join(', ') || 'none'}${waiting.length > 10 ? ', ...' : ''}.`,
+      last.length ? `Last data-plane events:\n${last.join('\n')}` : 'No data-plane events.',
+    ].join('\n');
+  }
+
   /**
    * The plane's own verdict on a pod (namespace/name): the issuer of the last leaf its proxy's webpki
    * accepted against the roots the pod started with, and how many leaves it refused. Undefined when

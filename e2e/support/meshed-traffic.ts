@@ -36,7 +36,7 @@ export function useMeshedTraffic(testCluster: () => Cluster, opts: MeshedTraffic
     plane = new DataPlane(cluster.kubeConfig(), linkerd.identityAddr);
     await plane.start();
     const started = plane;
-    await waitFor(() => started.ready().length === workloads.length, { what: `${workloads.length} simulated proxies with leaves`, timeoutMs: 180_000 });
+    await waitFor(() => started.ready().length === workloads.length, { what: `${workloads.length} simulated proxies with leaves`, timeoutMs: 180_000, diagnose: () => started.describeReadiness() });
     traffic = new TrafficDriver(plane, { concurrency: opts.concurrency });
     traffic.start();
     const driver = traffic;

@@ -81,6 +81,8 @@ export interface WaitOptions {
   intervalMs?: number;
   /** Fail at once, with its log, when this process is no longer running. */
   process?: ProcessRecord;
+  /** What the timeout's message adds about the state it saw last (counts, recent events). */
+  diagnose?: () => string;
 }
 
 /**
@@ -103,7 +105,8 @@ export async function waitFor<T>(condition: () => T | Promise<T>, opts: WaitOpti
     if (Date.now() > deadline) {
       const detail = lastError instanceof Error ? ` Last error: ${lastError.message}` : '';
       const log = opts.process ? `\nLast log lines (${opts.process.log}):\n${logTail(opts.process.log)}` : '';
-      throw new Error(`Timed out after ${opts.timeoutMs} ms waiting for ${opts.what}.${detail}${log}`);
+      const seen = opts.diagnose ? `\n${opts.diagnose()}` : '';
+      throw new Error(`Timed out after ${opts.timeoutMs} ms waiting for ${opts.what}.${detail}${seen}${log}`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
   }
