@@ -37,3 +37,21 @@ export type * from './ports.js';
 export { decideOptionsOf, runRotation, type Progress, type ProgressEvent, type RunOptions, type RunResult } from './runner.js';
 export { objectRefs, type ObjectRefs } from './object-refs.js';
 export { diagnoseExpiry, EXPIRY_CASES, recoverRefusal, recoveryPlan, recoversAnchor, type ExpiryCase, type ExpiryDiagnosis, type RecoveryPlan, type RecoveryRestart } from './recovery.js';
+export {
+  compareFleetAnchors,
+  fleetLeafRoutes,
+  fleetMayPromote,
+  fleetMayRetire,
+  fleetTrustsNewAnchor,
+  type FleetAnchorComparison,
+  type FleetAnchorView,
+  type FleetCluster,
+  type FleetClusterAnchors,
+  type FleetDisagreement,
+  type FleetGate,
+  type FleetGateName,
+  type FleetRotation,
+  type FleetRoute,
+  type ObservedCluster,
+  type UnreachableCluster,
+} from './fleet.js';

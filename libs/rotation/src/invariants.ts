@@ -57,6 +57,16 @@ function splitUnverified(violations: Violation[]): InvariantReport {
   return { violations: violations.filter((v) => !v.found.startsWith('unknown trust')), unverified };
 }
 
+/**
+ * The pods of one cluster that do not trust, for sure, an anchor of every route in `routes` (unknown
+ * trust counts against them), as I1 violations. The fleet gates (fleet.ts) pass the routes of the
+ * leaves of every cluster: a proxy verifies leaves from other clusters against its own anchors.
+ */
+export function podsMissingRoutes(facts: { readonly snapshot: ClusterSnapshot; readonly state: RotationState; readonly options: DecideOptions }, routes: readonly ReadonlySet<Fingerprint>[], why: string): Violation[] {
+  const { snapshot, state, options } = facts;
+  return podsMissing(snapshot, trustContext(snapshot, state, options), { required: routes, invariant: 'I1', why });
+}
+
 /** I1: every running proxy trusts an anchor that every leaf it can be shown reaches (through X too). */
 export function checkI1(snapshot: ClusterSnapshot, state: RotationState, options: DecideOptions): InvariantReport {
   const leaves = leafRoutesInCirculation(snapshot, state, options);
