@@ -87,6 +87,8 @@ const ClusterConfigSchema = z.object({
 
 export interface ClusterConfig {
   kubeconfig?: string;
+  /** The kubeconfig context (`check --fleet` sets one per cluster); its current context when unset. */
+  context?: string;
   /** Every object name, `names.releaseNamespace` holding the state ConfigMap and the Lease. */
   names: ObjectNames;
   injectorNamespace?: string;

@@ -26,11 +26,12 @@ export function textLine(json: string): string {
   return `${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}${String(rec['msg'] ?? '')}${fields.length > 0 ? `  ${fields.join(' ')}` : ''}\n`;
 }
 
-export function makeLogger(config: Pick<ClusterConfig, 'logLevel' | 'logFormat'>, output: { io: CommandIO; command: string; isTTY: boolean }): Logger {
+/** The command's logger; with a kubeconfig context (`check --fleet`, one per cluster) every record names it. */
+export function makeLogger(config: Pick<ClusterConfig, 'logLevel' | 'logFormat' | 'context'>, output: { io: CommandIO; command: string; isTTY: boolean }): Logger {
   const { io, command, isTTY } = output;
   const text = config.logFormat === 'text' || (config.logFormat === 'auto' && isTTY);
   return pino(
-    { level: config.logLevel, base: { command }, timestamp: pino.stdTimeFunctions.epochTime },
+    { level: config.logLevel, base: { command, ...(config.context !== undefined ? { context: config.context } : {}) }, timestamp: pino.stdTimeFunctions.epochTime },
     { write: (line: string) => io.err(text ? textLine(line) : line) },
   );
 }

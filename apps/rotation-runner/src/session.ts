@@ -15,10 +15,10 @@ export interface Session {
   readonly started: number;
 }
 
-/** The command's kubeconfig; a missing or clusterless one is a usage error (exit 2). */
-function kubeConfigOf(config: ClusterConfig): KubeConfig {
+/** The command's kubeconfig, on its context when given; a missing or clusterless one, or an unknown context, is a usage error (exit 2). */
+export function kubeConfigOf(config: Pick<ClusterConfig, 'kubeconfig' | 'context'>): KubeConfig {
   try {
-    return loadKubeConfig(config.kubeconfig);
+    return loadKubeConfig(config.kubeconfig, config.context);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

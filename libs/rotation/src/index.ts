@@ -28,7 +28,7 @@ export { chooseStrategy, crossSignProblems, strategyOf, type StrategyChoice } fr
 export { crossSignatureReliance, crossSignatureReliances, type CrossSignatureReliance } from './freshness.js';
 export { stalenessOf, stalenessStrategy, type Staleness } from './staleness.js';
 export type { Action, Blocker, Decision, Gate, GateName, RotationEvent, WatchSource } from './decision.js';
-export { configMapSettledAt, podTrust, reachableAnchors, trustContext, type PodTrust, type TrustContext } from './trust.js';
+export { configMapSettledAt, formatAnchors, podTrust, reachableAnchors, trustContext, type PodTrust, type TrustContext } from './trust.js';
 export { decide } from './decide.js';
 export { issuerSignerProblem } from './gates/issuer-signer.js';
 export { unrestartablePods, unrestartableSummary } from './gates/unrestartable.js';

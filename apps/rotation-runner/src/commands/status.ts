@@ -3,12 +3,14 @@
 // exits 1 when anything needs attention (unlike `linkerd check`, warnings that matter fail it).
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { expiryMarginOf, parseState, resolveOptions } from '@linkerd-rotator/rotation';
+import { KubeApiError } from '@linkerd-rotator/kube';
+import { expiryMarginOf, parseState, resolveOptions, type FleetAnchorView } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
-import { parseClusterConfig, parseDuration, parseParkedFlags, withClusterOptions, withParkedOptions, type ParkedFlags } from '../config.js';
+import { parseClusterConfig, parseDuration, parseParkedFlags, withClusterOptions, withParkedOptions, type ClusterConfig, type ParkedFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
 import { parkedRotation } from '../parked.js';
-import { startWatching, withSession, type Session } from '../session.js';
+import { buildFleetReport, fleetContexts, fleetExitCode, formatFleetReport, parseFleetFlags, type FleetFlags } from '../fleet-report.js';
+import { kubeConfigOf, startWatching, withSession, type Session } from '../session.js';
 import { buildReport, DEFAULT_THRESHOLDS, formatReport, type CheckThresholds, type StatusReport } from '../status-report.js';
 
 export async function collectStatus(session: Session, options: { thresholds: CheckThresholds; parkedFlags: ParkedFlags }): Promise<StatusReport> {
@@ -38,6 +40,37 @@ export async function collectStatus(session: Session, options: { thresholds: Che
   });
 }
 
+/**
+ * One cluster of `check --fleet`, read as `check` reads it (the same watches and snapshot, on its
+ * kubeconfig context); a cluster whose API refuses or does not answer is unreachable, with the error.
+ */
+async function observeCluster(config: ClusterConfig, context: string, io: CommandIO): Promise<FleetAnchorView> {
+  let view: FleetAnchorView | undefined;
+  const code = await withSession({ command: 'check', config: { ...config, context }, io, strictInjector: false }, async (session) => {
+    try {
+      await startWatching(session);
+      view = { cluster: context, reachable: true, snapshot: await session.adapter.reader.readSnapshot() };
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof KubeApiError) view = { cluster: context, reachable: false, error: err.message };
+      throw err;
+    }
+  });
+  return view ?? { cluster: context, reachable: false, error: `the read ended with exit code ${code}` };
+}
+
+/** `check --fleet`: every context exists before any cluster is read (else exit 2), then all are read at once and compared. */
+async function checkFleet(config: ClusterConfig, flags: FleetFlags, io: CommandIO, json: boolean): Promise<number> {
+  const contexts = fleetContexts(flags);
+  for (const context of contexts) kubeConfigOf({ ...config, context });
+  const views = await Promise.all(contexts.map((context) => observeCluster(config, context, io)));
+  const report = buildFleetReport(flags, views);
+  io.out(json ? `${JSON.stringify(report)}\n` : formatFleetReport(report));
+  return fleetExitCode(report);
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
 function register(name: 'status' | 'check', cli: { program: Command; io: CommandIO; setExitCode: (code: number) => void }): void {
   const { program, io, setExitCode } = cli;
   const command = program
@@ -52,9 +85,20 @@ function register(name: 'status' | 'check', cli: { program: Command; io: Command
     .addOption(new Option('--anchor-min-validity <duration>', 'an anchor expiring sooner is a problem').default('720h'))
     .addOption(new Option('--issuer-min-validity <duration>', 'the identity issuer expiring sooner is a problem').default('12h'))
     .addOption(new Option('--stuck-after <duration>', 'a rotation phase older than this, with no run holding the Lease, is stuck').default('6h'));
+  if (name === 'check') {
+    command
+      .option('--fleet', 'compare the anchors of a fleet sharing one trust anchor (docs/multicluster.md): the active anchor, every trust bundle and the prepared anchor of each cluster, against the primary')
+      .option('--primary <context>', 'with --fleet: the kubeconfig context of the primary cluster, which the others are compared with')
+      .option('--member <context>', 'with --fleet: the kubeconfig context of a member cluster (repeat for each)', collect, []);
+  }
   withParkedOptions(withClusterOptions(command)).action(async (opts: Record<string, unknown>) => {
     if (opts['output'] !== 'text' && opts['output'] !== 'json') throw new UsageError(`--output must be text or json, got ${String(opts['output'])}`);
     const config = parseClusterConfig(opts);
+    const fleet = name === 'check' ? parseFleetFlags(opts) : undefined;
+    if (fleet) {
+      setExitCode(await checkFleet(config, fleet, io, opts['output'] === 'json'));
+      return;
+    }
     const parkedFlags = parseParkedFlags(opts);
     const duration = (flag: string, key: string) => {
       try {
