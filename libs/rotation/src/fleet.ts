@@ -60,7 +60,9 @@ function observed(fleet: readonly FleetCluster[]): ObservedCluster[] {
   return fleet.filter((c): c is ObservedCluster => c.reachable);
 }
 
+/** Clusters that could not be read, as problems; an empty fleet is one too (a gate must never pass vacuously). */
 function unreachable(fleet: readonly FleetCluster[]): ClusterProblem[] {
+  if (fleet.length === 0) return [{ cluster: '(fleet)', problem: 'no cluster given: a fleet gate never opens without clusters to judge' }];
   return fleet.flatMap((c) => (c.reachable ? [] : [{ cluster: c.cluster, problem: `unreachable (${c.error}); the fleet waits for it, never deciding without it` }]));
 }
 

@@ -277,6 +277,11 @@ describe('gate 3: no cluster retires A until every cluster leaves chain to B (co
     expect(gate).toMatchObject({ clusters: ['c2'], missing: [expect.stringMatching(/^c2: unreachable \(Unauthorized\)/)] });
     expect(fleetMayRetire([c1], rotation(), options, NOW)).toBeUndefined();
   });
+
+  it('never opens a gate for an empty fleet', () => {
+    expect(fleetMayRetire([], rotation(), options, NOW)?.missing).toEqual(['(fleet): no cluster given: a fleet gate never opens without clusters to judge']);
+    expect(fleetTrustsNewAnchor([], rotation(), options)?.clusters).toEqual(['(fleet)']);
+  });
 });
 
 describe('compareFleetAnchors (check --fleet)', () => {
