@@ -46,5 +46,16 @@ spec:
   for (let n = 0; n < spec.namespaces; n++) {
     await cluster.kubectl(['-n', `${prefix}-ns-${n}`, 'wait', '--for=condition=Available', 'deployment', '--all', `--timeout=${spec.timeoutSeconds ?? 180}s`]);
   }
+  // The injector fails open (as upstream's): a pod it did not admit runs unmeshed and would never
+  // get a simulated proxy. Say so now rather than let a later wait for proxies time out.
+  const namespaces = new Set(workloads.map((w) => w.namespace));
+  const pods = JSON.parse((await cluster.kubectl(['get', 'pods', '-A', '-o', 'json'])).stdout) as {
+    items: Array<{ metadata: { namespace: string; name: string }; spec: { containers: Array<{ name: string }> } }>;
+  };
+  const unmeshed = pods.items.filter((p) => namespaces.has(p.metadata.namespace) && !p.spec.containers.some((c) => c.name === 'linkerd-proxy'));
+  if (unmeshed.length > 0) {
+    const names = unmeshed.slice(0, 5).map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ');
+    throw new Error(`expected every pod of the meshed workloads to carry linkerd-proxy, found ${unmeshed.length} without it (${names}${unmeshed.length > 5 ? ', ...' : ''}); the proxy-injector was not serving when they were created`);
+  }
   return workloads;
 }

@@ -4,6 +4,9 @@
 // the world (trust roots as the ConfigMap held at that moment, issuer files synced from the Secret
 // through kubelet-style `..data` swaps, a token of the pod's ServiceAccount); when the pod goes,
 // the process stops. A rollout of the Deployment therefore restarts the real process.
+// kwok marks pods Ready without running anything, so readiness is the process's own: a front (the
+// Service) sends connections only to processes whose admin `/ready` answered 200, as endpoints hold
+// only pods that pass the chart's readinessProbe, and status.json says which are ready.
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -37,7 +40,12 @@ interface Running {
   dir: string;
   startedAt: string;
   trustRootsSha256: string;
+  /** Its admin `/ready` answered 200 (the chart's readinessProbe); only then does the front use it. */
+  ready: boolean;
 }
+
+/** How often a starting process's `/ready` is asked, like a readinessProbe's period (short, for tests). */
+const READY_PROBE_INTERVAL_MS = 200;
 
 export const TRUST_ROOTS_CM = 'linkerd-identity-trust-roots';
 export const ISSUER_SECRET = 'linkerd-identity-issuer';
@@ -76,7 +84,7 @@ async function main(opts: Options): Promise<void> {
   const front = (component: Component, port: number) =>
     new Promise<void>((resolve) => {
       const server = net.createServer((socket) => {
-        const targets = [...running.values()].filter((r) => r.component === component);
+        const targets = [...running.values()].filter((r) => r.component === component && r.ready);
         if (targets.length === 0) {
           socket.destroy();
           return;
@@ -189,6 +197,7 @@ async function main(opts: Options): Promise<void> {
       const rec: Running = {
         component, pod: name, uid, child, addr, adminAddr, dir, startedAt: new Date().toISOString(),
         trustRootsSha256: createHash('sha256').update(roots).digest('hex'),
+        ready: false,
       };
       running.set(uid, rec);
       child.on('exit', (code, signal) => {
@@ -198,9 +207,27 @@ async function main(opts: Options): Promise<void> {
       });
       log('process started', { pod: name, component, pid: child.pid, addr, log: logFile, trustRootsSha256: rec.trustRootsSha256 });
       writeStatus();
+      probeReady(uid, rec);
     } finally {
       starting.delete(uid);
     }
+  };
+
+  // The readinessProbe: ask /ready until it answers 200 or the process is gone.
+  const probeReady = (uid: string, rec: Running) => {
+    const probe = async () => {
+      if (running.get(uid) !== rec) return;
+      const ok = await fetch(`http://${rec.adminAddr}/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+      if (running.get(uid) !== rec) return;
+      if (!ok) {
+        setTimeout(() => void probe(), READY_PROBE_INTERVAL_MS);
+        return;
+      }
+      rec.ready = true;
+      log('process ready', { pod: rec.pod, component: rec.component, addr: rec.addr });
+      writeStatus();
+    };
+    void probe();
   };
 
   const stop = (uid: string, why: string) => {

@@ -26,6 +26,8 @@ export interface LinkerdProcessStatus {
   adminAddr: string;
   startedAt: string;
   trustRootsSha256: string;
+  /** Its admin `/ready` answered 200: the supervisor's front sends it connections. */
+  ready: boolean;
 }
 
 export interface LinkerdHandle {
@@ -83,12 +85,23 @@ export async function installLinkerd(cluster: Cluster, opts: LinkerdInstallOptio
   const valuesFile = path.join(dir, 'values.json');
   writeFileSync(valuesFile, JSON.stringify(values));
   await cluster.helm(['upgrade', '--install', opts.releaseName ?? 'linkerd-control-plane', linkerdChartDir, '-n', ns, '-f', valuesFile, '--wait', '--timeout', '180s']);
+  // helm --wait saw kwok's pods Ready, which says nothing about the processes behind them. The
+  // injector's webhook fails open (failurePolicy Ignore, as upstream's), so a pod created before an
+  // injector serves would run unmeshed: wait until identity and the injector both answer /ready.
+  const processes = () => (JSON.parse(readFileSync(statusFile, 'utf8')) as { processes: LinkerdProcessStatus[] }).processes;
+  const answersReady = (component: LinkerdProcessStatus['component']) => processes().some((p) => p.component === component && p.ready);
+  await waitFor(() => answersReady('identity') && answersReady('proxy-injector'), {
+    what: 'a ready identity and proxy-injector process (their /ready)',
+    timeoutMs: 120_000,
+    process: supervisor,
+    diagnose: () => `Processes: ${JSON.stringify(processes().map(({ component, pod, ready }) => ({ component, pod, ready })))}`,
+  });
   log(`linkerd control plane installed in ${ns} (identity front 127.0.0.1:${identityPort}, injector front 127.0.0.1:${injectorPort})`);
 
   return {
     namespace: ns,
     identityAddr: `127.0.0.1:${identityPort}`,
     supervisor,
-    processes: () => (JSON.parse(readFileSync(statusFile, 'utf8')) as { processes: LinkerdProcessStatus[] }).processes,
+    processes,
   };
 }
