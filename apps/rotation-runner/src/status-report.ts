@@ -264,6 +264,13 @@ export function buildReport(input: ReportInput): StatusReport {
   if (unrestartable) {
     note(`${unrestartable.pods} meshed pod(s) are not replaced by a restart of their controller, so a rotation that must restart them stops pods-not-restartable (strategy restart: always; cross-signed: when they trust neither anchor): ${unrestartable.text}`);
   }
+  const history = s.issuerSigning?.certificateIssuerRef ? s.issuerSigning.revisionHistoryLimit : 2;
+  if (history === undefined || history < 2) {
+    note(
+      `Certificate ${input.names.linkerdNamespace}/${input.names.issuerCertificate} keeps spec.revisionHistoryLimit ${history ?? 'unset (1 since cert-manager v1.18)'}: ` +
+        'a renewal deletes the CertificateRequest the runner reads the issuer chain from until it is issued, and a run that starts then stops in a safe state; set it to 2 or more (the chart\'s Certificate sets 2)',
+    );
+  }
   if (unknown.length > 0) note(`${unknown.length} meshed pod(s) of unknown trust (first: ${unknown[0]?.pod}: ${unknown[0]?.why})`);
   if (state?.phase === 'Stopped') problem(`the last rotation run stopped (${state.stopped?.reason}): ${state.stopped?.message ?? ''}`);
   if (inRotation && state?.rotation) {

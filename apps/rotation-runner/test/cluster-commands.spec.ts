@@ -258,6 +258,17 @@ describe('status findings (what `check` fails on)', () => {
     expect(problems(promoted)).toEqual([expect.stringMatching(/^the previous anchor a{16} is not the active anchor b{16} outside a rotation: .*half-finished-rotation/)]);
   });
 
+  it('notes an issuer Certificate that keeps fewer than 2 revisions: a renewal deletes the request the runner reads the chain from', () => {
+    const chart = { clusterIssuer: { found: true, caSecretName: 'linkerd-active-anchor' }, certificateIssuerRef: { kind: 'ClusterIssuer', name: 'linkerd-identity-issuer' } } as const;
+    const notes = (issuerSigning: ClusterSnapshot['issuerSigning']) =>
+      report(snapshot({ issuerSigning })).findings.filter((f) => f.severity === 'note' && /revisionHistoryLimit/.test(f.message)).map((f) => f.message);
+    expect(notes({ ...chart, revisionHistoryLimit: 2 })).toEqual([]);
+    expect(notes(chart)).toEqual([expect.stringMatching(/^Certificate linkerd\/linkerd-identity-issuer keeps spec.revisionHistoryLimit unset \(1 since cert-manager v1.18\): .*set it to 2/)]);
+    expect(notes({ ...chart, revisionHistoryLimit: 1 })).toEqual([expect.stringMatching(/keeps spec.revisionHistoryLimit 1: /)]);
+    // Without the Certificate there is nothing to say about its history.
+    expect(notes({ clusterIssuer: { found: false } })).toEqual([]);
+  });
+
   it('reports an unreadable state and missing runner Secrets', () => {
     const s = snapshot();
     const { active: _a, previous: _p, ...rest } = s;

@@ -78,6 +78,12 @@ export interface IssuerSigningFacts {
       };
   /** The issuer Certificate's `spec.issuerRef`; undefined when the Certificate is missing. */
   readonly certificateIssuerRef?: { readonly kind: string; readonly name: string };
+  /**
+   * The issuer Certificate's `spec.revisionHistoryLimit`; undefined when unset (cert-manager then
+   * keeps 1 since v1.18) or the Certificate is missing. The runner reads the issuer's chain from the
+   * request of the current revision, which a limit of 1 deletes as soon as a renewal starts.
+   */
+  readonly revisionHistoryLimit?: number;
 }
 
 /** ConfigMap `linkerd-identity-trust-roots` in one target namespace. */

@@ -126,6 +126,7 @@ export function issuerSigningFactsOf(clusterIssuer: ClusterIssuerObject | undefi
       ? { found: true, ...(secretName !== undefined ? { caSecretName: secretName } : {}), ...(notReady ? { notReady: conditionText(notReady) } : {}) }
       : { found: false },
     ...(ref?.name ? { certificateIssuerRef: { kind, name: ref.name } } : {}),
+    ...(certificate?.spec?.revisionHistoryLimit !== undefined ? { revisionHistoryLimit: certificate.spec.revisionHistoryLimit } : {}),
   };
 }
 
