@@ -10,7 +10,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -169,6 +169,9 @@ async function main(opts: Options): Promise<void> {
       const kubeconfig = path.join(dir, 'kubeconfig');
       await podKubeconfig(pod, kubeconfig);
       // Trust roots exactly as the ConfigMap holds them when the pod starts.
+      // No await from here to running.set: a trust-roots or issuer update in between would miss
+      // this process's volumes (rootsDirs/issuerDirs list running processes only), and it would keep
+      // the old bundle for good (an injector restarted in a rotation then injected a stale bundle).
       const roots = trustRoots;
       writeAtomicVolume(path.join(dir, 'trust-roots'), { 'ca-bundle.crt': roots });
       const rootsFile = path.join(dir, 'trust-roots', 'ca-bundle.crt');
@@ -192,7 +195,7 @@ async function main(opts: Options): Promise<void> {
         ];
       }
       const logFile = path.join(dir, `${component}.log`);
-      const out = await import('node:fs').then((fs) => fs.openSync(logFile, 'a'));
+      const out = openSync(logFile, 'a');
       const child = spawn(opts.standin, args, { stdio: ['ignore', out, out] });
       const rec: Running = {
         component, pod: name, uid, child, addr, adminAddr, dir, startedAt: new Date().toISOString(),
