@@ -96,6 +96,7 @@ describe('schema rejection of bad values, with a message naming the key', () => 
     ['a webhook timeout above the API server maximum', { webhook: { timeoutSeconds: 31 } }, ["at '/webhook/timeoutSeconds'", 'maximum']],
     ['an object name Kubernetes refuses', { names: { lease: 'Bad_Name' } }, ["at '/names/lease'"]],
     ['an unknown failure policy', { webhook: { failurePolicy: 'Retry' } }, ["at '/webhook/failurePolicy'"]],
+    ['a cluster name that is no label value of the fleet', { fleet: { clusterName: 'east 1' } }, ["at '/fleet/clusterName'", 'does not match pattern']],
   ])('%s', (_what, values, messages) => {
     const error = renderError(values);
     expect(error).toContain("values don't meet the specifications of the schema");
