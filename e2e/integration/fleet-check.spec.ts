@@ -1,10 +1,11 @@
 // `rotator check --fleet` against two real local clusters (issue 17, docs/multicluster.md): each with
 // cert-manager, trust-manager and the chart. The primary (east) bootstraps its anchor A from its own
 // prepared Certificate; the member (west) has no prepared Certificate (pki.trustAnchor.enabled=false,
-// the design's member) and gets A's Secrets as the design's table says a member holds them, written as
-// its runner ServiceAccount (the identity the fleet driver will use there). Then: both trust bundles
-// hold A (exit 0); west's Secrets hold another anchor C (exit 1, naming west); west's API server
-// stopped (exit 4, naming west). The runner runs from source with the chart's env, as the other specs do.
+// the design's member) and gets A's Secrets as the design's table says a member holds them (see
+// writeMemberAnchor for who writes which). Then: both trust bundles
+// hold A (exit 0), and each cluster's exporter labels its series cluster="<fleet.clusterName>"; west's
+// Secrets hold another anchor C (exit 1, naming west); west's API server stopped (exit 4, naming west).
+// The runner and the exporter run from source with the chart's env, as the other specs do.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { repoRoot, startCluster, stopCluster, type Cluster } from '../cluster/sr
 import { run, type RunResult } from '../cluster/src/kubectl.js';
 import { makeCa } from '../cluster/src/pki.js';
 import { fingerprintOf } from '../support/certs.js';
-import { installChartForRunner, serviceAccountKubeconfig, waitForTrustRoots, type RunnerOnlyRelease } from '../support/chart.js';
+import { installChartForRunner, serviceAccountKubeconfig, startChartExporter, waitForTrustRoots, type RunnerOnlyRelease } from '../support/chart.js';
 import { anchorPem, secretData } from '../support/objects.js';
 import { objectNames, releaseObjects } from '../support/release.js';
 
@@ -139,6 +140,26 @@ describe('check --fleet on two local clusters', () => {
       ['west', true, fingerprintOf(anchorA)],
     ]);
     expect(result.code).toBe(0);
+  });
+
+  it("labels every series of each cluster's exporter, run as the chart's Deployment, with its fleet.clusterName; both export the same active anchor", async () => {
+    const activeAnchorSeries = new Map<string, string[]>();
+    for (const [name, cluster] of [['east', east], ['west', west]] as const) {
+      const exporter = await startChartExporter(cluster, { kubeconfig: await serviceAccountKubeconfig(cluster, releaseObjects.exporterServiceAccount) });
+      try {
+        const samples = (await exporter.metrics()).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+        expect(samples.length).toBeGreaterThan(20);
+        expect(samples.filter((line) => !line.includes(`cluster="${name}"`))).toEqual([]);
+        activeAnchorSeries.set(
+          name,
+          samples.filter((line) => line.startsWith('linkerd_rotator_certificate_not_after_timestamp_seconds{') && line.includes('role="active-anchor"')).map((line) => line.replace(`cluster="${name}"`, '')),
+        );
+      } finally {
+        await exporter.stop();
+      }
+    }
+    expect(activeAnchorSeries.get('east')).toHaveLength(1);
+    expect(activeAnchorSeries.get('west')).toEqual(activeAnchorSeries.get('east'));
   });
 
   it('names the member whose Secrets and bundle hold another anchor (exit 1)', async () => {
