@@ -2,15 +2,8 @@
 // contract: the flag upper-cased, dashes as underscores) with zod; object names come from libs/names.
 import { parseArgs } from 'node:util';
 import { MESHED_POD_LABEL } from '@linkerd-rotator/kube';
-import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
+import { CLUSTER_NAME_PATTERN, DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
 import { z } from 'zod';
-
-/**
- * A cluster's name in the `cluster` label (fleet.clusterName): what kubeconfig contexts and Prometheus
- * external labels are usually called, 1 to 63 letters, digits, '-', '_' and '.', starting and ending
- * with a letter or digit. The chart's values schema holds the same pattern.
- */
-export const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 /** Every flag the exporter takes besides the object names: flag -> [schema, description]. */
 const FLAGS = {

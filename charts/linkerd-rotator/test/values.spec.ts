@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CLUSTER_NAME_PATTERN } from '@linkerd-rotator/names';
 import { lint, render, renderError, type Values } from './support/render.js';
 import { chartDir, repoRoot } from './support/tools.js';
 
@@ -76,6 +77,12 @@ describe('values.schema.json and the README values table', () => {
     };
     walk(schema, '');
     expect(open).toEqual([]);
+  });
+
+  it("checks fleet.clusterName with the exporter's pattern (libs/names CLUSTER_NAME_PATTERN), or empty", () => {
+    type Node = { properties: Record<string, Node>; pattern?: string };
+    const schema = JSON.parse(read('values.schema.json')) as Node;
+    expect(schema.properties['fleet']?.properties['clusterName']?.pattern).toBe(`^(${CLUSTER_NAME_PATTERN.source.slice(1, -1)})?$`);
   });
 
   it('refuses an undocumented key, so every key keeps a description', () => {
