@@ -389,9 +389,10 @@ export interface RunnerOnlyRelease {
 /**
  * The chart's PKI, config and RBAC with its webhook, CronJob and bootstrap hook off, for driving the
  * runner directly: Linkerd's namespace labelled as the README says, helm install, the prepared anchor
- * Ready (nothing bootstrapped yet).
+ * Ready (nothing bootstrapped yet). `values` are more `--set` flags; with `pki.trustAnchor.enabled=false`
+ * (a fleet member: docs/multicluster.md) there is no prepared Certificate to wait for.
  */
-export async function installChartForRunner(cluster: Cluster, opts: { timeoutSeconds: number }): Promise<RunnerOnlyRelease> {
+export async function installChartForRunner(cluster: Cluster, opts: { timeoutSeconds: number; values?: string[] }): Promise<RunnerOnlyRelease> {
   const timeout = `${opts.timeoutSeconds}s`;
   await cluster.kubectl(['create', 'namespace', objectNames.linkerdNamespace]);
   await cluster.kubectl(['label', 'namespace', objectNames.linkerdNamespace, 'linkerd.io/is-control-plane=true', 'config.linkerd.io/admission-webhooks=disabled']);
@@ -399,9 +400,12 @@ export async function installChartForRunner(cluster: Cluster, opts: { timeoutSec
   await cluster.helm([
     'install', release.name, chartDir, '-n', release.namespace,
     '--set', 'webhook.enabled=false', '--set', 'runner.rotation.enabled=false', '--set', 'runner.bootstrap.enabled=false', '--wait', '--timeout', timeout,
+    ...(opts.values ?? []).flatMap((v) => ['--set', v]),
   ]);
   const configMap = JSON.parse((await cluster.kubectl(['-n', release.namespace, 'get', 'configmap', releaseObjects.configMap, '-o', 'json'])).stdout) as { data: Record<string, string> };
   const runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
-  await cluster.kubectl(['-n', objectNames.trustNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.preparedAnchorCertificate}`, `--timeout=${timeout}`]);
+  if (!opts.values?.includes('pki.trustAnchor.enabled=false')) {
+    await cluster.kubectl(['-n', objectNames.trustNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.preparedAnchorCertificate}`, `--timeout=${timeout}`]);
+  }
   return { chartEnv: configMap.data, runnerKubeconfig };
 }

@@ -36,6 +36,16 @@ describe('parseConfig', () => {
     expect(parseConfig([], { WEBHOOK_CONFIGURATION: '' }).webhookConfiguration).toBeUndefined();
   });
 
+  it('labels its series by the cluster the chart names (CLUSTER_NAME, fleet.clusterName), none by default, and refuses a name that is no label value of the fleet', () => {
+    expect(parseConfig([], { CLUSTER_NAME: 'east-1' }).clusterName).toBe('east-1');
+    expect(parseConfig(['--cluster-name', 'west.eu_2'], {}).clusterName).toBe('west.eu_2');
+    expect(parseConfig([], {}).clusterName).toBeUndefined();
+    expect(parseConfig([], { CLUSTER_NAME: '' }).clusterName).toBeUndefined();
+    expect(() => parseConfig(['--cluster-name', 'east 1'], {})).toThrow(/--cluster-name/);
+    expect(() => parseConfig(['--cluster-name', '-east'], {})).toThrow(/--cluster-name/);
+    expect(() => parseConfig(['--cluster-name', 'e'.repeat(64)], {})).toThrow(/--cluster-name/);
+  });
+
   it('lists every flag with its environment variable for --help', () => {
     expect(flagHelp()).toMatch(/--metrics-port {2}\(env METRICS_PORT\)/);
     expect(flagHelp()).toMatch(/--trust-roots-configmap {2}\(env TRUST_ROOTS_CONFIGMAP\)/);

@@ -2,7 +2,7 @@
 // contract: the flag upper-cased, dashes as underscores) with zod; object names come from libs/names.
 import { parseArgs } from 'node:util';
 import { MESHED_POD_LABEL } from '@linkerd-rotator/kube';
-import { DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
+import { CLUSTER_NAME_PATTERN, DEFAULT_OBJECT_NAMES, nameRowsFor, type ObjectNames } from '@linkerd-rotator/names';
 import { z } from 'zod';
 
 /** Every flag the exporter takes besides the object names: flag -> [schema, description]. */
@@ -13,6 +13,10 @@ const FLAGS = {
   'log-level': [z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'), 'trace, debug, info, warn, error or silent'],
   'exporter-watch-pods': [z.enum(['true', 'false']).default('true'), 'watch meshed pods for the stale-proxy metrics (false drops the cluster-wide pod watch)'],
   'meshed-pod-selector': [z.string().default(MESHED_POD_LABEL), 'label selector of the pods to watch ("" = every pod)'],
+  'cluster-name': [
+    z.union([z.literal(''), z.string().regex(CLUSTER_NAME_PATTERN, 'must be 1 to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit')]).default(''),
+    'label every series cluster="<name>" (the chart\'s fleet.clusterName, docs/multicluster.md; "" = no label)',
+  ],
   'webhook-configuration': [z.string().default(''), 'ValidatingWebhookConfiguration whose caBundles are checked against what each webhook serves ("" = no check)'],
 } as const;
 
@@ -27,6 +31,8 @@ export interface ExporterConfig {
   pods: { watch: boolean; selector: string };
   /** The ValidatingWebhookConfiguration whose caBundles linkerd_rotator_ca_bundle_valid checks; undefined: no check. */
   webhookConfiguration?: string;
+  /** The value of the `cluster` label on every series; undefined: no such label. */
+  clusterName?: string;
 }
 
 export class ConfigError extends Error {
@@ -61,6 +67,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     names: { ...DEFAULT_OBJECT_NAMES, ...Object.fromEntries(NAME_ROWS.map((row) => [row.key, c[row.flag]])) },
     pods: { watch: c['exporter-watch-pods'] === 'true', selector: c['meshed-pod-selector'] },
     ...(c['webhook-configuration'] ? { webhookConfiguration: c['webhook-configuration'] } : {}),
+    ...(c['cluster-name'] ? { clusterName: c['cluster-name'] } : {}),
   };
 }
 

@@ -6,7 +6,7 @@ import { loadKubeConfig, type KubeConfig } from '@linkerd-rotator/kube';
 import { ExporterCache, PublicPkiPublisher, WebhookConfigurationCache } from '@linkerd-rotator/kube/caches';
 import { registerCaBundleMetric } from './ca-bundle.js';
 import { ConfigError, flagHelp, parseConfig, type ExporterConfig } from './config.js';
-import { registerExporterMetrics } from './metrics.js';
+import { labelSeriesWithCluster, registerExporterMetrics } from './metrics.js';
 import { startMetricsServer } from './server.js';
 
 function configOrExit(): ExporterConfig {
@@ -45,6 +45,7 @@ async function main(): Promise<void> {
   publisher.start();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  labelSeriesWithCluster(registry, config.clusterName);
   registerExporterMetrics(registry, {
     source: cache,
     names: config.names,
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   });
   const webhookConfiguration = startCaBundleCheck(config, kubeConfig, registry, logger);
   const server = await startMetricsServer({ registry, isReady: () => cache.isSynced(), listen: config.metricsListen });
-  logger.info({ metricsPort: server.port, watchPods: config.pods.watch }, 'exporter listening');
+  logger.info({ metricsPort: server.port, watchPods: config.pods.watch, ...(config.clusterName ? { cluster: config.clusterName } : {}) }, 'exporter listening');
   void cache.waitForSync(5 * 60_000).then((ok) =>
     ok ? logger.info('exporter caches synced; ready') : logger.warn('exporter caches still not synced after 5 minutes; check RBAC for the Secrets, the trust-roots ConfigMaps and pods'),
   );

@@ -1,14 +1,14 @@
 // The exporter's metrics from plain snapshots and real generated certificates: every certificate role,
 // bundle health, stale proxies, rotation phases and failures, and series that disappear with their object.
 import { createHash } from 'node:crypto';
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ExporterSnapshot, MeshedPodView } from '@linkerd-rotator/kube/caches';
 import { StaticExporterSource } from '@linkerd-rotator/kube/testing';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { serializeState, type RotationState } from '@linkerd-rotator/rotation';
 import { crossSign, shortFingerprint } from '@linkerd-rotator/x509';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
-import { EXPORTER_METRICS as M, registerExporterMetrics } from './metrics.js';
+import { EXPORTER_METRICS as M, labelSeriesWithCluster, registerExporterMetrics } from './metrics.js';
 
 interface Sample {
   name: string;
@@ -71,8 +71,10 @@ function stateOf(state: RotationState): Cluster['state'] {
 
 const fp = (c: Credentials) => c.fingerprint;
 
-function setup(trust: Certificates, cluster: Cluster, opts: { synced?: boolean } = {}) {
+function setup(trust: Certificates, cluster: Cluster, opts: { synced?: boolean; clusterName?: string; processMetrics?: boolean } = {}) {
   const registry = new Registry();
+  if (opts.processMetrics) collectDefaultMetrics({ register: registry });
+  labelSeriesWithCluster(registry, opts.clusterName);
   let certificates = trust;
   let rest = cluster;
   const source = new StaticExporterSource({ ...certificates, ...rest }, opts.synced ?? true);
@@ -99,6 +101,25 @@ const one = (samples: Sample[], name: string, labels: Record<string, string> = {
   if (found.length !== 1) throw new Error(`expected one ${name}${JSON.stringify(labels)}, found ${found.length}: ${JSON.stringify(found)}`);
   return found[0]!.value;
 };
+
+describe('the cluster label (fleet.clusterName)', () => {
+  const everything = (): Cluster => ({ trustRoots: [cm('linkerd', fixtures.bundleOf(prepared, active, previous))], pods: [pod('shop', 'web')], podsWatched: true });
+
+  it('labels every series cluster="<name>", the process metrics included, next to each series\' own labels', async () => {
+    const s = await setup(trustOf(), everything(), { clusterName: 'east-1', processMetrics: true }).scrape();
+    const names = new Set(s.map((x) => x.name));
+    for (const name of [M.synced, M.notAfter, M.bundleActive, M.meshedPods, M.phase, 'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes']) expect(names).toContain(name);
+    expect(s.filter((x) => x.labels['cluster'] !== 'east-1')).toEqual([]);
+    expect(one(s, M.notAfter, { role: 'active-anchor', cluster: 'east-1' })).toBe(unix(active.cert.notAfter));
+    expect(one(s, M.phase, { phase: 'Idle', cluster: 'east-1' })).toBe(1);
+  });
+
+  it('adds no label without a name: the series are those of a single cluster', async () => {
+    const s = await setup(trustOf(), everything(), { processMetrics: true }).scrape();
+    expect(s.length).toBeGreaterThan(20);
+    expect(s.filter((x) => 'cluster' in x.labels)).toEqual([]);
+  });
+});
 
 describe('certificate expiry', () => {
   it('exports not-after and not-before of every role but the webhook\'s own, labelled by role, namespace, short fingerprint and subject', async () => {

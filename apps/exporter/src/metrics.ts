@@ -66,6 +66,15 @@ export const EXPORTER_METRICS = {
 } as const;
 
 /**
+ * Labels every series of `registry` cluster="<name>" (fleet.clusterName, docs/multicluster.md): the
+ * gauges here, linkerd_rotator_ca_bundle_valid and the process metrics, registered before or after.
+ * No name, no label: a single cluster's series stay as they are. No metric here has a label of that name.
+ */
+export function labelSeriesWithCluster(registry: Registry, clusterName: string | undefined): void {
+  if (clusterName !== undefined) registry.setDefaultLabels({ cluster: clusterName });
+}
+
+/**
  * Registers the exporter's gauges on `registry`. One view is computed per distinct input (the
  * caches hand out a new snapshot object only after a change) and shared by all gauges of a scrape.
  */

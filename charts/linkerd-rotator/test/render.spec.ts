@@ -406,14 +406,14 @@ describe('exporter', () => {
   const container = pod.containers[0]!;
   const env = (c: Container) => Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
 
-  it("runs dist/exporter.js of the webhook image, one replica, configured by env as its flags' names", () => {
+  it("runs dist/exporter.js of the webhook image, one replica, configured by env as its flags' names (fleet.clusterName: CLUSTER_NAME, the cluster label)", () => {
     expect(spec(deployment)['replicas']).toBe(1);
     expect(container.command).toEqual(['/nodejs/bin/node', '--enable-source-maps', '--max-semi-space-size=2', '--optimize-for-size', 'dist/exporter.js']);
     expect(container.args).toBeUndefined();
-    expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns', WEBHOOK_CONFIGURATION: fullname });
-    const changed = only(render({ exporter: { watchPods: false, meshedPodSelector: '', metricsPort: 9102, logLevel: 'debug' } }), 'Deployment', `${fullname}-exporter`);
+    expect(env(container)).toEqual({ LOG_LEVEL: 'info', METRICS_PORT: '9090', EXPORTER_WATCH_PODS: 'true', MESHED_POD_SELECTOR: 'linkerd.io/control-plane-ns', CLUSTER_NAME: '', WEBHOOK_CONFIGURATION: fullname });
+    const changed = only(render({ exporter: { watchPods: false, meshedPodSelector: '', metricsPort: 9102, logLevel: 'debug' }, fleet: { clusterName: 'east-1' } }), 'Deployment', `${fullname}-exporter`);
     const changedContainer = (spec(changed)['template']['spec'] as PodSpec).containers[0]!;
-    expect(env(changedContainer)).toEqual({ LOG_LEVEL: 'debug', METRICS_PORT: '9102', EXPORTER_WATCH_PODS: 'false', MESHED_POD_SELECTOR: '', WEBHOOK_CONFIGURATION: fullname });
+    expect(env(changedContainer)).toEqual({ LOG_LEVEL: 'debug', METRICS_PORT: '9102', EXPORTER_WATCH_PODS: 'false', MESHED_POD_SELECTOR: '', CLUSTER_NAME: 'east-1', WEBHOOK_CONFIGURATION: fullname });
     expect(changedContainer).toMatchObject({ ports: [{ name: 'metrics', containerPort: 9102 }] });
   });
 

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CLUSTER_NAME_PATTERN } from '@linkerd-rotator/names';
 import { lint, render, renderError, type Values } from './support/render.js';
 import { chartDir, repoRoot } from './support/tools.js';
 
@@ -78,6 +79,12 @@ describe('values.schema.json and the README values table', () => {
     expect(open).toEqual([]);
   });
 
+  it("checks fleet.clusterName with the exporter's pattern (libs/names CLUSTER_NAME_PATTERN), or empty", () => {
+    type Node = { properties: Record<string, Node>; pattern?: string };
+    const schema = JSON.parse(read('values.schema.json')) as Node;
+    expect(schema.properties['fleet']?.properties['clusterName']?.pattern).toBe(`^(${CLUSTER_NAME_PATTERN.source.slice(1, -1)})?$`);
+  });
+
   it('refuses an undocumented key, so every key keeps a description', () => {
     const result = checkEditedValues((v) => `${v}\nundocumented: 1\n`);
     expect(result.status).toBe(2);
@@ -96,6 +103,7 @@ describe('schema rejection of bad values, with a message naming the key', () => 
     ['a webhook timeout above the API server maximum', { webhook: { timeoutSeconds: 31 } }, ["at '/webhook/timeoutSeconds'", 'maximum']],
     ['an object name Kubernetes refuses', { names: { lease: 'Bad_Name' } }, ["at '/names/lease'"]],
     ['an unknown failure policy', { webhook: { failurePolicy: 'Retry' } }, ["at '/webhook/failurePolicy'"]],
+    ['a cluster name that is no label value of the fleet', { fleet: { clusterName: 'east 1' } }, ["at '/fleet/clusterName'", 'does not match pattern']],
   ])('%s', (_what, values, messages) => {
     const error = renderError(values);
     expect(error).toContain("values don't meet the specifications of the schema");

@@ -65,6 +65,13 @@ export function nameRowsFor(consumer: NameConsumer): readonly ObjectNameRow<Obje
 export const OBJECT_NAME_PATTERN = /^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$/;
 
 /**
+ * A cluster's name in the exporter's `cluster` label (the chart's fleet.clusterName, docs/multicluster.md):
+ * what kubeconfig contexts and Prometheus external labels are usually called, 1 to 63 letters, digits,
+ * '-', '_' and '.', starting and ending with a letter or digit. The chart's values schema allows it or "".
+ */
+export const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/**
  * The key of the active-anchor Secret that holds the self-signed anchor alone (docs/cross-signing.md).
  * Its `tls.crt` is what cert-manager's CA issuer signs with, which during a cross-signed rotation is
  * the cross-signature X, so the trust bundle, the webhook and the exporter read the anchor here.
