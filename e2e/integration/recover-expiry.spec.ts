@@ -1,74 +1,84 @@
 // Issue 15's main proof on the local cluster: the anchor expires under live traffic, and `rotator
-// recover` (run as the CronJob's runner) brings the mesh back. The mesh runs on an anchor and an
-// identity issuer made here, valid for a few minutes (cert-manager issues nothing shorter than an
-// hour). cert-manager's controller is stopped first: that is the incident's cause (a cert-manager
-// down renews nothing: not the prepared anchor, not the issuer), and it is started again, as an
-// operator would, just before `recover`. The issuer ends with its anchor, as cert-manager's CA
-// issuer caps a certificate at its CA's NotAfter, so the case is `both-expired`; identity clamps
-// every leaf to the issuer's end, so the outage starts at that instant (rustls-webpki ignores an
-// anchor's own validity, not an expired issuer's or leaf's). The traffic driver records the
-// failures after it (the outage is real: the control), then `recover` runs and the time to recovery
-// is measured, from its start until every simulated proxy has handshaken again on the new anchor.
+// recover` (run as the CronJob's runner) brings the mesh back. The mesh runs on an anchor made here,
+// valid for a few minutes (cert-manager issues nothing shorter than an hour), written into the three
+// anchor Secrets as the runner and cert-manager would hold it, and on an identity issuer cert-manager
+// issues under it. The incident's cause is real: cert-manager's controller is stopped (a cert-manager
+// that is down renews nothing: neither the prepared anchor nor the issuer), and started again, as an
+// operator would, once the outage is under way. The issuer is cert-manager's (the runner reads it from
+// its CertificateRequest) and lives an hour (chart values: cert-manager v1.21.2's CA issuer neither caps
+// a certificate at its CA's NotAfter nor refuses an expired CA), renewed after two minutes, so it is
+// overdue when cert-manager comes back: cert-manager then signs its next revision with the only CA it
+// has, the expired anchor, and the webhook refuses to store it (the state the recovery must get out of).
+// The outage: identity verifies its issuer against the anchors at every Certify (Go's crypto/x509
+// checks an anchor's validity), so no proxy gets a leaf after the anchor's end, and handshakes fail as
+// the 1-minute leaves run out (rustls-webpki ignores an anchor's own validity, not a leaf's). The
+// traffic driver records those failures (the control), then `recover` runs; the time to recovery runs
+// from its start until every simulated proxy has handshaken again on the new anchor.
+import { X509Certificate } from 'node:crypto';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { waitFor } from '../cluster/src/index.js';
 import type { RunResult } from '../cluster/src/kubectl.js';
 import { expectMeshRotatedTo } from '../scenarios/rotated-mesh.js';
-import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
+import { certificatePems, fingerprintOf, fingerprintsOf } from '../support/certs.js';
 import { kubectlAs, waitForTrustRoots } from '../support/chart.js';
+import { cmctlRenew } from '../support/common-recipe.js';
 import { useLocalTestCluster } from '../support/local-test-cluster.js';
 import { useMeshedTraffic } from '../support/meshed-traffic.js';
-import { anchorPem } from '../support/objects.js';
+import { anchorPem, getJson, secretData } from '../support/objects.js';
 import { runRecover } from '../support/recover.js';
 
 /**
- * How long the test's anchor (and the issuer under it) live. Setup after they are made (Linkerd,
- * 6 meshed workloads, their proxies' first leaves, the warm-up traffic) takes about a minute on a
- * loaded 2-core machine; the rest of the lifetime is healthy traffic before the expiry.
+ * How long the test's anchor lives. Setup after it is made (the issuer under it, Linkerd, 6 meshed
+ * workloads, their proxies' first leaves, the warm-up traffic) takes about a minute and a half on a
+ * loaded 2-core machine; the rest is healthy traffic before the expiry.
  */
 const ANCHOR_LIFETIME_MS = 180_000;
 
-const testCluster = useLocalTestCluster();
-let expiring: { anchor: Credentials; issuer: Credentials; notAfter: number } | undefined;
+const testCluster = useLocalTestCluster({ values: ['--set', 'pki.issuerCertificate.duration=1h0m0s', '--set', 'pki.issuerCertificate.renewBefore=58m0s'] });
+let expiring: { anchor: Credentials; notAfter: number } | undefined;
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-/** `kubectl patch secret` of these data keys as `as` (admin or the runner's ServiceAccount); the result, failures included. */
-function patchSecret(as: (args: string[]) => Promise<RunResult>, namespace: string, name: string, data: Record<string, string>): Promise<RunResult> {
+/** `kubectl patch secret` of these data keys as `as` (admin or the runner's ServiceAccount), retried while refused. */
+async function patchSecret(as: (args: string[]) => Promise<RunResult>, namespace: string, name: string, data: Record<string, string>): Promise<void> {
   const encoded = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, b64(value)]));
-  return as(['-n', namespace, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: encoded })]);
-}
-
-/** A write the webhook may refuse until the exporter's public view has caught up with the Secrets written before it. */
-async function patchSecretUntilAdmitted(as: (args: string[]) => Promise<RunResult>, namespace: string, name: string, data: Record<string, string>): Promise<void> {
   let last: RunResult | undefined;
-  await waitFor(async () => (last = await patchSecret(as, namespace, name, data)).code === 0, {
+  await waitFor(async () => (last = await as(['-n', namespace, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: encoded })])).code === 0, {
     what: `Secret ${namespace}/${name} written`,
     timeoutMs: 60_000,
     diagnose: () => `Last refusal: ${last?.stderr.trim() ?? 'none'}`,
   });
 }
 
-// Registered between the chart's beforeAll and useMeshedTraffic's, so the mesh starts on them.
+/** Whether the first certificate of `pem` is signed by `anchor`'s key. */
+const signedBy = (pem: string, anchor: Credentials) => new X509Certificate(certificatePems(pem)[0]!).verify(new X509Certificate(anchor.certPem).publicKey);
+
+interface IssuerRequest {
+  metadata: { name: string; annotations?: Record<string, string> };
+  status?: { certificate?: string; conditions?: { type: string; status: string }[] };
+}
+
+// Registered between the chart's beforeAll and useMeshedTraffic's, so the mesh starts on the anchor.
 beforeAll(async () => {
   const { cluster, rotator, names } = testCluster();
-  await cluster.stopComponent('cert-manager-controller');
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + ANCHOR_LIFETIME_MS);
-  const anchor = await fixtures.makeAnchor({ notBefore, notAfter });
-  const issuer = await fixtures.makeIssuer(anchor, { notBefore, notAfter });
-  expiring = { anchor, issuer, notAfter: notAfter.getTime() };
-  // As a cluster whose anchors all are this one: the prepared Secret as cert-manager writes it (an
-  // admin's write, not guarded), the active and previous ones as the runner writes them (its
-  // ServiceAccount: the chart's guard lets only it), in an order the webhook admits at each step:
-  // the bundle {A, S}, the issuer under S once S is active, then {S}.
+  const anchor = await fixtures.makeAnchor({ notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + ANCHOR_LIFETIME_MS) });
+  expiring = { anchor, notAfter: anchor.cert.notAfter.getTime() };
   const asAdmin = (args: string[]) => cluster.kubectl(args, { allowFailure: true });
   const asRunner = kubectlAs(cluster, rotator.runnerKubeconfig);
   const trustNs = names.trustNamespace;
-  await patchSecretUntilAdmitted(asAdmin, trustNs, names.preparedAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'ca.crt': anchor.certPem });
-  await patchSecretUntilAdmitted(asRunner, trustNs, names.activeAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'anchor.crt': anchor.certPem });
+  // Each step is one the webhook admits: the active anchor as the runner writes it (the chart's guard
+  // lets only its ServiceAccount), the issuer renewed under it by cert-manager, then, cert-manager
+  // stopped, the prepared Secret as cert-manager wrote it (an admin's write) and the previous one.
+  await patchSecret(asRunner, trustNs, names.activeAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'anchor.crt': anchor.certPem });
   await waitForTrustRoots(cluster, [rotator.anchorPem, anchor.certPem], 'trust-manager to publish the bootstrapped anchor and the short-lived one');
-  await patchSecretUntilAdmitted(asAdmin, names.linkerdNamespace, names.issuerSecret, { 'tls.crt': issuer.certPem, 'tls.key': issuer.keyPemTraditional, 'ca.crt': anchor.certPem });
-  await patchSecretUntilAdmitted(asRunner, trustNs, names.previousAnchorSecret, { 'tls.crt': anchor.certPem });
+  await cmctlRenew(cluster, names.linkerdNamespace, names.issuerCertificate);
+  await waitFor(async () => signedBy((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt'] ?? '', anchor), {
+    what: 'cert-manager to issue the identity issuer under the short-lived anchor',
+    timeoutMs: 60_000,
+  });
+  await cluster.stopComponent('cert-manager-controller');
+  await patchSecret(asAdmin, trustNs, names.preparedAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'ca.crt': anchor.certPem });
+  await patchSecret(asRunner, trustNs, names.previousAnchorSecret, { 'tls.crt': anchor.certPem });
   await waitForTrustRoots(cluster, [anchor.certPem], 'trust-manager to publish the short-lived anchor alone');
 }, 300_000);
 
@@ -83,9 +93,10 @@ function shortFingerprints(pems: string[]): string {
   return fingerprintsOf(pems.join('')).map((fp) => fp.slice(0, 16)).join(',');
 }
 
-it('recovers an anchor and issuer that expired under traffic: the outage is recorded, then every proxy handshakes again on the new anchor alone, 0 failures after', async () => {
+it('recovers an anchor that expired under traffic, with cert-manager holding an issuer signed by it: the outage is recorded, then every proxy handshakes again on the new anchor alone, 0 failures after', async () => {
   const { cluster, names } = testCluster();
   const { plane, traffic, workloads } = mesh();
+  const issuerRequests = async () => (await getJson<{ items: IssuerRequest[] }>(cluster, ['-n', names.linkerdNamespace, 'get', 'certificaterequests'])).items;
   const { anchor, notAfter } = expiring!;
   let recoverOutput = '';
   const seen = () =>
@@ -97,16 +108,23 @@ it('recovers an anchor and issuer that expired under traffic: the outage is reco
     ].join('\n');
   expect(Date.now()).toBeLessThan(notAfter);
 
-  // The outage (the control): handshakes fail from the expiry on, and not before it (5 s for a
-  // handshake judged just after the instant it started before).
+  // The outage (the control): handshakes fail after the expiry (as the leaves run out), and not before
+  // it (5 s for a handshake judged just after the instant it started before).
   const failedAfterExpiry = () => traffic.failures.filter((f) => Date.parse(f.at) >= notAfter);
-  await waitFor(() => failedAfterExpiry().length >= 20, { what: `20 failed handshakes after the anchor and issuer ended (${new Date(notAfter).toISOString()})`, timeoutMs: notAfter - Date.now() + 120_000, diagnose: seen });
+  await waitFor(() => failedAfterExpiry().length >= 20, { what: `20 failed handshakes after the anchor and issuer ended (${new Date(notAfter).toISOString()})`, timeoutMs: notAfter - Date.now() + 180_000, diagnose: seen });
   expect(traffic.failures.filter((f) => Date.parse(f.at) < notAfter - 5_000)).toEqual([]);
   const outage = failedAfterExpiry().length;
   const refusals = [...new Set(failedAfterExpiry().map((f) => `${f.refusedBy ?? 'not a refusal'}: ${f.webpkiError ?? f.error}`))];
 
-  // The operator brings cert-manager back, then runs recover.
+  // The operator brings cert-manager back: it renews the overdue issuer with the expired anchor, a
+  // revision the webhook refuses to store. Then the operator runs recover.
+  const storedRevisions = new Set((await issuerRequests()).map((r) => r.metadata.name));
   await cluster.startComponent('cert-manager-controller');
+  const deadRequest = await waitFor(
+    async () => (await issuerRequests()).find((r) => !storedRevisions.has(r.metadata.name) && r.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && r.status.certificate),
+    { what: "cert-manager to sign the overdue issuer's next revision", timeoutMs: 120_000 },
+  );
+  expect(signedBy(Buffer.from(deadRequest.status!.certificate!, 'base64').toString(), anchor)).toBe(true);
   const startedAt = Date.now();
   const running = runRecover(testCluster(), { extraArgs: ['--yes'], phaseTimeout: '3m', onOutput: (chunk) => (recoverOutput += chunk) });
   const exitedEarly = running.then(async (run) => {
@@ -130,9 +148,11 @@ it('recovers an anchor and issuer that expired under traffic: the outage is reco
   const run = await running;
   if (run.code !== 0) throw new Error(`recover exited ${run.code}:\n${run.stderr.slice(-4000)}${run.stdout.slice(-2000)}`);
   const finishedAt = Date.now();
-  expect(JSON.parse(run.stdout)).toMatchObject({ outcome: 'done', message: expect.stringMatching(/^recovery \(both-expired\) done/) });
+  expect(JSON.parse(run.stdout)).toMatchObject({ outcome: 'done', message: expect.stringMatching(/^recovery \(anchor-expired\) done/) });
+  // It got cert-manager out of the request signed under the dead anchor (phases/recover.ts).
+  expect(recoverOutput).toContain(`delete CertificateRequest ${deadRequest.metadata.name}`);
   process.stderr.write(
-    `recover (both-expired under traffic, ${workloads.length} meshed workloads and the control plane): time to recovery ${((recoveredAt - startedAt) / 1000).toFixed(1)} s ` +
+    `recover (anchor-expired under traffic, ${workloads.length} meshed workloads and the control plane): time to recovery ${((recoveredAt - startedAt) / 1000).toFixed(1)} s ` +
       `(start of recover until every simulated proxy handshook again), recover ran ${((finishedAt - startedAt) / 1000).toFixed(1)} s; ` +
       `${outage} failed handshakes recorded after the expiry before recover (${refusals.join('; ')})\n`,
   );

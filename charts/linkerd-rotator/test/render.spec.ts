@@ -113,8 +113,9 @@ describe('RBAC', () => {
     expect(allows(runner, 'linkerd', '', 'secrets', 'update', 'linkerd-identity-issuer')).toBe(false);
     // issue 14 item 6: the runner reads no Secret of Linkerd's namespace; the issuer's chain comes from CertificateRequests.
     for (const verb of ['get', 'list', 'watch']) expect(allows(runner, 'linkerd', '', 'secrets', verb, 'linkerd-identity-issuer')).toBe(false);
-    for (const verb of ['get', 'list', 'watch']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(true);
-    for (const verb of ['create', 'update', 'patch', 'delete']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(false);
+    // delete: recovery discards an issuer request signed under the anchor it replaced (docs/rotation.md, "Recover").
+    for (const verb of ['get', 'list', 'watch', 'delete']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(true);
+    for (const verb of ['create', 'update', 'patch']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(false);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'watch', 'linkerd-active-anchor')).toBe(true);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
     expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-tls`)).toBe(false);

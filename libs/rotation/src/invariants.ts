@@ -126,6 +126,8 @@ export function checkActionSafety(action: Action, facts: { readonly snapshot: Cl
     }
     case 'renew-prepared-anchor':
     case 'record-transition':
+    // a request never stored: nothing any proxy or identity replica uses changes
+    case 'discard-issuer-request':
       return [];
   }
 }
