@@ -11,7 +11,8 @@
 // has, the expired anchor, and the webhook refuses to store it (the state the recovery must get out of).
 // The outage: identity verifies its issuer against the anchors at every Certify (Go's crypto/x509
 // checks an anchor's validity), so no proxy gets a leaf after the anchor's end, and handshakes fail as
-// the 1-minute leaves run out (rustls-webpki ignores an anchor's own validity, not a leaf's). The
+// the 1-minute leaves run out (rustls-webpki ignores an anchor's own validity, not a leaf's; node:tls
+// refuses those chains at once, which the summary line counts as webpki/node disagreements). The
 // traffic driver records those failures (the control), then `recover` runs; the time to recovery runs
 // from its start until every simulated proxy has handshaken again on the new anchor.
 import { X509Certificate } from 'node:crypto';
