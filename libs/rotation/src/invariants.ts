@@ -126,8 +126,7 @@ export function checkActionSafety(action: Action, facts: { readonly snapshot: Cl
     }
     case 'renew-prepared-anchor':
     case 'record-transition':
-    // a request never stored: nothing any proxy or identity replica uses changes
-    case 'discard-issuer-request':
+    case 'discard-issuer-request': // a request never stored: nothing a proxy or identity uses changes
       return [];
   }
 }
