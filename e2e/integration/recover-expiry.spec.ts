@@ -112,7 +112,7 @@ it('recovers an anchor that expired under traffic, with cert-manager holding an 
   // The outage (the control): handshakes fail after the expiry (as the leaves run out), and not before
   // it (5 s for a handshake judged just after the instant it started before).
   const failedAfterExpiry = () => traffic.failures.filter((f) => Date.parse(f.at) >= notAfter);
-  await waitFor(() => failedAfterExpiry().length >= 20, { what: `20 failed handshakes after the anchor and issuer ended (${new Date(notAfter).toISOString()})`, timeoutMs: notAfter - Date.now() + 180_000, diagnose: seen });
+  await waitFor(() => failedAfterExpiry().length >= 20, { what: `20 failed handshakes after the anchor ended (${new Date(notAfter).toISOString()})`, timeoutMs: notAfter - Date.now() + 180_000, diagnose: seen });
   expect(traffic.failures.filter((f) => Date.parse(f.at) < notAfter - 5_000)).toEqual([]);
   const outage = failedAfterExpiry().length;
   const refusals = [...new Set(failedAfterExpiry().map((f) => `${f.refusedBy ?? 'not a refusal'}: ${f.webpkiError ?? f.error}`))];
