@@ -281,14 +281,16 @@ describe('RBAC', () => {
     ], 'no');
   });
 
-  it("the runner's ServiceAccount cannot read the issuer Secret (its key) nor any Secret of Linkerd's namespace, and only reads CertificateRequests (issue 14 item 6)", async () => {
+  it("the runner's ServiceAccount cannot read the issuer Secret (its key) nor any Secret of Linkerd's namespace, and only reads and deletes CertificateRequests (issue 14 item 6)", async () => {
     await expectAll(runnerSa, [
       ...(['get', 'list', 'watch'] as const).flatMap((verb): Check[] => [[verb, `secrets/${names.issuer}`, L], [verb, 'secrets', L], [verb, 'secrets/linkerd-identity-token', L]]),
       ['create', 'certificaterequests.cert-manager.io', L], ['update', 'certificaterequests.cert-manager.io', L], ['patch', 'certificaterequests.cert-manager.io', L],
-      ['delete', 'certificaterequests.cert-manager.io', L], ['patch', 'certificaterequests.cert-manager.io', L, status],
-      ['list', 'certificaterequests.cert-manager.io', T], ['list', 'certificaterequests.cert-manager.io', appNs],
+      ['patch', 'certificaterequests.cert-manager.io', L, status],
+      ['list', 'certificaterequests.cert-manager.io', T], ['list', 'certificaterequests.cert-manager.io', appNs], ['delete', 'certificaterequests.cert-manager.io', T],
     ], 'no');
     expect(await canI(runnerSa, ['list', 'certificaterequests.cert-manager.io', L])).toBe('yes');
+    // Recovery deletes an issuer request signed under the anchor it replaced (docs/rotation.md, "Recover").
+    expect(await canI(runnerSa, ['delete', 'certificaterequests.cert-manager.io', L])).toBe('yes');
   });
 
   it("the webhook's ServiceAccount can read only the objects admission reads, by name, no Secret at all, and write nothing (issue 14 item 6)", async () => {

@@ -3,14 +3,15 @@
 // Secret (the issuer chained to an anchor no prepared one can replace) through the real webhook,
 // trust-manager and cert-manager: the bundle becomes the new anchor alone although it no longer
 // verifies the old issuer (docs/webhook.md "While a recovery runs"), and the issuer is renewed under it.
-// Not here yet: an anchor expiring under live traffic and the time to recovery (README, "Recover").
+// An anchor and issuer expiring under live traffic, and the time to recovery: recover-expiry.spec.ts.
 import { waitFor } from '../cluster/src/index.js';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
 import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
-import { kubectlAs, runRunnerAsChart } from '../support/chart.js';
+import { kubectlAs } from '../support/chart.js';
 import { createMeshedWorkloads } from '../support/mesh.js';
 import { cmctlRenew } from '../support/common-recipe.js';
 import { useLocalTestCluster } from '../support/local-test-cluster.js';
+import { runRecover } from '../support/recover.js';
 import { anchorPem, secretData, trustRootsPem } from '../support/objects.js';
 
 const testCluster = useLocalTestCluster();
@@ -21,11 +22,8 @@ beforeAll(async () => {
   await createMeshedWorkloads(testCluster().cluster, { namespaces: 1, workloadsPerNamespace: 3 });
 }, 600_000);
 
-function recover(extraArgs: string[]) {
-  const { cluster, rotator } = testCluster();
-  // Every gate here opens within seconds on a healthy cluster: a short deadline stops a stuck run, naming its gate.
-  return runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', command: 'recover', extraArgs: ['--output', 'json', '--phase-timeout', '2m', ...extraArgs], timeoutMs: 600_000 });
-}
+// Every gate here opens within seconds on a healthy cluster: runRecover's 2-minute phase deadline stops a stuck run.
+const recover = (extraArgs: string[]) => runRecover(testCluster(), { extraArgs });
 
 async function stateVersion(): Promise<string> {
   const { cluster, release, names } = testCluster();

@@ -72,6 +72,8 @@ class SimulatedProxy {
   leafValidUntil: Date | undefined;
   refusedLeaves = 0;
   refreshes = 0;
+  /** When this proxy first took part in a handshake both sides accepted (as client or server). */
+  firstHandshakeAt: number | undefined;
 
   readonly namespace: string;
   readonly pod: string;
@@ -470,6 +472,9 @@ export class TrafficDriver {
       try {
         await a.connect(b);
         this.handshakes++;
+        const at = Date.now();
+        a.firstHandshakeAt ??= at;
+        b.firstHandshakeAt ??= at;
       } catch (err) {
         // A peer that stopped between picking and connecting is not an mTLS failure.
         if (!a.ready || !b.ready) continue;

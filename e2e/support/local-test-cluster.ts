@@ -41,14 +41,17 @@ function localWebhook(cluster: Cluster, rotator: RotatorRelease): TestWebhook & 
   };
 }
 
-/** Starts a local cluster for this spec file and installs the chart in beforeAll; stops both in afterAll. */
-export function useLocalTestCluster(opts: { nodes?: number } = {}): () => LocalTestCluster {
-  const testCluster = useCluster(opts);
+/**
+ * Starts a local cluster for this spec file and installs the chart in beforeAll (with `values`, helm
+ * flags such as `--set key=value`, on top of the test defaults); stops both in afterAll.
+ */
+export function useLocalTestCluster(opts: { nodes?: number; values?: string[] } = {}): () => LocalTestCluster {
+  const testCluster = useCluster(opts.nodes ? { nodes: opts.nodes } : {});
   let current: LocalTestCluster | undefined;
   let webhook: ReturnType<typeof localWebhook> | undefined;
   beforeAll(async () => {
     const cluster = testCluster();
-    const rotator = await installRotator(cluster);
+    const rotator = await installRotator(cluster, opts.values);
     webhook = localWebhook(cluster, rotator);
     current = {
       tier: 'local',

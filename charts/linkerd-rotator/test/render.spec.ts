@@ -88,16 +88,22 @@ describe('RBAC', () => {
   const webhook = grantsOf(defaults, `${fullname}-webhook`);
   const exporter = grantsOf(defaults, `${fullname}-exporter`);
 
-  it('has no wildcard in any role, and no escalate, bind or impersonate', () => {
+  it('has no wildcard in any role, and no escalate, bind or impersonate; one delete: the runner\'s, of CertificateRequests in the Linkerd namespace', () => {
     const roles = defaults.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
     expect(roles.length).toBeGreaterThanOrEqual(9);
+    const deletes: string[] = [];
     for (const role of roles) {
       for (const rule of rules(role)) {
         expect([...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs, ...(rule.resourceNames ?? [])]).not.toContain('*');
         expect(rule.verbs).not.toEqual(expect.arrayContaining(['escalate']));
-        expect(rule.verbs.some((v) => ['bind', 'impersonate', 'deletecollection', 'delete'].includes(v))).toBe(false);
+        expect(rule.verbs.some((v) => ['bind', 'impersonate', 'deletecollection'].includes(v))).toBe(false);
+        if (rule.verbs.includes('delete')) deletes.push(`${role.kind} ${role.metadata.namespace ?? ''}/${role.metadata.name}: ${(rule.resources ?? []).join(',')}`);
       }
     }
+    // `recover` deletes the issuer's next request when cert-manager signed it under a replaced anchor
+    // (docs/rotation.md, "Recover"): a request holds no key, and cert-manager makes it again, which
+    // the runner can already cause by renewing the issuer (certificates/status).
+    expect(deletes).toEqual([`Role linkerd/${fullname}-runner-linkerd: certificaterequests`]);
   });
 
   it('names every Secret it reads or writes, except creates (which the admission guard narrows)', () => {
@@ -113,8 +119,9 @@ describe('RBAC', () => {
     expect(allows(runner, 'linkerd', '', 'secrets', 'update', 'linkerd-identity-issuer')).toBe(false);
     // issue 14 item 6: the runner reads no Secret of Linkerd's namespace; the issuer's chain comes from CertificateRequests.
     for (const verb of ['get', 'list', 'watch']) expect(allows(runner, 'linkerd', '', 'secrets', verb, 'linkerd-identity-issuer')).toBe(false);
-    for (const verb of ['get', 'list', 'watch']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(true);
-    for (const verb of ['create', 'update', 'patch', 'delete']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(false);
+    // delete: recovery discards an issuer request signed under the anchor it replaced (docs/rotation.md, "Recover").
+    for (const verb of ['get', 'list', 'watch', 'delete']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(true);
+    for (const verb of ['create', 'update', 'patch']) expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificaterequests', verb)).toBe(false);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'watch', 'linkerd-active-anchor')).toBe(true);
     expect(allows(exporter, 'cert-manager', '', 'secrets', 'get', 'some-other-secret')).toBe(false);
     expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-tls`)).toBe(false);

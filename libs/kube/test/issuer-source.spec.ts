@@ -9,7 +9,7 @@ import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import type { ClusterCache } from '../src/rotation/cache.js';
 import type { AdapterContext } from '../src/rotation/context.js';
 import type { InjectorProbe } from '../src/rotation/injector.js';
-import { CERTIFICATE_REVISION_ANNOTATION, slimCertificateRequest, type CertificateObject, type CertificateRequestObject } from '../src/rotation/pki-facts.js';
+import { CERTIFICATE_REVISION_ANNOTATION, signedNextRequestOf, slimCertificateRequest, type CertificateObject, type CertificateRequestObject } from '../src/rotation/pki-facts.js';
 import { KubeClusterReader } from '../src/rotation/reader.js';
 import { KubeApiError } from '../src/errors.js';
 
@@ -130,6 +130,20 @@ describe('the identity issuer, from the CertificateRequest of the current revisi
     expect(issuer).toMatchObject({ fingerprint: issuerA.fingerprint, chainsTo: a.fingerprint, revision: 2, issuing: 'true' });
     expect(issuer?.notAfter).toBe(issuerA.cert.notAfter.getTime());
     expect(issuer?.notBefore).toBe(issuerA.cert.notBefore.getTime());
+  });
+
+  it('reports the next revision signed but not stored, and the anchor it chains to (recover discards one signed under a replaced anchor)', async () => {
+    const issuing = issuerCertificate(2, '10', { conditions: [{ type: 'Issuing', status: 'True' }] });
+    const signed = [request(2, [issuerA]), request(3, [issuerB])];
+    const read = async (certificate: CertificateObject, requests: CertificateRequestObject[]) => (await reader({ certificate: [certificate], watched: requests, served: () => requests, anchors: [a, b] }).reader.readSnapshot()).issuer;
+    expect(await read(issuing, signed)).toMatchObject({ fingerprint: issuerA.fingerprint, chainsTo: a.fingerprint, signedRequest: { name: `${n.issuerCertificate}-3`, chainsTo: b.fingerprint } });
+    // not signed yet, or not issuing (a request left from an earlier attempt): nothing to report
+    expect((await read(issuing, [request(2, [issuerA]), request(3, undefined)]))?.signedRequest).toBeUndefined();
+    expect((await read(issuerCertificate(2, '10'), signed))?.signedRequest).toBeUndefined();
+    // one this process deleted is not reported again while the watch catches up
+    const withUid = { ...signed[1]!, metadata: { ...signed[1]!.metadata, uid: 'request-uid-3' } };
+    expect(signedNextRequestOf(issuing, [signed[0]!, withUid])?.name).toBe(`${n.issuerCertificate}-3`);
+    expect(signedNextRequestOf(issuing, [signed[0]!, withUid], new Set(['request-uid-3']))).toBeUndefined();
   });
 
   it("ignores a request of the same revision owned by another Certificate or an earlier Certificate of the same name", async () => {

@@ -23,6 +23,11 @@ export type Action =
   | { readonly kind: 'renew-prepared-anchor'; readonly revision: number }
   /** Set `Issuing=True` on Certificate linkerd-identity-issuer. */
   | { readonly kind: 'renew-identity-issuer' }
+  /**
+   * Delete the issuer's signed but unstored CertificateRequest `name` (it chains to an anchor the
+   * recovery replaced: the webhook refuses it, and cert-manager would retry storing it forever).
+   */
+  | { readonly kind: 'discard-issuer-request'; readonly name: string }
   /** Patch `restartedAt` on these workloads (a workload that no longer exists is skipped). */
   | {
       readonly kind: 'roll-workloads';

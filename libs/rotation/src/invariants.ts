@@ -136,6 +136,7 @@ export function checkActionSafety(action: Action, facts: { readonly snapshot: Cl
     }
     case 'renew-prepared-anchor':
     case 'record-transition':
+    case 'discard-issuer-request': // a request never stored: nothing a proxy or identity uses changes
       return [];
   }
 }

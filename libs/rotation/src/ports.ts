@@ -30,6 +30,8 @@ export interface AnchorSecrets {
 export interface CertificateRenewals {
   renewPreparedAnchor(): Promise<void>;
   renewIdentityIssuer(): Promise<void>;
+  /** Deletes the issuer Certificate's CertificateRequest `name`: cert-manager then makes a new one. */
+  discardIssuerRequest(name: string): Promise<void>;
 }
 
 /** Restarts a workload by patching `restartedAt` on its pod template (Rollout: `spec.restartAt`). */

@@ -256,6 +256,9 @@ async function perform(decision: Extract<Decision, { kind: 'action' }>, run: { p
     case 'renew-identity-issuer':
       await ports.certificates.renewIdentityIssuer();
       return true;
+    case 'discard-issuer-request':
+      await ports.certificates.discardIssuerRequest(action.name);
+      return true;
     case 'roll-workloads': {
       const restarted: WorkloadRef[] = [];
       const notFound: WorkloadRef[] = [];

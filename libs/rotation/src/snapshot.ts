@@ -56,6 +56,11 @@ export interface IdentityIssuerFacts extends IssuingFacts {
   readonly fingerprint: Fingerprint;
   /** The anchor the issuer verifies against (checked by the adapter); undefined when none known. */
   readonly chainsTo?: Fingerprint;
+  /**
+   * cert-manager's CertificateRequest for the next revision when it is already signed (Ready) but not
+   * stored in the Secret yet, and the known anchor its certificate chains to (undefined: none).
+   */
+  readonly signedRequest?: { readonly name: string; readonly chainsTo?: Fingerprint };
   /** Cross-signatures the issuer Secret's `tls.crt` carries after the issuer (none when undefined). */
   readonly chainVia?: readonly CrossSignatureFacts[];
   readonly notBefore: EpochMs;

@@ -215,6 +215,13 @@ export class FakeCluster {
   anchorsEnd = false;
   issuerIssuing = false;
   issuerRevision = 1;
+  /**
+   * cert-manager's request for the next issuer revision, already signed by `signedBy` but not stored:
+   * the webhook refuses an issuer that does not chain to the active anchor (or whose anchor ended),
+   * and cert-manager's issuing controller retries storing that same request, Issuing=True, until the
+   * request is deleted (it then signs a new one with the ClusterIssuer's Secret as it is then).
+   */
+  issuerRequest?: { name: string; signedBy: string };
   /** Target namespace -> anchors in its trust-roots ConfigMap. */
   readonly bundles = new Map<string, ReadonlySet<string>>();
   injectorHash: string;
@@ -485,10 +492,23 @@ export class FakeCluster {
       });
     }
     // cert-manager: the identity issuer, signed by whatever the ClusterIssuer's Secret (the active one) holds at signing time.
-    if (this.issuerIssuing) {
+    if (this.issuerIssuing && this.issuerRequest) {
+      const request = this.issuerRequest;
+      const signer = this.anchorsByFp.get(request.signedBy);
+      const storable = request.signedBy === this.active?.fingerprint && signer !== undefined && !(this.anchorsEnd && signer.notAfter <= this.clock);
+      if (storable) {
+        this.schedule('issuer', () => {
+          if (this.issuerRequest !== request) return;
+          this.issuer = this.newIssuer(request.signedBy);
+          this.issuerRequest = undefined;
+          this.issuerIssuing = false;
+          this.issuerRevision++;
+        });
+      }
+    } else if (this.issuerIssuing) {
       this.schedule('issuer', () => {
         const signer = this.identityIssuerCa === 'active' ? this.active : this.prepared.anchor;
-        if (!this.issuerIssuing || !signer) return;
+        if (!this.issuerIssuing || this.issuerRequest || !signer) return;
         this.issuer = this.newIssuer(signer.fingerprint);
         this.issuerIssuing = false;
         this.issuerRevision++;
@@ -718,6 +738,7 @@ export class FakeCluster {
         notAfter: this.issuer.notAfter,
         issuing: this.issuerIssuing ? 'true' : 'absent',
         revision: this.issuerRevision,
+        ...(this.issuerRequest ? { signedRequest: { name: this.issuerRequest.name, chainsTo: this.issuerRequest.signedBy } } : {}),
       },
       ...(this.reportIssuerSigning
         ? {
@@ -767,6 +788,7 @@ export class FakeCluster {
       certificates: {
         renewPreparedAnchor: () => call('renewPreparedAnchor', true, () => void (this.prepared = { ...this.prepared, issuing: true })),
         renewIdentityIssuer: () => call('renewIdentityIssuer', true, () => void (this.issuerIssuing = true)),
+        discardIssuerRequest: (name: string) => call('discardIssuerRequest', true, () => void (this.issuerRequest?.name === name && (this.issuerRequest = undefined))),
       },
       workloads: {
         restart: (ref: WorkloadRef, restartedAt: string) =>

@@ -93,6 +93,24 @@ describe('recover: an expired anchor', () => {
     expect(waiting.active?.fingerprint).toBe(before);
   });
 
+  it('discards the issuer request cert-manager signed with the dead anchor (the webhook refuses to store it, so Issuing=True never ends), once the new anchor is active', async () => {
+    // As on the local cluster (e2e/integration/recover-expiry.spec.ts): cert-manager renewed the
+    // ended issuer with the only CA it had, the expired anchor, before recover ran.
+    const fake = expiredAnchor();
+    const dead = fake.active?.fingerprint as string;
+    fake.issuerIssuing = true;
+    fake.issuerRequest = { name: 'linkerd-identity-issuer-2', signedBy: dead };
+    fake.fastForward(10 * 60_000, 60_000);
+    expect([fake.issuerIssuing, fake.issuer.chainsTo]).toEqual([true, dead]);
+    const result = await runRotation(fake.ports(), { ...RUN, ...RECOVER });
+    expect([result.outcome, result.message]).toEqual(['done', expect.stringMatching(/^recovery \(anchor-expired\) done/)]);
+    const to = fake.active?.fingerprint as string;
+    expect(fake.calls.filter((c) => c.name === 'discardIssuerRequest')).toHaveLength(1);
+    expect(fake.calls.findIndex((c) => c.name === 'discardIssuerRequest')).toBeGreaterThan(fake.calls.findIndex((c) => c.name === 'writeActiveFromPrepared'));
+    expect(fake.issuer.chainsTo).toBe(to);
+    expect(failingHandshakes(fake)).toEqual([]);
+  });
+
   it('after kill -9 at each of its writes, a rerun completes the recovery', async () => {
     const total = (() => {
       const fake = expiredAnchor();

@@ -9,7 +9,7 @@ import { expectCrossSigned, expectRotated, installedBeforePods, killAtEveryCall,
 const A = anchorFp('A');
 const B = anchorFp('B');
 const C = anchorFp('C');
-const MUTATIONS = ['writeState', 'restart', 'writeActiveFromPrepared', 'writePrevious', 'renewPreparedAnchor', 'renewIdentityIssuer', 'recordEvent'];
+const MUTATIONS = ['writeState', 'restart', 'writeActiveFromPrepared', 'writePrevious', 'renewPreparedAnchor', 'renewIdentityIssuer', 'discardIssuerRequest', 'recordEvent'];
 /** The restart protocol, asked for explicitly (the default is cross-signed). */
 const RESTART: Partial<RunOptions> = { strategy: 'restart' };
 

@@ -80,7 +80,7 @@ export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationA
   const ports: RotationPorts = {
     cluster: reader,
     anchors,
-    certificates: new KubeCertificateRenewals(context, { prepared: cache.preparedCertificate, issuer: cache.issuerCertificate }),
+    certificates: new KubeCertificateRenewals(context, { prepared: cache.preparedCertificate, issuer: cache.issuerCertificate, issuerRequests: cache.issuerRequests, discardedIssuerRequests: cache.discardedIssuerRequests }),
     workloads: restarts,
     state,
     lease,

@@ -47,6 +47,11 @@ export class ClusterCache {
    * revision, so the runner needs no access to the issuer Secret, which holds its key.
    */
   readonly issuerRequests: Collection<CertificateRequestObject>;
+  /**
+   * UIDs of issuer CertificateRequests this process deleted (`recover`): the watch may show one for a
+   * moment after the delete, and a new request of the same revision has the same name.
+   */
+  readonly discardedIssuerRequests = new Set<string>();
   /** The public PKI view the exporter publishes and the webhook judges by (certificates only). */
   readonly publicPki: Collection<V1ConfigMap>;
   readonly preparedCertificate: Collection<CertificateObject>;

@@ -90,6 +90,26 @@ export function issuedChainOf(certificate: CertificateObject | undefined, reques
   return { pem: Buffer.from(found.status.certificate, 'base64').toString('utf8'), revision };
 }
 
+/**
+ * The CertificateRequest of a Certificate's next revision when cert-manager has signed it (Ready=True,
+ * `status.certificate`) but not stored it yet: while Issuing=True, after signing, the issuing
+ * controller only retries writing the Secret (a write the webhook refuses is retried for ever).
+ */
+export function signedNextRequestOf(certificate: CertificateObject | undefined, requests: Iterable<CertificateRequestObject>, discarded: ReadonlySet<string> = new Set()): { name: string; pem: string } | undefined {
+  const issuing = certificate?.status?.conditions?.some((c) => c.type === 'Issuing' && c.status === 'True');
+  if (!certificate || !issuing) return undefined;
+  const next = String((certificate.status?.revision ?? 0) + 1);
+  const uid = certificate.metadata?.uid;
+  for (const request of requests) {
+    if (request.metadata?.namespace !== certificate.metadata?.namespace || request.metadata?.annotations?.[CERTIFICATE_REVISION_ANNOTATION] !== next) continue;
+    if (!request.metadata?.ownerReferences?.some((o) => o.kind === 'Certificate' && o.name === certificate.metadata?.name && (uid === undefined || o.uid === uid))) continue;
+    if (request.metadata.uid !== undefined && discarded.has(request.metadata.uid)) continue;
+    const ready = request.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready?.status === 'True' && request.status?.certificate && request.metadata.name) return { name: request.metadata.name, pem: Buffer.from(request.status.certificate, 'base64').toString('utf8') };
+  }
+  return undefined;
+}
+
 function createdAt(obj: KubernetesObject): number {
   const at = obj.metadata?.creationTimestamp;
   return at === undefined ? 0 : new Date(at).getTime();

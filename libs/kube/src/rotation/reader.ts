@@ -27,7 +27,7 @@ import type { Collection } from '../collection.js';
 import type { AdapterContext } from './context.js';
 import type { InjectorAnswer, InjectorProbe } from './injector.js';
 import { meshedPodOf, tierOfNamespace, type PodContext } from './pod-facts.js';
-import { anchorFactsOf, anchorFactsOfCertificate, bundleFactsOf, certificatesOf, identityEventOf, issuedChainOf, issuerSigningFactsOf, issuingFactsOf, publicViewFactsOf, type CertificateObject, type CertificateRequestObject } from './pki-facts.js';
+import { anchorFactsOf, anchorFactsOfCertificate, bundleFactsOf, certificatesOf, identityEventOf, issuedChainOf, issuerSigningFactsOf, issuingFactsOf, signedNextRequestOf, publicViewFactsOf, type CertificateObject, type CertificateRequestObject } from './pki-facts.js';
 import { CERTIFICATE_REQUESTS } from './context.js';
 import { KubeApiError } from '../errors.js';
 import { bundleTargetsOf, isBundleTarget, otherControlPlaneTargets, type BundleTargets, type OtherControlPlaneTarget } from './bundle-targets.js';
@@ -361,10 +361,18 @@ export class KubeClusterReader implements ClusterReader {
       if (this.chainCache.size > 64) this.chainCache.clear();
       this.chainCache.set(key, verdict);
     }
+    // A next revision signed but not stored (recovery discards one signed under a replaced anchor).
+    const next = signedNextRequestOf(certificate, cache.issuerRequests.items(), cache.discardedIssuerRequests);
+    const [nextIssuer, ...nextIntermediates] = next ? certificatesOf(next.pem) : [];
+    const signedRequest =
+      next && nextIssuer
+        ? { name: next.name, ...(await issuerChainOf({ issuer: nextIssuer, intermediates: nextIntermediates, anchors: [...anchors.values()], signers: [...signers.values()] }).then(({ chainsTo }) => (chainsTo ? { chainsTo } : {}))) }
+        : undefined;
     return {
       ...issuingFactsOf(cache.issuerCertificate.get(ctx.names.linkerdNamespace, ctx.names.issuerCertificate)),
       fingerprint: leaf.fingerprint,
       ...verdict,
+      ...(signedRequest ? { signedRequest } : {}),
       notBefore: leaf.notBefore.getTime(),
       notAfter: leaf.notAfter.getTime(),
     };

@@ -2,9 +2,9 @@
 // ManuallyTriggered through the certificates/status subresource; cert-manager then re-issues.
 import type { CertificateRenewals } from '@linkerd-rotator/rotation';
 import type { Collection } from '../collection.js';
-import { CERT_MANAGER, type AdapterContext } from './context.js';
+import { CERT_MANAGER, CERTIFICATE_REQUESTS, type AdapterContext } from './context.js';
 import { KubeApiError } from '../errors.js';
-import type { CertificateObject } from './pki-facts.js';
+import type { CertificateObject, CertificateRequestObject } from './pki-facts.js';
 
 /** The condition cmctl sets (cmd/renew: reason "ManuallyTriggered"). */
 export function manuallyTriggered(cert: CertificateObject, now: number): CertificateObject {
@@ -23,7 +23,7 @@ export function manuallyTriggered(cert: CertificateObject, now: number): Certifi
 export class KubeCertificateRenewals implements CertificateRenewals {
   constructor(
     private readonly ctx: AdapterContext,
-    private readonly caches: { prepared: Collection<CertificateObject>; issuer: Collection<CertificateObject> },
+    private readonly caches: { prepared: Collection<CertificateObject>; issuer: Collection<CertificateObject>; issuerRequests?: Collection<CertificateRequestObject>; discardedIssuerRequests?: Set<string> },
   ) {}
 
   renewPreparedAnchor(): Promise<void> {
@@ -34,6 +34,27 @@ export class KubeCertificateRenewals implements CertificateRenewals {
   renewIdentityIssuer(): Promise<void> {
     const n = this.ctx.names;
     return this.renew(n.linkerdNamespace, n.issuerCertificate, this.caches.issuer);
+  }
+
+  /**
+   * Deletes the issuer Certificate's CertificateRequest `name` as this process last saw it (by its
+   * uid: cert-manager's new request of the same revision has the same name and is never deleted),
+   * and keeps it out of later snapshots while the watch catches up. Already gone: nothing to do.
+   */
+  async discardIssuerRequest(name: string): Promise<void> {
+    const { ctx } = this;
+    const namespace = ctx.names.linkerdNamespace;
+    const uid = this.caches.issuerRequests?.get(namespace, name)?.metadata?.uid;
+    try {
+      await ctx.call({ verb: 'delete', resource: 'certificaterequests.cert-manager.io', namespace, name }, () =>
+        ctx.custom.deleteNamespacedCustomObject({ ...CERTIFICATE_REQUESTS, namespace, name, ...(uid ? { body: { preconditions: { uid } } } : {}) }),
+      );
+      ctx.logger.info({ certificateRequest: `${namespace}/${name}` }, 'deleted the identity issuer request signed under a replaced anchor; cert-manager makes a new one');
+    } catch (err) {
+      // 404: already gone; 409: the name is cert-manager's new request now (the uid precondition).
+      if (!(err instanceof KubeApiError && (err.kind === 'not-found' || err.kind === 'conflict'))) throw err;
+    }
+    if (uid) this.caches.discardedIssuerRequests?.add(uid);
   }
 
   private async renew(namespace: string, name: string, cache: Collection<CertificateObject>): Promise<void> {

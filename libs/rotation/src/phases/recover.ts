@@ -106,6 +106,22 @@ function issuerValid(context: RotationContext, anchor: Fingerprint): Decision | 
   const { rotation, objects, now } = context;
   const issuer = context.snapshot.issuer;
   if (issuer && issuer.chainsTo === anchor && issuer.notAfter > now) return undefined;
+  const stale = issuer?.issuing === 'true' ? issuer.signedRequest : undefined;
+  if (stale && stale.chainsTo !== anchor && context.snapshot.active?.fingerprint === anchor) {
+    // cert-manager signed this request before `anchor` was active (with the expired anchor, the only
+    // CA it had): the webhook refuses to store it, and cert-manager retries storing that same
+    // request, Issuing=True, for ever. Deleted, it is made again and signed by the active anchor.
+    const signer = stale.chainsTo !== undefined ? shortFp(stale.chainsTo) : 'an anchor no Secret or bundle holds any more';
+    if (rotation.issuerRenewals >= context.options.maxIssuerRenewals) {
+      return stop(context, 'issuer-not-chained', `expected cert-manager to sign the identity issuer's next request under ${shortFp(anchor)} after ${rotation.issuerRenewals} renewals, found CertificateRequest ${stale.name} signed under ${signer} again; check ${objects.identityClusterIssuer} (spec.ca.secretName must name the active anchor Secret) and the cert-manager controller's logs, then run \`rotator recover --yes\` again`);
+    }
+    return act({
+      action: { kind: 'discard-issuer-request', name: stale.name },
+      state: updateRotation(context, { issuerRenewals: rotation.issuerRenewals + 1 }).state,
+      summary: `recover: delete CertificateRequest ${stale.name}, signed under ${signer}, so cert-manager signs the issuer under ${shortFp(anchor)}`,
+      event: { type: 'Normal', reason: 'IssuerRequestDiscarded', message: `deleted CertificateRequest ${stale.name} of ${objects.issuerCertificate}: signed under ${signer}, which the recovery replaced by ${shortFp(anchor)}; cert-manager issues it again (${rotation.recovery})` },
+    });
+  }
   if (!issuer || issuer.issuing === 'true') {
     return gate(context, {
       name: 'identity-issuer-chained',
