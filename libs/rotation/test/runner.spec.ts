@@ -349,6 +349,7 @@ describe('runRotation on the fake cluster', () => {
     };
     const rolledOf = (events: ProgressEvent[]) => events.flatMap((e) => (e.kind === 'rolled' ? [`${e.phase} ${e.tier} ${e.rolled}/${e.total}: ${e.restarted.map(workloadKey).join(',')} | ${e.notFound.map(workloadKey).join(',')}`] : []));
     // Every workload of the fake in one action per tier, so that an action holds more than the limit.
+    // The first two run whole rotations with real event-loop turns per restart: seconds on a busy machine.
     const WIDE: Partial<RunOptions> = { ...RESTART, maxConcurrentRollouts: 50 };
 
     it('run concurrently, restartConcurrency at a time and never more; progress lists them in the action\'s order, as one at a time does', async () => {
@@ -369,14 +370,15 @@ describe('runRotation on the fake cluster', () => {
       expect(three.rolled.length).toBeGreaterThan(0);
       expect(three.rolled).toEqual(one.rolled);
       expect(three.restarts).toEqual(one.restarts);
-    });
+    }, 30_000);
 
     it('defaults to 10 at a time', async () => {
-      const fake = new FakeCluster({ seed: 21, namespaces: 3, deploymentsPerNamespace: 8 });
-      const { ports, seen } = recording(fake, { delay: () => 5 });
+      // 12 data-plane workloads: one action of 12, over the default.
+      const fake = new FakeCluster({ seed: 21, namespaces: 2, deploymentsPerNamespace: 6 });
+      const { ports, seen } = recording(fake, { delay: () => 2 });
       expect((await runRotation(ports, { ...RUN, ...WIDE })).outcome).toBe('done');
       expect(seen.maxInFlight).toBe(10);
-    });
+    }, 30_000);
 
     it('a failed restart stops the run as it did one at a time: none starts after it, the ones in flight finish first, and the message names it', async () => {
       const fake = new FakeCluster({ seed: 22 });
