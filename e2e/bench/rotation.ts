@@ -36,6 +36,8 @@ interface Options {
   /** Which strategies to run, in this order. */
   strategies: Strategy[];
   maxConcurrentRollouts: number;
+  /** The runner's --restart-concurrency; several values run strategy restart once per value, in order. */
+  restartConcurrency?: number[];
   nodes?: number;
   baseline: boolean;
   /** Then measure the exporter on the same cluster (e2e/bench/exporter.ts). */
@@ -183,11 +185,12 @@ function summarize(o: Options, nodes: number, report: RotateReport, wallMs: numb
  */
 async function rotateWith(
   strategy: Strategy,
-  opts: { o: Options; nodes: number; cluster: Cluster; runnerJs: string; env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[] },
+  opts: { o: Options; nodes: number; cluster: Cluster; runnerJs: string; env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[]; label: string; restartConcurrency?: number },
 ) {
-  const { o, cluster } = opts;
-  say(`rotating with strategy ${strategy} (--max-concurrent-rollouts ${o.maxConcurrentRollouts})`);
-  const common = ['--strategy', strategy, '--leaf-lifetime', LEAF_LIFETIME.runner, '--phase-timeout', '30m', '--max-concurrent-rollouts', String(o.maxConcurrentRollouts)];
+  const { o, cluster, label } = opts;
+  const concurrency = opts.restartConcurrency === undefined ? [] : ['--restart-concurrency', String(opts.restartConcurrency)];
+  say(`rotating with strategy ${strategy} (--max-concurrent-rollouts ${o.maxConcurrentRollouts}${concurrency.length > 0 ? ` ${concurrency.join(' ')}` : ''})`);
+  const common = ['--strategy', strategy, '--leaf-lifetime', LEAF_LIFETIME.runner, '--phase-timeout', '30m', '--max-concurrent-rollouts', String(o.maxConcurrentRollouts), ...concurrency];
   const startedAt = Date.now();
   const starts = watchPodStarts(cluster, startedAt);
   const outputs: string[] = [];
@@ -205,12 +208,14 @@ async function rotateWith(
   });
   const elapsedMs = Date.now() - startedAt;
   await starts.stop();
-  if (o.runnerLog) writeFileSync(`${o.runnerLog}.${strategy}`, outputs.join(''));
+  if (o.runnerLog) writeFileSync(`${o.runnerLog}.${strategy}${opts.restartConcurrency === undefined ? '' : `.${opts.restartConcurrency}`}`, outputs.join(''));
   const dataPlaneNamespaces = new Set(opts.dataPlaneNamespaces);
   const dataPlanePodsCreated = starts.count({ namespaces: dataPlaneNamespaces, inside: true });
   const runs = reports.map((report, i) => summarize(o, opts.nodes, report, wallByRun[i]!));
   const result = {
-    strategy,
+    strategy: label,
+    ...(opts.restartConcurrency !== undefined ? { restartConcurrency: opts.restartConcurrency } : {}),
+    loadAverageAfter: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     forcedRestartsPerWorkload: Math.round((dataPlanePodsCreated / o.workloads) * 100) / 100,
     dataPlanePodsCreated,
     controlPlanePodsCreated: starts.count({ namespaces: dataPlaneNamespaces, inside: false }),
@@ -225,7 +230,7 @@ async function rotateWith(
     runs,
   };
   say(
-    `${strategy}: ${result.forcedRestartsPerWorkload} forced restarts per workload (${dataPlanePodsCreated} data-plane, ${result.controlPlanePodsCreated} control-plane pods created); ` +
+    `${label}: ${result.forcedRestartsPerWorkload} forced restarts per workload (${dataPlanePodsCreated} data-plane, ${result.controlPlanePodsCreated} control-plane pods created); ` +
       `runs ${result.runnerRuns.join(', ')}; ${seconds(elapsedMs)} elapsed, ${seconds(result.runnerWallMs)} in the runner; ${result.apiRequests} API requests; ` +
       runs.map((r) => `engine overhead ${seconds(r.engineOverheadMs)} = ${r.engineOverheadPct}%, peak RSS ${r.peakRssMiB} MiB`).join('; '),
   );
@@ -244,11 +249,17 @@ async function main(o: Options): Promise<void> {
   const results: Record<string, unknown> = { machine: machine(), nodeFlags: o.nodeFlags, workloads: o.workloads, namespaces: o.namespaces, replicas: o.replicas, pods: o.workloads * o.replicas };
   try {
     const { env, dataPlaneNamespaces } = await setUp(cluster, o, runnerJs);
-    const strategies: Partial<Record<Strategy, unknown>> = {};
+    const strategies: Record<string, StrategyResult> = {};
     results['strategies'] = strategies;
-    for (const strategy of o.strategies) strategies[strategy] = await rotateWith(strategy, { o, nodes, cluster, runnerJs, env, dataPlaneNamespaces });
-    process.stderr.write(table(Object.values(strategies) as StrategyResult[]));
-    const perWorkload = o.strategies.map((s) => `${s} ${(strategies[s] as { forcedRestartsPerWorkload: number }).forcedRestartsPerWorkload.toFixed(1)}`).join(', ');
+    for (const strategy of o.strategies) {
+      const variants = strategy === 'restart' && o.restartConcurrency ? o.restartConcurrency : [undefined];
+      for (const restartConcurrency of variants) {
+        const label = restartConcurrency === undefined ? strategy : `${strategy} (--restart-concurrency ${restartConcurrency})`;
+        strategies[label] = await rotateWith(strategy, { o, nodes, cluster, runnerJs, env, dataPlaneNamespaces, label, ...(restartConcurrency !== undefined ? { restartConcurrency } : {}) });
+      }
+    }
+    process.stderr.write(table(Object.values(strategies)));
+    const perWorkload = Object.entries(strategies).map(([label, r]) => `${label} ${r.forcedRestartsPerWorkload.toFixed(1)}`).join(', ');
     say(`forced data-plane restarts per workload per rotation: ${perWorkload}`);
     if (o.baseline) {
       const published = { afterAnchor: 120_000, afterIssuer: 120_000, afterControlPlane: 20_000, perNamespace: 10_000, beforeRetire: 120_000 };
@@ -307,6 +318,14 @@ function machine(): object {
   return { cpus, node: process.version, loadAverageAtEnd: load };
 }
 
+function parseCounts(list: string): number[] {
+  return list.split(',').map((v) => {
+    const n = Number(v.trim());
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--restart-concurrency: expected whole numbers of at least 1, found "${v}"`);
+    return n;
+  });
+}
+
 function parseStrategy(s: string): Strategy {
   if (!(STRATEGIES as readonly string[]).includes(s)) throw new Error(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
   return s as Strategy;
@@ -319,6 +338,7 @@ const program = new Command('bench:rotation')
   .option('--replicas <r>', 'pods per Deployment (meshed pods = workloads x replicas)', (v) => Number(v), 1)
   .option('--strategies <list>', 'strategies to run, in order (comma-separated)', (v) => v.split(',').map((s) => parseStrategy(s.trim())), [...STRATEGIES])
   .option('--max-concurrent-rollouts <k>', 'the runner\'s --max-concurrent-rollouts', (v) => Number(v), 20)
+  .option('--restart-concurrency <list>', "the runner's --restart-concurrency (default: the runner's); a comma-separated list runs strategy restart once per value, in order, on the same cluster", parseCounts)
   .option('--nodes <n>', 'kwok nodes (default: enough for the pods)', (v) => Number(v))
   .option('--baseline', 'then run the common shell recipe on the same cluster')
   .option('--exporter', 'then measure the exporter on the same cluster (scrape time, series, RSS)')

@@ -142,6 +142,7 @@ const RotationSchema = z.object({
   gentle: z.boolean().default(false),
   force: z.boolean().default(false),
   maxConcurrentRollouts: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(5),
+  restartConcurrency: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(DEFAULT_OPTIONS.restartConcurrency),
   phaseTimeout: duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30 * 60_000),
   onlyIfOlderThan: duration.optional(),
   leafLifetime,
@@ -197,6 +198,11 @@ export function withRotationOptions(command: Command): Command {
   return command
     .option('--gentle', 'strategy restart (or cross-signed with --roll-after-promote): after promotion, wait one leaf lifetime instead of restarting the data plane')
     .addOption(new Option('--max-concurrent-rollouts <n>', 'workloads restarting at the same time').env('MAX_CONCURRENT_ROLLOUTS'))
+    .addOption(
+      new Option('--restart-concurrency <n>', `restart requests (patches) in flight at once within one step; bounds the burst of API writes, not the rollouts (default ${DEFAULT_OPTIONS.restartConcurrency})`).env(
+        'RESTART_CONCURRENCY',
+      ),
+    )
     .addOption(new Option('--phase-timeout <duration>', 'deadline of each awaited condition; a missed one stops safely').env('PHASE_TIMEOUT'))
     .addOption(new Option('--only-if-older-than <duration>', 'start only when the active anchor is older than this (or a prepared anchor is waiting)').env('ONLY_IF_OLDER_THAN'))
     .option('--force', 'start a rotation now, whatever the anchors\' age')

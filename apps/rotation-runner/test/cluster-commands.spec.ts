@@ -100,9 +100,11 @@ describe('configuration (docs/chart.md contract)', () => {
   });
 
   it('validates rotation flags', () => {
-    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR, strategy: 'cross-signed', rollAfterPromote: false, crossSignMargin: 7 * DAY, recoverAuto: false, recoverConcurrency: 50, recoverLeafGrace: 2 * 60_000 });
+    expect(parseRotationFlags({})).toEqual({ gentle: false, force: false, maxConcurrentRollouts: 5, restartConcurrency: 10, phaseTimeout: 30 * 60_000, leafLifetime: 24 * HOUR, strategy: 'cross-signed', rollAfterPromote: false, crossSignMargin: 7 * DAY, recoverAuto: false, recoverConcurrency: 50, recoverLeafGrace: 2 * 60_000 });
     expect(parseRotationFlags({ onlyIfOlderThan: '720h', maxConcurrentRollouts: '2', gentle: true })).toMatchObject({ onlyIfOlderThan: 720 * HOUR, maxConcurrentRollouts: 2, gentle: true });
     expect(() => parseRotationFlags({ maxConcurrentRollouts: '0' })).toThrow(/--max-concurrent-rollouts must be at least 1/);
+    expect(parseRotationFlags({ restartConcurrency: '1' })).toMatchObject({ restartConcurrency: 1 });
+    expect(() => parseRotationFlags({ restartConcurrency: '2.5' })).toThrow(/--restart-concurrency must be a whole number/);
     expect(() => parseRotationFlags({ phaseTimeout: '10' })).toThrow(/--phase-timeout expected a duration/);
   });
 });
@@ -117,6 +119,7 @@ describe('usage errors exit 2 before touching a cluster', () => {
 
   it.each([
     [['rotate', '--max-concurrent-rollouts', '0'], /--max-concurrent-rollouts must be at least 1/],
+    [['rotate', '--restart-concurrency', '0'], /--restart-concurrency must be at least 1/],
     [['rotate', '--only-if-older-than', 'a month'], /--only-if-older-than expected a duration/],
     [['rotate', '--output', 'yaml'], /--output must be text or json/],
     [['status', '--output', 'xml'], /--output must be text or json/],

@@ -64,6 +64,15 @@ describe('strategy flags (rotate and plan)', () => {
     expect(decideOptionsOf(runOptions(config, parseRotationFlags({ strategy: 'restart' }))).strategy).toBe('restart');
   });
 
+  it('--restart-concurrency (RESTART_CONCURRENCY) reaches the runner, the flag winning; unset, 10', () => {
+    const config = parseClusterConfig(valuesOf(['--holder', 'runner-0'], {}), {});
+    const options = (argv: string[], env: NodeJS.ProcessEnv) => decideOptionsOf(runOptions(config, parseRotationFlags(valuesOf(argv, env))));
+    expect(options(['--restart-concurrency', '3'], { RESTART_CONCURRENCY: '7' }).restartConcurrency).toBe(3);
+    expect(options([], { RESTART_CONCURRENCY: '7' }).restartConcurrency).toBe(7);
+    expect(options([], {}).restartConcurrency).toBe(10);
+    expect(withRotationOptions(new Command('rotate')).helpInformation().replace(/\s+/g, ' ')).toContain('--restart-concurrency <n> restart requests (patches) in flight at once within one step');
+  });
+
   it('--expiry-margin (EXPIRY_MARGIN) reaches the engine; unset, the engine derives it from --phase-timeout and --leaf-lifetime', () => {
     const config = parseClusterConfig(valuesOf(['--holder', 'runner-0'], {}), {});
     const given = decideOptionsOf(runOptions(config, parseRotationFlags(valuesOf(['--expiry-margin', '10d'], {}))));

@@ -446,27 +446,27 @@ describe('runner workloads', () => {
     expect(cron['jobTemplate']['spec']).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 21600 });
     const pod = cron['jobTemplate']['spec']['template']['spec'];
     expect(pod.restartPolicy).toBe('Never');
-    expect(pod.containers[0].args).toEqual(['rotate', '--only-if-older-than', '720h', '--max-concurrent-rollouts', '2', '--phase-timeout', '30m', ...CROSS_SIGNED_DEFAULTS]);
+    expect(pod.containers[0].args).toEqual(['rotate', '--only-if-older-than', '720h', '--max-concurrent-rollouts', '2', '--restart-concurrency', '10', '--phase-timeout', '30m', ...CROSS_SIGNED_DEFAULTS]);
   });
 
   it('passes the strategy and its settings through', () => {
     const args = (values: Record<string, unknown>) => spec(only(render({ runner: { rotation: values } }), 'CronJob'))['jobTemplate']['spec']['template']['spec'].containers[0].args;
     expect(args({ strategy: 'restart' })).toEqual(expect.arrayContaining(['--strategy', 'restart']));
-    expect(args({ rollAfterPromote: true, crossSignMargin: '336h', leafLifetime: '2h' }).slice(7)).toEqual(['--strategy', 'cross-signed', '--cross-sign-margin', '336h', '--leaf-lifetime', '2h', '--roll-after-promote']);
+    expect(args({ rollAfterPromote: true, crossSignMargin: '336h', leafLifetime: '2h' }).slice(9)).toEqual(['--strategy', 'cross-signed', '--cross-sign-margin', '336h', '--leaf-lifetime', '2h', '--roll-after-promote']);
   });
 
   it('recovers an expiry incident from the CronJob only with recover.auto (issue 15)', () => {
     const args = (values: Record<string, unknown>) => spec(only(render(values), 'CronJob'))['jobTemplate']['spec']['template']['spec'].containers[0].args as string[];
     expect(args({}).filter((a) => a.startsWith('--recover'))).toEqual([]);
-    expect(args({ recover: { auto: true } }).slice(13)).toEqual(['--recover-auto', '--recover-concurrency', '50', '--recover-leaf-grace', '2m']);
-    expect(args({ recover: { auto: true, concurrency: 200, leafGrace: '5m' } }).slice(13)).toEqual(['--recover-auto', '--recover-concurrency', '200', '--recover-leaf-grace', '5m']);
+    expect(args({ recover: { auto: true } }).slice(15)).toEqual(['--recover-auto', '--recover-concurrency', '50', '--recover-leaf-grace', '2m']);
+    expect(args({ recover: { auto: true, concurrency: 200, leafGrace: '5m' } }).slice(15)).toEqual(['--recover-auto', '--recover-concurrency', '200', '--recover-leaf-grace', '5m']);
   });
 
   it('passes gentle mode, limits and the schedule through', () => {
-    const cron = spec(only(render({ runner: { rotation: { gentle: true, maxConcurrentRollouts: 5, schedule: '0 * * * *', timeZone: 'Etc/UTC', onlyIfOlderThan: '1440h' } } }), 'CronJob'));
+    const cron = spec(only(render({ runner: { rotation: { gentle: true, maxConcurrentRollouts: 5, restartConcurrency: 3, schedule: '0 * * * *', timeZone: 'Etc/UTC', onlyIfOlderThan: '1440h' } } }), 'CronJob'));
     expect(cron['schedule']).toBe('0 * * * *');
     expect(cron['timeZone']).toBe('Etc/UTC');
-    expect(cron['jobTemplate']['spec']['template']['spec'].containers[0].args).toEqual(['rotate', '--only-if-older-than', '1440h', '--max-concurrent-rollouts', '5', '--phase-timeout', '30m', ...CROSS_SIGNED_DEFAULTS, '--gentle']);
+    expect(cron['jobTemplate']['spec']['template']['spec'].containers[0].args).toEqual(['rotate', '--only-if-older-than', '1440h', '--max-concurrent-rollouts', '5', '--restart-concurrency', '3', '--phase-timeout', '30m', ...CROSS_SIGNED_DEFAULTS, '--gentle']);
   });
 
   it('bootstraps from a post-install/post-upgrade hook that is recreated and cleaned up', () => {

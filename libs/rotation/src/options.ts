@@ -40,6 +40,12 @@ export interface DecideOptions {
   readonly gentle: boolean;
   /** Workloads restarting at once, across tiers. */
   readonly maxConcurrentRollouts: number;
+  /**
+   * The runner's, not decide's: restart requests (patches) in flight at once while it carries out one
+   * roll action (`--restart-concurrency`). An action restarts at most `maxConcurrentRollouts` (in
+   * recovery `recoverConcurrency`) workloads, so this bounds the burst of API writes, not the rollouts.
+   */
+  readonly restartConcurrency: number;
   /** Linkerd's `issuanceLifetime` (24h by default). */
   readonly leafLifetimeMs: number;
   /** Linkerd's clock skew allowance (20s). */
@@ -70,6 +76,7 @@ export const DEFAULT_OPTIONS: DecideOptions = {
   crossSignMarginMs: 7 * 24 * 60 * 60 * 1000,
   gentle: false,
   maxConcurrentRollouts: 5,
+  restartConcurrency: 10,
   phaseTimeoutMs: 30 * 60 * 1000,
   leafLifetimeMs: 24 * 60 * 60 * 1000,
   clockSkewMs: 20 * 1000,
@@ -84,7 +91,7 @@ export const DEFAULT_OPTIONS: DecideOptions = {
 
 export function resolveOptions(options: Partial<DecideOptions>): DecideOptions {
   const resolved: DecideOptions = { ...DEFAULT_OPTIONS, ...dropUndefined(options) };
-  const positive: (keyof DecideOptions)[] = ['maxConcurrentRollouts', 'maxPrepareRequests', 'maxIssuerRenewals', 'recoverConcurrency'];
+  const positive: (keyof DecideOptions)[] = ['maxConcurrentRollouts', 'restartConcurrency', 'maxPrepareRequests', 'maxIssuerRenewals', 'recoverConcurrency'];
   for (const key of positive) {
     const value = resolved[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {

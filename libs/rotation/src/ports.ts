@@ -34,7 +34,10 @@ export interface CertificateRenewals {
   discardIssuerRequest(name: string): Promise<void>;
 }
 
-/** Restarts a workload by patching `restartedAt` on its pod template (Rollout: `spec.restartAt`). */
+/**
+ * Restarts a workload by patching `restartedAt` on its pod template (Rollout: `spec.restartAt`). The
+ * runner restarts the workloads of one roll action concurrently, `restartConcurrency` at a time.
+ */
 export interface WorkloadRestarts {
   /** Resolves `not-found` when the workload (or its namespace) no longer exists; that is not an error. */
   restart(workload: WorkloadRef, restartedAt: string): Promise<'restarted' | 'not-found'>;

@@ -150,7 +150,7 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
             const message = `expected ${decision.action.kind} to keep I1 and I2, found ${violations.map(describeViolation).join('; ')}; this is a rotator bug, report it with the state ConfigMap`;
             return await haltWith({ reason: 'invariant-violation', message, at: snapshot.observedAt });
           }
-          const applied = await perform(decision, { ports, progress, stats });
+          const applied = await perform(decision, { ports, progress, stats, restartConcurrency: decideOptions.restartConcurrency });
           stats.actions++;
           if (!applied) continue; // a guarded copy found the source changed: decide again on a fresh snapshot
           await persist(decision.state);
@@ -238,7 +238,10 @@ function gateCondition(gate: Gate, state: RotationState, options: DecideOptions)
 }
 
 /** Carries out one action; false when a guarded copy found its source changed (nothing written). */
-async function perform(decision: Extract<Decision, { kind: 'action' }>, run: { ports: RotationPorts; progress: Progress; stats: { rolls: number } }): Promise<boolean> {
+async function perform(
+  decision: Extract<Decision, { kind: 'action' }>,
+  run: { ports: RotationPorts; progress: Progress; stats: { rolls: number }; restartConcurrency: number },
+): Promise<boolean> {
   const { ports, progress, stats } = run;
   const action = decision.action;
   const phase = decision.state.phase;
@@ -260,12 +263,9 @@ async function perform(decision: Extract<Decision, { kind: 'action' }>, run: { p
       await ports.certificates.discardIssuerRequest(action.name);
       return true;
     case 'roll-workloads': {
-      const restarted: WorkloadRef[] = [];
-      const notFound: WorkloadRef[] = [];
-      for (const workload of action.workloads) {
-        const outcome = await ports.workloads.restart(workload, action.restartedAt);
-        (outcome === 'restarted' ? restarted : notFound).push(workload);
-      }
+      const outcomes = await mapConcurrently(action.workloads, run.restartConcurrency, (workload) => ports.workloads.restart(workload, action.restartedAt));
+      const restarted = action.workloads.filter((_, i) => outcomes[i] === 'restarted');
+      const notFound = action.workloads.filter((_, i) => outcomes[i] === 'not-found');
       stats.rolls += restarted.length;
       progress({ kind: 'rolled', phase: action.phase, tier: action.tier, restarted, notFound, rolled: action.rolled, total: action.total });
       return true;
@@ -273,4 +273,28 @@ async function perform(decision: Extract<Decision, { kind: 'action' }>, run: { p
     case 'record-transition':
       return true;
   }
+}
+
+/**
+ * `fn` over `items` with at most `limit` calls in flight, started in order; the results in the items'
+ * order. After a call fails no further call starts; the ones in flight are awaited (nothing of this
+ * action runs on after the run has stopped), then the first failure is thrown.
+ */
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  let failure: { readonly error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i] as T);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.error;
+  return results;
 }

@@ -2,7 +2,7 @@
 // Assertions read the fake's ground truth (proxies' real trust and leaves), not the engine's view.
 // The restart protocol's own tests name it; strategy-independent ones run under both strategies.
 import { DEFAULT_OBJECT_NAMES } from '@linkerd-rotator/names';
-import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent, type RunOptions, type Strategy } from '../src/index.js';
+import { plan, resolveOptions, runRotation, workloadKey, type Plan, type ProgressEvent, type RotationPorts, type RunOptions, type Strategy, type WorkloadRef } from '../src/index.js';
 import { anchorFp, FakeCluster, sameSet } from './fake-cluster.js';
 import { expectCrossSigned, expectRotated, installedBeforePods, killAtEveryCall, RUN, runResuming, storedState, STRATEGIES, STRATEGY_RUNS } from './harness.js';
 
@@ -310,6 +310,94 @@ describe('runRotation on the fake cluster', () => {
     const next = await runResuming(fake, { ...options, start: 'if-due' });
     expect(next.result.outcome).toBe('done');
     expect(expectEnd(fake, B)).toBe(C);
+  });
+
+  describe('restart: the restarts of one roll action', () => {
+    /** Lets the event loop turn `n` times: a restart in flight for that long, no clock involved. */
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    /**
+     * The fake's ports with `workloads.restart` recording its calls in flight; the k-th call (from 0)
+     * stays in flight `delay(k)` turns after the fake restarted the workload, or fails when `fail(k)`.
+     */
+    const recording = (fake: FakeCluster, opts: { delay: (k: number) => number; fail?: (k: number) => boolean }) => {
+      const ports = fake.ports();
+      const log: string[] = [];
+      let inFlight = 0;
+      let calls = 0;
+      const seen = { maxInFlight: 0, log };
+      const restart = async (ref: WorkloadRef, restartedAt: string) => {
+        const k = calls++;
+        inFlight++;
+        seen.maxInFlight = Math.max(seen.maxInFlight, inFlight);
+        log.push(`start ${k}`);
+        try {
+          if (opts.fail?.(k)) {
+            await turns(1);
+            throw new Error(`patch deployments.apps ${workloadKey(ref)}: the API server answered 500`);
+          }
+          const outcome = await ports.workloads.restart(ref, restartedAt);
+          await turns(opts.delay(k));
+          return outcome;
+        } finally {
+          inFlight--;
+          log.push(`end ${k}`);
+        }
+      };
+      return { ports: { ...ports, workloads: { restart } } satisfies RotationPorts, seen };
+    };
+    const rolledOf = (events: ProgressEvent[]) => events.flatMap((e) => (e.kind === 'rolled' ? [`${e.phase} ${e.tier} ${e.rolled}/${e.total}: ${e.restarted.map(workloadKey).join(',')} | ${e.notFound.map(workloadKey).join(',')}`] : []));
+    // Every workload of the fake in one action per tier, so that an action holds more than the limit.
+    // The first two run whole rotations with real event-loop turns per restart: seconds on a busy machine.
+    const WIDE: Partial<RunOptions> = { ...RESTART, maxConcurrentRollouts: 50 };
+
+    it('run concurrently, restartConcurrency at a time and never more; progress lists them in the action\'s order, as one at a time does', async () => {
+      const runWith = async (restartConcurrency: number) => {
+        const fake = new FakeCluster({ seed: 21 });
+        // Later calls finish first: the progress must follow the action, not completion.
+        const { ports, seen } = recording(fake, { delay: (k) => 40 - (k % 20) });
+        const events: ProgressEvent[] = [];
+        const result = await runRotation(ports, { ...RUN, ...WIDE, restartConcurrency }, (e) => events.push(e));
+        expect(result.outcome).toBe('done');
+        expectRotated(fake, A);
+        return { seen, rolled: rolledOf(events), restarts: fake.restarts };
+      };
+      const three = await runWith(3);
+      const one = await runWith(1);
+      expect(three.seen.maxInFlight).toBe(3);
+      expect(one.seen.maxInFlight).toBe(1);
+      expect(three.rolled.length).toBeGreaterThan(0);
+      expect(three.rolled).toEqual(one.rolled);
+      expect(three.restarts).toEqual(one.restarts);
+    }, 30_000);
+
+    it('defaults to 10 at a time', async () => {
+      // 12 data-plane workloads: one action of 12, over the default.
+      const fake = new FakeCluster({ seed: 21, namespaces: 2, deploymentsPerNamespace: 6 });
+      const { ports, seen } = recording(fake, { delay: () => 2 });
+      expect((await runRotation(ports, { ...RUN, ...WIDE })).outcome).toBe('done');
+      expect(seen.maxInFlight).toBe(10);
+    }, 30_000);
+
+    it('a failed restart stops the run as it did one at a time: none starts after it, the ones in flight finish first, and the message names it', async () => {
+      const fake = new FakeCluster({ seed: 22 });
+      // The data plane's action restarts calls 5 to 10; the second of them fails, the third is slow.
+      const failing = 6;
+      const { ports, seen } = recording(fake, { delay: (k) => (k === failing + 1 ? 30 : 2), fail: (k) => k === failing });
+      const events: string[] = [];
+      const result = await runRotation(ports, { ...RUN, ...WIDE, restartConcurrency: 3 }, (e) => e.kind === 'stopped' && events.push(`stopped after ${seen.log.length} entries`));
+      expect(result).toMatchObject({ outcome: 'stopped', reason: 'action-failed', message: expect.stringMatching(/expected the cluster call to succeed, found: patch deployments\.apps .*: the API server answered 500; fix the cause and run again to resume/) });
+      expect(storedState(fake)).toMatchObject({ phase: 'Stopped', stopped: { reason: 'action-failed' } });
+      const log = seen.log;
+      const failedAt = log.indexOf(`end ${failing}`);
+      expect(log.slice(failedAt).filter((entry) => entry.startsWith('start'))).toEqual([]);
+      // The slow one started before the failure and ended after it, before the run stopped.
+      expect(log.indexOf(`start ${failing + 1}`)).toBeLessThan(failedAt);
+      expect(log.indexOf(`end ${failing + 1}`)).toBeGreaterThan(failedAt);
+      expect(events).toEqual([`stopped after ${log.length} entries`]);
+      expect(log.filter((entry) => entry.startsWith('start')).length).toBe(log.filter((entry) => entry.startsWith('end')).length);
+    });
   });
 
   it('stops when cert-manager renews without a new key', async () => {

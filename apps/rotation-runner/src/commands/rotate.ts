@@ -51,6 +51,7 @@ export function runOptions(config: ClusterConfig, flags: RotationFlags): RunOpti
     ...(flags.onlyIfOlderThan !== undefined ? { maxActiveAgeMs: flags.onlyIfOlderThan } : {}),
     gentle: flags.gentle,
     maxConcurrentRollouts: flags.maxConcurrentRollouts,
+    restartConcurrency: flags.restartConcurrency,
     leafLifetimeMs: flags.leafLifetime,
     strategy: flags.strategy,
     rollAfterPromote: flags.rollAfterPromote,

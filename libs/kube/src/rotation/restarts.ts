@@ -1,7 +1,9 @@
 // WorkloadRestarts: `kubectl rollout restart` by merge patch (Rollouts: `spec.restartAt`), after
 // checking the PodDisruptionBudgets that select the workload's pods. A restart is held while a budget
 // is already below its healthy minimum, or while another workload under the same budget that this
-// run restarted is still rolling; the hold is watch-driven and bounded by the phase timeout.
+// run restarted is still rolling or being patched (the runner restarts one action's workloads
+// concurrently); the hold is watch-driven and bounded by the phase timeout. The checks read the
+// caches only: the patch is the one API request of a restart.
 import { PatchStrategy, setHeaderOptions, type V1DaemonSet, type V1Deployment, type V1LabelSelector, type V1PodDisruptionBudget, type V1StatefulSet } from '@kubernetes/client-node';
 import type { WorkloadKind, WorkloadRef, WorkloadRestarts } from '@linkerd-rotator/rotation';
 import { workloadKey } from '@linkerd-rotator/rotation';
@@ -55,6 +57,10 @@ const resourceOf: Record<WorkloadKind, string> = {
 export class KubeWorkloadRestarts implements WorkloadRestarts {
   /** Workloads this process restarted, for the shared-budget rule. */
   private readonly restarted = new Map<string, WorkloadRef>();
+  /** Workloads whose patch is in flight: under a shared budget they count as rolling. */
+  private readonly patching = new Map<string, WorkloadRef>();
+  /** Wakes restarts held by the shared-budget rule when a patch settles (a failed one changes no cache). */
+  private readonly settled = new Set<() => void>();
   /** Restarts held by a budget, and for how long in all (for the benchmark's gate time). */
   heldMs = 0;
 
@@ -73,11 +79,27 @@ export class KubeWorkloadRestarts implements WorkloadRestarts {
   }
 
   async restart(ref: WorkloadRef, restartedAt: string): Promise<'restarted' | 'not-found'> {
+    const key = workloadKey(ref);
+    // Checked again after every wait, and claimed in the same turn: two restarts under one budget
+    // woken by the same change must not both go ahead.
+    for (let deadline: number | undefined; this.holdNow(ref) !== undefined; ) {
+      deadline ??= this.ctx.now() + this.budgetTimeoutMs;
+      await this.waitForBudgets(ref, deadline);
+    }
+    this.patching.set(key, ref);
+    try {
+      const outcome = await this.patch(ref, restartedAt);
+      if (outcome === 'restarted') this.restarted.set(key, ref);
+      return outcome;
+    } finally {
+      this.patching.delete(key);
+      for (const wake of this.settled) wake();
+    }
+  }
+
+  private holdNow(ref: WorkloadRef): BudgetHold | undefined {
     const obj = this.reader.workload(ref.kind, ref.namespace, ref.name);
-    if (obj && this.hold(ref, obj) !== undefined) await this.waitForBudgets(ref);
-    const outcome = await this.patch(ref, restartedAt);
-    if (outcome === 'restarted') this.restarted.set(workloadKey(ref), ref);
-    return outcome;
+    return obj ? this.hold(ref, obj) : undefined;
   }
 
   /** Why a restart of `ref` must wait now, or undefined when its budgets allow it. */
@@ -88,10 +110,11 @@ export class KubeWorkloadRestarts implements WorkloadRestarts {
       const name = `PodDisruptionBudget ${ref.namespace}/${pdb.metadata?.name ?? ''}`;
       const below = budgetBelowMinimum(pdb);
       if (below) return { budget: name, why: below };
-      for (const other of this.restarted.values()) {
+      for (const other of [...this.patching.values(), ...this.restarted.values()]) {
         if (workloadKey(other) === workloadKey(ref) || other.namespace !== ref.namespace) continue;
         const otherObj = this.reader.workload(other.kind, other.namespace, other.name);
         if (!otherObj || !selectorMatches(pdb.spec?.selector, templateLabels(otherObj))) continue;
+        if (this.patching.has(workloadKey(other))) return { budget: name, why: `${workloadKey(other)}, under the same budget, is being restarted` };
         const f = workloadFactsOf(other.kind, otherObj, 'data-plane');
         const finished = f.observedGeneration >= f.generation && f.updatedReplicas >= f.replicas && f.readyReplicas >= f.replicas;
         if (!finished) return { budget: name, why: `${workloadKey(other)}, under the same budget, is still rolling (${f.readyReplicas}/${f.replicas} ready)` };
@@ -100,18 +123,17 @@ export class KubeWorkloadRestarts implements WorkloadRestarts {
     return undefined;
   }
 
-  private async waitForBudgets(ref: WorkloadRef): Promise<void> {
+  private async waitForBudgets(ref: WorkloadRef, deadline: number): Promise<void> {
     const started = this.ctx.now();
-    const deadline = started + this.budgetTimeoutMs;
     let last: BudgetHold | undefined;
     this.ctx.logger.info({ workload: workloadKey(ref) }, 'restart held by a PodDisruptionBudget; waiting');
+    const patches = { onChange: (wake: () => void) => (this.settled.add(wake), () => void this.settled.delete(wake)) };
     const ok = await wakeOn(
       async () => {
-        const obj = this.reader.workload(ref.kind, ref.namespace, ref.name);
-        last = obj ? this.hold(ref, obj) : undefined;
+        last = this.holdNow(ref);
         return last === undefined;
       },
-      { collections: [...this.cache.forSource('workloads'), ...this.cache.forSource('pods'), erase(this.cache.budgets)], deadline, now: this.ctx.now },
+      { collections: [...this.cache.forSource('workloads'), ...this.cache.forSource('pods'), erase(this.cache.budgets), patches], deadline, now: this.ctx.now },
     );
     this.heldMs += this.ctx.now() - started;
     if (!ok) {
