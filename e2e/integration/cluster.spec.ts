@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runBuildScript } from '../cluster/src/build.js';
 import { waitFor } from '../cluster/src/index.js';
 import { run } from '../cluster/src/kubectl.js';
 import { createNamespace, useCluster } from '../support/cluster.js';
@@ -21,6 +22,18 @@ describe('local cluster', () => {
     // fix that EPIPE escaped the run (chart.spec's can-i matrix failed on it once).
     await expect(run('true', [], { input: 'x'.repeat(4 << 20) })).resolves.toMatchObject({ code: 0 });
     await expect(run('false', [], { input: 'x'.repeat(4 << 20) })).rejects.toThrow(/`false` exited 1/);
+  });
+
+  it('takes a build script\'s result from its stdout even when its stderr speaks last', async () => {
+    // The stand-ins' script prints `linkerd-standin: cached (...)` on stderr and the binary's path on
+    // stdout; the pipes are read apart, and CI once got the stderr line as the path (the supervisor's
+    // spawn failed ENOENT and no pod was meshed). The script makes stderr arrive last on purpose.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'build-script-'));
+    const script = path.join(dir, 'build.sh');
+    writeFileSync(script, 'echo progress >&2\necho /cache/bin/tool\nexec 1>&-\nsleep 0.3\necho "tool: cached (abc)" >&2\n');
+    const lines: string[] = [];
+    await expect(runBuildScript(script, (l) => lines.push(l))).resolves.toBe('/cache/bin/tool');
+    expect([...lines].sort()).toEqual(['/cache/bin/tool', 'progress', 'tool: cached (abc)']);
   });
 
   it('reports the pinned Kubernetes version', async () => {
