@@ -28,12 +28,18 @@ const mesh = useMeshedTraffic(() => testCluster().cluster, {
 
 /** useMeshedTraffic's leaves live one minute: the runner is told, so cross-signed's long gate is short. */
 const LEAF_LIFETIME = ['--leaf-lifetime', '1m'];
+// One restart at a time, as before issue 16's concurrent restarts. kwok marks the restarted injector's
+// pod Ready before its process serves, so the runner's control-plane gate passes at once, and data-plane
+// pods created concurrently in that window ran unmeshed (failurePolicy Ignore): a fresh-clone CI run
+// saw 4 pods of app-ns-0 without a proxy. On a real cluster the injector's readinessProbe gates that
+// rollout. Until the supervisor hands over like a maxUnavailable-0 rollout, this spec restarts serially.
+const SERIAL_RESTARTS = ['--restart-concurrency', '1'];
 
 /** `rotate --force` as the CronJob runs it, then the next run after a long gate, until done. */
 function rotate(strategyArgs: string[]): Promise<RotateRunReport[]> {
   const { cluster, rotator } = testCluster();
   return rotateToDone({
-    run: (args) => runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs: [...LEAF_LIFETIME, ...strategyArgs, ...args], timeoutMs: 900_000 }),
+    run: (args) => runRunnerAsChart(cluster, { kubeconfig: rotator.runnerKubeconfig, workload: 'rotate-cronjob', extraArgs: [...LEAF_LIFETIME, ...SERIAL_RESTARTS, ...strategyArgs, ...args], timeoutMs: 900_000 }),
     firstArgs: ['--force'],
     resumeArgs: [],
   });
