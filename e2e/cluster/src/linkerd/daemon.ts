@@ -4,9 +4,9 @@
 // the world (trust roots as the ConfigMap held at that moment, issuer files synced from the Secret
 // through kubelet-style `..data` swaps, a token of the pod's ServiceAccount); when the pod goes,
 // the process stops. A rollout of the Deployment therefore restarts the real process.
-// kwok marks pods Ready without running anything, so readiness is the process's own: a front (the
-// Service) sends connections only to processes whose admin `/ready` answered 200, as endpoints hold
-// only pods that pass the chart's readinessProbe, and status.json says which are ready.
+// kwok marks pods Ready without running anything, so readiness is the process's own: status.json
+// says which processes answered /ready (installLinkerd waits for it). The fronts still use every
+// process: routing only to ready ones left no injector during its restart (unmeshed pods).
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -40,7 +40,7 @@ interface Running {
   dir: string;
   startedAt: string;
   trustRootsSha256: string;
-  /** Its admin `/ready` answered 200 (the chart's readinessProbe); only then does the front use it. */
+  /** Its admin `/ready` answered 200 (the chart's readinessProbe); installLinkerd waits for it. */
   ready: boolean;
 }
 
@@ -84,7 +84,7 @@ async function main(opts: Options): Promise<void> {
   const front = (component: Component, port: number) =>
     new Promise<void>((resolve) => {
       const server = net.createServer((socket) => {
-        const targets = [...running.values()].filter((r) => r.component === component && r.ready);
+        const targets = [...running.values()].filter((r) => r.component === component);
         if (targets.length === 0) {
           socket.destroy();
           return;
