@@ -15,18 +15,15 @@
 // refuses those chains at once, which the summary line counts as webpki/node disagreements). The
 // traffic driver records those failures (the control), then `recover` runs; the time to recovery runs
 // from its start until every simulated proxy has handshaken again on the new anchor.
-import { X509Certificate } from 'node:crypto';
-import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
+import type { Credentials } from '@linkerd-rotator/x509/testing';
 import { waitFor } from '../cluster/src/index.js';
-import type { RunResult } from '../cluster/src/kubectl.js';
 import { expectMeshRotatedTo } from '../scenarios/rotated-mesh.js';
-import { certificatePems, fingerprintOf, fingerprintsOf } from '../support/certs.js';
-import { kubectlAs, waitForTrustRoots } from '../support/chart.js';
-import { cmctlRenew } from '../support/common-recipe.js';
+import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
 import { useLocalTestCluster } from '../support/local-test-cluster.js';
 import { useMeshedTraffic } from '../support/meshed-traffic.js';
-import { anchorPem, getJson, secretData } from '../support/objects.js';
+import { anchorPem, getJson } from '../support/objects.js';
 import { runRecover } from '../support/recover.js';
+import { activateAnchor, makeShortLivedAnchor, patchSecret, signedBy, trustOnly } from '../support/short-lived-anchor.js';
 
 /**
  * How long the test's anchor lives. Setup after it is made (the issuer under it, Linkerd, 6 meshed
@@ -38,22 +35,6 @@ const ANCHOR_LIFETIME_MS = 180_000;
 const testCluster = useLocalTestCluster({ values: ['--set', 'pki.issuerCertificate.duration=1h0m0s', '--set', 'pki.issuerCertificate.renewBefore=58m0s'] });
 let expiring: { anchor: Credentials; notAfter: number } | undefined;
 
-const b64 = (text: string) => Buffer.from(text).toString('base64');
-
-/** `kubectl patch secret` of these data keys as `as` (admin or the runner's ServiceAccount), retried while refused. */
-async function patchSecret(as: (args: string[]) => Promise<RunResult>, namespace: string, name: string, data: Record<string, string>): Promise<void> {
-  const encoded = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, b64(value)]));
-  let last: RunResult | undefined;
-  await waitFor(async () => (last = await as(['-n', namespace, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: encoded })])).code === 0, {
-    what: `Secret ${namespace}/${name} written`,
-    timeoutMs: 60_000,
-    diagnose: () => `Last refusal: ${last?.stderr.trim() ?? 'none'}`,
-  });
-}
-
-/** Whether the first certificate of `pem` is signed by `anchor`'s key. */
-const signedBy = (pem: string, anchor: Credentials) => new X509Certificate(certificatePems(pem)[0]!).verify(new X509Certificate(anchor.certPem).publicKey);
-
 interface IssuerRequest {
   metadata: { name: string; annotations?: Record<string, string> };
   status?: { certificate?: string; conditions?: { type: string; status: string }[] };
@@ -61,26 +42,16 @@ interface IssuerRequest {
 
 // Registered between the chart's beforeAll and useMeshedTraffic's, so the mesh starts on the anchor.
 beforeAll(async () => {
-  const { cluster, rotator, names } = testCluster();
-  const anchor = await fixtures.makeAnchor({ notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + ANCHOR_LIFETIME_MS) });
+  const { cluster, names } = testCluster();
+  const anchor = await makeShortLivedAnchor(ANCHOR_LIFETIME_MS);
   expiring = { anchor, notAfter: anchor.cert.notAfter.getTime() };
-  const asAdmin = (args: string[]) => cluster.kubectl(args, { allowFailure: true });
-  const asRunner = kubectlAs(cluster, rotator.runnerKubeconfig);
-  const trustNs = names.trustNamespace;
-  // Each step is one the webhook admits: the active anchor as the runner writes it (the chart's guard
-  // lets only its ServiceAccount), the issuer renewed under it by cert-manager, then, cert-manager
-  // stopped, the prepared Secret as cert-manager wrote it (an admin's write) and the previous one.
-  await patchSecret(asRunner, trustNs, names.activeAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'anchor.crt': anchor.certPem });
-  await waitForTrustRoots(cluster, [rotator.anchorPem, anchor.certPem], 'trust-manager to publish the bootstrapped anchor and the short-lived one');
-  await cmctlRenew(cluster, names.linkerdNamespace, names.issuerCertificate);
-  await waitFor(async () => signedBy((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt'] ?? '', anchor), {
-    what: 'cert-manager to issue the identity issuer under the short-lived anchor',
-    timeoutMs: 60_000,
-  });
+  // Each step is one the webhook admits: the active anchor as the runner writes it, the issuer renewed
+  // under it by cert-manager, then, cert-manager stopped, the prepared Secret as cert-manager wrote it
+  // (an admin's write) and the previous one.
+  await activateAnchor(testCluster(), anchor);
   await cluster.stopComponent('cert-manager-controller');
-  await patchSecret(asAdmin, trustNs, names.preparedAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'ca.crt': anchor.certPem });
-  await patchSecret(asRunner, trustNs, names.previousAnchorSecret, { 'tls.crt': anchor.certPem });
-  await waitForTrustRoots(cluster, [anchor.certPem], 'trust-manager to publish the short-lived anchor alone');
+  await patchSecret((args) => cluster.kubectl(args, { allowFailure: true }), names.trustNamespace, names.preparedAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'ca.crt': anchor.certPem });
+  await trustOnly(testCluster(), anchor);
 }, 300_000);
 
 const mesh = useMeshedTraffic(() => testCluster().cluster, {

@@ -1,0 +1,75 @@
+// A mesh on an anchor that ends in a few minutes, for the local-cluster specs of issue 15 (cert-manager
+// issues nothing shorter than an hour): the anchor is made in the test, written into the anchor
+// Secrets as the runner holds it, and cert-manager issues Linkerd's identity issuer under it.
+import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
+import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
+import { waitFor } from '../cluster/src/index.js';
+import type { RunResult } from '../cluster/src/kubectl.js';
+import { certificatePems } from './certs.js';
+import { kubectlAs, waitForTrustRoots } from './chart.js';
+import { cmctlRenew } from './common-recipe.js';
+import type { LocalTestCluster } from './local-test-cluster.js';
+import { secretData } from './objects.js';
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+export type KubectlAs = (args: string[]) => Promise<RunResult>;
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/** `kubectl patch secret` of these data keys as `as` (admin or the runner's ServiceAccount), retried while refused. */
+export async function patchSecret(as: KubectlAs, namespace: string, name: string, data: Record<string, string>): Promise<void> {
+  const encoded = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, b64(value)]));
+  let last: RunResult | undefined;
+  await waitFor(async () => (last = await as(['-n', namespace, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: encoded })])).code === 0, {
+    what: `Secret ${namespace}/${name} written`,
+    timeoutMs: 60_000,
+    diagnose: () => `Last refusal: ${last?.stderr.trim() ?? 'none'}`,
+  });
+}
+
+/** Whether the first certificate of `pem` is signed by `anchor`'s key. */
+export const signedBy = (pem: string, anchor: Pick<Credentials, 'certPem'>) => new X509Certificate(certificatePems(pem)[0]!).verify(new X509Certificate(anchor.certPem).publicKey);
+
+/** The key pair of an ECDSA P-256 private key PEM (SEC1 or PKCS#8), as WebCrypto keys the fixtures sign with. */
+export async function p256KeyPair(keyPem: string): Promise<CryptoKeyPair> {
+  const privateKey = createPrivateKey(keyPem);
+  const curve = privateKey.asymmetricKeyDetails?.namedCurve;
+  if (privateKey.asymmetricKeyType !== 'ec' || curve !== 'prime256v1') {
+    throw new Error(`expected an ECDSA P-256 key (the chart's pki.trustAnchor default), found ${privateKey.asymmetricKeyType ?? 'unknown'} ${curve ?? ''}; set the test's anchor key to match`);
+  }
+  const algorithm = { name: 'ECDSA', namedCurve: 'P-256' };
+  return {
+    privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), algorithm, true, ['sign']),
+    publicKey: await webcrypto.subtle.importKey('spki', createPublicKey(privateKey).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']),
+  };
+}
+
+/** A self-signed anchor valid from a minute ago for `lifetimeMs` from now, with `keys` when given. */
+export function makeShortLivedAnchor(lifetimeMs: number, keys?: CryptoKeyPair): Promise<Credentials> {
+  return fixtures.makeAnchor({ notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + lifetimeMs), ...(keys ? { keys } : {}) });
+}
+
+/**
+ * Makes `anchor` the active one as the runner writes it (the chart's guard lets only its
+ * ServiceAccount), waits for trust-manager to publish it beside the bootstrapped anchor, and has
+ * cert-manager issue Linkerd's identity issuer under it.
+ */
+export async function activateAnchor(testCluster: LocalTestCluster, anchor: Credentials): Promise<void> {
+  const { cluster, rotator, names } = testCluster;
+  const asRunner = kubectlAs(cluster, rotator.runnerKubeconfig);
+  await patchSecret(asRunner, names.trustNamespace, names.activeAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'anchor.crt': anchor.certPem });
+  await waitForTrustRoots(cluster, [rotator.anchorPem, anchor.certPem], 'trust-manager to publish the bootstrapped anchor and the short-lived one');
+  await cmctlRenew(cluster, names.linkerdNamespace, names.issuerCertificate);
+  await waitFor(async () => signedBy((await secretData(cluster, names.linkerdNamespace, names.issuerSecret))['tls.crt'] ?? '', anchor), {
+    what: 'cert-manager to issue the identity issuer under the short-lived anchor',
+    timeoutMs: 60_000,
+  });
+}
+
+/** Writes `anchor` into the previous-anchor Secret (as the runner), so the bundle holds it alone, and waits for that bundle. */
+export async function trustOnly(testCluster: LocalTestCluster, anchor: Credentials): Promise<void> {
+  const { cluster, rotator, names } = testCluster;
+  await patchSecret(kubectlAs(cluster, rotator.runnerKubeconfig), names.trustNamespace, names.previousAnchorSecret, { 'tls.crt': anchor.certPem });
+  await waitForTrustRoots(cluster, [anchor.certPem], 'trust-manager to publish the short-lived anchor alone');
+}
