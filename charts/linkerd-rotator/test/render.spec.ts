@@ -5,6 +5,7 @@ import path from 'node:path';
 import { find, only, releaseNamespace, render, renderError, type K8sObject } from './support/render.js';
 import { chartDir, repoRoot } from './support/tools.js';
 import { ANCHOR_CERT_KEY } from '@linkerd-rotator/names';
+import { expiryMarginOf, resolveOptions } from '@linkerd-rotator/rotation';
 
 interface Rule {
   apiGroups?: string[];
@@ -478,6 +479,14 @@ describe('runner workloads', () => {
     expect(spec(job)['template']['spec'].containers[0].args).toEqual(['bootstrap']);
     expect(only(defaults, 'Pod').metadata.annotations?.['helm.sh/hook']).toBe('test');
     expect(find(render({ runner: { bootstrap: { enabled: false }, rotation: { enabled: false } } }), 'CronJob')).toHaveLength(0);
+  });
+
+  it("runs the helm test's check with the CronJob's expiry margin and leaf lifetime, so it escalates when the scheduled run starts a rotation, not at the defaults' margin (issue 15)", () => {
+    const checkArgs = (rotation: Record<string, unknown>) => spec(only(render({ runner: { rotation } }), 'Pod'))['containers'][0].args as string[];
+    const marginOf = (options: Parameters<typeof resolveOptions>[0]) => `${expiryMarginOf(resolveOptions(options)) / 1000}s`;
+    expect(checkArgs({})).toEqual(['check', '--leaf-lifetime', '24h', '--expiry-margin', marginOf({})]);
+    expect(checkArgs({ phaseTimeout: '3m', leafLifetime: '1m' })).toEqual(['check', '--leaf-lifetime', '1m', '--expiry-margin', marginOf({ phaseTimeoutMs: 180_000, leafLifetimeMs: 60_000 })]);
+    expect(checkArgs({ expiryMargin: '240h', rollAfterPromote: true })).toEqual(['check', '--leaf-lifetime', '24h', '--expiry-margin', marginOf({ expiryMarginMs: 240 * 3_600_000 }), '--roll-after-promote']);
   });
 });
 
