@@ -23,7 +23,7 @@ import { useLocalTestCluster } from '../support/local-test-cluster.js';
 import { useMeshedTraffic } from '../support/meshed-traffic.js';
 import { anchorPem, getJson } from '../support/objects.js';
 import { runRecover } from '../support/recover.js';
-import { activateAnchor, makeShortLivedAnchor, patchSecret, signedBy, trustOnly } from '../support/short-lived-anchor.js';
+import { activateAnchor, makeShortLivedAnchor, signedBy, trustOnly, writePrepared } from '../support/short-lived-anchor.js';
 
 /**
  * How long the test's anchor lives. Setup after it is made (the issuer under it, Linkerd, 6 meshed
@@ -42,7 +42,7 @@ interface IssuerRequest {
 
 // Registered between the chart's beforeAll and useMeshedTraffic's, so the mesh starts on the anchor.
 beforeAll(async () => {
-  const { cluster, names } = testCluster();
+  const { cluster } = testCluster();
   const anchor = await makeShortLivedAnchor(ANCHOR_LIFETIME_MS);
   expiring = { anchor, notAfter: anchor.cert.notAfter.getTime() };
   // Each step is one the webhook admits: the active anchor as the runner writes it, the issuer renewed
@@ -50,7 +50,7 @@ beforeAll(async () => {
   // (an admin's write) and the previous one.
   await activateAnchor(testCluster(), anchor);
   await cluster.stopComponent('cert-manager-controller');
-  await patchSecret((args) => cluster.kubectl(args, { allowFailure: true }), names.trustNamespace, names.preparedAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'ca.crt': anchor.certPem });
+  await writePrepared(testCluster(), anchor);
   await trustOnly(testCluster(), anchor);
 }, 300_000);
 

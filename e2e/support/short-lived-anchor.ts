@@ -45,9 +45,10 @@ export async function p256KeyPair(keyPem: string): Promise<CryptoKeyPair> {
   };
 }
 
-/** A self-signed anchor valid from a minute ago for `lifetimeMs` from now, with `keys` when given. */
-export function makeShortLivedAnchor(lifetimeMs: number, keys?: CryptoKeyPair): Promise<Credentials> {
-  return fixtures.makeAnchor({ notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + lifetimeMs), ...(keys ? { keys } : {}) });
+/** A self-signed anchor valid from `validBeforeMs` ago (a minute by default) for `lifetimeMs` from now, with `keys` when given. */
+export function makeShortLivedAnchor(lifetimeMs: number, opts: { keys?: CryptoKeyPair; validBeforeMs?: number } = {}): Promise<Credentials> {
+  const now = Date.now();
+  return fixtures.makeAnchor({ notBefore: new Date(now - (opts.validBeforeMs ?? 60_000)), notAfter: new Date(now + lifetimeMs), ...(opts.keys ? { keys: opts.keys } : {}) });
 }
 
 /**
@@ -65,6 +66,13 @@ export async function activateAnchor(testCluster: LocalTestCluster, anchor: Cred
     what: 'cert-manager to issue the identity issuer under the short-lived anchor',
     timeoutMs: 60_000,
   });
+}
+
+/** Writes `anchor` and its key into the prepared-anchor Secret as cert-manager writes it (an admin's write). */
+export async function writePrepared(testCluster: LocalTestCluster, anchor: Credentials): Promise<void> {
+  const { cluster, names } = testCluster;
+  const asAdmin = (args: string[]) => cluster.kubectl(args, { allowFailure: true });
+  await patchSecret(asAdmin, names.trustNamespace, names.preparedAnchorSecret, { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPemTraditional, 'ca.crt': anchor.certPem });
 }
 
 /** Writes `anchor` into the previous-anchor Secret (as the runner), so the bundle holds it alone, and waits for that bundle. */
