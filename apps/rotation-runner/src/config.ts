@@ -210,7 +210,7 @@ export function withRotationOptions(command: Command): Command {
     .addOption(new Option('--strategy <strategy>', `how a rotation this run starts keeps the mesh whole: ${STRATEGIES.join(' or ')} (default ${DEFAULT_OPTIONS.strategy}; restart for a compromised anchor)`).env('STRATEGY'))
     .addOption(rollAfterPromoteOption())
     .addOption(
-      new Option('--cross-sign-margin <duration>', `cross-signed: restart a pod relying on a cross-signature this long before it ends (default ${formatDuration(DEFAULT_OPTIONS.crossSignMarginMs)})`).env('CROSS_SIGN_MARGIN'),
+      new Option('--cross-sign-margin <duration>', `cross-signed: restart a pod relying on a cross-signature this long before it ends, and at least --expiry-margin before (default ${formatDuration(DEFAULT_OPTIONS.crossSignMarginMs)})`).env('CROSS_SIGN_MARGIN'),
     )
     .addOption(expiryMarginOption())
     .addOption(new Option('--recover-auto [true|false]', 'recover an expiry incident (expired issuer or anchor, active anchor gone) without --yes; the CronJob sets it from chart value recover.auto').env('RECOVER_AUTO'))

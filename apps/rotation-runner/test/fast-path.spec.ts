@@ -25,7 +25,9 @@ describe("the CronJob's fast path", () => {
 
   it('takes the full path from crossSignMargin before the cross-signature ends, so pods relying on it are restarted', () => {
     expect(quietRun(done, { active, previous: active, activeCrossSignatureNotAfter: NOW + 7 * DAY }, options, NOW)).toBeUndefined();
-    expect(quietRun(done, { active, previous: active, activeCrossSignatureNotAfter: NOW + 2 * DAY }, { ...options, crossSignMarginMs: DAY }, NOW)).toMatch(/no rotation due/);
+    expect(quietRun(done, { active, previous: active, activeCrossSignatureNotAfter: NOW + 3 * DAY }, { ...options, crossSignMarginMs: DAY }, NOW)).toMatch(/no rotation due/);
+    // A cross-sign margin shorter than the expiry margin (2d5h40s): the window opens at the expiry margin (issue 15).
+    expect(quietRun(done, { active, previous: active, activeCrossSignatureNotAfter: NOW + 2 * DAY }, { ...options, crossSignMarginMs: DAY }, NOW)).toBeUndefined();
     expect(quietRun(done, { active, previous: active, activeCrossSignatureNotAfter: NOW - DAY }, options, NOW)).toBeUndefined();
   });
 

@@ -23,7 +23,7 @@ export {
   type StopReason,
 } from './state.js';
 export { bundleSyncedAt, describePhase, recovering, requiredAnchors, resumePhase, type ResumablePhase } from './rules.js';
-export { DEFAULT_OPTIONS, expiryMarginOf, formatDuration, resolveOptions, rotationNeedMs, type DecideOptions, type StartPolicy, type Strategy } from './options.js';
+export { crossSignWindowOf, DEFAULT_OPTIONS, expiryMarginOf, formatDuration, resolveOptions, rotationNeedMs, type DecideOptions, type StartPolicy, type Strategy } from './options.js';
 export { chooseStrategy, crossSignProblems, strategyOf, type StrategyChoice } from './strategy.js';
 export { crossSignatureReliance, crossSignatureReliances, type CrossSignatureReliance } from './freshness.js';
 export { stalenessOf, stalenessStrategy, type Staleness } from './staleness.js';

@@ -135,6 +135,15 @@ export function expiryMarginOf(options: DecideOptions): number {
   return options.expiryMarginMs ?? 2 * rotationNeedMs(options);
 }
 
+/**
+ * How long before a cross-signature X ends the pods relying on it are restarted: `--cross-sign-margin`,
+ * but never less than the expiry margin, so a cross-signature that pods still rely on is acted on as
+ * early as an ending active anchor would be (issue 15), whatever the cross-sign margin is set to.
+ */
+export function crossSignWindowOf(options: DecideOptions): number {
+  return Math.max(options.crossSignMarginMs, expiryMarginOf(options));
+}
+
 function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

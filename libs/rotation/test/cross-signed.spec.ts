@@ -1,7 +1,7 @@
 // Strategy cross-signed on the fake cluster: webpki-style path building through X decides every
 // handshake, so these tests show which restarts X makes unnecessary, and that without X I1 breaks.
 // Retargeting, kills at every call and the other strategy-independent runs are in runner.spec.ts, per strategy.
-import { plan, resolveOptions, runRotation, type Plan, type ProgressEvent } from '../src/index.js';
+import { expiryMarginOf, plan, resolveOptions, runRotation, type Plan, type ProgressEvent } from '../src/index.js';
 import { anchorFp, FakeCluster, type FakeConfig } from './fake-cluster.js';
 import { engineChecks, expectCrossSigned, expectRotated, installedBeforePods, LEAF, RUN, runResuming, storedState, STRATEGY_RUNS } from './harness.js';
 
@@ -179,6 +179,36 @@ describe('strategy cross-signed', () => {
     expect(again.rolls).toBe(0);
 
     fake.fastForward(aNotAfter + HOUR - fake.clock, 60_000);
+    expect(fake.violations).toEqual([]);
+  });
+
+  it('restarts the pods relying on X once X ends within the expiry margin, though --cross-sign-margin is shorter (issue 15: a cross-signature pods rely on counts as the active anchor does)', async () => {
+    const crossSignMarginMs = 10 * 60_000;
+    const options = { ...CROSS, crossSignMarginMs };
+    const margin = expiryMarginOf(resolveOptions(options));
+    expect(margin).toBeGreaterThan(2 * HOUR);
+    const fake = cluster({ seed: 58, anchorLifetimeMs: 3 * DAY });
+    await runResuming(fake, options);
+    expectCrossSigned(fake, A);
+    const xNotAfter = fake.issuer.via?.notAfter as number;
+    const reliant = () => [...new Set(fake.pods.filter((p) => p.terminatingAt === undefined && p.trust.has(A) && !p.trust.has(B)).map((p) => `${p.namespace}/${p.owner?.name}`))].sort();
+    const before = reliant();
+    expect(before.length).toBeGreaterThan(5);
+
+    // Control: outside the expiry margin (and the cross-sign margin), nothing is restarted.
+    fake.fastForward(xNotAfter - margin - HOUR - fake.clock, 60_000);
+    expect((await runRotation(fake.ports(), { ...RUN, ...options, holder: 'early', start: 'never' })).rolls).toBe(0);
+
+    // Inside the expiry margin, hours before the cross-sign margin opens: every pod relying on X is restarted.
+    fake.fastForward(2 * HOUR, 60_000);
+    expect(xNotAfter - fake.clock).toBeGreaterThan(crossSignMarginMs + HOUR);
+    const restartsBefore = fake.restarts.length;
+    const due = await runRotation(fake.ports(), { ...RUN, ...options, holder: 'due', start: 'never', gateTimeoutMs: 30 * 60_000 });
+    expect(due.outcome).toBe('done');
+    expect([...new Set(fake.restarts.slice(restartsBefore))].sort()).toEqual(before);
+    fake.advance(5 * 60_000);
+    expect(reliant()).toEqual([]);
+    fake.fastForward(xNotAfter + HOUR - fake.clock, 60_000);
     expect(fake.violations).toEqual([]);
   });
 });

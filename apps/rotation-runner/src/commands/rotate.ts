@@ -4,7 +4,7 @@
 // (text, or JSON with --output json).
 import type { Command } from 'commander';
 import type { AnchorSecretFacts, RotationAdapter } from '@linkerd-rotator/kube/rotation';
-import { decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type IssuerSigningFacts, type RotationState, type ProgressEvent, type RotationPorts, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
+import { crossSignWindowOf, decide, decideOptionsOf, describePhase, isRotationPhase, parseState, runRotation, shortFp, type ClusterSnapshot, type IssuerSigningFacts, type RotationState, type ProgressEvent, type RotationPorts, type RunOptions, type RunResult } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { formatDuration, leafLifetimeProblem, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
@@ -94,7 +94,7 @@ export function quietRun(state: RotationState, anchors: AnchorSecretFacts, optio
   const { prepared, active, previous, activeCrossSignatureNotAfter } = anchors;
   if (!active || !previous) return undefined;
   const decideOptions = decideOptionsOf(options);
-  if (activeCrossSignatureNotAfter !== undefined && now >= activeCrossSignatureNotAfter - decideOptions.crossSignMarginMs) return undefined;
+  if (activeCrossSignatureNotAfter !== undefined && now >= activeCrossSignatureNotAfter - crossSignWindowOf(decideOptions)) return undefined;
   // A cross-signature in phase Idle: a cross-signed rotation whose state is gone; the pods decide (rotation-state-lost).
   if (activeCrossSignatureNotAfter !== undefined && state.phase === 'Idle') return undefined;
   const snapshot: ClusterSnapshot = {

@@ -51,7 +51,8 @@ export interface AnchorSecretFacts {
   /**
    * The notAfter of the cross-signature the active Secret's tls.crt holds (X, which cert-manager puts
    * after every identity issuer it signs), when it holds one: pods relying on X are due for a restart
-   * `crossSignMargin` before it, so the CronJob's fast path must not answer "not due" from then on.
+   * `crossSignWindowOf` before it (the cross-sign margin, at least the expiry margin), so the
+   * CronJob's fast path must not answer "not due" from then on.
    */
   readonly activeCrossSignatureNotAfter?: number;
 }

@@ -6,7 +6,7 @@ import type { Strategy } from '../options.js';
 import { shortFp, workloadKey, type AnchorFacts } from '../snapshot.js';
 import { iso, ms, type RotationRecord } from '../state.js';
 import { chooseStrategy } from '../strategy.js';
-import { expiryMarginOf, formatDuration } from '../options.js';
+import { crossSignWindowOf, expiryMarginOf, formatDuration } from '../options.js';
 import { podTrust, trustContext } from '../trust.js';
 import { rollStatus } from '../workloads.js';
 import { issuerChainedTo, issuerSignerOnActive } from '../gates/issuer-signer.js';
@@ -113,16 +113,18 @@ function crossSignedStateLost(context: DecideContext): Decision | undefined {
 
 /**
  * Step 3: a pod that reaches the issuer only through a cross-signature (it trusts the old anchor,
- * not the new one) is restarted once that cross-signature's notAfter is `crossSignMarginMs` away;
- * no other pod is. Restarts since the window opened count, so a rerun does not restart twice.
+ * not the new one) is restarted once that cross-signature's notAfter is `crossSignWindowOf` away
+ * (`crossSignMarginMs`, at least the expiry margin); no other pod is. Restarts since the window
+ * opened count, so a rerun does not restart twice.
  */
 function restartCrossSignReliant(context: DecideContext): Decision | undefined {
   const { snapshot, options, now } = context;
   const issuer = snapshot.issuer;
   if (!issuer?.chainVia?.length) return undefined;
   const trust = trustContext(snapshot, context.state, options);
+  const window = crossSignWindowOf(options);
   const opensAt = crossSignatureReliances(snapshot, context.state, options)
-    .map(({ reliance }) => reliance.until - options.crossSignMarginMs)
+    .map(({ reliance }) => reliance.until - window)
     .filter((opens) => now >= opens);
   if (opensAt.length === 0) return undefined;
   // A restart counts only when it came after the window opened AND after the last rotation ended:
@@ -130,7 +132,7 @@ function restartCrossSignReliant(context: DecideContext): Decision | undefined {
   // they may still rely on the cross-signature; counted as rolled, they would never be restarted.
   const lastEnded = context.state.last ? ms(context.state.last.finishedAt) : 0;
   const baseline = Math.max(Math.min(...opensAt), lastEnded);
-  const status = rollStatus(snapshot, { fresh: crossSignatureFreshness(trust, { issuer, now, marginMs: options.crossSignMarginMs }), baseline, maxConcurrent: options.maxConcurrentRollouts });
+  const status = rollStatus(snapshot, { fresh: crossSignatureFreshness(trust, { issuer, now, marginMs: window }), baseline, maxConcurrent: options.maxConcurrentRollouts });
   const stuck = unrestartableStop(context, status.blockers, 'relying on a cross-signature that ends soon');
   if (stuck) return stuck;
   if (status.toRoll.length === 0) {
