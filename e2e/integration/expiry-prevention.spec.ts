@@ -12,9 +12,9 @@
 // install, so cert-manager, running throughout, sees a Secret whose key matches its current
 // CertificateRequest and does not re-issue it (SecretPublicKeyDiffersFromCurrentCertificateRequest);
 // it would renew it on its own at two thirds of A's lifetime (renewBefore 8030h exceeds it: cert-manager
-// takes a third of the lifetime), which is why A is valid from only 10 s before setup: the run asks
-// first, about 2 minutes in, and a renewal of cert-manager's own would fail the assertions below
-// (prepared anchor waiting, no renewal request). 4 meshed workloads in 2 namespaces handshake
+// takes a third of the lifetime), about 4 minutes in, which is why A is valid from only 10 s before
+// setup: the run asks first (48 s in, in the measured run), and a renewal of cert-manager's own would
+// fail the assertions below (prepared anchor waiting, no renewal request). 4 meshed workloads in 2 namespaces handshake
 // through simulated proxies (1-minute leaves, rustls-webpki).
 //
 // The run: the chart's CronJob container (its args and env, as its ServiceAccount), with no start
@@ -22,21 +22,24 @@
 // values: leafLifetime 1m (the stand-ins' issuanceLifetime), phaseTimeout 3m (every gate here opens
 // within about a minute; a stuck run stops soon), so a rotation needs 5 x 3m + 1m + 20s = 16m20s and
 // the expiry margin is the chart's default, twice that: 32m40s, no expiryMargin value set. A ends
-// within it, so the run is due by the margin alone (A is a minute old: not by age), and since A ends
+// within it, so the run is due by the margin alone (A is seconds old: not by age), and since A ends
 // sooner than one rotation needs, the engine picks strategy restart and says why (X could not
 // outlive A). restartConcurrency 1 as in zero-downtime.spec.ts (kwok marks a restarted injector
 // Ready before its process serves).
 //
-// Times. ANCHOR_LIFETIME_MS = 6 minutes: setup after A is made (issuer, Linkerd, the mesh, first
-// leaves, warm-up) takes about 1.5 minutes on a loaded 2-core machine, the controls a few seconds,
-// the rotation about 2 minutes; the rest is slack so a slow run still ends before A. After A's end
-// the traffic runs one more leaf lifetime (every proxy renews its leaf at least once with A dead) and
-// at least 200 handshakes. The spec file takes about 9 minutes; its dominant cost is A's lifetime.
+// Times. ANCHOR_LIFETIME_MS = 6 minutes, the least that leaves a loaded machine room: in the measured
+// run (2-core machine, load average about 10) setup after A was made (issuer, Linkerd, the mesh,
+// first leaves, warm-up) and the controls took 48 s, the rotation 197 s (3 restarts of identity, the
+// control plane and 4 workloads, one patch at a time), and it ended 115 s before A. After A's end the
+// traffic runs one more leaf lifetime (every proxy renews its leaf at least once with A dead) and at
+// least 200 handshakes. The spec file took 8m26s; its dominant cost is A's lifetime, which cannot be
+// shorter than setup plus the rotation.
 //
 // Controls. Cheap ones here, before the run: with a margin too small (--expiry-margin 1m) the same
 // run does not start a rotation, and `check` (the chart's helm test) escalates the anchor ending
-// within the margin. The outage this prevents is recover-expiry.spec.ts: the same setup with no
-// rotation records failed handshakes once A ends. Repeating it here would add about 4 minutes of CI
+// within the margin. The outage this prevents is recover-expiry.spec.ts: the same short-lived anchor
+// (e2e/support/short-lived-anchor.ts) under the same traffic and no rotation records failed
+// handshakes once A ends. Repeating it here would add about 4 minutes of CI
 // for the same observation.
 import { X509Certificate } from 'node:crypto';
 import { waitFor } from '../cluster/src/index.js';
