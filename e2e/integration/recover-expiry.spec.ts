@@ -15,18 +15,16 @@
 // refuses those chains at once, which the summary line counts as webpki/node disagreements). The
 // traffic driver records those failures (the control), then `recover` runs; the time to recovery runs
 // from its start until every simulated proxy has handshaken again on the new anchor.
-import { X509Certificate } from 'node:crypto';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { waitFor } from '../cluster/src/index.js';
-import type { RunResult } from '../cluster/src/kubectl.js';
 import { expectMeshRotatedTo } from '../scenarios/rotated-mesh.js';
-import { certificatePems, fingerprintOf, fingerprintsOf } from '../support/certs.js';
+import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
 import { kubectlAs, waitForTrustRoots } from '../support/chart.js';
 import { cmctlRenew } from '../support/common-recipe.js';
 import { useLocalTestCluster } from '../support/local-test-cluster.js';
 import { useMeshedTraffic } from '../support/meshed-traffic.js';
-import { anchorPem, getJson, secretData } from '../support/objects.js';
-import { runRecover } from '../support/recover.js';
+import { anchorPem, secretData } from '../support/objects.js';
+import { issuerRequests as listIssuerRequests, patchSecret, runRecover, signedBy } from '../support/recover.js';
 
 /**
  * How long the test's anchor lives. Setup after it is made (the issuer under it, Linkerd, 6 meshed
@@ -37,27 +35,6 @@ const ANCHOR_LIFETIME_MS = 180_000;
 
 const testCluster = useLocalTestCluster({ values: ['--set', 'pki.issuerCertificate.duration=1h0m0s', '--set', 'pki.issuerCertificate.renewBefore=58m0s'] });
 let expiring: { anchor: Credentials; notAfter: number } | undefined;
-
-const b64 = (text: string) => Buffer.from(text).toString('base64');
-
-/** `kubectl patch secret` of these data keys as `as` (admin or the runner's ServiceAccount), retried while refused. */
-async function patchSecret(as: (args: string[]) => Promise<RunResult>, namespace: string, name: string, data: Record<string, string>): Promise<void> {
-  const encoded = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, b64(value)]));
-  let last: RunResult | undefined;
-  await waitFor(async () => (last = await as(['-n', namespace, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: encoded })])).code === 0, {
-    what: `Secret ${namespace}/${name} written`,
-    timeoutMs: 60_000,
-    diagnose: () => `Last refusal: ${last?.stderr.trim() ?? 'none'}`,
-  });
-}
-
-/** Whether the first certificate of `pem` is signed by `anchor`'s key. */
-const signedBy = (pem: string, anchor: Credentials) => new X509Certificate(certificatePems(pem)[0]!).verify(new X509Certificate(anchor.certPem).publicKey);
-
-interface IssuerRequest {
-  metadata: { name: string; annotations?: Record<string, string> };
-  status?: { certificate?: string; conditions?: { type: string; status: string }[] };
-}
 
 // Registered between the chart's beforeAll and useMeshedTraffic's, so the mesh starts on the anchor.
 beforeAll(async () => {
@@ -97,7 +74,7 @@ function shortFingerprints(pems: string[]): string {
 it('recovers an anchor that expired under traffic, with cert-manager holding an issuer signed by it: the outage is recorded, then every proxy handshakes again on the new anchor alone, 0 failures after', async () => {
   const { cluster, names } = testCluster();
   const { plane, traffic, workloads } = mesh();
-  const issuerRequests = async () => (await getJson<{ items: IssuerRequest[] }>(cluster, ['-n', names.linkerdNamespace, 'get', 'certificaterequests'])).items;
+  const issuerRequests = () => listIssuerRequests(cluster, names.linkerdNamespace);
   const { anchor, notAfter } = expiring!;
   let recoverOutput = '';
   const seen = () =>
