@@ -74,12 +74,13 @@ beforeAll(async () => {
   });
   expiring = { fingerprint: issuer.fingerprint, notAfter: issuer.cert.notAfter.getTime() };
 
-  // cert-manager's issuing controller: the Secret first, then the Certificate's revision.
-  await patchSecret(asAdmin, ns, names.issuerSecret, { 'tls.crt': issuer.certPem, 'tls.key': issued['tls.key']!, 'ca.crt': anchor.certPem });
+  // As cert-manager: its CA issuer makes the request Ready with the chain, then its issuing controller
+  // writes the Secret from that request and only then sets the Certificate's revision.
   const next = revision + 1;
-  const { name: _name, uid: _uid, ...metadata } = current.metadata as IssuerRequestMetadata;
+  const { labels, annotations, ownerReferences } = current.metadata;
   const name = `${names.issuerCertificate}-${next}`;
-  const request = { apiVersion: 'cert-manager.io/v1', kind: 'CertificateRequest', metadata: { ...pick(metadata), name, annotations: { ...metadata.annotations, 'cert-manager.io/certificate-revision': String(next) } }, spec: current.spec };
+  const metadata = { name, labels, ownerReferences, annotations: { ...annotations, 'cert-manager.io/certificate-revision': String(next) } };
+  const request = { apiVersion: 'cert-manager.io/v1', kind: 'CertificateRequest', metadata, spec: current.spec };
   await cluster.kubectl(['-n', ns, 'create', '-f', '-'], { input: JSON.stringify(request) });
   const now = new Date().toISOString();
   const conditions = [
@@ -87,6 +88,7 @@ beforeAll(async () => {
     { type: 'Ready', status: 'True', reason: 'Issued', message: 'Certificate fetched from issuer successfully', lastTransitionTime: now },
   ];
   await cluster.kubectl(['-n', ns, 'patch', 'certificaterequest', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { certificate: b64(issuer.certPem), ca: b64(anchor.certPem), conditions } })]);
+  await patchSecret(asAdmin, ns, names.issuerSecret, { 'tls.crt': issuer.certPem, 'tls.key': issued['tls.key']!, 'ca.crt': anchor.certPem });
   const iso = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
   const status = {
     revision: next,
@@ -98,10 +100,6 @@ beforeAll(async () => {
   await cluster.kubectl(['-n', ns, 'patch', 'certificate', names.issuerCertificate, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
   expect(signedBy((await secretData(cluster, ns, names.issuerSecret))['tls.crt'] ?? '', anchor)).toBe(true);
 }, 300_000);
-
-type IssuerRequestMetadata = { name: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] };
-/** The metadata a created object may carry (no resourceVersion, timestamps or managed fields). */
-const pick = (m: Omit<IssuerRequestMetadata, 'name' | 'uid'>) => ({ ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}) });
 
 const mesh = useMeshedTraffic(() => testCluster().cluster, {
   label: 'recover-issuer-expiry',

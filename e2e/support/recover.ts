@@ -47,7 +47,7 @@ export async function patchSecret(as: (args: string[]) => Promise<RunResult>, na
 export const signedBy = (pem: string, signer: Pick<Credentials, 'certPem'>) => new X509Certificate(certificatePems(pem)[0]!).verify(new X509Certificate(signer.certPem).publicKey);
 
 export interface IssuerRequest {
-  metadata: { name: string; uid?: string; annotations?: Record<string, string>; ownerReferences?: { uid: string }[] };
+  metadata: { name: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: { uid: string }[] };
   spec?: Record<string, unknown>;
   status?: { certificate?: string; conditions?: { type: string; status: string }[] };
 }
