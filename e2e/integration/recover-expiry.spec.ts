@@ -21,9 +21,9 @@ import { expectMeshRotatedTo } from '../scenarios/rotated-mesh.js';
 import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
 import { useLocalTestCluster } from '../support/local-test-cluster.js';
 import { useMeshedTraffic } from '../support/meshed-traffic.js';
-import { anchorPem, getJson } from '../support/objects.js';
-import { runRecover } from '../support/recover.js';
-import { activateAnchor, makeShortLivedAnchor, signedBy, trustOnly, writePrepared } from '../support/short-lived-anchor.js';
+import { anchorPem } from '../support/objects.js';
+import { issuerRequests as listIssuerRequests, runRecover, signedBy } from '../support/recover.js';
+import { activateAnchor, makeShortLivedAnchor, trustOnly, writePrepared } from '../support/short-lived-anchor.js';
 
 /**
  * How long the test's anchor lives. Setup after it is made (the issuer under it, Linkerd, 6 meshed
@@ -34,11 +34,6 @@ const ANCHOR_LIFETIME_MS = 180_000;
 
 const testCluster = useLocalTestCluster({ values: ['--set', 'pki.issuerCertificate.duration=1h0m0s', '--set', 'pki.issuerCertificate.renewBefore=58m0s'] });
 let expiring: { anchor: Credentials; notAfter: number } | undefined;
-
-interface IssuerRequest {
-  metadata: { name: string; annotations?: Record<string, string> };
-  status?: { certificate?: string; conditions?: { type: string; status: string }[] };
-}
 
 // Registered between the chart's beforeAll and useMeshedTraffic's, so the mesh starts on the anchor.
 beforeAll(async () => {
@@ -68,7 +63,7 @@ function shortFingerprints(pems: string[]): string {
 it('recovers an anchor that expired under traffic, with cert-manager holding an issuer signed by it: the outage is recorded, then every proxy handshakes again on the new anchor alone, 0 failures after', async () => {
   const { cluster, names } = testCluster();
   const { plane, traffic, workloads } = mesh();
-  const issuerRequests = async () => (await getJson<{ items: IssuerRequest[] }>(cluster, ['-n', names.linkerdNamespace, 'get', 'certificaterequests'])).items;
+  const issuerRequests = () => listIssuerRequests(cluster, names.linkerdNamespace);
   const { anchor, notAfter } = expiring!;
   let recoverOutput = '';
   const seen = () =>

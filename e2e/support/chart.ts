@@ -261,6 +261,8 @@ export async function runRunnerAsChart(
     timeoutMs?: number;
     env?: NodeJS.ProcessEnv;
     onOutput?: (chunk: string) => void;
+    /** The runner's process group (tsx and the node it starts), for a test's `kill -9`. */
+    onGroupStarted?: (pid: number) => void;
   },
 ): Promise<RunnerRun> {
   let container: ContainerSpec;
@@ -292,6 +294,7 @@ export async function runRunnerAsChart(
     allowFailure: true,
     timeoutMs: opts.timeoutMs ?? 240_000,
     ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
+    ...(opts.onGroupStarted ? { onGroupStarted: opts.onGroupStarted } : {}),
   });
   return { ...result, args };
 }

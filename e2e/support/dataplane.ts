@@ -60,7 +60,7 @@ function nodeVerdict(socket: tls.TLSSocket): string | undefined {
   return socket.authorized ? undefined : String(socket.authorizationError ?? 'not authorized');
 }
 
-class SimulatedProxy {
+export class SimulatedProxy {
   readonly roots: string[];
   readonly rootsSha256: string;
   private readonly judgedRoots: JudgedRoots;
@@ -439,6 +439,7 @@ export class TrafficDriver {
   readonly timeouts: HandshakeFailure[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
+  private readonly acceptedListeners = new Set<(at: number, client: SimulatedProxy, server: SimulatedProxy) => void>();
 
   constructor(
     private readonly plane: DataPlane,
@@ -452,6 +453,12 @@ export class TrafficDriver {
 
   get disagreementExamples(): Disagreement[] {
     return [...this.plane.judge.disagreementExamples];
+  }
+
+  /** Calls `listener` after each handshake both sides accepted; returns its removal. */
+  onAccepted(listener: (at: number, client: SimulatedProxy, server: SimulatedProxy) => void): () => void {
+    this.acceptedListeners.add(listener);
+    return () => this.acceptedListeners.delete(listener);
   }
 
   start(): void {
@@ -475,6 +482,7 @@ export class TrafficDriver {
         const at = Date.now();
         a.firstHandshakeAt ??= at;
         b.firstHandshakeAt ??= at;
+        for (const listener of this.acceptedListeners) listener(at, a, b);
       } catch (err) {
         // A peer that stopped between picking and connecting is not an mTLS failure.
         if (!a.ready || !b.ready) continue;

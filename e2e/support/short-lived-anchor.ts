@@ -1,35 +1,16 @@
 // A mesh on an anchor that ends in a few minutes, for the local-cluster specs of issue 15 (cert-manager
 // issues nothing shorter than an hour): the anchor is made in the test, written into the anchor
 // Secrets as the runner holds it, and cert-manager issues Linkerd's identity issuer under it.
-import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import { waitFor } from '../cluster/src/index.js';
-import type { RunResult } from '../cluster/src/kubectl.js';
-import { certificatePems } from './certs.js';
 import { kubectlAs, waitForTrustRoots } from './chart.js';
 import { cmctlRenew } from './common-recipe.js';
 import type { LocalTestCluster } from './local-test-cluster.js';
 import { secretData } from './objects.js';
+import { patchSecret, signedBy } from './recover.js';
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
-
-export type KubectlAs = (args: string[]) => Promise<RunResult>;
-
-const b64 = (text: string) => Buffer.from(text).toString('base64');
-
-/** `kubectl patch secret` of these data keys as `as` (admin or the runner's ServiceAccount), retried while refused. */
-export async function patchSecret(as: KubectlAs, namespace: string, name: string, data: Record<string, string>): Promise<void> {
-  const encoded = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, b64(value)]));
-  let last: RunResult | undefined;
-  await waitFor(async () => (last = await as(['-n', namespace, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: encoded })])).code === 0, {
-    what: `Secret ${namespace}/${name} written`,
-    timeoutMs: 60_000,
-    diagnose: () => `Last refusal: ${last?.stderr.trim() ?? 'none'}`,
-  });
-}
-
-/** Whether the first certificate of `pem` is signed by `anchor`'s key. */
-export const signedBy = (pem: string, anchor: Pick<Credentials, 'certPem'>) => new X509Certificate(certificatePems(pem)[0]!).verify(new X509Certificate(anchor.certPem).publicKey);
 
 /** The key pair of an ECDSA P-256 private key PEM (SEC1 or PKCS#8), as WebCrypto keys the fixtures sign with. */
 export async function p256KeyPair(keyPem: string): Promise<CryptoKeyPair> {

@@ -10,6 +10,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Called with each chunk of stdout/stderr as it arrives (progress of long commands). */
   onOutput?: (chunk: string) => void;
+  /**
+   * Start the command as the leader of its own process group and pass its pid (the group's id):
+   * `process.kill(-pid, 'SIGKILL')` then reaches every process it started (tsx runs node as a child).
+   */
+  onGroupStarted?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -20,7 +25,8 @@ export interface RunResult {
 
 export function run(command: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.onGroupStarted !== undefined });
+    if (opts.onGroupStarted && child.pid !== undefined) opts.onGroupStarted(child.pid);
     let stdout = '';
     let stderr = '';
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;

@@ -12,6 +12,7 @@ import {
   PemConverter,
   SubjectAlternativeNameExtension,
   SubjectKeyIdentifierExtension,
+  X509Certificate,
   X509CertificateGenerator,
   type Extension,
 } from '../peculiar.js';
@@ -104,6 +105,17 @@ function signingAlgorithm(keySpec: KeySpec, hash: string): webcrypto.Algorithm {
     : ({ name: 'RSASSA-PKCS1-v1_5', hash } as webcrypto.Algorithm);
 }
 
+/**
+ * The signer's subjectKeyIdentifier, as RFC 5280 4.2.1.1 and every CA (Go's crypto/x509 included)
+ * sets it; computed from its key only when the signer has none. Go 1.25+ derives its identifiers from
+ * SHA-256, @peculiar/x509 from SHA-1: an identifier recomputed here would not match a signer made by
+ * cert-manager, and OpenSSL (node:crypto's checkIssued) then refuses the link.
+ */
+async function authorityKeyIdentifier(signer: Credentials): Promise<Extension> {
+  const ski = new X509Certificate(signer.certPem).getExtension(SubjectKeyIdentifierExtension);
+  return ski ? new AuthorityKeyIdentifierExtension(ski.keyId, false) : AuthorityKeyIdentifierExtension.create(signer.keys.publicKey, false, nodeCrypto);
+}
+
 async function build(
   options: CertOptions,
   defaults: { cn: string; isCA: boolean; lifetimeMs: number },
@@ -135,7 +147,7 @@ async function build(
       nodeCrypto,
     );
   } else {
-    extensions.push(await AuthorityKeyIdentifierExtension.create(signer.keys.publicKey, false, nodeCrypto));
+    extensions.push(await authorityKeyIdentifier(signer));
     x509 = await X509CertificateGenerator.create(
       {
         subject,
