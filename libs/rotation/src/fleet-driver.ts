@@ -15,7 +15,7 @@ import type { FleetClusterPorts } from './ports.js';
 import { resumePhase, stoppedState } from './rules.js';
 import { deadlineMessage, decideOptionsOf, gateCondition, perform, type ProgressEvent, type RunOptions } from './runner.js';
 import { shortFp, type ClusterSnapshot, type EpochMs } from './snapshot.js';
-import { isRotationPhase, iso, parseState, sameState, serializeState, type FleetRecord, type FleetRotationRecord, type FleetStopReason, type Phase, type RotationState, type StopReason } from './state.js';
+import { FLEET_STOP_REASONS, isRotationPhase, iso, parseState, sameState, serializeState, type FleetRecord, type FleetRotationRecord, type FleetStopReason, type Phase, type RotationState, type StopReason } from './state.js';
 
 export interface FleetClusterHandle {
   /** The cluster's name: its kubeconfig context. */
@@ -136,7 +136,8 @@ export async function runFleet(handles: FleetHandles, options: RunOptions, progr
     const message = `${stop.cluster}: ${stop.message}`;
     if (stop.clusterState) await persist(stop.clusterState.live, withMarker(stop.clusterState.live, stop.clusterState.state)).catch(() => undefined);
     const rotation = primary.state.fleet?.rotation;
-    const fleetReason = (['cluster-unreachable', 'fleet-mismatch', 'deadline', 'lease-held', 'lease-lost', 'state-invalid', 'action-failed'] as const).find((r) => r === stop.reason) ?? 'cluster-stopped';
+    // A cluster's own engine stop is recorded as `cluster-stopped` (its state keeps the reason).
+    const fleetReason = FLEET_STOP_REASONS.find((r) => r === stop.reason) ?? 'cluster-stopped';
     if (rotation) await setRotation({ ...rotation, stopped: { reason: fleetReason, cluster: stop.cluster, message: stop.message, at: iso(now()) } }).catch(() => undefined);
     progress({ cluster: stop.cluster, event: { kind: 'stopped', reason: stop.reason as StopReason, message } });
     return result({ outcome: 'stopped', reason: stop.reason, cluster: stop.cluster, message });

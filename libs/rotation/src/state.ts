@@ -163,8 +163,6 @@ const fleetRecord = z.strictObject({
   role: z.enum(['primary', 'member']),
   primary: z.string().min(1),
   rotation: fleetRotation.optional(),
-  /** The last finished fleet rotation's id (primary). */
-  lastId: z.string().optional(),
 });
 
 const rotationStateSchema = z.strictObject({
