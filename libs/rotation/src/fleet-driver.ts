@@ -259,7 +259,10 @@ export async function runFleet(handles: FleetHandles, options: RunOptions, progr
         progress({ cluster: first.cluster.name, event: { kind: 'done', summary: message } });
         return result({ outcome: 'done', message, resumeAt });
       }
-      const wait = waits.find((w) => !long.includes(w)) as Extract<Step, { kind: 'wait' }>;
+      // A cluster's own gate first: a fleet gate holds because of what other clusters still await.
+      // Every cluster a fleet gate holds is reported (the logger shows each gate once while it stays the same).
+      for (const w of waits) if (!w.engine && !long.includes(w)) progress({ cluster: w.cluster.name, event: { kind: 'waiting', gate: w.gate, deadline: (pendingSince.get(`${w.cluster.name}/${w.gate.name}`) ?? t) + gateTimeoutMs } });
+      const wait = waits.filter((w) => !long.includes(w)).sort((a, b) => (a.engine ? 0 : 1) - (b.engine ? 0 : 1))[0] as Extract<Step, { kind: 'wait' }>;
       const key = `${wait.cluster.name}/${wait.gate.name}`;
       const since = pendingSince.get(key) ?? t;
       pendingSince.set(key, since);
@@ -267,12 +270,13 @@ export async function runFleet(handles: FleetHandles, options: RunOptions, progr
       const missed = async (at: number) =>
         stopFleet({
           reason: 'deadline',
-          cluster: wait.cluster.name,
+          // A fleet gate's deadline names the cluster that holds it, not the one it holds back.
+          cluster: wait.engine ? wait.cluster.name : wait.on.name,
           message: deadlineMessage(wait.gate),
           ...(wait.engine ? { clusterState: { live: wait.cluster, state: stoppedState(wait.cluster.state, { reason: 'deadline', message: deadlineMessage(wait.gate), at, gate: wait.gate.name }) } } : {}),
         });
       if (t >= deadline) return await missed(t);
-      progress({ cluster: wait.cluster.name, event: { kind: 'waiting', gate: wait.gate, deadline } });
+      if (wait.engine) progress({ cluster: wait.cluster.name, event: { kind: 'waiting', gate: wait.gate, deadline } });
       const until = Math.min(deadline, t + Math.max(1, Math.floor(leaseDurationMs / 3)));
       const outcome = await wait.on.ports.waiter.waitFor({ gate: wait.gate, satisfied: wait.satisfied }, until);
       const after = now();

@@ -136,6 +136,29 @@ describe('an unreachable member mid-rotation', () => {
   });
 });
 
+describe('a deadline', () => {
+  it("stops the fleet naming the member and its stuck workload, no cluster promoted; fixed, a run resumes to Done", async () => {
+    const fleet = fleetOf();
+    const [east, west] = fleet.clusters as [FakeCluster, FakeCluster];
+    const from = east.active?.fingerprint as string;
+    west.workload('app-1', 'svc-0').stuck = true;
+    const stopped = await runFleet(fleet.handles(), { ...RUN, ...OPTIONS, strategy: 'restart', gateTimeoutMs: 60_000, holder: 'fleet-1' });
+    expect(stopped).toMatchObject({ outcome: 'stopped', reason: 'deadline', cluster: 'west' });
+    expect(stopped.message).toMatch(/^west: expected gate pods-trust-both to open before the deadline.*app-1\/svc-0/);
+    expect(stateOf(west)).toMatchObject({ phase: 'Stopped', stopped: { reason: 'deadline', phase: 'TrustBoth', gate: 'pods-trust-both' } });
+    expect(stateOf(east).fleet?.rotation?.stopped).toMatchObject({ reason: 'deadline', cluster: 'west' });
+    expect([east.active?.fingerprint, west.active?.fingerprint]).toEqual([from, from]);
+
+    west.workload('app-1', 'svc-0').stuck = false;
+    for (const p of west.pods) if (p.readyAt === Number.POSITIVE_INFINITY) p.readyAt = west.clock;
+    fleet.advance(61_000);
+    const { result } = await runToEnd(fleet, { strategy: 'restart', start: 'never' });
+    expect(result.outcome).toBe('done');
+    expect(expectRotated(west, from)).toBe(expectRotated(east, from));
+    expect(fleet.crossViolations).toEqual([]);
+  });
+});
+
 describe('kill -9 of the driver', () => {
   it.each<Strategy>(['cross-signed', 'restart'])('%s: killed while a fleet gate holds, a new run resumes from the fleet record to Done', async (strategy) => {
     const fleet = fleetOf();
