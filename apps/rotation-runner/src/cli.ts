@@ -3,6 +3,7 @@
 // and output through injectable streams.
 import { Command, CommanderError } from 'commander';
 import { registerBootstrap } from './commands/bootstrap.js';
+import { registerFleet } from './commands/fleet.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRecover } from './commands/recover.js';
 import { registerRotate } from './commands/rotate.js';
@@ -32,6 +33,7 @@ export function buildProgram(io: CommandIO, setExitCode: (code: number) => void)
   registerStatus(program, io, setExitCode);
   registerCheck(program, io, setExitCode);
   registerValidateBundle(program, io, setExitCode);
+  registerFleet(program, io, setExitCode);
   // Each command inherits the exit override and output streams.
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   return program;

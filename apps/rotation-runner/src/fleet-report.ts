@@ -26,8 +26,19 @@ export function parseFleetFlags(values: Record<string, unknown>): FleetFlags | u
     if (primary !== undefined || members.length > 0) throw new UsageError('--primary and --member name the clusters of `check --fleet`: add --fleet');
     return undefined;
   }
-  if (primary === undefined) throw new UsageError('check --fleet needs --primary <context>: the kubeconfig context of the cluster the others are compared with');
-  if (members.length === 0) throw new UsageError('check --fleet needs at least one --member <context>: a fleet of one cluster has nothing to compare (run `check` alone)');
+  return fleetContextFlags(values, {
+    command: 'check --fleet',
+    primary: 'the kubeconfig context of the cluster the others are compared with',
+    member: 'a fleet of one cluster has nothing to compare (run `check` alone)',
+  });
+}
+
+/** `--primary` and at least one `--member`, every context once; `why` says what each is for in `command`. */
+export function fleetContextFlags(values: Record<string, unknown>, why: { command: string; primary: string; member: string }): FleetFlags {
+  const primary = values['primary'] as string | undefined;
+  const members = (values['member'] as string[] | undefined) ?? [];
+  if (primary === undefined) throw new UsageError(`${why.command} needs --primary <context>: ${why.primary}`);
+  if (members.length === 0) throw new UsageError(`${why.command} needs at least one --member <context>: ${why.member}`);
   const all = [primary, ...members];
   const twice = all.filter((c, i) => all.indexOf(c) !== i);
   if (twice.length > 0) throw new UsageError(`expected every context once in --primary and --member, found ${[...new Set(twice)].join(', ')} more than once`);

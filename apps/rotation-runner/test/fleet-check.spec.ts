@@ -2,50 +2,14 @@
 // kubeconfig lacks refused before any cluster is read, clusters whose API does not answer named with
 // exit 4, and the report over snapshots of real anchors made in the test (agree: 0, disagree: 1).
 // Reading real clusters is `check`'s own read (the same session and snapshot); no two-cluster test yet.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { sha256Hex } from '@linkerd-rotator/x509';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import type { AnchorFacts, ClusterSnapshot, FleetAnchorView } from '@linkerd-rotator/rotation';
-import { run } from '../src/cli.js';
+import { cli, refusingKubeconfigForSpec } from './refusing-kubeconfig.js';
 import { buildFleetReport, fleetExitCode, formatFleetReport, parseFleetFlags } from '../src/fleet-report.js';
 
-function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  return run(argv, { out: (t) => (out += t), err: (t) => (err += t) }).then((code) => ({ code, out, err }));
-}
-
-let dir: string;
-let kubeconfig: string;
-
-/** A local port nothing listens on: taken from the OS, then released. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fleet-check-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  // Two contexts on a port nothing listens on: their API servers refuse every connection.
-  const port = await closedPort();
-  const cluster = (name: string) => `- name: ${name}\n  cluster:\n    server: https://127.0.0.1:${port}\n    insecure-skip-tls-verify: true`;
-  const context = (name: string) => `- name: ${name}\n  context:\n    cluster: ${name}\n    user: u`;
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1\nkind: Config\ncurrent-context: east\nclusters:\n${cluster('east')}\n${cluster('west')}\ncontexts:\n${context('east')}\n${context('west')}\nusers:\n- name: u\n  user:\n    token: t\n`,
-  );
-});
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// Two contexts on a port nothing listens on: their API servers refuse every connection.
+const refusing = refusingKubeconfigForSpec('fleet-check-');
 
 describe('check --fleet flags', () => {
   it.each([
@@ -54,7 +18,7 @@ describe('check --fleet flags', () => {
     [['--fleet', '--primary', 'east'], /check --fleet needs at least one --member <context>/],
     [['--fleet', '--primary', 'east', '--member', 'west', '--member', 'east'], /expected every context once in --primary and --member, found east more than once/],
   ])('%j is a usage error (exit 2)', async (args, message) => {
-    const result = await cli(['check', '--kubeconfig', kubeconfig, ...args]);
+    const result = await cli(['check', '--kubeconfig', refusing.path(), ...args]);
     expect(result.code).toBe(2);
     expect(result.err).toMatch(message);
   });
@@ -65,14 +29,14 @@ describe('check --fleet flags', () => {
   });
 
   it('refuses a context the kubeconfig lacks before reading any cluster (exit 2)', async () => {
-    const result = await cli(['check', '--kubeconfig', kubeconfig, '--fleet', '--primary', 'east', '--member', 'south']);
+    const result = await cli(['check', '--kubeconfig', refusing.path(), '--fleet', '--primary', 'east', '--member', 'south']);
     expect(result.code).toBe(2);
     expect(result.err).toMatch(/expected context south in the kubeconfig .*, found only east, west; pass a context it holds/);
     expect(result.out).toBe('');
   });
 
   it('names every cluster whose API does not answer, and exits 4 as check does', async () => {
-    const result = await cli(['check', '--kubeconfig', kubeconfig, '--api-timeout', '1s', '--log-format', 'json', '--fleet', '--primary', 'east', '--member', 'west']);
+    const result = await cli(['check', '--kubeconfig', refusing.path(), '--api-timeout', '1s', '--log-format', 'json', '--fleet', '--primary', 'east', '--member', 'west']);
     expect(result.code).toBe(4);
     expect(result.out).toMatch(/^ {2}east \(primary\) +UNREACHABLE$/m);
     expect(result.out).toMatch(/^ {2}west +UNREACHABLE$/m);

@@ -79,6 +79,52 @@ describe('createRotationAdapter', () => {
     expect(await adapter.readAnchorSecrets()).not.toHaveProperty('activeCrossSignatureNotAfter');
   });
 
+  it("copies B for the fleet driver: the member's prepared Secret gets the certificate only, its active Secret the primary's (B's key, the same X), only over A", async () => {
+    const member = new FakeApiServer();
+    await member.start();
+    try {
+      server.put(tlsSecret(names.preparedAnchorSecret, b));
+      server.put({ ...tlsSecret(names.activeAnchorSecret, a), data: { ...tlsSecret(names.activeAnchorSecret, a).data, [ANCHOR_CERT_KEY]: b64(a.certPem) } });
+      member.put({ ...tlsSecret(names.activeAnchorSecret, a), data: { ...tlsSecret(names.activeAnchorSecret, a).data, [ANCHOR_CERT_KEY]: b64(a.certPem) } });
+      member.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: names.preparedAnchorSecret, namespace: names.trustNamespace }, type: 'Opaque', data: { 'tls.crt': b64(a.certPem) } });
+      const primary = createRotationAdapter(server.kubeConfig(), options).ports.fleet;
+      const memberAdapter = createRotationAdapter(member.kubeConfig(), options);
+      const read = async (name: string) => {
+        const res = await fetch(`${member.kubeConfig().getCurrentCluster()!.server}/api/v1/namespaces/${names.trustNamespace}/secrets/${name}`);
+        return ((await res.json()) as { data: Record<string, string> }).data;
+      };
+
+      expect(await primary.readPreparedCertificate(a.fingerprint)).toBeUndefined();
+      const prepared = await primary.readPreparedCertificate(b.fingerprint);
+      expect(prepared?.data).not.toHaveProperty('tls.key');
+      expect(await memberAdapter.ports.fleet.writePreparedCertificate(prepared!)).toEqual({ written: true });
+      const memberPrepared = await read(names.preparedAnchorSecret);
+      expect(certificatesOf(Buffer.from(memberPrepared[ANCHOR_CERT_KEY]!, 'base64').toString('utf8')).map((c) => c.fingerprint)).toEqual([b.fingerprint]);
+      expect(memberPrepared['tls.key'] ?? '').toBe('');
+      expect((await memberAdapter.readAnchorSecrets()).prepared?.fingerprint).toBe(b.fingerprint);
+      await expect(memberAdapter.ports.fleet.writePreparedCertificate({ ...prepared!, data: { ...prepared!.data, 'tls.key': b64(b.keyPem) } })).rejects.toThrow(/certificate of .* alone, found a copy of .* with a key/);
+
+      // Before the primary promotes, its active Secret does not hold B: nothing to copy.
+      expect(await primary.readActive(b.fingerprint)).toBeUndefined();
+      const primaryAdapter = createRotationAdapter(server.kubeConfig(), options);
+      expect(await primaryAdapter.anchors.writeActiveFromPrepared(b.fingerprint, { crossSignedBy: a.fingerprint })).toEqual({ written: true });
+      const active = await primary.readActive(b.fingerprint);
+      const [x] = certificatesOf(Buffer.from(active!.data['tls.crt']!, 'base64').toString('utf8'));
+      expect(active?.crossSignature).toBe(x!.fingerprint);
+      expect(x!.issuer).toBe(a.cert.subject);
+
+      expect(await memberAdapter.ports.fleet.writeActiveCopy(active!, b.fingerprint)).toEqual({ written: false, found: a.fingerprint });
+      expect(await memberAdapter.ports.fleet.writeActiveCopy(active!, a.fingerprint)).toEqual({ written: true });
+      expect(await read(names.activeAnchorSecret)).toEqual(active!.data);
+      // A rerun (the driver killed after the write) finds it done.
+      expect(await memberAdapter.ports.fleet.writeActiveCopy(active!, a.fingerprint)).toEqual({ written: true });
+      const facts = await memberAdapter.readAnchorSecrets();
+      expect([facts.active?.fingerprint, facts.activeCrossSignatureNotAfter]).toEqual([b.fingerprint, x!.notAfter.getTime()]);
+    } finally {
+      await member.stop();
+    }
+  });
+
   it('takes its injector strictness from the options, strict by default', () => {
     expect(createRotationAdapter(server.kubeConfig(), options).reader.strictInjector).toBe(true);
     expect(createRotationAdapter(server.kubeConfig(), { ...options, strictInjector: false }).reader.strictInjector).toBe(false);

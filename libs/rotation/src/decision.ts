@@ -67,7 +67,13 @@ export type GateName =
   | 'cross-signed-pods-restarted'
   | 'pods-trust-only-new'
   | 'promotion-safe'
-  | 'retirement-safe';
+  | 'retirement-safe'
+  // The fleet driver's (fleet-driver.ts): the three fleet gates (fleet.ts), and a member waiting for the primary.
+  | 'fleet-trusts-new-anchor'
+  | 'fleet-may-promote'
+  | 'fleet-leaves-chain-to-new'
+  | 'fleet-anchor-prepared'
+  | 'fleet-primary-promoted';
 
 /** A meshed pod the rotator never restarts: an operator deletes it, or a Job finishes it. */
 export interface Blocker {

@@ -21,6 +21,10 @@ export {
   type RotationRecord,
   type RotationState,
   type StopReason,
+  FLEET_STOP_REASONS,
+  type FleetRecord,
+  type FleetRotationRecord,
+  type FleetStopReason,
 } from './state.js';
 export { bundleSyncedAt, describePhase, recovering, requiredAnchors, resumePhase, type ResumablePhase } from './rules.js';
 export { crossSignWindowOf, DEFAULT_OPTIONS, expiryMarginOf, formatDuration, resolveOptions, rotationNeedMs, type DecideOptions, type StartPolicy, type Strategy } from './options.js';
@@ -55,3 +59,4 @@ export {
   type ObservedCluster,
   type UnreachableCluster,
 } from './fleet.js';
+export { runFleet, type FleetClusterHandle, type FleetHandles, type FleetProgress, type FleetProgressEvent, type FleetRunResult } from './fleet-driver.js';

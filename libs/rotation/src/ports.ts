@@ -110,3 +110,33 @@ export interface RotationPorts {
   readonly clock: Clock;
   readonly waiter: Waiter;
 }
+
+/**
+ * An anchor Secret's content as the fleet driver copies it between clusters (docs/multicluster.md,
+ * "Where the new anchor comes from"). Opaque to the engine: only the adapter reads `data`, and it is
+ * never logged (a copy of the active Secret holds B's key).
+ */
+export interface AnchorCopy {
+  /** The anchor the Secret holds (its `anchor.crt`). */
+  readonly fingerprint: Fingerprint;
+  /** X's fingerprint when the Secret carries a cross-signature (strategy cross-signed). */
+  readonly crossSignature?: Fingerprint;
+  readonly data: Readonly<Record<string, string>>;
+}
+
+/** The copies of B the fleet driver makes: read in the primary, written certificate-only or as the primary's active Secret in a member. */
+export interface FleetAnchors {
+  /** The prepared Secret's certificate only (no key), if it holds `expected`. */
+  readPreparedCertificate(expected: Fingerprint): Promise<AnchorCopy | undefined>;
+  /** The active Secret as promotion wrote it (B's key, X when cross-signed), if it holds `expected`. */
+  readActive(expected: Fingerprint): Promise<AnchorCopy | undefined>;
+  /** Member: writes the prepared Secret with the certificate only, if it does not hold `copy` yet. */
+  writePreparedCertificate(copy: AnchorCopy): Promise<WriteOutcome>;
+  /** Member: writes the active Secret as `copy` (the primary's), only while it still holds `expectedCurrent` (A). */
+  writeActiveCopy(copy: AnchorCopy, expectedCurrent: Fingerprint): Promise<WriteOutcome>;
+}
+
+/** One cluster of a fleet: the single-cluster ports plus the fleet's copies of B. */
+export interface FleetClusterPorts extends RotationPorts {
+  readonly fleet: FleetAnchors;
+}

@@ -124,6 +124,12 @@ export async function runRotation(ports: RotationPorts, options: RunOptions, pro
     if (!parsed.ok) return await stopWith({ reason: 'state-invalid', message: parsed.message });
     state = parsed.state;
     resourceVersion = stored?.resourceVersion;
+    const fleet = state.fleet;
+    if (fleet && !decideOptions.recover) {
+      // A fleet's cluster rotated on its own would promote or retire on its own clock (docs/multicluster.md).
+      const message = `expected a cluster rotated on its own, found it in a fleet (${fleet.role}${fleet.role === 'member' ? ` of primary ${fleet.primary}` : ` ${fleet.primary}`}): run \`rotator fleet run --primary ${fleet.primary} --member ...\` instead; nothing was written`;
+      return await stopWith({ reason: 'state-invalid', message });
+    }
     progress({ kind: 'started', phase: state.phase, holder });
 
     // Per gate name, when this run first waited on it since the last action or phase change.
@@ -221,13 +227,13 @@ export function decideOptionsOf(options: RunOptions): DecideOptions {
 }
 
 /** Why a run stopped on a missed gate deadline (I3): what the gate awaits and who blocks it. */
-function deadlineMessage(gate: Gate): string {
+export function deadlineMessage(gate: Gate): string {
   const details = [...gate.blockers.map((b) => b.message), ...gate.missing.slice(0, 5)];
   return `expected gate ${gate.name} to open before the deadline, found: ${gate.summary}${details.length > 0 ? ` (${details.join('; ')})` : ''}; fix what it names (or raise the timeout) and run again to resume`;
 }
 
 /** The gate is satisfied once `decide` on a fresh snapshot no longer waits on this same gate. */
-function gateCondition(gate: Gate, state: RotationState, options: DecideOptions): WaitCondition {
+export function gateCondition(gate: Gate, state: RotationState, options: DecideOptions): WaitCondition {
   return {
     gate,
     satisfied(snapshot: ClusterSnapshot): boolean {
@@ -238,7 +244,7 @@ function gateCondition(gate: Gate, state: RotationState, options: DecideOptions)
 }
 
 /** Carries out one action; false when a guarded copy found its source changed (nothing written). */
-async function perform(
+export async function perform(
   decision: Extract<Decision, { kind: 'action' }>,
   run: { ports: RotationPorts; progress: Progress; stats: { rolls: number }; restartConcurrency: number },
 ): Promise<boolean> {

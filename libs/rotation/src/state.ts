@@ -126,6 +126,45 @@ const lastRotation = z.strictObject({
   strategy: strategy.optional(),
 });
 
+/** A cluster of a fleet rotation, as the primary's fleet record last saw it (docs/multicluster.md). */
+const fleetClusterRecord = z.strictObject({
+  phase: z.enum(PHASES),
+  /** When its identity was seen running the issuer under B (its rotation's identityFreshAt). */
+  identityFreshAt: time.optional(),
+});
+
+/** Reasons the fleet driver stops that are the fleet's, not one cluster's engine. */
+export const FLEET_STOP_REASONS = ['cluster-unreachable', 'fleet-mismatch', 'cluster-stopped', 'deadline', 'lease-held', 'lease-lost', 'state-invalid', 'action-failed'] as const;
+export type FleetStopReason = (typeof FLEET_STOP_REASONS)[number];
+
+/** The fleet's rotation, in the primary's state: one A, one B generated once, one X minted once. */
+const fleetRotation = z.strictObject({
+  id: z.string().min(1),
+  strategy,
+  from: fingerprint,
+  /** B: the primary's prepared anchor, once its cert-manager issued it. */
+  to: fingerprint.optional(),
+  /** X's fingerprint (cross-signed), once the primary's promotion minted it. */
+  crossSignature: fingerprint.optional(),
+  /** The least advanced phase of the fleet's clusters. */
+  phase: z.enum(PHASES),
+  startedAt: time,
+  /** Every cluster of the rotation, by kubeconfig context, the primary first. */
+  clusters: z.record(z.string(), fleetClusterRecord),
+  /** The last stop of the fleet driver, naming the cluster. */
+  stopped: z.strictObject({ reason: z.enum(FLEET_STOP_REASONS), cluster: z.string(), message: z.string(), at: time }).optional(),
+});
+
+/**
+ * A cluster driven by the fleet driver (`rotator fleet run`). In the primary it carries the fleet's
+ * rotation; in a member it names the primary. The single-cluster runner refuses a state with it.
+ */
+const fleetRecord = z.strictObject({
+  role: z.enum(['primary', 'member']),
+  primary: z.string().min(1),
+  rotation: fleetRotation.optional(),
+});
+
 const rotationStateSchema = z.strictObject({
   version: z.literal(STATE_VERSION),
   phase: z.enum(PHASES),
@@ -133,11 +172,14 @@ const rotationStateSchema = z.strictObject({
   stopped: stopped.optional(),
   last: lastRotation.optional(),
   knownBundles: z.record(z.string(), knownBundle),
+  fleet: fleetRecord.optional(),
 });
 
 export type RotationState = z.output<typeof rotationStateSchema>;
 export type RotationRecord = z.output<typeof rotation>;
 export type KnownBundle = z.infer<typeof knownBundle>;
+export type FleetRecord = z.output<typeof fleetRecord>;
+export type FleetRotationRecord = z.output<typeof fleetRotation>;
 /** The phases that restart workloads. */
 export type RollPhase = 'TrustBoth' | 'Promote' | 'Retire';
 

@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_OBJECT_NAMES, type ObjectNames } from '@linkerd-rotator/names';
 import type {
+  AnchorCopy,
   ClusterSnapshot,
+  FleetClusterPorts,
   IdentityEvent,
   MeshedPod,
   OwnerKind,
@@ -141,6 +143,10 @@ export interface FakeConfig {
    * active anchor cannot cross-sign.
    */
   readonly crossSigning: 'honest' | 'omit-x' | 'unable';
+  /** The cluster's name in a fleet (fake-fleet.ts): it tells its issuers apart from other clusters'. */
+  readonly name: string;
+  /** A fleet member has no prepared Certificate: renewing it fails, the fleet driver writes B instead. */
+  readonly role: 'primary' | 'member';
 }
 
 /** Probabilities per port call of cluster events nobody asked for. */
@@ -180,6 +186,8 @@ const DEFAULTS: FakeConfig = {
   chaos: {},
   anchorLifetimeMs: 365 * DAY,
   crossSigning: 'honest',
+  name: '',
+  role: 'primary',
 };
 
 export class FakeCluster {
@@ -241,6 +249,10 @@ export class FakeCluster {
   readonly restarts: string[] = [];
   private kill?: { at: number; mode: 'before' | 'after' };
   dead = false;
+  /** Set: every call fails with this error, as an API server that does not answer (the cluster's controllers go on). */
+  unreachable?: string;
+  /** How a waiter advances time: this cluster alone, or the whole fleet (fake-fleet.ts). */
+  waitTick: () => void = () => this.tick();
   private chaosCounts = { prepared: 0, namespaces: 0 };
   private podSeq = 0;
 
@@ -262,10 +274,12 @@ export class FakeCluster {
 
   private newAnchor(sameKeyAs?: Anchor): Anchor {
     const label = String.fromCharCode(65 + this.anchorSeq++);
+    // In a fleet the first anchor A is the one all clusters share; each later one is this cluster's own.
+    const own = this.config.name && label !== 'A' ? `${this.config.name}:` : '';
     const anchor = {
       label,
-      fingerprint: anchorFp(label),
-      publicKeyFingerprint: sameKeyAs?.publicKeyFingerprint ?? sha256(`key:${label}`),
+      fingerprint: own ? sha256(`cert:${own}${label}`) : anchorFp(label),
+      publicKeyFingerprint: sameKeyAs?.publicKeyFingerprint ?? sha256(`key:${own}${label}`),
       notBefore: Math.floor(this.clock / 1000) * 1000,
       notAfter: this.clock + this.config.anchorLifetimeMs,
     };
@@ -278,7 +292,7 @@ export class FakeCluster {
     const serial = (this.issuer?.serial ?? 0) + 1;
     const x = this.activeCrossSignature && this.active?.fingerprint === chainsTo ? this.activeCrossSignature : undefined;
     const real = x && this.crossSigning === 'honest' ? { via: x } : {};
-    return { serial, fingerprint: sha256(`issuer:${serial}`), chainsTo, notBefore: Math.floor(at / 1000) * 1000, notAfter: at + 2 * DAY, ...real, ...(x ? { reportedVia: x } : {}) };
+    return { serial, fingerprint: sha256(`issuer:${this.config.name ? `${this.config.name}:` : ''}${serial}`), chainsTo, notBefore: Math.floor(at / 1000) * 1000, notAfter: at + 2 * DAY, ...real, ...(x ? { reportedVia: x } : {}) };
   }
 
   // ---- webpki-style path building ------------------------------------------------------------
@@ -299,12 +313,12 @@ export class FakeCluster {
   verifies(trust: ReadonlySet<string>, issuer: Issuer): boolean {
     // Validity at this clock is part of the key: a path found before an expiry is gone after it.
     const valid = (fp: string) => (!this.anchorsEnd || (this.anchorsByFp.get(fp)?.notAfter ?? 0) > this.clock ? '' : '!');
-    const key = `${[...trust].sort().map((fp) => fp + valid(fp)).join(',')}|${issuer.serial}|${this.issuerRenewalStopped && issuer.notAfter <= this.clock}|${valid(issuer.chainsTo)}|${issuer.via ? issuer.via.notAfter > this.clock : '-'}`;
+    const key = `${[...trust].sort().map((fp) => fp + valid(fp)).join(',')}|${issuer.fingerprint}|${this.issuerRenewalStopped && issuer.notAfter <= this.clock}|${valid(issuer.chainsTo)}|${issuer.via ? issuer.via.notAfter > this.clock : '-'}`;
     const cached = this.pathCache.get(key);
     if (cached !== undefined) return cached;
     const signer = this.anchorNode(issuer.chainsTo);
     const anchors = [...trust].map((fp) => this.anchorNode(fp)).filter((n): n is CertNode => n !== undefined);
-    const issuerNode: CertNode = { subject: 'identity', spki: `issuer-key:${issuer.serial}`, issuerName: 'root', signerSpki: signer?.spki ?? '-', notAfter: issuer.notAfter };
+    const issuerNode: CertNode = { subject: 'identity', spki: `issuer-key:${issuer.fingerprint}`, issuerName: 'root', signerSpki: signer?.spki ?? '-', notAfter: issuer.notAfter };
     const via = issuer.via && this.anchorNode(issuer.via.anchor);
     const intermediates: CertNode[] = [issuerNode];
     if (issuer.via && signer && via) intermediates.push({ subject: 'root', spki: signer.spki, issuerName: 'root', signerSpki: via.spki, notAfter: issuer.via.notAfter });
@@ -627,6 +641,7 @@ export class FakeCluster {
 
   private beforeCall(name: string, mutating: boolean): void {
     if (this.dead) throw new Killed();
+    if (this.unreachable !== undefined) throw new Error(this.unreachable);
     this.calls.push({ name, mutating });
     if (this.kill && this.kill.mode === 'before' && mutating && this.mutatingCalls() === this.kill.at) {
       this.dead = true;
@@ -756,14 +771,17 @@ export class FakeCluster {
     };
   }
 
+  /** One port call: it may interleave controller work and chaos first, and honours kills. */
+  private readonly call = async <T>(name: string, mutating: boolean, fn: () => T): Promise<T> => {
+    this.beforeCall(name, mutating);
+    const out = fn();
+    this.afterCall(mutating);
+    return out;
+  };
+
   /** The ports the runner drives; every call may interleave controller work and chaos first. */
   ports(): RotationPorts {
-    const call = async <T>(name: string, mutating: boolean, fn: () => T): Promise<T> => {
-      this.beforeCall(name, mutating);
-      const out = fn();
-      this.afterCall(mutating);
-      return out;
-    };
+    const call = this.call;
     return {
       cluster: { readSnapshot: () => call('readSnapshot', false, () => this.snapshot()) },
       anchors: {
@@ -786,7 +804,11 @@ export class FakeCluster {
           }),
       },
       certificates: {
-        renewPreparedAnchor: () => call('renewPreparedAnchor', true, () => void (this.prepared = { ...this.prepared, issuing: true })),
+        renewPreparedAnchor: () =>
+          call('renewPreparedAnchor', true, () => {
+            if (this.config.role === 'member') throw new Error(`certificates.cert-manager.io "linkerd-trust-anchor" not found (fleet member ${this.config.name})`);
+            this.prepared = { ...this.prepared, issuing: true };
+          }),
         renewIdentityIssuer: () => call('renewIdentityIssuer', true, () => void (this.issuerIssuing = true)),
         discardIssuerRequest: (name: string) => call('discardIssuerRequest', true, () => void (this.issuerRequest?.name === name && (this.issuerRequest = undefined))),
       },
@@ -838,12 +860,79 @@ export class FakeCluster {
             for (;;) {
               if (condition.satisfied(this.snapshot())) return 'satisfied' as const;
               if (this.clock >= deadline) return 'timeout' as const;
-              this.tick();
+              this.waitTick();
             }
           }),
       },
     };
   }
+
+  /**
+   * The ports of a fleet cluster: the single-cluster ones, plus the copies of B the fleet driver makes.
+   * A copy's `data` carries the fake's anchor (and X) as JSON, as a real one carries PEM.
+   */
+  fleetPorts(): FleetClusterPorts {
+    const call = this.call;
+    const learn = (copy: AnchorCopy): Anchor => {
+      const anchor = JSON.parse(copy.data['anchor.json'] as string) as Anchor;
+      if (anchor.fingerprint !== copy.fingerprint) throw new Error(`expected a copy of ${copy.fingerprint}, found ${anchor.fingerprint}`);
+      this.anchorsByFp.set(anchor.fingerprint, anchor);
+      this.pathCache.clear();
+      return anchor;
+    };
+    return {
+      ...this.ports(),
+      fleet: {
+        readPreparedCertificate: (expected) =>
+          call('readPreparedCertificate', false, () => {
+            const p = this.prepared.anchor;
+            return p?.fingerprint === expected ? { fingerprint: p.fingerprint, data: { 'anchor.json': JSON.stringify(p) } } : undefined;
+          }),
+        readActive: (expected) =>
+          call('readActive', false, () => {
+            const a = this.active;
+            if (a?.fingerprint !== expected) return undefined;
+            const x = this.activeCrossSignature;
+            return { fingerprint: a.fingerprint, ...(x ? { crossSignature: sha256(`x:${x.anchor}:${a.fingerprint}:${x.notAfter}`) } : {}), data: { 'anchor.json': JSON.stringify(a), ...(x ? { 'x.json': JSON.stringify(x) } : {}) } };
+          }),
+        writePreparedCertificate: (copy) =>
+          call('writePreparedCertificate', true, () => {
+            const anchor = learn(copy);
+            this.prepared = { ...this.prepared, anchor };
+            this.preparedCopies.push(copy.fingerprint);
+            return { written: true as const };
+          }),
+        writeActiveCopy: (copy, expectedCurrent) =>
+          call('writeActiveCopy', true, () => {
+            if (this.active?.fingerprint !== expectedCurrent) return { written: false as const, ...(this.active ? { found: this.active.fingerprint } : {}) };
+            const anchor = learn(copy);
+            const x = copy.data['x.json'];
+            this.activeCrossSignature = x !== undefined ? (JSON.parse(x) as CrossSignature) : undefined;
+            this.active = anchor;
+            return { written: true as const };
+          }),
+      },
+    };
+  }
+
+  /**
+   * Cross-cluster I1 (ground truth): each of this cluster's proxies, shown each leaf of `other`'s
+   * proxies (a cross-cluster handshake through the gateway), builds a path to an anchor it trusts.
+   */
+  rejectsLeavesOf(other: FakeCluster): string[] {
+    const found: string[] = [];
+    for (const p of this.pods) {
+      for (const q of other.pods) {
+        if (q.leaf && !this.verifies(p.trust, q.leaf.issuer)) {
+          found.push(`${this.config.name}:${p.namespace}/${p.name} trusts ${labels(p.trust)} but ${other.config.name}:${q.namespace}/${q.name} presents a leaf from ${describeChain(q.leaf.issuer)}`);
+        }
+      }
+    }
+    return found;
+  }
+
+  /** Fingerprints the fleet driver wrote into this cluster's prepared Secret, in order. */
+  readonly preparedCopies: string[] = [];
 
   // ---- assertions helpers --------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 // caches and clients. `start()` lists and watches; `stop()` closes the watches so the process can exit.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ObjectNames } from '@linkerd-rotator/names';
-import type { IssuerSigningFacts, RotationPorts } from '@linkerd-rotator/rotation';
+import type { FleetClusterPorts, IssuerSigningFacts } from '@linkerd-rotator/rotation';
 import { reuseConnections } from '../connections.js';
 import { KubeAnchorSecrets, readAnchorSecrets, type AnchorSecretFacts } from './anchors.js';
 import { ClusterCache } from './cache.js';
@@ -40,7 +40,8 @@ export interface RotationAdapterOptions {
 }
 
 export interface RotationAdapter {
-  readonly ports: RotationPorts;
+  /** The engine's ports, plus the fleet driver's copies of B (`fleet`, the same Secret writer). */
+  readonly ports: FleetClusterPorts;
   readonly context: AdapterContext;
   readonly cache: ClusterCache;
   readonly reader: KubeClusterReader;
@@ -76,10 +77,11 @@ export function createRotationAdapter(kubeConfig: KubeConfig, options: RotationA
   const restarts = new KubeWorkloadRestarts(context, { cache, reader, budgetTimeoutMs: options.budgetTimeoutMs });
   const waiter = new KubeWaiter(context, cache, reader);
   const events = new KubeEventRecorder(context, { stateNamespace: options.stateNamespace, instance: options.instance, stateUid: () => state.uid });
-  const anchors = new KubeAnchorSecrets(context, { active: cache.activeSecret, previous: cache.previousSecret });
-  const ports: RotationPorts = {
+  const anchors = new KubeAnchorSecrets(context, { active: cache.activeSecret, previous: cache.previousSecret, prepared: cache.preparedSecret });
+  const ports: FleetClusterPorts = {
     cluster: reader,
     anchors,
+    fleet: anchors,
     certificates: new KubeCertificateRenewals(context, { prepared: cache.preparedCertificate, issuer: cache.issuerCertificate, issuerRequests: cache.issuerRequests, discardedIssuerRequests: cache.discardedIssuerRequests }),
     workloads: restarts,
     state,

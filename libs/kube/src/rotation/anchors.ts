@@ -2,7 +2,7 @@
 // source, written only if its certificate is the expected one; the key goes only to the active
 // Secret, the previous Secret gets the certificate alone (I5). Nothing read here is ever logged.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { AnchorFacts, AnchorSecrets, Fingerprint, WriteOutcome } from '@linkerd-rotator/rotation';
+import type { AnchorCopy, AnchorFacts, AnchorSecrets, FleetAnchors, Fingerprint, WriteOutcome } from '@linkerd-rotator/rotation';
 import { ANCHOR_CERT_KEY, CROSS_SIGNER_CERT_KEY } from '@linkerd-rotator/names';
 import { CrossSignRefusedError, checkKeyMatchesCertificate, crossSign, toPem, type ParsedCertificate } from '@linkerd-rotator/x509';
 import { anchorPemOf } from '../slim.js';
@@ -71,10 +71,10 @@ export async function readAnchorSecrets(ctx: AdapterContext): Promise<AnchorSecr
   };
 }
 
-export class KubeAnchorSecrets implements AnchorSecrets {
+export class KubeAnchorSecrets implements AnchorSecrets, FleetAnchors {
   constructor(
     private readonly ctx: AdapterContext,
-    private readonly caches: { active: Collection<V1Secret>; previous: Collection<V1Secret> },
+    private readonly caches: { active: Collection<V1Secret>; previous: Collection<V1Secret>; prepared: Collection<V1Secret> },
   ) {}
 
   async writeActiveFromPrepared(expected: Fingerprint, request: { readonly crossSignedBy?: Fingerprint } = {}): Promise<WriteOutcome> {
@@ -175,6 +175,59 @@ export class KubeAnchorSecrets implements AnchorSecrets {
       }
     }
     throw new KubeApiError('conflict', 409, { verb: 'update', resource: 'secrets', namespace, name }, `expected to add ${ANCHOR_CERT_KEY} to Secret ${namespace}/${name}, found it changed by someone else on every attempt; run again`);
+  }
+
+  // ---- The fleet driver's copies of B (docs/multicluster.md, "Where the new anchor comes from") ----
+
+  /** The primary's prepared anchor certificate, without its key, if it is `expected`. */
+  async readPreparedCertificate(expected: Fingerprint): Promise<AnchorCopy | undefined> {
+    const pem = anchorPemOf(await this.read(this.ctx.names.preparedAnchorSecret));
+    const cert = pem === undefined ? undefined : certificatesOf(pem)[0];
+    if (cert?.fingerprint !== expected) return undefined;
+    const crt = b64(toPem(cert));
+    return { fingerprint: expected, data: { 'tls.crt': crt, [ANCHOR_CERT_KEY]: crt } };
+  }
+
+  /** The primary's active Secret as promotion wrote it (B's key, X and its signer when cross-signed), if it holds `expected`. */
+  async readActive(expected: Fingerprint): Promise<AnchorCopy | undefined> {
+    const current = await this.read(this.ctx.names.activeAnchorSecret);
+    const held = heldLayout(current);
+    if (!current?.data || held?.anchor !== expected || !current.data['tls.key']) return undefined;
+    const data = Object.fromEntries(['tls.crt', 'tls.key', ANCHOR_CERT_KEY, CROSS_SIGNER_CERT_KEY].flatMap((k) => (current.data?.[k] !== undefined ? [[k, current.data[k] as string]] : [])));
+    return { fingerprint: expected, ...(held.crossSigned ? { crossSignature: held.head.fingerprint } : {}), data };
+  }
+
+  /** A member's prepared Secret := B's certificate only (never a key: I5). */
+  async writePreparedCertificate(copy: AnchorCopy): Promise<WriteOutcome> {
+    const n = this.ctx.names;
+    const pem = copy.data[ANCHOR_CERT_KEY] === undefined ? undefined : Buffer.from(copy.data[ANCHOR_CERT_KEY], 'base64').toString('utf8');
+    const cert = pem === undefined ? undefined : certificatesOf(pem)[0];
+    if (cert?.fingerprint !== copy.fingerprint || copy.data['tls.key'] !== undefined) {
+      throw invalidSecret(this.ctx, n.preparedAnchorSecret, `to be written with the certificate of ${copy.fingerprint.slice(0, 16)} alone, found a copy ${cert ? `of ${cert.fingerprint.slice(0, 16)}` : 'without a certificate'}${copy.data['tls.key'] !== undefined ? ' with a key' : ''}; this is a rotator bug`);
+    }
+    const crt = b64(toPem(cert));
+    await this.write(n.preparedAnchorSecret, 'Opaque', { 'tls.crt': crt, [ANCHOR_CERT_KEY]: crt }, this.caches.prepared, copy.fingerprint);
+    return { written: true };
+  }
+
+  /** A member's active Secret := the primary's (B's key, X), only while it holds `expectedCurrent` (A) or already this copy. */
+  async writeActiveCopy(copy: AnchorCopy, expectedCurrent: Fingerprint): Promise<WriteOutcome> {
+    const n = this.ctx.names;
+    const current = await this.read(n.activeAnchorSecret);
+    const held = heldLayout(current);
+    if (held?.anchor === copy.fingerprint && Object.entries(copy.data).every(([k, v]) => current?.data?.[k] === v)) {
+      this.caches.active.remember(current as V1Secret);
+      return { written: true };
+    }
+    if (held?.anchor !== expectedCurrent) return held ? { written: false, found: held.anchor } : { written: false };
+    const keyPem = copy.data['tls.key'] === undefined ? undefined : Buffer.from(copy.data['tls.key'], 'base64').toString('utf8');
+    const anchorPem = copy.data[ANCHOR_CERT_KEY] === undefined ? undefined : Buffer.from(copy.data[ANCHOR_CERT_KEY], 'base64').toString('utf8');
+    const cert = anchorPem === undefined ? undefined : certificatesOf(anchorPem)[0];
+    if (cert?.fingerprint !== copy.fingerprint || keyPem === undefined || !checkKeyMatchesCertificate(keyPem, cert).ok) {
+      throw invalidSecret(this.ctx, n.activeAnchorSecret, `to be written with anchor ${copy.fingerprint.slice(0, 16)} and its key, found a copy without them; check the primary's ${n.activeAnchorSecret}`);
+    }
+    await this.write(n.activeAnchorSecret, 'kubernetes.io/tls', { ...copy.data }, this.caches.active, copy.fingerprint);
+    return { written: true };
   }
 
   private read(name: string): Promise<V1Secret | undefined> {
