@@ -127,6 +127,19 @@ async function deployAfterRetire(mesh: () => FleetMeshedTraffic<Member>, cluster
   return proxy.pod;
 }
 
+/**
+ * webpki's refusal when the refusing pod's anchor has the refused chain's issuer name but not its key:
+ * every Linkerd anchor is named root.linkerd.cluster.local (A, B1, B2 alike), so webpki takes B1 for
+ * the issuer of a chain to A or B2 and its signature check fails (webpki.spec.ts, "same anchor names").
+ */
+const REFUSAL = 'InvalidSignatureForPublicKey';
+
+/** No handshake between two proxies of one cluster failed (the records print when some did). */
+function expectInClusterClean(mesh: FleetMeshedTraffic<Member>): void {
+  expect(mesh.traffic.failures.filter((f) => !isCrossCluster(f))).toEqual([]);
+  for (const member of MEMBERS) expect(mesh.traffic.routes.get(`${member} -> ${member}`)?.failures ?? 0).toBe(0);
+}
+
 /** The side that refused and the side whose chain it refused. */
 function sides(failure: HandshakeFailure) {
   return failure.refusedBy === 'client' ? { refusing: failure.client, presenting: failure.server } : { refusing: failure.server, presenting: failure.client };
@@ -182,7 +195,7 @@ describe('control: each cluster rotated on its own by the single-cluster runner 
     await everyRouteHandshakes(mesh, sinceRestart, PER_ROUTE, "after east's restarted pod joined");
 
     // Every failure is cross-cluster, and is the mechanism of point 3: east's restarted pod, trusting
-    // only {B1}, refuses (webpki UnknownIssuer) a west chain [leaf, west's issuer signed by A].
+    // only {B1}, refuses (REFUSAL) a west chain [leaf, west's issuer signed by A].
     const mechanism = (f: HandshakeFailure) => {
       const { refusing, presenting } = sides(f);
       return {
@@ -195,15 +208,13 @@ describe('control: each cluster rotated on its own by the single-cluster runner 
       };
     };
     const failures = [...traffic.failures];
-    expect(failures.filter((f) => !isCrossCluster(f))).toEqual([]);
+    expectInClusterClean(mesh());
     const seen = new Set(failures.map((f) => JSON.stringify({ ...mechanism(f), route: undefined })));
     expect([...seen].map((m) => JSON.parse(m) as unknown)).toEqual([
-      { refusing: `east/${mesh().clusters.east.workloads[0]!.namespace}/${restartedEastPod}`, refusingRoots: [short(anchorB1)], presenting: 'west', refusedChainTop: [short(westIssuerA)], webpkiError: 'UnknownIssuer' },
+      { refusing: `east/${mesh().clusters.east.workloads[0]!.namespace}/${restartedEastPod}`, refusingRoots: [short(anchorB1)], presenting: 'west', refusedChainTop: [short(westIssuerA)], webpkiError: REFUSAL },
     ]);
     // Both directions: the restarted pod refuses as a client and as a server.
     expect(new Set(failures.map((f) => f.refusedBy))).toEqual(new Set(['client', 'server']));
-    // In-cluster traffic, the restarted pod's included, stays clean in both clusters.
-    for (const route of ['east -> east', 'west -> west']) expect(traffic.routes.get(route)?.failures).toBe(0);
     expect(traffic.disagreements).toBe(0);
     process.stderr.write(
       `fleet control, east alone: rotation ${((rotatedAt - startedAt) / 1000).toFixed(0)} s with 0 failures; after one restart in east ${failures.length} cross-cluster refusals ` +
@@ -225,20 +236,19 @@ describe('control: each cluster rotated on its own by the single-cluster runner 
     await waitFor(() => traffic.failures.slice(failuresBefore).filter(refusedAfterPromote).length >= 10, { what: "10 refusals of west's chains under B2", timeoutMs: 120_000 });
 
     const failures = traffic.failures.slice(failuresBefore);
-    expect(failures.filter((f) => !isCrossCluster(f))).toEqual([]);
+    expectInClusterClean(mesh());
     const eastPod = `east/${mesh().clusters.east.workloads[0]!.namespace}/${restartedEastPod}`;
     const mechanisms = new Set(
       failures.map((f) => {
         const { refusing, presenting } = sides(f);
-        const top = f.refusedChain?.slice(1);
-        const chainsTo = JSON.stringify(top) === JSON.stringify([short(westIssuerA)]) ? 'A' : refusedAfterPromote(f) ? 'B2 and, through X2, A' : `unknown ${JSON.stringify(top)}`;
+        const top = JSON.stringify(f.refusedChain?.slice(1));
+        const chainsTo = top === JSON.stringify([short(westIssuerA)]) ? 'A' : refusedAfterPromote(f) ? 'B2 and, through X2, A' : `an unknown top ${top}`;
         return `${refusing.cluster}/${refusing.namespace}/${refusing.pod} trusting ${JSON.stringify(f.refusedRoots)} refused a ${presenting.cluster} chain to ${chainsTo}: ${f.webpkiError}`;
       }),
     );
-    // West's leaves before its promotion chained to A, after it to B2: the pod trusting {B1} refuses both.
-    expect([...mechanisms].filter((m) => !m.endsWith('chain to A: UnknownIssuer'))).toEqual([`${eastPod} trusting ["${short(anchorB1)}"] refused a west chain to B2 and, through X2, A: UnknownIssuer`]);
-    expect([...mechanisms].filter((m) => m.endsWith('chain to A: UnknownIssuer')).every((m) => m.startsWith(`${eastPod} trusting ["${short(anchorB1)}"]`))).toBe(true);
-    for (const route of ['east -> east', 'west -> west']) expect(traffic.routes.get(route)?.failures).toBe(0);
+    // West's leaves chained to A until its promotion, to B2 after it: the pod trusting {B1} refuses both, and nothing else fails.
+    const trusting = `${eastPod} trusting ["${short(anchorB1)}"]`;
+    expect([...mechanisms].sort()).toEqual([`${trusting} refused a west chain to A: ${REFUSAL}`, `${trusting} refused a west chain to B2 and, through X2, A: ${REFUSAL}`]);
     expect(traffic.disagreements).toBe(0);
     process.stderr.write(
       `fleet control, west alone: rotation ${((Date.now() - startedAt) / 1000).toFixed(0)} s; ${failures.length} more cross-cluster refusals; spec so far ${((Date.now() - specStartedAt) / 1000).toFixed(0)} s\n`,
