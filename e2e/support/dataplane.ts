@@ -4,15 +4,19 @@
 // with the pod's ServiceAccount token, refreshes at 70% of a leaf's life, refuses a leaf that does
 // not chain to its own roots, and serves and makes real TLS 1.3 mTLS connections. Every acceptance
 // decision is rustls-webpki's (./chain-judge.ts), as in linkerd2-proxy; node:tls still verifies beside it.
+// Several clusters' planes can share one ProxyNetwork (a fleet, docs/multicluster.md): their proxies
+// then make handshakes across clusters, each side judging the other's chain against its own roots.
 import * as k8s from '@kubernetes/client-node';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { parseBundle, sha256Hex, toPem } from '@linkerd-rotator/x509';
-import { ChainJudge, judgedRoots, presentedChain, type Disagreement, type JudgedRoots, type JudgedSide, type JudgeStats, type PresentedChain } from './chain-judge.js';
+import { ChainJudge, judgedRoots, presentedChain, type Disagreement, type JudgedRoots, type JudgedSide, type Judgement, type JudgeStats, type PresentedChain } from './chain-judge.js';
 import { certify, identityName } from './identity-client.js';
 
 export interface ProxyView {
+  /** The plane's cluster, when it was given one (planes of a fleet). */
+  cluster?: string;
   pod: string;
   namespace: string;
   identity: string;
@@ -29,6 +33,14 @@ export interface HandshakeFailure {
   /** Which side's webpki refused the other's chain, and webpki's error variant (UnknownIssuer...). */
   refusedBy?: 'client' | 'server';
   webpkiError?: string;
+  /** With a refusal: the refusing side's roots and the chain it refused (leaf first), short fingerprints. */
+  refusedRoots?: readonly string[];
+  refusedChain?: readonly string[];
+}
+
+/** The handshake was between proxies of two clusters' planes. */
+export function isCrossCluster(failure: Pick<HandshakeFailure, 'client' | 'server'>): boolean {
+  return failure.client.cluster !== failure.server.cluster;
 }
 
 /**
@@ -50,6 +62,9 @@ export class HandshakeRefused extends Error {
     readonly refusedBy: 'client' | 'server',
     readonly webpkiError: string,
     detail: string,
+    /** Short fingerprints of the refusing side's roots and of the chain it refused. */
+    readonly roots: readonly string[],
+    readonly chain: readonly string[],
   ) {
     super(`the ${refusedBy} refused the ${refusedBy === 'client' ? 'server' : 'client'}'s chain: webpki ${detail}`);
   }
@@ -95,9 +110,18 @@ export class SimulatedProxy {
     return `${this.namespace}/${this.pod}`;
   }
 
+  /** The name, after the plane's cluster when it has one (cluster/namespace/pod): who judged, who presented. */
+  get label(): string {
+    return this.plane.cluster === undefined ? this.name : `${this.plane.cluster}/${this.name}`;
+  }
+
+  private get network(): ProxyNetwork {
+    return this.plane.network;
+  }
+
   view(): ProxyView {
     const port = this.server?.listening ? (this.server.address() as AddressInfo).port : undefined;
-    return { pod: this.pod, namespace: this.namespace, identity: this.identity, rootsSha256: this.rootsSha256, leafIssuerFingerprint: this.leafIssuerFingerprint, port };
+    return { ...(this.plane.cluster === undefined ? {} : { cluster: this.plane.cluster }), pod: this.pod, namespace: this.namespace, identity: this.identity, rootsSha256: this.rootsSha256, leafIssuerFingerprint: this.leafIssuerFingerprint, port };
   }
 
   get ready(): boolean {
@@ -120,34 +144,39 @@ export class SimulatedProxy {
 
   /** Like the proxy: a renewed leaf is used only if webpki chains it to this proxy's roots. */
   private judgeOwnLeaf(leaf: X509Certificate, intermediates: X509Certificate[], chain: PresentedChain) {
-    return this.plane.judge.judge({
+    return this.network.judge.judge({
       side: 'own leaf',
       roots: this.judgedRoots,
       chain,
       nodeVerdict: this.chainsToRoots(leaf, intermediates) ? undefined : 'no path to this proxy\'s roots (node:crypto walk)',
-      judge: this.name,
-      presenter: this.name,
+      judge: this.label,
+      presenter: this.label,
     });
   }
 
   /** webpki's decision on the chain a peer presented in this TLS session (its leaf names the chain). */
-  private judgePeer(socket: tls.TLSSocket, options: { side: Exclude<JudgedSide, 'own leaf'>; serverName?: string }) {
+  private async judgePeer(socket: tls.TLSSocket, options: { side: Exclude<JudgedSide, 'own leaf'>; serverName?: string }): Promise<{ judgement: Judgement; chain: readonly string[] }> {
     const leaf = socket.getPeerX509Certificate();
-    if (!leaf) return Promise.resolve({ accepted: false as const, webpkiError: 'NoPeerCertificate', detail: 'NoPeerCertificate (the peer presented no certificate)' });
-    const presented = this.plane.presentedBy(leaf.fingerprint256);
+    if (!leaf) return { judgement: { accepted: false, webpkiError: 'NoPeerCertificate', detail: 'NoPeerCertificate (the peer presented no certificate)' }, chain: [] };
+    const presented = this.network.presentedBy(leaf.fingerprint256);
     if (!presented) {
-      return Promise.reject(new Error(`expected the peer's leaf ${leaf.fingerprint256.slice(0, 23)} to be one a simulated proxy presents, found none; this is a bug in the data plane's chain registry`));
+      throw new Error(`expected the peer's leaf ${leaf.fingerprint256.slice(0, 23)} to be one a simulated proxy presents, found none; this is a bug in the data plane's chain registry`);
     }
-    return this.plane.judge.judge({
+    const judgement = await this.network.judge.judge({
       side: options.side,
       roots: this.judgedRoots,
       chain: presented.chain,
       ...(options.serverName === undefined ? {} : { serverName: options.serverName }),
       nodeVerdict: nodeVerdict(socket),
       handshakeMs: HANDSHAKE_TIMEOUT_MS,
-      judge: this.name,
+      judge: this.label,
       presenter: presented.owner,
     });
+    return { judgement, chain: presented.chain.fingerprints };
+  }
+
+  private refusal(by: 'client' | 'server', refused: { judgement: Judgement & { accepted: false }; chain: readonly string[] }): HandshakeRefused {
+    return new HandshakeRefused(by, refused.judgement.webpkiError, refused.judgement.detail, this.judgedRoots.fingerprints, refused.chain);
   }
 
   async refresh(): Promise<void> {
@@ -170,7 +199,7 @@ export class SimulatedProxy {
           ca: this.roots,
           minVersion: 'TLSv1.3',
         };
-        this.plane.register(leaf.fingerprint256, { chain, owner: this.name });
+        this.network.register(leaf.fingerprint256, { chain, owner: this.label });
         this.leafIssuerFingerprint = intermediates[0] ? sha256Hex(intermediates[0].raw) : undefined;
         this.leafValidUntil = new Date(leaf.validTo);
         this.refreshes++;
@@ -199,14 +228,14 @@ export class SimulatedProxy {
     socket.on('error', () => undefined);
     const clientPort = socket.remotePort;
     try {
-      const judgement = await this.judgePeer(socket, { side: 'server verifying client' });
-      if (judgement.accepted) {
+      const judged = await this.judgePeer(socket, { side: 'server verifying client' });
+      if (judged.judgement.accepted) {
         socket.end('ok');
         return;
       }
-      if (clientPort !== undefined) this.plane.serverRefusals.set(clientPort, new HandshakeRefused('server', judgement.webpkiError, judgement.detail));
+      if (clientPort !== undefined) this.network.serverRefusals.set(clientPort, this.refusal('server', { judgement: judged.judgement, chain: judged.chain }));
     } catch (err) {
-      if (clientPort !== undefined) this.plane.serverRefusals.set(clientPort, err as Error);
+      if (clientPort !== undefined) this.network.serverRefusals.set(clientPort, err as Error);
     }
     socket.destroy();
   }
@@ -227,7 +256,7 @@ export class SimulatedProxy {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (localPort !== undefined) this.plane.serverRefusals.delete(localPort);
+        if (localPort !== undefined) this.network.serverRefusals.delete(localPort);
         if (err) {
           socket.destroy();
           reject(err);
@@ -240,10 +269,10 @@ export class SimulatedProxy {
       socket.once('secureConnect', () => {
         localPort = socket.localPort;
         // A refusal left under this port by an earlier connection is not about this one.
-        if (localPort !== undefined) this.plane.serverRefusals.delete(localPort);
+        if (localPort !== undefined) this.network.serverRefusals.delete(localPort);
         ourVerdict = this.judgePeer(socket, { side: 'client verifying server', serverName: peer.identity }).then(
-          (judgement) => {
-            if (!judgement.accepted) settle(new HandshakeRefused('client', judgement.webpkiError, judgement.detail));
+          ({ judgement, chain }) => {
+            if (!judgement.accepted) settle(this.refusal('client', { judgement, chain }));
             return judgement.accepted;
           },
           (err: Error) => {
@@ -261,7 +290,7 @@ export class SimulatedProxy {
       });
       const unanswered = (fallback: Error) => {
         if (answered) return;
-        settle((localPort === undefined ? undefined : this.plane.serverRefusals.get(localPort)) ?? fallback);
+        settle((localPort === undefined ? undefined : this.network.serverRefusals.get(localPort)) ?? fallback);
       };
       socket.on('error', (err) => unanswered(err));
       socket.once('close', () => unanswered(new Error('connection closed before the server answered (the server refused our chain)')));
@@ -284,7 +313,7 @@ export interface DataPlaneEvent {
 /** A chain some proxy presents, by its leaf: what a peer judges when it sees that leaf in a session. */
 interface RegisteredChain {
   chain: PresentedChain;
-  /** namespace/pod of the proxy presenting it. */
+  /** The presenting proxy's label: namespace/pod, after its cluster in a fleet. */
   owner: string;
 }
 
@@ -292,30 +321,25 @@ interface RegisteredChain {
 const CHAIN_REGISTRY_GRACE_MS = 10 * 60_000;
 
 /**
- * Watches every pod in the cluster and keeps one simulated proxy per Ready meshed pod. Holds the one
- * webpki-verify process its proxies and its traffic driver judge chains with (started by start()).
+ * What proxies that talk to each other share, whichever cluster's plane runs them: the one
+ * webpki-verify process that judges every chain, the chains proxies present (by leaf), and servers'
+ * refusals by the refused client's local port, for the client to report. A plane makes its own
+ * unless given one; a fleet's planes share one, so a proxy judges a chain presented in another cluster.
  */
-export class DataPlane {
-  readonly proxies = new Map<string, SimulatedProxy>();
-  readonly events: DataPlaneEvent[] = [];
+export class ProxyNetwork {
   /** Refusals by servers' webpki, by the refused client's local port, for the client to report. */
   readonly serverRefusals = new Map<number, Error>();
   private readonly chains = new Map<string, RegisteredChain>();
   private chainJudge: ChainJudge | undefined;
-  private informer: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod> | undefined;
-  private readonly core: k8s.CoreV1Api;
-
-  constructor(
-    private readonly kc: k8s.KubeConfig,
-    readonly identityAddr: string,
-    private readonly opts: { controlPlaneNamespace?: string; trustDomain?: string } = {},
-  ) {
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-  }
 
   get judge(): ChainJudge {
-    if (!this.chainJudge) throw new Error('expected DataPlane.start() to have started webpki-verify, found no verifier; call start() before using the proxies');
+    if (!this.chainJudge) throw new Error('expected ProxyNetwork.start() (DataPlane.start()) to have started webpki-verify, found no verifier; call start() before using the proxies');
     return this.chainJudge;
+  }
+
+  /** Starts webpki-verify unless it runs; again after close(). */
+  async start(): Promise<void> {
+    if (!this.chainJudge || this.chainJudge.closed) this.chainJudge = await ChainJudge.start();
   }
 
   /** Records the chain a proxy now presents, under its leaf's SHA-256 fingerprint (node's format). */
@@ -327,6 +351,42 @@ export class DataPlane {
 
   presentedBy(leafFingerprint256: string): RegisteredChain | undefined {
     return this.chains.get(leafFingerprint256);
+  }
+
+  /** Closed but kept: a traffic report still reads its counts after the planes stopped. */
+  async close(): Promise<void> {
+    await this.chainJudge?.close();
+  }
+}
+
+/**
+ * Watches every pod in the cluster and keeps one simulated proxy per Ready meshed pod, each getting
+ * its leaves from this cluster's identity (`identityAddr`). Its proxies judge chains in its
+ * ProxyNetwork: its own (started by start(), closed by stop()) or one shared with other planes.
+ */
+export class DataPlane {
+  readonly proxies = new Map<string, SimulatedProxy>();
+  readonly events: DataPlaneEvent[] = [];
+  readonly network: ProxyNetwork;
+  /** The cluster's name in a fleet (on every ProxyView and in verdicts' labels); undefined alone. */
+  readonly cluster: string | undefined;
+  private readonly ownsNetwork: boolean;
+  private informer: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod> | undefined;
+  private readonly core: k8s.CoreV1Api;
+
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    readonly identityAddr: string,
+    private readonly opts: { controlPlaneNamespace?: string; trustDomain?: string; cluster?: string; network?: ProxyNetwork } = {},
+  ) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.network = opts.network ?? new ProxyNetwork();
+    this.ownsNetwork = opts.network === undefined;
+    this.cluster = opts.cluster;
+  }
+
+  get judge(): ChainJudge {
+    return this.network.judge;
   }
 
   /** A token of the pod's ServiceAccount bound to the pod, for identity's Certify (audience identity.l5d.io). */
@@ -368,7 +428,7 @@ export class DataPlane {
   }
 
   async start(): Promise<void> {
-    if (!this.chainJudge || this.chainJudge.closed) this.chainJudge = await ChainJudge.start();
+    await this.network.start();
     const informer = k8s.makeInformer(this.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
     informer.on('add', (p) => this.reconcile(p));
     informer.on('update', (p) => this.reconcile(p));
@@ -413,8 +473,7 @@ export class DataPlane {
     await this.informer?.stop();
     for (const p of this.proxies.values()) p.stop();
     this.proxies.clear();
-    // Closed but kept: the traffic report still reads its counts after the plane stopped.
-    await this.chainJudge?.close();
+    if (this.ownsNetwork) await this.network.close();
   }
 }
 
@@ -427,32 +486,64 @@ export interface TrafficReport {
   disagreementExamples: Disagreement[];
   /** Failures by who refused and webpki's error variant, e.g. "server refused: UnknownIssuer". */
   failureBreakdown: Record<string, number>;
+  /** With planes of several clusters: handshakes and failures by route, "client cluster -> server cluster". */
+  routes?: Record<string, RouteCount>;
   verifier: JudgeStats & { rustlsWebpki: string; msPerHandshake: number };
 }
 
-/** Keeps making mTLS handshakes between random pairs of ready proxies and records each failure. */
+export interface RouteCount {
+  handshakes: number;
+  failures: number;
+}
+
+/** A handshake's route: "east -> west" for a client in east and a server in west. */
+export function routeOf(pair: Pick<HandshakeFailure, 'client' | 'server'>): string {
+  return `${pair.client.cluster ?? 'local'} -> ${pair.server.cluster ?? 'local'}`;
+}
+
+/**
+ * Keeps making mTLS handshakes between random pairs of ready proxies and records each failure. Given
+ * several planes (a fleet's, sharing one ProxyNetwork), it picks both sides from all their ready
+ * proxies, so a pair is in-cluster or cross-cluster as chance has it, and counts each route.
+ */
 export class TrafficDriver {
   handshakes = 0;
   /** Handshakes refused (by either side's webpki) or broken: what a rotation must never cause. */
   readonly failures: HandshakeFailure[] = [];
   /** Handshakes that got no answer in time (machine overload), kept apart from failures. */
   readonly timeouts: HandshakeFailure[] = [];
+  /** By route ("east -> west"), counted with planes of several clusters only. */
+  readonly routes = new Map<string, RouteCount>();
+  private readonly planes: readonly DataPlane[];
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly acceptedListeners = new Set<(at: number, client: SimulatedProxy, server: SimulatedProxy) => void>();
 
   constructor(
-    private readonly plane: DataPlane,
+    planes: DataPlane | readonly DataPlane[],
     private readonly opts: { concurrency?: number } = {},
-  ) {}
+  ) {
+    this.planes = Array.isArray(planes) ? planes : [planes as DataPlane];
+    const network = this.planes[0]?.network;
+    if (!network || this.planes.some((p) => p.network !== network)) {
+      throw new Error(`expected one or more planes sharing one ProxyNetwork, found ${this.planes.length} plane(s)${network ? ' with different networks' : ''}; construct a fleet's planes with the same network`);
+    }
+    if (this.planes.length > 1 && new Set(this.planes.map((p) => p.cluster)).size !== this.planes.length) {
+      throw new Error(`expected each plane of a fleet to name its own cluster, found ${JSON.stringify(this.planes.map((p) => p.cluster))}; pass DataPlane's cluster option`);
+    }
+  }
+
+  private get network(): ProxyNetwork {
+    return this.planes[0]!.network;
+  }
 
   /** Verdicts where webpki and node:tls (or, for own leaves, node:crypto) disagreed so far. */
   get disagreements(): number {
-    return this.plane.judge.report().disagreements;
+    return this.network.judge.report().disagreements;
   }
 
   get disagreementExamples(): Disagreement[] {
-    return [...this.plane.judge.disagreementExamples];
+    return [...this.network.judge.disagreementExamples];
   }
 
   /** Calls `listener` after each handshake both sides accepted; returns its removal. */
@@ -466,9 +557,18 @@ export class TrafficDriver {
     for (let i = 0; i < (this.opts.concurrency ?? 4); i++) this.loops.push(this.loop());
   }
 
+  private count(client: SimulatedProxy, server: SimulatedProxy, failed: boolean): void {
+    if (this.planes.length < 2) return;
+    const route = routeOf({ client: client.view(), server: server.view() });
+    const counted = this.routes.get(route) ?? { handshakes: 0, failures: 0 };
+    counted.handshakes++;
+    if (failed) counted.failures++;
+    this.routes.set(route, counted);
+  }
+
   private async loop(): Promise<void> {
     while (this.running) {
-      const ready = this.plane.ready();
+      const ready = this.planes.flatMap((p) => p.ready());
       if (ready.length < 2) {
         await new Promise((r) => setTimeout(r, 100));
         continue;
@@ -479,6 +579,7 @@ export class TrafficDriver {
       try {
         await a.connect(b);
         this.handshakes++;
+        this.count(a, b, false);
         const at = Date.now();
         a.firstHandshakeAt ??= at;
         b.firstHandshakeAt ??= at;
@@ -488,8 +589,10 @@ export class TrafficDriver {
         if (!a.ready || !b.ready) continue;
         this.handshakes++;
         const record: HandshakeFailure = { at: new Date().toISOString(), client: a.view(), server: b.view(), error: (err as Error).message };
-        if (err instanceof HandshakeRefused) Object.assign(record, { refusedBy: err.refusedBy, webpkiError: err.webpkiError });
-        (err instanceof HandshakeTimeout ? this.timeouts : this.failures).push(record);
+        if (err instanceof HandshakeRefused) Object.assign(record, { refusedBy: err.refusedBy, webpkiError: err.webpkiError, refusedRoots: err.roots, refusedChain: err.chain });
+        const timedOut = err instanceof HandshakeTimeout;
+        (timedOut ? this.timeouts : this.failures).push(record);
+        this.count(a, b, !timedOut);
       }
     }
   }
@@ -502,7 +605,7 @@ export class TrafficDriver {
       const kind = failure.webpkiError ? `${failure.refusedBy} refused: ${failure.webpkiError}` : 'not a refusal';
       failureBreakdown[kind] = (failureBreakdown[kind] ?? 0) + 1;
     }
-    const stats = this.plane.judge.report();
+    const stats = this.network.judge.report();
     return {
       handshakes: this.handshakes,
       failures: this.failures,
@@ -510,7 +613,8 @@ export class TrafficDriver {
       disagreements: stats.disagreements,
       disagreementExamples: this.disagreementExamples,
       failureBreakdown,
-      verifier: { ...stats, rustlsWebpki: this.plane.judge.rustlsWebpkiVersion, msPerHandshake: this.handshakes ? stats.waitedMs / this.handshakes : 0 },
+      ...(this.routes.size > 0 ? { routes: Object.fromEntries([...this.routes].map(([route, counted]) => [route, { ...counted }])) } : {}),
+      verifier: { ...stats, rustlsWebpki: this.network.judge.rustlsWebpkiVersion, msPerHandshake: this.handshakes ? stats.waitedMs / this.handshakes : 0 },
     };
   }
 }
@@ -521,6 +625,7 @@ export function describeTraffic(label: string, report: TrafficReport): string {
   const { verifier } = report;
   return [
     `${label}: ${report.handshakes} handshakes, ${report.failures.length} failures${breakdown ? ` (${breakdown})` : ''}, ${report.timeouts.length} timeouts (overload, not rejections)`,
+    ...(report.routes ? [`by route: ${Object.entries(report.routes).map(([route, c]) => `${route} ${c.handshakes} handshakes, ${c.failures} failures`).join('; ')}`] : []),
     `${report.disagreements} webpki/node disagreements${report.disagreementExamples.length ? ` e.g. ${JSON.stringify(report.disagreementExamples)}` : ''}` +
       (verifier.expiredDuringHandshake ? ` (and ${verifier.expiredDuringHandshake} chains that expired during their handshake, after node verified them: webpki refused)` : ''),
     `rustls-webpki ${verifier.rustlsWebpki}: ${verifier.verdicts} verdicts, ${verifier.computed} computed, ${verifier.msPerHandshake.toFixed(2)} ms awaited per handshake`,

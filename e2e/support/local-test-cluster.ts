@@ -41,31 +41,35 @@ function localWebhook(cluster: Cluster, rotator: RotatorRelease): TestWebhook & 
   };
 }
 
+/** The chart installed on a started local cluster (installRotator with `values`), as a TestCluster; stop() stops its webhook. */
+export async function installLocalTestCluster(cluster: Cluster, values?: string[]): Promise<LocalTestCluster & { stop(): Promise<void> }> {
+  const rotator = await installRotator(cluster, values);
+  const webhook = localWebhook(cluster, rotator);
+  return {
+    tier: 'local',
+    kubeconfig: cluster.kubeconfigPath,
+    kubectl: (args, runOptions) => cluster.kubectl(args, runOptions),
+    release,
+    names: objectNames,
+    webhook,
+    cluster,
+    rotator,
+    stop: () => webhook.stop(),
+  };
+}
+
 /**
  * Starts a local cluster for this spec file and installs the chart in beforeAll (with `values`, helm
  * flags such as `--set key=value`, on top of the test defaults); stops both in afterAll.
  */
 export function useLocalTestCluster(opts: { nodes?: number; values?: string[] } = {}): () => LocalTestCluster {
   const testCluster = useCluster(opts.nodes ? { nodes: opts.nodes } : {});
-  let current: LocalTestCluster | undefined;
-  let webhook: ReturnType<typeof localWebhook> | undefined;
+  let current: Awaited<ReturnType<typeof installLocalTestCluster>> | undefined;
   beforeAll(async () => {
-    const cluster = testCluster();
-    const rotator = await installRotator(cluster, opts.values);
-    webhook = localWebhook(cluster, rotator);
-    current = {
-      tier: 'local',
-      kubeconfig: cluster.kubeconfigPath,
-      kubectl: (args, runOptions) => cluster.kubectl(args, runOptions),
-      release,
-      names: objectNames,
-      webhook,
-      cluster,
-      rotator,
-    };
+    current = await installLocalTestCluster(testCluster(), opts.values);
   }, 300_000);
   afterAll(async () => {
-    await webhook?.stop();
+    await current?.stop();
   });
   return () => {
     if (!current) throw new Error('expected the chart installed on the local cluster by beforeAll, found none; see the first error of this spec file');
