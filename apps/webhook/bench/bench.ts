@@ -3,7 +3,7 @@
 // load-generator process with a 3-anchor and a 50-certificate bundle at 500 and 2,000 req/s and at
 // full speed: req/s, client p50/p90/p99, the webhook's own p99, peak RSS. Prints a Markdown table and
 // JSON (also written to BENCH_JSON when set).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -88,22 +88,23 @@ const tlsSecret = (namespace: string, name: string, cred: Credentials) => ({
   data: { 'tls.crt': b64(cred.certPem), 'tls.key': b64(cred.keyPem) },
 });
 
-/** Bundles src/main.ts to plain JS (dependencies stay in node_modules), as an image build would. */
-async function buildWebhook(): Promise<string> {
+/**
+ * The two builds: the image's (scripts/bundle-app.mjs, @kubernetes/client-node bundled and
+ * tree-shaken), and every dependency loaded from node_modules, as `npm run webhook` runs it.
+ */
+type Build = 'image' | 'node_modules';
+const BUILD_LABEL: Record<Build, string> = { image: 'image bundle', node_modules: 'client-node from node_modules' };
+
+async function buildWebhook(kind: Build): Promise<string> {
   const outdir = path.join(root, 'tmp/bench');
   mkdirSync(outdir, { recursive: true });
-  const outfile = path.join(outdir, 'webhook.mjs');
-  await build({
-    entryPoints: [path.join(root, 'apps/webhook/src/main.ts')],
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    tsconfig: path.join(root, 'tsconfig.base.json'),
-    outfile,
-    logLevel: 'warning',
-  });
+  const outfile = path.join(outdir, `webhook-${kind}.mjs`);
+  const tsconfig = path.join(root, 'tsconfig.base.json');
+  if (kind === 'image') {
+    execFileSync(process.execPath, [path.join(root, 'scripts/bundle-app.mjs'), 'webhook', outfile], { cwd: root, stdio: 'inherit' });
+    return outfile;
+  }
+  await build({ entryPoints: [path.join(root, 'apps/webhook/src/main.ts')], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node24', tsconfig, outfile, logLevel: 'warning' });
   return outfile;
 }
 
@@ -148,7 +149,7 @@ async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string
 
 async function main(): Promise<void> {
   console.log(`building the webhook and generating certificates in ${dir} ...`);
-  const entry = await buildWebhook();
+  const entries: Record<Build, string> = { image: await buildWebhook('image'), node_modules: await buildWebhook('node_modules') };
   const servingCa = await fixtures.makeAnchor({ cn: 'bench-webhook-ca' });
   const serving = await fixtures.makeLeaf(servingCa, { cn: 'localhost' });
   const [prepared, active, previous] = [await fixtures.makeAnchor(), await fixtures.makeAnchor(), await fixtures.makeAnchor()];
@@ -173,12 +174,21 @@ async function main(): Promise<void> {
     three: write('three.json', reviewBody(three)),
     fifty: write('fifty.json', reviewBody(fifty)),
   };
-  // The image's flags (apps/webhook/Dockerfile ENTRYPOINT), Node's defaults, and a smaller young generation.
-  const variants = process.env.BENCH_NODE_FLAGS !== undefined ? [process.env.BENCH_NODE_FLAGS] : ['--max-semi-space-size=8', '', '--max-semi-space-size=2'];
+  // The image (its bundle and its ENTRYPOINT's flags), the same flags with client-node loaded from
+  // node_modules, and the image's bundle with other young-generation sizes.
+  const variants: Variant[] =
+    process.env.BENCH_NODE_FLAGS !== undefined
+      ? [{ build: 'image', flags: process.env.BENCH_NODE_FLAGS }]
+      : [
+          { build: 'image', flags: IMAGE_FLAGS },
+          { build: 'node_modules', flags: IMAGE_FLAGS },
+          { build: 'image', flags: '' },
+          { build: 'image', flags: '--max-semi-space-size=2' },
+        ];
   const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const results: VariantResult[] = [];
   try {
-    for (const flags of variants) results.push(await runVariant(flags, entry, files));
+    for (const v of variants) results.push(await runVariant(v, entries[v.build], files));
   } finally {
     await api.stop();
   }
@@ -203,7 +213,16 @@ interface ScenarioResult extends LoadResult {
   rssAfterMiB: number;
 }
 
+/** apps/webhook/Dockerfile's ENTRYPOINT flags (but --enable-source-maps: the bench builds no map). */
+const IMAGE_FLAGS = '--max-semi-space-size=8';
+
+interface Variant {
+  build: Build;
+  flags: string;
+}
+
 interface VariantResult {
+  build: Build;
   nodeFlags: string;
   idleRssMiB: number;
   /** Peak RSS once both 500 req/s scenarios ran (they run first). */
@@ -214,7 +233,7 @@ interface VariantResult {
 
 const r1 = (x: number) => Math.round(x * 100) / 100;
 
-async function runVariant(flags: string, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<VariantResult> {
+async function runVariant({ build: kind, flags }: Variant, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<VariantResult> {
   const { child, port, metricsPort } = await startWebhook(flags, entry, files.kubeconfig, files.cert, files.key);
   const pid = child.pid as number;
   const idle = rssMiB(pid, 'VmRSS');
@@ -227,7 +246,7 @@ async function runVariant(flags: string, entry: string, files: Record<'kubeconfi
     { name: '50 certs @ 2000 req/s', body: files.fifty, rate: 2000, connections: 20 },
     { name: '3 anchors, max rate', body: files.three, rate: 0, connections: 20 },
   ];
-  console.log(`\nnode flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
+  console.log(`\n${BUILD_LABEL[kind]}, node flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
   const results: ScenarioResult[] = [];
   let peakRssAt500MiB = 0;
   try {
@@ -260,16 +279,16 @@ async function runVariant(flags: string, entry: string, files: Record<'kubeconfi
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
-  return { nodeFlags: flags, idleRssMiB: r1(idle), peakRssAt500MiB, peakRssMiB: Math.max(...results.map((r) => r.peakRssSoFarMiB)), scenarios: results };
+  return { build: kind, nodeFlags: flags, idleRssMiB: r1(idle), peakRssAt500MiB, peakRssMiB: Math.max(...results.map((r) => r.peakRssSoFarMiB)), scenarios: results };
 }
 
 /** Every variant's scenarios as one Markdown table (the README's form). */
 function table(variants: VariantResult[]): string {
-  const head = ['scenario', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'failed', 'peak RSS so far'];
+  const head = ['scenario', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'failed', 'peak RSS so far'];
   const rows = variants.flatMap((v) =>
-    v.scenarios.map((s) => [s.scenario, v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+    v.scenarios.map((s) => [s.scenario, BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
   );
-  const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${v.nodeFlags || 'defaults'})`).join('; ');
+  const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${BUILD_LABEL[v.build]}, ${v.nodeFlags || 'defaults'})`).join('; ');
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;
 }
 
