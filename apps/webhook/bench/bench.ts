@@ -32,6 +32,8 @@ interface LoadResult {
   p90: number;
   p99: number;
   max: number;
+  /** The fixed-rate generator's own event-loop delay (ms): how late it could send or read. */
+  generatorLoopDelay?: { p99: number; max: number };
 }
 
 function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -108,16 +110,46 @@ async function buildWebhook(kind: Build): Promise<string> {
   return outfile;
 }
 
-/** Cumulative counts of the server-side latency histogram, by upper bound in seconds. */
-async function serverBuckets(metricsPort: number): Promise<Map<number, number>> {
+interface ServerScrape {
+  /** Cumulative counts of the server-side latency histogram, by upper bound in seconds. */
+  buckets: Map<number, number>;
+  /** GC time (seconds) and count so far, by kind (prom-client's nodejs_gc_duration_seconds). */
+  gc: Map<string, { seconds: number; count: number }>;
+  /** The webhook's event-loop delay p99 (seconds) since the previous scrape (prom-client resets it on each). */
+  loopDelayP99: number;
+}
+
+async function scrapeServer(metricsPort: number): Promise<ServerScrape> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const buckets = new Map<number, number>();
+  const gc = new Map<string, { seconds: number; count: number }>();
+  let loopDelayP99 = NaN;
   const line = /^linkerd_rotator_admission_duration_seconds_bucket\{le="([^"]+)",resource="configmaps",operation="UPDATE"\} (\d+)$/;
   for (const l of text.split('\n')) {
     const m = line.exec(l) ?? /^linkerd_rotator_admission_duration_seconds_bucket\{resource="configmaps",operation="UPDATE",le="([^"]+)"\} (\d+)$/.exec(l);
     if (m) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+    const g = /^nodejs_gc_duration_seconds_(sum|count)\{kind="([a-z]+)"\} (\S+)$/.exec(l);
+    if (g) {
+      const entry = gc.get(g[2]!) ?? { seconds: 0, count: 0 };
+      if (g[1] === 'sum') entry.seconds = Number(g[3]);
+      else entry.count = Number(g[3]);
+      gc.set(g[2]!, entry);
+    }
+    const d = /^nodejs_eventloop_lag_p99_seconds (\S+)$/.exec(l);
+    if (d) loopDelayP99 = Number(d[1]);
   }
-  return buckets;
+  return { buckets, gc, loopDelayP99 };
+}
+
+/** GC between two scrapes: pauses by kind (count, total ms), and their share of the wall time. */
+function gcBetween(before: ServerScrape, after: ServerScrape, seconds: number): { minor: string; major: string; percentOfWallTime: number } {
+  const delta = (kind: string) => {
+    const [a, b] = [after.gc.get(kind) ?? { seconds: 0, count: 0 }, before.gc.get(kind) ?? { seconds: 0, count: 0 }];
+    return { count: a.count - b.count, ms: (a.seconds - b.seconds) * 1000 };
+  };
+  const [minor, major] = [delta('minor'), delta('major')];
+  const describe = (d: { count: number; ms: number }) => `${d.count} (${r1(d.ms)} ms)`;
+  return { minor: describe(minor), major: describe(major), percentOfWallTime: r1(((minor.ms + major.ms) / (seconds * 1000)) * 100) };
 }
 
 /** The histogram bucket bound (ms) under which quantile q of the requests between two scrapes fell. */
@@ -208,6 +240,10 @@ interface ScenarioResult extends LoadResult {
   targetRate: number | 'max';
   serverP50: string;
   serverP99: string;
+  /** The webhook's event-loop delay p99 over the scenario (ms; prom-client samples at 10 ms). */
+  serverLoopDelayP99: number;
+  /** The webhook's GC pauses over the scenario. */
+  serverGc: { minor: string; major: string; percentOfWallTime: number };
   /** VmHWM after this scenario: the peak of this one and every scenario before it. */
   peakRssSoFarMiB: number;
   rssAfterMiB: number;
@@ -252,9 +288,9 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
   try {
     for (const s of scenarios) {
       await load(url, s.body, s.rate === 0 ? 500 : s.rate, 3, s.connections); // warm-up: JIT, parse cache, TLS sessions
-      const before = await serverBuckets(metricsPort);
+      const before = await scrapeServer(metricsPort);
       const r = await load(url, s.body, s.rate, seconds, s.connections);
-      const after = await serverBuckets(metricsPort);
+      const after = await scrapeServer(metricsPort);
       const result: ScenarioResult = {
         scenario: s.name,
         targetRate: s.rate === 0 ? 'max' : s.rate,
@@ -264,15 +300,18 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
         p90: r1(r.p90),
         p99: r1(r.p99),
         max: r1(r.max),
-        serverP50: serverQuantile(before, after, 0.5),
-        serverP99: serverQuantile(before, after, 0.99),
+        ...(r.generatorLoopDelay ? { generatorLoopDelay: { p99: r1(r.generatorLoopDelay.p99), max: r1(r.generatorLoopDelay.max) } } : {}),
+        serverP50: serverQuantile(before.buckets, after.buckets, 0.5),
+        serverP99: serverQuantile(before.buckets, after.buckets, 0.99),
+        serverLoopDelayP99: r1(after.loopDelayP99 * 1000),
+        serverGc: gcBetween(before, after, seconds),
         peakRssSoFarMiB: r1(rssMiB(pid, 'VmHWM')),
         rssAfterMiB: r1(rssMiB(pid, 'VmRSS')),
       };
       if (s.rate === 500) peakRssAt500MiB = result.peakRssSoFarMiB;
       results.push(result);
       console.log(
-        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
+        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
       );
     }
   } finally {
@@ -284,9 +323,9 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
 
 /** Every variant's scenarios as one Markdown table (the README's form). */
 function table(variants: VariantResult[]): string {
-  const head = ['scenario', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'failed', 'peak RSS so far'];
+  const head = ['scenario', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
   const rows = variants.flatMap((v) =>
-    v.scenarios.map((s) => [s.scenario, BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+    v.scenarios.map((s) => [s.scenario, BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
   );
   const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${BUILD_LABEL[v.build]}, ${v.nodeFlags || 'defaults'})`).join('; ');
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;
