@@ -11,7 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// The repository root; BUNDLE_APP_ROOT points it at a test fixture (charts/linkerd-rotator/test/dockerfiles.spec.ts).
+const root = process.env.BUNDLE_APP_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Packages bundled into each app instead of loaded from node_modules. */
 const INLINED = { webhook: ['@kubernetes/client-node'], exporter: [], 'rotation-runner': [] };

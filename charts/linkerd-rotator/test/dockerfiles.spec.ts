@@ -2,7 +2,7 @@
 // (multi-stage, Node 24, uid 65532, `node dist/main.js`, production deps only), the Dockerfile's own
 // esbuild step run here, so the bundle it would build is known to build, and the exporter's command.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,6 +143,58 @@ describe("the exporter Deployment and the webhook image", () => {
     // ... and the image builds that bundle, from the exporter app.
     const exporterBuild = bundleSteps(steps).find((b) => b.outfile === 'dist/exporter.js');
     expect(exporterBuild?.app).toBe('exporter');
+  });
+});
+
+describe('scripts/bundle-app.mjs', () => {
+  /** A repository with a webhook that imports an inlined @kubernetes/client-node, which imports `dep`. */
+  function fixture(nestedCopy: boolean): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bundle-app-'));
+    const file = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), text);
+    };
+    file('package.json', JSON.stringify({ type: 'module', dependencies: { '@kubernetes/client-node': '1.0.0' } }));
+    file('apps/webhook/tsconfig.json', '{}');
+    file('apps/webhook/src/main.ts', "import { answer } from '@kubernetes/client-node';\nconsole.log(answer);\n");
+    file('node_modules/@kubernetes/client-node/package.json', JSON.stringify({ name: '@kubernetes/client-node', type: 'module', main: 'index.js' }));
+    file('node_modules/@kubernetes/client-node/index.js', "import { value } from 'dep';\nimport 'unused-dep';\nexport const answer = `inlined ${value}`;\nexport const unused = 1;\n");
+    file('node_modules/dep/package.json', JSON.stringify({ name: 'dep', type: 'module', main: 'index.js' }));
+    file('node_modules/dep/index.js', "export const value = 'hoisted';\n");
+    if (nestedCopy) {
+      file('node_modules/@kubernetes/client-node/node_modules/dep/package.json', JSON.stringify({ name: 'dep', type: 'module', main: 'index.js' }));
+      file('node_modules/@kubernetes/client-node/node_modules/dep/index.js', "export const value = 'nested';\n");
+    }
+    return dir;
+  }
+  const bundle = (root: string) =>
+    spawnSync(process.execPath, [path.join(repoRoot, 'scripts/bundle-app.mjs'), 'webhook', path.join(root, 'dist/main.js')], { env: { ...process.env, BUNDLE_APP_ROOT: root }, encoding: 'utf8' });
+
+  it("bundles the webhook's inlined package and keeps its dependencies external", () => {
+    const root = fixture(false);
+    try {
+      const result = bundle(root);
+      expect(result.stderr).toBe('');
+      const out = readFileSync(path.join(root, 'dist/main.js'), 'utf8');
+      expect(out).toContain('inlined ${value}');
+      expect(out).toMatch(/from "dep"/);
+      expect(out).not.toContain('@kubernetes/client-node"');
+      expect(out).not.toContain('unused-dep');
+      expect(spawnSync(process.execPath, [path.join(root, 'dist/main.js')], { encoding: 'utf8' }).stdout).toBe('inlined hoisted\n');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to build when the inlined package has its own copy of a dependency the bundle would load from the top', () => {
+    const root = fixture(true);
+    try {
+      const result = bundle(root);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('@kubernetes/client-node has its own copy of dep');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
