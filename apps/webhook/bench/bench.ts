@@ -95,7 +95,7 @@ const tlsSecret = (namespace: string, name: string, cred: Credentials) => ({
  * tree-shaken), and every dependency loaded from node_modules, as `npm run webhook` runs it.
  */
 type Build = 'image' | 'node_modules';
-const BUILD_LABEL: Record<Build, string> = { image: 'image bundle', node_modules: 'client-node from node_modules' };
+const BUILD_LABEL: Record<Build, string> = { image: 'image bundle', node_modules: 'client-node from node_modules (previous image)' };
 
 async function buildWebhook(kind: Build): Promise<string> {
   const outdir = path.join(root, 'tmp/bench');
@@ -106,7 +106,7 @@ async function buildWebhook(kind: Build): Promise<string> {
     execFileSync(process.execPath, [path.join(root, 'scripts/bundle-app.mjs'), 'webhook', outfile], { cwd: root, stdio: 'inherit' });
     return outfile;
   }
-  await build({ entryPoints: [path.join(root, 'apps/webhook/src/main.ts')], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node24', tsconfig, outfile, logLevel: 'warning' });
+  await build({ entryPoints: [path.join(root, 'apps/webhook/src/main.ts')], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node24', tsconfig, outfile, sourcemap: true, logLevel: 'warning' });
   return outfile;
 }
 
@@ -206,16 +206,17 @@ async function main(): Promise<void> {
     three: write('three.json', reviewBody(three)),
     fifty: write('fifty.json', reviewBody(fifty)),
   };
-  // The image (its bundle and its ENTRYPOINT's flags), the same flags with client-node loaded from
-  // node_modules, and the image's bundle with the image's previous flags and with Node's defaults.
-  // BENCH_NODE_FLAGS: the image's bundle with each of these flag sets (separated by `;`) instead.
+  // The image (its bundle and its ENTRYPOINT's flags), the same with --enable-source-maps, the image
+  // before client-node was bundled (client-node from node_modules, its flags then), and the image's
+  // bundle with Node's defaults. BENCH_NODE_FLAGS: the image's bundle with each of these flag sets
+  // (separated by `;`) instead.
   const variants: Variant[] =
     process.env.BENCH_NODE_FLAGS !== undefined
       ? process.env.BENCH_NODE_FLAGS.split(';').map((flags) => ({ build: 'image' as const, flags: flags.trim() }))
       : [
           { build: 'image', flags: IMAGE_FLAGS },
-          { build: 'node_modules', flags: IMAGE_FLAGS },
-          { build: 'image', flags: '--max-semi-space-size=8' },
+          { build: 'image', flags: `--enable-source-maps ${IMAGE_FLAGS}` },
+          { build: 'node_modules', flags: PREVIOUS_IMAGE_FLAGS },
           { build: 'image', flags: '' },
         ];
   const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -250,8 +251,18 @@ interface ScenarioResult extends LoadResult {
   rssAfterMiB: number;
 }
 
-/** apps/webhook/Dockerfile's ENTRYPOINT flags (but --enable-source-maps: the bench builds no map). */
-const IMAGE_FLAGS = '--max-semi-space-size=4 --heap-growing-percent=50';
+/** The image's flags before client-node was bundled (with the build 'node_modules', that image). */
+const PREVIOUS_IMAGE_FLAGS = '--enable-source-maps --max-semi-space-size=8';
+
+/** apps/webhook/Dockerfile's ENTRYPOINT flags, read from it (the bench's bundle has its source map too). */
+const IMAGE_FLAGS = (() => {
+  const line = readFileSync(path.join(root, 'apps/webhook/Dockerfile'), 'utf8')
+    .split('\n')
+    .findLast((l) => l.startsWith('ENTRYPOINT '));
+  const entrypoint = JSON.parse(line?.slice('ENTRYPOINT '.length) ?? 'null') as string[] | null;
+  if (!entrypoint || entrypoint.at(-1) !== 'dist/main.js') throw new Error('apps/webhook/Dockerfile: expected ENTRYPOINT ["<node>", ...flags, "dist/main.js"]');
+  return entrypoint.slice(1, -1).join(' ');
+})();
 
 interface Variant {
   build: Build;
