@@ -3,7 +3,7 @@
 // load-generator process with a 3-anchor and a 50-certificate bundle at 500 and 2,000 req/s and at
 // full speed: req/s, client p50/p90/p99, the webhook's own p99, peak RSS. Prints a Markdown table and
 // JSON (also written to BENCH_JSON when set).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -32,6 +32,8 @@ interface LoadResult {
   p90: number;
   p99: number;
   max: number;
+  /** The fixed-rate generator's own event-loop delay (ms): how late it could send or read. */
+  generatorLoopDelay?: { p99: number; max: number };
 }
 
 function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -88,35 +90,66 @@ const tlsSecret = (namespace: string, name: string, cred: Credentials) => ({
   data: { 'tls.crt': b64(cred.certPem), 'tls.key': b64(cred.keyPem) },
 });
 
-/** Bundles src/main.ts to plain JS (dependencies stay in node_modules), as an image build would. */
-async function buildWebhook(): Promise<string> {
+/**
+ * The two builds: the image's (scripts/bundle-app.mjs, @kubernetes/client-node bundled and
+ * tree-shaken), and every dependency loaded from node_modules, as `npm run webhook` runs it.
+ */
+type Build = 'image' | 'node_modules';
+const BUILD_LABEL: Record<Build, string> = { image: 'image bundle', node_modules: 'client-node from node_modules (previous image)' };
+
+async function buildWebhook(kind: Build): Promise<string> {
   const outdir = path.join(root, 'tmp/bench');
   mkdirSync(outdir, { recursive: true });
-  const outfile = path.join(outdir, 'webhook.mjs');
-  await build({
-    entryPoints: [path.join(root, 'apps/webhook/src/main.ts')],
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    tsconfig: path.join(root, 'tsconfig.base.json'),
-    outfile,
-    logLevel: 'warning',
-  });
+  const outfile = path.join(outdir, `webhook-${kind}.mjs`);
+  const tsconfig = path.join(root, 'tsconfig.base.json');
+  if (kind === 'image') {
+    execFileSync(process.execPath, [path.join(root, 'scripts/bundle-app.mjs'), 'webhook', outfile], { cwd: root, stdio: 'inherit' });
+    return outfile;
+  }
+  await build({ entryPoints: [path.join(root, 'apps/webhook/src/main.ts')], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node24', tsconfig, outfile, sourcemap: true, logLevel: 'warning' });
   return outfile;
 }
 
-/** Cumulative counts of the server-side latency histogram, by upper bound in seconds. */
-async function serverBuckets(metricsPort: number): Promise<Map<number, number>> {
+interface ServerScrape {
+  /** Cumulative counts of the server-side latency histogram, by upper bound in seconds. */
+  buckets: Map<number, number>;
+  /** GC time (seconds) and count so far, by kind (prom-client's nodejs_gc_duration_seconds). */
+  gc: Map<string, { seconds: number; count: number }>;
+  /** The webhook's event-loop delay p99 (seconds) since the previous scrape (prom-client resets it on each). */
+  loopDelayP99: number;
+}
+
+async function scrapeServer(metricsPort: number): Promise<ServerScrape> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const buckets = new Map<number, number>();
+  const gc = new Map<string, { seconds: number; count: number }>();
+  let loopDelayP99 = NaN;
   const line = /^linkerd_rotator_admission_duration_seconds_bucket\{le="([^"]+)",resource="configmaps",operation="UPDATE"\} (\d+)$/;
   for (const l of text.split('\n')) {
     const m = line.exec(l) ?? /^linkerd_rotator_admission_duration_seconds_bucket\{resource="configmaps",operation="UPDATE",le="([^"]+)"\} (\d+)$/.exec(l);
     if (m) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+    const g = /^nodejs_gc_duration_seconds_(sum|count)\{kind="([a-z]+)"\} (\S+)$/.exec(l);
+    if (g) {
+      const entry = gc.get(g[2]!) ?? { seconds: 0, count: 0 };
+      if (g[1] === 'sum') entry.seconds = Number(g[3]);
+      else entry.count = Number(g[3]);
+      gc.set(g[2]!, entry);
+    }
+    const d = /^nodejs_eventloop_lag_p99_seconds (\S+)$/.exec(l);
+    if (d) loopDelayP99 = Number(d[1]);
   }
-  return buckets;
+  return { buckets, gc, loopDelayP99 };
+}
+
+/** GC between two scrapes: pauses by kind (count, total ms), and their share of the wall time. */
+function gcBetween(before: ServerScrape, after: ServerScrape, seconds: number): { minor: string; major: string; percentOfWallTime: number } {
+  const delta = (kind: string) => {
+    const [a, b] = [after.gc.get(kind) ?? { seconds: 0, count: 0 }, before.gc.get(kind) ?? { seconds: 0, count: 0 }];
+    return { count: a.count - b.count, ms: (a.seconds - b.seconds) * 1000 };
+  };
+  const [minor, major] = [delta('minor'), delta('major')];
+  const describe = (d: { count: number; ms: number }) => `${d.count} (${r1(d.ms)} ms)`;
+  return { minor: describe(minor), major: describe(major), percentOfWallTime: r1(((minor.ms + major.ms) / (seconds * 1000)) * 100) };
 }
 
 /** The histogram bucket bound (ms) under which quantile q of the requests between two scrapes fell. */
@@ -148,7 +181,7 @@ async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string
 
 async function main(): Promise<void> {
   console.log(`building the webhook and generating certificates in ${dir} ...`);
-  const entry = await buildWebhook();
+  const entries: Record<Build, string> = { image: await buildWebhook('image'), node_modules: await buildWebhook('node_modules') };
   const servingCa = await fixtures.makeAnchor({ cn: 'bench-webhook-ca' });
   const serving = await fixtures.makeLeaf(servingCa, { cn: 'localhost' });
   const [prepared, active, previous] = [await fixtures.makeAnchor(), await fixtures.makeAnchor(), await fixtures.makeAnchor()];
@@ -173,12 +206,23 @@ async function main(): Promise<void> {
     three: write('three.json', reviewBody(three)),
     fifty: write('fifty.json', reviewBody(fifty)),
   };
-  // The image's flags (apps/webhook/Dockerfile ENTRYPOINT), Node's defaults, and a smaller young generation.
-  const variants = process.env.BENCH_NODE_FLAGS !== undefined ? [process.env.BENCH_NODE_FLAGS] : ['--max-semi-space-size=8', '', '--max-semi-space-size=2'];
+  // The image (its bundle and its ENTRYPOINT's flags), the same with --enable-source-maps, the image
+  // before client-node was bundled (client-node from node_modules, its flags then), and the image's
+  // bundle with Node's defaults. BENCH_NODE_FLAGS: the image's bundle with each of these flag sets
+  // (separated by `;`) instead.
+  const variants: Variant[] =
+    process.env.BENCH_NODE_FLAGS !== undefined
+      ? process.env.BENCH_NODE_FLAGS.split(';').map((flags) => ({ build: 'image' as const, flags: flags.trim() }))
+      : [
+          { build: 'image', flags: IMAGE_FLAGS },
+          { build: 'image', flags: `--enable-source-maps ${IMAGE_FLAGS}` },
+          { build: 'node_modules', flags: PREVIOUS_IMAGE_FLAGS },
+          { build: 'image', flags: '' },
+        ];
   const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const results: VariantResult[] = [];
   try {
-    for (const flags of variants) results.push(await runVariant(flags, entry, files));
+    for (const v of variants) results.push(await runVariant(v, entries[v.build], files));
   } finally {
     await api.stop();
   }
@@ -198,12 +242,35 @@ interface ScenarioResult extends LoadResult {
   targetRate: number | 'max';
   serverP50: string;
   serverP99: string;
+  /** The webhook's event-loop delay p99 over the scenario (ms; prom-client samples at 10 ms). */
+  serverLoopDelayP99: number;
+  /** The webhook's GC pauses over the scenario. */
+  serverGc: { minor: string; major: string; percentOfWallTime: number };
   /** VmHWM after this scenario: the peak of this one and every scenario before it. */
   peakRssSoFarMiB: number;
   rssAfterMiB: number;
 }
 
+/** The image's flags before client-node was bundled (with the build 'node_modules', that image). */
+const PREVIOUS_IMAGE_FLAGS = '--enable-source-maps --max-semi-space-size=8';
+
+/** apps/webhook/Dockerfile's ENTRYPOINT flags, read from it (the bench's bundle has its source map too). */
+const IMAGE_FLAGS = (() => {
+  const line = readFileSync(path.join(root, 'apps/webhook/Dockerfile'), 'utf8')
+    .split('\n')
+    .findLast((l) => l.startsWith('ENTRYPOINT '));
+  const entrypoint = JSON.parse(line?.slice('ENTRYPOINT '.length) ?? 'null') as string[] | null;
+  if (!entrypoint || entrypoint.at(-1) !== 'dist/main.js') throw new Error('apps/webhook/Dockerfile: expected ENTRYPOINT ["<node>", ...flags, "dist/main.js"]');
+  return entrypoint.slice(1, -1).join(' ');
+})();
+
+interface Variant {
+  build: Build;
+  flags: string;
+}
+
 interface VariantResult {
+  build: Build;
   nodeFlags: string;
   idleRssMiB: number;
   /** Peak RSS once both 500 req/s scenarios ran (they run first). */
@@ -214,7 +281,7 @@ interface VariantResult {
 
 const r1 = (x: number) => Math.round(x * 100) / 100;
 
-async function runVariant(flags: string, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<VariantResult> {
+async function runVariant({ build: kind, flags }: Variant, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<VariantResult> {
   const { child, port, metricsPort } = await startWebhook(flags, entry, files.kubeconfig, files.cert, files.key);
   const pid = child.pid as number;
   const idle = rssMiB(pid, 'VmRSS');
@@ -227,15 +294,15 @@ async function runVariant(flags: string, entry: string, files: Record<'kubeconfi
     { name: '50 certs @ 2000 req/s', body: files.fifty, rate: 2000, connections: 20 },
     { name: '3 anchors, max rate', body: files.three, rate: 0, connections: 20 },
   ];
-  console.log(`\nnode flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
+  console.log(`\n${BUILD_LABEL[kind]}, node flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
   const results: ScenarioResult[] = [];
   let peakRssAt500MiB = 0;
   try {
     for (const s of scenarios) {
       await load(url, s.body, s.rate === 0 ? 500 : s.rate, 3, s.connections); // warm-up: JIT, parse cache, TLS sessions
-      const before = await serverBuckets(metricsPort);
+      const before = await scrapeServer(metricsPort);
       const r = await load(url, s.body, s.rate, seconds, s.connections);
-      const after = await serverBuckets(metricsPort);
+      const after = await scrapeServer(metricsPort);
       const result: ScenarioResult = {
         scenario: s.name,
         targetRate: s.rate === 0 ? 'max' : s.rate,
@@ -245,31 +312,34 @@ async function runVariant(flags: string, entry: string, files: Record<'kubeconfi
         p90: r1(r.p90),
         p99: r1(r.p99),
         max: r1(r.max),
-        serverP50: serverQuantile(before, after, 0.5),
-        serverP99: serverQuantile(before, after, 0.99),
+        ...(r.generatorLoopDelay ? { generatorLoopDelay: { p99: r1(r.generatorLoopDelay.p99), max: r1(r.generatorLoopDelay.max) } } : {}),
+        serverP50: serverQuantile(before.buckets, after.buckets, 0.5),
+        serverP99: serverQuantile(before.buckets, after.buckets, 0.99),
+        serverLoopDelayP99: r1(after.loopDelayP99 * 1000),
+        serverGc: gcBetween(before, after, seconds),
         peakRssSoFarMiB: r1(rssMiB(pid, 'VmHWM')),
         rssAfterMiB: r1(rssMiB(pid, 'VmRSS')),
       };
       if (s.rate === 500) peakRssAt500MiB = result.peakRssSoFarMiB;
       results.push(result);
       console.log(
-        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
+        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
       );
     }
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
-  return { nodeFlags: flags, idleRssMiB: r1(idle), peakRssAt500MiB, peakRssMiB: Math.max(...results.map((r) => r.peakRssSoFarMiB)), scenarios: results };
+  return { build: kind, nodeFlags: flags, idleRssMiB: r1(idle), peakRssAt500MiB, peakRssMiB: Math.max(...results.map((r) => r.peakRssSoFarMiB)), scenarios: results };
 }
 
 /** Every variant's scenarios as one Markdown table (the README's form). */
 function table(variants: VariantResult[]): string {
-  const head = ['scenario', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'failed', 'peak RSS so far'];
+  const head = ['scenario', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
   const rows = variants.flatMap((v) =>
-    v.scenarios.map((s) => [s.scenario, v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+    v.scenarios.map((s) => [s.scenario, BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
   );
-  const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${v.nodeFlags || 'defaults'})`).join('; ');
+  const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${BUILD_LABEL[v.build]}, ${v.nodeFlags || 'defaults'})`).join('; ');
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;
 }
 

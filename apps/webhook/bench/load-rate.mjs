@@ -1,8 +1,10 @@
 // Open-loop load generator for the webhook benchmark: sends requests evenly spaced at a fixed rate
 // over keep-alive HTTPS and measures each latency from its scheduled send time (no coordinated
-// omission, sub-millisecond resolution); runs in its own process and prints JSON.
+// omission, sub-millisecond resolution); runs in its own process and prints JSON, with its own
+// event-loop delay: a late send or a late read here counts as the webhook's latency.
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout } from 'node:timers';
 import { URL } from 'node:url';
 
@@ -40,10 +42,14 @@ function finish() {
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  process.stdout.write(JSON.stringify({ requestsPerSecond: total / elapsed, total, failed, p50: pct(50), p90: pct(90), p99: pct(99), max: latencies[latencies.length - 1] }) + '\n');
+  loopDelay.disable();
+  const generatorLoopDelay = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+  process.stdout.write(JSON.stringify({ requestsPerSecond: total / elapsed, total, failed, p50: pct(50), p90: pct(90), p99: pct(99), max: latencies[latencies.length - 1], generatorLoopDelay }) + '\n');
   agent.destroy();
 }
 
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
 const start = process.hrtime.bigint();
 let sent = 0;
 function tick() {

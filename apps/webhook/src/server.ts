@@ -43,6 +43,8 @@ export function createAdmissionApp(deps: WebhookDeps & { metrics: WebhookMetrics
   const cache = new BundleCache(64);
   const app = express();
   app.disable('x-powered-by');
+  // No ETag: nothing caches an AdmissionReview response, and express would hash every body for it.
+  app.disable('etag');
 
   app.post('/validate', express.raw({ type: () => true, limit: config.maxRequestBytes }), async (req: Request, res: Response) => {
     const started = process.hrtime.bigint();

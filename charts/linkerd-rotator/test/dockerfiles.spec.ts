@@ -2,7 +2,8 @@
 // (multi-stage, Node 24, uid 65532, `node dist/main.js`, production deps only), the Dockerfile's own
 // esbuild step run here, so the bundle it would build is known to build, and the exporter's command.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { only, render } from './support/render.js';
@@ -29,26 +30,43 @@ function instructions(text: string): Instruction[] {
     });
 }
 
-interface EsbuildRun {
-  /** The `node -e` script that prints one --external flag per production dependency. */
-  externalsScript: string;
-  /** Each esbuild invocation of the step: its arguments (without the externals) and its output file. */
-  builds: { args: string[]; outfile: string }[];
+/** One bundle a Dockerfile's build step makes: the app it bundles, its output file, and how to make it elsewhere. */
+interface BundleStep {
+  app: string;
+  outfile: string;
+  /** Runs the step with its output under `dir`. */
+  run(dir: string): void;
 }
 
 /**
- * The RUN step that bundles the app(s): `node -e "<list externals>"` piped or written to a file, then
- * one `xargs ... esbuild <entry> ... --outfile=dist/<name>.js` per bundle.
+ * The RUN step that bundles the app(s), in either form: `node scripts/bundle-app.mjs <app> dist/<name>.js`
+ * (one per bundle), or `node -e "<list externals>"` piped to one `xargs ... esbuild <entry> ... --outfile=dist/<name>.js`.
  */
-function esbuildRun(steps: Instruction[]): EsbuildRun {
-  const run = steps.find((s) => s.op === 'RUN' && s.args.includes('esbuild'))!.args;
+function bundleSteps(steps: Instruction[]): BundleStep[] {
+  const run = steps.find((s) => s.op === 'RUN' && (s.args.includes('esbuild') || s.args.includes('scripts/bundle-app.mjs')))!.args;
+  const scripted = [...run.matchAll(/node scripts\/bundle-app\.mjs (\S+) (\S+)/g)].map(([, app, outfile]) => ({
+    app: app!,
+    outfile: outfile!,
+    run: (dir: string) => execFileSync(process.execPath, ['scripts/bundle-app.mjs', app!, path.join(dir, outfile!)], { cwd: repoRoot, stdio: 'pipe' }),
+  }));
+  if (scripted.length > 0) return scripted;
   const externalsScript = /node -e "([^"]*)"/.exec(run)![1]!;
-  const builds = [...run.matchAll(/node_modules\/\.bin\/esbuild ((?:(?!&&)\S+\s*)+)/g)].map((m) => {
+  return [...run.matchAll(/node_modules\/\.bin\/esbuild ((?:(?!&&)\S+\s*)+)/g)].map((m) => {
     const args = m[1]!.trim().split(/\s+/);
-    return { args, outfile: args.find((a) => a.startsWith('--outfile='))!.slice('--outfile='.length) };
+    const outfile = args.find((a) => a.startsWith('--outfile='))!.slice('--outfile='.length);
+    return {
+      app: /^apps\/([^/]+)\//.exec(args[0]!)![1]!,
+      outfile,
+      run: (dir: string) => {
+        const externals = execFileSync(process.execPath, ['-e', externalsScript], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n');
+        const withOut = args.map((a) => a.replace(`--outfile=${outfile}`, `--outfile=${dir}/${outfile}`));
+        execFileSync(path.join(repoRoot, 'node_modules/.bin/esbuild'), [...withOut, ...externals, '--log-level=error'], { cwd: repoRoot, stdio: 'pipe' });
+      },
+    };
   });
-  return { externalsScript, builds };
 }
+
+const dependenciesOf = (dir: string) => Object.keys((JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
 
 function hadolint(file: string): { status: number | null; out: string } {
   const result = spawnSync(hadolintBinary(), ['--no-color', '--config', path.join(repoRoot, '.hadolint.yaml'), file], { encoding: 'utf8' });
@@ -84,23 +102,26 @@ describe.each(apps)('apps/%s/Dockerfile', (app) => {
     expect(copies).toEqual(['--from=deps /src/package.json ./package.json', '--from=deps /src/node_modules ./node_modules', '--from=build /src/dist/ ./dist/']);
   });
 
-  it("has an esbuild step that bundles each app and the libs, leaving only production dependencies external", () => {
-    const run = esbuildRun(steps);
-    const externals = execFileSync(process.execPath, ['-e', run.externalsScript], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n');
-    const dependencies = Object.keys((JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
-    expect(run.builds.map((b) => b.outfile)).toContain('dist/main.js');
+  it("has an esbuild step that bundles each app and the libs, leaving only production dependencies (and theirs) external", () => {
+    const builds = bundleSteps(steps);
+    expect(builds.map((b) => b.outfile)).toContain('dist/main.js');
     const out = mkdtempSync(path.join(os.tmpdir(), `image-${app}-`));
     try {
       writeFileSync(path.join(out, 'package.json'), JSON.stringify({ type: 'module' }));
       symlinkSync(path.join(repoRoot, 'node_modules'), path.join(out, 'node_modules'));
-      for (const build of run.builds) {
-        const args = build.args.map((a) => a.replace(`--outfile=${build.outfile}`, `--outfile=${out}/${build.outfile}`));
-        execFileSync(path.join(repoRoot, 'node_modules/.bin/esbuild'), [...args, ...externals, '--log-level=error'], { cwd: repoRoot, stdio: 'pipe' });
+      for (const build of builds) {
+        build.run(out);
+        // What the image's `npm ci --omit=dev` installs: a package inlined into a bundle keeps its own dependencies external.
+        const production = dependenciesOf(repoRoot);
+        const dependencies = [...production, ...production.flatMap((p) => dependenciesOf(path.join(repoRoot, 'node_modules', p)))];
         const bundle = readFileSync(path.join(out, build.outfile), 'utf8');
-        const bare = [...bundle.matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)].map((m) => m[1]!).filter((s) => !s.startsWith('node:'));
+        const bare = [...bundle.matchAll(/(?:^|[\s;}])(?:from|import)\s*\(?\s*"([^".\s,][^"\s]*)"/gm)].map((m) => m[1]!).filter((s) => !s.startsWith('node:') && !builtinModules.includes(s));
         expect(bare.length).toBeGreaterThan(0);
         const notDependencies = bare.filter((specifier) => !dependencies.some((d) => specifier === d || specifier.startsWith(`${d}/`)));
         expect({ bundle: build.outfile, notDependencies }).toEqual({ bundle: build.outfile, notDependencies: [] });
+        // The webhook bundles (and tree-shakes) @kubernetes/client-node: loaded from node_modules it costs
+        // the webhook about 35 MiB of RSS (README "Performance").
+        if (build.app === 'webhook') expect(bare.filter((s) => s.startsWith('@kubernetes/client-node'))).toEqual([]);
         expect(bundle).not.toContain('@linkerd-rotator/');
         const check = spawnSync(process.execPath, ['--check', path.join(out, build.outfile)], { encoding: 'utf8' });
         expect(check.stderr).toBe('');
@@ -120,8 +141,60 @@ describe("the exporter Deployment and the webhook image", () => {
     const container = (exporter['spec'] as { template: { spec: { containers: { command: string[] }[] } } }).template.spec.containers[0]!;
     expect(container.command).toEqual([entrypoint[0], ...runnerEntrypoint.slice(1, -1), 'dist/exporter.js']);
     // ... and the image builds that bundle, from the exporter app.
-    const exporterBuild = esbuildRun(steps).builds.find((b) => b.outfile === 'dist/exporter.js');
-    expect(exporterBuild?.args[0]).toBe('apps/exporter/src/main.ts');
+    const exporterBuild = bundleSteps(steps).find((b) => b.outfile === 'dist/exporter.js');
+    expect(exporterBuild?.app).toBe('exporter');
+  });
+});
+
+describe('scripts/bundle-app.mjs', () => {
+  /** A repository with a webhook that imports an inlined @kubernetes/client-node, which imports `dep`. */
+  function fixture(nestedCopy: boolean): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bundle-app-'));
+    const file = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), text);
+    };
+    file('package.json', JSON.stringify({ type: 'module', dependencies: { '@kubernetes/client-node': '1.0.0' } }));
+    file('apps/webhook/tsconfig.json', '{}');
+    file('apps/webhook/src/main.ts', "import { answer } from '@kubernetes/client-node';\nconsole.log(answer);\n");
+    file('node_modules/@kubernetes/client-node/package.json', JSON.stringify({ name: '@kubernetes/client-node', type: 'module', main: 'index.js' }));
+    file('node_modules/@kubernetes/client-node/index.js', "import { value } from 'dep';\nimport 'unused-dep';\nexport const answer = `inlined ${value}`;\nexport const unused = 1;\n");
+    file('node_modules/dep/package.json', JSON.stringify({ name: 'dep', type: 'module', main: 'index.js' }));
+    file('node_modules/dep/index.js', "export const value = 'hoisted';\n");
+    if (nestedCopy) {
+      file('node_modules/@kubernetes/client-node/node_modules/dep/package.json', JSON.stringify({ name: 'dep', type: 'module', main: 'index.js' }));
+      file('node_modules/@kubernetes/client-node/node_modules/dep/index.js', "export const value = 'nested';\n");
+    }
+    return dir;
+  }
+  const bundle = (root: string) =>
+    spawnSync(process.execPath, [path.join(repoRoot, 'scripts/bundle-app.mjs'), 'webhook', path.join(root, 'dist/main.js')], { env: { ...process.env, BUNDLE_APP_ROOT: root }, encoding: 'utf8' });
+
+  it("bundles the webhook's inlined package and keeps its dependencies external", () => {
+    const root = fixture(false);
+    try {
+      const result = bundle(root);
+      expect(result.stderr).toBe('');
+      const out = readFileSync(path.join(root, 'dist/main.js'), 'utf8');
+      expect(out).toContain('inlined ${value}');
+      expect(out).toMatch(/from "dep"/);
+      expect(out).not.toContain('@kubernetes/client-node"');
+      expect(out).not.toContain('unused-dep');
+      expect(spawnSync(process.execPath, [path.join(root, 'dist/main.js')], { encoding: 'utf8' }).stdout).toBe('inlined hoisted\n');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to build when the inlined package has its own copy of a dependency the bundle would load from the top', () => {
+    const root = fixture(true);
+    try {
+      const result = bundle(root);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('@kubernetes/client-node has its own copy of dep');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
