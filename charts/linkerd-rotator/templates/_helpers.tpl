@@ -89,3 +89,17 @@ annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{- /*
+"true" when the chart renders the scheduled rotation (the runner's CronJob): runner.rotation.enabled,
+and no fleet.role, since a fleet is rotated by the fleet driver and its clusters' own `rotate` would
+rotate each alone (docs/multicluster.md), then refuse the fleet's state on every run.
+*/}}
+{{- define "linkerd-rotator.scheduledRotation" -}}
+{{- if and .Values.runner.rotation.enabled (not .Values.fleet.role) }}true{{ end -}}
+{{- end -}}
+
+{{- /* "true" when the chart renders the bootstrap hook: runner.bootstrap.enabled, and not a fleet member. */}}
+{{- define "linkerd-rotator.bootstrapHook" -}}
+{{- if and .Values.runner.bootstrap.enabled (ne .Values.fleet.role "member") }}true{{ end -}}
+{{- end -}}

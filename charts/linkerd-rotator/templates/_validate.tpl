@@ -48,6 +48,10 @@ against the TypeScript.
 {{- fail (printf "names.preparedAnchorSecret, names.activeAnchorSecret and names.previousAnchorSecret must be three different Secrets (found %s): give each its own name" (join ", " $secrets)) }}
 {{- end }}
 
+{{- if and (eq $v.fleet.role "member") $v.pki.trustAnchor.enabled }}
+{{- fail "fleet.role is member but pki.trustAnchor.enabled is true: a member has no prepared Certificate, since the fleet's new anchor and its key come from the primary's (the fleet driver writes the member's prepared Secret with the certificate only); set pki.trustAnchor.enabled false, or fleet.role primary or empty for a cluster that makes its own anchors" }}
+{{- end }}
+
 {{- if ge (get $seconds "anchorRenew") (get $seconds "anchor") }}
 {{- fail (printf "pki.trustAnchor.renewBefore (%s) must be shorter than pki.trustAnchor.duration (%s): lower renewBefore, e.g. to duration minus 730h for a monthly renewal" $v.pki.trustAnchor.renewBefore $v.pki.trustAnchor.duration) }}
 {{- end }}
@@ -76,7 +80,7 @@ against the TypeScript.
 {{- end }}
 {{- end }}
 
-{{- if $v.runner.rotation.enabled }}
+{{- if include "linkerd-rotator.scheduledRotation" . }}
 {{- if ge (get $seconds "olderThan") (get $seconds "anchor") }}
 {{- fail (printf "runner.rotation.onlyIfOlderThan (%s) must be shorter than pki.trustAnchor.duration (%s), or the active anchor expires before it is rotated: lower onlyIfOlderThan" $v.runner.rotation.onlyIfOlderThan $v.pki.trustAnchor.duration) }}
 {{- end }}
