@@ -3,6 +3,7 @@
 // (item 7: the runner's workload patches change only the restart marker). What the API server does
 // with them is shown on the local cluster (e2e/integration/chart.spec.ts, RBAC).
 import { RESTARTED_AT_ANNOTATION } from '@linkerd-rotator/kube';
+import { ANCHOR_CERT_KEY } from '@linkerd-rotator/names';
 import { find, only, releaseNamespace, render, type K8sObject } from './support/render.js';
 
 interface ResourceRule {
@@ -129,6 +130,50 @@ describe('the anchor Secrets guard (issue 14, item 4)', () => {
     expect(renamed.validations[0]!.messageExpression).toContain("'Secret pki/'");
     expect(renamed.validations[0]!.messageExpression).not.toContain('create job');
     expect(renamed.validations[0]!.messageExpression).toContain('Run the runner instead: rotate or, when the Secret is missing, bootstrap.');
+  });
+});
+
+describe('the anchor Secrets guard in a fleet member (issue 17)', () => {
+  const member = { fleet: { role: 'member' }, pki: { trustAnchor: { enabled: false } } };
+  const p = policy(render(member), anchorGuard);
+  const keyless = p.validations[1];
+
+  it('guards the prepared Secret too: the fleet driver writes it there as the runner, nobody else', () => {
+    expect(condition(p, 'anchor-secret')).toBe(
+      "(request.operation == 'DELETE' ? oldObject.metadata.name : object.metadata.name) in ['linkerd-trust-anchor', 'linkerd-active-anchor', 'linkerd-previous-anchor']",
+    );
+    expect(p.validations[0]!.expression).toBe(`request.userInfo.username == '${runnerUser}'`);
+    // With any role the runner does not rotate on a schedule: the message sends to the fleet driver, and a member gets its Secret by copy.
+    expect(p.validations[0]!.messageExpression).toContain('Run the runner instead: the fleet driver (rotator fleet run --primary <context> --member <context>...)');
+    expect(p.validations[0]!.messageExpression).toContain("when the Secret is missing, a copy of the fleet's Secret written as the runner");
+    expect(p.validations[0]!.messageExpression).not.toContain('create job');
+    expect(policy(render({ fleet: { role: 'primary' } }), anchorGuard).validations[0]!.messageExpression).toContain('the fleet driver (rotator fleet run');
+  });
+
+  it('admits a write of the prepared Secret only with no private key: tls.crt and anchor.crt, and tls.key absent or empty', () => {
+    expect(p.validations).toHaveLength(2);
+    // anchor.crt is the key the runner writes (ANCHOR_CERT_KEY); an empty tls.key is what it leaves in a kubernetes.io/tls Secret.
+    expect(keyless!.expression).toBe(
+      `request.operation == 'DELETE' || object.metadata.name != 'linkerd-trust-anchor' || !has(object.data) || object.data.all(k, k in ['tls.crt', '${ANCHOR_CERT_KEY}'] || (k == 'tls.key' && size(object.data[k]) == 0))`,
+    );
+    expect(keyless!.reason).toBe('Forbidden');
+    expect(keyless!.message).toContain('Secret cert-manager/linkerd-trust-anchor of a fleet member holds the fleet\'s prepared anchor as its certificate only');
+    expect(keyless!.message).toContain('the key stays in the primary');
+  });
+
+  it('follows a renamed prepared Secret and trust namespace', () => {
+    const renamed = policy(render({ ...member, namespaces: { trust: 'pki' }, names: { preparedAnchorSecret: 'mesh-prepared' } }), anchorGuard);
+    expect(condition(renamed, 'anchor-secret')).toContain("in ['mesh-prepared', 'linkerd-active-anchor', 'linkerd-previous-anchor']");
+    expect(renamed.validations[1]!.expression).toContain("object.metadata.name != 'mesh-prepared'");
+    expect(renamed.validations[1]!.message).toContain('Secret pki/mesh-prepared');
+  });
+
+  it('leaves the prepared Secret unguarded outside a member, where cert-manager writes it', () => {
+    for (const values of [{}, { fleet: { role: 'primary' } }]) {
+      const other = policy(render(values), anchorGuard);
+      expect(condition(other, 'anchor-secret')).not.toContain('linkerd-trust-anchor');
+      expect(other.validations).toHaveLength(1);
+    }
   });
 });
 

@@ -128,6 +128,19 @@ describe('RBAC', () => {
     expect(allows(exporter, releaseNamespace, '', 'secrets', 'get', `${fullname}-webhook-tls`)).toBe(false);
   });
 
+  it("lets the runner write the prepared anchor Secret only in a fleet member, where the fleet driver (as the member's runner) writes it: elsewhere it is cert-manager's", () => {
+    const memberRunner = grantsOf(render({ fleet: { role: 'member' }, pki: { trustAnchor: { enabled: false } } }), `${fullname}-runner`);
+    const primaryRunner = grantsOf(render({ fleet: { role: 'primary' } }), `${fullname}-runner`);
+    for (const verb of ['update', 'patch']) {
+      expect(allows(memberRunner, 'cert-manager', '', 'secrets', verb, 'linkerd-trust-anchor')).toBe(true);
+      expect(allows(runner, 'cert-manager', '', 'secrets', verb, 'linkerd-trust-anchor')).toBe(false);
+      expect(allows(primaryRunner, 'cert-manager', '', 'secrets', verb, 'linkerd-trust-anchor')).toBe(false);
+      for (const grants of [memberRunner, primaryRunner]) expect(allows(grants, 'cert-manager', '', 'secrets', verb, 'linkerd-active-anchor')).toBe(true);
+    }
+    expect(allows(memberRunner, 'cert-manager', '', 'secrets', 'update', 'some-other-secret')).toBe(false);
+    expect(allows(memberRunner, 'linkerd', '', 'secrets', 'update', 'linkerd-trust-anchor')).toBe(false);
+  });
+
   it('lets the runner renew exactly the two certificates, through certificates/status', () => {
     expect(allows(runner, 'cert-manager', 'cert-manager.io', 'certificates/status', 'update', 'linkerd-trust-anchor')).toBe(true);
     expect(allows(runner, 'linkerd', 'cert-manager.io', 'certificates/status', 'update', 'linkerd-identity-issuer')).toBe(true);
@@ -237,6 +250,12 @@ describe('RBAC', () => {
     expect(expressions).toContain("object.metadata.name == 'linkerd-rotator-state'");
     expect(spec(only(defaults, 'ValidatingAdmissionPolicyBinding', `${fullname}-runner-guard`))['policyName']).toBe(policy.metadata.name);
     expect(find(render({ rbac: { admissionGuard: { enabled: false } } }), 'ValidatingAdmissionPolicy')).toHaveLength(0);
+    // A fleet member's runner (the fleet driver) also creates the prepared Secret; the anchor guard refuses it a key.
+    const member = spec(only(render({ fleet: { role: 'member' }, pki: { trustAnchor: { enabled: false } } }), 'ValidatingAdmissionPolicy', `${fullname}-runner-guard`));
+    const secrets = (member['validations'] as { expression: string; message: string }[]).find((v) => v.expression.includes("'secrets'"));
+    expect(secrets?.expression).toContain("object.metadata.name in ['linkerd-trust-anchor', 'linkerd-active-anchor', 'linkerd-previous-anchor']");
+    expect(secrets?.message).toBe('the rotation runner may create only the Secrets cert-manager/linkerd-trust-anchor, cert-manager/linkerd-active-anchor and cert-manager/linkerd-previous-anchor');
+    expect(expressions).not.toContain('linkerd-trust-anchor');
   });
 
   it('uses separate ServiceAccounts for the runner, the webhook and the exporter', () => {
