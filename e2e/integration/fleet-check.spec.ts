@@ -1,8 +1,10 @@
 // `rotator check --fleet` against two real local clusters (issue 17, docs/multicluster.md): each with
-// cert-manager, trust-manager and the chart. The primary (east) bootstraps its anchor A from its own
-// prepared Certificate; the member (west) has no prepared Certificate (pki.trustAnchor.enabled=false,
-// the design's member) and gets A's Secrets as the design's table says a member holds them (see
-// writeMemberAnchor for who writes which). Then: both trust bundles
+// cert-manager, trust-manager and the chart. The primary (east, fleet.role=primary) bootstraps its
+// anchor A from its own prepared Certificate; the member (west, fleet.role=member,
+// pki.trustAnchor.enabled=false: no prepared Certificate) gets A's Secrets as the design's table says a
+// member holds them, written as west's runner ServiceAccount as the fleet driver writes them; west's
+// guards refuse that ServiceAccount a prepared Secret with a key, and anyone else any write of it.
+// Then: both trust bundles
 // hold A (exit 0), and each cluster's exporter labels its series cluster="<fleet.clusterName>"; west's
 // Secrets hold another anchor C (exit 1, naming west); west's API server stopped (exit 4, naming west).
 // The runner and the exporter run from source with the chart's env, as the other specs do.
@@ -85,18 +87,18 @@ const secret = (name: string, type: string, data: Record<string, string>) => ({
   stringData: data,
 });
 
+const list = (...items: unknown[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+
 /**
  * The member's anchor Secrets as docs/multicluster.md's table has them while no rotation is under way:
- * prepared and previous the anchor's certificate only, active the anchor with its key. Active and
- * previous are written as the member's runner ServiceAccount (the anchor guard admits only it); the
- * prepared one with the cluster's admin kubeconfig, because the runner guard lets the runner create
- * only those two, and the chart's member role, which would let the fleet driver write it, is not built.
+ * prepared and previous the anchor's certificate only, active the anchor with its key, all written as
+ * the member's runner ServiceAccount, the identity the fleet driver uses in a member (the chart's
+ * member role lets it create and update the prepared Secret, without a key).
  */
 async function writeMemberAnchor(cluster: Cluster, runnerKubeconfig: string, anchor: { certPem: string; keyPem: string }, verb: 'create' | 'replace'): Promise<void> {
-  const list = (...items: unknown[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
-  await cluster.kubectl([verb, '-f', '-'], { input: list(secret(objectNames.preparedAnchorSecret, 'Opaque', { 'tls.crt': anchor.certPem })) });
   await cluster.kubectl([`--kubeconfig=${runnerKubeconfig}`, verb, '-f', '-'], {
     input: list(
+      secret(objectNames.preparedAnchorSecret, 'Opaque', { 'tls.crt': anchor.certPem, 'anchor.crt': anchor.certPem }),
       secret(objectNames.activeAnchorSecret, 'kubernetes.io/tls', { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPem, 'anchor.crt': anchor.certPem }),
       secret(objectNames.previousAnchorSecret, 'Opaque', { 'tls.crt': anchor.certPem }),
     ),
@@ -107,8 +109,8 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-check-'));
   [east, west] = await Promise.all([startCluster({ name: names[0] }), startCluster({ name: names[1] })]);
   [eastRelease, westRelease] = await Promise.all([
-    installChartForRunner(east, { timeoutSeconds: 120, values: ['fleet.clusterName=east'] }),
-    installChartForRunner(west, { timeoutSeconds: 120, values: ['fleet.clusterName=west', 'pki.trustAnchor.enabled=false'] }),
+    installChartForRunner(east, { timeoutSeconds: 120, values: ['fleet.clusterName=east', 'fleet.role=primary'] }),
+    installChartForRunner(west, { timeoutSeconds: 120, values: ['fleet.clusterName=west', 'fleet.role=member', 'pki.trustAnchor.enabled=false'] }),
   ]);
   // The primary adopts its prepared anchor A; the member gets A as the fleet driver would write it.
   const boot = await rotator(['bootstrap'], eastRelease.runnerKubeconfig);
@@ -140,6 +142,25 @@ describe('check --fleet on two local clusters', () => {
       ['west', true, fingerprintOf(anchorA)],
     ]);
     expect(result.code).toBe(0);
+  });
+
+  it("lets the member's runner ServiceAccount write its prepared Secret only without a private key, and no one else write it (the member role's anchor guard)", async () => {
+    const keyPem = (await secretData(east, TRUST_NS, objectNames.activeAnchorSecret))['tls.key']!;
+    // Opaque as created: a Secret's type cannot change, and the API server would refuse that before admission.
+    const prepared = (data: Record<string, string>) => ({ input: list(secret(objectNames.preparedAnchorSecret, 'Opaque', data)), allowFailure: true });
+    const asRunner = (data: Record<string, string>) => west.kubectl([`--kubeconfig=${westRelease.runnerKubeconfig}`, 'replace', '-f', '-'], prepared(data));
+    const withKey = await asRunner({ 'tls.crt': anchorA, 'anchor.crt': anchorA, 'tls.key': keyPem });
+    expect(withKey.code).not.toBe(0);
+    expect(withKey.stderr).toContain('of a fleet member holds the fleet\'s prepared anchor as its certificate only');
+    const otherEntry = await asRunner({ 'tls.crt': anchorA, 'anchor.crt': anchorA, 'key.pem': keyPem });
+    expect(otherEntry.code).not.toBe(0);
+    expect(otherEntry.stderr).toContain('the key stays in the primary');
+    const asAdmin = await west.kubectl(['replace', '-f', '-'], prepared({ 'tls.crt': anchorA, 'anchor.crt': anchorA }));
+    expect(asAdmin.code).not.toBe(0);
+    expect(asAdmin.stderr).toContain('is written only by the rotation runner');
+    // What the fleet driver writes (libs/kube anchors.ts writePreparedCertificate) is admitted: the certificate alone.
+    expect((await asRunner({ 'tls.crt': anchorA, 'anchor.crt': anchorA })).code).toBe(0);
+    expect(await anchorPem(west, TRUST_NS, objectNames.preparedAnchorSecret)).toBe(anchorA);
   });
 
   it("labels every series of each cluster's exporter, run as the chart's Deployment, with its fleet.clusterName; both export the same active anchor", async () => {
