@@ -4,7 +4,7 @@
 // to). Changes no certificate; a rotation in progress is left to `rotate`.
 import type { Command } from 'commander';
 import { anchorFactsOf, wakeOn } from '@linkerd-rotator/kube/rotation';
-import { isUnderWay, parseState, resumePhase, runRotation, shortFp, type RunResult } from '@linkerd-rotator/rotation';
+import { isUnderWay, parseState, resumePhase, runRotation, shortFp, type RotationState, type RunResult } from '@linkerd-rotator/rotation';
 import { Option } from 'commander';
 import type { CommandIO } from '../cli.js';
 import { parseClusterConfig, parseDuration, withClusterOptions } from '../config.js';
@@ -22,6 +22,19 @@ export function signerNotYetOnActive(result: Pick<RunResult, 'outcome' | 'reason
   return bootstrapped && result.outcome === 'stopped' && result.reason === 'issuer-signer-not-active';
 }
 
+/**
+ * Why bootstrap has nothing to do in a cluster the fleet driver keeps (its state carries the fleet
+ * record), or undefined. The chart's hook runs after every `helm upgrade` of a fleet's primary: the
+ * engine refuses a fleet state (state-invalid), which would fail every upgrade, and the anchors are
+ * the fleet driver's to write (docs/multicluster.md).
+ */
+export function fleetBootstrapSkip(state: Pick<RotationState, 'fleet'>): string | undefined {
+  const fleet = state.fleet;
+  if (!fleet) return undefined;
+  const role = fleet.role === 'member' ? `a member of the fleet of primary ${fleet.primary}` : `the primary ${fleet.primary} of a fleet`;
+  return `this cluster is ${role}: the fleet driver (\`rotator fleet run --primary ${fleet.primary} --member ...\`) keeps its anchor Secrets; bootstrap has nothing to do`;
+}
+
 export async function bootstrap(session: Session, waitMs: number): Promise<number> {
   const { adapter, config, logger } = session;
   const n = config.names;
@@ -29,6 +42,11 @@ export async function bootstrap(session: Session, waitMs: number): Promise<numbe
   if (!parsed.ok) {
     logger.error({}, parsed.message);
     return EXIT.stopped;
+  }
+  const skip = fleetBootstrapSkip(parsed.state);
+  if (skip) {
+    logger.info({ fleet: parsed.state.fleet?.role }, skip);
+    return EXIT.ok;
   }
   const phase = resumePhase(parsed.state);
   if (isUnderWay(phase)) {
