@@ -58,6 +58,7 @@ describe('kubeconform (Kubernetes 1.37 and CRD schemas, strict)', () => {
     ['every optional object on', everything],
     ['ClusterBundle, webhook by URL, namespaced dry runs', { pki: { bundle: { kind: 'ClusterBundle' } }, webhook: { clientConfig: { mode: 'url', url: 'https://127.0.0.1:9443/validate' }, caBundle: 'Q0E=' }, rbac: { podDryRun: { mode: 'namespaces', namespaces: ['shop'] } } }],
     ['no exporter and no webhook (the webhook needs the exporter), network policies on', { exporter: { enabled: false }, webhook: { enabled: false }, networkPolicy: { enabled: true } }],
+    ['a fleet member (issue 17)', { fleet: { role: 'member', clusterName: 'west' }, pki: { trustAnchor: { enabled: false } } }],
     ['adoption: PKI off, no webhook', { pki: { rootIssuer: { enabled: false }, trustAnchor: { enabled: false }, identityIssuer: { enabled: false }, issuerCertificate: { enabled: false }, bundle: { enabled: false } }, webhook: { enabled: false } }],
   ])('accepts every object rendered with %s', (_name, values) => {
     const manifest = renderText(values);
