@@ -145,7 +145,7 @@ describe('the anchor Secrets guard in a fleet member (issue 17)', () => {
     expect(p.validations[0]!.expression).toBe(`request.userInfo.username == '${runnerUser}'`);
     // With any role the runner does not rotate on a schedule: the message sends to the fleet driver, and a member gets its Secret by copy.
     expect(p.validations[0]!.messageExpression).toContain('Run the runner instead: the fleet driver (rotator fleet run --primary <context> --member <context>...)');
-    expect(p.validations[0]!.messageExpression).toContain("when the Secret is missing, a copy of the fleet's Secret written as the runner");
+    expect(p.validations[0]!.messageExpression).toContain('when the Secret is missing, a copy of the fleet anchor Secret written as the runner');
     expect(p.validations[0]!.messageExpression).not.toContain('create job');
     expect(policy(render({ fleet: { role: 'primary' } }), anchorGuard).validations[0]!.messageExpression).toContain('the fleet driver (rotator fleet run');
   });
@@ -174,6 +174,22 @@ describe('the anchor Secrets guard in a fleet member (issue 17)', () => {
       expect(condition(other, 'anchor-secret')).not.toContain('linkerd-trust-anchor');
       expect(other.validations).toHaveLength(1);
     }
+  });
+});
+
+// No CEL evaluator runs here, and the API server rejects a whole policy whose string literal ends early
+// (fleet-check.spec caught "the fleet's Secret" in a member's messageExpression): with every
+// single-quoted literal taken out, no quote may be left, in every role's render.
+describe('CEL string literals in the guards', () => {
+  const literals = /'(?:[^'\\]|\\.)*'/g;
+  const renders = { defaults, primary: render({ fleet: { role: 'primary' } }), member: render({ fleet: { role: 'member' }, pki: { trustAnchor: { enabled: false } } }) };
+  it.each(Object.entries(renders))('every messageExpression and expression closes its literals (%s)', (_, objects) => {
+    const cel = objects
+      .filter((o) => o.kind === 'ValidatingAdmissionPolicy')
+      .flatMap((o) => ((o['spec'] as PolicySpec).validations ?? []).flatMap((v) => [v.expression, v.messageExpression]))
+      .filter((e): e is string => typeof e === 'string');
+    expect(cel.length).toBeGreaterThan(0);
+    expect(cel.filter((e) => e.replace(literals, '').includes("'"))).toEqual([]);
   });
 });
 
