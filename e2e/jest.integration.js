@@ -7,7 +7,10 @@ export default jestConfig('integration', {
   testMatch: ['<rootDir>/integration/**/*.spec.ts'],
   globalSetup: '<rootDir>/support/global-setup.mjs',
   testTimeout: 300_000,
-  maxWorkers: 1,
+  // Two files at once: most of a spec's time is waiting on leaf lifetimes, deadlines and rollouts,
+  // not CPU. Each file has its own cluster (named after the file and the worker's pid), ports from
+  // freePorts (below the ephemeral range, picked at random) and mkdtemp directories.
+  maxWorkers: 2,
   // @kubernetes/client-node keeps watch and keep-alive sockets that outlive informer.stop(); the
   // clusters themselves are stopped in each file's afterAll, so nothing is lost by exiting.
   forceExit: true,

@@ -20,7 +20,7 @@ echo "== Go unit tests of the Linkerd stand-ins"
 
 if [ -f e2e/jest.integration.js ]; then
   echo "== local-cluster integration tests"
-  jest --ci -c e2e/jest.integration.js --runInBand --json --outputFile="$results/integration.json" || status=1
+  jest --ci -c e2e/jest.integration.js --json --outputFile="$results/integration.json" || status=1
 fi
 
 echo "== kind tier (skipped without a Docker engine)"

@@ -1,10 +1,12 @@
 // The local cluster behaves like a real one where this product depends on it: workloads roll on
 // kwok nodes, cert-manager issues and renews, trust-manager syncs bundles, helm installs charts.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { runBuildScript } from '../cluster/src/build.js';
-import { waitFor } from '../cluster/src/index.js';
+import { ephemeralPortRange } from '../cluster/src/process.js';
+import { freePorts, waitFor } from '../cluster/src/index.js';
 import { run } from '../cluster/src/kubectl.js';
 import { createNamespace, useCluster } from '../support/cluster.js';
 
@@ -165,6 +167,29 @@ spec:
     writeFileSync(path.join(dir, 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\ndata:\n  hello: {{ .Values.hello | default "world" | quote }}\n');
     await testCluster().helm(['install', 'trivial', dir, '-n', ns, '--set', 'hello=there', '--wait', '--timeout', '60s']);
     expect(await jsonpath(['-n', ns, 'get', 'configmap', 'trivial-cm'], '{.data.hello}')).toBe('there');
+  });
+});
+
+describe('component ports', () => {
+  // A component stopped and started again (stopComponent, startComponent) binds its port a second
+  // time; a port from the ephemeral range could meanwhile be any outgoing connection's source port.
+  it('are free, distinct and below the kernel\'s ephemeral range, so no connection takes one while its component is down', async () => {
+    const [low] = ephemeralPortRange();
+    const ports = await freePorts(12);
+    expect(new Set(ports).size).toBe(12);
+    expect(ports.filter((p) => p >= low)).toEqual([]);
+    for (const port of ports) {
+      const server = net.createServer();
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('reads the ephemeral range from the kernel, and falls back to the IANA range', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ports-'));
+    writeFileSync(path.join(dir, 'range'), '20000\t30000\n');
+    expect(ephemeralPortRange(path.join(dir, 'range'))).toEqual([20000, 30000]);
+    expect(ephemeralPortRange(path.join(dir, 'missing'))).toEqual([49152, 65535]);
   });
 });
 

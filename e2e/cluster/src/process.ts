@@ -112,18 +112,53 @@ export async function waitFor<T>(condition: () => T | Promise<T>, opts: WaitOpti
   }
 }
 
-/** Ask the kernel for free loopback ports (held together so they are distinct). */
+/**
+ * The kernel's ephemeral port range (Linux `ip_local_port_range`): where listen(0) and every
+ * outgoing connection's source port come from.
+ */
+export function ephemeralPortRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] {
+  try {
+    const [low, high] = readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high) && low! > 0 && high! >= low!) return [low!, high!];
+  } catch {
+    // not Linux: the IANA range, which macOS and Windows use
+  }
+  return [49152, 65535];
+}
+
+const lowestPort = 10_000;
+
+function tryListen(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/**
+ * Free loopback ports for the cluster's components, held together while they are picked so they
+ * are distinct. They come from below the ephemeral range, because a component may be stopped and
+ * started again on the same port (stopComponent, startComponent): a port from the ephemeral range
+ * can meanwhile become the source port of any outgoing connection (the traffic driver makes
+ * thousands), and the component restarted on it then exits with "address already in use".
+ * Random picks also keep two test files started at once apart.
+ */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<net.Server>((resolve, reject) => {
-        const s = net.createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+  const [ephemeralLow] = ephemeralPortRange();
+  const span = ephemeralLow - lowestPort;
+  if (span < count * 16) throw new Error(`freePorts: the ephemeral port range starts at ${ephemeralLow}, leaving too few ports below it for ${count} components`);
+  const held: net.Server[] = [];
+  try {
+    for (let attempts = 0; held.length < count; attempts++) {
+      if (attempts > count * 50) throw new Error(`freePorts: no ${count} free loopback ports between ${lowestPort} and ${ephemeralLow - 1} after ${attempts} tries`);
+      const port = lowestPort + Math.floor(Math.random() * span);
+      if (held.some((s) => (s.address() as net.AddressInfo).port === port)) continue;
+      const server = await tryListen(port);
+      if (server) held.push(server);
+    }
+    return held.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+  }
 }
