@@ -87,7 +87,7 @@ function register(name: 'status' | 'check', cli: { program: Command; io: Command
     .addOption(new Option('--stuck-after <duration>', 'a rotation phase older than this, with no run holding the Lease, is stuck').default('6h'));
   if (name === 'check') {
     command
-      .option('--fleet', 'compare the anchors of a fleet sharing one trust anchor (docs/multicluster.md): the active anchor, every trust bundle and the prepared anchor of each cluster, against the primary')
+      .option('--fleet', 'compare the anchors of a fleet sharing one trust anchor (docs/multicluster.md): the active anchor and its cross-signature X, every trust bundle and the prepared anchor of each cluster, against the primary')
       .option('--primary <context>', 'with --fleet: the kubeconfig context of the primary cluster, which the others are compared with')
       .option('--member <context>', 'with --fleet: the kubeconfig context of a member cluster (repeat for each)', collect, []);
   }
