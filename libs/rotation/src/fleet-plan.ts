@@ -117,7 +117,8 @@ export async function nextFleetStep(read: FleetRead, options: RunOptions, now: E
     ({ cluster, event }) => {
       if (planned) return;
       if (event.kind === 'phase') transitions.push({ cluster, from: event.from, to: event.to, why: event.why });
-      else if (event.kind === 'action' && !action) {
+      // A phase change is state only: the run goes on to the next pass, as the dry run does.
+      else if (event.kind === 'action' && event.action.kind !== 'record-transition' && !action) {
         const workloads = event.action.kind === 'roll-workloads' ? { workloads: event.action.workloads } : {};
         action = { cluster, phase: event.phase, kind: event.action.kind, summary: event.summary, ...workloads };
       } else if (event.kind === 'waiting') waits.push(waitOf(cluster, event.gate, names));
@@ -126,11 +127,8 @@ export async function nextFleetStep(read: FleetRead, options: RunOptions, now: E
   if (planned && action) return { outcome: 'act', transitions, action, waits: [], message: `${action.cluster}: ${action.summary}` };
   if (planned?.gate) {
     const gate = planned.gate;
-    // The wait the driver chose is its own cluster's (an engine gate) or a fleet gate it reported already.
-    if (!waits.some((w) => w.gate === gate.name && gate.summary.startsWith(`${w.cluster}: `))) {
-      const held = names.find((n) => gate.summary.startsWith(`${n}: `)) ?? planned.cluster;
-      waits.unshift(waitOf(held, gate, names));
-    }
+    // The driver reports the wait it chose before waiting; should it not have, it is the cluster's own.
+    if (!waits.some((w) => w.gate === gate.name && w.summary === gate.summary)) waits.unshift(waitOf(planned.cluster, gate, names));
     return { outcome: 'wait', transitions, waits, message: waits.map((w) => `${w.cluster}: waits at ${w.gate}`).join('; ') };
   }
   if (result.resumeAt !== undefined) return { outcome: 'resume-later', transitions, waits, resumeAt: result.resumeAt, message: result.message };
