@@ -30,7 +30,7 @@ interface Panel {
 interface Dashboard {
   uid: string;
   title: string;
-  templating: { list: { name: string; type: string; query: string }[] };
+  templating: { list: { name: string; type: string; query: string; includeAll?: boolean; allValue?: string; multi?: boolean; datasource?: { uid?: string } }[] };
   panels: Panel[];
 }
 
@@ -120,6 +120,19 @@ describe('the Grafana dashboard (charts/linkerd-rotator/files/dashboard.json)', 
     expect(relying?.targets?.[0]?.expr).toContain(EXPORTER_METRICS.relyingOnCrossSignature);
     expect(relying?.targets?.[0]?.legendFormat).toBe('{{namespace}}');
     expect(panels.find((p) => /^Cross-signature expires in/.test(p.title))?.targets?.[0]?.expr).toMatch(new RegExp(`${EXPORTER_METRICS.crossSignatureExpiry}.*- time\\(\\)$`));
+  });
+
+  it("filters every query by a `cluster` variable over the exporter's cluster label, matching series without the label too", () => {
+    const cluster = dashboard.templating.list.find((v) => v.name === 'cluster');
+    expect(cluster).toMatchObject({ type: 'query', includeAll: true, multi: true, allValue: '.*', datasource: { uid: '${datasource}' } });
+    expect(cluster?.query).toBe(`label_values(${EXPORTER_METRICS.synced}, cluster)`);
+    // Prometheus anchors a regex matcher; a series without the label has it empty, which `.*` matches.
+    expect(new RegExp(`^(?:${cluster?.allValue})$`).test('')).toBe(true);
+    for (const q of queries) {
+      const selectors = [...q.expr.matchAll(/\b(linkerd_rotator_[a-z_]+)(\{[^}]*\})?/g)];
+      expect(selectors.length).toBeGreaterThan(0);
+      for (const m of selectors) expect(`${q.panel}: ${m[0]}`).toMatch(/: linkerd_rotator_[a-z_]+\{cluster=~"\$cluster"(, [^}]+)?\}$/);
+    }
   });
 
   it('gives every panel a unique id', () => {

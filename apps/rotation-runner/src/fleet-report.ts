@@ -81,13 +81,13 @@ export function formatFleetReport(r: FleetReport): string {
   for (const c of r.clusters) {
     const name = `${c.cluster}${c.cluster === r.primary ? ' (primary)' : ''}`.padEnd(width);
     if (!c.reachable) out.push(`  ${name}  UNREACHABLE`);
-    else out.push(`  ${name}  active ${shortFp(c.active)}  prepared ${shortFp(c.prepared)}  bundles ${bundlesLine(c)}`);
+    else out.push(`  ${name}  active ${shortFp(c.active)}${c.crossSignature ? ` (X ${shortFp(c.crossSignature)})` : ''}  prepared ${shortFp(c.prepared)}  bundles ${bundlesLine(c)}`);
   }
   if (r.disagreements.length > 0) {
     out.push('Findings:');
     for (const d of r.disagreements) out.push(`  PROBLEM: ${d.message}`);
   } else out.push('Findings:   none');
   const active = r.clusters.find((c) => c.cluster === r.reference)?.active;
-  out.push(`Verdict:    ${r.agree ? `the ${r.clusters.length} clusters agree: active anchor ${shortFp(active)}, the same bundle and prepared anchor` : `${r.disagreements.length} disagreement(s) in ${new Set(r.disagreements.map((d) => d.cluster)).size} cluster(s)`}`);
+  out.push(`Verdict:    ${r.agree ? `the ${r.clusters.length} clusters agree: active anchor ${shortFp(active)}, the same bundle and prepared anchor${r.clusters.find((c) => c.cluster === r.reference)?.crossSignature ? ' and cross-signature X' : ''}` : `${r.disagreements.length} disagreement(s) in ${new Set(r.disagreements.map((d) => d.cluster)).size} cluster(s)`}`);
   return out.join('\n') + '\n';
 }

@@ -75,3 +75,29 @@ export async function startWatching(session: Session): Promise<void> {
   await adapter.start();
   await adapter.cache.synced(adapter.context.now() + config.apiTimeoutMs);
 }
+
+/** One context's read: what `read` returned, or the API error that kept it from answering. */
+export type ContextRead<T> = { readonly context: string; readonly value: T } | { readonly context: string; readonly error: string };
+
+/**
+ * Reads every context at once, each in its own session (`check --fleet`, `fleet plan`, `fleet
+ * status`); a cluster whose API refuses or does not answer is an error with the message (logged on
+ * that context's logger), and the others are still read.
+ */
+export function readContexts<T>(contexts: readonly string[], options: Omit<SessionOptions, 'config'> & { readonly config: ClusterConfig }, read: (session: Session) => Promise<T>): Promise<ContextRead<T>[]> {
+  return Promise.all(
+    contexts.map(async (context): Promise<ContextRead<T>> => {
+      let result: ContextRead<T> | undefined;
+      const code = await withSession({ ...options, config: { ...options.config, context } }, async (session) => {
+        try {
+          result = { context, value: await read(session) };
+          return EXIT.ok;
+        } catch (err) {
+          if (err instanceof KubeApiError) result = { context, error: err.message };
+          throw err;
+        }
+      });
+      return result ?? { context, error: `the read ended with exit code ${code}` };
+    }),
+  );
+}

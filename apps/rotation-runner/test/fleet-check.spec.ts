@@ -2,7 +2,7 @@
 // kubeconfig lacks refused before any cluster is read, clusters whose API does not answer named with
 // exit 4, and the report over snapshots of real anchors made in the test (agree: 0, disagree: 1).
 // Reading real clusters is `check`'s own read (the same session and snapshot); no two-cluster test yet.
-import { sha256Hex } from '@linkerd-rotator/x509';
+import { crossSign, parseCertificate, parsePem, sha256Hex } from '@linkerd-rotator/x509';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 import type { AnchorFacts, ClusterSnapshot, FleetAnchorView } from '@linkerd-rotator/rotation';
 import { cli, refusingKubeconfigForSpec } from './refusing-kubeconfig.js';
@@ -55,11 +55,11 @@ describe('check --fleet report', () => {
   });
 
   const facts = (c: Credentials): AnchorFacts => ({ fingerprint: c.fingerprint, publicKeyFingerprint: c.cert.spkiFingerprint, notBefore: c.cert.notBefore.getTime(), notAfter: c.cert.notAfter.getTime() });
-  function view(cluster: string, active: Credentials, bundle: Credentials[], prepared: Credentials = active): FleetAnchorView {
+  function view(cluster: string, active: Credentials, bundle: Credentials[], prepared: Credentials = active, crossSignature?: string): FleetAnchorView {
     const snapshot: ClusterSnapshot = {
       observedAt: Date.now(),
       prepared: { revision: 1, issuing: 'absent', anchor: facts(prepared) },
-      active: facts(active),
+      active: { ...facts(active), ...(crossSignature ? { crossSignature } : {}) },
       previous: facts(active),
       bundles: ['linkerd', 'linkerd-viz'].map((namespace) => ({ namespace, sha256: sha256Hex(fixtures.bundleOf(...bundle)), anchors: bundle.map((c) => c.fingerprint) })),
       pods: [],
@@ -94,6 +94,23 @@ describe('check --fleet report', () => {
     expect(text).toContain(`PROBLEM: west: bundle in namespace linkerd holds {${short(B)}}, but east (the reference) holds {${short(A)}}`);
     expect(text).toMatch(/Verdict: {4}3 disagreement\(s\) in 1 cluster\(s\)\n$/);
     expect(JSON.parse(JSON.stringify(report))).toMatchObject({ primary: 'east', members: ['west'], reference: 'east', agree: false });
+  });
+
+  it('compares the cross-signature X of a cross-signed fleet rotation: a member with another X, or none, is named; exit 1', async () => {
+    const mint = async () => parseCertificate((parsePem(await crossSign({ subject: B.certPem, issuer: A.certPem, issuerKey: A.keyPem })).blocks[0] as { der: Uint8Array }).der).fingerprint;
+    const [x, x2] = await Promise.all([mint(), mint()]);
+    const promoted = (cluster: string, crossSignature?: string) => view(cluster, B, [A, B], B, crossSignature);
+    const agree = buildFleetReport(flags, [promoted('east', x), promoted('west', x)]);
+    expect(fleetExitCode(agree)).toBe(0);
+    expect(formatFleetReport(agree)).toMatch(new RegExp(`^ {2}west {12}active ${short(B)} \\(X ${x.slice(0, 16)}\\)  prepared ${short(B)}`, 'm'));
+    const other = buildFleetReport({ primary: 'east', members: ['west', 'north'] }, [promoted('east', x), promoted('west', x2), promoted('north')]);
+    expect(fleetExitCode(other)).toBe(1);
+    const text = formatFleetReport(other);
+    expect(text).toContain(`PROBLEM: west: active Secret carries the cross-signature X ${x2.slice(0, 16)}, but east (the reference) carries ${x.slice(0, 16)}`);
+    expect(text).toContain(`PROBLEM: north: active Secret carries no cross-signature, but east (the reference) carries X ${x.slice(0, 16)}`);
+    const extra = buildFleetReport(flags, [promoted('east'), promoted('west', x)]);
+    expect(fleetExitCode(extra)).toBe(1);
+    expect(formatFleetReport(extra)).toContain(`PROBLEM: west: active Secret carries the cross-signature X ${x.slice(0, 16)}, but east (the reference) carries none`);
   });
 
   it('compares with a member when the primary cannot be read, saying so; exit 4', () => {

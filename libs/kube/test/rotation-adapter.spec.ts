@@ -71,12 +71,15 @@ describe('createRotationAdapter', () => {
     expect((await secret()).version).toBe(written.version);
     // The CronJob's fast path reads X's end from the active Secret (pods relying on X need a restart before it).
     expect((await adapter.readAnchorSecrets()).activeCrossSignatureNotAfter).toBe(x!.notAfter.getTime());
+    // check --fleet compares X's fingerprint across clusters.
+    expect((await adapter.readAnchorSecrets()).active?.crossSignature).toBe(x!.fingerprint);
 
     expect(await adapter.anchors.writeActiveFromPrepared(b.fingerprint)).toEqual({ written: true });
     const plain = await secret();
     expect(certificatesOf(plain.text('tls.crt')!).map((c) => c.fingerprint)).toEqual([b.fingerprint]);
     expect(plain.text(CROSS_SIGNER_CERT_KEY)).toBeUndefined();
     expect(await adapter.readAnchorSecrets()).not.toHaveProperty('activeCrossSignatureNotAfter');
+    expect((await adapter.readAnchorSecrets()).active).not.toHaveProperty('crossSignature');
   });
 
   it("copies B for the fleet driver: the member's prepared Secret gets the certificate only, its active Secret the primary's (B's key, the same X), only over A", async () => {
@@ -119,7 +122,7 @@ describe('createRotationAdapter', () => {
       // A rerun (the driver killed after the write) finds it done.
       expect(await memberAdapter.ports.fleet.writeActiveCopy(active!, a.fingerprint)).toEqual({ written: true });
       const facts = await memberAdapter.readAnchorSecrets();
-      expect([facts.active?.fingerprint, facts.activeCrossSignatureNotAfter]).toEqual([b.fingerprint, x!.notAfter.getTime()]);
+      expect([facts.active?.fingerprint, facts.activeCrossSignatureNotAfter, facts.active?.crossSignature]).toEqual([b.fingerprint, x!.notAfter.getTime(), x!.fingerprint]);
     } finally {
       await member.stop();
     }

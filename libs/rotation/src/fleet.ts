@@ -194,7 +194,7 @@ export type FleetAnchorView = Pick<ObservedCluster, 'cluster' | 'reachable' | 's
 
 export interface FleetDisagreement {
   readonly cluster: string;
-  readonly subject: 'reachable' | 'active' | 'prepared' | 'bundle';
+  readonly subject: 'reachable' | 'active' | 'prepared' | 'bundle' | 'cross-signature';
   readonly message: string;
 }
 
@@ -204,6 +204,8 @@ export interface FleetClusterAnchors {
   readonly error?: string;
   readonly active?: Fingerprint;
   readonly prepared?: Fingerprint;
+  /** The cross-signature X the active Secret's tls.crt holds instead of the anchor, if any. */
+  readonly crossSignature?: Fingerprint;
   readonly bundles: readonly Pick<BundleFacts, 'namespace' | 'sha256' | 'anchors'>[];
 }
 
@@ -224,9 +226,10 @@ function sameSet(a: readonly Fingerprint[], b: readonly Fingerprint[]): boolean 
 /**
  * What `check --fleet` judges (docs/multicluster.md): the real anchors of every cluster against the
  * reference (the first reachable one, the primary): the same active anchor, every trust bundle holding
- * the same anchors (and the active one), and the same prepared anchor B where the reference has one
- * waiting (a prepared anchor that is not its active one). Every disagreement names its cluster; an
- * unreachable cluster is one.
+ * the same anchors (and the active one), the same prepared anchor B where the reference has one
+ * waiting (a prepared anchor that is not its active one), and on the same active anchor the same
+ * cross-signature X in the active Secret's tls.crt, or none in both. Every disagreement names its
+ * cluster; an unreachable cluster is one.
  */
 export function compareFleetAnchors(fleet: readonly FleetAnchorView[]): FleetAnchorComparison {
   const disagreements: FleetDisagreement[] = [];
@@ -236,6 +239,7 @@ export function compareFleetAnchors(fleet: readonly FleetAnchorView[]): FleetAnc
           cluster: c.cluster,
           reachable: true,
           ...(c.snapshot.active ? { active: c.snapshot.active.fingerprint } : {}),
+          ...(c.snapshot.active?.crossSignature ? { crossSignature: c.snapshot.active.crossSignature } : {}),
           ...(c.snapshot.prepared.anchor ? { prepared: c.snapshot.prepared.anchor.fingerprint } : {}),
           bundles: c.snapshot.bundles.map((b) => ({ namespace: b.namespace, sha256: b.sha256, anchors: [...b.anchors] })),
         }
@@ -252,6 +256,12 @@ export function compareFleetAnchors(fleet: readonly FleetAnchorView[]): FleetAnc
     const say = (subject: FleetDisagreement['subject'], message: string) => disagreements.push({ cluster: c.cluster, subject, message: `${c.cluster}: ${message}` });
     if (c.active === undefined) say('active', `has no active anchor Secret; ${against} is on ${shortFp(reference.active)}`);
     else if (c.active !== reference.active) say('active', `active anchor ${shortFp(c.active)}, but ${against} is on ${shortFp(reference.active)}`);
+    // On the same active anchor, the same X: a member copies the primary's active Secret (X minted once).
+    else if (c.crossSignature !== reference.crossSignature) {
+      const own = c.crossSignature === undefined ? 'no cross-signature' : `the cross-signature X ${shortFp(c.crossSignature)}`;
+      const theirs = reference.crossSignature === undefined ? 'none' : c.crossSignature === undefined ? `X ${shortFp(reference.crossSignature)}` : shortFp(reference.crossSignature);
+      say('cross-signature', `active Secret carries ${own}, but ${against} carries ${theirs}: every cluster must carry the one X minted in the primary`);
+    }
     if (c !== reference) {
       if (c.prepared !== undefined && reference.prepared !== undefined && c.prepared !== reference.prepared && (waiting !== undefined || c.prepared !== c.active)) {
         say('prepared', `prepared anchor ${shortFp(c.prepared)}, but ${against} prepares ${shortFp(reference.prepared)}: the clusters would promote different new anchors`);

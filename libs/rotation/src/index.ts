@@ -60,3 +60,4 @@ export {
   type UnreachableCluster,
 } from './fleet.js';
 export { runFleet, type FleetClusterHandle, type FleetHandles, type FleetProgress, type FleetProgressEvent, type FleetRunResult } from './fleet-driver.js';
+export { nextFleetStep, planFleet, type FleetClusterPlan, type FleetNext, type FleetPlan, type FleetRead, type FleetReadCluster, type FleetWait } from './fleet-plan.js';

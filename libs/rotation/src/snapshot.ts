@@ -20,6 +20,13 @@ export interface AnchorFacts {
    * Undefined when the adapter does not report it: the engine then cannot cross-sign.
    */
   readonly crossSignable?: true | { readonly reasons: readonly string[] };
+  /**
+   * Active anchor only: the fingerprint of the cross-signature X the active Secret's `tls.crt` holds
+   * in its place (this anchor's subject and key, signed by another anchor) after a cross-signed
+   * promotion; undefined when `tls.crt` is the anchor itself or the adapter does not report it.
+   * `check --fleet` compares it: every cluster of a fleet carries the one X minted in the primary.
+   */
+  readonly crossSignature?: Fingerprint;
 }
 
 /**

@@ -40,6 +40,8 @@ let B: Credentials;
 /** Another new anchor: what a cluster's own cert-manager Certificate would prepare. */
 let B2: Credentials;
 let X: ParsedCertificate;
+/** A second cross-signature of B by A: what a member minting its own X would carry. */
+let X2: ParsedCertificate;
 let I1A: Credentials;
 let I2A: Credentials;
 let I1B: Credentials;
@@ -53,6 +55,8 @@ beforeAll(async () => {
   B2 = await fixtures.makeAnchor({ cn: 'root.linkerd.cluster.local' });
   const xPem = await crossSign({ subject: B.certPem, issuer: A.certPem, issuerKey: A.keyPem });
   X = parseCertificate((parsePem(xPem).blocks[0] as { der: Uint8Array }).der);
+  const x2Pem = await crossSign({ subject: B.certPem, issuer: A.certPem, issuerKey: A.keyPem });
+  X2 = parseCertificate((parsePem(x2Pem).blocks[0] as { der: Uint8Array }).der);
   I1A = await fixtures.makeIssuer(A, { cn: 'identity.cluster-1' });
   I2A = await fixtures.makeIssuer(A, { cn: 'identity.cluster-2' });
   I1B = await fixtures.makeIssuer(B, { cn: 'identity.cluster-1' });
@@ -99,6 +103,8 @@ interface ClusterSpec {
   bundle: readonly Credentials[];
   issuer: IdentityIssuerFacts;
   pods: readonly MeshedPod[];
+  /** The cross-signature the active Secret's tls.crt holds (after a cross-signed promotion). */
+  activeX?: ParsedCertificate;
 }
 
 function cluster(name: string, spec: ClusterSpec): ObservedCluster {
@@ -106,7 +112,7 @@ function cluster(name: string, spec: ClusterSpec): ObservedCluster {
   const snapshot: ClusterSnapshot = {
     observedAt: NOW,
     prepared: { revision: 2, issuing: 'absent', ...(spec.prepared ? { anchor: anchorFacts(spec.prepared) } : {}) },
-    active: anchorFacts(spec.active),
+    active: { ...anchorFacts(spec.active), ...(spec.activeX ? { crossSignature: spec.activeX.fingerprint } : {}) },
     previous: anchorFacts(spec.previous),
     issuer: spec.issuer,
     bundles,
@@ -156,7 +162,7 @@ function promoted(name: string, issuer: Credentials, pods: readonly MeshedPod[],
 }
 
 const rotation = (strategy: FleetRotation['strategy'] = 'cross-signed'): FleetRotation => ({ from: A.fingerprint, to: B.fingerprint, strategy });
-const short = (c: Credentials) => c.fingerprint.slice(0, 16);
+const short = (c: { readonly fingerprint: string }) => c.fingerprint.slice(0, 16);
 
 describe('gate 1: no cluster promotes B until every cluster can verify B-chained leaves', () => {
   it('cross-signed: opens once every bundle holds {A, B} and every pod trusts A or B (pods trusting only A verify through X)', () => {
@@ -321,6 +327,24 @@ describe('compareFleetAnchors (check --fleet)', () => {
     expect(messages).toContain(`c3: bundle in namespace linkerd holds {${short(A)}}, but c1 (the reference) holds {${[short(A), short(B)].sort().join(', ')}}`);
     expect(messages).toContain(`c4: prepared anchor ${short(B2)}, but c1 (the reference) prepares ${short(B)}: the clusters would promote different new anchors`);
     expect(messages).toContain('c6: could not be read (context deadline exceeded); its anchors are unknown');
+  });
+
+  it('names a cluster whose active Secret carries another cross-signature X than the reference, or X where the reference has none', () => {
+    const promoted = (name: string, activeX?: ParsedCertificate) => idle(name, { prepared: B, active: B, previous: A, bundle: [A, B], issuer: issuerFacts(I1B, B, true), ...(activeX ? { activeX } : {}) });
+    const agree = compareFleetAnchors([promoted('c1', X), promoted('c2', X)]);
+    expect(agree.disagreements).toEqual([]);
+    expect(agree.clusters.map((c) => c.crossSignature)).toEqual([X.fingerprint, X.fingerprint]);
+    const result = compareFleetAnchors([promoted('c1', X), promoted('c2', X2), promoted('c3'), promoted('c4', X)]);
+    expect(result.disagreements.map((d) => [d.cluster, d.subject])).toEqual([
+      ['c2', 'cross-signature'],
+      ['c3', 'cross-signature'],
+    ]);
+    expect(result.disagreements.map((d) => d.message)).toEqual([
+      `c2: active Secret carries the cross-signature X ${short(X2)}, but c1 (the reference) carries ${short(X)}: every cluster must carry the one X minted in the primary`,
+      `c3: active Secret carries no cross-signature, but c1 (the reference) carries X ${short(X)}: every cluster must carry the one X minted in the primary`,
+    ]);
+    const extra = compareFleetAnchors([promoted('c1'), promoted('c2', X)]);
+    expect(extra.disagreements.map((d) => d.message)).toEqual([`c2: active Secret carries the cross-signature X ${short(X)}, but c1 (the reference) carries none: every cluster must carry the one X minted in the primary`]);
   });
 
   it('compares with the first reachable cluster when the primary cannot be read, and names a bundle without the active anchor', () => {

@@ -1,22 +1,26 @@
 // `fleet run` (docs/multicluster.md, issue 17): the fleet driver (libs/rotation `runFleet`) over one
 // kubeconfig context per cluster, each cluster read and written as `rotate` does (its own session,
 // adapter and watches); every log record names its context. The final report gives the fleet's
-// rotation and each cluster's phase, as text or JSON.
+// rotation and each cluster's phase, as text or JSON. `fleet plan` and `fleet status` read each
+// cluster as `plan` and `status` do (read-only) and report per cluster and for the fleet (fleet-status.ts).
 import type { Command } from 'commander';
 import { KubeApiError } from '@linkerd-rotator/kube';
-import { runFleet, shortFp, type FleetClusterHandle, type FleetRunResult } from '@linkerd-rotator/rotation';
+import { nextFleetStep, parseState, planFleet, runFleet, shortFp, type ClusterSnapshot, type FleetClusterHandle, type FleetRead, type FleetReadCluster, type FleetRunResult, type StoredState } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
-import { leafLifetimeProblem, parseClusterConfig, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
+import { leafLifetimeProblem, parseClusterConfig, parseParkedFlags, parseRotationFlags, withClusterOptions, withRotationOptions, type ClusterConfig, type RotationFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
 import { fleetContextFlags, fleetContexts, type FleetFlags } from '../fleet-report.js';
 import { progressLogger } from '../logging.js';
-import { kubeConfigOf, startWatching, withSession, type Session } from '../session.js';
+import { buildFleetStatus, fleetPlanExitCode, fleetPlanJson, fleetStatusExitCode, formatFleetPlan, formatFleetStatus } from '../fleet-status.js';
+import { kubeConfigOf, readContexts, startWatching, withSession, type ContextRead, type Session } from '../session.js';
+import { DEFAULT_THRESHOLDS } from '../status-report.js';
 import { runOptions } from './rotate.js';
+import { readStatus } from './status.js';
 
-/** The clusters of `fleet run`: the primary (its cert-manager generates B) and every member. */
-export function parseFleetRunFlags(values: Record<string, unknown>): FleetFlags {
+/** The clusters of `fleet run`, `fleet plan` and `fleet status`: the primary (its cert-manager generates B) and every member. */
+export function parseFleetRunFlags(values: Record<string, unknown>, command = 'fleet run'): FleetFlags {
   return fleetContextFlags(values, {
-    command: 'fleet run',
+    command,
     primary: "the kubeconfig context of the cluster whose cert-manager generates the fleet's new anchor",
     member: 'a single cluster rotates with `rotate`',
   });
@@ -76,29 +80,80 @@ async function fleetRun(sessions: readonly Session[], config: ClusterConfig, fla
   return runFleet({ primary: handles[0] as FleetClusterHandle, members: handles.slice(1) }, runOptions(config, flags), (e) => loggers.get(e.cluster)?.(e.event));
 }
 
+/** Each cluster's read as the fleet's plan takes it: its snapshot and stored state, or the API error. */
+function fleetRead<T extends { snapshot: ClusterSnapshot; stored?: StoredState }>(reads: readonly ContextRead<T>[]): FleetRead {
+  const one = (r: ContextRead<T>): FleetReadCluster =>
+    'value' in r ? { name: r.context, reachable: true, snapshot: r.value.snapshot, ...(r.value.stored ? { stored: r.value.stored } : {}) } : { name: r.context, reachable: false, error: r.error };
+  const [primary, ...members] = reads.map(one);
+  return { primary: primary as FleetReadCluster, members };
+}
+
+/** The driver's clock for a dry run: the primary's snapshot time, else now. */
+function nowOf(read: FleetRead): number {
+  return read.primary.reachable ? read.primary.snapshot.observedAt : Date.now();
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function fleetCommand(fleet: Command, name: string, description: string): Command {
+  const command = fleet
+    .command(name)
+    .description(description)
+    .option('--primary <context>', "the kubeconfig context of the primary cluster (its cert-manager generates the new anchor; its state holds the fleet record)")
+    .option('--member <context>', 'the kubeconfig context of a member cluster (repeat for each)', collect, [])
+    .option('--output <format>', name === 'run' ? 'final report: text or json' : 'text or json', 'text');
+  if (name !== 'run') command.option('--verbose', 'list every workload, pod and missing item');
+  return withRotationOptions(withClusterOptions(command));
+}
+
 export function registerFleet(program: Command, io: CommandIO, setExitCode: (code: number) => void): void {
   const fleet = program.command('fleet').description('rotate one trust anchor shared by linked clusters (docs/multicluster.md)');
-  const command = fleet
-    .command('run')
-    .description("run or resume a fleet rotation: B generated once by the primary's cert-manager, the fleet gates deciding when each cluster promotes and retires")
-    .option('--primary <context>', "the kubeconfig context of the primary cluster (its cert-manager generates the new anchor; its state holds the fleet record)")
-    .option('--member <context>', 'the kubeconfig context of a member cluster (repeat for each)', (value: string, previous: string[]) => [...previous, value], [])
-    .option('--output <format>', 'final report: text or json', 'text');
-  withRotationOptions(withClusterOptions(command)).action(async (opts: Record<string, unknown>) => {
+  const start = (opts: Record<string, unknown>, command: string) => {
     if (opts['output'] !== 'text' && opts['output'] !== 'json') throw new UsageError(`--output must be text or json, got ${String(opts['output'])}`);
     const config = parseClusterConfig(opts);
     const flags = parseRotationFlags(opts);
-    const clusters = parseFleetRunFlags(opts);
+    const clusters = parseFleetRunFlags(opts, command);
     const contexts = fleetContexts(clusters);
     for (const context of contexts) kubeConfigOf({ ...config, context });
+    return { config, flags, clusters, contexts, json: opts['output'] === 'json', verbose: opts['verbose'] === true };
+  };
+
+  fleetCommand(fleet, 'run', "run or resume a fleet rotation: B generated once by the primary's cert-manager, the fleet gates deciding when each cluster promotes and retires").action(async (opts: Record<string, unknown>) => {
+    const { config, flags, clusters, contexts, json } = start(opts, 'fleet run');
     const open = (context: string, body: (session: Session) => Promise<number>) => withSession({ command: 'fleet run', config: { ...config, context }, io, budgetTimeoutMs: flags.phaseTimeout }, body);
     const code = await withSessions(contexts, open, async (sessions) => {
       const failed = await startClusters(sessions, config, flags);
       if (failed !== undefined) return failed;
       const result = await fleetRun(sessions, config, flags);
-      io.out(opts['output'] === 'json' ? `${JSON.stringify(result)}\n` : formatFleetRun(result, clusters));
+      io.out(json ? `${JSON.stringify(result)}\n` : formatFleetRun(result, clusters));
       return exitCodeOfFleet(result);
     });
     setExitCode(code);
+  });
+
+  fleetCommand(fleet, 'plan', 'print what a fleet run would do now (its next action or the gate it waits at, each cluster\'s phases and restarts in order, the total); changes nothing').action(async (opts: Record<string, unknown>) => {
+    const { config, flags, contexts, json, verbose } = start(opts, 'fleet plan');
+    const reads = await readContexts(contexts, { command: 'fleet plan', config, io, strictInjector: false }, async (session) => {
+      const stored = await session.adapter.state.read();
+      await startWatching(session);
+      return { snapshot: await session.adapter.reader.readSnapshot(), ...(stored ? { stored } : {}) };
+    });
+    const read = fleetRead(reads);
+    const p = await planFleet(read, runOptions(config, flags), nowOf(read));
+    io.out(json ? `${JSON.stringify(fleetPlanJson(p))}\n` : formatFleetPlan(p, verbose));
+    setExitCode(fleetPlanExitCode(p));
+  });
+
+  fleetCommand(fleet, 'status', "show the fleet record (in the primary's state), each cluster's phase and status, and what the fleet waits on and which cluster holds it; exit 4 when a cluster does not answer").action(async (opts: Record<string, unknown>) => {
+    const { config, flags, clusters, contexts, json, verbose } = start(opts, 'fleet status');
+    const parkedFlags = parseParkedFlags(opts);
+    const reads = await readContexts(contexts, { command: 'fleet status', config, io, strictInjector: false }, (session) => readStatus(session, { thresholds: DEFAULT_THRESHOLDS, parkedFlags }));
+    const read = fleetRead(reads);
+    const primaryState = read.primary.reachable ? parseState(read.primary.stored?.data) : undefined;
+    const rotation = primaryState?.ok ? primaryState.state.fleet?.rotation : undefined;
+    const next = await nextFleetStep(read, runOptions(config, flags), nowOf(read));
+    const status = buildFleetStatus(clusters, reads.map((r) => ('value' in r ? { cluster: r.context, report: r.value.report } : { cluster: r.context, error: r.error })), rotation, next);
+    io.out(json ? `${JSON.stringify(status)}\n` : formatFleetStatus(status, verbose));
+    setExitCode(fleetStatusExitCode(status));
   });
 }

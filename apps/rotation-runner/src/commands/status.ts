@@ -3,17 +3,21 @@
 // exits 1 when anything needs attention (unlike `linkerd check`, warnings that matter fail it).
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { KubeApiError } from '@linkerd-rotator/kube';
-import { expiryMarginOf, parseState, resolveOptions, type FleetAnchorView } from '@linkerd-rotator/rotation';
+import { expiryMarginOf, parseState, resolveOptions, type ClusterSnapshot, type FleetAnchorView, type StoredState } from '@linkerd-rotator/rotation';
 import type { CommandIO } from '../cli.js';
 import { parseClusterConfig, parseDuration, parseParkedFlags, withClusterOptions, withParkedOptions, type ClusterConfig, type ParkedFlags } from '../config.js';
 import { EXIT, UsageError } from '../exit.js';
 import { parkedRotation } from '../parked.js';
 import { buildFleetReport, fleetContexts, fleetExitCode, formatFleetReport, parseFleetFlags, type FleetFlags } from '../fleet-report.js';
-import { kubeConfigOf, startWatching, withSession, type Session } from '../session.js';
+import { kubeConfigOf, readContexts, startWatching, withSession, type Session } from '../session.js';
 import { buildReport, DEFAULT_THRESHOLDS, formatReport, type CheckThresholds, type StatusReport } from '../status-report.js';
 
 export async function collectStatus(session: Session, options: { thresholds: CheckThresholds; parkedFlags: ParkedFlags }): Promise<StatusReport> {
+  return (await readStatus(session, options)).report;
+}
+
+/** One read of the cluster for `status`: the report, and the snapshot and stored state it was built from. */
+export async function readStatus(session: Session, options: { thresholds: CheckThresholds; parkedFlags: ParkedFlags }): Promise<{ report: StatusReport; snapshot: ClusterSnapshot; stored?: StoredState }> {
   const { adapter, config } = session;
   const [stored, lease] = await Promise.all([adapter.state.read(), adapter.lease.look()]);
   const parsed = parseState(stored?.data);
@@ -27,7 +31,7 @@ export async function collectStatus(session: Session, options: { thresholds: Che
     ...(options.parkedFlags.expiryMargin !== undefined ? { expiryMarginMs: options.parkedFlags.expiryMargin } : {}),
   });
   const parked = parsed.ok ? parkedRotation(snapshot, parsed.state, decideOptions) : undefined;
-  return buildReport({
+  const report = buildReport({
     snapshot,
     ...(parsed.ok ? { state: parsed.state } : { stateProblem: parsed.message }),
     ...(lease ? { lease } : {}),
@@ -38,32 +42,18 @@ export async function collectStatus(session: Session, options: { thresholds: Che
     thresholds: options.thresholds,
     ...(parked ? { parked } : {}),
   });
-}
-
-/**
- * One cluster of `check --fleet`, read as `check` reads it (the same watches and snapshot, on its
- * kubeconfig context); a cluster whose API refuses or does not answer is unreachable, with the error.
- */
-async function observeCluster(config: ClusterConfig, context: string, io: CommandIO): Promise<FleetAnchorView> {
-  let view: FleetAnchorView | undefined;
-  const code = await withSession({ command: 'check', config: { ...config, context }, io, strictInjector: false }, async (session) => {
-    try {
-      await startWatching(session);
-      view = { cluster: context, reachable: true, snapshot: await session.adapter.reader.readSnapshot() };
-      return EXIT.ok;
-    } catch (err) {
-      if (err instanceof KubeApiError) view = { cluster: context, reachable: false, error: err.message };
-      throw err;
-    }
-  });
-  return view ?? { cluster: context, reachable: false, error: `the read ended with exit code ${code}` };
+  return { report, snapshot, ...(stored ? { stored } : {}) };
 }
 
 /** `check --fleet`: every context exists before any cluster is read (else exit 2), then all are read at once and compared. */
 async function checkFleet(config: ClusterConfig, flags: FleetFlags, io: CommandIO, json: boolean): Promise<number> {
   const contexts = fleetContexts(flags);
   for (const context of contexts) kubeConfigOf({ ...config, context });
-  const views = await Promise.all(contexts.map((context) => observeCluster(config, context, io)));
+  const reads = await readContexts(contexts, { command: 'check', config, io, strictInjector: false }, async (session) => {
+    await startWatching(session);
+    return session.adapter.reader.readSnapshot();
+  });
+  const views = reads.map((r): FleetAnchorView => ('value' in r ? { cluster: r.context, reachable: true, snapshot: r.value } : { cluster: r.context, reachable: false, error: r.error }));
   const report = buildFleetReport(flags, views);
   io.out(json ? `${JSON.stringify(report)}\n` : formatFleetReport(report));
   return fleetExitCode(report);
@@ -87,7 +77,7 @@ function register(name: 'status' | 'check', cli: { program: Command; io: Command
     .addOption(new Option('--stuck-after <duration>', 'a rotation phase older than this, with no run holding the Lease, is stuck').default('6h'));
   if (name === 'check') {
     command
-      .option('--fleet', 'compare the anchors of a fleet sharing one trust anchor (docs/multicluster.md): the active anchor, every trust bundle and the prepared anchor of each cluster, against the primary')
+      .option('--fleet', 'compare the anchors of a fleet sharing one trust anchor (docs/multicluster.md): the active anchor and its cross-signature X, every trust bundle and the prepared anchor of each cluster, against the primary')
       .option('--primary <context>', 'with --fleet: the kubeconfig context of the primary cluster, which the others are compared with')
       .option('--member <context>', 'with --fleet: the kubeconfig context of a member cluster (repeat for each)', collect, []);
   }

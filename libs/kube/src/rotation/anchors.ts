@@ -44,6 +44,12 @@ function heldLayout(secret: V1Secret | undefined): { anchor: Fingerprint; crossS
   return { anchor: anchor.fingerprint, crossSigned: head.fingerprint !== anchor.fingerprint && head.spkiFingerprint === anchor.spkiFingerprint, head };
 }
 
+/** The fingerprint of the cross-signature X an active-anchor Secret's tls.crt holds in place of its anchor, if any. */
+export function activeCrossSignatureOf(secret: V1Secret | undefined): Fingerprint | undefined {
+  const layout = heldLayout(secret);
+  return layout?.crossSigned ? layout.head.fingerprint : undefined;
+}
+
 export interface AnchorSecretFacts {
   readonly prepared?: AnchorFacts;
   readonly active?: AnchorFacts;
@@ -65,7 +71,7 @@ export async function readAnchorSecrets(ctx: AdapterContext): Promise<AnchorSecr
   const layout = heldLayout(secrets[1]);
   return {
     ...(prepared ? { prepared } : {}),
-    ...(active ? { active } : {}),
+    ...(active ? { active: layout?.crossSigned ? { ...active, crossSignature: layout.head.fingerprint } : active } : {}),
     ...(previous ? { previous } : {}),
     ...(layout?.crossSigned ? { activeCrossSignatureNotAfter: layout.head.notAfter.getTime() } : {}),
   };

@@ -21,6 +21,7 @@ import type {
 import { workloadKey } from '@linkerd-rotator/rotation';
 import { crossSignIssuerProblems, type ParsedCertificate } from '@linkerd-rotator/x509';
 import { anchorPemOf, crossSignerPemOf } from '../slim.js';
+import { activeCrossSignatureOf } from './anchors.js';
 import { issuerChainOf } from '../caches/issuer-chain.js';
 import type { ClusterCache } from './cache.js';
 import type { Collection } from '../collection.js';
@@ -426,15 +427,17 @@ export class KubeClusterReader implements ClusterReader {
 
 /**
  * The active anchor, with whether it could cross-sign the next one (`crossSignIssuerProblems`: CA,
- * keyCertSign, pathLen, validity, key type). The key itself is checked when X is minted: the cache
- * never holds it (I5).
+ * keyCertSign, pathLen, validity, key type), and the cross-signature X its tls.crt holds after a
+ * cross-signed promotion (`check --fleet` compares it). The key itself is checked when X is minted:
+ * the cache never holds it (I5).
  */
 function activeAnchorFacts(secret: V1Secret | undefined, now: number): AnchorFacts | undefined {
   const pem = anchorPemOf(secret);
   const anchor = pem === undefined ? undefined : certificatesOf(pem)[0];
   if (!anchor) return undefined;
   const reasons = crossSignIssuerProblems({ issuer: anchor, now: new Date(now) });
-  return { ...anchorFactsOfCertificate(anchor), crossSignable: reasons.length === 0 ? true : { reasons } };
+  const crossSignature = activeCrossSignatureOf(secret);
+  return { ...anchorFactsOfCertificate(anchor), crossSignable: reasons.length === 0 ? true : { reasons }, ...(crossSignature ? { crossSignature } : {}) };
 }
 
 /** Linkerd's default `issuanceLifetime` (identity.DefaultIssuanceLifetime), when the flag is absent or unparsable. */
