@@ -206,6 +206,14 @@ describe('the identity issuer, from the CertificateRequest of the current revisi
     await expect(r.readSnapshot()).rejects.toThrow(/found no revision: cert-manager never issued it/);
   });
 
+  it('is absent while cert-manager is still issuing the first revision: the Secret written and the readiness controller already set notAfter, the issuing controller not yet status.revision (Issuing=True)', async () => {
+    // cert-manager's issuing controller writes the Secret, then sets status.revision and removes
+    // Issuing in one status update (pkg/controller/certificates/issuing/issuing_controller.go,
+    // issueCertificate); its readiness controller, woken by the Secret, can set notAfter in between.
+    const issuing = issuerCertificate(undefined, '10', { notAfter: '2026-03-02T00:00:00Z', conditions: [{ type: 'Issuing', status: 'True' }] });
+    expect((await reader({ certificate: [issuing], watched: [request(1, [issuerA])], served: () => [request(1, [issuerA])], anchors: [a] }).reader.readSnapshot()).issuer).toBeUndefined();
+  });
+
   it('is absent, as before the first issuance, when the Certificate has no revision and no certificate yet, or does not exist', async () => {
     expect((await reader({ certificate: [issuerCertificate(undefined, '10')], watched: [], served: () => [], anchors: [a] }).reader.readSnapshot()).issuer).toBeUndefined();
     expect((await reader({ certificate: [], watched: [request(1, [issuerA])], served: () => [request(1, [issuerA])], anchors: [a] }).reader.readSnapshot()).issuer).toBeUndefined();

@@ -65,7 +65,8 @@ export function slimCertificateRequest(request: CertificateRequestObject): void 
  * `status.certificate` of the CertificateRequest that issued the Certificate's current revision.
  * cert-manager's issuing controller writes the Secret from that request and only then sets
  * `status.revision` to the request's revision annotation, so the two always name the same chain.
- * Undefined when the Certificate does not exist or has no certificate yet; `missing` when it has one
+ * Undefined when the Certificate does not exist or has no certificate yet (also while its first
+ * revision is being issued, Issuing=True); `missing` when it has one
  * whose request cannot be found (pruned by `revisionHistoryLimit`, deleted, or never issued by
  * cert-manager).
  */
@@ -73,7 +74,10 @@ export function issuedChainOf(certificate: CertificateObject | undefined, reques
   if (!certificate) return undefined;
   const revision = certificate.status?.revision;
   if (revision === undefined) {
-    if (certificate.status?.notAfter === undefined) return undefined;
+    // Still issuing its first revision: cert-manager writes the Secret, then sets status.revision and
+    // removes Issuing in one update, and its readiness controller may set notAfter in between.
+    const issuing = certificate.status?.conditions?.some((c) => c.type === 'Issuing' && c.status === 'True');
+    if (certificate.status?.notAfter === undefined || issuing) return undefined;
     return { missing: 'found no revision: cert-manager never issued it (it took over a Secret that already held a valid certificate), so no CertificateRequest holds its chain' };
   }
   const name = certificate.metadata?.name;
