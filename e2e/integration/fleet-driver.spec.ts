@@ -13,8 +13,7 @@
 // failure on any route, one new anchor B in both clusters, and no data-plane pod restarted.
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, waitFor, type Cluster } from '../cluster/src/index.js';
 import { fingerprintOf, fingerprintsOf } from '../support/certs.js';
@@ -40,7 +39,8 @@ import { watchPodStarts, type PodStarts } from '../support/rotation-watch.js';
 import { bundleRunner } from '../support/runner-bundle.js';
 
 const specStartedAt = Date.now();
-const workDir = mkdtempSync(path.join(os.tmpdir(), 'fleet-driver-'));
+/** Inside the repository, so the bundle resolves its external packages from node_modules. */
+const workDir = path.join(repoRoot, 'tmp', `fleet-driver-e2e-${process.pid}`);
 const runnerJs = path.join(workDir, 'main.mjs');
 /** The gates the fleet driver adds (libs/rotation fleet.ts and fleet-driver.ts). */
 const FLEET_GATES = new Set(['fleet-anchor-prepared', 'fleet-trusts-new-anchor', 'fleet-may-promote', 'fleet-primary-promoted', 'fleet-leaves-chain-to-new']);
@@ -61,9 +61,11 @@ const { mesh } = fleet;
 let fleetKubeconfig = '';
 
 beforeAll(async () => {
+  mkdirSync(workDir, { recursive: true });
   await bundleRunner(runnerJs);
   fleetKubeconfig = writeFleetKubeconfig(workDir, { east: fleet.member('east').rotator.runnerKubeconfig, west: fleet.member('west').rotator.runnerKubeconfig });
 }, 120_000);
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 interface LogRecord {
   msg: string;

@@ -512,24 +512,27 @@ function messageOf(error: unknown): string {
   return (error as Error)?.message ?? String(error);
 }
 
-/** The cluster's ports, every failure tagged with its name (a read failing means it is unreachable). */
+/**
+ * The cluster's ports, every failure tagged with its name (a read failing means it is unreachable).
+ * A Proxy, not a copy of own properties: the kube adapter's ports are class instances whose methods
+ * live on their prototypes (a copy had none: `lease.acquire is not a function` on real clusters).
+ */
 function tagged(name: string, ports: FleetClusterPorts): FleetClusterPorts {
   const wrap = <T extends object>(target: T, unreachable: boolean): T =>
-    Object.fromEntries(
-      Object.entries(target).map(([key, value]) => [
-        key,
-        typeof value === 'function'
-          ? async (...args: unknown[]) => {
-              try {
-                return await (value as (...a: unknown[]) => unknown).apply(target, args);
-              } catch (error) {
-                if (error instanceof ClusterCallError) throw error;
-                throw new ClusterCallError(name, error, unreachable);
-              }
-            }
-          : value,
-      ]),
-    ) as T;
+    new Proxy(target, {
+      get(object, key) {
+        const value: unknown = Reflect.get(object, key, object);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          try {
+            return await (value as (...a: unknown[]) => unknown).apply(object, args);
+          } catch (error) {
+            if (error instanceof ClusterCallError) throw error;
+            throw new ClusterCallError(name, error, unreachable);
+          }
+        };
+      },
+    });
   return {
     cluster: wrap(ports.cluster, true),
     anchors: wrap(ports.anchors, false),

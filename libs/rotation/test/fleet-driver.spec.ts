@@ -3,7 +3,7 @@
 // the fakes' own: each cluster's I1/I2, and cross-cluster I1 (every proxy of each cluster verifies
 // every leaf of the others) after every tick. The control rotates cluster 1 alone with the
 // single-cluster runner and records the cross-cluster break the fleet gates prevent.
-import { parseState, runFleet, runRotation, type FleetProgressEvent, type FleetRunResult, type RotationState, type RunOptions, type Strategy } from '../src/index.js';
+import { parseState, runFleet, runRotation, type FleetClusterPorts, type FleetHandles, type FleetProgressEvent, type FleetRunResult, type RotationState, type RunOptions, type Strategy } from '../src/index.js';
 import type { FakeCluster, FakeConfig } from './fake-cluster.js';
 import { FakeFleet } from './fake-fleet.js';
 import { expectCrossSigned, expectRotated, installedBeforePods, LEAF, RUN, STRATEGY_RUNS } from './harness.js';
@@ -156,6 +156,38 @@ describe('a deadline', () => {
     expect(result.outcome).toBe('done');
     expect(expectRotated(west, from)).toBe(expectRotated(east, from));
     expect(fleet.crossViolations).toEqual([]);
+  });
+});
+
+/**
+ * The fake's ports with every method moved onto a class prototype (no own properties), as libs/kube's
+ * adapter builds them (its Lease is a LeaseLock instance, ...), each method run on the fake's object.
+ */
+function withPrototypeMethods(handles: FleetHandles): FleetHandles {
+  const instance = <T extends object>(port: T): T => {
+    class Port {}
+    for (const [key, value] of Object.entries(port)) {
+      Object.defineProperty(Port.prototype, key, { value: typeof value === 'function' ? (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(port, args) : value });
+    }
+    return new Port() as T;
+  };
+  const ports = (p: FleetClusterPorts): FleetClusterPorts =>
+    Object.fromEntries(Object.entries(p).map(([key, port]) => [key, key === 'clock' ? port : instance(port as object)])) as unknown as FleetClusterPorts;
+  return { primary: { name: handles.primary.name, ports: ports(handles.primary.ports) }, members: handles.members.map((m) => ({ name: m.name, ports: ports(m.ports) })) };
+}
+
+describe('ports implemented as class instances', () => {
+  it('rotates to Done when every port method is inherited from a prototype, as the kube adapter has them', async () => {
+    const fleet = fleetOf();
+    const from = fleet.primary.active?.fingerprint as string;
+    const run = (holder: string, start: RunOptions['start']) => runFleet(withPrototypeMethods(fleet.handles()), { ...RUN, ...OPTIONS, start, holder });
+    let result = await run('fleet-1', RUN.start);
+    for (let runs = 1; result.resumeAt !== undefined && runs < 10; runs++) {
+      fleet.fastForward(Math.max(0, result.resumeAt - fleet.primary.clock) + 1000, 30_000);
+      result = await run(`fleet-${runs + 1}`, 'never');
+    }
+    expect([result.outcome, result.message]).toEqual(['done', expect.stringContaining('done in every cluster')]);
+    expect(expectCrossSigned(fleet.clusters[1] as FakeCluster, from)).toBe(expectCrossSigned(fleet.primary, from));
   });
 });
 
