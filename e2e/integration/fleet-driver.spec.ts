@@ -222,32 +222,45 @@ it('before: both clusters on one anchor A, the member holding it as the fleet ga
   expect(traffic.disagreements).toBe(0);
 }, 300_000);
 
-it('fleet run --force, its process group SIGKILLed while it waits at a fleet gate: a rerun resumes the same rotation', async () => {
+it("fleet run --force held at gate 1 by west's bundle (its trust-manager stopped), its process group SIGKILLed there: east has not promoted; a rerun resumes the same rotation", async () => {
   for (const name of FLEET_MEMBERS) podsBefore[name] = await dataPlanePods(name);
   Object.assign(handshakesBefore, handshakesByRoute(mesh()));
   startedAt = Date.now();
   for (const name of FLEET_MEMBERS) starts[name] = watchPodStarts(clusterOf(name), startedAt);
 
-  // Killed at the first wait on a fleet gate once the rotation has left Prepare (gates 1 to 3 or the
-  // member's wait for the primary's promotion), as logged by the driver.
+  // Left alone, both clusters' bundles hold {A, B} within seconds of the copy, and every fleet gate
+  // past Prepare is open by the time a cluster's own gates are (measured: a whole first run without
+  // one fleet-gate wait). West's trust-manager stopped, west's bundle keeps {A} after B is copied in,
+  // so gate 1 holds east in TrustBoth, naming west. The driver is killed at the first such wait it logs.
+  const west = clusterOf('west');
+  await west.stopComponent('trust-manager');
   let killedAt: LogRecord | undefined;
   const first = startDriver(['--force'], (rec, pid) => {
-    if (killedAt || !rec.gate || !FLEET_GATES.has(rec.gate) || rec.phase === 'Prepare' || rec.phase === 'Idle') return;
+    if (killedAt || rec.gate !== 'fleet-trusts-new-anchor') return;
     killedAt = rec;
     process.kill(-pid, 'SIGKILL');
   });
   const killed = await first.done;
-  if (!killedAt) throw new Error(`expected the driver to wait at a fleet gate, found it exited ${killed.code} without one; its report: ${killed.stdout.slice(0, 2000)}\n${killed.stderr.slice(-3000)}`);
+  if (!killedAt) {
+    const gates = killed.logs.filter((r) => r.gate).map((r) => `${r.context}/${r.phase}/${r.gate}`);
+    throw new Error(`expected the driver to wait at gate fleet-trusts-new-anchor, found it exited ${killed.code} after waiting on ${gates.join(', ')}; its report: ${killed.stdout.slice(0, 2000)}\n${killed.stderr.slice(-3000)}`);
+  }
   expect(killed.signal).toBe('SIGKILL');
-  durations['first run, until killed'] = Date.now() - startedAt;
+  durations['first run, until killed at gate 1'] = Date.now() - startedAt;
   const gate = killedAt as LogRecord;
-  // The state the killed run left: the primary's fleet record names the rotation under way.
+  expect(gate).toMatchObject({ context: 'east', phase: 'TrustBoth' });
+  expect(gate.msg).toMatch(/west/);
+  // The state the killed run left: the primary's fleet record names the rotation under way and B;
+  // east has not promoted (A still active) while west's bundle lacks B.
   const primaryState = await stateOf(clusterOf('east'));
   rotationId = primaryState.fleet?.rotation?.id ?? '';
   expect(rotationId).not.toBe('');
-  expect(primaryState.fleet?.rotation).toMatchObject({ from: fingerprintOf(anchorA), strategy: 'cross-signed' });
-  expect((await stateOf(clusterOf('west'))).fleet).toEqual({ role: 'member', primary: 'east' });
+  expect(primaryState.fleet?.rotation).toMatchObject({ from: fingerprintOf(anchorA), strategy: 'cross-signed', to: expect.any(String) });
+  expect(fingerprintOf(await activeAnchor(fleet.member('east')))).toBe(fingerprintOf(anchorA));
+  expect(await bundleFingerprints(west)).toEqual([fingerprintOf(anchorA)]);
+  expect((await stateOf(west)).fleet).toEqual({ role: 'member', primary: 'east' });
   process.stderr.write(`fleet driver: SIGKILL at ${gate.context}: gate ${gate.gate} (phase ${gate.phase}): ${gate.msg}; fleet record phase ${primaryState.fleet?.rotation?.phase}\n`);
+  await west.startComponent('trust-manager');
 
   // The rerun (no --force: a rotation is under way) resumes it: same id, and past the gate it was killed at.
   const resumedAt = Date.now();

@@ -179,7 +179,19 @@ export async function runFleet(handles: FleetHandles, options: RunOptions, progr
     for (; stats.steps < maxSteps; stats.steps++) {
       for (const c of clusters) {
         const renewed = await c.ports.lease.renew(holder, leaseDurationMs);
-        if (!renewed.held) return await stopFleet({ reason: 'lease-lost', cluster: c.name, message: `expected to keep its rotation Lease, found it ${renewed.holder ? `held by ${renewed.holder}` : 'gone'}; nothing more was written, run again to resume` });
+        if (!renewed.held) {
+          // The kube adapter reports a Lease it could not renew before it expired as gone (no holder):
+          // when the cluster does not answer a read either, the stop is the cluster's, not the Lease's.
+          const unreachable = renewed.holder === undefined ? await c.ports.state.read().then(() => undefined, (error: unknown) => messageOf(error instanceof ClusterCallError ? error.cause : error)) : undefined;
+          if (unreachable !== undefined) {
+            return await stopFleet({
+              reason: 'cluster-unreachable',
+              cluster: c.name,
+              message: `expected to renew its rotation Lease, found the cluster unreachable (${unreachable}); the fleet stopped in a safe state (no cluster retires or promotes without it), run again once it answers to resume`,
+            });
+          }
+          return await stopFleet({ reason: 'lease-lost', cluster: c.name, message: `expected to keep its rotation Lease, found it ${renewed.holder ? `held by ${renewed.holder}` : 'gone'}; nothing more was written, run again to resume` });
+        }
       }
       const observed = await Promise.all(
         clusters.map(async (c): Promise<FleetCluster> => {

@@ -136,6 +136,28 @@ describe('an unreachable member mid-rotation', () => {
   });
 });
 
+describe("an unreachable member whose Lease adapter reports the Lease gone (libs/kube's LeaseLock, when the API stays unreachable until it expires)", () => {
+  it('stops the fleet as cluster-unreachable naming the member, not lease-lost', async () => {
+    const fleet = fleetOf();
+    const [east, west] = fleet.clusters as [FakeCluster, FakeCluster];
+    const from = east.active?.fingerprint as string;
+    const handles = fleet.handles();
+    const member = handles.members[0]!;
+    const lease = member.ports.lease;
+    // The kube adapter answers a renewal it could not make before the Lease expired with "not held", no holder.
+    const adapterLease: typeof lease = { ...lease, renew: async (holder, durationMs) => (west.unreachable ? { held: false } : lease.renew(holder, durationMs)) };
+    const withAdapterLease = { ...handles, members: [{ ...member, ports: { ...member.ports, lease: adapterLease } }] };
+    const cut = (e: FleetProgressEvent) => {
+      if (e.cluster === 'west' && e.event.kind === 'phase' && e.event.to === 'Promote') west.unreachable = 'dial tcp 10.0.0.2:6443: connect: connection refused';
+    };
+    const first = await runFleet(withAdapterLease, { ...RUN, ...OPTIONS, strategy: 'restart', holder: 'fleet-1' }, cut);
+    expect(first).toMatchObject({ outcome: 'stopped', reason: 'cluster-unreachable', cluster: 'west' });
+    expect(first.message).toMatch(/^west: .*connection refused/);
+    expect(stateOf(east).fleet?.rotation?.stopped).toMatchObject({ reason: 'cluster-unreachable', cluster: 'west' });
+    expect(east.previous?.fingerprint).toBe(from);
+  });
+});
+
 describe('a deadline', () => {
   it("stops the fleet naming the member and its stuck workload, no cluster promoted; fixed, a run resumes to Done", async () => {
     const fleet = fleetOf();
