@@ -26,7 +26,6 @@ import {
   handshakesByRoute,
   installFleetMember,
   issuerChain,
-  LEAF_LIFETIME,
   PER_ROUTE,
   useFleet,
   writeFleetKubeconfig,
@@ -45,18 +44,26 @@ const runnerJs = path.join(workDir, 'main.mjs');
 /** The gates the fleet driver adds (libs/rotation fleet.ts and fleet-driver.ts). */
 const FLEET_GATES = new Set(['fleet-anchor-prepared', 'fleet-trusts-new-anchor', 'fleet-may-promote', 'fleet-primary-promoted', 'fleet-leaves-chain-to-new']);
 /**
+ * Linkerd's issuanceLifetime here, and the runner's --leaf-lifetime: 2 minutes, not the 1 of the other
+ * local specs. West's proxies renew their leaves through west's API (TokenRequest, then identity's
+ * TokenReview) at 70% of a leaf's life, so a leaf outlives a failed renewal by 30% of its life: 18 s
+ * with 1-minute leaves, less than west's API outage below (about 30 s measured: the driver noticing it,
+ * then the API server's restart), and a west leaf expired (7 CertExpired refusals in that run). With
+ * 2-minute leaves, 36 s. Linkerd's default is 24 hours.
+ */
+const LEAF = { linkerd: '2m0s', runner: ['--leaf-lifetime', '2m'] };
+/**
  * Every run's flags besides `--force` on the first. One holder across runs, as a CI job or a CronJob
  * names itself: a rerun after kill -9 takes its own Lease back at once. A 15 s Lease (renewed every 5
- * s) and a 10 s API timeout: an unreachable cluster is noticed in seconds, within the 1-minute leaves'
- * renewal margin of the data plane (18 s: proxies renew at 70% of a leaf's life, through the API).
+ * s) and a 5 s API timeout: an unreachable cluster is noticed in seconds.
  */
-const RUN_ARGS = ['fleet', 'run', '--primary', 'east', '--member', 'west', ...LEAF_LIFETIME, '--holder', 'fleet-driver-e2e', '--lease-duration', '15s', '--api-timeout', '10s', '--phase-timeout', '5m', '--output', 'json'];
+const RUN_ARGS = ['fleet', 'run', '--primary', 'east', '--member', 'west', ...LEAF.runner, '--holder', 'fleet-driver-e2e', '--lease-duration', '15s', '--api-timeout', '5s', '--phase-timeout', '5m', '--output', 'json'];
 
 const fleet = useFleet('fleet-driver', async (clusters) => {
   const east = await installLocalTestCluster(clusters.east, ['--set', 'fleet.role=primary', '--set', 'fleet.clusterName=east']);
   const west = await installFleetMember(clusters.west, east, 'west');
   return { east, west };
-});
+}, { leafLifetime: LEAF.linkerd });
 const { mesh } = fleet;
 let fleetKubeconfig = '';
 

@@ -28,9 +28,10 @@ export const short = (pem: string) => fingerprintOf(pem).slice(0, 16);
 /**
  * One fleet of two local clusters with the chart and meshed traffic, for the enclosing describe.
  * `install` installs the chart in each (the control: the single-cluster chart in both; the fleet
- * rotation: a primary and a member, installFleetMember). `label` names the traffic summary line.
+ * rotation: a primary and a member, installFleetMember). `label` names the traffic summary line;
+ * `leafLifetime` is Linkerd's issuanceLifetime in both (1m0s by default, LEAF_LIFETIME).
  */
-export function useFleet(label: string, install: (clusters: Record<FleetMember, Cluster>) => Promise<Record<FleetMember, FleetInstall>>) {
+export function useFleet(label: string, install: (clusters: Record<FleetMember, Cluster>) => Promise<Record<FleetMember, FleetInstall>>, opts: { leafLifetime?: string } = {}) {
   const clusters = useClusters(FLEET_MEMBERS);
   let members: Record<FleetMember, FleetInstall> | undefined;
   beforeAll(async () => {
@@ -44,6 +45,7 @@ export function useFleet(label: string, install: (clusters: Record<FleetMember, 
     mesh: { namespaces: 2, workloadsPerNamespace: 2 },
     concurrency: 3,
     warmup: { handshakes: 200, before: 'the first rotation' },
+    ...opts,
   });
   return {
     member: (name: FleetMember) => {
