@@ -11,7 +11,6 @@
 // then west's kube-apiserver is stopped mid-rotation: the driver stops safe naming west, nothing is
 // retired, and once west answers a rerun resumes and finishes. Traffic runs throughout, expecting no
 // failure on any route, one new anchor B in both clusters, and no data-plane pod restarted.
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -35,14 +34,12 @@ import { installLocalTestCluster } from '../support/local-test-cluster.js';
 import { anchorPem, getJson, trustRootsPem } from '../support/objects.js';
 import { objectNames, release } from '../support/release.js';
 import { watchPodStarts, type PodStarts } from '../support/rotation-watch.js';
-import { bundleRunner } from '../support/runner-bundle.js';
+import { bundleRunner, startBundledRunner, type BundledRunnerResult, type RunnerLogRecord } from '../support/runner-bundle.js';
 
 const specStartedAt = Date.now();
 /** Inside the repository, so the bundle resolves its external packages from node_modules. */
 const workDir = path.join(repoRoot, 'tmp', `fleet-driver-e2e-${process.pid}`);
 const runnerJs = path.join(workDir, 'main.mjs');
-/** The gates the fleet driver adds (libs/rotation fleet.ts and fleet-driver.ts). */
-const FLEET_GATES = new Set(['fleet-anchor-prepared', 'fleet-trusts-new-anchor', 'fleet-may-promote', 'fleet-primary-promoted', 'fleet-leaves-chain-to-new']);
 /**
  * Linkerd's issuanceLifetime here, and the runner's --leaf-lifetime: 2 minutes, not the 1 of the other
  * local specs. West's proxies renew their leaves through west's API (TokenRequest, then identity's
@@ -74,15 +71,8 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-interface LogRecord {
-  msg: string;
-  context?: string;
-  phase?: string;
-  gate?: string;
-  action?: string;
-  time?: number;
-  [field: string]: unknown;
-}
+/** The runner's JSON log records (the driver's carry `context`, and `phase`/`gate` while it waits). */
+type LogRecord = RunnerLogRecord & { context?: string; phase?: string; gate?: string };
 
 /** What the e2e tier reads of `fleet run --output json` (libs/rotation FleetRunResult). */
 interface FleetRunReport {
@@ -96,12 +86,7 @@ interface FleetRunReport {
   rotation?: { id: string; strategy: string; from: string; to?: string; crossSignature?: string; phase: string; stopped?: { reason: string; cluster: string } };
 }
 
-interface DriverRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  logs: LogRecord[];
+interface DriverRun extends BundledRunnerResult {
   report?: FleetRunReport;
 }
 
@@ -111,46 +96,18 @@ interface DriverRun {
  * laptop or CI has none: the defaults are the chart's names). `onLog` sees each JSON log record.
  */
 function startDriver(extraArgs: string[], onLog: (rec: LogRecord, pid: number) => void = () => {}): { pid: number; done: Promise<DriverRun> } {
-  const child = spawn(process.execPath, ['--enable-source-maps', runnerJs, ...RUN_ARGS, ...extraArgs], {
-    cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: fleetKubeconfig, LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const pid = child.pid!;
-  let stdout = '';
-  let stderr = '';
-  let partial = '';
-  const logs: LogRecord[] = [];
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    partial += d.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim().startsWith('{')) continue;
+  const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: fleetKubeconfig, LOG_FORMAT: 'json' };
+  const { child, done } = startBundledRunner(runnerJs, [...RUN_ARGS, ...extraArgs], { env, detached: true, onLog: (rec, c) => onLog(rec as LogRecord, c.pid!) });
+  return {
+    pid: child.pid!,
+    done: done.then((run) => {
       try {
-        const rec = JSON.parse(line) as LogRecord;
-        logs.push(rec);
-        onLog(rec, pid);
+        return run.stdout.trim() ? { ...run, report: JSON.parse(run.stdout) as FleetRunReport } : run;
       } catch {
-        // not a log record (a crash trace): kept in stderr
+        return run;
       }
-    }
-  });
-  const done = new Promise<DriverRun>((resolve) =>
-    child.on('close', (code, signal) => {
-      let report: FleetRunReport | undefined;
-      try {
-        report = stdout.trim() ? (JSON.parse(stdout) as FleetRunReport) : undefined;
-      } catch {
-        report = undefined;
-      }
-      resolve({ code, signal, stdout, stderr, logs, ...(report ? { report } : {}) });
     }),
-  );
-  return { pid, done };
+  };
 }
 
 function reportOf(run: DriverRun, what: string): FleetRunReport {
