@@ -8,15 +8,15 @@
 // hold A (exit 0), and each cluster's exporter labels its series cluster="<fleet.clusterName>"; west's
 // Secrets hold another anchor C (exit 1, naming west); west's API server stopped (exit 4, naming west).
 // The runner and the exporter run from source with the chart's env, as the other specs do.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml, stringify } from 'yaml';
 import { repoRoot, startCluster, stopCluster, type Cluster } from '../cluster/src/index.js';
 import { run, type RunResult } from '../cluster/src/kubectl.js';
 import { makeCa } from '../cluster/src/pki.js';
 import { fingerprintOf } from '../support/certs.js';
 import { installChartForRunner, serviceAccountKubeconfig, startChartExporter, waitForTrustRoots, type RunnerOnlyRelease } from '../support/chart.js';
+import { anchorSecret, list, writeFleetKubeconfig, writeMemberAnchor } from '../support/fleet.js';
 import { anchorPem, secretData } from '../support/objects.js';
 import { objectNames, releaseObjects } from '../support/release.js';
 
@@ -55,56 +55,6 @@ async function checkFleet(extraArgs: string[] = []): Promise<{ result: RunResult
   return { result, report };
 }
 
-type KubeconfigFile = { clusters: Array<{ name: string; cluster: unknown }>; users: Array<{ name: string; user: unknown }> };
-
-/** One kubeconfig with a context per cluster (east, west), each as that cluster's runner ServiceAccount. */
-function writeFleetKubeconfig(files: Record<'east' | 'west', string>): string {
-  const entries = Object.entries(files).map(([context, file]) => {
-    const kc = parseYaml(readFileSync(file, 'utf8')) as KubeconfigFile;
-    return { context, cluster: kc.clusters[0]!.cluster, user: kc.users[0]!.user };
-  });
-  const file = path.join(dir, 'fleet-kubeconfig');
-  writeFileSync(
-    file,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: entries.map((e) => ({ name: e.context, cluster: e.cluster })),
-      users: entries.map((e) => ({ name: e.context, user: e.user })),
-      contexts: entries.map((e) => ({ name: e.context, context: { cluster: e.context, user: e.context } })),
-      'current-context': 'east',
-    }),
-    { mode: 0o600 },
-  );
-  return file;
-}
-
-const secret = (name: string, type: string, data: Record<string, string>) => ({
-  apiVersion: 'v1',
-  kind: 'Secret',
-  metadata: { name, namespace: TRUST_NS },
-  type,
-  stringData: data,
-});
-
-const list = (...items: unknown[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
-
-/**
- * The member's anchor Secrets as docs/multicluster.md's table has them while no rotation is under way:
- * prepared and previous the anchor's certificate only, active the anchor with its key, all written as
- * the member's runner ServiceAccount, the identity the fleet driver uses in a member (the chart's
- * member role lets it create and update the prepared Secret, without a key).
- */
-async function writeMemberAnchor(cluster: Cluster, runnerKubeconfig: string, anchor: { certPem: string; keyPem: string }, verb: 'create' | 'replace'): Promise<void> {
-  await cluster.kubectl([`--kubeconfig=${runnerKubeconfig}`, verb, '-f', '-'], {
-    input: list(
-      secret(objectNames.preparedAnchorSecret, 'Opaque', { 'tls.crt': anchor.certPem, 'anchor.crt': anchor.certPem }),
-      secret(objectNames.activeAnchorSecret, 'kubernetes.io/tls', { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPem, 'anchor.crt': anchor.certPem }),
-      secret(objectNames.previousAnchorSecret, 'Opaque', { 'tls.crt': anchor.certPem }),
-    ),
-  });
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-check-'));
   [east, west] = await Promise.all([startCluster({ name: names[0] }), startCluster({ name: names[1] })]);
@@ -122,7 +72,7 @@ beforeAll(async () => {
     waitForTrustRoots(east, [anchorA], 'trust-manager to publish A to east'),
     waitForTrustRoots(west, [anchorA], 'trust-manager to publish A to west'),
   ]);
-  fleetKubeconfig = writeFleetKubeconfig({
+  fleetKubeconfig = writeFleetKubeconfig(dir, {
     east: await serviceAccountKubeconfig(east, releaseObjects.runnerServiceAccount),
     west: await serviceAccountKubeconfig(west, releaseObjects.runnerServiceAccount),
   });
@@ -147,7 +97,7 @@ describe('check --fleet on two local clusters', () => {
   it("lets the member's runner ServiceAccount write its prepared Secret only without a private key, and no one else write it (the member role's anchor guard)", async () => {
     const keyPem = (await secretData(east, TRUST_NS, objectNames.activeAnchorSecret))['tls.key']!;
     // Opaque as created: a Secret's type cannot change, and the API server would refuse that before admission.
-    const prepared = (data: Record<string, string>) => ({ input: list(secret(objectNames.preparedAnchorSecret, 'Opaque', data)), allowFailure: true });
+    const prepared = (data: Record<string, string>) => ({ input: list(anchorSecret(objectNames.preparedAnchorSecret, 'Opaque', data)), allowFailure: true });
     const asRunner = (data: Record<string, string>) => west.kubectl([`--kubeconfig=${westRelease.runnerKubeconfig}`, 'replace', '-f', '-'], prepared(data));
     const withKey = await asRunner({ 'tls.crt': anchorA, 'anchor.crt': anchorA, 'tls.key': keyPem });
     expect(withKey.code).not.toBe(0);

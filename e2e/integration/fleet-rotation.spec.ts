@@ -7,59 +7,32 @@
 //
 // The control: the fleet rotated cluster by cluster with today's single-cluster runner breaks
 // cross-cluster mTLS by "Why single-cluster rotation breaks a fleet", point 3. The fleet rotation
-// (the fleet driver, not built yet) goes in a describe of its own beside it, on the same harness
-// (useFleet below) and the same observations (deployAfterRetire, refusals), expecting none.
+// (the fleet driver) is fleet-driver.spec.ts, on the same harness and observations
+// (e2e/support/fleet.ts: useFleet, deployAfterRetire), expecting none.
 import { X509Certificate } from 'node:crypto';
 import { waitFor, type Cluster } from '../cluster/src/index.js';
-import { certificatePems, fingerprintOf, fingerprintsOf } from '../support/certs.js';
+import { fingerprintOf } from '../support/certs.js';
 import { runRunnerAsChart } from '../support/chart.js';
-import { useClusters } from '../support/cluster.js';
-import { isCrossCluster, type HandshakeFailure } from '../support/dataplane.js';
+import { type HandshakeFailure } from '../support/dataplane.js';
+import {
+  activeAnchor,
+  deployAfterRetire,
+  everyRouteHandshakes,
+  expectInClusterClean,
+  FLEET_MEMBERS as MEMBERS,
+  handshakesByRoute,
+  issuerChain,
+  LEAF_LIFETIME,
+  PER_ROUTE,
+  short,
+  useFleet,
+} from '../support/fleet.js';
 import { installLocalTestCluster, type LocalTestCluster } from '../support/local-test-cluster.js';
-import { useFleetMeshedTraffic, type FleetMeshedTraffic } from '../support/meshed-traffic.js';
-import { anchorPem, getJson, secretData } from '../support/objects.js';
+import { getJson } from '../support/objects.js';
 import { objectNames } from '../support/release.js';
 import { rotateToDone, type RotateRunReport } from '../support/rotate-to-done.js';
 
-type Member = 'east' | 'west';
-const MEMBERS = ['east', 'west'] as const;
-/** useFleetMeshedTraffic's leaves live one minute: the runner is told, so cross-signed's long gate is short. */
-const LEAF_LIFETIME = ['--leaf-lifetime', '1m'];
-/** Handshakes each route (east -> west, ...) must show before a claim about it counts. */
-const PER_ROUTE = 100;
 const specStartedAt = Date.now();
-
-/** The short fingerprint the data plane reports roots and chains by (chain-judge.ts). */
-const short = (pem: string) => fingerprintOf(pem).slice(0, 16);
-
-/**
- * One fleet of two local clusters with the chart and meshed traffic, for the enclosing describe.
- * `install` installs the chart in each (the control: the single-cluster chart in both; the fleet
- * rotation: a primary and a member).
- */
-function useFleet(install: (clusters: Record<Member, Cluster>) => Promise<Record<Member, LocalTestCluster & { stop(): Promise<void> }>>) {
-  const clusters = useClusters(MEMBERS);
-  let members: Record<Member, LocalTestCluster & { stop(): Promise<void> }> | undefined;
-  beforeAll(async () => {
-    members = await install(clusters());
-  }, 600_000);
-  afterAll(async () => {
-    for (const member of Object.values(members ?? {})) await member.stop();
-  });
-  const mesh = useFleetMeshedTraffic(clusters, {
-    label: 'fleet-rotation',
-    mesh: { namespaces: 2, workloadsPerNamespace: 2 },
-    concurrency: 3,
-    warmup: { handshakes: 200, before: 'the first rotation' },
-  });
-  return {
-    member: (name: Member) => {
-      if (!members) throw new Error('expected the chart installed in both clusters by beforeAll, found none; see the first error of this spec file');
-      return members[name];
-    },
-    mesh,
-  };
-}
 
 /**
  * The anchor east's cert-manager issued, copied into west's prepared Secret before west's chart is
@@ -91,42 +64,6 @@ function rotate(member: LocalTestCluster): Promise<RotateRunReport[]> {
   });
 }
 
-const activeAnchor = (member: LocalTestCluster) => anchorPem(member, objectNames.trustNamespace, objectNames.activeAnchorSecret);
-/** The identity issuer's chain as its Secret holds it (the issuer first; after a cross-signed promotion, X after it). */
-const issuerChain = async (member: LocalTestCluster) => certificatePems((await secretData(member, objectNames.linkerdNamespace, objectNames.issuerSecret))['tls.crt']!);
-
-/** Handshakes by route so far (east -> east, east -> west, ...). */
-function handshakesByRoute(mesh: FleetMeshedTraffic<Member>): Record<string, number> {
-  return Object.fromEntries([...mesh.traffic.routes].map(([route, count]) => [route, count.handshakes]));
-}
-
-/** Waits until every route of the fleet has made `count` more handshakes than `since`. */
-async function everyRouteHandshakes(mesh: () => FleetMeshedTraffic<Member>, since: Record<string, number>, count: number, what: string): Promise<void> {
-  const routes = MEMBERS.flatMap((client) => MEMBERS.map((server) => `${client} -> ${server}`));
-  await waitFor(() => routes.every((route) => (handshakesByRoute(mesh())[route] ?? 0) - (since[route] ?? 0) >= count), {
-    what: `${count} handshakes on every route (${routes.join(', ')}) ${what}`,
-    timeoutMs: 180_000,
-    diagnose: () => `Handshakes by route: ${JSON.stringify(handshakesByRoute(mesh()))}`,
-  });
-}
-
-/**
- * An ordinary deploy in `cluster` (rollout restart of its first workload), and its new pod's proxy
- * with a leaf: a pod that restarts after its cluster retired A. Returns that proxy's pod name.
- */
-async function deployAfterRetire(mesh: () => FleetMeshedTraffic<Member>, cluster: Member, roots: string[]): Promise<string> {
-  const { cluster: kube, workloads, plane } = mesh().clusters[cluster];
-  const workload = workloads[0]!;
-  await kube.kubectl(['-n', workload.namespace, 'rollout', 'restart', `deployment/${workload.name}`]);
-  await kube.kubectl(['-n', workload.namespace, 'rollout', 'status', `deployment/${workload.name}`, '--timeout=180s']);
-  const want = JSON.stringify(roots.map(fingerprintOf));
-  const proxy = await waitFor(
-    () => plane.ready().find((p) => p.namespace === workload.namespace && p.pod.startsWith(`${workload.name}-`) && JSON.stringify(fingerprintsOf(p.roots.join(''))) === want),
-    { what: `a proxy with a leaf for the restarted ${cluster}/${workload.namespace}/${workload.name}, trusting ${roots.length} anchor(s)`, timeoutMs: 180_000, diagnose: () => plane.describeReadiness() },
-  );
-  return proxy.pod;
-}
-
 /**
  * webpki's refusal when the refusing pod's anchor has the refused chain's issuer name but not its key:
  * every Linkerd anchor is named root.linkerd.cluster.local (A, B1, B2 alike), so webpki takes B1 for
@@ -134,19 +71,13 @@ async function deployAfterRetire(mesh: () => FleetMeshedTraffic<Member>, cluster
  */
 const REFUSAL = 'InvalidSignatureForPublicKey';
 
-/** No handshake between two proxies of one cluster failed (the records print when some did). */
-function expectInClusterClean(mesh: FleetMeshedTraffic<Member>): void {
-  expect(mesh.traffic.failures.filter((f) => !isCrossCluster(f))).toEqual([]);
-  for (const member of MEMBERS) expect(mesh.traffic.routes.get(`${member} -> ${member}`)?.failures ?? 0).toBe(0);
-}
-
 /** The side that refused and the side whose chain it refused. */
 function sides(failure: HandshakeFailure) {
   return failure.refusedBy === 'client' ? { refusing: failure.client, presenting: failure.server } : { refusing: failure.server, presenting: failure.client };
 }
 
 describe('control: each cluster rotated on its own by the single-cluster runner (docs/multicluster.md "Why single-cluster rotation breaks a fleet", point 3)', () => {
-  const fleet = useFleet(async (clusters) => {
+  const fleet = useFleet('fleet-rotation', async (clusters) => {
     // Both clusters run today's chart with a prepared Certificate each: east first, then west with east's anchor.
     const east = await installLocalTestCluster(clusters.east);
     await copyPreparedAnchor(east, clusters.west);

@@ -4,7 +4,7 @@
 // identity and injector stand-ins, and simulated proxies making mTLS handshakes throughout. The
 // rotations run the default strategy (cross-signed, 1-minute leaves so its long gate is short); plan
 // is also asked about strategy restart, which rotates in zero-downtime.spec.ts and exporter.spec.ts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseBundle, verifyChain } from '@linkerd-rotator/x509';
@@ -16,7 +16,7 @@ import { DataPlane, TrafficDriver } from '../support/dataplane.js';
 import { trustRootsPem } from '../support/objects.js';
 import { objectNames, release } from '../support/release.js';
 import { rotateToDone, type RotateRunReport } from '../support/rotate-to-done.js';
-import { bundleRunner } from '../support/runner-bundle.js';
+import { bundleRunner, startBundledRunner, type BundledRunnerResult, type RunnerLogRecord } from '../support/runner-bundle.js';
 
 const testCluster = useCluster();
 const NS = release.namespace;
@@ -28,19 +28,8 @@ let runnerKubeconfig = '';
 const kubectl = (args: string[], input?: string) => testCluster().kubectl(args, input === undefined ? {} : { input });
 const json = async <T>(args: string[]): Promise<T> => JSON.parse((await kubectl([...args, '-o', 'json'])).stdout) as T;
 
-interface LogRecord {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-interface RunnerResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  logs: LogRecord[];
-  stderr: string;
-}
+type LogRecord = RunnerLogRecord;
+type RunnerResult = BundledRunnerResult;
 
 let chartEnv: Record<string, string> = {};
 
@@ -49,35 +38,8 @@ let chartEnv: Record<string, string> = {};
  * Lease holder, JSON logs on stderr). `onLog` sees each record as it arrives, with the child.
  */
 function startRunner(args: string[], opts: { holder?: string; kubeconfig?: string; onLog?: (rec: LogRecord, child: ChildProcess) => void } = {}): { child: ChildProcess; done: Promise<RunnerResult> } {
-  // Plain node on the esbuild bundle: one process, so SIGKILL hits the runner itself.
-  const child = spawn(process.execPath, ['--enable-source-maps', runnerJs, ...args], {
-    cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: opts.kubeconfig ?? runnerKubeconfig, POD_NAME: opts.holder ?? 'runner-0', LOG_FORMAT: 'json', ...chartEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let partial = '';
-  const logs: LogRecord[] = [];
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    partial += d.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      try {
-        const rec = JSON.parse(line) as LogRecord;
-        logs.push(rec);
-        opts.onLog?.(rec, child);
-      } catch {
-        // not a log record (a crash trace): kept in stderr
-      }
-    }
-  });
-  const done = new Promise<RunnerResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, logs })));
-  return { child, done };
+  const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: opts.kubeconfig ?? runnerKubeconfig, POD_NAME: opts.holder ?? 'runner-0', LOG_FORMAT: 'json', ...chartEnv };
+  return startBundledRunner(runnerJs, args, { env, ...(opts.onLog ? { onLog: opts.onLog } : {}) });
 }
 
 const runner = (args: string[], holder?: string) => startRunner(args, holder ? { holder } : {}).done;

@@ -357,8 +357,9 @@ export interface RotatorRelease {
  * The chart installed as scenario tests need it: Linkerd's namespace labelled, helm install in url
  * mode with a generated serving certificate and `webhook.caBundle`, the exporter and the webhook
  * apps running as the chart's exporter and webhook ServiceAccounts, bootstrap done as the runner's, PKI Ready and trust roots published.
+ * `bootstrap` replaces the chart's bootstrap hook (a fleet member has none: its anchor is copied in).
  */
-export async function installRotator(cluster: Cluster, extraValues: string[] = []): Promise<RotatorRelease> {
+export async function installRotator(cluster: Cluster, extraValues: string[] = [], opts: { bootstrap?: (runnerKubeconfig: string) => Promise<void> } = {}): Promise<RotatorRelease> {
   const ns = await cluster.kubectl(['get', 'namespace', objectNames.linkerdNamespace], { allowFailure: true });
   if (ns.code !== 0) await cluster.kubectl(['create', 'namespace', objectNames.linkerdNamespace]);
   await cluster.kubectl(['label', '--overwrite', 'namespace', objectNames.linkerdNamespace, 'linkerd.io/is-control-plane=true']);
@@ -373,8 +374,11 @@ export async function installRotator(cluster: Cluster, extraValues: string[] = [
   const webhookStart = { endpoint, tls, kubeconfig: await serviceAccountKubeconfig(cluster, webhookSa) };
   const webhook = await startChartWebhook(cluster, webhookStart);
   const runnerKubeconfig = await serviceAccountKubeconfig(cluster, runnerSa);
-  const boot = await runRunnerAsChart(cluster, { kubeconfig: runnerKubeconfig, workload: 'bootstrap-hook' });
-  if (boot.code !== 0) throw new Error(`rotator ${boot.args.join(' ')} (as the bootstrap hook) exited ${boot.code}:\n${boot.stderr}${boot.stdout}`);
+  if (opts.bootstrap) await opts.bootstrap(runnerKubeconfig);
+  else {
+    const boot = await runRunnerAsChart(cluster, { kubeconfig: runnerKubeconfig, workload: 'bootstrap-hook' });
+    if (boot.code !== 0) throw new Error(`rotator ${boot.args.join(' ')} (as the bootstrap hook) exited ${boot.code}:\n${boot.stderr}${boot.stdout}`);
+  }
   await cluster.kubectl(['-n', objectNames.linkerdNamespace, 'wait', '--for=condition=Ready', `certificate/${objectNames.issuerCertificate}`, '--timeout=60s']);
   const anchorPem = (await secretData(cluster, objectNames.trustNamespace, objectNames.activeAnchorSecret))['tls.crt']!;
   await waitForTrustRoots(cluster, [anchorPem], 'trust-manager to publish the bootstrapped anchor to Linkerd namespace');

@@ -41,9 +41,9 @@ function localWebhook(cluster: Cluster, rotator: RotatorRelease): TestWebhook & 
   };
 }
 
-/** The chart installed on a started local cluster (installRotator with `values`), as a TestCluster; stop() stops its webhook. */
-export async function installLocalTestCluster(cluster: Cluster, values?: string[]): Promise<LocalTestCluster & { stop(): Promise<void> }> {
-  const rotator = await installRotator(cluster, values);
+/** The chart installed on a started local cluster (installRotator with `values` and `opts`), as a TestCluster; stop() stops its webhook. */
+export async function installLocalTestCluster(cluster: Cluster, values?: string[], opts?: Parameters<typeof installRotator>[2]): Promise<LocalTestCluster & { stop(): Promise<void> }> {
+  const rotator = await installRotator(cluster, values, opts);
   const webhook = localWebhook(cluster, rotator);
   return {
     tier: 'local',

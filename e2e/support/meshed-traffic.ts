@@ -35,11 +35,13 @@ export interface MeshedTrafficOptions {
   concurrency: number;
   /** Handshakes to see before any test starts, and what they come before (for the wait's message). */
   warmup: { handshakes: number; before: string };
+  /** Linkerd's issuanceLifetime, the proxies' leaf lifetime (1m0s by default). */
+  leafLifetime?: string;
 }
 
 /** Linkerd, its mesh and a plane in one cluster, its proxies judging in `network`. */
-async function meshCluster(cluster: Cluster, opts: { mesh: MeshSpec; network: ProxyNetwork; name?: string }): Promise<MeshedCluster> {
-  const linkerd = await installLinkerd(cluster, { issuanceLifetime: '1m0s' });
+async function meshCluster(cluster: Cluster, opts: { mesh: MeshSpec; network: ProxyNetwork; name?: string; leafLifetime?: string }): Promise<MeshedCluster> {
+  const linkerd = await installLinkerd(cluster, { issuanceLifetime: opts.leafLifetime ?? '1m0s' });
   const workloads = await createMeshedWorkloads(cluster, opts.mesh);
   const plane = new DataPlane(cluster.kubeConfig(), linkerd.identityAddr, { network: opts.network, ...(opts.name === undefined ? {} : { cluster: opts.name }) });
   await plane.start();
@@ -59,7 +61,9 @@ function useTraffic(clusters: () => Array<{ name?: string; cluster: Cluster }>, 
   beforeAll(async () => {
     const members = clusters();
     meshed = await Promise.all(
-      members.map(({ name, cluster }) => meshCluster(cluster, { network, mesh: name === undefined ? opts.mesh : { ...opts.mesh, prefix: name }, ...(name === undefined ? {} : { name }) })),
+      members.map(({ name, cluster }) =>
+        meshCluster(cluster, { network, mesh: name === undefined ? opts.mesh : { ...opts.mesh, prefix: name }, ...(name === undefined ? {} : { name }), ...(opts.leafLifetime ? { leafLifetime: opts.leafLifetime } : {}) }),
+      ),
     );
     const planes = meshed.map((m) => m.plane);
     const expected = meshed.reduce((n, m) => n + m.workloads.length, 0);

@@ -179,7 +179,19 @@ export async function runFleet(handles: FleetHandles, options: RunOptions, progr
     for (; stats.steps < maxSteps; stats.steps++) {
       for (const c of clusters) {
         const renewed = await c.ports.lease.renew(holder, leaseDurationMs);
-        if (!renewed.held) return await stopFleet({ reason: 'lease-lost', cluster: c.name, message: `expected to keep its rotation Lease, found it ${renewed.holder ? `held by ${renewed.holder}` : 'gone'}; nothing more was written, run again to resume` });
+        if (!renewed.held) {
+          // The kube adapter reports a Lease it could not renew before it expired as gone (no holder):
+          // when the cluster does not answer a read either, the stop is the cluster's, not the Lease's.
+          const unreachable = renewed.holder === undefined ? await c.ports.state.read().then(() => undefined, (error: unknown) => messageOf(error instanceof ClusterCallError ? error.cause : error)) : undefined;
+          if (unreachable !== undefined) {
+            return await stopFleet({
+              reason: 'cluster-unreachable',
+              cluster: c.name,
+              message: `expected to renew its rotation Lease, found the cluster unreachable (${unreachable}); the fleet stopped in a safe state (no cluster retires or promotes without it), run again once it answers to resume`,
+            });
+          }
+          return await stopFleet({ reason: 'lease-lost', cluster: c.name, message: `expected to keep its rotation Lease, found it ${renewed.holder ? `held by ${renewed.holder}` : 'gone'}; nothing more was written, run again to resume` });
+        }
       }
       const observed = await Promise.all(
         clusters.map(async (c): Promise<FleetCluster> => {
@@ -512,24 +524,27 @@ function messageOf(error: unknown): string {
   return (error as Error)?.message ?? String(error);
 }
 
-/** The cluster's ports, every failure tagged with its name (a read failing means it is unreachable). */
+/**
+ * The cluster's ports, every failure tagged with its name (a read failing means it is unreachable).
+ * A Proxy, not a copy of own properties: the kube adapter's ports are class instances whose methods
+ * live on their prototypes (a copy had none: `lease.acquire is not a function` on real clusters).
+ */
 function tagged(name: string, ports: FleetClusterPorts): FleetClusterPorts {
   const wrap = <T extends object>(target: T, unreachable: boolean): T =>
-    Object.fromEntries(
-      Object.entries(target).map(([key, value]) => [
-        key,
-        typeof value === 'function'
-          ? async (...args: unknown[]) => {
-              try {
-                return await (value as (...a: unknown[]) => unknown).apply(target, args);
-              } catch (error) {
-                if (error instanceof ClusterCallError) throw error;
-                throw new ClusterCallError(name, error, unreachable);
-              }
-            }
-          : value,
-      ]),
-    ) as T;
+    new Proxy(target, {
+      get(object, key) {
+        const value: unknown = Reflect.get(object, key, object);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          try {
+            return await (value as (...a: unknown[]) => unknown).apply(object, args);
+          } catch (error) {
+            if (error instanceof ClusterCallError) throw error;
+            throw new ClusterCallError(name, error, unreachable);
+          }
+        };
+      },
+    });
   return {
     cluster: wrap(ports.cluster, true),
     anchors: wrap(ports.anchors, false),

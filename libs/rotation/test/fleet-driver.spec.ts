@@ -3,7 +3,7 @@
 // the fakes' own: each cluster's I1/I2, and cross-cluster I1 (every proxy of each cluster verifies
 // every leaf of the others) after every tick. The control rotates cluster 1 alone with the
 // single-cluster runner and records the cross-cluster break the fleet gates prevent.
-import { parseState, runFleet, runRotation, type FleetProgressEvent, type FleetRunResult, type RotationState, type RunOptions, type Strategy } from '../src/index.js';
+import { parseState, runFleet, runRotation, type FleetClusterPorts, type FleetHandles, type FleetProgressEvent, type FleetRunResult, type RotationState, type RunOptions, type Strategy } from '../src/index.js';
 import type { FakeCluster, FakeConfig } from './fake-cluster.js';
 import { FakeFleet } from './fake-fleet.js';
 import { expectCrossSigned, expectRotated, installedBeforePods, LEAF, RUN, STRATEGY_RUNS } from './harness.js';
@@ -136,6 +136,28 @@ describe('an unreachable member mid-rotation', () => {
   });
 });
 
+describe("an unreachable member whose Lease adapter reports the Lease gone (libs/kube's LeaseLock, when the API stays unreachable until it expires)", () => {
+  it('stops the fleet as cluster-unreachable naming the member, not lease-lost', async () => {
+    const fleet = fleetOf();
+    const [east, west] = fleet.clusters as [FakeCluster, FakeCluster];
+    const from = east.active?.fingerprint as string;
+    const handles = fleet.handles();
+    const member = handles.members[0]!;
+    const lease = member.ports.lease;
+    // The kube adapter answers a renewal it could not make before the Lease expired with "not held", no holder.
+    const adapterLease: typeof lease = { ...lease, renew: async (holder, durationMs) => (west.unreachable ? { held: false } : lease.renew(holder, durationMs)) };
+    const withAdapterLease = { ...handles, members: [{ ...member, ports: { ...member.ports, lease: adapterLease } }] };
+    const cut = (e: FleetProgressEvent) => {
+      if (e.cluster === 'west' && e.event.kind === 'phase' && e.event.to === 'Promote') west.unreachable = 'dial tcp 10.0.0.2:6443: connect: connection refused';
+    };
+    const first = await runFleet(withAdapterLease, { ...RUN, ...OPTIONS, strategy: 'restart', holder: 'fleet-1' }, cut);
+    expect(first).toMatchObject({ outcome: 'stopped', reason: 'cluster-unreachable', cluster: 'west' });
+    expect(first.message).toMatch(/^west: .*connection refused/);
+    expect(stateOf(east).fleet?.rotation?.stopped).toMatchObject({ reason: 'cluster-unreachable', cluster: 'west' });
+    expect(east.previous?.fingerprint).toBe(from);
+  });
+});
+
 describe('a deadline', () => {
   it("stops the fleet naming the member and its stuck workload, no cluster promoted; fixed, a run resumes to Done", async () => {
     const fleet = fleetOf();
@@ -156,6 +178,38 @@ describe('a deadline', () => {
     expect(result.outcome).toBe('done');
     expect(expectRotated(west, from)).toBe(expectRotated(east, from));
     expect(fleet.crossViolations).toEqual([]);
+  });
+});
+
+/**
+ * The fake's ports with every method moved onto a class prototype (no own properties), as libs/kube's
+ * adapter builds them (its Lease is a LeaseLock instance, ...), each method run on the fake's object.
+ */
+function withPrototypeMethods(handles: FleetHandles): FleetHandles {
+  const instance = <T extends object>(port: T): T => {
+    class Port {}
+    for (const [key, value] of Object.entries(port)) {
+      Object.defineProperty(Port.prototype, key, { value: typeof value === 'function' ? (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(port, args) : value });
+    }
+    return new Port() as T;
+  };
+  const ports = (p: FleetClusterPorts): FleetClusterPorts =>
+    Object.fromEntries(Object.entries(p).map(([key, port]) => [key, key === 'clock' ? port : instance(port as object)])) as unknown as FleetClusterPorts;
+  return { primary: { name: handles.primary.name, ports: ports(handles.primary.ports) }, members: handles.members.map((m) => ({ name: m.name, ports: ports(m.ports) })) };
+}
+
+describe('ports implemented as class instances', () => {
+  it('rotates to Done when every port method is inherited from a prototype, as the kube adapter has them', async () => {
+    const fleet = fleetOf();
+    const from = fleet.primary.active?.fingerprint as string;
+    const run = (holder: string, start: RunOptions['start']) => runFleet(withPrototypeMethods(fleet.handles()), { ...RUN, ...OPTIONS, start, holder });
+    let result = await run('fleet-1', RUN.start);
+    for (let runs = 1; result.resumeAt !== undefined && runs < 10; runs++) {
+      fleet.fastForward(Math.max(0, result.resumeAt - fleet.primary.clock) + 1000, 30_000);
+      result = await run(`fleet-${runs + 1}`, 'never');
+    }
+    expect([result.outcome, result.message]).toEqual(['done', expect.stringContaining('done in every cluster')]);
+    expect(expectCrossSigned(fleet.clusters[1] as FakeCluster, from)).toBe(expectCrossSigned(fleet.primary, from));
   });
 });
 
