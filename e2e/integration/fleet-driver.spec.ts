@@ -95,9 +95,10 @@ interface DriverRun extends BundledRunnerResult {
  * test can SIGKILL the whole group; KUBECONFIG is the fleet's, nothing of the chart's env (a user's
  * laptop or CI has none: the defaults are the chart's names). `onLog` sees each JSON log record.
  */
+const driverEnv = () => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: fleetKubeconfig, LOG_FORMAT: 'json' });
+
 function startDriver(extraArgs: string[], onLog: (rec: LogRecord, pid: number) => void = () => {}): { pid: number; done: Promise<DriverRun> } {
-  const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KUBECONFIG: fleetKubeconfig, LOG_FORMAT: 'json' };
-  const { child, done } = startBundledRunner(runnerJs, [...RUN_ARGS, ...extraArgs], { env, detached: true, onLog: (rec, c) => onLog(rec as LogRecord, c.pid!) });
+  const { child, done } = startBundledRunner(runnerJs, [...RUN_ARGS, ...extraArgs], { env: driverEnv(), detached: true, onLog: (rec, c) => onLog(rec as LogRecord, c.pid!) });
   return {
     pid: child.pid!,
     done: done.then((run) => {
@@ -252,7 +253,15 @@ it("west's kube-apiserver stopped mid-rotation: the driver stops safe naming wes
   const stopped = await rerun.done;
   const detectedIn = Date.now() - stoppedAt;
   const stopReport = reportOf(stopped, 'the run whose member went unreachable');
-  // West back first: its proxies renew their 1-minute leaves through its API.
+  // `fleet status` while west does not answer: exit 4, west unreachable, east read with the fleet
+  // record and its stop naming west.
+  const statusRun = await startBundledRunner(runnerJs, ['fleet', 'status', '--primary', 'east', '--member', 'west', ...LEAF.runner, '--api-timeout', '5s', '--output', 'json'], { env: driverEnv() }).done;
+  const status = JSON.parse(statusRun.stdout) as { rotation?: { id: string; stopped?: { reason: string; cluster: string } }; clusters: { cluster: string; reachable: boolean; phase?: string }[] };
+  expect(statusRun.code).toBe(4);
+  expect(status.rotation).toMatchObject({ id: rotationId, stopped: { reason: 'cluster-unreachable', cluster: 'west' } });
+  expect(status.clusters.map((c) => [c.cluster, c.reachable])).toEqual([['east', true], ['west', false]]);
+  expect(statusRun.stdout + statusRun.stderr).not.toMatch(/BEGIN|PRIVATE KEY/);
+  // West back: its proxies renew their leaves through its API.
   await west.startComponent('kube-apiserver');
   const outage = Date.now() - stoppedAt;
   durations['west API down'] = outage;
@@ -308,6 +317,13 @@ it('done: one new anchor B active in both clusters, both bundles exactly {B}, th
   expect(traffic.failures).toEqual([]);
   expect(traffic.disagreements).toBe(0);
   expectInClusterClean(mesh());
+
+  // `fleet status` after it: both clusters answer, the fleet record Done from A to B, exit 0.
+  const statusRun = await startBundledRunner(runnerJs, ['fleet', 'status', '--primary', 'east', '--member', 'west', ...LEAF.runner, '--output', 'json'], { env: driverEnv() }).done;
+  const status = JSON.parse(statusRun.stdout) as { rotation?: { phase: string; from: string; to?: string }; clusters: { cluster: string; reachable: boolean; phase?: string }[] };
+  expect(statusRun.code).toBe(0);
+  expect(status.rotation).toMatchObject({ phase: 'Done', from: fingerprintOf(anchorA), to: b });
+  expect(status.clusters.map((c) => [c.cluster, c.reachable, c.phase])).toEqual([['east', true, 'Done'], ['west', true, 'Done']]);
 
   // The control's deploy after Retire (fleet-rotation.spec.ts): a pod restarted in east trusts only {B}
   // and now verifies west's leaves (under B) as it did east's; every route stays clean.
