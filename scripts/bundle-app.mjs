@@ -1,9 +1,9 @@
-// How an app is bundled to run with plain node: apps/webhook/Dockerfile (the webhook and the
+// How an app is bundled to run with plain node: both Dockerfiles (the runner; the webhook and the
 // exporter), the benchmarks and the integration tests run this. esbuild bundles the app and
-// the workspace libs; production dependencies stay in node_modules, except those INLINED: the
-// webhook bundles @kubernetes/client-node, whose index loads every generated API and model (27 MB
-// of JavaScript, about 35 MiB of the webhook's RSS); bundled, esbuild keeps what the webhook
-// reaches (about 4 MB). The inlined package's own dependencies (undici, openid-client, ...) stay
+// the workspace libs; production dependencies stay in node_modules, except those INLINED: every
+// app bundles @kubernetes/client-node, whose index loads every generated API and model (27 MB of
+// JavaScript, about 20-35 MiB of each process's RSS); bundled, esbuild keeps what the app reaches
+// (about 4 MB). The inlined package's own dependencies (undici, openid-client, ...) stay
 // external, and those of its imports the bundle no longer uses (tar-fs of `cp`, ...) are dropped.
 //   node scripts/bundle-app.mjs <app> <outfile>   (from the repository root; writes a source map)
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -15,7 +15,8 @@ import { build } from 'esbuild';
 const root = process.env.BUNDLE_APP_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Packages bundled into each app instead of loaded from node_modules. */
-const INLINED = { webhook: ['@kubernetes/client-node'], exporter: [], 'rotation-runner': [] };
+const CLIENT_NODE = ['@kubernetes/client-node'];
+const INLINED = { webhook: CLIENT_NODE, exporter: CLIENT_NODE, 'rotation-runner': CLIENT_NODE };
 
 const isBare = (specifier) => !specifier.startsWith('.') && !path.isAbsolute(specifier) && !specifier.startsWith('node:');
 const packageOf = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');

@@ -38,32 +38,14 @@ interface BundleStep {
   run(dir: string): void;
 }
 
-/**
- * The RUN step that bundles the app(s), in either form: `node scripts/bundle-app.mjs <app> dist/<name>.js`
- * (one per bundle), or `node -e "<list externals>"` piped to one `xargs ... esbuild <entry> ... --outfile=dist/<name>.js`.
- */
+/** The RUN step that bundles the app(s): `node scripts/bundle-app.mjs <app> dist/<name>.js`, one per bundle. */
 function bundleSteps(steps: Instruction[]): BundleStep[] {
-  const run = steps.find((s) => s.op === 'RUN' && (s.args.includes('esbuild') || s.args.includes('scripts/bundle-app.mjs')))!.args;
-  const scripted = [...run.matchAll(/node scripts\/bundle-app\.mjs (\S+) (\S+)/g)].map(([, app, outfile]) => ({
+  const run = steps.find((s) => s.op === 'RUN' && s.args.includes('scripts/bundle-app.mjs'))!.args;
+  return [...run.matchAll(/node scripts\/bundle-app\.mjs (\S+) (\S+)/g)].map(([, app, outfile]) => ({
     app: app!,
     outfile: outfile!,
     run: (dir: string) => execFileSync(process.execPath, ['scripts/bundle-app.mjs', app!, path.join(dir, outfile!)], { cwd: repoRoot, stdio: 'pipe' }),
   }));
-  if (scripted.length > 0) return scripted;
-  const externalsScript = /node -e "([^"]*)"/.exec(run)![1]!;
-  return [...run.matchAll(/node_modules\/\.bin\/esbuild ((?:(?!&&)\S+\s*)+)/g)].map((m) => {
-    const args = m[1]!.trim().split(/\s+/);
-    const outfile = args.find((a) => a.startsWith('--outfile='))!.slice('--outfile='.length);
-    return {
-      app: /^apps\/([^/]+)\//.exec(args[0]!)![1]!,
-      outfile,
-      run: (dir: string) => {
-        const externals = execFileSync(process.execPath, ['-e', externalsScript], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n');
-        const withOut = args.map((a) => a.replace(`--outfile=${outfile}`, `--outfile=${dir}/${outfile}`));
-        execFileSync(path.join(repoRoot, 'node_modules/.bin/esbuild'), [...withOut, ...externals, '--log-level=error'], { cwd: repoRoot, stdio: 'pipe' });
-      },
-    };
-  });
 }
 
 const dependenciesOf = (dir: string) => Object.keys((JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
@@ -119,9 +101,9 @@ describe.each(apps)('apps/%s/Dockerfile', (app) => {
         expect(bare.length).toBeGreaterThan(0);
         const notDependencies = bare.filter((specifier) => !dependencies.some((d) => specifier === d || specifier.startsWith(`${d}/`)));
         expect({ bundle: build.outfile, notDependencies }).toEqual({ bundle: build.outfile, notDependencies: [] });
-        // The webhook bundles (and tree-shakes) @kubernetes/client-node: loaded from node_modules it costs
-        // the webhook about 35 MiB of RSS (README "Performance").
-        if (build.app === 'webhook') expect(bare.filter((s) => s.startsWith('@kubernetes/client-node'))).toEqual([]);
+        // Every app bundles (and tree-shakes) @kubernetes/client-node: loaded from node_modules, its index
+        // loads every generated API and model, about 20-35 MiB of each process's RSS (docs/scale.md).
+        expect({ bundle: build.outfile, clientNode: bare.filter((s) => s.startsWith('@kubernetes/client-node')) }).toEqual({ bundle: build.outfile, clientNode: [] });
         expect(bundle).not.toContain('@linkerd-rotator/');
         const check = spawnSync(process.execPath, ['--check', path.join(out, build.outfile)], { encoding: 'utf8' });
         expect(check.stderr).toBe('');
