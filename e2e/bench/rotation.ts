@@ -10,7 +10,7 @@
 // workloads x replicas (5,000 meshed pods: --workloads 2500 --namespaces 250 --replicas 2), and
 // `--strategies` picks which to run. A Markdown table per strategy goes to stderr, JSON to stdout.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { startCluster, stopCluster, type Cluster } from '../cluster/src/index.js';
@@ -49,6 +49,11 @@ interface Options {
   runnerLog?: string;
   /** Node flags for the runner process. */
   nodeFlags: string;
+  /**
+   * Another build of the runner (a bundle of scripts/bundle-app.mjs, e.g. from an earlier commit):
+   * strategy restart also runs with it, right before this build, on the same cluster.
+   */
+  compareRunner?: string;
 }
 
 /** The strategies compared, in run order: cross-signed then rotates a mesh whose pods are all young. */
@@ -185,7 +190,7 @@ function summarize(o: Options, nodes: number, report: RotateReport, wallMs: numb
  */
 async function rotateWith(
   strategy: Strategy,
-  opts: { o: Options; nodes: number; cluster: Cluster; runnerJs: string; env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[]; label: string; restartConcurrency?: number },
+  opts: { o: Options; nodes: number; cluster: Cluster; runnerJs: string; env: NodeJS.ProcessEnv; dataPlaneNamespaces: string[]; label: string; logSuffix?: string; restartConcurrency?: number },
 ) {
   const { o, cluster, label } = opts;
   const concurrency = opts.restartConcurrency === undefined ? [] : ['--restart-concurrency', String(opts.restartConcurrency)];
@@ -208,7 +213,7 @@ async function rotateWith(
   });
   const elapsedMs = Date.now() - startedAt;
   await starts.stop();
-  if (o.runnerLog) writeFileSync(`${o.runnerLog}.${strategy}${opts.restartConcurrency === undefined ? '' : `.${opts.restartConcurrency}`}`, outputs.join(''));
+  if (o.runnerLog) writeFileSync(`${o.runnerLog}.${strategy}${opts.restartConcurrency === undefined ? '' : `.${opts.restartConcurrency}`}${opts.logSuffix ?? ''}`, outputs.join(''));
   const dataPlaneNamespaces = new Set(opts.dataPlaneNamespaces);
   const dataPlanePodsCreated = starts.count({ namespaces: dataPlaneNamespaces, inside: true });
   const runs = reports.map((report, i) => summarize(o, opts.nodes, report, wallByRun[i]!));
@@ -242,6 +247,9 @@ async function main(o: Options): Promise<void> {
   const dir = path.join(repoRoot, 'tmp', name);
   mkdirSync(dir, { recursive: true });
   const nodes = nodesFor(o);
+  if (o.compareRunner !== undefined && !existsSync(o.compareRunner)) {
+    throw new Error(`--compare-runner: expected a runner bundle at ${o.compareRunner}, found none; build one with node scripts/bundle-app.mjs rotation-runner ${o.compareRunner}`);
+  }
   const runnerJs = await bundleRunner(path.join(dir, 'main.mjs'));
   say(`starting a local cluster with ${nodes} kwok nodes`);
   // Kubernetes' default controller-manager QPS (20) creates about 2.5 pods a second: hours at 5,000.
@@ -255,7 +263,13 @@ async function main(o: Options): Promise<void> {
       const variants = strategy === 'restart' && o.restartConcurrency ? o.restartConcurrency : [undefined];
       for (const restartConcurrency of variants) {
         const label = restartConcurrency === undefined ? strategy : `${strategy} (--restart-concurrency ${restartConcurrency})`;
-        strategies[label] = await rotateWith(strategy, { o, nodes, cluster, runnerJs, env, dataPlaneNamespaces, label, ...(restartConcurrency !== undefined ? { restartConcurrency } : {}) });
+        const concurrency = restartConcurrency !== undefined ? { restartConcurrency } : {};
+        if (strategy === 'restart' && o.compareRunner) {
+          // The other build first: a second rotation on a cluster runs slower (more ReplicaSets), so this build's win is not the order's.
+          const other = `${label} [${path.basename(path.dirname(path.resolve(o.compareRunner)))}/${path.basename(o.compareRunner)}]`;
+          strategies[other] = await rotateWith(strategy, { o, nodes, cluster, runnerJs: path.resolve(o.compareRunner), env, dataPlaneNamespaces, label: other, logSuffix: '.compare', ...concurrency });
+        }
+        strategies[label] = await rotateWith(strategy, { o, nodes, cluster, runnerJs, env, dataPlaneNamespaces, label, ...concurrency });
       }
     }
     process.stderr.write(table(Object.values(strategies)));
@@ -347,6 +361,7 @@ const program = new Command('bench:rotation')
   .option('--json <file>', 'also write the results to this file')
   .option('--runner-log <file>', "keep the runner's JSON log of each strategy in <file>.<strategy>")
   .option('--node-flags <flags>', "Node flags for the runner process (default: the image's)", IMAGE_NODE_FLAGS)
+  .option('--compare-runner <bundle>', 'another runner build (node scripts/bundle-app.mjs rotation-runner <bundle>, e.g. at an earlier commit): strategy restart also runs with it, first, on the same cluster')
   .action(async (opts: Options) => {
     await main({ ...opts, baseline: opts.baseline ?? false, exporter: opts.exporter ?? false, keep: opts.keep ?? false });
   });
