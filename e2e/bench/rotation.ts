@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { startCluster, stopCluster, type Cluster } from '../cluster/src/index.js';
+import { startCluster, stopCluster, waitFor, type Cluster } from '../cluster/src/index.js';
 import { installLinkerd } from '../cluster/src/linkerd/install.js';
 import { repoRoot } from '../cluster/src/paths.js';
 import { installChartForRunner } from '../support/chart.js';
@@ -285,6 +285,13 @@ async function main(o: Options): Promise<void> {
       // The recipe runs where no rotator is installed: the chart's admission guards (only the runner
       // may write the anchor Secrets) would deny its hand-written "previous" anchor.
       await cluster.kubectl(['delete', 'validatingadmissionpolicybinding', '-l', `app.kubernetes.io/instance=${release.name}`]);
+      // The API server drops a deleted binding from its admission cache a moment later: wait until a
+      // (dry-run) write of an anchor Secret is admitted.
+      await waitFor(
+        async () =>
+          (await cluster.kubectl(['-n', objectNames.trustNamespace, 'label', 'secret', objectNames.activeAnchorSecret, '--overwrite', 'bench/recipe=1', '--dry-run=server'], { allowFailure: true })).code === 0,
+        { what: 'the admission guards to stop applying', timeoutMs: 60_000 },
+      );
       say(`baseline: the common shell recipe, sleeps scaled by ${o.sleepScale}`);
       const started = Date.now();
       await runCommonRecipe(cluster, { sleepsMs: scaled, dataPlaneNamespaces, log: (m) => say(`  ${m}`) });
