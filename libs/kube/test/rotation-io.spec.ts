@@ -1,7 +1,6 @@
 // The I/O helpers of the rotation adapter without a cluster: error classification and messages,
 // retry with backoff, request counting, label selectors and budgets, the Lease's expiry, the
 // cmctl-style Issuing condition, Events, resourceVersion order and the watch-driven wake-up.
-import { jest } from '@jest/globals';
 import { compareResourceVersions } from '../src/collection.js';
 import { classify, KubeApiError, redact, withRetry } from '../src/errors.js';
 import { eventFor } from '../src/rotation/events.js';
@@ -9,8 +8,7 @@ import { leaseFactsOf } from '../src/rotation/lease.js';
 import { manuallyTriggered } from '../src/rotation/renewals.js';
 import { requestKey } from '../src/rotation/request-stats.js';
 import { budgetBelowMinimum, selectorMatches } from '../src/rotation/restarts.js';
-import { paceOf } from '../src/rotation/waiter.js';
-import { GATE_PACE, QUEUED_ROLL_PACE, wakeOn } from '../src/rotation/wake.js';
+import { wakeOn } from '../src/rotation/wake.js';
 
 const apiError = (code: number, message = 'nope') => Object.assign(new Error(`HTTP-Code: ${code}`), { code, body: JSON.stringify({ kind: 'Status', message }) });
 const refused = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }) });
@@ -202,35 +200,6 @@ describe('resourceVersions and waking on changes', () => {
     await expect(waiting).resolves.toBe(true);
     expect(checks).toBeLessThanOrEqual(5);
     expect(c.size).toBe(0);
-  });
-
-  it('re-checks a roll gate with workloads queued for a slot within 50 ms of a change, other gates no sooner than 250 ms', async () => {
-    expect(paceOf({ queued: true })).toBe(QUEUED_ROLL_PACE);
-    expect(paceOf({})).toBe(GATE_PACE);
-    // How long after the first check a change (at 10 ms) is checked, at each pace, on a fake clock.
-    const delayAfterChange = async (pace: typeof GATE_PACE): Promise<number> => {
-      jest.useFakeTimers({ now: 0 });
-      try {
-        const c = new FakeCollection();
-        const checkedAt: number[] = [];
-        const waiting = wakeOn(
-          async () => {
-            checkedAt.push(Date.now());
-            return checkedAt.length === 2;
-          },
-          { collections: [c], deadline: 10_000, now: Date.now, ...pace },
-        );
-        await jest.advanceTimersByTimeAsync(10);
-        c.fire();
-        await jest.advanceTimersByTimeAsync(1_000);
-        await expect(waiting).resolves.toBe(true);
-        return checkedAt[1]! - checkedAt[0]!;
-      } finally {
-        jest.useRealTimers();
-      }
-    };
-    expect(await delayAfterChange(QUEUED_ROLL_PACE)).toBe(50);
-    expect(await delayAfterChange(GATE_PACE)).toBe(250);
   });
 
   it('times out at the deadline with no change, and wakes at an alarm (clock gates)', async () => {

@@ -102,11 +102,6 @@ export interface Gate {
   readonly notBefore?: number;
   /** A long clock gate: the run records it and ends (exit 0); a later scheduled run resumes at `notBefore`. */
   readonly resumeLater?: boolean;
-  /**
-   * A roll gate with workloads queued for a rollout slot: the next change may free one, and a slot
-   * left idle is rollout time lost, so the waiter re-checks promptly after each change.
-   */
-  readonly queued?: boolean;
 }
 
 export type Decision =

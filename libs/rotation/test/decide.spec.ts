@@ -224,22 +224,6 @@ describe('TrustBoth', () => {
     expect(first.state.rotation?.rollBaseline).toBe(iso(T0));
   });
 
-  it('marks the roll gate queued while workloads wait for a rollout slot, so the waiter re-checks promptly', () => {
-    const s = trustBothCluster({ pods: [pod('web-1'), pod('api-1')], workloads: [workload('Deployment', 'web'), workload('Deployment', 'api')] });
-    const oneSlot = options({ maxConcurrentRollouts: 1 });
-    const first = action(decide(s, state, oneSlot));
-    const rolling = first.action.kind === 'roll-workloads' ? first.action.workloads.map((w) => w.name) : [];
-    expect(rolling).toHaveLength(1);
-    const restarted = { ...s, workloads: s.workloads.map((w) => (rolling.includes(w.name) ? workload('Deployment', w.name, { restartedAt: T0 }) : w)) };
-    expect(gate(decide(restarted, first.state, oneSlot))).toMatchObject({ name: 'pods-trust-both', queued: true });
-    // Both rolling: nothing waits for a slot.
-    const both = action(decide(s, state, options({ maxConcurrentRollouts: 2 })));
-    const allRestarted = { ...s, workloads: s.workloads.map((w) => workload('Deployment', w.name, { restartedAt: T0 })) };
-    const g = gate(decide(allRestarted, both.state, options({ maxConcurrentRollouts: 2 })));
-    expect(g.name).toBe('pods-trust-both');
-    expect(g.queued).toBeUndefined();
-  });
-
   it('waits for the next whole second before restarting, so restarts are provably after the bundle', () => {
     const s = trustBothCluster({ observedAt: T0 + 300, pods: [pod('web-1')], workloads: [workload('Deployment', 'web')] });
     const g = gate(decide(s, state, o));

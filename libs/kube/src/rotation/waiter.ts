@@ -2,19 +2,16 @@
 // workloads, bundles, Secrets, Certificates, identity events), at a clock gate's opening time, and,
 // for the injector gate, by asking the proxy-injector again with backoff (no watch can tell when
 // its mounted bundle file changes). Never a fixed sleep: the deadline is the only timer that ends it.
-import type { Gate, WaitCondition, Waiter } from '@linkerd-rotator/rotation';
+import type { WaitCondition, Waiter } from '@linkerd-rotator/rotation';
 import type { AnyCollection } from '../collection.js';
 import type { ClusterCache } from './cache.js';
 import type { AdapterContext } from './context.js';
 import { KubeApiError } from '../errors.js';
 import type { KubeClusterReader } from './reader.js';
-import { GATE_PACE, QUEUED_ROLL_PACE, wakeOn, type Pace } from './wake.js';
+import { wakeOn } from './wake.js';
 
 /** Injector re-asks: 0.5 s doubling to 8 s. */
 export const injectorBackoff = (attempt: number): number => Math.min(500 * 2 ** attempt, 8_000);
-
-/** How often a gate is re-checked after changes: promptly while workloads wait for a rollout slot. */
-export const paceOf = (gate: Pick<Gate, 'queued'>): Pace => (gate.queued === true ? QUEUED_ROLL_PACE : GATE_PACE);
 
 export class KubeWaiter implements Waiter {
   constructor(
@@ -45,7 +42,6 @@ export class KubeWaiter implements Waiter {
         collections: [...collections],
         deadline,
         now: this.ctx.now,
-        ...paceOf(condition.gate),
         ...(condition.gate.notBefore !== undefined ? { alarms: [condition.gate.notBefore] } : {}),
         ...(injector ? { recheck: injectorBackoff } : {}),
       },

@@ -3,23 +3,6 @@
 // duration when checks are expensive), until it holds or the deadline passes. No polling.
 import type { Changing } from '../collection.js';
 
-/** How checks are spaced: at most one every `minIntervalMs`, and `costFactor` times the last check's duration apart. */
-export interface Pace {
-  readonly minIntervalMs: number;
-  readonly costFactor: number;
-}
-
-/** A gate's checks: checking stays about a ninth of a core at most, however many pods a snapshot covers. */
-export const GATE_PACE: Pace = { minIntervalMs: 250, costFactor: 8 };
-
-/**
- * A roll gate with workloads queued for a slot (`Gate.queued`): a rollout finishing frees a slot, and
- * until the next check sees it no rollout runs in it, so a check follows a change within 50 ms (or
- * three times the last check's duration). Measured at 1,000 workloads: the default pace left slots
- * idle for 250 ms or more per roll step (docs/scale.md).
- */
-export const QUEUED_ROLL_PACE: Pace = { minIntervalMs: 50, costFactor: 3 };
-
 export interface WakeOptions {
   readonly collections: readonly Changing[];
   readonly deadline: number;
@@ -43,8 +26,8 @@ export interface WakeOptions {
  */
 export function wakeOn(check: (reason: 'change' | 'alarm' | 'recheck' | 'start') => Promise<boolean | undefined>, options: WakeOptions): Promise<boolean> {
   const { now, deadline } = options;
-  const minInterval = options.minIntervalMs ?? GATE_PACE.minIntervalMs;
-  const costFactor = options.costFactor ?? GATE_PACE.costFactor;
+  const minInterval = options.minIntervalMs ?? 250;
+  const costFactor = options.costFactor ?? 8;
   let lastCost = 0;
   return new Promise<boolean>((resolve, reject) => {
     let done = false;

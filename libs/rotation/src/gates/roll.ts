@@ -96,6 +96,5 @@ function rollGate(roll: Roll<unknown>, status: RollStatus): Omit<Gate, 'phase' |
     progress: { done: total - stalePods, total },
     blockers: status.blockers,
     watch: ['pods', 'workloads'],
-    ...(status.needsRoll.length > 0 ? { queued: true } : {}),
   };
 }
