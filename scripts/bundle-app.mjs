@@ -14,9 +14,10 @@ import { build } from 'esbuild';
 // The repository root; BUNDLE_APP_ROOT points it at a test fixture (charts/linkerd-rotator/test/dockerfiles.spec.ts).
 const root = process.env.BUNDLE_APP_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Packages bundled into each app instead of loaded from node_modules. */
-const CLIENT_NODE = ['@kubernetes/client-node'];
-const INLINED = { webhook: CLIENT_NODE, exporter: CLIENT_NODE, 'rotation-runner': CLIENT_NODE };
+/** The apps this script bundles (apps/<app>/src/main.ts). */
+const APPS = ['webhook', 'exporter', 'rotation-runner'];
+/** Packages bundled into every app instead of loaded from node_modules. */
+const INLINED = ['@kubernetes/client-node'];
 
 const isBare = (specifier) => !specifier.startsWith('.') && !path.isAbsolute(specifier) && !specifier.startsWith('node:');
 const packageOf = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
@@ -57,10 +58,9 @@ function inline(packages) {
 
 /** Bundles apps/<app>/src/main.ts into `outfile` as the image runs it (ESM, Node 24, with a source map). */
 async function bundleApp(app, outfile) {
-  const inlined = INLINED[app];
-  if (!inlined) throw new Error(`unknown app ${app}: expected one of ${Object.keys(INLINED).join(', ')}`);
+  if (!APPS.includes(app)) throw new Error(`unknown app ${app}: expected one of ${APPS.join(', ')}`);
   const dependencies = Object.keys(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies);
-  const missing = inlined.filter((p) => !existsSync(path.join(root, 'node_modules', p, 'package.json')));
+  const missing = INLINED.filter((p) => !existsSync(path.join(root, 'node_modules', p, 'package.json')));
   if (missing.length > 0) throw new Error(`${missing.join(', ')} not installed under ${root}/node_modules: run npm ci first`);
   await build({
     entryPoints: [path.join(root, `apps/${app}/src/main.ts`)],
@@ -71,8 +71,8 @@ async function bundleApp(app, outfile) {
     tsconfig: path.join(root, `apps/${app}/tsconfig.json`),
     sourcemap: true,
     outfile,
-    external: dependencies.filter((d) => !inlined.includes(d)),
-    plugins: inlined.length > 0 ? [inline(inlined)] : [],
+    external: dependencies.filter((d) => !INLINED.includes(d)),
+    plugins: [inline(INLINED)],
     logLevel: 'warning',
   });
   return outfile;
@@ -80,7 +80,7 @@ async function bundleApp(app, outfile) {
 
 const [app, outfile] = process.argv.slice(2);
 if (!app || !outfile || process.argv.length > 4) {
-  process.stderr.write(`usage: node scripts/bundle-app.mjs <${Object.keys(INLINED).join('|')}> <outfile>\n`);
+  process.stderr.write(`usage: node scripts/bundle-app.mjs <${APPS.join('|')}> <outfile>\n`);
   process.exit(2);
 }
 bundleApp(app, path.resolve(outfile)).catch((err) => {

@@ -265,7 +265,7 @@ async function main(o: Options): Promise<void> {
         const label = restartConcurrency === undefined ? strategy : `${strategy} (--restart-concurrency ${restartConcurrency})`;
         const concurrency = restartConcurrency !== undefined ? { restartConcurrency } : {};
         if (strategy === 'restart' && o.compareRunner) {
-          // The other build first: a second rotation on a cluster runs slower (more ReplicaSets), so this build's win is not the order's.
+          // The other build first; to rule out the order, run again with the two builds swapped (docs/scale.md did both).
           const other = `${label} [${path.basename(path.dirname(path.resolve(o.compareRunner)))}/${path.basename(o.compareRunner)}]`;
           strategies[other] = await rotateWith(strategy, { o, nodes, cluster, runnerJs: path.resolve(o.compareRunner), env, dataPlaneNamespaces, label: other, logSuffix: '.compare', ...concurrency });
         }
