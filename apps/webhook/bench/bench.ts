@@ -1,19 +1,21 @@
 // `npm run bench:webhook`: builds the webhook as a container would run it (esbuild, plain node),
 // starts it against an in-process fake API server, and drives it over real HTTPS from a separate
-// load-generator process with a 3-anchor and a 50-certificate bundle at 500 and 2,000 req/s and at
-// full speed: req/s, client p50/p90/p99, the webhook's own p99, peak RSS. Prints a Markdown table and
-// JSON (also written to BENCH_JSON when set).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// load-generator process (vegeta, a Go client as the API server is, and a Node one) with a 3-anchor
+// and a 50-certificate bundle at 500 and 2,000 req/s and at full speed: req/s, client p50/p90/p99,
+// the webhook's own p99, peak RSS. Prints a Markdown table and JSON (also written to BENCH_JSON).
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { FakeApiServer } from '@linkerd-rotator/kube/testing';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
 
+const execFileAsync = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const here = path.join(root, 'apps/webhook/bench');
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
@@ -41,6 +43,16 @@ function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, so split after its closing parenthesis).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime and stime, fields 14 and 15 of stat
+  return ticks / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -50,8 +62,23 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Fixed rate: the open-loop generator (load-rate.mjs); rate 0: autocannon as fast as it can (load.mjs). */
-function load(url: string, bodyFile: string, rate: number, duration: number, connections: number): Promise<LoadResult> {
+/**
+ * The fixed-rate generators: `node`, the open-loop generator in load-rate.mjs (Node's https client,
+ * latency from each request's scheduled send time), and `vegeta`, a Go HTTP client as the API
+ * server's webhook client is (built from its pinned module by e2e/cluster/build/build.sh).
+ */
+type Generator = 'node' | 'vegeta';
+/** BENCH_GENERATORS: which fixed-rate generators run, in this order (default both, vegeta first). */
+const GENERATORS: Generator[] = (process.env.BENCH_GENERATORS ?? 'vegeta,node').split(',').map((g) => {
+  const name = g.trim();
+  if (name !== 'node' && name !== 'vegeta') throw new Error(`BENCH_GENERATORS: unknown generator "${name}"; expected node or vegeta`);
+  return name;
+});
+const GENERATOR_LABEL: Record<Generator | 'autocannon', string> = { node: 'Node (load-rate.mjs)', vegeta: 'vegeta (Go)', autocannon: 'autocannon' };
+
+/** Fixed rate with the given generator; rate 0: autocannon as fast as it can (load.mjs). */
+function load(generator: Generator, url: string, bodyFile: string, rate: number, duration: number, connections: number): Promise<LoadResult> {
+  if (generator === 'vegeta' && rate > 0) return loadVegeta(url, bodyFile, rate, duration, connections);
   return new Promise((resolve, reject) => {
     const script = rate > 0 ? 'load-rate.mjs' : 'load.mjs';
     const child = spawn(process.execPath, [path.join(here, script), url, bodyFile, String(rate), String(duration), String(connections)], {
@@ -63,6 +90,51 @@ function load(url: string, bodyFile: string, rate: number, duration: number, con
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
   });
+}
+
+let vegetaBinary: string | undefined;
+/** build.sh prints the build manifest on stdout when it is done; vegeta is built only when named. */
+function vegeta(): string {
+  if (vegetaBinary) return vegetaBinary;
+  const out = execFileSync('bash', [path.join(root, 'e2e/cluster/build/build.sh'), 'vegeta'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const bin = (JSON.parse(out) as { binaries: Record<string, string> }).binaries['vegeta'];
+  if (!bin) throw new Error('e2e/cluster/build/build.sh vegeta finished, but its manifest lists no vegeta binary');
+  return (vegetaBinary = bin);
+}
+
+/** vegeta's JSON report (latencies in nanoseconds). */
+interface VegetaReport {
+  latencies: { '50th': number; '90th': number; '99th': number; max: number };
+  requests: number;
+  rate: number;
+  success: number;
+  status_codes: Record<string, number>;
+}
+
+/**
+ * `vegeta attack` at a fixed rate over keep-alive HTTP/1.1 (the webhook offers no h2, so the API
+ * server speaks HTTP/1.1 to it as well), then `vegeta report -type=json` of its results.
+ */
+async function loadVegeta(url: string, bodyFile: string, rate: number, duration: number, connections: number): Promise<LoadResult> {
+  const targets = write(`vegeta-${path.basename(bodyFile)}.txt`, `POST ${url}\nContent-Type: application/json\n@${bodyFile}\n`);
+  const results = path.join(dir, 'vegeta.bin');
+  // Asynchronously: this process serves the fake API server the webhook watches.
+  await execFileAsync(
+    vegeta(),
+    ['attack', `-targets=${targets}`, `-rate=${rate}/1s`, `-duration=${duration}s`, '-insecure', '-keepalive=true', '-http2=false', `-workers=${connections}`, `-max-connections=${connections}`, `-output=${results}`],
+    { cwd: root },
+  );
+  const report = JSON.parse((await execFileAsync(vegeta(), ['report', '-type=json', results], { cwd: root, encoding: 'utf8' })).stdout) as VegetaReport;
+  const ms = (ns: number) => ns / 1e6;
+  return {
+    requestsPerSecond: report.rate,
+    total: report.requests,
+    failed: report.requests - (report.status_codes['200'] ?? 0),
+    p50: ms(report.latencies['50th']),
+    p90: ms(report.latencies['90th']),
+    p99: ms(report.latencies['99th']),
+    max: ms(report.latencies.max),
+  };
 }
 
 function reviewBody(bundle: string): string {
@@ -182,6 +254,7 @@ async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string
 async function main(): Promise<void> {
   console.log(`building the webhook and generating certificates in ${dir} ...`);
   const entries: Record<Build, string> = { image: await buildWebhook('image'), node_modules: await buildWebhook('node_modules') };
+  if (GENERATORS.includes('vegeta')) console.log(`vegeta: ${vegeta()}`);
   const servingCa = await fixtures.makeAnchor({ cn: 'bench-webhook-ca' });
   const serving = await fixtures.makeLeaf(servingCa, { cn: 'localhost' });
   const [prepared, active, previous] = [await fixtures.makeAnchor(), await fixtures.makeAnchor(), await fixtures.makeAnchor()];
@@ -233,17 +306,20 @@ async function main(): Promise<void> {
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, json);
   console.log(json);
   console.log(`\nmachine: ${machine.cpus} cores, ${machine.model}, ${machine.memoryGiB} GiB; node ${process.version}; ${seconds} s per scenario; load average ${loadAtStart} at the start, ${loadAtEnd} at the end`);
-  console.log('client latency: open-loop generator at a fixed rate, measured from each request\'s scheduled send time (max rate: autocannon, 1 ms resolution), loopback HTTPS with keep-alive;');
+  console.log('client latency, loopback HTTPS with keep-alive: at a fixed rate, vegeta (Go, from the start of each request) and load-rate.mjs (Node, from each request\'s scheduled send time); at max rate, autocannon (1 ms resolution);');
   console.log('server latency: the webhook\'s own histogram (request body received -> response sent); CPU is shared with whatever else runs on this machine');
 }
 
 interface ScenarioResult extends LoadResult {
   scenario: string;
+  generator: Generator | 'autocannon';
   targetRate: number | 'max';
   serverP50: string;
   serverP99: string;
   /** The webhook's event-loop delay p99 over the scenario (ms; prom-client samples at 10 ms). */
   serverLoopDelayP99: number;
+  /** The webhook's CPU time over the scenario, as a percentage of one core. */
+  webhookCpuPercent: number;
   /** The webhook's GC pauses over the scenario. */
   serverGc: { minor: string; major: string; percentOfWallTime: number };
   /** VmHWM after this scenario: the peak of this one and every scenario before it. */
@@ -287,24 +363,32 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
   const idle = rssMiB(pid, 'VmRSS');
   const url = `https://127.0.0.1:${port}/validate`;
   // The 500 req/s scenarios first, so the peak RSS after them is the peak at 500 req/s.
-  const scenarios = [
+  const fixedRate = [
     { name: '3 anchors @ 500 req/s', body: files.three, rate: 500, connections: 10 },
     { name: '50 certs @ 500 req/s', body: files.fifty, rate: 500, connections: 10 },
     { name: '3 anchors @ 2000 req/s', body: files.three, rate: 2000, connections: 20 },
     { name: '50 certs @ 2000 req/s', body: files.fifty, rate: 2000, connections: 20 },
-    { name: '3 anchors, max rate', body: files.three, rate: 0, connections: 20 },
+  ];
+  // Each rate with every generator in turn, so their figures come from one webhook process.
+  const scenarios: { name: string; body: string; rate: number; connections: number; generator: Generator | 'autocannon' }[] = [
+    ...fixedRate.flatMap((s) => GENERATORS.map((generator) => ({ ...s, generator }))),
+    { name: '3 anchors, max rate', body: files.three, rate: 0, connections: 20, generator: 'autocannon' },
   ];
   console.log(`\n${BUILD_LABEL[kind]}, node flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
   const results: ScenarioResult[] = [];
   let peakRssAt500MiB = 0;
   try {
     for (const s of scenarios) {
-      await load(url, s.body, s.rate === 0 ? 500 : s.rate, 3, s.connections); // warm-up: JIT, parse cache, TLS sessions
+      const generator = s.generator === 'autocannon' ? 'node' : s.generator;
+      await load(generator, url, s.body, s.rate === 0 ? 500 : s.rate, 3, s.connections); // warm-up: JIT, parse cache, TLS sessions
       const before = await scrapeServer(metricsPort);
-      const r = await load(url, s.body, s.rate, seconds, s.connections);
+      const [cpuBefore, wallBefore] = [cpuSeconds(pid), performance.now()];
+      const r = await load(generator, url, s.body, s.rate, seconds, s.connections);
+      const webhookCpuPercent = r1(((cpuSeconds(pid) - cpuBefore) / ((performance.now() - wallBefore) / 1000)) * 100);
       const after = await scrapeServer(metricsPort);
       const result: ScenarioResult = {
         scenario: s.name,
+        generator: s.generator,
         targetRate: s.rate === 0 ? 'max' : s.rate,
         ...r,
         requestsPerSecond: Math.round(r.requestsPerSecond),
@@ -316,6 +400,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
         serverP50: serverQuantile(before.buckets, after.buckets, 0.5),
         serverP99: serverQuantile(before.buckets, after.buckets, 0.99),
         serverLoopDelayP99: r1(after.loopDelayP99 * 1000),
+        webhookCpuPercent,
         serverGc: gcBetween(before, after, seconds),
         peakRssSoFarMiB: r1(rssMiB(pid, 'VmHWM')),
         rssAfterMiB: r1(rssMiB(pid, 'VmRSS')),
@@ -323,7 +408,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
       if (s.rate === 500) peakRssAt500MiB = result.peakRssSoFarMiB;
       results.push(result);
       console.log(
-        `${s.name} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
+        `${s.name} | ${GENERATOR_LABEL[s.generator]} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} | webhook CPU ${webhookCpuPercent}% of a core |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
       );
     }
   } finally {
@@ -335,9 +420,9 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
 
 /** Every variant's scenarios as one Markdown table (the README's form). */
 function table(variants: VariantResult[]): string {
-  const head = ['scenario', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
+  const head = ['scenario', 'client', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'webhook CPU (% of a core)', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
   const rows = variants.flatMap((v) =>
-    v.scenarios.map((s) => [s.scenario, BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+    v.scenarios.map((s) => [s.scenario, GENERATOR_LABEL[s.generator], BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.webhookCpuPercent}%`, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
   );
   const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${BUILD_LABEL[v.build]}, ${v.nodeFlags || 'defaults'})`).join('; ');
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;

@@ -2,7 +2,7 @@
 # Builds the local test cluster's components (Kubernetes, etcd, kwok, cert-manager, trust-manager,
 # helm) from pinned Go modules and caches the binaries, so only a machine's first run pays.
 #
-# Usage: build.sh [--force] [--list] [component ...]     (no component = all of them)
+# Usage: build.sh [--force] [--list] [component ...]     (no component = all but the on-demand ones)
 #   --force   rebuild even when a cached binary is up to date
 #   --list    print the components and their versions, build nothing
 #
@@ -36,6 +36,11 @@ components=(
   "cert-manager-cainjector|v1.21.2|cert-manager-cainjector|github.com/cert-manager/cert-manager|cert-manager-cainjector=."
   "trust-manager|v0.25.0|trust-manager|github.com/cert-manager/trust-manager|trust-manager=github.com/cert-manager/trust-manager/cmd/trust-manager"
   "helm|v3.22.0|helm|helm.sh/helm/v3|helm=helm.sh/helm/v3/cmd/helm"
+)
+# Built only when named (`build.sh vegeta`), never by a plain `build.sh`: tools of the benchmarks,
+# not of the cluster or the tests. Same fields as above.
+on_demand=(
+  "vegeta|v12.13.0|vegeta|github.com/tsenart/vegeta/v12|vegeta=github.com/tsenart/vegeta/v12"
 )
 
 # CRDs copied from module zips: name | build module to resolve it in | module | dir in the zip
@@ -244,7 +249,7 @@ write_manifest() {
   mkdir -p "$bin_root"
   tmp="$(mktemp "$bin_root/.manifest.XXXXXX")"
   local bins="" vers="" comps="" crds="" sep spec
-  for spec in "${components[@]}"; do
+  for spec in "${components[@]}" "${on_demand[@]}"; do
     local component version module pinned targets target complete=true
     IFS='|' read -r component version module pinned targets <<<"$spec"
     for target in $targets; do
@@ -306,6 +311,10 @@ main() {
       IFS='|' read -r c v _ <<<"$spec"
       printf '%s %s\n' "$c" "$v"
     done
+    for spec in "${on_demand[@]}"; do
+      IFS='|' read -r c v _ <<<"$spec"
+      printf '%s %s (only when named)\n' "$c" "$v"
+    done
     return 0
   fi
 
@@ -326,10 +335,10 @@ main() {
     local w found
     for w in "${wanted[@]}"; do
       found=false
-      for spec in "${components[@]}"; do
+      for spec in "${components[@]}" "${on_demand[@]}"; do
         if [[ "${spec%%|*}" == "$w" ]]; then selected+=("$spec"); found=true; fi
       done
-      [[ "$found" == true ]] || die "unknown component $w; known: $(printf '%s ' "${components[@]%%|*}")"
+      [[ "$found" == true ]] || die "unknown component $w; known: $(printf '%s ' "${components[@]%%|*}" "${on_demand[@]%%|*}")"
     done
   fi
 
