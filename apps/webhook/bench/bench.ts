@@ -51,6 +51,28 @@ function cpuSeconds(pid: number): number {
   const ticks = Number(fields[11]) + Number(fields[12]); // utime and stime, fields 14 and 15 of stat
   return ticks / CLOCK_TICKS;
 }
+/** The machine's CPU time so far, from /proc/stat's first line: all of it, and what the hypervisor stole. */
+function machineCpu(): { total: number; steal: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+}
+
+/**
+ * BENCH_PIN=1: the webhook runs on CPU 0 alone, and this process, its fake API server and the load
+ * generators on the other CPUs, as a webhook Pod has its node's CPU to itself while the API server
+ * runs elsewhere. Without it, all of them share every CPU.
+ */
+const PIN = process.env.BENCH_PIN === '1';
+function pinThisProcess(): string {
+  if (!PIN) return 'not pinned: the webhook, the load generator and the fake API server share every CPU';
+  if (cpus().length < 2) throw new Error('BENCH_PIN=1 needs at least 2 CPUs');
+  const rest = `1-${cpus().length - 1}`;
+  // -a: every thread of this process; the generators it starts inherit the affinity.
+  execFileSync('taskset', ['-a', '-p', '-c', rest, String(process.pid)], { stdio: 'ignore' });
+  return `pinned: the webhook on CPU 0, this process (fake API server) and the load generators on CPUs ${rest}`;
+}
+
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 function freePort(): Promise<number> {
@@ -236,9 +258,11 @@ function serverQuantile(before: Map<number, number>, after: Map<number, number>,
 
 async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string, certFile: string, keyFile: string): Promise<{ child: ChildProcess; port: number; metricsPort: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
+  const node = [process.execPath, ...nodeFlags.split(' ').filter(Boolean), entry];
+  const [command, ...args] = PIN ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(
-    process.execPath,
-    [...nodeFlags.split(' ').filter(Boolean), entry, '--kubeconfig', kubeconfig, '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--log-level', 'warn'],
+    command!,
+    [...args, '--kubeconfig', kubeconfig, '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--log-level', 'warn'],
     { cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   const deadline = Date.now() + 60_000;
@@ -255,6 +279,8 @@ async function main(): Promise<void> {
   console.log(`building the webhook and generating certificates in ${dir} ...`);
   const entries: Record<Build, string> = { image: await buildWebhook('image'), node_modules: await buildWebhook('node_modules') };
   if (GENERATORS.includes('vegeta')) console.log(`vegeta: ${vegeta()}`);
+  const pinning = pinThisProcess();
+  console.log(pinning);
   const servingCa = await fixtures.makeAnchor({ cn: 'bench-webhook-ca' });
   const serving = await fixtures.makeLeaf(servingCa, { cn: 'localhost' });
   const [prepared, active, previous] = [await fixtures.makeAnchor(), await fixtures.makeAnchor(), await fixtures.makeAnchor()];
@@ -300,12 +326,12 @@ async function main(): Promise<void> {
     await api.stop();
   }
   const loadAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown CPU', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, secondsPerScenario: seconds, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd };
+  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown CPU', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, secondsPerScenario: seconds, pinning, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd };
   console.log(`\n${table(results)}`);
   const json = JSON.stringify({ machine, variants: results }, null, 2);
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, json);
   console.log(json);
-  console.log(`\nmachine: ${machine.cpus} cores, ${machine.model}, ${machine.memoryGiB} GiB; node ${process.version}; ${seconds} s per scenario; load average ${loadAtStart} at the start, ${loadAtEnd} at the end`);
+  console.log(`\nmachine: ${machine.cpus} cores, ${machine.model}, ${machine.memoryGiB} GiB; node ${process.version}; ${seconds} s per scenario; ${pinning}; load average ${loadAtStart} at the start, ${loadAtEnd} at the end`);
   console.log('client latency, loopback HTTPS with keep-alive: at a fixed rate, vegeta (Go, from the start of each request) and load-rate.mjs (Node, from each request\'s scheduled send time); at max rate, autocannon (1 ms resolution);');
   console.log('server latency: the webhook\'s own histogram (request body received -> response sent); CPU is shared with whatever else runs on this machine');
 }
@@ -320,6 +346,8 @@ interface ScenarioResult extends LoadResult {
   serverLoopDelayP99: number;
   /** The webhook's CPU time over the scenario, as a percentage of one core. */
   webhookCpuPercent: number;
+  /** CPU time the hypervisor took from this virtual machine over the scenario (steal), % of all CPU time. */
+  stolenPercent: number;
   /** The webhook's GC pauses over the scenario. */
   serverGc: { minor: string; major: string; percentOfWallTime: number };
   /** VmHWM after this scenario: the peak of this one and every scenario before it. */
@@ -382,9 +410,11 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
       const generator = s.generator === 'autocannon' ? 'node' : s.generator;
       await load(generator, url, s.body, s.rate === 0 ? 500 : s.rate, 3, s.connections); // warm-up: JIT, parse cache, TLS sessions
       const before = await scrapeServer(metricsPort);
-      const [cpuBefore, wallBefore] = [cpuSeconds(pid), performance.now()];
+      const [cpuBefore, wallBefore, machineBefore] = [cpuSeconds(pid), performance.now(), machineCpu()];
       const r = await load(generator, url, s.body, s.rate, seconds, s.connections);
       const webhookCpuPercent = r1(((cpuSeconds(pid) - cpuBefore) / ((performance.now() - wallBefore) / 1000)) * 100);
+      const machineAfter = machineCpu();
+      const stolenPercent = r1(((machineAfter.steal - machineBefore.steal) / Math.max(1, machineAfter.total - machineBefore.total)) * 100);
       const after = await scrapeServer(metricsPort);
       const result: ScenarioResult = {
         scenario: s.name,
@@ -401,6 +431,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
         serverP99: serverQuantile(before.buckets, after.buckets, 0.99),
         serverLoopDelayP99: r1(after.loopDelayP99 * 1000),
         webhookCpuPercent,
+        stolenPercent,
         serverGc: gcBetween(before, after, seconds),
         peakRssSoFarMiB: r1(rssMiB(pid, 'VmHWM')),
         rssAfterMiB: r1(rssMiB(pid, 'VmRSS')),
@@ -408,7 +439,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
       if (s.rate === 500) peakRssAt500MiB = result.peakRssSoFarMiB;
       results.push(result);
       console.log(
-        `${s.name} | ${GENERATOR_LABEL[s.generator]} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} | webhook CPU ${webhookCpuPercent}% of a core |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
+        `${s.name} | ${GENERATOR_LABEL[s.generator]} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} | webhook CPU ${webhookCpuPercent}% of a core | stolen ${stolenPercent}% |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
       );
     }
   } finally {
@@ -420,9 +451,9 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
 
 /** Every variant's scenarios as one Markdown table (the README's form). */
 function table(variants: VariantResult[]): string {
-  const head = ['scenario', 'client', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'webhook CPU (% of a core)', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
+  const head = ['scenario', 'client', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'webhook CPU (% of a core)', 'CPU stolen', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
   const rows = variants.flatMap((v) =>
-    v.scenarios.map((s) => [s.scenario, GENERATOR_LABEL[s.generator], BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.webhookCpuPercent}%`, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+    v.scenarios.map((s) => [s.scenario, GENERATOR_LABEL[s.generator], BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.webhookCpuPercent}%`, `${s.stolenPercent}%`, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
   );
   const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${BUILD_LABEL[v.build]}, ${v.nodeFlags || 'defaults'})`).join('; ');
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;
