@@ -2,7 +2,7 @@
 // local cluster (real API server, cert-manager, trust-manager, Linkerd stand-ins, kwok pods) with N
 // meshed Deployments across M namespaces, by the runner as it ships (esbuild bundle, plain node, the
 // chart's ServiceAccount), once per strategy side by side (restart, then cross-signed on the pods it
-// left young). Prints forced restarts per workload per rotation, wall time, API requests by kind,
+// left young). Prints forced restarts per meshed pod per rotation, wall time, API requests by kind,
 // peak RSS, and the time spent in gates (rollouts becoming Ready, PKI propagation, the long
 // old-leaves-expired wait, shortened through a 1-minute leaf lifetime) versus the engine's own work.
 // `--baseline` then runs the common shell recipe on the same cluster, sleeps scaled by --sleep-scale;
@@ -221,7 +221,9 @@ async function rotateWith(
     strategy: label,
     ...(opts.restartConcurrency !== undefined ? { restartConcurrency: opts.restartConcurrency } : {}),
     loadAverageAfter: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
-    forcedRestartsPerWorkload: Math.round((dataPlanePodsCreated / o.workloads) * 100) / 100,
+    // A rollout replaces every pod of a workload once: pods created per meshed pod (not per workload,
+    // which read 6.0 for three rollouts of 2-replica Deployments).
+    forcedRestartsPerPod: Math.round((dataPlanePodsCreated / (o.workloads * o.replicas)) * 100) / 100,
     dataPlanePodsCreated,
     controlPlanePodsCreated: starts.count({ namespaces: dataPlaneNamespaces, inside: false }),
     runnerRuns: reports.map((r) => r.outcome),
@@ -235,7 +237,7 @@ async function rotateWith(
     runs,
   };
   say(
-    `${label}: ${result.forcedRestartsPerWorkload} forced restarts per workload (${dataPlanePodsCreated} data-plane, ${result.controlPlanePodsCreated} control-plane pods created); ` +
+    `${label}: ${result.forcedRestartsPerPod} forced restarts per meshed pod (${dataPlanePodsCreated} data-plane, ${result.controlPlanePodsCreated} control-plane pods created); ` +
       `runs ${result.runnerRuns.join(', ')}; ${seconds(elapsedMs)} elapsed, ${seconds(result.runnerWallMs)} in the runner; ${result.apiRequests} API requests; ` +
       runs.map((r) => `engine overhead ${seconds(r.engineOverheadMs)} = ${r.engineOverheadPct}%, peak RSS ${r.peakRssMiB} MiB`).join('; '),
   );
@@ -273,8 +275,8 @@ async function main(o: Options): Promise<void> {
       }
     }
     process.stderr.write(table(Object.values(strategies)));
-    const perWorkload = Object.entries(strategies).map(([label, r]) => `${label} ${r.forcedRestartsPerWorkload.toFixed(1)}`).join(', ');
-    say(`forced data-plane restarts per workload per rotation: ${perWorkload}`);
+    const perPod = Object.entries(strategies).map(([label, r]) => `${label} ${r.forcedRestartsPerPod.toFixed(1)}`).join(', ');
+    say(`forced data-plane restarts per meshed pod per rotation: ${perPod}`);
     if (o.baseline) {
       const published = { afterAnchor: 120_000, afterIssuer: 120_000, afterControlPlane: 20_000, perNamespace: 10_000, beforeRetire: 120_000 };
       const scaled = Object.fromEntries(Object.entries(published).map(([k, v]) => [k, Math.round(v * o.sleepScale)])) as typeof published;
@@ -324,11 +326,11 @@ type StrategyResult = Awaited<ReturnType<typeof rotateWith>>;
 
 /** The per-strategy figures as a Markdown table (the README's form). */
 function table(results: StrategyResult[]): string {
-  const head = ['strategy', 'pods', 'forced restarts / workload', 'elapsed', 'in the runner', 'engine overhead', 'API requests (/ workload)', 'snapshot mean / max', 'peak RSS'];
+  const head = ['strategy', 'pods', 'forced restarts / pod', 'elapsed', 'in the runner', 'engine overhead', 'API requests (/ workload)', 'snapshot mean / max', 'peak RSS'];
   const rows = results.map((r) => {
     const run = r.runs[0]!;
     const overhead = r.runs.map((x) => `${seconds(x.engineOverheadMs)} (${x.engineOverheadPct}%)`).join(', ');
-    return [r.strategy, String(run.pods), r.forcedRestartsPerWorkload.toFixed(2), seconds(r.elapsedMs), seconds(r.runnerWallMs), overhead, `${r.apiRequests} (${r.apiRequestsPerWorkload})`, `${r.snapshotMeanMs} / ${r.snapshotMaxMs} ms`, `${r.peakRssMiB} MiB`];
+    return [r.strategy, String(run.pods), r.forcedRestartsPerPod.toFixed(2), seconds(r.elapsedMs), seconds(r.runnerWallMs), overhead, `${r.apiRequests} (${r.apiRequestsPerWorkload})`, `${r.snapshotMeanMs} / ${r.snapshotMaxMs} ms`, `${r.peakRssMiB} MiB`];
   });
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + '\n';
 }
