@@ -2,7 +2,8 @@
 // starts it against an in-process fake API server, and drives it over real HTTPS from a separate
 // load-generator process (vegeta, a Go client as the API server is, and a Node one) with a 3-anchor
 // and a 50-certificate bundle at 500 and 2,000 req/s and at full speed: req/s, client p50/p90/p99,
-// the webhook's own p99, peak RSS. Prints a Markdown table and JSON (also written to BENCH_JSON).
+// the webhook's own p99, peak RSS; beside it, in the same run, the floor (floor.mjs: a bare node:https
+// server with a fixed answer). Prints a Markdown table and JSON (also written to BENCH_JSON).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -186,12 +187,15 @@ const tlsSecret = (namespace: string, name: string, cred: Credentials) => ({
 
 /**
  * The two builds: the image's (scripts/bundle-app.mjs, @kubernetes/client-node bundled and
- * tree-shaken), and every dependency loaded from node_modules, as `npm run webhook` runs it.
+ * tree-shaken), and every dependency loaded from node_modules, as `npm run webhook` runs it. And the
+ * floor (floor.mjs): a bare node:https server that reads each body and sends a fixed answer, so the
+ * webhook's figures sit beside what Node's HTTP and TLS alone cost here.
  */
-type Build = 'image' | 'node_modules';
-const BUILD_LABEL: Record<Build, string> = { image: 'image bundle', node_modules: 'client-node from node_modules (previous image)' };
+type Build = 'image' | 'node_modules' | 'floor';
+const BUILD_LABEL: Record<Build, string> = { image: 'image bundle', node_modules: 'client-node from node_modules (previous image)', floor: 'floor: bare node:https, fixed answer' };
 
 async function buildWebhook(kind: Build): Promise<string> {
+  if (kind === 'floor') return path.join(here, 'floor.mjs');
   const outdir = path.join(root, 'tmp/bench');
   mkdirSync(outdir, { recursive: true });
   const outfile = path.join(outdir, `webhook-${kind}.mjs`);
@@ -277,7 +281,7 @@ async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string
 
 async function main(): Promise<void> {
   console.log(`building the webhook and generating certificates in ${dir} ...`);
-  const entries: Record<Build, string> = { image: await buildWebhook('image'), node_modules: await buildWebhook('node_modules') };
+  const entries: Record<Build, string> = { image: await buildWebhook('image'), node_modules: await buildWebhook('node_modules'), floor: await buildWebhook('floor') };
   if (GENERATORS.includes('vegeta')) console.log(`vegeta: ${vegeta()}`);
   const pinning = pinThisProcess();
   console.log(pinning);
@@ -305,11 +309,14 @@ async function main(): Promise<void> {
     three: write('three.json', reviewBody(three)),
     fifty: write('fifty.json', reviewBody(fifty)),
   };
-  // The image (its bundle and its ENTRYPOINT's flags), the same with --enable-source-maps, the image
-  // before client-node was bundled (client-node from node_modules, its flags then), and the image's
-  // bundle with Node's defaults. BENCH_NODE_FLAGS: the image's bundle with each of these flag sets
-  // (separated by `;`) instead.
-  const variants: Variant[] =
+  // The image (its bundle and its ENTRYPOINT's flags), the floor with the same flags, the image with
+  // --enable-source-maps, the image before client-node was bundled (client-node from node_modules, its
+  // flags then), and the image's bundle with Node's defaults. BENCH_NODE_FLAGS: the image's bundle
+  // with each of these flag sets (separated by `;`) instead, the floor with the first. BENCH_FLOOR=0
+  // leaves the floor out.
+  const floor = process.env.BENCH_FLOOR !== '0';
+  const withFloor = (variants: Variant[]): Variant[] => (floor ? [variants[0]!, { build: 'floor', flags: variants[0]!.flags }, ...variants.slice(1)] : variants);
+  const variants: Variant[] = withFloor(
     process.env.BENCH_NODE_FLAGS !== undefined
       ? process.env.BENCH_NODE_FLAGS.split(';').map((flags) => ({ build: 'image' as const, flags: flags.trim() }))
       : [
@@ -317,7 +324,8 @@ async function main(): Promise<void> {
           { build: 'image', flags: `--enable-source-maps ${IMAGE_FLAGS}` },
           { build: 'node_modules', flags: PREVIOUS_IMAGE_FLAGS },
           { build: 'image', flags: '' },
-        ];
+        ],
+  );
   const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const results: VariantResult[] = [];
   try {
