@@ -37,6 +37,33 @@ interface LoadResult {
   max: number;
   /** The fixed-rate generator's own event-loop delay (ms): how late it could send or read. */
   generatorLoopDelay?: { p99: number; max: number };
+  /** The load generator's CPU time over its run, as a percentage of one core. */
+  generatorCpuPercent?: number;
+}
+
+/**
+ * Follows a child's CPU time (user + system) while it runs, sampling /proc every 100 ms (a reaped
+ * child's /proc entry is gone): stop() gives its CPU time as a percentage of one core over the
+ * sampled span, short by at most the last 100 ms.
+ */
+function followCpu(pid: number | undefined): { stop(): number } {
+  const started = performance.now();
+  let last = { cpu: 0, at: started };
+  const sample = () => {
+    try {
+      if (pid !== undefined) last = { cpu: cpuSeconds(pid), at: performance.now() };
+    } catch {
+      // exited between samples: keep the last reading
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      return r1((last.cpu / Math.max(1e-3, (last.at - started) / 1000)) * 100);
+    },
+  };
 }
 
 function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -108,10 +135,15 @@ function load(generator: Generator, url: string, bodyFile: string, rate: number,
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    const cpu = followCpu(child.pid);
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
+    child.on('close', (code) => {
+      const generatorCpuPercent = cpu.stop();
+      if (code === 0) resolve({ ...(JSON.parse(out) as LoadResult), generatorCpuPercent });
+      else reject(new Error(`load generator exited ${code}`));
+    });
   });
 }
 
@@ -142,11 +174,18 @@ async function loadVegeta(url: string, bodyFile: string, rate: number, duration:
   const targets = write(`vegeta-${path.basename(bodyFile)}.txt`, `POST ${url}\nContent-Type: application/json\n@${bodyFile}\n`);
   const results = path.join(dir, 'vegeta.bin');
   // Asynchronously: this process serves the fake API server the webhook watches.
-  await execFileAsync(
+  const attack = execFileAsync(
     vegeta(),
     ['attack', `-targets=${targets}`, `-rate=${rate}/1s`, `-duration=${duration}s`, '-insecure', '-keepalive=true', '-http2=false', `-workers=${connections}`, `-max-connections=${connections}`, `-output=${results}`],
     { cwd: root },
   );
+  const cpu = followCpu(attack.child.pid);
+  let generatorCpuPercent: number;
+  try {
+    await attack;
+  } finally {
+    generatorCpuPercent = cpu.stop();
+  }
   const report = JSON.parse((await execFileAsync(vegeta(), ['report', '-type=json', results], { cwd: root, encoding: 'utf8' })).stdout) as VegetaReport;
   const ms = (ns: number) => ns / 1e6;
   return {
@@ -157,6 +196,7 @@ async function loadVegeta(url: string, bodyFile: string, rate: number, duration:
     p90: ms(report.latencies['90th']),
     p99: ms(report.latencies['99th']),
     max: ms(report.latencies.max),
+    generatorCpuPercent,
   };
 }
 
@@ -447,7 +487,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
       if (s.rate === 500) peakRssAt500MiB = result.peakRssSoFarMiB;
       results.push(result);
       console.log(
-        `${s.name} | ${GENERATOR_LABEL[s.generator]} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} | webhook CPU ${webhookCpuPercent}% of a core | stolen ${stolenPercent}% |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
+        `${s.name} | ${GENERATOR_LABEL[s.generator]} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} | webhook CPU ${webhookCpuPercent}% of a core, generator ${r.generatorCpuPercent ?? 'n/a'}% | stolen ${stolenPercent}% |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
       );
     }
   } finally {
@@ -459,9 +499,9 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
 
 /** Every variant's scenarios as one Markdown table (the README's form). */
 function table(variants: VariantResult[]): string {
-  const head = ['scenario', 'client', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'webhook CPU (% of a core)', 'CPU stolen', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
+  const head = ['scenario', 'client', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'CPU (% of a core): webhook / generator', 'CPU stolen', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
   const rows = variants.flatMap((v) =>
-    v.scenarios.map((s) => [s.scenario, GENERATOR_LABEL[s.generator], BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.webhookCpuPercent}%`, `${s.stolenPercent}%`, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+    v.scenarios.map((s) => [s.scenario, GENERATOR_LABEL[s.generator], BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.webhookCpuPercent}% / ${s.generatorCpuPercent ?? 'n/a'}%`, `${s.stolenPercent}%`, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
   );
   const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${BUILD_LABEL[v.build]}, ${v.nodeFlags || 'defaults'})`).join('; ');
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;
