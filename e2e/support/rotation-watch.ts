@@ -40,7 +40,7 @@ export interface CreatedPod {
 }
 
 export interface PodStarts {
-  /** Every meshed pod created at or after `since`, in the order the watch saw them. */
+  /** Every meshed pod created at or after `since`, in the order the watch saw them (then those the last list found). */
   readonly created: CreatedPod[];
   /** How many of them are in `namespaces` (inside: true) or outside them (inside: false). */
   count(filter: { namespaces: ReadonlySet<string>; inside: boolean }): number;
@@ -58,7 +58,7 @@ export function watchPodStarts(cluster: Cluster, since: number): PodStarts {
   const created: CreatedPod[] = [];
   const seen = new Set<string>();
   const informer = k8s.makeInformer(kc, `/api/v1/pods?labelSelector=${encodeURIComponent(selector)}`, () => core.listPodForAllNamespaces({ labelSelector: selector }));
-  informer.on('add', (pod: k8s.V1Pod) => {
+  const record = (pod: k8s.V1Pod) => {
     const { namespace, name, uid, creationTimestamp, labels } = pod.metadata ?? {};
     if (!namespace || !name || !uid || seen.has(uid) || !creationTimestamp) return;
     const createdAt = new Date(creationTimestamp).getTime();
@@ -67,11 +67,20 @@ export function watchPodStarts(cluster: Cluster, since: number): PodStarts {
     const app = labels?.['app'];
     const component = labels?.['linkerd.io/control-plane-component'];
     created.push({ namespace, name, createdAt, ...(app ? { app } : {}), ...(component ? { component } : {}) });
-  });
+  };
+  informer.on('add', record);
   void informer.start();
   return {
     created,
     count: ({ namespaces, inside }) => created.filter((pod) => namespaces.has(pod.namespace) === inside).length,
-    stop: () => informer.stop(),
+    // The watch can lag the API server (a loaded machine, a reconnect): a pod the rotation created
+    // and waited for may exist before its ADDED event arrives. A last list when stopping adds every
+    // such pod, so `created` holds each meshed pod created since `since` that the watch saw or that
+    // exists now.
+    stop: async () => {
+      await informer.stop();
+      const { items } = await core.listPodForAllNamespaces({ labelSelector: selector });
+      for (const pod of items) record(pod);
+    },
   };
 }
