@@ -57,7 +57,8 @@ export function watchPodStarts(cluster: Cluster, since: number): PodStarts {
   const selector = 'linkerd.io/control-plane-ns';
   const created: CreatedPod[] = [];
   const seen = new Set<string>();
-  const informer = k8s.makeInformer(kc, `/api/v1/pods?labelSelector=${encodeURIComponent(selector)}`, () => core.listPodForAllNamespaces({ labelSelector: selector }));
+  const list = () => core.listPodForAllNamespaces({ labelSelector: selector });
+  const informer = k8s.makeInformer(kc, `/api/v1/pods?labelSelector=${encodeURIComponent(selector)}`, list);
   const record = (pod: k8s.V1Pod) => {
     const { namespace, name, uid, creationTimestamp, labels } = pod.metadata ?? {};
     if (!namespace || !name || !uid || seen.has(uid) || !creationTimestamp) return;
@@ -79,8 +80,7 @@ export function watchPodStarts(cluster: Cluster, since: number): PodStarts {
     // exists now.
     stop: async () => {
       await informer.stop();
-      const { items } = await core.listPodForAllNamespaces({ labelSelector: selector });
-      for (const pod of items) record(pod);
+      for (const pod of (await list()).items) record(pod);
     },
   };
 }
