@@ -1,11 +1,12 @@
 // The local cluster behaves like a real one where this product depends on it: workloads roll on
 // kwok nodes, cert-manager issues and renews, trust-manager syncs bundles, helm installs charts.
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { runBuildScript } from '../cluster/src/build.js';
-import { ephemeralPortRange } from '../cluster/src/process.js';
+import { ephemeralPortRange, isAlive, processState } from '../cluster/src/process.js';
 import { freePorts, waitFor } from '../cluster/src/index.js';
 import { run } from '../cluster/src/kubectl.js';
 import { createNamespace, useCluster } from '../support/cluster.js';
@@ -190,6 +191,26 @@ describe('component ports', () => {
     writeFileSync(path.join(dir, 'range'), '20000\t30000\n');
     expect(ephemeralPortRange(path.join(dir, 'range'))).toEqual([20000, 30000]);
     expect(ephemeralPortRange(path.join(dir, 'missing'))).toEqual([49152, 65535]);
+  });
+});
+
+describe('process liveness', () => {
+  it('counts a zombie (exited, never reaped by its parent) as gone, and a running process as alive', async () => {
+    // sh starts `sleep 0` in the background, prints its pid and execs `sleep 30`, which never
+    // reaps it: the child stays a zombie, which kill(pid, 0) still finds, so stopProcess would
+    // wait on it in vain. (CI on cd2b5dd timed out "waiting for kube-apiserver to die after
+    // SIGKILL"; whether it was a zombie or a slow exit, the log does not say.)
+    const child = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      expect(Number.isInteger(pid) && pid > 0).toBe(true);
+      await waitFor(() => processState(pid) === 'Z', { what: `pid ${pid} to become a zombie`, timeoutMs: 10_000, intervalMs: 20 });
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      expect(isAlive(pid)).toBe(false);
+      expect(isAlive(child.pid!)).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
 

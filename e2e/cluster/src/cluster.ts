@@ -144,15 +144,21 @@ export async function stopCluster(name = 'default'): Promise<string[]> {
   const state = loadClusterState(name);
   const dir = clusterStateDir(name);
   const stopped: string[] = [];
+  const failed: string[] = [];
   if (state) {
     const extra = readExtraProcesses(state.dir);
+    // One process that will not die must not leave the others running: stop each, then report.
     for (const rec of [...extra, ...state.processes].reverse()) {
-      if (isAlive(rec.pid)) {
+      if (!isAlive(rec.pid)) continue;
+      try {
         await stopProcess(rec);
         stopped.push(`${rec.name} (pid ${rec.pid})`);
+      } catch (err) {
+        failed.push((err as Error).message);
       }
     }
   }
+  if (failed.length) throw new Error(`Could not stop every process of cluster "${name}"; its state stays in ${dir}:\n${failed.join('\n')}`);
   rmSync(dir, { recursive: true, force: true });
   return stopped;
 }

@@ -38,12 +38,28 @@ export function startProcess(opts: StartOptions): ProcessRecord {
   }
 }
 
+/**
+ * Whether the process still runs. A zombie (exited, not yet reaped by its parent) answers
+ * kill(pid, 0) like a live process, so on Linux its state in /proc decides: Z or X is gone.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** The kernel's one-letter state of a process (R, S, D, Z, ...) from /proc, or undefined off Linux. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state ...: comm may hold spaces and parentheses, so read after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -66,7 +82,14 @@ export async function stopProcess(rec: Pick<ProcessRecord, 'pid' | 'name'>, grac
     await waitFor(() => !isAlive(rec.pid), { what: `${rec.name} (pid ${rec.pid}) to exit`, timeoutMs: graceMs, intervalMs: 50 });
   } catch {
     signal('SIGKILL');
-    await waitFor(() => !isAlive(rec.pid), { what: `${rec.name} (pid ${rec.pid}) to die after SIGKILL`, timeoutMs: 5_000, intervalMs: 50 });
+    // A killed process still has to leave uninterruptible I/O and free its memory; on a loaded
+    // machine a large one (kube-apiserver, etcd) took over 5 s. Its state is in the message.
+    await waitFor(() => !isAlive(rec.pid), {
+      what: `${rec.name} (pid ${rec.pid}) to die after SIGKILL`,
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      diagnose: () => `Its state in /proc: ${processState(rec.pid) ?? 'gone'}.`,
+    });
   }
 }
 
