@@ -94,4 +94,19 @@ describe('BundleCache', () => {
     expect(cache.parse(x.certPem)).not.toBe(first);
     expect(cache.misses).toBe(3);
   });
+
+  it('keys long texts (over 16,383 characters, keyed by SHA-256) apart from short ones: each hits, neither evicts the other', async () => {
+    const anchors: Credentials[] = [];
+    for (let i = 0; i < 40; i++) anchors.push(await makeAnchor({ cn: `long-${i}` }));
+    const long = bundleOf(...anchors);
+    expect(long.length).toBeGreaterThan(16_383);
+    const cache = new BundleCache(1);
+    const [parsedLong, parsedShort] = [cache.parse(long), cache.parse(anchors[0]!.certPem)];
+    expect(parsedLong.certificates).toHaveLength(40);
+    expect(cache.parse(`${long}`)).toBe(parsedLong);
+    expect(cache.parse(anchors[0]!.certPem)).toBe(parsedShort);
+    // A short text that spells the long one's SHA-256 is just text: no certificate, no hit.
+    expect(cache.parse(sha256Hex(long)).certificates).toEqual([]);
+    expect([cache.hits, cache.misses]).toEqual([2, 3]);
+  });
 });

@@ -119,28 +119,40 @@ export function normalizeBundle(text: string): string {
 }
 
 /**
+ * Texts up to this many characters are their own cache key. V8 hashes a string's content once and
+ * keeps the hash in the string, so the snapshot's PEMs, looked up on every admission request, cost
+ * a map lookup rather than a SHA-256 each. Longer texts are keyed by their SHA-256 in a map of their
+ * own: V8 hashes strings over 16,383 characters by length alone, and a lookup would then compare
+ * whole texts; and no text can pose as another's hash.
+ */
+const TEXT_KEY_MAX = 16_383;
+
+/**
  * Parses each distinct text once. Results are immutable facts about the text, so sharing them
- * between requests is safe; the LRU bound keeps a stream of distinct inputs from growing memory.
+ * between requests is safe; the LRU bounds (`capacity` short texts and `capacity` long ones) keep a
+ * stream of distinct inputs from growing memory.
  */
 export class BundleCache {
-  private readonly cache: LruCache<string, ParsedBundle>;
+  private readonly byText: LruCache<string, ParsedBundle>;
+  private readonly bySha256: LruCache<string, ParsedBundle>;
   hits = 0;
   misses = 0;
 
   constructor(capacity = 64) {
-    this.cache = new LruCache(capacity);
+    this.byText = new LruCache(capacity);
+    this.bySha256 = new LruCache(capacity);
   }
 
   parse(text: string): ParsedBundle {
-    const key = sha256Hex(text);
-    const hit = this.cache.get(key);
+    const [cache, key] = text.length <= TEXT_KEY_MAX ? [this.byText, text] : [this.bySha256, sha256Hex(text)];
+    const hit = cache.get(key);
     if (hit) {
       this.hits++;
       return hit;
     }
     this.misses++;
     const parsed = parseBundle(text);
-    this.cache.set(key, parsed);
+    cache.set(key, parsed);
     return parsed;
   }
 }

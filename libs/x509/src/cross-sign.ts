@@ -121,10 +121,12 @@ export interface CrossSignatureMatch {
  */
 export async function crossSignatureAmong(candidate: ParsedCertificate, anchors: readonly ParsedCertificate[]): Promise<CrossSignatureMatch | undefined> {
   if (!candidate.isCA) return undefined;
+  // Most candidates share their key with no other anchor: compare fingerprints before reading DER.
+  const sameKey = anchors.filter((anchor) => anchor.spkiFingerprint === candidate.spkiFingerprint && anchor.fingerprint !== candidate.fingerprint);
+  if (sameKey.length === 0) return undefined;
   const fields = tbsFields(candidate.der);
   const same = (left: Uint8Array, right: Uint8Array) => Buffer.from(left).equals(Buffer.from(right));
-  const of = anchors.find((anchor) => {
-    if (anchor.fingerprint === candidate.fingerprint || anchor.spkiFingerprint !== candidate.spkiFingerprint) return false;
+  const of = sameKey.find((anchor) => {
     const own = tbsFields(anchor.der);
     return same(own.subject, fields.subject) && same(own.spki, fields.spki);
   });

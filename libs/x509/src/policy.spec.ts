@@ -218,6 +218,17 @@ describe('checkTrustBundle', () => {
       ]);
     });
 
+    it('names every foreign CA in one reason, so 50 of them give one explanation, not 50 copies', async () => {
+      const foreign = [await makeAnchor({ cn: 'one' }), await makeAnchor({ cn: 'two' }), await makeAnchor({ cn: 'three' })];
+      const verdict = await checkTrustBundle(input(bundleOf(foreign[0]!, a, foreign[1]!, foreign[2]!)));
+      const [one, two, three] = foreign.map((c) => c.fingerprint.slice(0, 16));
+      expect(verdict.reasons).toEqual([
+        expect.stringMatching(
+          new RegExp(`^certificates 1 "CN=one" \\(sha256:${one}\\), 3 "CN=two" \\(sha256:${two}\\) and 4 "CN=three" \\(sha256:${three}\\) are not anchors of this install: .* whatever they sign; remove them`),
+        ),
+      ]);
+    });
+
     it('allows the prepared, previous and required anchors, and nothing else', async () => {
       const c = await makeAnchor();
       const roles = { preparedAnchor: { pem: b.certPem, source: PREPARED }, previousAnchor: { pem: c.certPem, source: PREVIOUS } };

@@ -170,6 +170,9 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     ...(input.crossSigners ?? []).flatMap((signer) => cache.parse(signer.pem).certificates.slice(0, 1)),
   ];
   const seen = new Map<string, number>();
+  // Certificates that are no anchor of this install, named in one reason: a bundle of 50 foreign
+  // CAs gets one explanation listing them, not 50 copies of it (and the webhook builds one string).
+  const foreign: string[] = [];
   for (const [i, cert] of certs.entries()) {
     const n = i + 1;
     const name = `certificate ${n} ${describeCertificate(cert)}`;
@@ -190,9 +193,7 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
           `${name} is a cross-signature of ${describeCertificate(cross.of)} by ${describeCertificate(cross.by)}, not a trust anchor: it belongs in the identity issuer's chain (tls.crt of the issuer Secret, which cert-manager builds from tls.crt of the active anchor Secret), never in ${what}, where it would end with its signer (${cert.notAfter.toISOString()}); remove it and keep ${describeCertificate(cross.of)} itself (trust-manager must read anchor.crt of the active anchor Secret, not tls.crt)`,
         );
       } else if (anchorsKnown) {
-        reasons.push(
-          `${name} is not an anchor of this install: ${what} may hold only ${roles} and the anchors a rotation keeps, and every proxy started afterwards would trust whatever it signs; remove it (to move the mesh to another anchor, let a rotation do it)`,
-        );
+        foreign.push(`${n} ${describeCertificate(cert)}`);
       }
     }
     if (!isValidAt(cert, input.now)) {
@@ -203,6 +204,13 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     }
   }
 
+  if (foreign.length > 0) {
+    const [which, is, it, them] =
+      foreign.length === 1 ? [`certificate ${foreign[0]}`, 'is not an anchor', 'it signs', 'it'] : [`certificates ${foreign.slice(0, -1).join(', ')} and ${foreign.at(-1)}`, 'are not anchors', 'they sign', 'them'];
+    reasons.push(
+      `${which} ${is} of this install: ${what} may hold only ${roles} and the anchors a rotation keeps, and every proxy started afterwards would trust whatever ${it}; remove ${them} (to move the mesh to another anchor, let a rotation do it)`,
+    );
+  }
   if (!anchorsKnown && certs.length > 0) {
     warnings.push(`no anchor Secret is known, so ${what} was not checked for certificates that are not anchors of this install`);
   }
