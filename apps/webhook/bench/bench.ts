@@ -5,7 +5,7 @@
 // the webhook's own p99, peak RSS; beside it, in the same run, the floor (floor.mjs: a bare node:https
 // server with a fixed answer). Prints a Markdown table and JSON (also written to BENCH_JSON).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
@@ -231,20 +231,47 @@ const tlsSecret = (namespace: string, name: string, cred: Credentials) => ({
  * floor (floor.mjs): a bare node:https server that reads each body and sends a fixed answer, so the
  * webhook's figures sit beside what Node's HTTP and TLS alone cost here.
  */
-type Build = 'image' | 'node_modules' | 'floor';
-const BUILD_LABEL: Record<Build, string> = { image: 'image bundle', node_modules: 'client-node from node_modules (previous image)', floor: 'floor: bare node:https, fixed answer' };
+type Build = 'image' | 'node_modules' | 'floor' | 'baseline';
+/**
+ * BENCH_BASELINE=<git ref>: the image's bundle built from that commit (a detached git worktree using
+ * this checkout's node_modules) runs right after the image's, with the same flags, so a change's
+ * effect is measured side by side in one run.
+ */
+const BASELINE = process.env.BENCH_BASELINE;
+const BUILD_LABEL: Record<Build, string> = {
+  image: 'image bundle',
+  node_modules: 'client-node from node_modules (previous image)',
+  floor: 'floor: bare node:https, fixed answer',
+  baseline: `image bundle at ${BASELINE ?? '(BENCH_BASELINE)'}`,
+};
 
 async function buildWebhook(kind: Build): Promise<string> {
   if (kind === 'floor') return path.join(here, 'floor.mjs');
   const outdir = path.join(root, 'tmp/bench');
   mkdirSync(outdir, { recursive: true });
   const outfile = path.join(outdir, `webhook-${kind}.mjs`);
+  if (kind === 'baseline') return buildBaseline(outfile);
   const tsconfig = path.join(root, 'tsconfig.base.json');
   if (kind === 'image') {
     execFileSync(process.execPath, [path.join(root, 'scripts/bundle-app.mjs'), 'webhook', outfile], { cwd: root, stdio: 'inherit' });
     return outfile;
   }
   await build({ entryPoints: [path.join(root, 'apps/webhook/src/main.ts')], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node24', tsconfig, outfile, sourcemap: true, logLevel: 'warning' });
+  return outfile;
+}
+
+/** The image's bundle as BENCH_BASELINE's commit builds it, written beside this checkout's (so it loads the same node_modules). */
+function buildBaseline(outfile: string): string {
+  if (!BASELINE) throw new Error('the baseline build needs BENCH_BASELINE=<git ref>');
+  const commit = execFileSync('git', ['rev-parse', '--verify', `${BASELINE}^{commit}`], { cwd: root, encoding: 'utf8' }).trim();
+  const tree = path.join(dir, `baseline-${commit.slice(0, 12)}`);
+  execFileSync('git', ['worktree', 'add', '--detach', tree, commit], { cwd: root, stdio: 'ignore' });
+  try {
+    symlinkSync(path.join(root, 'node_modules'), path.join(tree, 'node_modules'));
+    execFileSync(process.execPath, [path.join(tree, 'scripts/bundle-app.mjs'), 'webhook', outfile], { cwd: tree, stdio: 'inherit' });
+  } finally {
+    execFileSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' });
+  }
   return outfile;
 }
 
@@ -321,7 +348,12 @@ async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string
 
 async function main(): Promise<void> {
   console.log(`building the webhook and generating certificates in ${dir} ...`);
-  const entries: Record<Build, string> = { image: await buildWebhook('image'), node_modules: await buildWebhook('node_modules'), floor: await buildWebhook('floor') };
+  const entries: Record<Build, string> = {
+    image: await buildWebhook('image'),
+    node_modules: await buildWebhook('node_modules'),
+    floor: await buildWebhook('floor'),
+    baseline: BASELINE ? await buildWebhook('baseline') : '',
+  };
   if (GENERATORS.includes('vegeta')) console.log(`vegeta: ${vegeta()}`);
   const pinning = pinThisProcess();
   console.log(pinning);
@@ -353,9 +385,14 @@ async function main(): Promise<void> {
   // --enable-source-maps, the image before client-node was bundled (client-node from node_modules, its
   // flags then), and the image's bundle with Node's defaults. BENCH_NODE_FLAGS: the image's bundle
   // with each of these flag sets (separated by `;`) instead, the floor with the first. BENCH_FLOOR=0
-  // leaves the floor out.
+  // leaves the floor out. BENCH_BASELINE=<git ref>: that commit's image bundle right after the image's.
   const floor = process.env.BENCH_FLOOR !== '0';
-  const withFloor = (variants: Variant[]): Variant[] => (floor ? [variants[0]!, { build: 'floor', flags: variants[0]!.flags }, ...variants.slice(1)] : variants);
+  const withFloor = (variants: Variant[]): Variant[] => [
+    variants[0]!,
+    ...(BASELINE ? [{ build: 'baseline' as const, flags: variants[0]!.flags }] : []),
+    ...(floor ? [{ build: 'floor' as const, flags: variants[0]!.flags }] : []),
+    ...variants.slice(1),
+  ];
   const variants: Variant[] = withFloor(
     process.env.BENCH_NODE_FLAGS !== undefined
       ? process.env.BENCH_NODE_FLAGS.split(';').map((flags) => ({ build: 'image' as const, flags: flags.trim() }))
@@ -394,6 +431,8 @@ interface ScenarioResult extends LoadResult {
   serverLoopDelayP99: number;
   /** The webhook's CPU time over the scenario, as a percentage of one core. */
   webhookCpuPercent: number;
+  /** The webhook's CPU time over the scenario divided by the requests sent (µs): what one request costs it, whatever the rate. */
+  serverCpuMicrosPerRequest: number;
   /** CPU time the hypervisor took from this virtual machine over the scenario (steal), % of all CPU time. */
   stolenPercent: number;
   /** The webhook's GC pauses over the scenario. */
@@ -460,7 +499,9 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
       const before = await scrapeServer(metricsPort);
       const [cpuBefore, wallBefore, machineBefore] = [cpuSeconds(pid), performance.now(), machineCpu()];
       const r = await load(generator, url, s.body, s.rate, seconds, s.connections);
-      const webhookCpuPercent = r1(((cpuSeconds(pid) - cpuBefore) / ((performance.now() - wallBefore) / 1000)) * 100);
+      const cpuUsed = cpuSeconds(pid) - cpuBefore;
+      const webhookCpuPercent = r1((cpuUsed / ((performance.now() - wallBefore) / 1000)) * 100);
+      const serverCpuMicrosPerRequest = Math.round((cpuUsed / Math.max(1, r.total)) * 1e6);
       const machineAfter = machineCpu();
       const stolenPercent = r1(((machineAfter.steal - machineBefore.steal) / Math.max(1, machineAfter.total - machineBefore.total)) * 100);
       const after = await scrapeServer(metricsPort);
@@ -479,6 +520,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
         serverP99: serverQuantile(before.buckets, after.buckets, 0.99),
         serverLoopDelayP99: r1(after.loopDelayP99 * 1000),
         webhookCpuPercent,
+        serverCpuMicrosPerRequest,
         stolenPercent,
         serverGc: gcBetween(before, after, seconds),
         peakRssSoFarMiB: r1(rssMiB(pid, 'VmHWM')),
@@ -487,7 +529,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
       if (s.rate === 500) peakRssAt500MiB = result.peakRssSoFarMiB;
       results.push(result);
       console.log(
-        `${s.name} | ${GENERATOR_LABEL[s.generator]} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} | webhook CPU ${webhookCpuPercent}% of a core, generator ${r.generatorCpuPercent ?? 'n/a'}% | stolen ${stolenPercent}% |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
+        `${s.name} | ${GENERATOR_LABEL[s.generator]} | ${r.requestsPerSecond.toFixed(0).padStart(5)} req/s | client p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms | server p50 ${result.serverP50}, p99 ${result.serverP99} | webhook loop delay p99 ${result.serverLoopDelayP99} ms, GC minor ${result.serverGc.minor}, major ${result.serverGc.major} | webhook CPU ${webhookCpuPercent}% of a core (${serverCpuMicrosPerRequest} µs per request), generator ${r.generatorCpuPercent ?? 'n/a'}% | stolen ${stolenPercent}% |${r.generatorLoopDelay ? ` generator loop delay p99 ${r.generatorLoopDelay.p99.toFixed(2)} ms, max ${r.generatorLoopDelay.max.toFixed(1)} ms |` : ''} ${r.total} requests, ${r.failed} failed | peak RSS so far ${result.peakRssSoFarMiB} MiB`,
       );
     }
   } finally {
@@ -499,9 +541,9 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
 
 /** Every variant's scenarios as one Markdown table (the README's form). */
 function table(variants: VariantResult[]): string {
-  const head = ['scenario', 'client', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'CPU (% of a core): webhook / generator', 'CPU stolen', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
+  const head = ['scenario', 'client', 'build', 'Node flags', 'req/s', 'client p50 / p90 / p99', 'server p99', 'CPU (% of a core): webhook / generator', 'webhook CPU per request', 'CPU stolen', 'webhook GC (% of time)', 'loop delay p99: webhook / generator', 'failed', 'peak RSS so far'];
   const rows = variants.flatMap((v) =>
-    v.scenarios.map((s) => [s.scenario, GENERATOR_LABEL[s.generator], BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.webhookCpuPercent}% / ${s.generatorCpuPercent ?? 'n/a'}%`, `${s.stolenPercent}%`, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
+    v.scenarios.map((s) => [s.scenario, GENERATOR_LABEL[s.generator], BUILD_LABEL[v.build], v.nodeFlags ? `\`${v.nodeFlags}\`` : 'defaults', String(s.requestsPerSecond), `${s.p50} / ${s.p90} / ${s.p99} ms`, s.serverP99, `${s.webhookCpuPercent}% / ${s.generatorCpuPercent ?? 'n/a'}%`, `${s.serverCpuMicrosPerRequest} µs`, `${s.stolenPercent}%`, `${s.serverGc.percentOfWallTime}%`, `${s.serverLoopDelayP99} / ${s.generatorLoopDelay ? s.generatorLoopDelay.p99 : 'n/a'} ms`, String(s.failed), `${s.peakRssSoFarMiB} MiB`]),
   );
   const idle = variants.map((v) => `idle RSS ${v.idleRssMiB} MiB, peak at 500 req/s ${v.peakRssAt500MiB} MiB (${BUILD_LABEL[v.build]}, ${v.nodeFlags || 'defaults'})`).join('; ');
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n') + `\n\n${idle}`;
