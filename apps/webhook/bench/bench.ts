@@ -6,12 +6,14 @@
 // server with a fixed answer). Prints a Markdown table and JSON (also written to BENCH_JSON).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { encodePublicPki, publicPkiSecretName, type PublicPkiInput, type PublicPkiSource } from '@linkerd-rotator/kube/caches';
 import { FakeApiServer } from '@linkerd-rotator/kube/testing';
 import { DEFAULT_OBJECT_NAMES as names } from '@linkerd-rotator/names';
 import { fixtures, type Credentials } from '@linkerd-rotator/x509/testing';
@@ -217,13 +219,40 @@ function reviewBody(bundle: string): string {
   });
 }
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const tlsSecret = (namespace: string, name: string, cred: Credentials) => ({
-  apiVersion: 'v1',
-  kind: 'Secret',
-  metadata: { name, namespace },
-  data: { 'tls.crt': b64(cred.certPem), 'tls.key': b64(cred.keyPem) },
-});
+/** The webhook's answer to one request body (loopback; the bench's own serving certificate, not verified). */
+function answerOf(url: string, bodyFile: string): Promise<{ allowed: boolean; message?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        try {
+          const { response } = JSON.parse(text) as { response: { allowed: boolean; status?: { message: string } } };
+          resolve({ allowed: response.allowed, ...(response.status ? { message: response.status.message } : {}) });
+        } catch {
+          reject(new Error(`the webhook answered HTTP ${res.statusCode} with no AdmissionReview: ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(readFileSync(bodyFile));
+  });
+}
+
+/**
+ * The decisions the scenarios are meant to time, checked before any is: 3 anchors allowed, and 50
+ * certificates denied by the trust-bundle rules for their 47 foreign CAs. A webhook that denies
+ * both for want of its PKI view (as this bench's fake API server once had it) would be timing a
+ * refusal that runs no rule.
+ */
+async function checkDecisions(url: string, files: { three: string; fifty: string }): Promise<void> {
+  const [three, fifty] = [await answerOf(url, files.three), await answerOf(url, files.fifty)];
+  if (!three.allowed) throw new Error(`expected the 3-anchor bundle to be allowed, found it denied: ${three.message ?? ''}`);
+  if (fifty.allowed || !/anchors? of this install/.test(fifty.message ?? '')) {
+    throw new Error(`expected the 50-certificate bundle to be denied for its foreign CAs, found ${fifty.allowed ? 'it allowed' : `it denied: ${(fifty.message ?? '').slice(0, 300)}`}`);
+  }
+}
 
 /**
  * The two builds: the image's (scripts/bundle-app.mjs, @kubernetes/client-node bundled and
@@ -368,10 +397,19 @@ async function main(): Promise<void> {
 
   const api = new FakeApiServer();
   const kc = await api.start();
-  api.put(tlsSecret(names.trustNamespace, names.preparedAnchorSecret, prepared));
-  api.put(tlsSecret(names.trustNamespace, names.activeAnchorSecret, active));
-  api.put({ ...tlsSecret(names.trustNamespace, names.previousAnchorSecret, previous), data: { 'tls.crt': b64(previous.certPem) } });
-  api.put(tlsSecret(names.linkerdNamespace, names.issuerSecret, issuer));
+  // The webhook reads no Secret: it reads the anchors and the issuer from the public PKI view the
+  // exporter writes (without it, every guarded write is denied before any rule runs).
+  const published = (source: PublicPkiSource, view: { certPem: string; caPem?: string }) => {
+    const secret = publicPkiSecretName(names, source);
+    return { secret: { ...secret, version: { uid: `bench-${source}`, resourceVersion: '1' } }, view: { source: `Secret ${secret.namespace}/${secret.name}`, ...view } };
+  };
+  const view: PublicPkiInput = {
+    preparedAnchor: published('preparedAnchor', { certPem: prepared.certPem }),
+    activeAnchor: published('activeAnchor', { certPem: active.certPem }),
+    previousAnchor: published('previousAnchor', { certPem: previous.certPem }),
+    issuer: published('issuer', { certPem: issuer.certPem, caPem: active.certPem }),
+  };
+  api.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.publicPkiConfigMap, namespace: names.releaseNamespace }, data: encodePublicPki(view) });
   api.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRootsConfigMap, namespace: names.linkerdNamespace }, data: { [names.trustRootsKey]: three } });
 
   const files = {
@@ -477,6 +515,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
   const pid = child.pid as number;
   const idle = rssMiB(pid, 'VmRSS');
   const url = `https://127.0.0.1:${port}/validate`;
+  if (kind !== 'floor') await checkDecisions(url, files);
   // The 500 req/s scenarios first, so the peak RSS after them is the peak at 500 req/s.
   const fixedRate = [
     { name: '3 anchors @ 500 req/s', body: files.three, rate: 500, connections: 10 },
