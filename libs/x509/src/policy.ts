@@ -174,8 +174,8 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
   // CAs gets one explanation listing them, not 50 copies of it (and the webhook builds one string).
   const foreign: string[] = [];
   for (const [i, cert] of certs.entries()) {
-    const n = i + 1;
-    const name = `certificate ${n} ${describeCertificate(cert)}`;
+    const numbered = `${i + 1} ${describeCertificate(cert)}`;
+    const name = `certificate ${numbered}`;
     const count = (seen.get(cert.fingerprint) ?? 0) + 1;
     seen.set(cert.fingerprint, count);
     if (count === 2) warnings.push(`${name} appears more than once in ${what}; duplicates are harmless but should be removed`);
@@ -193,7 +193,7 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
           `${name} is a cross-signature of ${describeCertificate(cross.of)} by ${describeCertificate(cross.by)}, not a trust anchor: it belongs in the identity issuer's chain (tls.crt of the issuer Secret, which cert-manager builds from tls.crt of the active anchor Secret), never in ${what}, where it would end with its signer (${cert.notAfter.toISOString()}); remove it and keep ${describeCertificate(cross.of)} itself (trust-manager must read anchor.crt of the active anchor Secret, not tls.crt)`,
         );
       } else if (anchorsKnown) {
-        foreign.push(`${n} ${describeCertificate(cert)}`);
+        foreign.push(numbered);
       }
     }
     if (!isValidAt(cert, input.now)) {
