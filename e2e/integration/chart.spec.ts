@@ -36,7 +36,7 @@ import {
   type WebhookEndpoint,
 } from '../support/chart.js';
 import { useCluster } from '../support/cluster.js';
-import { cmctlRenew } from '../support/common-recipe.js';
+import { cmctlRenew, waitForReissue } from '../support/common-recipe.js';
 import { releaseObjects } from '../support/release.js';
 
 const testCluster = useCluster({ nodes: 1 });
@@ -512,16 +512,8 @@ describe('RBAC', () => {
       if (r.code !== 0) throw new Error(`as the runner: kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
       return r.stdout;
     };
-    const renew = async (ns: string, name: string) => {
-      // What `cmctl renew` does: an Issuing condition through the status subresource.
-      const crt = JSON.parse(await ok(['-n', ns, 'get', 'certificate', name, '-o', 'json'])) as { status: { revision: number; conditions: unknown[] } };
-      const conditions = [...crt.status.conditions, { type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'rotation', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }];
-      await ok(['-n', ns, 'patch', 'certificate', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })]);
-      await waitFor(async () => Number(await jsonpath(testCluster(), ['-n', ns, 'get', 'certificate', name], '{.status.revision}')) > crt.status.revision, {
-        what: `Certificate ${ns}/${name} to be re-issued`,
-        timeoutMs: 60_000,
-      });
-    };
+    // What `cmctl renew` does, as the runner's ServiceAccount.
+    const renew = async (ns: string, name: string) => waitForReissue(testCluster(), ns, name, await cmctlRenew(testCluster(), ns, name, as), 60_000);
     const writeSecret = (name: string, data: Record<string, string>) =>
       ok(['-n', T, 'patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])) })]);
 
@@ -612,12 +604,8 @@ describe("the exporter's check of the webhook configuration's caBundle (issue 14
       // A leaf renewal: new key and leaf from the same CA; ca.crt and so the caBundle stay the same.
       const caBundle = await jsonpath(testCluster(), ['get', vwc], '{.webhooks[*].clientConfig.caBundle}');
       const leafBefore = await secretData(testCluster(), R, `${release.name}-webhook-tls`);
-      const revision = Number(await jsonpath(testCluster(), ['-n', R, 'get', 'certificate', `${release.name}-webhook`], '{.status.revision}'));
-      await cmctlRenew(testCluster(), R, `${release.name}-webhook`);
-      await waitFor(async () => Number(await jsonpath(testCluster(), ['-n', R, 'get', 'certificate', `${release.name}-webhook`], '{.status.revision}')) === revision + 1, {
-        what: 'cert-manager to re-issue the webhook serving leaf',
-        timeoutMs: 60_000,
-      });
+      const revision = await cmctlRenew(testCluster(), R, `${release.name}-webhook`);
+      expect(await waitForReissue(testCluster(), R, `${release.name}-webhook`, revision)).toBe(revision + 1);
       const leafAfter = await secretData(testCluster(), R, `${release.name}-webhook-tls`);
       expect(leafAfter['tls.crt']).not.toBe(leafBefore['tls.crt']);
       expect(leafAfter['ca.crt']).toBe(leafBefore['ca.crt']);

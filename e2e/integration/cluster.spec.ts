@@ -10,6 +10,7 @@ import { ephemeralPortRange, isAlive, processState } from '../cluster/src/proces
 import { freePorts, waitFor } from '../cluster/src/index.js';
 import { run } from '../cluster/src/kubectl.js';
 import { createNamespace, useCluster } from '../support/cluster.js';
+import { cmctlRenew, waitForReissue } from '../support/common-recipe.js';
 
 const testCluster = useCluster();
 
@@ -107,14 +108,8 @@ spec:
     expect(rev).toBe(1);
 
     // What `cmctl renew` does: set the Issuing condition through the status subresource.
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const conditions = JSON.parse((await kubectl(['-n', ns, 'get', 'certificate', 'root', '-o', 'jsonpath={.status.conditions}'])).stdout) as unknown[];
-    conditions.push({ type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'Certificate re-issuance manually triggered', lastTransitionTime: now });
-    await kubectl(['-n', ns, 'patch', 'certificate', 'root', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })]);
-    await waitFor(async () => Number(await jsonpath(['-n', ns, 'get', 'certificate', 'root'], '{.status.revision}')) === rev + 1, {
-      what: 'status.revision to advance after the renewal trigger',
-      timeoutMs: 120_000,
-    });
+    expect(await cmctlRenew(testCluster(), ns, 'root')).toBe(rev);
+    expect(await waitForReissue(testCluster(), ns, 'root', rev)).toBe(rev + 1);
     expect(await jsonpath(['-n', ns, 'get', 'secret', 'root'], '{.data.tls\\.crt}')).not.toBe(rootCrt);
   });
 
