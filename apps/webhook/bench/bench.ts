@@ -2,8 +2,8 @@
 // starts it against an in-process fake API server, and drives it over real HTTPS from a separate
 // load-generator process (vegeta, a Go client as the API server is, and a Node one) with a 3-anchor
 // and a 50-certificate bundle at 500 and 2,000 req/s and at full speed: req/s, client p50/p90/p99,
-// the webhook's own p99, peak RSS; beside it, in the same run, the floor (floor.mjs: a bare node:https
-// server with a fixed answer). Prints a Markdown table and JSON (also written to BENCH_JSON).
+// the webhook's own p99, peak RSS; beside it, in the same run, the floors (floor.mjs: a bare node:https
+// server with a fixed answer, and the same answer through express as the webhook uses it). Prints a Markdown table and JSON (also written to BENCH_JSON).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -202,7 +202,27 @@ async function loadVegeta(url: string, bodyFile: string, rate: number, duration:
   };
 }
 
-function reviewBody(bundle: string): string {
+/**
+ * An UPDATE of the trust-roots ConfigMap as the API server sends it: the new object and, as on every
+ * UPDATE, the old one (here holding the 3 anchors), each with the metadata trust-manager's ConfigMaps
+ * carry (its Bundle as owner, its label, one managedFields entry).
+ */
+function reviewBody(bundle: string, oldBundle: string): string {
+  const configMap = (pem: string, resourceVersion: string) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: names.trustRootsConfigMap,
+      namespace: names.linkerdNamespace,
+      uid: '9d1c7f3e-2b4a-4c55-8a57-0f3c1e2d4b6a',
+      resourceVersion,
+      creationTimestamp: '2026-12-01T10:00:00Z',
+      labels: { 'trust.cert-manager.io/bundle': names.trustRootsConfigMap },
+      ownerReferences: [{ apiVersion: 'trust.cert-manager.io/v1alpha1', kind: 'Bundle', name: names.trustRootsConfigMap, uid: '5b0e4c1a-7d2f-4e8b-9a36-1c2d3e4f5a6b', controller: true, blockOwnerDeletion: true }],
+      managedFields: [{ manager: 'trust-manager', operation: 'Apply', apiVersion: 'v1', time: '2026-12-01T10:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { [`f:${names.trustRootsKey}`]: {} }, 'f:metadata': { 'f:labels': { 'f:trust.cert-manager.io/bundle': {} }, 'f:ownerReferences': { 'k:{"uid":"5b0e4c1a-7d2f-4e8b-9a36-1c2d3e4f5a6b"}': {} } } } }],
+    },
+    data: { [names.trustRootsKey]: pem },
+  });
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -210,11 +230,16 @@ function reviewBody(bundle: string): string {
       uid: 'bench',
       kind: { group: '', version: 'v1', kind: 'ConfigMap' },
       resource: { group: '', version: 'v1', resource: 'configmaps' },
+      requestKind: { group: '', version: 'v1', kind: 'ConfigMap' },
+      requestResource: { group: '', version: 'v1', resource: 'configmaps' },
       name: names.trustRootsConfigMap,
       namespace: names.linkerdNamespace,
       operation: 'UPDATE',
-      userInfo: { username: 'system:serviceaccount:cert-manager:trust-manager' },
-      object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.trustRootsConfigMap, namespace: names.linkerdNamespace }, data: { [names.trustRootsKey]: bundle } },
+      userInfo: { username: 'system:serviceaccount:cert-manager:trust-manager', uid: '0a6f2c4e-8b1d-4f3a-9c5e-7d2b1a0c3e4f', groups: ['system:serviceaccounts', 'system:serviceaccounts:cert-manager', 'system:authenticated'] },
+      object: configMap(bundle, '1002'),
+      oldObject: configMap(oldBundle, '1001'),
+      dryRun: false,
+      options: { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: 'trust-manager' },
     },
   });
 }
@@ -257,25 +282,29 @@ async function checkDecisions(url: string, files: { three: string; fifty: string
 /**
  * The two builds: the image's (scripts/bundle-app.mjs, @kubernetes/client-node bundled and
  * tree-shaken), and every dependency loaded from node_modules, as `npm run webhook` runs it. And the
- * floor (floor.mjs): a bare node:https server that reads each body and sends a fixed answer, so the
- * webhook's figures sit beside what Node's HTTP and TLS alone cost here.
+ * floors (floor.mjs): a bare node:https server that reads each body and sends a fixed answer, so the
+ * webhook's figures sit beside what Node's HTTP and TLS alone cost here; and `floor-express`, the same
+ * answer through express as the webhook's server uses it (express.raw, res.json): what express costs.
  */
-type Build = 'image' | 'node_modules' | 'floor' | 'baseline';
+type Build = 'image' | 'node_modules' | 'floor' | 'floor-express' | 'baseline';
 /**
  * BENCH_BASELINE=<git ref>: the image's bundle built from that commit (a detached git worktree using
  * this checkout's node_modules) runs right after the image's, with the same flags, so a change's
  * effect is measured side by side in one run.
  */
 const BASELINE = process.env.BENCH_BASELINE;
+/** BENCH_SCENARIOS=<part>,<part>: only the scenarios whose names contain one of these (e.g. "3 anchors @ 2000"); a profile of one. */
+const ONLY = (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const BUILD_LABEL: Record<Build, string> = {
   image: 'image bundle',
   node_modules: 'client-node from node_modules (previous image)',
   floor: 'floor: bare node:https, fixed answer',
+  'floor-express': 'floor: express, fixed answer',
   baseline: `image bundle at ${BASELINE ?? '(BENCH_BASELINE)'}`,
 };
 
 async function buildWebhook(kind: Build): Promise<string> {
-  if (kind === 'floor') return path.join(here, 'floor.mjs');
+  if (kind === 'floor' || kind === 'floor-express') return path.join(here, 'floor.mjs');
   const outdir = path.join(root, 'tmp/bench');
   mkdirSync(outdir, { recursive: true });
   const outfile = path.join(outdir, `webhook-${kind}.mjs`);
@@ -356,14 +385,15 @@ function serverQuantile(before: Map<number, number>, after: Map<number, number>,
   return 'n/a';
 }
 
-async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string, certFile: string, keyFile: string): Promise<{ child: ChildProcess; port: number; metricsPort: number }> {
+async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string, certFile: string, keyFile: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; port: number; metricsPort: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const node = [process.execPath, ...nodeFlags.split(' ').filter(Boolean), entry];
   const [command, ...args] = PIN ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(
     command!,
-    [...args, '--kubeconfig', kubeconfig, '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--log-level', 'warn'],
-    { cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'inherit', 'inherit'] },
+    [...args, '--kubeconfig', kubeconfig, '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--log-level', 'warn', ...extraArgs],
+    // NODE_ENV as the image sets it (apps/webhook/Dockerfile).
+    { cwd: root, env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'production' }, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -381,6 +411,7 @@ async function main(): Promise<void> {
     image: await buildWebhook('image'),
     node_modules: await buildWebhook('node_modules'),
     floor: await buildWebhook('floor'),
+    'floor-express': await buildWebhook('floor-express'),
     baseline: BASELINE ? await buildWebhook('baseline') : '',
   };
   if (GENERATORS.includes('vegeta')) console.log(`vegeta: ${vegeta()}`);
@@ -416,8 +447,8 @@ async function main(): Promise<void> {
     kubeconfig: write('kubeconfig', kc.exportConfig()),
     cert: write('tls.crt', serving.certPem),
     key: write('tls.key', serving.keyPem),
-    three: write('three.json', reviewBody(three)),
-    fifty: write('fifty.json', reviewBody(fifty)),
+    three: write('three.json', reviewBody(three, three)),
+    fifty: write('fifty.json', reviewBody(fifty, three)),
   };
   // The image (its bundle and its ENTRYPOINT's flags), the floor with the same flags, the image with
   // --enable-source-maps, the image before client-node was bundled (client-node from node_modules, its
@@ -428,7 +459,7 @@ async function main(): Promise<void> {
   const withFloor = (variants: Variant[]): Variant[] => [
     variants[0]!,
     ...(BASELINE ? [{ build: 'baseline' as const, flags: variants[0]!.flags }] : []),
-    ...(floor ? [{ build: 'floor' as const, flags: variants[0]!.flags }] : []),
+    ...(floor ? [{ build: 'floor' as const, flags: variants[0]!.flags }, { build: 'floor-express' as const, flags: variants[0]!.flags }] : []),
     ...variants.slice(1),
   ];
   const variants: Variant[] = withFloor(
@@ -511,11 +542,11 @@ interface VariantResult {
 const r1 = (x: number) => Math.round(x * 100) / 100;
 
 async function runVariant({ build: kind, flags }: Variant, entry: string, files: Record<'kubeconfig' | 'cert' | 'key' | 'three' | 'fifty', string>): Promise<VariantResult> {
-  const { child, port, metricsPort } = await startWebhook(flags, entry, files.kubeconfig, files.cert, files.key);
+  const { child, port, metricsPort } = await startWebhook(flags, entry, files.kubeconfig, files.cert, files.key, kind === 'floor-express' ? ['--express'] : []);
   const pid = child.pid as number;
   const idle = rssMiB(pid, 'VmRSS');
   const url = `https://127.0.0.1:${port}/validate`;
-  if (kind !== 'floor') await checkDecisions(url, files);
+  if (kind !== 'floor' && kind !== 'floor-express') await checkDecisions(url, files);
   // The 500 req/s scenarios first, so the peak RSS after them is the peak at 500 req/s.
   const fixedRate = [
     { name: '3 anchors @ 500 req/s', body: files.three, rate: 500, connections: 10 },
@@ -526,8 +557,8 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
   // Each rate with every generator in turn, so their figures come from one webhook process.
   const scenarios: { name: string; body: string; rate: number; connections: number; generator: Generator | 'autocannon' }[] = [
     ...fixedRate.flatMap((s) => GENERATORS.map((generator) => ({ ...s, generator }))),
-    { name: '3 anchors, max rate', body: files.three, rate: 0, connections: 20, generator: 'autocannon' },
-  ];
+    { name: '3 anchors, max rate', body: files.three, rate: 0, connections: 20, generator: 'autocannon' as const },
+  ].filter((s) => ONLY.length === 0 || ONLY.some((only) => s.name.includes(only)));
   console.log(`\n${BUILD_LABEL[kind]}, node flags: ${flags || '(defaults)'}; webhook RSS idle after sync ${idle.toFixed(1)} MiB`);
   const results: ScenarioResult[] = [];
   let peakRssAt500MiB = 0;

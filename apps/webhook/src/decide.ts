@@ -120,8 +120,10 @@ function bundleKind(request: AdmissionRequest): string | undefined {
   return BUNDLE_KINDS[`${request.resource.group}/${request.resource.resource}`];
 }
 
+const NamedShape = z.looseObject({ metadata: ObjectMeta });
+
 function nameOf(obj: unknown): string | undefined {
-  const parsed = z.looseObject({ metadata: ObjectMeta }).safeParse(obj);
+  const parsed = NamedShape.safeParse(obj);
   return parsed.success ? parsed.data.metadata.name : undefined;
 }
 
