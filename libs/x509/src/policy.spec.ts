@@ -260,6 +260,21 @@ describe('checkTrustBundle', () => {
     expect(cache.misses).toBe(misses);
     expect(cache.hits).toBeGreaterThan(0);
   });
+
+  it("answers whether the issuer chains per bundle and issuer, never from another pair's answer in the same cache", async () => {
+    const cache = new BundleCache(8);
+    const withB = { preparedAnchor: { pem: b.certPem, source: PREPARED } };
+    const onB = { activeAnchor: { pem: b.certPem, source: ACTIVE } };
+    const issuerOnB = { issuer: { pem: issuerB.certPem, source: ISSUER } };
+    expect((await checkTrustBundle(input(bundleOf(a, b), withB), cache)).allowed).toBe(true);
+    // Same issuer, another bundle: it no longer holds the issuer's anchor.
+    expect((await checkTrustBundle(input(bundleOf(b), onB), cache)).reasons).toEqual([expect.stringMatching(/must contain an anchor that verifies the current identity issuer/)]);
+    // Same bundle, another issuer: now it does.
+    expect((await checkTrustBundle(input(bundleOf(b), { ...onB, ...issuerOnB }), cache)).allowed).toBe(true);
+    // And the first pair again, then its bundle with the other issuer.
+    expect((await checkTrustBundle(input(bundleOf(a, b), withB), cache)).allowed).toBe(true);
+    expect((await checkTrustBundle(input(bundleOf(a), { ...withB, ...issuerOnB }), cache)).reasons).toEqual([expect.stringMatching(/must contain an anchor that verifies the current identity issuer/)]);
+  });
 });
 
 describe('checkIssuer', () => {

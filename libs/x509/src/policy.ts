@@ -2,7 +2,7 @@
 // Linkerd trust bundle and identity issuer must satisfy, as a verdict with reasons and warnings.
 import { BundleCache, type ParsedBundle } from './bundle.js';
 import { describeCertificate, isValidAt, type ParsedCertificate } from './certificate.js';
-import { validityProblem, verifyChain } from './chain.js';
+import { validityProblem, verifyChain, type ChainResult } from './chain.js';
 import { crossSignatureAmong } from './cross-sign.js';
 import { shortFingerprint } from './fingerprint.js';
 import { checkKeyMatchesCertificate } from './keys.js';
@@ -164,43 +164,42 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
   }
 
   const { certificates: anchorCerts, fingerprints: allowed, known: anchorsKnown, roles } = allowedAnchors(input, cache);
-  const crossCandidates = [
-    ...certs,
-    ...anchorCerts,
-    ...(input.crossSigners ?? []).flatMap((signer) => cache.parse(signer.pem).certificates.slice(0, 1)),
-  ];
+  // Built only when a certificate is not an allowed anchor (an allowed bundle never needs them).
+  let crossCandidates: ParsedCertificate[] | undefined;
   const seen = new Map<string, number>();
   // Certificates that are no anchor of this install, named in one reason: a bundle of 50 foreign
   // CAs gets one explanation listing them, not 50 copies of it (and the webhook builds one string).
   const foreign: string[] = [];
   for (const [i, cert] of certs.entries()) {
-    const numbered = `${i + 1} ${describeCertificate(cert)}`;
-    const name = `certificate ${numbered}`;
+    // A certificate's number and description, built when a message names it.
+    const numbered = () => `${i + 1} ${describeCertificate(cert)}`;
+    const name = () => `certificate ${numbered()}`;
     const count = (seen.get(cert.fingerprint) ?? 0) + 1;
     seen.set(cert.fingerprint, count);
-    if (count === 2) warnings.push(`${name} appears more than once in ${what}; duplicates are harmless but should be removed`);
+    if (count === 2) warnings.push(`${name()} appears more than once in ${what}; duplicates are harmless but should be removed`);
     if (count > 1) continue;
     if (!cert.isCA) {
-      reasons.push(`${name} is not a CA (basicConstraints cA is not TRUE), but every certificate in ${what} must be a trust anchor; remove it`);
+      reasons.push(`${name()} is not a CA (basicConstraints cA is not TRUE), but every certificate in ${what} must be a trust anchor; remove it`);
     }
     for (const problem of anchorAlgorithmProblems(cert)) {
-      reasons.push(`${name}: ${problem}, as Linkerd requires of trust anchors; replace it with a supported anchor`);
+      reasons.push(`${name()}: ${problem}, as Linkerd requires of trust anchors; replace it with a supported anchor`);
     }
     if (cert.isCA && !allowed.has(cert.fingerprint)) {
+      crossCandidates ??= [...certs, ...anchorCerts, ...(input.crossSigners ?? []).flatMap((signer) => cache.parse(signer.pem).certificates.slice(0, 1))];
       const cross = await crossSignatureAmong(cert, crossCandidates);
       if (cross) {
         reasons.push(
-          `${name} is a cross-signature of ${describeCertificate(cross.of)} by ${describeCertificate(cross.by)}, not a trust anchor: it belongs in the identity issuer's chain (tls.crt of the issuer Secret, which cert-manager builds from tls.crt of the active anchor Secret), never in ${what}, where it would end with its signer (${cert.notAfter.toISOString()}); remove it and keep ${describeCertificate(cross.of)} itself (trust-manager must read anchor.crt of the active anchor Secret, not tls.crt)`,
+          `${name()} is a cross-signature of ${describeCertificate(cross.of)} by ${describeCertificate(cross.by)}, not a trust anchor: it belongs in the identity issuer's chain (tls.crt of the issuer Secret, which cert-manager builds from tls.crt of the active anchor Secret), never in ${what}, where it would end with its signer (${cert.notAfter.toISOString()}); remove it and keep ${describeCertificate(cross.of)} itself (trust-manager must read anchor.crt of the active anchor Secret, not tls.crt)`,
         );
       } else if (anchorsKnown) {
-        foreign.push(numbered);
+        foreign.push(numbered());
       }
     }
     if (!isValidAt(cert, input.now)) {
-      warnings.push(`${name} ${validityProblem(cert, input.now)}; proxies ignore it, so remove it once nothing chains to it`);
+      warnings.push(`${name()} ${validityProblem(cert, input.now)}; proxies ignore it, so remove it once nothing chains to it`);
     } else if (cert.notAfter.getTime() - input.now.getTime() < limits.expiryWarningDays * DAY_MS) {
       const days = Math.floor((cert.notAfter.getTime() - input.now.getTime()) / DAY_MS);
-      warnings.push(`${name} expires in ${days} day(s) (${cert.notAfter.toISOString()}); rotate it before then`);
+      warnings.push(`${name()} expires in ${days} day(s) (${cert.notAfter.toISOString()}); rotate it before then`);
     }
   }
 
@@ -208,7 +207,7 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
     const [which, is, it, them] =
       foreign.length === 1 ? [`certificate ${foreign[0]}`, 'is not an anchor', 'it signs', 'it'] : [`certificates ${foreign.slice(0, -1).join(', ')} and ${foreign.at(-1)}`, 'are not anchors', 'they sign', 'them'];
     reasons.push(
-      `${which} ${is} of this install: ${what} may hold only ${roles} and the anchors a rotation keeps, and every proxy started afterwards would trust whatever ${it}; remove ${them} (to move the mesh to another anchor, let a rotation do it)`,
+      `${which} ${is} of this install: ${what} may hold only ${roles()} and the anchors a rotation keeps, and every proxy started afterwards would trust whatever ${it}; remove ${them} (to move the mesh to another anchor, let a rotation do it)`,
     );
   }
   if (!anchorsKnown && certs.length > 0) {
@@ -237,13 +236,12 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
   }
 
   if (input.issuer !== undefined) {
-    const issuerCerts = cache.parse(input.issuer.pem).certificates;
-    const issuer = issuerCerts[0];
+    const issuerParsed = cache.parse(input.issuer.pem);
+    const issuer = issuerParsed.certificates[0];
     if (issuer === undefined) {
       warnings.push(`the identity issuer in ${input.issuer.source} could not be read, so ${what} was not checked against it`);
     } else {
-      const anchors = certs.filter((c) => c.isCA);
-      const chain = await verifyChain(issuer, { anchors, intermediates: issuerCerts.slice(1), targetSignsLeaves: true });
+      const chain = await issuerChainIn(parsed, issuerParsed);
       if (!chain.ok && input.issuerReplacedBy !== undefined) {
         warnings.push(
           `${what} does not verify the current identity issuer ${describeCertificate(issuer)} from ${input.issuer.source} (${chain.reason}): allowed because a recovery (${input.issuerReplacedBy}) replaces the issuer with one under the active anchor`,
@@ -275,12 +273,33 @@ export async function checkTrustBundle(input: TrustBundleInput, cache: BundleCac
   return { allowed: reasons.length === 0, reasons, warnings };
 }
 
+/** Chains found per bundle and issuer text, both parses of the BundleCache: kept while either parse is. */
+const issuerChains = new WeakMap<ParsedBundle, WeakMap<ParsedBundle, Promise<ChainResult>>>();
+
+/**
+ * Whether the issuer (the first certificate of `issuer`, with the rest as intermediates) chains to a
+ * CA of `bundle`. Without a validity instant the answer depends on the two certificate lists alone,
+ * and both parses are immutable, so it is computed once per pair: the webhook asks it of the same
+ * snapshot issuer and the same bundle text on every write trust-manager repeats.
+ */
+function issuerChainIn(bundle: ParsedBundle, issuer: ParsedBundle): Promise<ChainResult> {
+  let byIssuer = issuerChains.get(bundle);
+  if (!byIssuer) issuerChains.set(bundle, (byIssuer = new WeakMap()));
+  let chain = byIssuer.get(issuer);
+  if (!chain) {
+    const [target, ...intermediates] = issuer.certificates as [ParsedCertificate, ...ParsedCertificate[]];
+    chain = verifyChain(target, { anchors: bundle.certificates.filter((c) => c.isCA), intermediates, targetSignsLeaves: true });
+    byIssuer.set(issuer, chain);
+  }
+  return chain;
+}
+
 /**
  * The certificates a bundle may hold: the prepared, active and previous anchors (each matched by
  * its DER) and the anchors the rotation keeps (by fingerprint). `known` is false when no anchor
  * Secret is known at all: the list is then not enforced (a warning says so). `roles` names them.
  */
-function allowedAnchors(input: TrustBundleInput, cache: BundleCache): { certificates: ParsedCertificate[]; fingerprints: Set<string>; known: boolean; roles: string } {
+function allowedAnchors(input: TrustBundleInput, cache: BundleCache): { certificates: ParsedCertificate[]; fingerprints: Set<string>; known: boolean; roles: () => string } {
   const byFingerprint = new Map<string, { cert: ParsedCertificate; roles: string[]; sources: string[] }>();
   for (const [role, anchor] of [
     ['prepared', input.preparedAnchor],
@@ -295,10 +314,12 @@ function allowedAnchors(input: TrustBundleInput, cache: BundleCache): { certific
     entry.sources.push(anchor.source);
     byFingerprint.set(cert.fingerprint, entry);
   }
-  const certificates = [...byFingerprint.values()].map((e) => e.cert);
-  const names = [...byFingerprint.values()].map((e) => `the ${e.roles.join(' and ')} anchor ${describeCertificate(e.cert)} (${e.sources.join(', ')})`);
+  const entries = [...byFingerprint.values()];
+  const certificates = entries.map((e) => e.cert);
   const fingerprints = new Set([...certificates.map((c) => c.fingerprint), ...(input.required ?? []).map((r) => r.fingerprint)]);
-  return { certificates, fingerprints, known: names.length > 0, roles: names.join(', ') };
+  // Named only in a reason, so built only for one.
+  const roles = () => entries.map((e) => `the ${e.roles.join(' and ')} anchor ${describeCertificate(e.cert)} (${e.sources.join(', ')})`).join(', ');
+  return { certificates, fingerprints, known: entries.length > 0, roles };
 }
 
 /** Checks identity issuer credentials (the `linkerd-identity-issuer` Secret). */
