@@ -387,13 +387,16 @@ function serverQuantile(before: Map<number, number>, after: Map<number, number>,
 
 async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string, certFile: string, keyFile: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; port: number; metricsPort: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
-  const node = [process.execPath, ...nodeFlags.split(' ').filter(Boolean), entry];
+  // A flag set may start with NAME=value words: the webhook's environment, as a Deployment's env sets it.
+  const words = nodeFlags.split(' ').filter(Boolean);
+  const env = Object.fromEntries(words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  const node = [process.execPath, ...words.filter((w) => !/^[A-Z_][A-Z0-9_]*=/.test(w)), entry];
   const [command, ...args] = PIN ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(
     command!,
     [...args, '--kubeconfig', kubeconfig, '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1', '--metrics-bind-address', '127.0.0.1', '--log-level', 'warn', ...extraArgs],
     // NODE_ENV as the image sets it (apps/webhook/Dockerfile).
-    { cwd: root, env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'production' }, stdio: ['ignore', 'inherit', 'inherit'] },
+    { cwd: root, env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'production', ...env }, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -450,11 +453,12 @@ async function main(): Promise<void> {
     three: write('three.json', reviewBody(three, three)),
     fifty: write('fifty.json', reviewBody(fifty, three)),
   };
-  // The image (its bundle and its ENTRYPOINT's flags), the floor with the same flags, the image with
-  // --enable-source-maps, the image before client-node was bundled (client-node from node_modules, its
-  // flags then), and the image's bundle with Node's defaults. BENCH_NODE_FLAGS: the image's bundle
-  // with each of these flag sets (separated by `;`) instead, the floor with the first. BENCH_FLOOR=0
-  // leaves the floor out. BENCH_BASELINE=<git ref>: that commit's image bundle right after the image's.
+  // The image (its bundle and its ENTRYPOINT's flags), the two floors (bare, express) with the same
+  // flags, the image with --enable-source-maps, the image before client-node was bundled (client-node
+  // from node_modules, its flags then), and the image's bundle with Node's defaults. BENCH_NODE_FLAGS:
+  // the image's bundle with each of these flag sets (separated by `;`) instead, the floors with the
+  // first. BENCH_FLOOR=0 leaves the floors out. BENCH_BASELINE=<git ref>: that commit's image bundle
+  // right after the image's.
   const floor = process.env.BENCH_FLOOR !== '0';
   const withFloor = (variants: Variant[]): Variant[] => [
     variants[0]!,
