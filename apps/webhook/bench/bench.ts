@@ -3,7 +3,8 @@
 // load-generator process (vegeta, a Go client as the API server is, and a Node one) with a 3-anchor
 // and a 50-certificate bundle at 500 and 2,000 req/s and at full speed: req/s, client p50/p90/p99,
 // the webhook's own p99, peak RSS; beside it, in the same run, the floors (floor.mjs: a bare node:https
-// server with a fixed answer, and the same answer through express as the webhook uses it). Prints a Markdown table and JSON (also written to BENCH_JSON).
+// server with a fixed answer, and the same answer through express as the webhook uses it). Prints a
+// Markdown table and JSON (also written to BENCH_JSON).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -287,6 +288,7 @@ async function checkDecisions(url: string, files: { three: string; fifty: string
  * answer through express as the webhook's server uses it (express.raw, res.json): what express costs.
  */
 type Build = 'image' | 'node_modules' | 'floor' | 'floor-express' | 'baseline';
+const isFloor = (kind: Build): boolean => kind === 'floor' || kind === 'floor-express';
 /**
  * BENCH_BASELINE=<git ref>: the image's bundle built from that commit (a detached git worktree using
  * this checkout's node_modules) runs right after the image's, with the same flags, so a change's
@@ -304,7 +306,7 @@ const BUILD_LABEL: Record<Build, string> = {
 };
 
 async function buildWebhook(kind: Build): Promise<string> {
-  if (kind === 'floor' || kind === 'floor-express') return path.join(here, 'floor.mjs');
+  if (isFloor(kind)) return path.join(here, 'floor.mjs');
   const outdir = path.join(root, 'tmp/bench');
   mkdirSync(outdir, { recursive: true });
   const outfile = path.join(outdir, `webhook-${kind}.mjs`);
@@ -388,9 +390,14 @@ function serverQuantile(before: Map<number, number>, after: Map<number, number>,
 async function startWebhook(nodeFlags: string, entry: string, kubeconfig: string, certFile: string, keyFile: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; port: number; metricsPort: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   // A flag set may start with NAME=value words: the webhook's environment, as a Deployment's env sets it.
-  const words = nodeFlags.split(' ').filter(Boolean);
-  const env = Object.fromEntries(words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
-  const node = [process.execPath, ...words.filter((w) => !/^[A-Z_][A-Z0-9_]*=/.test(w)), entry];
+  const env: Record<string, string> = {};
+  const flags: string[] = [];
+  for (const word of nodeFlags.split(' ').filter(Boolean)) {
+    const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
+    if (assignment) env[assignment[1]!] = assignment[2]!;
+    else flags.push(word);
+  }
+  const node = [process.execPath, ...flags, entry];
   const [command, ...args] = PIN ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(
     command!,
@@ -550,7 +557,7 @@ async function runVariant({ build: kind, flags }: Variant, entry: string, files:
   const pid = child.pid as number;
   const idle = rssMiB(pid, 'VmRSS');
   const url = `https://127.0.0.1:${port}/validate`;
-  if (kind !== 'floor' && kind !== 'floor-express') await checkDecisions(url, files);
+  if (!isFloor(kind)) await checkDecisions(url, files);
   // The 500 req/s scenarios first, so the peak RSS after them is the peak at 500 req/s.
   const fixedRate = [
     { name: '3 anchors @ 500 req/s', body: files.three, rate: 500, connections: 10 },
